@@ -1,0 +1,104 @@
+/* Content-addressed chunk store: put / get / has / release by SHA-256, and a
+ * durable barrier. The local directory (STORE/chunks) is the embedded
+ * backend; this narrow interface is the seam where another object store could
+ * replace it without touching commit, retention or the FUSE layer.
+ *
+ * All functions return 0 (or a documented non-negative value) on success and
+ * a negative errno on failure. All are thread-safe: the store keeps no mutable
+ * shared state other than the directory itself and an atomic byte counter.
+ */
+#ifndef CKPT_CHUNK_H
+#define CKPT_CHUNK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CHUNK_HASH_LEN 32
+/* Fixed chunk size: files are cut at multiples of this offset (see README,
+ * "Chunking"). A chunk is at most this long; the last one of a file is shorter. */
+#define CHUNK_SIZE (1u << 20)
+
+enum chunk_codec {
+	CHUNK_CODEC_NONE = 0,
+	CHUNK_CODEC_ZLIB = 1,
+	CHUNK_CODEC_ZSTD = 2,
+	CHUNK_CODEC_AUTO = 3, /* only as a request: chunk_put never stores it */
+};
+
+/* What a file's chunk list records for each chunk: enough to fetch it and to
+ * verify it on read without re-hashing with SHA-256. */
+struct chunk_ref {
+	uint8_t hash[CHUNK_HASH_LEN]; /* SHA-256 of the raw (uncompressed) bytes */
+	uint64_t xxh;                 /* XXH3-64 of the raw bytes: read-time check */
+	uint32_t raw_len;             /* bytes of file data, <= CHUNK_SIZE */
+};
+
+/* Serialised size of one chunk_ref inside a chunk-list BLOB (little endian:
+ * hash, xxh, raw_len). */
+#define CHUNK_REF_WIRE 44
+
+struct chunk_store;
+
+/* Opens (creating when missing) the chunk directory DIR. Removes temporary
+ * files left by a crashed writer. */
+int chunk_store_open(const char *dir, struct chunk_store **out);
+void chunk_store_close(struct chunk_store *cs);
+
+/* SHA-256 of data. */
+void chunk_hash(const void *data, size_t len, uint8_t out[CHUNK_HASH_LEN]);
+/* XXH3-64 of data. */
+uint64_t chunk_xxh(const void *data, size_t len);
+/* Lower-case hex of a hash; out must hold 65 bytes. */
+void chunk_hex(const uint8_t hash[CHUNK_HASH_LEN], char out[65]);
+int chunk_unhex(const char *hex, uint8_t out[CHUNK_HASH_LEN]);
+
+/* Stores len (<= CHUNK_SIZE) bytes unless a chunk with the same hash is
+ * already present. codec is a request: NONE, ZLIB or ZSTD (AUTO is treated as
+ * ZSTD); the data is kept raw when compression does not make it smaller.
+ * Fills ref. *stored_len receives the bytes the chunk occupies on disk (its
+ * file size, header included) and *codec_used the codec really used; both may
+ * be NULL. Returns 1 when a new chunk file was written, 0 when it was already
+ * present, negative errno on failure (-ENOSPC, -EIO, ...). The new chunk is
+ * visible to chunk_get at once but durable only after chunk_barrier(). */
+int chunk_put(struct chunk_store *cs, const void *data, size_t len, int codec,
+	      struct chunk_ref *ref, uint32_t *stored_len, int *codec_used);
+
+/* Reads the chunk of ref into buf (cap >= ref->raw_len), decompressing, and
+ * verifies length and XXH3 against ref. -ENOENT when missing, -EIO on any
+ * mismatch or damage (never wrong bytes). */
+int chunk_get(struct chunk_store *cs, const struct chunk_ref *ref, void *buf, size_t cap);
+
+/* 1 if present, 0 if not, negative errno on failure. */
+int chunk_has(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
+
+/* Removes the chunk. 0, or -ENOENT when it was not there. The caller (the
+ * store) decides when a chunk is unreferenced; this only deletes. */
+int chunk_release(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
+
+/* Makes every chunk put so far durable (data and directory entries). */
+int chunk_barrier(struct chunk_store *cs);
+
+/* Full check of one stored chunk: reads, decompresses and re-hashes with
+ * SHA-256. 0 when intact, -ENOENT missing, -EIO damaged. *raw_len and
+ * *stored_len (may be NULL) receive the sizes found. */
+int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
+		 uint32_t *raw_len, uint32_t *stored_len);
+
+/* Size on disk of a stored chunk (its file size), or negative errno. */
+int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
+
+/* Calls fn for every chunk present in the store (for verify and recovery).
+ * Stops and returns fn's value when it is non-zero. */
+int chunk_foreach(struct chunk_store *cs,
+		  int (*fn)(void *ctx, const uint8_t hash[CHUNK_HASH_LEN]), void *ctx);
+
+/* Serialise / parse chunk-list BLOBs (n * CHUNK_REF_WIRE bytes). */
+void chunk_refs_encode(const struct chunk_ref *refs, size_t n, uint8_t *out);
+int chunk_refs_decode(const uint8_t *blob, size_t len, struct chunk_ref **out, size_t *n);
+
+/* Chooses a codec for a file from a sample of its first bytes, for
+ * compress=auto: ZSTD when zstd level 1 saves at least 10% of the sample,
+ * else NONE. */
+int chunk_auto_codec(const void *sample, size_t len);
+
+#endif
