@@ -50,6 +50,10 @@ enum {
 	STORE_RDONLY = 1 << 0, /* no lock, no recovery, no writes: the CLI's
 				  read-only commands, safe beside a mount */
 	STORE_NOCREATE = 1 << 1, /* fail with -ENOENT instead of creating */
+	STORE_SHARED = 1 << 2, /* index changes without the lock, beside a live
+				  mount that holds it (`ckpt pin/unpin/policy/
+				  commit/gc`): no recovery, no file data writes,
+				  no chunk file deletion (the mount reclaims) */
 };
 
 /* Opens STORE dir, creating and initialising it when missing or empty

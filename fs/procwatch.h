@@ -1,0 +1,40 @@
+/* Seeing writer processes die, so a checkpoint whose writer was killed (or
+ * exited non-zero) is aborted instead of committed.
+ *
+ * Two ways, as the contract says: the kernel's process-events connector
+ * (NETLINK_CONNECTOR, CN_IDX_PROC, PROC_EVENT_EXIT; needs CAP_NET_ADMIN),
+ * which sees every exit even between files; and /proc/PID/stat of a process
+ * closing a file (PF_EXITING in flags, exit_code field), which works
+ * everywhere. No FUSE in here.
+ */
+#ifndef CKPTFS_PROCWATCH_H
+#define CKPTFS_PROCWATCH_H
+
+#include <sys/types.h>
+
+struct procwatch;
+
+/* Called from the watcher's own thread for every process (thread group)
+ * exit: tgid and the wait status as the kernel reports it (signal number in
+ * the low 7 bits, exit status << 8). Must not block for long. */
+typedef void (*procwatch_exit_fn)(void *ctx, pid_t tgid, int status);
+
+/* Subscribes to process exit events and starts a thread delivering them to
+ * fn. -EPERM / -EACCES / -EPROTONOSUPPORT when the connector is refused (the
+ * caller then relies on procwatch_dying_badly alone). */
+int procwatch_start(procwatch_exit_fn fn, void *ctx, struct procwatch **out);
+/* Stops the thread and closes the socket. NULL is fine. */
+void procwatch_stop(struct procwatch *pw);
+
+/* For a process that is closing a file right now: 1 when /proc/PID/stat
+ * shows it exiting (PF_EXITING) with a signal or a non-zero status (*status
+ * receives the exit_code field), 0 when it is not exiting or exits with 0,
+ * negative errno when it cannot be read (-ENOENT: already gone). pid may be
+ * a thread id. */
+int procwatch_dying_badly(pid_t pid, int *status);
+
+/* The thread group id of a thread id (from /proc/TID/status), or negative
+ * errno. */
+pid_t procwatch_tgid(pid_t tid);
+
+#endif
