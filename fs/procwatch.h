@@ -21,7 +21,14 @@ typedef void (*procwatch_exit_fn)(void *ctx, pid_t tgid, int status);
 
 /* Subscribes to process exit events and starts a thread delivering them to
  * fn. -EPERM / -EACCES / -EPROTONOSUPPORT when the connector is refused (the
- * caller then relies on procwatch_dying_badly alone). */
+ * caller then relies on procwatch_dying_badly alone); any other negative
+ * errno means the same for the caller. Before returning 0 it forks a child
+ * that exits at once and waits (up to 1 s) to see that exit: -ETIMEDOUT when
+ * it does not arrive, e.g. in a pid namespace other than the initial one,
+ * where the kernel ignores the subscription or reports pids that are not
+ * ours. Exits before procwatch_start returns are not reported. Linux >= 6.6
+ * lets unprivileged processes listen too; older kernels need CAP_NET_ADMIN.
+ * fn may run before procwatch_start returns; ctx must be ready. */
 int procwatch_start(procwatch_exit_fn fn, void *ctx, struct procwatch **out);
 /* Stops the thread and closes the socket. NULL is fine. */
 void procwatch_stop(struct procwatch *pw);
