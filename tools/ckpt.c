@@ -1,7 +1,1739 @@
-/* placeholder until the CLI lands. */
+/* ckpt: the command-line tool over a ckptfs store, mounted or not.
+ *
+ *   ckpt COMMAND STORE [ARGS] [--json]
+ *
+ * Read commands (ls, show, policy, verify, stats, export, log) open the store
+ * STORE_RDONLY: no lock, safe beside a live mount. Changing commands (policy
+ * set, pin, unpin, gc, commit) open it read-write and, when a mount holds it
+ * (-EBUSY), again with STORE_SHARED: index-only changes, the mount reclaims
+ * space itself. The CLI never creates a store.
+ *
+ * Exit codes: 0 ok, 1 verification failure / operation failed, 2 usage
+ * error, 3 store missing or unusable, 4 no such checkpoint. Errors are one
+ * line on stderr: "ckpt: <command>: <what>: <reason>".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "chunk.h"
+#include "meta.h"
+#include "policy.h"
+#include "store.h"
+
+enum {
+	CLI_OK = 0,
+	CLI_FAIL = 1,     /* verification failure / operation failed */
+	CLI_USAGE = 2,    /* usage error */
+	CLI_NOSTORE = 3,  /* store missing or unusable */
+	CLI_NOCKPT = 4,   /* no such checkpoint */
+};
+
+#define CLI_MAX_ARGS 1024     /* positional words accepted on one line */
+#define EXPORT_MAX_DEPTH 512  /* directory nesting an export follows */
+#define EXPORT_BUF (1u << 20)
+
+struct cli {
+	const char *cmd;
+	const char *store_path;
+	bool json, all, dry_run;
+	char **args; /* positional words after STORE (not owned) */
+	size_t n_args;
+	struct store *st;
+	bool shared; /* opened STORE_SHARED beside a live mount */
+};
+
+/* ---- messages ------------------------------------------------------------- */
+
+static void cli_err(const struct cli *c, const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void cli_err(const struct cli *c, const char *what, const char *fmt, ...)
 {
-	fprintf(stderr, "ckpt: not implemented yet\n");
-	return 1;
+	va_list ap;
+
+	fprintf(stderr, "ckpt: %s: ", c->cmd ? c->cmd : "ckpt");
+	if (what && *what)
+		fprintf(stderr, "%s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- formatting helpers --------------------------------------------------- */
+
+static void fmt_size(uint64_t v, char *buf, size_t len)
+{
+	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
+	double d = (double)v;
+	size_t u = 0;
+
+	if (v < 1024) {
+		snprintf(buf, len, "%llu B", (unsigned long long)v);
+		return;
+	}
+	d /= 1024.0;
+	while (d >= 1024.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+		d /= 1024.0;
+		u++;
+	}
+	snprintf(buf, len, "%.1f %s", d, units[u]);
+}
+
+/* Local time, ISO 8601 without offset (tables), or with "+HH:MM" (JSON). */
+static void fmt_time(int64_t t, bool with_offset, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char off[8];
+	long o;
+
+	if (t <= 0 || !localtime_r(&tt, &tm)) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	if (strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	if (!with_offset)
+		return;
+	o = labs(tm.tm_gmtoff / 60) % (24 * 60); /* real offsets are under a day */
+	snprintf(off, sizeof(off), "%c%02d:%02d", tm.tm_gmtoff < 0 ? '-' : '+', (int)(o / 60),
+		 (int)(o % 60));
+	strncat(buf, off, len - strlen(buf) - 1);
+}
+
+static const char *state_name(int state)
+{
+	switch (state) {
+	case CKPT_STAGING: return "staging";
+	case CKPT_COMMITTED: return "committed";
+	case CKPT_ABORTED: return "aborted";
+	case CKPT_DELETED: return "deleted";
+	}
+	return "unknown";
+}
+
+static const char *kind_name(int kind)
+{
+	return kind == CKPT_FILE ? "file" : "dir";
+}
+
+static const char *codec_name(int codec)
+{
+	switch (codec) {
+	case CHUNK_CODEC_NONE: return "none";
+	case CHUNK_CODEC_ZLIB: return "zlib";
+	case CHUNK_CODEC_ZSTD: return "zstd";
+	case CHUNK_CODEC_AUTO: return "auto";
+	}
+	return "unknown";
+}
+
+/* "name=value,name=value"; malloc'd, NULL on allocation failure. */
+static char *metrics_text(const struct ckpt_info *ci, bool with_sources)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < ci->n_metrics; i++) {
+		fprintf(f, "%s%s=%g", i ? (with_sources ? ", " : ",") : "", ci->metrics[i].name,
+			ci->metrics[i].value);
+		if (with_sources)
+			fprintf(f, " (%s)", ci->metrics[i].source);
+	}
+	if (fclose(f) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- aligned text tables --------------------------------------------------- */
+
+struct table {
+	size_t ncol;
+	const char *align; /* per column: 'l' or 'r' */
+	char **cells;      /* row-major, malloc'd strings */
+	size_t nrows, cap;
+};
+
+static int table_add(struct table *t, ...)
+{
+	va_list ap;
+	int r = 0;
+
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		char **cells = realloc(t->cells, cap * t->ncol * sizeof(*cells));
+
+		if (!cells)
+			return -ENOMEM;
+		t->cells = cells;
+		t->cap = cap;
+	}
+	va_start(ap, t);
+	for (size_t i = 0; i < t->ncol; i++) {
+		const char *s = va_arg(ap, const char *);
+
+		t->cells[t->nrows * t->ncol + i] = strdup(s ? s : "");
+		if (!t->cells[t->nrows * t->ncol + i])
+			r = -ENOMEM;
+	}
+	va_end(ap);
+	t->nrows++; /* counted even on failure so table_release frees the row */
+	return r;
+}
+
+static void table_print(const struct table *t, FILE *out)
+{
+	size_t width[16] = { 0 };
+
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncol && c < 16; c++) {
+			const char *s = t->cells[r * t->ncol + c];
+			size_t l = s ? strlen(s) : 0;
+
+			if (l > width[c])
+				width[c] = l;
+		}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncol; c++) {
+			const char *s = t->cells[r * t->ncol + c];
+			bool last = c + 1 == t->ncol;
+
+			if (!s)
+				s = "";
+			if (t->align[c] == 'r')
+				fprintf(out, "%*s", (int)width[c], s);
+			else if (last)
+				fputs(s, out);
+			else
+				fprintf(out, "%-*s", (int)width[c], s);
+			if (!last)
+				fputs("  ", out);
+		}
+		fputc('\n', out);
+	}
+}
+
+static void table_release(struct table *t)
+{
+	for (size_t i = 0; i < t->nrows * t->ncol; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = t->cap = 0;
+}
+
+/* ---- JSON helpers ---------------------------------------------------------- */
+
+/* Sets key to v (stolen); records failure in *bad instead of returning it so
+ * builders stay linear. */
+static void jset(json_t *o, const char *key, json_t *v, bool *bad)
+{
+	if (!v || json_object_set_new(o, key, v) != 0)
+		*bad = true;
+}
+
+static json_t *jreal(double d)
+{
+	return isfinite(d) ? json_real(d) : json_null();
+}
+
+static json_t *jtime(int64_t t)
+{
+	char buf[64];
+
+	if (t <= 0)
+		return json_null();
+	fmt_time(t, true, buf, sizeof(buf));
+	return json_string(buf);
+}
+
+static json_t *jstr_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+static int json_print(const struct cli *c, json_t *root)
+{
+	if (!root) {
+		cli_err(c, NULL, "building JSON: %s", strerror(ENOMEM));
+		return CLI_FAIL;
+	}
+	if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
+		json_decref(root);
+		cli_err(c, NULL, "writing JSON: %s", strerror(errno ? errno : EIO));
+		return CLI_FAIL;
+	}
+	fputc('\n', stdout);
+	json_decref(root);
+	return CLI_OK;
+}
+
+/* The `ls` object of the contract: name, kind, state, step, epoch,
+ * committed_at, logical_bytes, stored_bytes, metrics, pinned (+ withdrawn). */
+static json_t *ckpt_json(const struct ckpt_info *ci)
+{
+	json_t *o = json_object(), *m = json_object();
+	bool bad = !o || !m;
+
+	if (bad)
+		goto out_fail;
+	for (size_t i = 0; i < ci->n_metrics; i++)
+		jset(m, ci->metrics[i].name, jreal(ci->metrics[i].value), &bad);
+	jset(o, "name", json_string(ci->name ? ci->name : ""), &bad);
+	jset(o, "kind", json_string(kind_name(ci->kind)), &bad);
+	jset(o, "state", json_string(state_name(ci->state)), &bad);
+	jset(o, "step", ci->has_step ? json_integer(ci->step) : json_null(), &bad);
+	jset(o, "epoch", ci->has_epoch ? jreal(ci->epoch) : json_null(), &bad);
+	jset(o, "committed_at", jtime(ci->committed_at), &bad);
+	jset(o, "logical_bytes", json_integer((json_int_t)ci->logical_bytes), &bad);
+	jset(o, "stored_bytes", json_integer((json_int_t)ci->stored_bytes), &bad);
+	jset(o, "metrics", m, &bad);
+	m = NULL;
+	jset(o, "pinned", json_boolean(ci->pinned), &bad);
+	jset(o, "withdrawn", json_boolean(ci->withdrawn), &bad);
+	if (bad)
+		goto out_fail;
+	return o;
+
+out_fail:
+	json_decref(m);
+	json_decref(o);
+	return NULL;
+}
+
+/* ---- store opening and name resolution ------------------------------------- */
+
+/* Opens c->store_path: read-only, or read-write with the STORE_SHARED retry
+ * beside a mount. Returns a CLI exit code. Never creates a store. */
+static int cli_open(struct cli *c, bool write)
+{
+	char err[512] = "", idx[PATH_MAX];
+	struct stat sb;
+	int r;
+
+	if (stat(c->store_path, &sb) < 0) {
+		cli_err(c, c->store_path, "no such store: %s", strerror(errno));
+		return CLI_NOSTORE;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		cli_err(c, c->store_path, "not a store: %s", strerror(ENOTDIR));
+		return CLI_NOSTORE;
+	}
+	if (snprintf(idx, sizeof(idx), "%s/index.db", c->store_path) >= (int)sizeof(idx)) {
+		cli_err(c, c->store_path, "%s", strerror(ENAMETOOLONG));
+		return CLI_NOSTORE;
+	}
+	if (access(idx, F_OK) < 0) {
+		cli_err(c, c->store_path, "not a ckptfs store (no index.db): %s", strerror(errno));
+		return CLI_NOSTORE;
+	}
+	if (!write) {
+		r = store_open(c->store_path, STORE_RDONLY | STORE_NOCREATE, &c->st, err, sizeof(err));
+	} else {
+		r = store_open(c->store_path, STORE_NOCREATE, &c->st, err, sizeof(err));
+		if (r == -EBUSY) {
+			/* A mount holds the lock: index-only changes beside it. */
+			err[0] = '\0';
+			r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED, &c->st, err,
+				       sizeof(err));
+			c->shared = r == 0;
+		}
+	}
+	if (r < 0) {
+		c->st = NULL;
+		cli_err(c, c->store_path, "cannot open store: %s", err[0] ? err : strerror(-r));
+		return CLI_NOSTORE;
+	}
+	return CLI_OK;
+}
+
+enum {
+	RESOLVE_ABORTED = 1 << 0, /* also aborted display names */
+	RESOLVE_DELETED = 1 << 1, /* also the newest deleted checkpoint of the name */
+};
+
+/* Resolves name as the mount does: a live checkpoint of that name (a real
+ * name shadows a virtual one), then the policy's latest name and
+ * best_<metric>, then (by flags) aborted and deleted ones. *version (may be
+ * NULL) receives the version to read: the committed one when there is one,
+ * the target version for latest/best. 0, -ENOENT, or another negative errno. */
+static int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_info *out,
+		       int64_t *version)
+{
+	struct policy pol;
+	int64_t id = 0, ver = 0;
+	size_t plen;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = store_ckpt_lookup(c->st, name, out);
+	if (r == 0) {
+		if (version)
+			*version = out->committed_version ? out->committed_version : out->version;
+		return 0;
+	}
+	if (r != -ENOENT)
+		return r;
+	r = store_policy_get(c->st, &pol);
+	if (r < 0)
+		return r;
+	plen = strlen(pol.best_prefix);
+	r = -ENOENT;
+	if (pol.latest_name[0] && strcmp(name, pol.latest_name) == 0)
+		r = store_resolve_latest(c->st, &id, &ver);
+	else if (plen && strncmp(name, pol.best_prefix, plen) == 0 && meta_name_usable(name + plen))
+		r = store_resolve_best(c->st, name + plen, 0, &id, &ver);
+	if (r == 0) {
+		r = store_ckpt_get(c->st, id, out);
+		if (r == 0 && version)
+			*version = ver;
+		return r;
+	}
+	if (r != -ENOENT)
+		return r;
+	if (flags & RESOLVE_ABORTED) {
+		r = store_ckpt_lookup_aborted(c->st, name, out);
+		if (r == 0) {
+			if (version)
+				*version = out->version;
+			return 0;
+		}
+		if (r != -ENOENT)
+			return r;
+	}
+	if (flags & RESOLVE_DELETED) {
+		struct ckpt_info *all = NULL;
+		size_t n = 0;
+		int64_t best_id = 0, best_end = -1;
+
+		r = store_ckpt_list(c->st, STORE_LIST_ALL | STORE_LIST_NO_METRICS, &all, &n);
+		if (r < 0)
+			return r;
+		for (size_t i = 0; i < n; i++)
+			if (all[i].state == CKPT_DELETED && all[i].name &&
+			    strcmp(all[i].name, name) == 0 && all[i].ended_at >= best_end) {
+				best_end = all[i].ended_at;
+				best_id = all[i].id;
+			}
+		ckpt_info_free_array(all, n);
+		if (best_id) {
+			r = store_ckpt_get(c->st, best_id, out);
+			if (r == 0 && version)
+				*version = out->version;
+			return r;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Reports a resolution failure; returns the exit code. */
+static int resolve_fail(const struct cli *c, const char *name, int r)
+{
+	if (r == -ENOENT) {
+		cli_err(c, name, "no such checkpoint");
+		return CLI_NOCKPT;
+	}
+	cli_err(c, name, "%s", strerror(-r));
+	return CLI_FAIL;
+}
+
+/* ---- ls -------------------------------------------------------------------- */
+
+static int cmd_ls(struct cli *c)
+{
+	struct ckpt_info *list = NULL;
+	size_t n = 0;
+	int64_t latest = 0, lver;
+	int rc = CLI_OK, r;
+
+	if ((rc = cli_open(c, false)) != CLI_OK)
+		return rc;
+	r = store_ckpt_list(c->st, c->all ? STORE_LIST_ALL : 0, &list, &n);
+	if (r < 0) {
+		cli_err(c, NULL, "listing checkpoints: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	if (c->json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; arr && i < n; i++)
+			if (json_array_append_new(arr, ckpt_json(&list[i])) != 0) {
+				json_decref(arr);
+				arr = NULL;
+			}
+		rc = json_print(c, arr);
+		goto out_free_list;
+	}
+	if (store_resolve_latest(c->st, &latest, &lver) < 0)
+		latest = 0;
+	{
+		struct table t = { .ncol = 8, .align = "lrrlrrll" };
+
+		r = table_add(&t, "NAME", "STEP", "EPOCH", "COMMITTED", "LOGICAL", "STORED",
+			      "METRICS", "STATE");
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			const struct ckpt_info *ci = &list[i];
+			char step[32] = "-", epoch[32] = "-", when[64], lb[32], sb[32], state[64];
+			char *metrics = metrics_text(ci, false);
+
+			if (ci->has_step)
+				snprintf(step, sizeof(step), "%lld", (long long)ci->step);
+			if (ci->has_epoch)
+				snprintf(epoch, sizeof(epoch), "%g", ci->epoch);
+			fmt_time(ci->committed_at, false, when, sizeof(when));
+			fmt_size(ci->logical_bytes, lb, sizeof(lb));
+			fmt_size(ci->stored_bytes, sb, sizeof(sb));
+			snprintf(state, sizeof(state), "%s%s%s%s", state_name(ci->state),
+				 ci->pinned ? ",pinned" : "", ci->withdrawn ? ",withdrawn" : "",
+				 ci->id == latest && ci->state == CKPT_COMMITTED ? ",latest" : "");
+			r = metrics ? table_add(&t, ci->name, step, epoch, when, lb, sb,
+						metrics[0] ? metrics : "-", state)
+				    : -ENOMEM;
+			free(metrics);
+		}
+		if (r == 0)
+			table_print(&t, stdout);
+		else
+			cli_err(c, NULL, "%s", strerror(-r)), rc = CLI_FAIL;
+		table_release(&t);
+	}
+
+out_free_list:
+	ckpt_info_free_array(list, n);
+	return rc;
+}
+
+/* ---- show ------------------------------------------------------------------ */
+
+static int cmd_show(struct cli *c)
+{
+	struct ckpt_info ci;
+	struct store_file_entry *files = NULL;
+	size_t nf = 0;
+	const char *name = c->args[0];
+	int rc, r;
+
+	if ((rc = cli_open(c, false)) != CLI_OK)
+		return rc;
+	r = cli_resolve(c, name, RESOLVE_ABORTED | RESOLVE_DELETED, &ci, NULL);
+	if (r < 0)
+		return resolve_fail(c, name, r);
+	r = store_ckpt_files(c->st, ci.id, &files, &nf);
+	if (r < 0) {
+		/* A deleted checkpoint's tree may be gone already. */
+		if (ci.state != CKPT_DELETED || r != -ENOENT) {
+			cli_err(c, name, "listing files: %s", strerror(-r));
+			rc = CLI_FAIL;
+			goto out_release;
+		}
+		files = NULL;
+		nf = 0;
+	}
+	if (c->json) {
+		json_t *o = ckpt_json(&ci), *fa = json_array(), *src = json_object();
+		bool bad = !o || !fa || !src;
+
+		for (size_t i = 0; !bad && i < nf; i++) {
+			json_t *f = json_object();
+
+			if (!f) {
+				bad = true;
+				break;
+			}
+			jset(f, "path", json_string(files[i].path), &bad);
+			jset(f, "size", json_integer((json_int_t)files[i].size), &bad);
+			if (json_array_append_new(fa, f) != 0)
+				bad = true;
+		}
+		for (size_t i = 0; !bad && i < ci.n_metrics; i++)
+			jset(src, ci.metrics[i].name, json_string(ci.metrics[i].source), &bad);
+		if (!bad) {
+			jset(o, "files", fa, &bad);
+			fa = NULL;
+			jset(o, "metric_sources", src, &bad);
+			src = NULL;
+			jset(o, "note", jstr_or_null(ci.note), &bad);
+			if (ci.state == CKPT_DELETED)
+				jset(o, "deleted_rule", jstr_or_null(ci.deleted_rule), &bad);
+		}
+		json_decref(fa);
+		json_decref(src);
+		if (bad) {
+			json_decref(o);
+			o = NULL;
+		}
+		rc = json_print(c, o);
+	} else {
+		char when[64], lb[32], sb[32], step[32] = "-", epoch[32] = "-";
+		char *metrics = metrics_text(&ci, true);
+
+		if (ci.has_step)
+			snprintf(step, sizeof(step), "%lld", (long long)ci.step);
+		if (ci.has_epoch)
+			snprintf(epoch, sizeof(epoch), "%g", ci.epoch);
+		fmt_time(ci.committed_at, false, when, sizeof(when));
+		fmt_size(ci.logical_bytes, lb, sizeof(lb));
+		fmt_size(ci.stored_bytes, sb, sizeof(sb));
+		printf("name:       %s\n", ci.name);
+		if (strcmp(ci.name, name) != 0)
+			printf("resolved:   %s -> %s\n", name, ci.name);
+		printf("kind:       %s\n", kind_name(ci.kind));
+		printf("state:      %s%s%s\n", state_name(ci.state), ci.pinned ? " (pinned)" : "",
+		       ci.withdrawn ? " (withdrawn: never latest/best)" : "");
+		printf("step:       %s\n", step);
+		printf("epoch:      %s\n", epoch);
+		printf("committed:  %s\n", when);
+		printf("logical:    %s (%llu bytes)\n", lb, (unsigned long long)ci.logical_bytes);
+		printf("stored:     %s (%llu bytes)\n", sb, (unsigned long long)ci.stored_bytes);
+		printf("metrics:    %s\n", metrics && metrics[0] ? metrics : "-");
+		if (ci.state == CKPT_DELETED && ci.deleted_rule)
+			printf("deleted by: %s\n", ci.deleted_rule);
+		if (ci.note && ci.note[0])
+			printf("note:       %s\n", ci.note);
+		printf("files:      %zu\n", nf);
+		for (size_t i = 0; i < nf; i++)
+			printf("  %12llu  %s\n", (unsigned long long)files[i].size, files[i].path);
+		free(metrics);
+	}
+	store_file_entries_free(files, nf);
+out_release:
+	ckpt_info_release(&ci);
+	return rc;
+}
+
+/* ---- policy ---------------------------------------------------------------- */
+
+static json_t *policy_json(const struct policy *p)
+{
+	json_t *o = json_object(), *m = json_array();
+	bool bad = !o || !m;
+
+	for (size_t i = 0; !bad && i < p->n_metrics; i++) {
+		char buf[META_NAME_MAX + 8];
+
+		snprintf(buf, sizeof(buf), "%s:%s", p->metrics[i].name,
+			 p->metrics[i].dir < 0 ? "min" : "max");
+		if (json_array_append_new(m, json_string(buf)) != 0)
+			bad = true;
+	}
+	if (bad)
+		goto out_fail;
+	jset(o, "keep_last", json_integer(p->keep_last), &bad);
+	jset(o, "keep_best", json_integer(p->keep_best), &bad);
+	jset(o, "keep_every", json_integer((json_int_t)p->keep_every), &bad);
+	jset(o, "metric", m, &bad);
+	m = NULL;
+	jset(o, "compress", json_string(codec_name(p->compress)), &bad);
+	jset(o, "settle_ms", json_integer(p->settle_ms), &bad);
+	jset(o, "hide_virtual", json_boolean(p->hide_virtual), &bad);
+	jset(o, "latest_name", json_string(p->latest_name), &bad);
+	jset(o, "best_prefix", json_string(p->best_prefix), &bad);
+	jset(o, "plain", json_string(p->plain), &bad);
+	if (bad)
+		goto out_fail;
+	return o;
+
+out_fail:
+	json_decref(m);
+	json_decref(o);
+	return NULL;
+}
+
+static int policy_print(struct cli *c, const struct policy *p)
+{
+	char *text = NULL;
+	int r;
+
+	if (c->json)
+		return json_print(c, policy_json(p));
+	r = policy_to_text(p, &text);
+	if (r < 0) {
+		cli_err(c, NULL, "formatting policy: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	fputs(text, stdout);
+	if (text[0] && text[strlen(text) - 1] != '\n')
+		fputc('\n', stdout);
+	free(text);
+	return CLI_OK;
+}
+
+/* Splits the option words on ',' (the mount's -o syntax) into words. */
+static int policy_words(char **args, size_t n, char ***out, size_t *nw)
+{
+	char **w = NULL;
+	size_t cnt = 0, cap = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char *save = NULL, *dup = strdup(args[i]), *tok;
+
+		if (!dup)
+			goto out_free;
+		/* "metric=" alone must survive as one (empty-valued) word. */
+		for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (cnt == cap) {
+				size_t nc = cap ? cap * 2 : 8;
+				char **nw2 = cnt >= CLI_MAX_ARGS ? NULL : realloc(w, nc * sizeof(*w));
+
+				if (!nw2) {
+					free(dup);
+					goto out_free;
+				}
+				w = nw2;
+				cap = nc;
+			}
+			w[cnt] = strdup(tok);
+			if (!w[cnt]) {
+				free(dup);
+				goto out_free;
+			}
+			cnt++;
+		}
+		free(dup);
+	}
+	*out = w;
+	*nw = cnt;
+	return 0;
+
+out_free:
+	for (size_t i = 0; i < cnt; i++)
+		free(w[i]);
+	free(w);
+	return -ENOMEM;
+}
+
+static int cmd_policy(struct cli *c)
+{
+	struct policy p;
+	char **words = NULL, why[256] = "";
+	size_t nw = 0;
+	int rc, r;
+
+	/* `ckpt policy set STORE OPTION...` and `ckpt policy STORE set OPTION...`
+	 * both mean `ckpt policy STORE OPTION...`. */
+	if (strcmp(c->store_path, "set") == 0 && c->n_args >= 1 && !strchr(c->args[0], '=')) {
+		c->store_path = c->args[0];
+		c->args++;
+		c->n_args--;
+		if (c->n_args == 0) {
+			cli_err(c, "set", "needs OPTION=VALUE... (see ckpt policy --help)");
+			return CLI_USAGE;
+		}
+	} else if (c->n_args >= 1 && strcmp(c->args[0], "set") == 0) {
+		c->args++;
+		c->n_args--;
+		if (c->n_args == 0) {
+			cli_err(c, "set", "needs OPTION=VALUE... (see ckpt policy --help)");
+			return CLI_USAGE;
+		}
+	}
+	if ((rc = cli_open(c, c->n_args > 0)) != CLI_OK)
+		return rc;
+	r = store_policy_get(c->st, &p);
+	if (r < 0) {
+		cli_err(c, NULL, "reading policy: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	if (c->n_args == 0)
+		return policy_print(c, &p);
+
+	if (policy_words(c->args, c->n_args, &words, &nw) < 0) {
+		cli_err(c, NULL, "%s", strerror(ENOMEM));
+		return CLI_FAIL;
+	}
+	r = policy_apply_words(&p, words, nw, why, sizeof(why));
+	if (r == -ENOENT || r == -EINVAL) {
+		cli_err(c, "option", "%s", why[0] ? why : r == -ENOENT ? "unknown option" : "bad value");
+		rc = CLI_USAGE;
+		goto out_free_words;
+	}
+	if (r < 0) {
+		cli_err(c, NULL, "applying options: %s", strerror(-r));
+		rc = CLI_FAIL;
+		goto out_free_words;
+	}
+	r = store_policy_set(c->st, &p);
+	if (r < 0) {
+		cli_err(c, NULL, "storing policy: %s", strerror(-r));
+		rc = CLI_FAIL;
+		goto out_free_words;
+	}
+	if (c->shared && !c->json)
+		fprintf(stderr, "ckpt: policy: the running mount applies it from its next commit\n");
+	rc = policy_print(c, &p);
+
+out_free_words:
+	for (size_t i = 0; i < nw; i++)
+		free(words[i]);
+	free(words);
+	return rc;
+}
+
+/* ---- gc -------------------------------------------------------------------- */
+
+static int gc_row(json_t *arr, struct table *t, const char *name, bool keep, const char *rule,
+		  const char *state)
+{
+	if (arr) {
+		json_t *o = json_object();
+		bool bad = !o;
+
+		if (o) {
+			jset(o, "name", json_string(name), &bad);
+			jset(o, "action", json_string(keep ? "keep" : "delete"), &bad);
+			jset(o, "rule", json_string(rule), &bad);
+			jset(o, "state", json_string(state), &bad);
+		}
+		if (bad || json_array_append_new(arr, o) != 0)
+			return -ENOMEM;
+		return 0;
+	}
+	return table_add(t, name, keep ? "keep" : "delete", state, rule);
+}
+
+#define GC_ABORTED_RULE "aborted: gc removes aborted checkpoints"
+
+/* Dry run: the retention plan over every committed checkpoint, plus the
+ * aborted checkpoints gc purges, so it lists exactly what gc deletes. */
+static int cmd_gc(struct cli *c)
+{
+	struct retain_row *plan = NULL, *del = NULL;
+	size_t np = 0, nd = 0, na = 0;
+	struct ckpt_info *all = NULL;
+	struct table t = { .ncol = 4, .align = "llll" };
+	json_t *arr = NULL;
+	uint64_t freed = 0;
+	int rc, r;
+
+	if ((rc = cli_open(c, !c->dry_run)) != CLI_OK)
+		return rc;
+	r = store_retain_plan(c->st, &plan, &np);
+	if (r < 0) {
+		cli_err(c, NULL, "planning retention: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	r = store_ckpt_list(c->st, STORE_LIST_ALL | STORE_LIST_NO_METRICS, &all, &na);
+	if (r < 0) {
+		cli_err(c, NULL, "listing checkpoints: %s", strerror(-r));
+		rc = CLI_FAIL;
+		goto out_free;
+	}
+	if (!c->dry_run) {
+		r = store_retain_run(c->st, &del, &nd);
+		if (r < 0) {
+			cli_err(c, NULL, "applying retention: %s", strerror(-r));
+			rc = CLI_FAIL;
+			goto out_free;
+		}
+		r = store_gc(c->st, true, &freed);
+		if (r < 0) {
+			cli_err(c, NULL, "collecting garbage: %s", strerror(-r));
+			rc = CLI_FAIL;
+			goto out_free;
+		}
+	}
+
+	if (c->json && !(arr = json_array())) {
+		rc = CLI_FAIL;
+		cli_err(c, NULL, "%s", strerror(ENOMEM));
+		goto out_free;
+	}
+	if (!c->json)
+		r = table_add(&t, "NAME", "ACTION", "STATE", "RULE");
+	for (size_t i = 0; r >= 0 && i < np; i++) {
+		bool keep = plan[i].keep;
+		const char *rule = plan[i].rule;
+
+		/* A real run reports what it did: the run's own decisions win over
+		 * the plan taken just before it. */
+		if (!c->dry_run) {
+			keep = true;
+			for (size_t j = 0; j < nd; j++)
+				if (del[j].id == plan[i].id) {
+					keep = false;
+					rule = del[j].rule;
+				}
+		}
+		r = gc_row(arr, &t, plan[i].name, keep, rule, "committed");
+	}
+	for (size_t i = 0; r >= 0 && i < na; i++)
+		if (all[i].state == CKPT_ABORTED)
+			r = gc_row(arr, &t, all[i].name, false, GC_ABORTED_RULE, "aborted");
+	if (r < 0) {
+		cli_err(c, NULL, "%s", strerror(-r));
+		rc = CLI_FAIL;
+		goto out_free;
+	}
+	if (c->json) {
+		rc = json_print(c, arr);
+		arr = NULL;
+	} else {
+		size_t ndel = 0, nab = 0;
+		char fb[32];
+
+		table_print(&t, stdout);
+		for (size_t i = 0; i < na; i++)
+			nab += all[i].state == CKPT_ABORTED;
+		if (c->dry_run) {
+			for (size_t i = 0; i < np; i++)
+				ndel += !plan[i].keep;
+			printf("dry run: gc would delete %zu committed and %zu aborted checkpoint(s)\n",
+			       ndel, nab);
+		} else {
+			fmt_size(freed, fb, sizeof(fb));
+			printf("deleted %zu committed and %zu aborted checkpoint(s); freed %s (%llu bytes)\n",
+			       nd, nab, fb, (unsigned long long)freed);
+			if (c->shared)
+				printf("the store is mounted: space reclamation was left to the mount\n");
+		}
+	}
+
+out_free:
+	json_decref(arr);
+	table_release(&t);
+	ckpt_info_free_array(all, na);
+	retain_rows_free(plan, np);
+	retain_rows_free(del, nd);
+	return rc;
+}
+
+/* ---- verify ---------------------------------------------------------------- */
+
+struct verify_ctx {
+	json_t *problems; /* --json: collected */
+	bool tty;
+	bool progress_shown;
+	struct timespec last;
+	size_t n;
+};
+
+static void verify_report(void *ctx, const char *problem)
+{
+	struct verify_ctx *v = ctx;
+
+	v->n++;
+	if (v->progress_shown) {
+		fputs("\r\033[K", stderr); /* clear the progress line first */
+		v->progress_shown = false;
+	}
+	if (v->problems) {
+		json_array_append_new(v->problems, json_string(problem));
+		return;
+	}
+	printf("%s\n", problem);
+	fflush(stdout);
+}
+
+static void verify_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct verify_ctx *v = ctx;
+	struct timespec now;
+
+	if (!v->tty)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (done < total && (now.tv_sec - v->last.tv_sec) * 1000000000L +
+				    (now.tv_nsec - v->last.tv_nsec) < 100000000L)
+		return; /* at most ten updates a second */
+	v->last = now;
+	fprintf(stderr, "\rverify: %llu/%llu", (unsigned long long)done, (unsigned long long)total);
+	v->progress_shown = true;
+}
+
+static int cmd_verify(struct cli *c)
+{
+	struct verify_ctx v = { 0 };
+	int rc, r;
+
+	if ((rc = cli_open(c, false)) != CLI_OK)
+		return rc;
+	v.tty = isatty(STDERR_FILENO);
+	if (c->json && !(v.problems = json_array())) {
+		cli_err(c, NULL, "%s", strerror(ENOMEM));
+		return CLI_FAIL;
+	}
+	r = store_verify(c->st, verify_report, verify_progress, &v);
+	if (v.progress_shown)
+		fputs("\r\033[K", stderr);
+	if (r < 0) {
+		json_decref(v.problems);
+		cli_err(c, NULL, "verifying: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	if (c->json) {
+		json_t *o = json_object();
+		bool bad = !o;
+
+		if (o) {
+			jset(o, "ok", json_boolean(r == 0), &bad);
+			jset(o, "problems", v.problems, &bad);
+			v.problems = NULL;
+		}
+		json_decref(v.problems);
+		if (bad) {
+			json_decref(o);
+			o = NULL;
+		}
+		rc = json_print(c, o);
+		if (rc != CLI_OK)
+			return rc;
+	} else if (r == 0) {
+		printf("ok: no problems found\n");
+	} else {
+		printf("%d problem(s) found\n", r);
+	}
+	return r == 0 ? CLI_OK : CLI_FAIL;
+}
+
+/* ---- stats ----------------------------------------------------------------- */
+
+static int cmd_stats(struct cli *c)
+{
+	struct store_stats s;
+	int rc, r;
+
+	if ((rc = cli_open(c, false)) != CLI_OK)
+		return rc;
+	r = store_stats(c->st, &s);
+	if (r < 0) {
+		cli_err(c, NULL, "reading stats: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	if (c->json) {
+		json_t *o = json_object();
+		bool bad = !o;
+
+		if (o) {
+			jset(o, "checkpoints", json_integer((json_int_t)s.checkpoints), &bad);
+			jset(o, "logical_bytes", json_integer((json_int_t)s.logical_bytes), &bad);
+			jset(o, "stored_bytes", json_integer((json_int_t)s.stored_bytes), &bad);
+			jset(o, "chunks", json_integer((json_int_t)s.chunks), &bad);
+			jset(o, "dedup_ratio", jreal(s.dedup_ratio), &bad);
+			jset(o, "compression_ratio", jreal(s.compression_ratio), &bad);
+			jset(o, "raw_bytes", json_integer((json_int_t)s.raw_bytes), &bad);
+			jset(o, "staging", json_integer((json_int_t)s.staging), &bad);
+			jset(o, "aborted", json_integer((json_int_t)s.aborted), &bad);
+			jset(o, "deleted", json_integer((json_int_t)s.deleted), &bad);
+		}
+		if (bad) {
+			json_decref(o);
+			o = NULL;
+		}
+		return json_print(c, o);
+	}
+	{
+		char lb[32], sb[32], rb[32];
+
+		fmt_size(s.logical_bytes, lb, sizeof(lb));
+		fmt_size(s.stored_bytes, sb, sizeof(sb));
+		fmt_size(s.raw_bytes, rb, sizeof(rb));
+		printf("checkpoints:       %llu committed, %llu staging, %llu aborted, %llu deleted\n",
+		       (unsigned long long)s.checkpoints, (unsigned long long)s.staging,
+		       (unsigned long long)s.aborted, (unsigned long long)s.deleted);
+		printf("logical bytes:     %s (%llu)\n", lb, (unsigned long long)s.logical_bytes);
+		printf("stored bytes:      %s (%llu)\n", sb, (unsigned long long)s.stored_bytes);
+		printf("raw chunk bytes:   %s (%llu)\n", rb, (unsigned long long)s.raw_bytes);
+		printf("chunks:            %llu\n", (unsigned long long)s.chunks);
+		printf("dedup ratio:       %.2f\n", s.dedup_ratio);
+		printf("compression ratio: %.2f\n", s.compression_ratio);
+	}
+	return CLI_OK;
+}
+
+/* ---- export ---------------------------------------------------------------- */
+
+struct export_ctx {
+	struct store *st;
+	char *buf;
+	char failed[PATH_MAX]; /* path inside the checkpoint where it failed */
+	uint64_t files, bytes;
+};
+
+static void export_fail_at(struct export_ctx *x, int64_t node)
+{
+	char *p = NULL;
+
+	if (x->failed[0])
+		return;
+	if (store_node_path(x->st, node, &p) == 0) {
+		snprintf(x->failed, sizeof(x->failed), "%s", p[0] ? p : ".");
+		free(p);
+	} else {
+		snprintf(x->failed, sizeof(x->failed), "node %lld", (long long)node);
+	}
+}
+
+static void node_times(const struct store_node *n, struct timespec ts[2])
+{
+	ts[0].tv_sec = n->mtime_ns / 1000000000LL;
+	ts[0].tv_nsec = n->mtime_ns % 1000000000LL;
+	if (ts[0].tv_nsec < 0) {
+		ts[0].tv_sec--;
+		ts[0].tv_nsec += 1000000000LL;
+	}
+	ts[1] = ts[0];
+}
+
+static int export_file(struct export_ctx *x, const struct store_node *n, int dirfd, const char *name)
+{
+	struct store_file *f = NULL;
+	struct timespec ts[2];
+	uint64_t off = 0;
+	int fd, r = 0;
+
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	r = store_file_open(x->st, n->id, STORE_F_READ, &f);
+	if (r < 0)
+		goto out_close_fd;
+	for (;;) {
+		ssize_t got = store_file_read(f, x->buf, EXPORT_BUF, off);
+
+		if (got < 0) {
+			r = (int)got;
+			goto out_close_file;
+		}
+		if (got == 0)
+			break;
+		for (ssize_t done = 0; done < got;) {
+			ssize_t w = write(fd, x->buf + done, (size_t)(got - done));
+
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				r = -errno;
+				goto out_close_file;
+			}
+			done += w;
+		}
+		off += (uint64_t)got;
+	}
+	if (off != n->size) {
+		r = -EIO; /* the index and the data disagree: never a short copy */
+		goto out_close_file;
+	}
+	node_times(n, ts);
+	if (fchmod(fd, n->mode & 07777) < 0 || fsync(fd) < 0 || futimens(fd, ts) < 0)
+		r = -errno;
+	x->files++;
+	x->bytes += off;
+out_close_file:
+	store_file_close(f);
+out_close_fd:
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r < 0)
+		export_fail_at(x, n->id);
+	return r;
+}
+
+static int export_node(struct export_ctx *x, const struct store_node *n, int dirfd,
+		       const char *name, int depth);
+
+static int export_dir(struct export_ctx *x, const struct store_node *n, int dirfd, const char *name,
+		      int depth)
+{
+	struct store_dirent *ents = NULL;
+	struct timespec ts[2];
+	size_t ne = 0;
+	int fd, r;
+
+	if (depth > EXPORT_MAX_DEPTH) {
+		export_fail_at(x, n->id);
+		return -ELOOP;
+	}
+	if (mkdirat(dirfd, name, 0700) < 0) {
+		export_fail_at(x, n->id);
+		return -errno;
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		export_fail_at(x, n->id);
+		return -errno;
+	}
+	r = store_node_list(x->st, n->id, &ents, &ne);
+	if (r < 0) {
+		export_fail_at(x, n->id);
+		goto out_close_fd;
+	}
+	for (size_t i = 0; i < ne; i++) {
+		struct store_node child;
+		const char *cn = ents[i].name;
+
+		/* Names come from the index: never let one step outside DEST. */
+		if (!cn || !cn[0] || strchr(cn, '/') || strcmp(cn, ".") == 0 || strcmp(cn, "..") == 0) {
+			export_fail_at(x, n->id);
+			r = -EINVAL;
+			break;
+		}
+		r = store_node_get(x->st, ents[i].id, &child);
+		if (r < 0) {
+			export_fail_at(x, ents[i].id);
+			break;
+		}
+		r = export_node(x, &child, fd, cn, depth + 1);
+		if (r < 0)
+			break;
+	}
+	store_dirents_free(ents, ne);
+	if (r < 0)
+		goto out_close_fd;
+	/* Mode and times last: a read-only mode must not block the children,
+	 * and creating them would change the mtime. */
+	node_times(n, ts);
+	if (fchmod(fd, n->mode & 07777) < 0 || futimens(fd, ts) < 0 || fsync(fd) < 0) {
+		r = -errno;
+		export_fail_at(x, n->id);
+	}
+out_close_fd:
+	close(fd);
+	return r;
+}
+
+static int export_node(struct export_ctx *x, const struct store_node *n, int dirfd,
+		       const char *name, int depth)
+{
+	char target[PATH_MAX];
+	struct timespec ts[2];
+	int r;
+
+	switch (n->mode & S_IFMT) {
+	case S_IFREG:
+		return export_file(x, n, dirfd, name);
+	case S_IFDIR:
+		return export_dir(x, n, dirfd, name, depth);
+	case S_IFLNK:
+		memset(target, 0, sizeof(target));
+		r = store_node_readlink(x->st, n->id, target, sizeof(target) - 1);
+		if (r < 0) {
+			export_fail_at(x, n->id);
+			return r;
+		}
+		if (symlinkat(target, dirfd, name) < 0) {
+			export_fail_at(x, n->id);
+			return -errno;
+		}
+		node_times(n, ts);
+		/* Some file systems refuse symlink times: the link itself is what counts. */
+		(void)utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
+		return 0;
+	}
+	export_fail_at(x, n->id);
+	return -EOPNOTSUPP;
+}
+
+/* Removes what a failed export left under dirfd/name (best effort). */
+static void remove_tree(int pfd, const char *name, int depth)
+{
+	struct stat sb;
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return;
+	if (!S_ISDIR(sb.st_mode) || depth > EXPORT_MAX_DEPTH + 1) {
+		unlinkat(pfd, name, 0);
+		return;
+	}
+	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)fchmod(fd, 0700); /* an exported read-only directory */
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			remove_tree(dirfd(d), de->d_name, depth + 1);
+	closedir(d);
+	unlinkat(pfd, name, AT_REMOVEDIR);
+}
+
+static int cmd_export(struct cli *c)
+{
+	const char *name = c->args[0];
+	char *dest = NULL, *slash, *base, tmp[NAME_MAX + 1];
+	const char *parent;
+	struct export_ctx x = { 0 };
+	struct ckpt_info ci;
+	struct store_node root;
+	struct stat sb;
+	int64_t version = 0;
+	int rc, r, dirfd = -1;
+	size_t len;
+
+	dest = strdup(c->args[1]);
+	if (!dest) {
+		cli_err(c, NULL, "%s", strerror(ENOMEM));
+		return CLI_FAIL;
+	}
+	len = strlen(dest);
+	while (len > 1 && dest[len - 1] == '/')
+		dest[--len] = '\0';
+	if (fstatat(AT_FDCWD, dest, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		cli_err(c, c->args[1], "refusing to export over an existing path");
+		free(dest);
+		return CLI_FAIL;
+	}
+	if (errno != ENOENT) {
+		cli_err(c, c->args[1], "%s", strerror(errno));
+		free(dest);
+		return CLI_FAIL;
+	}
+	slash = strrchr(dest, '/');
+	if (slash == dest) {
+		parent = "/";
+		base = dest + 1;
+	} else if (slash) {
+		*slash = '\0';
+		parent = dest;
+		base = slash + 1;
+	} else {
+		parent = ".";
+		base = dest;
+	}
+	if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
+	    strlen(base) + 32 > NAME_MAX) {
+		cli_err(c, c->args[1], "not a usable destination name");
+		free(dest);
+		return CLI_USAGE;
+	}
+	if ((rc = cli_open(c, false)) != CLI_OK)
+		goto out_free_dest;
+	r = cli_resolve(c, name, RESOLVE_ABORTED, &ci, &version);
+	if (r < 0) {
+		rc = resolve_fail(c, name, r);
+		goto out_free_dest;
+	}
+	r = store_version_root(c->st, version, &root);
+	if (r < 0) {
+		cli_err(c, name, "reading checkpoint: %s", strerror(-r));
+		rc = CLI_FAIL;
+		goto out_release;
+	}
+	dirfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
+		cli_err(c, c->args[1], "%s", strerror(errno));
+		rc = CLI_FAIL;
+		goto out_release;
+	}
+	x.st = c->st;
+	x.buf = malloc(EXPORT_BUF);
+	if (!x.buf) {
+		cli_err(c, NULL, "%s", strerror(ENOMEM));
+		rc = CLI_FAIL;
+		goto out_close_dir;
+	}
+	/* Written beside DEST under a temporary name and renamed at the end, so
+	 * a partial export never looks complete. */
+	snprintf(tmp, sizeof(tmp), ".%s.ckpt-export-%ld.tmp", base, (long)getpid());
+	r = export_node(&x, &root, dirfd, tmp, 0);
+	if (r < 0) {
+		cli_err(c, name, "exporting %s: %s", x.failed[0] ? x.failed : ".", strerror(-r));
+		rc = CLI_FAIL;
+		goto out_remove_tmp;
+	}
+	r = renameat2(dirfd, tmp, dirfd, base, RENAME_NOREPLACE);
+	if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
+		/* No RENAME_NOREPLACE here: check, then rename. */
+		if (fstatat(dirfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			errno = EEXIST;
+		else
+			r = renameat(dirfd, tmp, dirfd, base);
+	}
+	if (r < 0) {
+		cli_err(c, c->args[1], "%s", errno == EEXIST ? "refusing to export over an existing path"
+							  : strerror(errno));
+		rc = CLI_FAIL;
+		goto out_remove_tmp;
+	}
+	if (fsync(dirfd) < 0) {
+		cli_err(c, c->args[1], "syncing: %s", strerror(errno));
+		rc = CLI_FAIL;
+		goto out_free_buf;
+	}
+	if (c->json) {
+		json_t *o = json_object();
+		bool bad = !o;
+
+		if (o) {
+			jset(o, "name", json_string(ci.name), &bad);
+			jset(o, "dest", json_string(c->args[1]), &bad);
+			jset(o, "kind", json_string(kind_name(ci.kind)), &bad);
+			jset(o, "files", json_integer((json_int_t)x.files), &bad);
+			jset(o, "bytes", json_integer((json_int_t)x.bytes), &bad);
+		}
+		if (bad) {
+			json_decref(o);
+			o = NULL;
+		}
+		rc = json_print(c, o);
+	} else {
+		printf("exported %s to %s: %llu file(s), %llu bytes\n", ci.name, c->args[1],
+		       (unsigned long long)x.files, (unsigned long long)x.bytes);
+	}
+	goto out_free_buf;
+
+out_remove_tmp:
+	remove_tree(dirfd, tmp, 0);
+out_free_buf:
+	free(x.buf);
+out_close_dir:
+	close(dirfd);
+out_release:
+	ckpt_info_release(&ci);
+out_free_dest:
+	free(dest);
+	return rc;
+}
+
+/* ---- pin / unpin / commit -------------------------------------------------- */
+
+static int print_ckpt(struct cli *c, int64_t id, const char *verb)
+{
+	struct ckpt_info ci;
+	int r = store_ckpt_get(c->st, id, &ci), rc;
+
+	if (r < 0) {
+		cli_err(c, NULL, "reading checkpoint: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	if (c->json)
+		rc = json_print(c, ckpt_json(&ci));
+	else {
+		printf("%s %s\n", verb, ci.name);
+		rc = CLI_OK;
+	}
+	ckpt_info_release(&ci);
+	return rc;
+}
+
+static int cmd_pin_common(struct cli *c, bool pin)
+{
+	const char *name = c->args[0];
+	struct ckpt_info ci;
+	int64_t id;
+	int rc, r;
+
+	if ((rc = cli_open(c, true)) != CLI_OK)
+		return rc;
+	r = cli_resolve(c, name, 0, &ci, NULL);
+	if (r < 0)
+		return resolve_fail(c, name, r);
+	id = ci.id;
+	ckpt_info_release(&ci);
+	r = store_ckpt_set_pinned(c->st, id, pin);
+	if (r < 0) {
+		cli_err(c, name, "%s", strerror(-r));
+		return r == -ENOENT ? CLI_NOCKPT : CLI_FAIL;
+	}
+	return print_ckpt(c, id, pin ? "pinned" : "unpinned");
+}
+
+static int cmd_pin(struct cli *c)
+{
+	return cmd_pin_common(c, true);
+}
+
+static int cmd_unpin(struct cli *c)
+{
+	return cmd_pin_common(c, false);
+}
+
+/* Promotes an aborted checkpoint as it is, then runs retention as after any
+ * commit. */
+static int cmd_commit(struct cli *c)
+{
+	const char *name = c->args[0];
+	struct retain_row *del = NULL;
+	struct ckpt_info ci;
+	size_t nd = 0;
+	int64_t id;
+	int rc, r;
+
+	if ((rc = cli_open(c, true)) != CLI_OK)
+		return rc;
+	r = store_ckpt_lookup_aborted(c->st, name, &ci);
+	if (r == -ENOENT) {
+		struct ckpt_info live;
+
+		if (store_ckpt_lookup(c->st, name, &live) == 0) {
+			cli_err(c, name, "not aborted (it is %s)", state_name(live.state));
+			ckpt_info_release(&live);
+			return CLI_FAIL;
+		}
+		cli_err(c, name, "no such aborted checkpoint");
+		return CLI_NOCKPT;
+	}
+	if (r < 0)
+		return resolve_fail(c, name, r);
+	id = ci.id;
+	ckpt_info_release(&ci);
+	r = store_ckpt_promote(c->st, id);
+	if (r == -EEXIST) {
+		cli_err(c, name, "a live checkpoint has this name: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	if (r < 0) {
+		cli_err(c, name, "%s", strerror(-r));
+		return CLI_FAIL;
+	}
+	r = store_retain_run(c->st, &del, &nd);
+	if (r < 0)
+		fprintf(stderr, "ckpt: commit: retention after the commit: %s\n", strerror(-r));
+	if (!c->json)
+		for (size_t i = 0; i < nd; i++)
+			printf("retention deleted %s (%s)\n", del[i].name, del[i].rule);
+	retain_rows_free(del, nd);
+	return print_ckpt(c, id, "committed");
+}
+
+/* ---- log ------------------------------------------------------------------- */
+
+static int cmd_log(struct cli *c)
+{
+	struct store_event *ev = NULL;
+	size_t n = 0;
+	int rc, r;
+
+	if ((rc = cli_open(c, false)) != CLI_OK)
+		return rc;
+	r = store_events(c->st, &ev, &n);
+	if (r < 0) {
+		cli_err(c, NULL, "reading events: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	if (c->json) {
+		json_t *arr = json_array();
+		bool bad = !arr;
+
+		for (size_t i = 0; !bad && i < n; i++) {
+			json_t *o = json_object();
+
+			if (!o) {
+				bad = true;
+				break;
+			}
+			jset(o, "time", jtime(ev[i].time), &bad);
+			jset(o, "event", json_string(ev[i].event ? ev[i].event : ""), &bad);
+			jset(o, "name", jstr_or_null(ev[i].name), &bad);
+			jset(o, "rule", jstr_or_null(ev[i].rule), &bad);
+			if (json_array_append_new(arr, o) != 0)
+				bad = true;
+		}
+		if (bad) {
+			json_decref(arr);
+			arr = NULL;
+		}
+		rc = json_print(c, arr);
+	} else {
+		struct table t = { .ncol = 4, .align = "llll" };
+
+		r = table_add(&t, "TIME", "EVENT", "NAME", "RULE");
+		for (size_t i = 0; r == 0 && i < n; i++) {
+			char when[64];
+
+			fmt_time(ev[i].time, false, when, sizeof(when));
+			r = table_add(&t, when, ev[i].event, ev[i].name ? ev[i].name : "-",
+				      ev[i].rule ? ev[i].rule : "-");
+		}
+		if (r == 0)
+			table_print(&t, stdout);
+		else
+			cli_err(c, NULL, "%s", strerror(-r)), rc = CLI_FAIL;
+		table_release(&t);
+	}
+	store_events_free(ev, n);
+	return rc;
+}
+
+/* ---- command table and main ------------------------------------------------ */
+
+enum { OPT_ALL = 1, OPT_DRY_RUN = 2 };
+
+struct command {
+	const char *name;
+	int (*run)(struct cli *c);
+	size_t min_args, max_args; /* words after STORE */
+	int opts;
+	const char *usage;
+	const char *help;
+};
+
+static const struct command commands[] = {
+	{ "ls", cmd_ls, 0, 0, OPT_ALL, "ls STORE [--all] [--json]",
+	  "Lists staging and committed checkpoints in commit order (--all adds aborted\n"
+	  "and deleted ones): NAME STEP EPOCH COMMITTED LOGICAL STORED METRICS STATE.\n"
+	  "JSON: an array of {name, kind, state, step, epoch, committed_at, logical_bytes,\n"
+	  "stored_bytes, metrics, pinned, withdrawn}; step/epoch/committed_at are null when\n"
+	  "absent, committed_at is local ISO 8601 time with offset.\n" },
+	{ "show", cmd_show, 1, 1, 0, "show STORE NAME [--json]",
+	  "Shows one checkpoint: NAME may be a checkpoint, the latest name, best_<metric>,\n"
+	  "an aborted display name (NAME, NAME~2 ...) or a deleted one. JSON: the ls object\n"
+	  "plus files [{path, size}], metric_sources {metric: source} and note.\n" },
+	{ "policy", cmd_policy, 0, CLI_MAX_ARGS, 0,
+	  "policy STORE [OPTION=VALUE...] [--json]\n"
+	  "       ckpt policy set STORE OPTION=VALUE... | ckpt policy STORE set OPTION=VALUE...",
+	  "Without options shows the stored policy; with options sets those given (the\n"
+	  "mount option names: keep_last, keep_best, keep_every, metric=NAME:min|max,\n"
+	  "compress, settle_ms, hide_virtual, latest_name, best_prefix, plain) and keeps the\n"
+	  "others, then shows the result. A metric= list replaces the tracked metrics;\n"
+	  "metric= alone clears them. Words may also be comma-separated as with -o.\n"
+	  "JSON: {keep_last, keep_best, keep_every, metric: [\"NAME:min|max\"...],\n"
+	  "compress, settle_ms, hide_virtual, latest_name, best_prefix, plain: \"GLOB:GLOB\"}.\n" },
+	{ "gc", cmd_gc, 0, 0, OPT_DRY_RUN, "gc STORE [--dry-run] [--json]",
+	  "Applies retention and removes aborted checkpoints, then reclaims space (left to\n"
+	  "the mount when the store is mounted). --dry-run changes nothing and lists every\n"
+	  "committed checkpoint with keep/delete and the rule, plus the aborted ones gc\n"
+	  "would remove. JSON: an array of {name, action, rule, state}.\n" },
+	{ "verify", cmd_verify, 0, 0, 0, "verify STORE [--json]",
+	  "Re-reads every chunk, checks checksums, references and counts; prints each\n"
+	  "problem; exits 1 when any is found. JSON: {ok, problems: [text...]}.\n" },
+	{ "stats", cmd_stats, 0, 0, 0, "stats STORE [--json]",
+	  "Store totals. JSON: {checkpoints, logical_bytes, stored_bytes, chunks,\n"
+	  "dedup_ratio, compression_ratio, raw_bytes, staging, aborted, deleted}.\n" },
+	{ "export", cmd_export, 2, 2, 0, "export STORE NAME DEST [--json]",
+	  "Copies a checkpoint (NAME may be the latest name or best_<metric>) to DEST: a\n"
+	  "directory for a directory checkpoint, a file for a single-file one; modes, mtimes\n"
+	  "and symlinks kept. An existing DEST is refused. Written under a temporary name\n"
+	  "beside DEST and renamed at the end.\n" },
+	{ "pin", cmd_pin, 1, 1, 0, "pin STORE NAME [--json]",
+	  "Pins a checkpoint: retention keeps it. JSON: its ls object.\n" },
+	{ "unpin", cmd_unpin, 1, 1, 0, "unpin STORE NAME [--json]",
+	  "Removes the pin. JSON: its ls object.\n" },
+	{ "log", cmd_log, 0, 0, 0, "log STORE [--json]",
+	  "The index's events (commit, abort, delete, withdraw, gc, corrupt, promote,\n"
+	  "rename) with their rule or reason. JSON: an array of {time, event, name, rule}.\n" },
+	{ "commit", cmd_commit, 1, 1, 0, "commit STORE NAME [--json]",
+	  "Promotes an aborted checkpoint as it is (no checks re-run), then applies\n"
+	  "retention as after any commit. JSON: its ls object.\n" },
+};
+
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: ckpt COMMAND STORE [ARGS] [--json]\n\ncommands:\n");
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		fprintf(out, "  ckpt %s\n", commands[i].usage);
+	fprintf(out, "\n--json (anywhere after the command) prints JSON; ckpt COMMAND --help for more.\n"
+		     "Exit codes: 0 ok, 1 verification failure or operation failed, 2 usage error,\n"
+		     "3 store missing or unusable, 4 no such checkpoint.\n");
+}
+
+static void command_help(const struct command *cmd)
+{
+	printf("usage: ckpt %s\n\n%s", cmd->usage, cmd->help);
+}
+
+int main(int argc, char **argv)
+{
+	const struct command *cmd = NULL;
+	struct cli c = { 0 };
+	char **pos;
+	size_t npos = 0;
+	bool help = false, dashdash = false;
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		if (argc > 2 && strcmp(argv[1], "help") == 0)
+			for (size_t i = 0; i < N_COMMANDS; i++)
+				if (strcmp(argv[2], commands[i].name) == 0) {
+					command_help(&commands[i]);
+					return CLI_OK;
+				}
+		usage(stdout);
+		return CLI_OK;
+	}
+	for (size_t i = 0; i < N_COMMANDS; i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			cmd = &commands[i];
+	c.cmd = argv[1];
+	if (!cmd) {
+		cli_err(&c, NULL, "unknown command (see ckpt --help)");
+		return CLI_USAGE;
+	}
+	pos = calloc((size_t)argc, sizeof(*pos));
+	if (!pos) {
+		cli_err(&c, NULL, "%s", strerror(ENOMEM));
+		return CLI_FAIL;
+	}
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!dashdash && a[0] == '-' && a[1]) {
+			if (strcmp(a, "--") == 0)
+				dashdash = true;
+			else if (strcmp(a, "--json") == 0)
+				c.json = true;
+			else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+				help = true;
+			else if (strcmp(a, "--all") == 0 && (cmd->opts & OPT_ALL))
+				c.all = true;
+			else if (strcmp(a, "--dry-run") == 0 && (cmd->opts & OPT_DRY_RUN))
+				c.dry_run = true;
+			else {
+				cli_err(&c, a, "unknown option (see ckpt %s --help)", cmd->name);
+				free(pos);
+				return CLI_USAGE;
+			}
+			continue;
+		}
+		pos[npos++] = argv[i];
+	}
+	if (help) {
+		command_help(cmd);
+		free(pos);
+		return CLI_OK;
+	}
+	if (npos < 1 || npos - 1 < cmd->min_args || npos - 1 > cmd->max_args) {
+		cli_err(&c, NULL, "%s (usage: ckpt %s)",
+			npos < 1 ? "missing STORE" : "wrong number of arguments", cmd->usage);
+		free(pos);
+		return CLI_USAGE;
+	}
+	c.store_path = pos[0];
+	c.args = pos + 1;
+	c.n_args = npos - 1;
+	rc = cmd->run(&c);
+	store_close(c.st);
+	free(pos);
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		cli_err(&c, NULL, "writing output: %s", strerror(errno ? errno : EIO));
+		if (rc == CLI_OK)
+			rc = CLI_FAIL;
+	}
+	return rc;
 }
