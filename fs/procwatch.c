@@ -153,18 +153,11 @@ static void *procwatch_thread(void *arg)
 				continue;
 			break;
 		}
-		if (pfd[1].revents)
+		if (pfd[1].revents || (pfd[0].revents & POLLNVAL))
 			break;
-		if (!(pfd[0].revents & POLLIN)) {
-			if (pfd[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-				/* A pending ENOBUFS shows as POLLERR: recv
-				 * below collects and clears it. */
-				if (pfd[0].revents & POLLNVAL)
-					break;
-			} else {
-				continue;
-			}
-		}
+		/* A pending ENOBUFS shows as POLLERR: recv collects it. */
+		if (!(pfd[0].revents & (POLLIN | POLLERR)))
+			continue;
 		n = recvfrom(pw->sock, msg.buf, sizeof(msg.buf), MSG_DONTWAIT,
 			     (struct sockaddr *)&from, &fromlen);
 		if (n < 0) {
