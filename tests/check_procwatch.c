@@ -316,6 +316,93 @@ START_TEST(test_stop_and_restart)
 }
 END_TEST
 
+/* A callback that can be held, to let the socket overflow. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int hold;          /* 1: the next callback waits until it is 0 */
+	int held;          /* 1 while a callback is waiting */
+	pid_t watch;       /* record pw->lost when this tgid is reported */
+	unsigned long lost_seen;
+	struct procwatch *pw;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL };
+
+static void gated_record(void *ctx, pid_t tgid, int status)
+{
+	pthread_mutex_lock(&gate.lock);
+	if (gate.hold) {
+		gate.held = 1;
+		pthread_cond_broadcast(&gate.cond);
+		while (gate.hold)
+			pthread_cond_wait(&gate.cond, &gate.lock);
+		gate.held = 0;
+	}
+	/* Read on the watcher's own thread: no race with it. */
+	if (tgid == gate.watch)
+		gate.lost_seen = gate.pw->lost;
+	pthread_mutex_unlock(&gate.lock);
+	record_exit(ctx, tgid, status);
+}
+
+START_TEST(test_overflow_keeps_going)
+{
+	struct procwatch *pw = NULL;
+	int small = 1, ret, i, got = -1;
+	pid_t child;
+
+	ret = procwatch_start(gated_record, &seen, &pw);
+	if (ret < 0) {
+		fprintf(stderr, "test_overflow_keeps_going: SKIP: connector unavailable (%s)\n",
+			strerror(-ret));
+		return;
+	}
+	gate.pw = pw;
+	/* The smallest buffer the kernel allows: a few events fill it. */
+	ck_assert_int_eq(setsockopt(pw->sock, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+
+	/* Hold the thread inside a callback... */
+	pthread_mutex_lock(&gate.lock);
+	gate.hold = 1;
+	pthread_mutex_unlock(&gate.lock);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(child, NULL, 0), child);
+	pthread_mutex_lock(&gate.lock);
+	while (!gate.held)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+
+	/* ...while exits overflow the socket (the kernel drops events). */
+	for (i = 0; i < 200; i++) {
+		child = fork();
+		ck_assert_int_ge(child, 0);
+		if (child == 0)
+			_exit(0);
+		ck_assert_int_eq(waitpid(child, NULL, 0), child);
+	}
+	pthread_mutex_lock(&gate.lock);
+	gate.hold = 0;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+
+	/* The watcher saw ENOBUFS, counted it, and still reports exits. */
+	child = fork_sleeper();
+	pthread_mutex_lock(&gate.lock);
+	gate.watch = child;
+	pthread_mutex_unlock(&gate.lock);
+	ck_assert_int_eq(kill(child, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(child, NULL, 0), child);
+	ck_assert_int_eq(wait_for_exit(child, 1000, &got), 1);
+	ck_assert_int_eq(got, SIGKILL);
+	pthread_mutex_lock(&gate.lock);
+	ck_assert_uint_gt(gate.lost_seen, 0);
+	pthread_mutex_unlock(&gate.lock);
+	procwatch_stop(pw);
+}
+END_TEST
+
 START_TEST(test_start_args)
 {
 	struct procwatch *pw = (struct procwatch *)&seen;
@@ -609,6 +696,7 @@ static Suite *procwatch_suite(void)
 	tcase_add_test(tc, test_multithreaded_one_callback);
 	tcase_add_test(tc, test_many_exits);
 	tcase_add_test(tc, test_stop_and_restart);
+	tcase_add_test(tc, test_overflow_keeps_going);
 	tcase_add_test(tc, test_start_args);
 	tcase_add_test(tc, test_without_net_admin);
 	tcase_add_test(tc, test_foreign_pidns_refused);
