@@ -344,17 +344,21 @@ int policy_set(struct policy *p, const char *key, const char *value, char *why, 
 
 	if (!p || !key)
 		return -EINVAL;
-	if (!strcmp(key, "keep_last") || !strcmp(key, "keep_best") ||
-	    !strcmp(key, "keep_every")) {
+	if (!strcmp(key, "keep_last") || !strcmp(key, "keep_best")) {
 		rc = policy_parse_uint(key, value, POLICY_KEEP_MAX, &v, why, why_len);
 		if (rc)
 			return rc;
-		if (key[5] == 'l')
+		if (!strcmp(key, "keep_last"))
 			p->keep_last = (uint32_t)v;
-		else if (key[5] == 'b')
-			p->keep_best = (uint32_t)v;
 		else
-			p->keep_every = v;
+			p->keep_best = (uint32_t)v;
+		return 0;
+	}
+	if (!strcmp(key, "keep_every")) {
+		rc = policy_parse_uint(key, value, POLICY_KEEP_MAX, &v, why, why_len);
+		if (rc)
+			return rc;
+		p->keep_every = v;
 		return 0;
 	}
 	if (!strcmp(key, "settle_ms")) {
