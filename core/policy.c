@@ -213,7 +213,7 @@ static int policy_set_plain(struct policy *p, const char *value, char *why, size
 			return policy_fail(why, why_len, "plain: '%s': a glob must not contain '/'",
 					   q);
 		if (!*colon)
-			break;
+			break; /* last glob */
 	}
 	snprintf(p->plain, sizeof(p->plain), "%s", value);
 	return 0;
@@ -626,5 +626,7 @@ bool policy_is_temp_name(const char *name)
 
 bool policy_retention_off(const struct policy *p)
 {
+	if (!p)
+		return true; /* no policy: nothing is deleted */
 	return p->keep_last == 0 && p->keep_every == 0 && (p->keep_best == 0 || p->n_metrics == 0);
 }
