@@ -633,6 +633,31 @@ START_TEST(test_from_text_caps)
 }
 END_TEST
 
+START_TEST(test_to_text_refuses_corrupt)
+{
+	struct policy p;
+	char *text = (char *)1;
+
+	/* Fields set directly (not by policy_set) that would break the line
+	 * format are refused rather than written. */
+	policy_init(&p);
+	snprintf(p.latest_name, sizeof(p.latest_name), "a\nkeep_last=1");
+	ck_assert_int_eq(policy_to_text(&p, &text), -EINVAL);
+	ck_assert_ptr_null(text);
+	policy_init(&p);
+	p.compress = 9;
+	ck_assert_int_eq(policy_to_text(&p, &text), -EINVAL);
+	policy_init(&p);
+	p.n_metrics = POLICY_MAX_METRICS + 1;
+	ck_assert_int_eq(policy_to_text(&p, &text), -EINVAL);
+	policy_init(&p);
+	memset(p.plain, 'x', sizeof(p.plain)); /* unterminated */
+	ck_assert_int_eq(policy_to_text(&p, &text), -EINVAL);
+	ck_assert(!policy_is_plain(&p, "x"));
+	ck_assert_int_eq(policy_to_text(NULL, &text), -EINVAL);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -665,6 +690,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_text_roundtrip_max);
 	tcase_add_test(tc, test_from_text_lenient);
 	tcase_add_test(tc, test_from_text_caps);
+	tcase_add_test(tc, test_to_text_refuses_corrupt);
 	suite_add_tcase(s, tc);
 	return s;
 }
