@@ -1,7 +1,328 @@
-/* placeholder until the FUSE driver lands: refuses to pretend it mounts. */
+/* ckptfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]
+ *
+ * Policy options (policy.h keys) are stored in the store's policy; every
+ * other -o option goes to FUSE. Errors before mounting (unusable store,
+ * store already mounted, bad option) are one line on stderr and exit 1:
+ * without -f the parent waits for the child to mount before exiting, so it
+ * can report them. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#define FS_MAX_WORDS 256
+
+static const char *const fs_policy_keys[] = {"keep_last", "keep_best", "keep_every", "metric",
+					     "compress", "settle_ms", "hide_virtual", "latest_name",
+					     "best_prefix", "plain"};
+
+struct fs_args {
+	const char *store, *mnt;
+	bool foreground, debug;
+	char *words[FS_MAX_WORDS]; /* policy words: point into opts copies */
+	size_t n_words;
+	char fuse_opts[8192];
+	char *copies[FS_MAX_WORDS];
+	size_t n_copies;
+};
+
+static void fs_usage(FILE *f)
 {
-	fprintf(stderr, "ckptfs: the mount is not implemented yet\n");
-	return 1;
+	fprintf(f, "usage: ckptfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
+		   "policy options: keep_last=N keep_best=K metric=NAME:min|max keep_every=N\n"
+		   "  compress=none|zlib|zstd|auto settle_ms=N hide_virtual latest_name=NAME\n"
+		   "  best_prefix=PREFIX plain=GLOB[:GLOB...]; other options go to FUSE\n");
+}
+
+static bool fs_is_policy_key(const char *word)
+{
+	size_t kl = strcspn(word, "=");
+	for (size_t i = 0; i < sizeof(fs_policy_keys) / sizeof(fs_policy_keys[0]); i++)
+		if (strlen(fs_policy_keys[i]) == kl && strncmp(fs_policy_keys[i], word, kl) == 0)
+			return true;
+	return false;
+}
+
+static int fs_add_opts(struct fs_args *a, const char *list)
+{
+	if (a->n_copies >= FS_MAX_WORDS)
+		return -E2BIG;
+	char *copy = strdup(list);
+	if (!copy)
+		return -ENOMEM;
+	a->copies[a->n_copies++] = copy;
+	char *save = NULL;
+	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		if (fs_is_policy_key(w)) {
+			if (a->n_words >= FS_MAX_WORDS)
+				return -E2BIG;
+			a->words[a->n_words++] = w;
+			continue;
+		}
+		size_t used = strlen(a->fuse_opts);
+		int n = snprintf(a->fuse_opts + used, sizeof(a->fuse_opts) - used, ",%s", w);
+		if (n < 0 || (size_t)n >= sizeof(a->fuse_opts) - used)
+			return -E2BIG;
+	}
+	return 0;
+}
+
+static int fs_parse_args(int argc, char **argv, struct fs_args *a)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (strcmp(s, "-f") == 0) {
+			a->foreground = true;
+		} else if (strcmp(s, "-d") == 0) {
+			a->debug = a->foreground = true;
+		} else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+			fs_usage(stdout);
+			exit(0);
+		} else if (strcmp(s, "-o") == 0) {
+			if (++i >= argc)
+				return -EINVAL;
+			if (fs_add_opts(a, argv[i]) < 0)
+				return -E2BIG;
+		} else if (strncmp(s, "-o", 2) == 0) {
+			if (fs_add_opts(a, s + 2) < 0)
+				return -E2BIG;
+		} else if (s[0] == '-') {
+			return -EINVAL;
+		} else if (!a->store) {
+			a->store = s;
+		} else if (!a->mnt) {
+			a->mnt = s;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return a->store && a->mnt ? 0 : -EINVAL;
+}
+
+static char *fs_abspath(const char *p)
+{
+	if (p[0] == '/')
+		return strdup(p);
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	char *out = NULL;
+	if (asprintf(&out, "%s/%s", cwd, p) < 0)
+		return NULL;
+	return out;
+}
+
+/* Without -f: fork now, the parent waits for the child's verdict. */
+static int fs_detach_begin(void)
+{
+	int p[2];
+	if (pipe(p) < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid > 0) {
+		close(p[1]);
+		char c = 1;
+		ssize_t r;
+		do
+			r = read(p[0], &c, 1);
+		while (r < 0 && errno == EINTR);
+		_exit(r == 1 && c == 0 ? 0 : 1);
+	}
+	close(p[0]);
+	setsid();
+	return p[1];
+}
+
+static void fs_detach_end(int fd, bool ok)
+{
+	if (fd < 0)
+		return;
+	if (ok) {
+		int nul = open("/dev/null", O_RDWR);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			if (nul > 2)
+				close(nul);
+		}
+		if (chdir("/") < 0) { /* nothing relative is used after mount */
+		}
+	}
+	char c = ok ? 0 : 1;
+	ssize_t r = write(fd, &c, 1);
+	(void)r;
+	close(fd);
+}
+
+static int fs_init_state(struct fs *fs, struct store *st)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->st = st;
+	fs->uid = getuid();
+	fs->gid = getgid();
+	clock_gettime(CLOCK_REALTIME, &fs->mount_time);
+	pthread_mutex_init(&fs->pol_lock, NULL);
+	pthread_mutex_init(&fs->ino_lock, NULL);
+	pthread_mutex_init(&fs->reg_lock, NULL);
+	pthread_mutex_init(&fs->commit_lock, NULL);
+	pthread_mutex_init(&fs->trk_lock, NULL);
+	pthread_mutex_init(&fs->nq_lock, NULL);
+	pthread_cond_init(&fs->nq_cond, NULL);
+	pthread_mutex_init(&fs->timer_lock, NULL);
+	pthread_cond_init(&fs->timer_cond, NULL);
+	snprintf(fs->pw_status, sizeof(fs->pw_status), "not started");
+	policy_init(&fs->pol);
+	fs_policy_refresh(fs);
+	if (asprintf(&fs->plain_dir, "%s/plain", store_dir(st)) < 0) {
+		fs->plain_dir = NULL;
+		return -ENOMEM;
+	}
+	/* Plain files (policy plain globs) are ordinary files kept here. */
+	if (mkdir(fs->plain_dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return fs_inodes_init(fs);
+}
+
+static int fs_apply_policy(struct store *st, struct fs_args *a)
+{
+	if (a->n_words == 0)
+		return 0;
+	struct policy *p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	char why[256] = "";
+	int rc = store_policy_get(st, p);
+	if (rc == 0)
+		rc = policy_apply_words(p, a->words, a->n_words, why, sizeof(why));
+	if (rc < 0 && why[0]) {
+		fprintf(stderr, "ckptfs: bad option: %s\n", why);
+		free(p);
+		return -EINVAL;
+	}
+	if (rc == 0)
+		rc = store_policy_set(st, p);
+	if (rc < 0)
+		fprintf(stderr, "ckptfs: cannot store the policy: %s\n", strerror(-rc));
+	free(p);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static struct fs fs; /* large (policy, fixed inodes): not on the stack */
+	struct fs_args a;
+	memset(&a, 0, sizeof(a));
+	int status = 1;
+	if (fs_parse_args(argc, argv, &a) < 0) {
+		fs_usage(stderr);
+		return 1;
+	}
+	char *store_path = fs_abspath(a.store), *mnt = fs_abspath(a.mnt);
+	if (!store_path || !mnt) {
+		fprintf(stderr, "ckptfs: out of memory\n");
+		return 1;
+	}
+	struct stat mst;
+	if (stat(mnt, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
+		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", a.mnt, stat(mnt, &mst) < 0 ? strerror(errno) : "not a directory");
+		return 1;
+	}
+
+	int detach_fd = a.foreground ? -1 : fs_detach_begin();
+	if (!a.foreground && detach_fd < 0) {
+		fprintf(stderr, "ckptfs: cannot daemonize: %s\n", strerror(errno));
+		return 1;
+	}
+
+	struct store *st = NULL;
+	char err[512] = "";
+	int rc = store_open(store_path, 0, &st, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "ckptfs: %s: %s\n", a.store, err[0] ? err : strerror(-rc));
+		goto out_detach;
+	}
+	if (fs_apply_policy(st, &a) < 0)
+		goto out_close_store;
+	rc = fs_init_state(&fs, st);
+	if (rc < 0) {
+		fprintf(stderr, "ckptfs: %s: %s\n", a.store, strerror(-rc));
+		goto out_release_state;
+	}
+
+	char opts[sizeof(a.fuse_opts) + PATH_MAX + 128];
+	snprintf(opts, sizeof(opts), "fsname=ckptfs,subtype=ckptfs,max_read=%u%s", 1u << 20, a.fuse_opts);
+	char *fargv[5];
+	int fargc = 0;
+	fargv[fargc++] = argv[0];
+	fargv[fargc++] = "-o";
+	fargv[fargc++] = opts;
+	if (a.debug)
+		fargv[fargc++] = "-d";
+	fargv[fargc] = NULL;
+	struct fuse_args args = FUSE_ARGS_INIT(fargc, fargv);
+	struct fuse_session *se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
+	if (!se) {
+		fprintf(stderr, "ckptfs: bad FUSE options: %s\n", a.fuse_opts[0] ? a.fuse_opts + 1 : "");
+		goto out_release_state;
+	}
+	fs.se = se;
+	if (fuse_set_signal_handlers(se) < 0) {
+		fprintf(stderr, "ckptfs: cannot set signal handlers\n");
+		goto out_destroy_session;
+	}
+	if (fuse_session_mount(se, mnt) < 0) {
+		fprintf(stderr, "ckptfs: cannot mount on %s\n", a.mnt);
+		goto out_remove_handlers;
+	}
+	rc = fs_track_start(&fs);
+	if (rc < 0) {
+		fprintf(stderr, "ckptfs: cannot start threads: %s\n", strerror(-rc));
+		goto out_unmount;
+	}
+	fs_detach_end(detach_fd, true);
+	detach_fd = -1;
+
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	if (cfg) {
+		fuse_loop_cfg_set_clone_fd(cfg, 0);
+		fuse_loop_cfg_set_idle_threads(cfg, 8);
+		fuse_loop_cfg_set_max_threads(cfg, 32);
+		rc = fuse_session_loop_mt(se, cfg);
+		fuse_loop_cfg_destroy(cfg);
+	} else {
+		rc = fuse_session_loop(se);
+	}
+	status = rc < 0 ? 1 : 0;
+	fs.initialised = false; /* no more notifications */
+
+out_unmount:
+	/* Clean shutdown: stop the threads, commit quiet complete work. */
+	fs_track_stop(&fs);
+	fuse_session_unmount(se);
+out_remove_handlers:
+	fuse_remove_signal_handlers(se);
+out_destroy_session:
+	fuse_session_destroy(se);
+	fuse_opt_free_args(&args);
+out_release_state:
+	fs_inodes_release(&fs);
+	free(fs.plain_dir);
+out_close_store:
+	store_close(st);
+out_detach:
+	fs_detach_end(detach_fd, false);
+	free(store_path);
+	free(mnt);
+	return status;
 }

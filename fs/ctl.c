@@ -1,0 +1,202 @@
+/* The .ckptfs control files: read-only text regenerated at every open. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs.h"
+
+const char *const fs_ctl_names[FS_CTL_N] = {"status", "latest", "retention", "checkpoints.tsv"};
+
+#define FS_CTL_MAX (64u << 20) /* a control file never grows past this */
+#define FS_CTL_PROBLEMS 20     /* metric problems shown in status */
+
+struct fs_buf {
+	char *s;
+	size_t len, cap;
+	int err;
+};
+
+static void fs_buf_printf(struct fs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fs_buf_printf(struct fs_buf *b, const char *fmt, ...)
+{
+	if (b->err)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || b->len + (size_t)n + 1 > FS_CTL_MAX) {
+		b->err = -EFBIG;
+		return;
+	}
+	if (b->len + (size_t)n + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 4096;
+		while (ncap < b->len + (size_t)n + 1)
+			ncap *= 2;
+		char *ns = realloc(b->s, ncap);
+		if (!ns) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->s = ns;
+		b->cap = ncap;
+	}
+	va_start(ap, fmt);
+	vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+static const char *fs_state_name(int state)
+{
+	switch (state) {
+	case CKPT_STAGING: return "staging";
+	case CKPT_COMMITTED: return "committed";
+	case CKPT_ABORTED: return "aborted";
+	default: return "deleted";
+	}
+}
+
+static void fs_iso8601(int64_t t, char *buf, size_t len)
+{
+	if (t <= 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	time_t tt = (time_t)t;
+	struct tm tm;
+	gmtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void fs_gen_status(struct fs *fs, struct fs_buf *b)
+{
+	struct store_stats s;
+	memset(&s, 0, sizeof(s));
+	int rc = store_stats(fs->st, &s);
+	if (rc < 0)
+		fs_buf_printf(b, "stats: unavailable (%s)\n", strerror(-rc));
+	fs_buf_printf(b, "store: %s\n", store_dir(fs->st));
+	fs_buf_printf(b, "checkpoints: %llu\nstaging: %llu\naborted: %llu\ndeleted: %llu\n",
+		      (unsigned long long)s.checkpoints, (unsigned long long)s.staging,
+		      (unsigned long long)s.aborted, (unsigned long long)s.deleted);
+	fs_buf_printf(b, "logical_bytes: %llu\nstored_bytes: %llu\n", (unsigned long long)s.logical_bytes,
+		      (unsigned long long)s.stored_bytes);
+	fs_buf_printf(b, "process_exit_connector: %s\n", fs->pw_status);
+
+	struct policy *p = malloc(sizeof(*p));
+	char *text = NULL;
+	if (p) {
+		pthread_mutex_lock(&fs->pol_lock);
+		*p = fs->pol;
+		pthread_mutex_unlock(&fs->pol_lock);
+		if (policy_to_text(p, &text) == 0 && text) {
+			fs_buf_printf(b, "policy:\n");
+			for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+				fs_buf_printf(b, "  %s\n", l);
+		}
+		free(text);
+		free(p);
+	}
+
+	char *notes = store_notes(fs->st);
+	fs_buf_printf(b, "notes:\n");
+	if (notes)
+		for (char *save = NULL, *l = strtok_r(notes, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+			fs_buf_printf(b, "  %s\n", l);
+	free(notes);
+
+	/* Aborted ones with their reasons, committed ones with metric problems. */
+	struct ckpt_info *arr = NULL;
+	size_t n = 0;
+	if (store_ckpt_list(fs->st, STORE_LIST_ALL | STORE_LIST_NO_METRICS, &arr, &n) == 0) {
+		fs_buf_printf(b, "aborted checkpoints:\n");
+		for (size_t i = 0; i < n; i++)
+			if (arr[i].state == CKPT_ABORTED)
+				fs_buf_printf(b, "  %s: %s\n", arr[i].name, arr[i].note ? arr[i].note : "");
+		fs_buf_printf(b, "metric problems:\n");
+		size_t shown = 0;
+		for (size_t i = n; i-- > 0 && shown < FS_CTL_PROBLEMS;) {
+			if (arr[i].state == CKPT_COMMITTED && arr[i].note && arr[i].note[0]) {
+				fs_buf_printf(b, "  %s: %s\n", arr[i].name, arr[i].note);
+				shown++;
+			}
+		}
+		ckpt_info_free_array(arr, n);
+	}
+}
+
+static void fs_gen_latest(struct fs *fs, struct fs_buf *b)
+{
+	int64_t id, version;
+	struct ckpt_info ci;
+	if (store_resolve_latest(fs->st, &id, &version) == 0 && store_ckpt_get(fs->st, id, &ci) == 0) {
+		fs_buf_printf(b, "%s\n", ci.name);
+		ckpt_info_release(&ci);
+	}
+}
+
+static void fs_gen_retention(struct fs *fs, struct fs_buf *b)
+{
+	struct retain_row *rows = NULL;
+	size_t n = 0;
+	int rc = store_retain_plan(fs->st, &rows, &n);
+	if (rc < 0) {
+		b->err = rc;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		fs_buf_printf(b, "%s\t%s\t%s\n", rows[i].name, rows[i].keep ? "keep" : "delete", rows[i].rule);
+	retain_rows_free(rows, n);
+}
+
+static void fs_gen_tsv(struct fs *fs, struct fs_buf *b)
+{
+	struct ckpt_info *arr = NULL;
+	size_t n = 0;
+	int rc = store_ckpt_list(fs->st, STORE_LIST_ALL, &arr, &n);
+	if (rc < 0) {
+		b->err = rc;
+		return;
+	}
+	fs_buf_printf(b, "name\tstate\tstep\tepoch\tcommitted_at\tmetrics\n");
+	for (size_t i = 0; i < n; i++) {
+		struct ckpt_info *c = &arr[i];
+		if (c->state == CKPT_DELETED)
+			continue; /* like `ckpt ls` without --all, plus the aborted ones */
+		char when[40], step[32] = "", epoch[40] = "";
+		fs_iso8601(c->committed_at, when, sizeof(when));
+		if (c->has_step)
+			snprintf(step, sizeof(step), "%lld", (long long)c->step);
+		if (c->has_epoch)
+			snprintf(epoch, sizeof(epoch), "%g", c->epoch);
+		fs_buf_printf(b, "%s\t%s\t%s\t%s\t%s\t", c->name, fs_state_name(c->state), step, epoch, when);
+		for (size_t m = 0; m < c->n_metrics; m++)
+			fs_buf_printf(b, "%s%s=%.10g", m ? ";" : "", c->metrics[m].name, c->metrics[m].value);
+		fs_buf_printf(b, "\n");
+	}
+	ckpt_info_free_array(arr, n);
+}
+
+int fs_ctl_generate(struct fs *fs, int ctl, char **out, size_t *len)
+{
+	struct fs_buf b = {0};
+	fs_buf_printf(&b, "%s", ""); /* so an empty file still has a buffer */
+	switch (ctl) {
+	case FS_CTL_STATUS: fs_gen_status(fs, &b); break;
+	case FS_CTL_LATEST: fs_gen_latest(fs, &b); break;
+	case FS_CTL_RETENTION: fs_gen_retention(fs, &b); break;
+	case FS_CTL_TSV: fs_gen_tsv(fs, &b); break;
+	default: b.err = -EINVAL;
+	}
+	if (b.err) {
+		free(b.s);
+		return b.err;
+	}
+	*out = b.s;
+	*len = b.len;
+	return 0;
+}

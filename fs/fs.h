@@ -1,0 +1,184 @@
+/* The FUSE driver's shared state: the inode table, the staging-checkpoint
+ * tracker (commit triggers, killed writers), the invalidation notifier and
+ * the .ckptfs control files. Handlers live in ops_*.c; everything here is
+ * FUSE-request-free so the helpers can run from the timer thread too.
+ *
+ * Lock order (never the other way round):
+ *   commit_lock -> trk_lock -> ino_lock -> reg_lock -> pol_lock
+ * The store has its own internal mutex and never calls back into us.
+ * Invalidation notifications are only ever sent by the notifier thread,
+ * which holds none of these locks (libfuse documents a deadlock otherwise).
+ */
+#ifndef CKPTFS_FS_H
+#define CKPTFS_FS_H
+
+#define FUSE_USE_VERSION 314
+#include <fuse_lowlevel.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "policy.h"
+#include "store.h"
+
+struct procwatch;
+
+#define FS_NAME_MAX 255
+#define FS_MAX_WRITERS 64        /* writer tgids remembered per checkpoint */
+#define FS_REG_MAX (1u << 20)    /* view / plain-name registry entries */
+#define FS_NOTIFY_MAX 4096       /* queued invalidations (extra ones dropped) */
+#define FS_EXITQ_MAX 1024        /* queued bad process exits */
+#define FS_TICK_MS 50            /* timer thread period */
+#define FS_TIMEOUT_IMMUTABLE 3600.0
+#define FS_TIMEOUT_LIVE 1.0
+
+/* Reserved inode kinds: everything but NODE and PLAIN is a fixed inode. */
+enum fs_ino_kind {
+	FS_INO_ROOT,
+	FS_INO_CTLDIR,   /* .ckptfs */
+	FS_INO_CTLFILE,  /* .ckptfs/<file> */
+	FS_INO_ABORTDIR, /* .ckptfs/aborted */
+	FS_INO_NODE,     /* a store node reached through a view */
+	FS_INO_PLAIN,    /* STORE/plain/NAME */
+};
+
+enum fs_ctl { FS_CTL_STATUS, FS_CTL_LATEST, FS_CTL_RETENTION, FS_CTL_TSV, FS_CTL_N };
+
+#define FS_VIEW_DIRECT 0u
+#define FS_VIEW_PLAIN UINT32_MAX
+
+struct fs_inode {
+	struct fs_inode *hnext; /* hash chain; protected by ino_lock */
+	int kind;               /* enum fs_ino_kind */
+	int ctl;                /* enum fs_ctl for FS_INO_CTLFILE */
+	uint32_t view;          /* FS_VIEW_DIRECT, a virtual view id, or FS_VIEW_PLAIN */
+	int64_t node;           /* store node (direct view: rebound on new versions);
+				   for PLAIN the registry id of the name */
+	int64_t version;        /* pinned version (0: none) */
+	int64_t ckpt;
+	uint64_t nlookup;       /* protected by ino_lock */
+	uint64_t serial;        /* st_ino shown to users */
+};
+
+struct fs_notify {
+	int what; /* 0 inval_entry (parent, name), 1 inval_inode (ino) */
+	fuse_ino_t ino;
+	char name[FS_NAME_MAX + 1];
+};
+
+/* A staging checkpoint (or a committed one with a staging version) that
+ * this mount must commit or abort. Protected by trk_lock. */
+struct fs_track {
+	struct fs_track *next;
+	int64_t id;
+	int kind;
+	bool temp;              /* temporary name: commits only by rename */
+	int n_active;           /* write handles open and written since their last flush */
+	int64_t last_change_ms; /* monotonic */
+	pid_t writers[FS_MAX_WRITERS];
+	size_t n_writers;
+};
+
+struct fs {
+	struct store *st;
+	struct fuse_session *se;
+	char *plain_dir; /* STORE/plain */
+	uid_t uid;
+	gid_t gid;
+	struct timespec mount_time;
+
+	pthread_mutex_t pol_lock;
+	struct policy pol; /* cached stored policy; refreshed after commits/external changes */
+
+	pthread_mutex_t ino_lock;
+	struct fs_inode **htab; /* hash of NODE/PLAIN inodes by (view, node) */
+	size_t hcap, hcount;
+	uint64_t next_serial;
+	struct fs_inode root, ctldir, abortdir, ctlfile[FS_CTL_N];
+
+	pthread_mutex_t reg_lock; /* name registry: view names, plain names */
+	char **reg;
+	size_t n_reg, reg_cap;
+
+	pthread_mutex_t commit_lock; /* serialises commit/abort/delete/retention */
+	pthread_mutex_t trk_lock;
+	struct fs_track *tracks;
+	pid_t exitq[FS_EXITQ_MAX];
+	int exitq_status[FS_EXITQ_MAX];
+	size_t n_exitq;
+
+	pthread_mutex_t nq_lock;
+	pthread_cond_t nq_cond;
+	struct fs_notify *nq;
+	size_t nq_head, nq_len;
+	bool nq_stop;
+	pthread_t notifier;
+	bool notifier_started;
+
+	pthread_mutex_t timer_lock;
+	pthread_cond_t timer_cond;
+	bool timer_stop;
+	pthread_t timer;
+	bool timer_started;
+
+	struct procwatch *pw;
+	char pw_status[160];
+	bool initialised; /* INIT done: notifications may be sent */
+};
+
+/* ---- inode.c ---- */
+int fs_inodes_init(struct fs *fs);
+void fs_inodes_release(struct fs *fs);
+struct fs_inode *fs_ino(struct fs *fs, fuse_ino_t ino);
+fuse_ino_t fs_ino_id(struct fs *fs, struct fs_inode *in);
+/* Finds or creates the inode for (view, node) and takes one lookup
+ * reference. Pins version on creation. */
+int fs_inode_get(struct fs *fs, uint32_t view, int64_t node, int64_t version, int64_t ckpt,
+		 int kind, struct fs_inode **out);
+void fs_inode_forget(struct fs *fs, struct fs_inode *in, uint64_t n);
+/* Re-points every direct-view inode of ckpt at the same path in the
+ * checkpoint's current version; queues inval_inode for those when inval. */
+void fs_inodes_rebind(struct fs *fs, int64_t ckpt, bool inval);
+/* Registry of strings to small ids (>= 1); 0 on failure. */
+uint32_t fs_reg_id(struct fs *fs, const char *s);
+/* A copy of the registered string (malloc'd) or NULL. */
+char *fs_reg_name(struct fs *fs, uint32_t id);
+
+/* ---- track.c ---- */
+int fs_track_start(struct fs *fs);
+void fs_track_stop(struct fs *fs);
+int64_t fs_now_ms(void);
+void fs_track_add(struct fs *fs, int64_t id, int kind, const char *name);
+void fs_track_writer(struct fs *fs, int64_t id, pid_t tid, bool open);
+void fs_track_writer_done(struct fs *fs, int64_t id);
+void fs_track_touch(struct fs *fs, int64_t id);
+void fs_track_rename(struct fs *fs, int64_t id, const char *new_name);
+void fs_track_drop(struct fs *fs, int64_t id);
+/* n_active of a tracked checkpoint, -1 when not tracked. */
+int fs_track_active(struct fs *fs, int64_t id);
+bool fs_track_is_temp(struct fs *fs, int64_t id);
+/* Commits ckpt id (its staging version), then runs retention and gc. */
+int fs_commit(struct fs *fs, int64_t id);
+int fs_abort(struct fs *fs, int64_t id, const char *reason);
+int fs_delete(struct fs *fs, int64_t id);
+/* Retention + gc + invalidation of deleted names (commit_lock held). */
+void fs_after_commit(struct fs *fs);
+/* Commits every quiet, complete staging checkpoint (clean unmount). */
+void fs_commit_quiet(struct fs *fs);
+void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
+void fs_notify_inode(struct fs *fs, fuse_ino_t ino);
+void fs_policy_refresh(struct fs *fs);
+
+/* ---- ctl.c ---- */
+/* Generates a control file's text (malloc'd). */
+int fs_ctl_generate(struct fs *fs, int ctl, char **out, size_t *len);
+extern const char *const fs_ctl_names[FS_CTL_N];
+
+/* ---- ops_*.c ---- */
+extern const struct fuse_lowlevel_ops fs_ops;
+bool fs_name_utf8(const char *s);
+int fs_check_name(const char *name);
+
+#endif

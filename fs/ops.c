@@ -1,0 +1,348 @@
+/* Shared handler helpers, INIT, and the operations table. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ops.h"
+
+bool fs_name_utf8(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	while (*p) {
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		int n;
+		uint32_t cp;
+		if ((*p & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *p & 0x1f;
+		} else if ((*p & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *p & 0x0f;
+		} else if ((*p & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *p & 0x07;
+		} else {
+			return false;
+		}
+		p++;
+		for (int i = 0; i < n; i++, p++) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (*p & 0x3f);
+		}
+		/* overlong forms, surrogates, beyond U+10FFFF */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+			return false;
+	}
+	return true;
+}
+
+int fs_check_name(const char *name)
+{
+	if (strlen(name) > FS_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (!fs_name_utf8(name))
+		return -EILSEQ;
+	return 0;
+}
+
+bool fs_write_error_aborts(int err)
+{
+	return err == -ENOSPC || err == -EIO || err == -EDQUOT;
+}
+
+char *fs_plain_path(struct fs *fs, const char *name)
+{
+	char *p = NULL;
+	if (asprintf(&p, "%s/%s", fs->plain_dir, name) < 0)
+		return NULL;
+	return p;
+}
+
+bool fs_is_plain_name(struct fs *fs, const char *name)
+{
+	pthread_mutex_lock(&fs->pol_lock);
+	bool r = policy_is_plain(&fs->pol, name);
+	pthread_mutex_unlock(&fs->pol_lock);
+	return r;
+}
+
+bool fs_is_latest_name(struct fs *fs, const char *name)
+{
+	pthread_mutex_lock(&fs->pol_lock);
+	bool r = strcmp(fs->pol.latest_name, name) == 0;
+	pthread_mutex_unlock(&fs->pol_lock);
+	return r;
+}
+
+const char *fs_best_metric(struct fs *fs, const char *name, char *buf, size_t len)
+{
+	pthread_mutex_lock(&fs->pol_lock);
+	size_t pl = strlen(fs->pol.best_prefix);
+	bool match = pl > 0 && strncmp(name, fs->pol.best_prefix, pl) == 0;
+	pthread_mutex_unlock(&fs->pol_lock);
+	if (!match || strlen(name + pl) >= len)
+		return NULL;
+	snprintf(buf, len, "%s", name + pl);
+	if (!meta_name_usable(buf))
+		return NULL;
+	return buf;
+}
+
+static void fs_ts(struct timespec *ts, int64_t ns)
+{
+	ts->tv_sec = ns / 1000000000LL;
+	ts->tv_nsec = ns % 1000000000LL;
+	if (ts->tv_nsec < 0) {
+		ts->tv_sec--;
+		ts->tv_nsec += 1000000000LL;
+	}
+}
+
+void fs_fill_attr(struct fs *fs, struct fs_inode *in, const struct store_node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = in->serial;
+	st->st_mode = n->mode;
+	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_size = (off_t)n->size;
+	st->st_blksize = 65536;
+	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
+	fs_ts(&st->st_mtim, n->mtime_ns);
+	fs_ts(&st->st_ctim, n->ctime_ns);
+	st->st_atim = st->st_mtim;
+}
+
+int fs_node_cur(struct fs *fs, struct fs_inode *in, struct store_node *out)
+{
+	if (in->kind != FS_INO_NODE)
+		return -EINVAL;
+	if (in->view == FS_VIEW_DIRECT) {
+		int rc = store_node_follow(fs->st, in->node, out);
+		if (rc == 0)
+			return 0;
+		/* Deleted or aborted meanwhile: an open handle or working
+		 * directory keeps seeing its pinned rows. */
+	}
+	return store_node_get(fs->st, in->node, out);
+}
+
+int fs_node_writable(struct fs *fs, struct fs_inode *in, struct store_node *out)
+{
+	if (in->kind != FS_INO_NODE || in->view != FS_VIEW_DIRECT)
+		return -EROFS;
+	int rc = store_node_follow(fs->st, in->node, out);
+	if (rc < 0)
+		return rc;
+	if (out->writable)
+		return 0;
+	struct ckpt_info ci;
+	rc = store_ckpt_get(fs->st, out->ckpt, &ci);
+	if (rc < 0)
+		return rc;
+	if (ci.state != CKPT_COMMITTED) {
+		ckpt_info_release(&ci);
+		return -EROFS; /* aborted/deleted under us */
+	}
+	int64_t version;
+	rc = store_ckpt_begin_version(fs->st, ci.id, &version);
+	if (rc == 0) {
+		fs_track_add(fs, ci.id, ci.kind, ci.name);
+		fs_inodes_rebind(fs, ci.id, false);
+	}
+	ckpt_info_release(&ci);
+	if (rc < 0)
+		return rc;
+	rc = store_node_follow(fs->st, in->node, out);
+	if (rc == 0 && !out->writable)
+		rc = -EROFS;
+	return rc;
+}
+
+static void fs_fixed_attr(struct fs *fs, struct fs_inode *in, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = in->serial;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_mtim = st->st_ctim = st->st_atim = fs->mount_time;
+	st->st_blksize = 4096;
+	if (in->kind == FS_INO_ROOT) {
+		st->st_mode = S_IFDIR | 0755;
+		st->st_nlink = 2;
+	} else if (in->kind == FS_INO_CTLFILE) {
+		/* Size 0 like procfs: the text is made at open, read with direct_io. */
+		st->st_mode = S_IFREG | 0444;
+		st->st_nlink = 1;
+	} else {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+	}
+}
+
+int fs_getattr_in(struct fs *fs, struct fs_inode *in, struct stat *st, double *timeout)
+{
+	int rc = 0;
+	switch (in->kind) {
+	case FS_INO_NODE: {
+		struct store_node n;
+		rc = fs_node_cur(fs, in, &n);
+		if (rc < 0)
+			return rc;
+		fs_fill_attr(fs, in, &n, st);
+		*timeout = in->view == FS_VIEW_DIRECT ? FS_TIMEOUT_LIVE : FS_TIMEOUT_IMMUTABLE;
+		return 0;
+	}
+	case FS_INO_PLAIN: {
+		char *name = fs_reg_name(fs, (uint32_t)in->node);
+		char *path = name ? fs_plain_path(fs, name) : NULL;
+		if (!path) {
+			rc = -ENOMEM;
+		} else if (lstat(path, st) < 0) {
+			rc = -errno;
+		} else {
+			st->st_ino = in->serial;
+			*timeout = 0;
+		}
+		free(path);
+		free(name);
+		return rc;
+	}
+	default:
+		fs_fixed_attr(fs, in, st);
+		*timeout = in->kind == FS_INO_CTLFILE ? 0 : FS_TIMEOUT_LIVE;
+		return 0;
+	}
+}
+
+int fs_entry_fixed(struct fs *fs, struct fs_inode *in, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->ino = fs_ino_id(fs, in);
+	fs_fixed_attr(fs, in, &e->attr);
+	e->attr_timeout = in->kind == FS_INO_CTLFILE ? 0 : FS_TIMEOUT_LIVE;
+	e->entry_timeout = FS_TIMEOUT_LIVE;
+	return 0;
+}
+
+int fs_entry_for_node(struct fs *fs, struct fs_inode *parent, uint32_t view, const struct store_node *n,
+		      struct fuse_entry_param *e)
+{
+	struct fs_inode *in;
+	int rc = fs_inode_get(fs, view, n->id, n->version, n->ckpt, FS_INO_NODE, &in);
+	if (rc < 0)
+		return rc;
+	memset(e, 0, sizeof(*e));
+	e->ino = fs_ino_id(fs, in);
+	e->generation = 1;
+	fs_fill_attr(fs, in, n, &e->attr);
+	bool bound = view != FS_VIEW_DIRECT;
+	e->attr_timeout = bound ? FS_TIMEOUT_IMMUTABLE : FS_TIMEOUT_LIVE;
+	/* Top-level names change under us (commits, retention, aborts,
+	 * other processes): never cached, so a lookup after a commit sees it. */
+	if (parent->kind == FS_INO_ROOT || parent->kind == FS_INO_ABORTDIR)
+		e->entry_timeout = 0;
+	else
+		e->entry_timeout = bound ? FS_TIMEOUT_IMMUTABLE : FS_TIMEOUT_LIVE;
+	return 0;
+}
+
+int fs_entry_plain(struct fs *fs, const char *name, struct fuse_entry_param *e)
+{
+	char *path = fs_plain_path(fs, name);
+	if (!path)
+		return -ENOMEM;
+	memset(e, 0, sizeof(*e));
+	int rc = lstat(path, &e->attr) < 0 ? -errno : 0;
+	free(path);
+	if (rc < 0)
+		return rc;
+	if (!S_ISREG(e->attr.st_mode))
+		return -ENOENT;
+	uint32_t id = fs_reg_id(fs, name);
+	if (!id)
+		return -ENOMEM;
+	struct fs_inode *in;
+	rc = fs_inode_get(fs, FS_VIEW_PLAIN, id, 0, 0, FS_INO_PLAIN, &in);
+	if (rc < 0)
+		return rc;
+	e->ino = fs_ino_id(fs, in);
+	e->generation = 1;
+	e->attr.st_ino = in->serial;
+	e->attr_timeout = 0;
+	e->entry_timeout = 0;
+	return 0;
+}
+
+void fs_handle_free(struct fs_handle *h)
+{
+	if (!h)
+		return;
+	for (size_t i = 0; i < h->n_ents; i++)
+		free(h->ents[i].name);
+	free(h->ents);
+	free(h->buf);
+	free(h);
+}
+
+static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	struct fs *fs = userdata;
+	/* O_TRUNC arrives with open, so truncation starts a version in the
+	 * same step instead of a separate SETATTR. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE; /* close() must see every byte */
+	conn->max_write = 1u << 20;
+	conn->max_read = 1u << 20;
+	conn->max_readahead = 1u << 20;
+	fs->initialised = true;
+}
+
+static void fs_op_destroy(void *userdata)
+{
+	struct fs *fs = userdata;
+	fs->initialised = false;
+}
+
+const struct fuse_lowlevel_ops fs_ops = {
+	.init = fs_op_init,
+	.destroy = fs_op_destroy,
+	.lookup = fs_op_lookup,
+	.forget = fs_op_forget,
+	.forget_multi = fs_op_forget_multi,
+	.getattr = fs_op_getattr,
+	.setattr = fs_op_setattr,
+	.readlink = fs_op_readlink,
+	.mknod = fs_op_mknod,
+	.mkdir = fs_op_mkdir,
+	.unlink = fs_op_unlink,
+	.rmdir = fs_op_rmdir,
+	.symlink = fs_op_symlink,
+	.rename = fs_op_rename,
+	.link = fs_op_link,
+	.open = fs_op_open,
+	.read = fs_op_read,
+	.write = fs_op_write,
+	.flush = fs_op_flush,
+	.release = fs_op_release,
+	.fsync = fs_op_fsync,
+	.opendir = fs_op_opendir,
+	.readdir = fs_op_readdir,
+	.releasedir = fs_op_releasedir,
+	.statfs = fs_op_statfs,
+	.setxattr = fs_op_setxattr,
+	.getxattr = fs_op_getxattr,
+	.listxattr = fs_op_listxattr,
+	.removexattr = fs_op_removexattr,
+	.create = fs_op_create,
+};

@@ -1,0 +1,479 @@
+/* File handlers: create, open, read, write, flush (where file checkpoints
+ * commit and dying writers abort), release, fsync, setattr. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ops.h"
+#include "procwatch.h"
+
+static int fs_store_flags(int oflags)
+{
+	int acc = oflags & O_ACCMODE;
+	int f = 0;
+	if (acc == O_RDONLY || acc == O_RDWR)
+		f |= STORE_F_READ;
+	if (acc == O_WRONLY || acc == O_RDWR)
+		f |= STORE_F_WRITE;
+	if (oflags & O_TRUNC)
+		f |= STORE_F_TRUNC | STORE_F_WRITE;
+	return f;
+}
+
+static int fs_ckpt_kind(struct fs *fs, int64_t id)
+{
+	struct ckpt_info ci;
+	if (store_ckpt_get(fs->st, id, &ci) < 0)
+		return CKPT_DIR;
+	int k = ci.kind;
+	ckpt_info_release(&ci);
+	return k;
+}
+
+/* Opens node for I/O into a new handle; writers are recorded as writers of
+ * the checkpoint (pid: the requesting thread). */
+static int fs_open_node(struct fs *fs, const struct store_node *n, int sflags, pid_t pid, struct fs_handle **out)
+{
+	if (S_ISDIR(n->mode))
+		return -EISDIR;
+	if (!S_ISREG(n->mode))
+		return -EINVAL;
+	struct fs_handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	int rc = store_file_open(fs->st, n->id, sflags, &h->f);
+	if (rc < 0) {
+		free(h);
+		return rc;
+	}
+	h->type = FS_H_STORE;
+	h->ckpt = n->ckpt;
+	h->fd = -1;
+	h->writer = (sflags & STORE_F_WRITE) != 0;
+	if (h->writer) {
+		h->kind = fs_ckpt_kind(fs, n->ckpt);
+		h->active = true;
+		fs_track_writer(fs, n->ckpt, pid, true);
+	}
+	*out = h;
+	return 0;
+}
+
+static int fs_open_plain(struct fs *fs, const char *name, int oflags, mode_t mode, struct fs_handle **out)
+{
+	char *path = fs_plain_path(fs, name);
+	if (!path)
+		return -ENOMEM;
+	int fd = open(path, (oflags & ~O_NOCTTY) | O_CLOEXEC, mode);
+	int rc = fd < 0 ? -errno : 0;
+	free(path);
+	if (rc < 0)
+		return rc;
+	struct fs_handle *h = calloc(1, sizeof(*h));
+	if (!h) {
+		close(fd);
+		return -ENOMEM;
+	}
+	h->type = FS_H_PLAIN;
+	h->fd = fd;
+	*out = h;
+	return 0;
+}
+
+/* ---- create ---------------------------------------------------------------- */
+
+static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			struct fuse_file_info *fi, struct fuse_entry_param *e, struct fs_handle **out)
+{
+	struct fs_inode *p = fs_ino(fs, parent);
+	pid_t pid = fuse_req_ctx(req)->pid;
+	int rc = fs_check_name(name);
+	if (rc < 0)
+		return rc;
+	int sflags = fs_store_flags(fi->flags) | STORE_F_WRITE;
+	struct store_node n;
+	if (p->kind == FS_INO_ROOT) {
+		if (strcmp(name, ".ckptfs") == 0)
+			return -EEXIST;
+		if (fs_is_plain_name(fs, name)) {
+			rc = fs_open_plain(fs, name, fi->flags | O_CREAT, mode & 07777, out);
+			if (rc < 0)
+				return rc;
+			rc = fs_entry_plain(fs, name, e);
+			if (rc < 0) {
+				close((*out)->fd);
+				fs_handle_free(*out);
+			}
+			return rc;
+		}
+		if (fs_is_latest_name(fs, name)) {
+			store_note(fs->st, "creating `%s` refused: it is the virtual latest entry "
+				   "(mount with -o latest_name=OTHER,plain=%s to keep such a file)", name, name);
+			return -EEXIST;
+		}
+		int64_t id, root;
+		rc = store_ckpt_create(fs->st, name, CKPT_FILE, S_IFREG | (mode & 07777), &id, &root);
+		if (rc < 0)
+			return rc;
+		fs_track_add(fs, id, CKPT_FILE, name);
+		rc = store_node_get(fs->st, root, &n);
+	} else if (p->kind == FS_INO_NODE) {
+		struct store_node cur;
+		rc = fs_node_writable(fs, p, &cur);
+		if (rc < 0)
+			return rc;
+		rc = store_node_create(fs->st, cur.id, name, S_IFREG | (mode & 07777), &n);
+		if (rc == 0)
+			fs_track_touch(fs, cur.ckpt);
+	} else {
+		return -EROFS;
+	}
+	if (rc < 0)
+		return rc;
+	rc = fs_open_node(fs, &n, sflags, pid, out);
+	if (rc < 0)
+		return rc;
+	rc = fs_entry_for_node(fs, p, FS_VIEW_DIRECT, &n, e);
+	if (rc < 0) {
+		store_file_close((*out)->f);
+		fs_track_writer_done(fs, n.ckpt);
+		fs_handle_free(*out);
+	}
+	return rc;
+}
+
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct fs_handle *h = NULL;
+	int rc = fs_do_create(fs, req, parent, name, mode, fi, &e, &h);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	/* Direct view data can change under the inode (copy-on-write): no
+	 * page cache, so a reader of the old version keeps its bytes. */
+	fi->direct_io = 1;
+	fuse_reply_create(req, &e, fi);
+}
+
+/* ---- open -------------------------------------------------------------------- */
+
+static int fs_do_open(struct fs *fs, fuse_req_t req, struct fs_inode *in, struct fuse_file_info *fi,
+		      struct fs_handle **out)
+{
+	int sflags = fs_store_flags(fi->flags);
+	bool write = (sflags & STORE_F_WRITE) != 0;
+	switch (in->kind) {
+	case FS_INO_CTLFILE: {
+		if (write)
+			return -EROFS;
+		struct fs_handle *h = calloc(1, sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		h->type = FS_H_CTL;
+		h->fd = -1;
+		int rc = fs_ctl_generate(fs, in->ctl, &h->buf, &h->len);
+		if (rc < 0) {
+			free(h);
+			return rc;
+		}
+		fi->direct_io = 1;
+		*out = h;
+		return 0;
+	}
+	case FS_INO_PLAIN: {
+		char *name = fs_reg_name(fs, (uint32_t)in->node);
+		if (!name)
+			return -ENOMEM;
+		int rc = fs_open_plain(fs, name, fi->flags & ~(O_CREAT | O_EXCL), 0, out);
+		free(name);
+		fi->direct_io = 1;
+		return rc;
+	}
+	case FS_INO_NODE: {
+		struct store_node n;
+		int rc;
+		if (in->view != FS_VIEW_DIRECT) {
+			if (write)
+				return -EROFS;
+			rc = store_node_get(fs->st, in->node, &n);
+			if (rc < 0)
+				return rc;
+			fi->keep_cache = 1; /* a bound version never changes */
+		} else {
+			rc = write ? fs_node_writable(fs, in, &n) : fs_node_cur(fs, in, &n);
+			if (rc < 0)
+				return rc;
+			fi->direct_io = 1;
+		}
+		return fs_open_node(fs, &n, sflags, fuse_req_ctx(req)->pid, out);
+	}
+	default:
+		return -EISDIR;
+	}
+}
+
+void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = NULL;
+	int rc = fs_do_open(fs, req, fs_ino(fs, ino), fi, &h);
+	if (rc < 0) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)h;
+	fuse_reply_open(req, fi);
+}
+
+/* ---- read / write -------------------------------------------------------------- */
+
+void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs_handle *h = fs_fh(fi);
+	if (h->type == FS_H_CTL) {
+		size_t o = (size_t)off < h->len ? (size_t)off : h->len;
+		size_t n = h->len - o < size ? h->len - o : size;
+		fuse_reply_buf(req, h->buf + o, n);
+		return;
+	}
+	char *buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	ssize_t r;
+	if (h->type == FS_H_PLAIN) {
+		r = pread(h->fd, buf, size, off);
+		if (r < 0)
+			r = -errno;
+	} else
+		r = store_file_read(h->f, buf, size, (uint64_t)off);
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_buf(req, buf, (size_t)r);
+	free(buf);
+}
+
+void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		 struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = fs_fh(fi);
+	ssize_t r;
+	if (h->type == FS_H_PLAIN) {
+		r = pwrite(h->fd, buf, size, off);
+		if (r < 0)
+			r = -errno;
+	} else if (h->type != FS_H_STORE || !h->writer) {
+		r = -EBADF;
+	} else {
+		r = store_file_write(h->f, buf, size, (uint64_t)off);
+		if (r < 0 && fs_write_error_aborts((int)r)) {
+			char reason[96];
+			snprintf(reason, sizeof(reason), "write failed: %s", strerror((int)-r));
+			fs_abort(fs, h->ckpt, reason);
+		} else if (r >= 0) {
+			if (!h->active) { /* written again after a flush (dup'ed fd) */
+				h->active = true;
+				fs_track_writer(fs, h->ckpt, fuse_req_ctx(req)->pid, true);
+			} else {
+				fs_track_touch(fs, h->ckpt);
+			}
+		}
+	}
+	if (r < 0)
+		fuse_reply_err(req, (int)-r);
+	else
+		fuse_reply_write(req, (size_t)r);
+}
+
+/* ---- flush / release / fsync --------------------------------------------------- */
+
+static int fs_do_flush(struct fs *fs, fuse_req_t req, struct fs_handle *h)
+{
+	if (h->type != FS_H_STORE || !h->writer || !h->active)
+		return 0;
+	pid_t pid = fuse_req_ctx(req)->pid;
+	int status = 0;
+	h->active = false;
+	if (procwatch_dying_badly(pid, &status) == 1) {
+		/* The close comes from a process being killed (or exiting
+		 * non-zero) with the file still open: never commit that. */
+		char reason[96];
+		if (status & 0x7f)
+			snprintf(reason, sizeof(reason), "writer pid %d killed by signal %d", (int)pid, status & 0x7f);
+		else
+			snprintf(reason, sizeof(reason), "writer pid %d exited with status %d", (int)pid,
+				 (status >> 8) & 0xff);
+		fs_abort(fs, h->ckpt, reason);
+		return 0;
+	}
+	fs_track_writer_done(fs, h->ckpt);
+	/* A single-file checkpoint commits at its last writer's close, so the
+	 * commit is visible when close() returns. */
+	if (h->kind == CKPT_FILE && !fs_track_is_temp(fs, h->ckpt) && fs_track_active(fs, h->ckpt) == 0)
+		return fs_commit(fs, h->ckpt);
+	return 0;
+}
+
+void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	int rc = fs_do_flush(fs_of(req), req, fs_fh(fi));
+	fuse_reply_err(req, -rc);
+}
+
+void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = fs_fh(fi);
+	if (h->type == FS_H_STORE) {
+		if (h->writer && h->active)
+			fs_track_writer_done(fs, h->ckpt); /* released without a flush */
+		int rc = store_file_close(h->f);
+		if (h->writer && fs_write_error_aborts(rc)) {
+			char reason[96];
+			snprintf(reason, sizeof(reason), "write failed: %s", strerror(-rc));
+			fs_abort(fs, h->ckpt, reason);
+		}
+	} else if (h->type == FS_H_PLAIN) {
+		close(h->fd);
+	}
+	fs_handle_free(h);
+	fuse_reply_err(req, 0);
+}
+
+void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	(void)ino;
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = fs_fh(fi);
+	int rc = 0;
+	if (h->type == FS_H_PLAIN) {
+		rc = (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? -errno : 0;
+	} else if (h->type == FS_H_STORE && h->writer) {
+		/* Into chunks now; durability is the commit's job. */
+		rc = store_file_flush(h->f);
+		if (fs_write_error_aborts(rc)) {
+			char reason[96];
+			snprintf(reason, sizeof(reason), "write failed: %s", strerror(-rc));
+			fs_abort(fs, h->ckpt, reason);
+		}
+	}
+	fuse_reply_err(req, -rc);
+}
+
+/* ---- setattr ------------------------------------------------------------------- */
+
+static int fs_setattr_plain(struct fs *fs, struct fs_inode *in, struct stat *attr, int to_set,
+			    struct fs_handle *h)
+{
+	char *name = fs_reg_name(fs, (uint32_t)in->node);
+	char *path = name ? fs_plain_path(fs, name) : NULL;
+	free(name);
+	if (!path)
+		return -ENOMEM;
+	int rc = 0;
+	if ((to_set & FUSE_SET_ATTR_MODE) && chmod(path, attr->st_mode & 07777) < 0)
+		rc = -errno;
+	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+		int r = h && h->type == FS_H_PLAIN ? ftruncate(h->fd, attr->st_size) : truncate(path, attr->st_size);
+		if (r < 0)
+			rc = -errno;
+	}
+	if (rc == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
+		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+		if (to_set & FUSE_SET_ATTR_ATIME)
+			ts[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
+								     : attr->st_atim;
+		if (to_set & FUSE_SET_ATTR_MTIME)
+			ts[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
+								     : attr->st_mtim;
+		if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = -errno;
+	}
+	free(path);
+	return rc;
+}
+
+static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, int to_set,
+			 struct fs_handle *h, struct stat *out, double *timeout)
+{
+	int rc;
+	if (in->kind == FS_INO_PLAIN) {
+		rc = fs_setattr_plain(fs, in, attr, to_set, h);
+		return rc < 0 ? rc : fs_getattr_in(fs, in, out, timeout);
+	}
+	if (in->kind == FS_INO_ROOT)
+		return -EPERM;
+	if (in->kind != FS_INO_NODE || in->view != FS_VIEW_DIRECT)
+		return -EROFS;
+	/* Owners are not stored (everything belongs to the mounting user);
+	 * atime is not kept: neither needs a new version. */
+	int mask = 0;
+	if (to_set & FUSE_SET_ATTR_MODE)
+		mask |= STORE_SET_MODE;
+	if (to_set & FUSE_SET_ATTR_SIZE)
+		mask |= STORE_SET_SIZE;
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
+		mask |= STORE_SET_MTIME;
+	if (mask == 0)
+		return fs_getattr_in(fs, in, out, timeout);
+	struct store_node cur;
+	rc = fs_node_writable(fs, in, &cur);
+	if (rc < 0)
+		return rc;
+	int64_t mtime = 0;
+	if (mask & STORE_SET_MTIME) {
+		struct timespec now;
+		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
+			clock_gettime(CLOCK_REALTIME, &now);
+		else
+			now = attr->st_mtim;
+		mtime = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
+	}
+	if ((mask & STORE_SET_SIZE) && h && h->type == FS_H_STORE && h->writer) {
+		rc = store_file_truncate(h->f, (uint64_t)attr->st_size);
+		if (rc < 0)
+			return rc;
+		mask &= ~STORE_SET_SIZE;
+	}
+	struct store_node n = cur;
+	if (mask) {
+		rc = store_node_setattr(fs->st, cur.id, mask, attr->st_mode & 07777, (uint64_t)attr->st_size, mtime, &n);
+		if (rc < 0)
+			return rc;
+	} else {
+		rc = store_node_get(fs->st, cur.id, &n);
+		if (rc < 0)
+			return rc;
+	}
+	fs_track_touch(fs, cur.ckpt);
+	fs_fill_attr(fs, in, &n, out);
+	*timeout = FS_TIMEOUT_LIVE;
+	return 0;
+}
+
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+{
+	struct fs *fs = fs_of(req);
+	struct stat st;
+	double timeout = 0;
+	int rc = fs_do_setattr(fs, fs_ino(fs, ino), attr, to_set, fs_fh(fi), &st, &timeout);
+	if (rc < 0)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_attr(req, &st, timeout);
+}
