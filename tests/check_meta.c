@@ -471,6 +471,45 @@ START_TEST(test_trainer_state_python_nan)
 }
 END_TEST
 
+START_TEST(test_trainer_state_fixture)
+{
+	/* Written by Python's json module (tests/fixtures/trainer_state.json):
+	 * one grad_norm is NaN, so the last usable one is the first. */
+	char path[4096], *buf, *slash;
+	struct meta_set ms;
+	FILE *f;
+	long n;
+
+	snprintf(path, sizeof(path), "%s", __FILE__);
+	slash = strrchr(path, '/');
+	snprintf(slash ? slash + 1 : path, sizeof(path) - (size_t)(slash ? slash + 1 - path : 0),
+		 "fixtures/trainer_state.json");
+	f = fopen(path, "rb");
+	ck_assert_msg(f != NULL, "cannot open %s", path);
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_gt(n, 0);
+	rewind(f);
+	buf = malloc((size_t)n);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	ck_assert_ptr_nonnull(memmem(buf, (size_t)n, "NaN", 3));
+
+	meta_init(&ms);
+	ck_assert_int_eq(meta_from_trainer_state(&ms, buf, (size_t)n), 0);
+	ck_assert_int_eq(ms.step, 600);
+	ck_assert_double_eq_tol(ms.epoch, 2.9985, 1e-12);
+	ck_assert_metric(&ms, "best_metric", 0.41234567);
+	ck_assert_metric(&ms, "grad_norm", 3.1415);
+	ck_assert_metric(&ms, "loss", 1.25);
+	ck_assert_metric(&ms, "eval_loss", 0.41234567);
+	ck_assert_ptr_null(ms.problems);
+	meta_release(&ms);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_json_too_big)
 {
 	struct meta_set ms;
@@ -668,6 +707,7 @@ static Suite *meta_suite(void)
 	tcase_add_test(tc, test_trainer_state_overrides_name);
 	tcase_add_test(tc, test_trainer_state_malformed);
 	tcase_add_test(tc, test_trainer_state_python_nan);
+	tcase_add_test(tc, test_trainer_state_fixture);
 	tcase_add_test(tc, test_json_too_big);
 	tcase_add_test(tc, test_metadata_json);
 	tcase_add_test(tc, test_metrics_json_order);
