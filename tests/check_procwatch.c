@@ -347,7 +347,7 @@ static void gated_record(void *ctx, pid_t tgid, int status)
 START_TEST(test_overflow_keeps_going)
 {
 	struct procwatch *pw = NULL;
-	int small = 1, ret, i, got = -1;
+	int small = 1, big = PROCWATCH_RCVBUF, ret, i, got = -1;
 	pid_t child;
 
 	ret = procwatch_start(gated_record, &seen, &pw);
@@ -382,19 +382,28 @@ START_TEST(test_overflow_keeps_going)
 			_exit(0);
 		ck_assert_int_eq(waitpid(child, NULL, 0), child);
 	}
+	/* Room again before letting go, so other processes' exits on a busy
+	 * machine do not overflow it once more and drop the probe below. */
+	ck_assert_int_eq(setsockopt(pw->sock, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)), 0);
 	pthread_mutex_lock(&gate.lock);
 	gate.hold = 0;
 	pthread_cond_broadcast(&gate.cond);
 	pthread_mutex_unlock(&gate.lock);
 
-	/* The watcher saw ENOBUFS, counted it, and still reports exits. */
-	child = fork_sleeper();
-	pthread_mutex_lock(&gate.lock);
-	gate.watch = child;
-	pthread_mutex_unlock(&gate.lock);
-	ck_assert_int_eq(kill(child, SIGKILL), 0);
-	ck_assert_int_eq(waitpid(child, NULL, 0), child);
-	ck_assert_int_eq(wait_for_exit(child, 1000, &got), 1);
+	/* The watcher saw ENOBUFS, counted it, and reports exits again. The
+	 * kernel keeps dropping events until the backlog is read, so on a busy
+	 * machine the first few after the release may be lost: retry. */
+	for (i = 0; i < 20; i++) {
+		child = fork_sleeper();
+		pthread_mutex_lock(&gate.lock);
+		gate.watch = child;
+		pthread_mutex_unlock(&gate.lock);
+		ck_assert_int_eq(kill(child, SIGKILL), 0);
+		ck_assert_int_eq(waitpid(child, NULL, 0), child);
+		if (wait_for_exit(child, 500, &got) == 1)
+			break;
+	}
+	ck_assert_int_lt(i, 20);
 	ck_assert_int_eq(got, SIGKILL);
 	pthread_mutex_lock(&gate.lock);
 	ck_assert_uint_gt(gate.lost_seen, 0);
