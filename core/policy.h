@@ -43,7 +43,7 @@ void policy_init(struct policy *p);
  * -ENOENT for an unknown key. "metric=NAME:min|max" appends (replacing the
  * same name); "metric=" (empty value) clears the tracked metrics.
  * Applying a list: the first metric= in one list replaces the stored tracked
- * metrics (see policy_apply_list). */
+ * metrics (see policy_apply_words). */
 int policy_set(struct policy *p, const char *key, const char *value, char *why, size_t why_len);
 
 /* Applies KEY=VALUE words (n entries; a bare word is a flag such as
