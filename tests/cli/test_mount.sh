@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# ckpt beside a live mount: read commands open read-only (no lock), changing
+# commands fall back to index-only changes (STORE_SHARED), gc leaves
+# reclamation to the mount, export of latest matches what was written.
+. "$(dirname "$0")/lib.sh"
+
+if [ -z "${CKPTFS:-}" ] || [ ! -x "$CKPTFS" ]; then echo "skip: CKPTFS not built"; exit 77; fi
+if [ ! -c /dev/fuse ] || ! command -v fusermount3 >/dev/null; then echo "skip: no FUSE here"; exit 77; fi
+
+S=$T/store
+M=$T/mnt
+mkdir -p "$M"
+PID=
+unmount() {
+	if [ -n "$PID" ]; then
+		fusermount3 -u "$M" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$PID" 2>/dev/null; then
+			kill "$PID" 2>/dev/null
+			sleep 0.2
+			fusermount3 -u -z "$M" 2>/dev/null
+		fi
+		wait "$PID" 2>/dev/null
+		PID=
+	fi
+}
+trap 'unmount; cleanup_tmp' EXIT
+
+"$CKPTFS" "$S" "$M" -f -o settle_ms=200 >"$T/ckptfs.log" 2>&1 &
+PID=$!
+for _ in $(seq 100); do mountpoint -q "$M" && break; kill -0 "$PID" 2>/dev/null || break; sleep 0.05; done
+if ! mountpoint -q "$M"; then
+	fail "ckptfs did not mount: $(tail -n 5 "$T/ckptfs.log")"
+	finish
+fi
+
+DESC='{"checkpoints": [
+ {"name": "step-100", "files": [
+   {"path": "model.pt", "size": 1500000, "seed": 1, "mode": 420},
+   {"path": "sub/opt.bin", "size": 30000, "seed": 2, "mode": 384},
+   {"path": "metrics.json", "text": "{\"val_loss\": 0.4}"},
+   {"path": "link", "symlink": "sub/opt.bin"}]},
+ {"name": "step-200", "files": [
+   {"path": "model.pt", "size": 1500000, "seed": 1},
+   {"path": "metrics.json", "text": "{\"val_loss\": 0.3}"}]}
+]}'
+mkplain "$T/src" <<<"$DESC"
+
+# wait_committed NAME: polls ckpt ls beside the mount (at most 5 s)
+wait_committed() {
+	for _ in $(seq 50); do
+		"$CKPT" ls "$S" --json 2>/dev/null | "$PY" -c "import json, sys
+sys.exit(0 if any(c['name'] == '$1' and c['state'] == 'committed' for c in json.load(sys.stdin)) else 1)" && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+cp -r "$T/src/step-100" "$M/" || fail "cp -r into the mount"
+wait_committed step-100 && pass "ckpt ls beside the mount sees the commit" || fail "step-100 not committed within 5 s"
+cp -r "$T/src/step-200" "$M/" || fail "cp -r step-200 into the mount"
+wait_committed step-200 || fail "step-200 not committed within 5 s"
+
+run 0 show "$S" latest --json && jcheck "show latest beside the mount" "$OUT" "
+assert j['name'] == 'step-200' and j['metrics'] == {'val_loss': 0.3}, j"
+run 0 stats "$S" --json && jcheck "stats beside the mount (dedup of model.pt)" "$OUT" "
+assert j['checkpoints'] == 2 and j['dedup_ratio'] > 1.5, j"
+run 0 verify "$S" && pass "verify beside the mount"
+
+# export through the CLI equals what was written and what the mount serves
+run 0 export "$S" best_val_loss "$T/exp" && {
+	diff -r "$T/src/step-200" "$T/exp" >/dev/null && pass "export beside the mount equals the source" ||
+		fail "export differs from the source"
+}
+run 0 export "$S" step-100 "$T/exp100" && cp -r "$M/step-100" "$T/viamount" &&
+	diff -r "$T/exp100" "$T/viamount" >/dev/null && [ "$(readlink "$T/exp100/link")" = sub/opt.bin ] &&
+	pass "export equals a copy through the mount" || fail "export vs mount copy differ"
+
+# changing commands beside the mount
+run 0 pin "$S" step-100 && run 0 ls "$S" --json && jcheck "pin beside the mount" "$OUT" "
+assert {c['name']: c['pinned'] for c in j}['step-100'] is True"
+run 0 policy "$S" keep_last=1 --json && jcheck "policy set beside the mount" "$OUT" "
+assert j['keep_last'] == 1, j"
+run 0 unpin "$S" step-100
+run 0 gc "$S" --dry-run --json && DRY=$OUT
+run 0 gc "$S" && grep -qi "left to the mount" <<<"$OUT" && pass "gc says reclamation was left to the mount" ||
+	fail "gc output beside the mount: $OUT"
+run 0 ls "$S" --json && jcheck "gc beside the mount deleted what the dry run said" "$(printf '[%s,%s]' "$DRY" "$OUT")" "
+dry, ls = j
+assert sorted(c['name'] for c in ls) == sorted(r['name'] for r in dry if r['action'] == 'keep'), (dry, ls)
+assert [c['name'] for c in ls] == ['step-200'], ls"
+for _ in $(seq 20); do [ -e "$M/step-100" ] || break; sleep 0.1; done
+[ ! -e "$M/step-100" ] && pass "the mount no longer shows the deleted checkpoint" || fail "step-100 still in the mount"
+
+unmount
+run 0 verify "$S" && pass "verify after unmount"
+run 0 ls "$S" --json && jcheck "after unmount" "$OUT" "
+assert [c['name'] for c in j] == ['step-200'], j"
+
+finish
