@@ -25,6 +25,8 @@
  *    "ckpt1000"); "model50" or "last-v1" give nothing. When the word before
  *    it (directly, or before the separator) is "epoch" (case-insensitive),
  *    it is the epoch instead: "checkpoint_epoch_0010", "epoch-10", "epoch10".
+ *    After the word "of" it is a shard count and ignored
+ *    ("model-00001-of-00002.safetensors").
  *  - A key=value pair wins over the trailing number for the same field.
  *
  * Steps must be whole numbers in [0, 2^53]; other step values are refused.
@@ -58,29 +60,35 @@ void meta_release(struct meta_set *ms)
 
 #define META_PROBLEMS_MORE "more problems not shown"
 
-void meta_problem(struct meta_set *ms, const char *fmt, ...)
+/* Appends one note; notes come from input, so their total is capped and
+ * the last note kept says that more were dropped. */
+static void problem_append(struct meta_set *ms, const char *note)
 {
-	char note[512];
-	va_list ap;
 	size_t old, add, ml = strlen(META_PROBLEMS_MORE);
 	char *p;
 
 	old = ms->problems ? strlen(ms->problems) : 0;
-	/* Notes come from input; cap them so a hostile file cannot grow them.
-	 * The last note kept says that more were dropped. */
 	if (old >= ml && strcmp(ms->problems + old - ml, META_PROBLEMS_MORE) == 0)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(note, sizeof(note), fmt, ap);
-	va_end(ap);
-	if (old + 2 + strlen(note) > META_PROBLEMS_MAX)
-		snprintf(note, sizeof(note), "%s", META_PROBLEMS_MORE);
+	if (old + 2 + strlen(note) + 2 + ml > META_PROBLEMS_MAX)
+		note = META_PROBLEMS_MORE;
 	add = strlen(note) + (old ? 2 : 0);
 	p = realloc(ms->problems, old + add + 1);
 	if (!p)
 		return; /* a lost note is not worth failing extraction */
 	snprintf(p + old, add + 1, "%s%s", old ? "; " : "", note);
 	ms->problems = p;
+}
+
+void meta_problem(struct meta_set *ms, const char *fmt, ...)
+{
+	char note[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(note, sizeof(note), fmt, ap);
+	va_end(ap);
+	problem_append(ms, note);
 }
 
 static void copy_source(char dst[META_SOURCE_MAX], const char *source)
@@ -284,6 +292,9 @@ static int trailing_number(const char *s, size_t n, size_t covered, double *out,
 		*is_epoch = true;
 		return 0;
 	}
+	/* "model-00001-of-00002": a shard count, not a step. */
+	if (wl == 2 && strncasecmp(word, "of", 2) == 0)
+		return -ENOENT;
 	if (sep)
 		return 0;
 	if (word_ends_with(word, wl, "step") || word_ends_with(word, wl, "ckpt") ||
@@ -452,7 +463,7 @@ static int meta_merge(struct meta_set *ms, struct meta_set *src, const char *sou
 	int rc;
 
 	if (src->problems)
-		meta_problem(ms, "%s", src->problems);
+		problem_append(ms, src->problems);
 	if (src->has_step) {
 		ms->has_step = true;
 		ms->step = src->step;

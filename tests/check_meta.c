@@ -149,6 +149,7 @@ START_TEST(test_name_trailing)
 		{ "resnet50.pt", 0, 0, 0, 0 },
 		{ "last-v1.ckpt", 0, 0, 0, 0 },
 		{ "last.ckpt", 0, 0, 0, 0 },
+		{ "model-00001-of-00002.safetensors", 0, 0, 0, 0 },
 		{ "model", 0, 0, 0, 0 },
 		{ "", 0, 0, 0, 0 },
 		/* digits ending a value are not a trailing step */
