@@ -879,6 +879,15 @@ static int cmd_gc(struct cli *c)
 		}
 		r = gc_row(arr, &t, plan[i].name, keep, rule, "committed");
 	}
+	/* Deleted by the run but not in the plan (a mount committed meanwhile). */
+	for (size_t j = 0; r >= 0 && j < nd; j++) {
+		bool planned = false;
+
+		for (size_t i = 0; i < np; i++)
+			planned |= plan[i].id == del[j].id;
+		if (!planned)
+			r = gc_row(arr, &t, del[j].name, false, del[j].rule, "committed");
+	}
 	for (size_t i = 0; r >= 0 && i < na; i++)
 		if (all[i].state == CKPT_ABORTED)
 			r = gc_row(arr, &t, all[i].name, false, GC_ABORTED_RULE, "aborted");
