@@ -88,7 +88,7 @@ struct zip_dir {
 };
 
 /* Reads the zip64 record a locator at loc_off points to. */
-static int zip64_record(const char *path, uint64_t size, format_read_fn rd, void *ctx,
+static int zip64_record(const char *path, format_read_fn rd, void *ctx,
 			const unsigned char *loc, uint64_t loc_off, struct zip_dir *z64, char *why,
 			size_t why_len)
 {
@@ -110,7 +110,6 @@ static int zip64_record(const char *path, uint64_t size, format_read_fn rd, void
 	z64->cd_size = le64(rec + 40);
 	z64->cd_off = le64(rec + 48);
 	z64->cd_limit = rec_off;
-	(void)size;
 	return 0;
 }
 
@@ -258,7 +257,7 @@ static int check_zip(const char *path, uint64_t size, format_read_fn rd, void *c
 	if (pos >= 20 && memcmp(e - 20, "PK\x06\x07", 4) == 0) {
 		struct zip_dir z64 = { 0 };
 
-		rc = zip64_record(path, size, rd, ctx, e - 20, eocd_off - 20, &z64, why, why_len);
+		rc = zip64_record(path, rd, ctx, e - 20, eocd_off - 20, &z64, why, why_len);
 		if (rc < 0)
 			goto out_free_tail;
 		/* The 32-bit fields are either saturated or agree with zip64. */
