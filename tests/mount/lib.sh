@@ -1,0 +1,167 @@
+# Shared helpers for the real-mount tests (sourced by tests/mount/test_*.sh).
+#
+# Env (set by CTest): CKPTFS, CKPT (binaries), CKPT_SRC, CKPT_BUILD.
+# Every test gets its own temp dir T with STORE=$T/store and MNT=$T/mnt;
+# start_mount runs `$CKPTFS $STORE $MNT -f -o settle_ms=300[,EXTRA]` in the
+# background and waits until it is mounted. The EXIT trap unmounts
+# (fusermount3 -u, then -uz), waits for / kills only the daemon it started,
+# and removes T. Exit 77 = skipped (no FUSE here).
+set -euo pipefail
+
+PY=/usr/bin/python3
+: "${CKPT_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${CKPT_BUILD:=$CKPT_SRC/build}"
+: "${CKPTFS:=$CKPT_BUILD/ckptfs}"
+: "${CKPT:=$CKPT_BUILD/ckpt}"
+SETTLE_MS=300
+
+if [ ! -e /dev/fuse ] || ! command -v fusermount3 >/dev/null 2>&1; then
+  echo "SKIP: needs /dev/fuse and fusermount3" >&2
+  exit 77
+fi
+[ -x "$CKPTFS" ] || { echo "FAIL: CKPTFS=$CKPTFS is not executable" >&2; exit 1; }
+
+T=$(mktemp -d /tmp/ckptfs-test.XXXXXX)
+STORE=$T/store
+MNT=$T/mnt
+mkdir -p "$MNT"
+DAEMON_PID=
+LOG=$T/daemon.log
+TEST_NAME=$(basename "$0" .sh)
+
+is_mounted() { awk -v m="$MNT" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
+
+unmount_quietly() {
+  if is_mounted; then
+    local i
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+      fusermount3 -u "$MNT" 2>/dev/null && break
+      sleep 0.3
+    done
+    is_mounted && fusermount3 -uz "$MNT" 2>/dev/null
+  fi
+  return 0
+}
+
+# Waits for our daemon to exit (up to $1 seconds), then kills it.
+reap_daemon() {
+  local secs=${1:-10} i
+  [ -n "$DAEMON_PID" ] || return 0
+  for ((i = 0; i < secs * 10; i++)); do
+    kill -0 "$DAEMON_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$DAEMON_PID" 2>/dev/null; then
+    echo "daemon $DAEMON_PID did not exit; killing it" >&2
+    kill -9 "$DAEMON_PID" 2>/dev/null || true
+  fi
+  wait "$DAEMON_PID" 2>/dev/null || true
+  DAEMON_PID=
+}
+
+EXTRA_CLEANUP=()
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  cd /
+  # Background helpers the test started (readers, writers): only ours.
+  local p
+  for p in $(jobs -p); do
+    [ "$p" = "$DAEMON_PID" ] && continue
+    kill -9 "$p" 2>/dev/null || true
+  done
+  unmount_quietly
+  reap_daemon 10
+  local c
+  for c in "${EXTRA_CLEANUP[@]}"; do eval "$c" || true; done
+  if [ $rc -ne 0 ] && [ -s "$LOG" ]; then
+    echo "--- daemon log (tail) ---" >&2
+    tail -n 30 "$LOG" >&2
+  fi
+  rm -rf "$T"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+fail() {
+  echo "FAIL [$TEST_NAME]: $*" >&2
+  exit 1
+}
+
+assert_eq() { # assert_eq ACTUAL EXPECTED WHAT
+  [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"
+}
+
+assert_ne() {
+  [ "$1" != "$2" ] || fail "$3: did not expect '$2'"
+}
+
+assert_exists() { [ -e "$1" ] || fail "$2: $1 does not exist"; }
+assert_missing() { [ ! -e "$1" ] || fail "$2: $1 exists"; }
+
+# start_mount [EXTRA_OPTIONS]: mounts in the foreground in the background.
+start_mount() {
+  local extra=${1:-}
+  local opts="settle_ms=$SETTLE_MS"
+  [ -n "$extra" ] && opts="$opts,$extra"
+  "$CKPTFS" "$STORE" "$MNT" -f -o "$opts" >>"$LOG" 2>&1 &
+  DAEMON_PID=$!
+  local i
+  for i in $(seq 1 100); do
+    is_mounted && return 0
+    kill -0 "$DAEMON_PID" 2>/dev/null || { wait "$DAEMON_PID" || true; DAEMON_PID=; cat "$LOG" >&2; fail "ckptfs exited before mounting"; }
+    sleep 0.1
+  done
+  fail "ckptfs did not mount within 10 s"
+}
+
+# stop_mount: clean unmount, waits for the daemon to finish (it commits quiet work).
+stop_mount() {
+  fusermount3 -u "$MNT" || fail "fusermount3 -u failed"
+  reap_daemon 20
+}
+
+# errno_of PYTHON_STATEMENT: runs it, prints the errno name it failed with, or OK.
+errno_of() {
+  "$PY" - "$1" <<'EOF'
+import errno, os, sys
+try:
+    exec(sys.argv[1])
+    print("OK")
+except OSError as e:
+    print(errno.errorcode.get(e.errno, str(e.errno)))
+EOF
+}
+
+assert_errno() { # assert_errno ERRNO_NAME PYTHON_STATEMENT
+  local got
+  got=$(cd "$MNT" && errno_of "$2")
+  [ "$got" == "$1" ] || fail "$2: expected $1, got $got"
+}
+
+# ckpt_json_field NAME FIELD [--all]: a field of the newest checkpoint NAME in `ckpt ls --json`.
+ckpt_field() {
+  local name=$1 field=$2
+  "$CKPT" ls "$STORE" --all --json | "$PY" -c '
+import json, sys
+name, field = sys.argv[1], sys.argv[2]
+rows = [r for r in json.load(sys.stdin) if r["name"] == name]
+print(rows[-1].get(field) if rows else "none")
+' "$name" "$field"
+}
+
+# The name .ckptfs/latest reports (empty when there is none).
+latest_name() { cat "$MNT/.ckptfs/latest"; }
+
+# wait_for COMMAND...: retries for up to 5 s.
+wait_for() {
+  local i
+  for i in $(seq 1 50); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+sha() { sha256sum "$1" | cut -d' ' -f1; }
