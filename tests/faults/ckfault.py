@@ -1,0 +1,246 @@
+"""Writers and checkers for the fault tests. Manifests live OUTSIDE the mount:
+one JSON line per checkpoint, {"name", "kind": "dir"|"file", "files": {relpath: sha256}}
+(a single-file checkpoint has one entry under the path "").
+
+    ckfault.py write MNT NAME MANIFEST SEED          # one directory checkpoint
+    ckfault.py loop MNT PREFIX MANIFEST SEED         # checkpoints until killed or an error
+    ckfault.py check-latest MNT MANIFEST             # latest equals a manifest entry
+    ckfault.py check-listed MNT MANIFEST [--require-all] [--committed FILE]
+    ckfault.py soak MNT PREFIX MANIFEST PRE SEED STOP   # saves until STOP exists
+    ckfault.py read-soak MNT VIEW PRE STOP OUT          # reads VIEW whole until STOP exists
+    ckfault.py check-best MNT MANIFEST                  # best_val_loss = lowest val_loss
+
+soak records each checkpoint in PRE (every version that may ever be read)
+before writing it, and in MANIFEST once its save returned (completed).
+"""
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+
+VIRTUAL_PREFIXES = ("best_",)
+CHUNK = 65536
+
+
+def write_file(path, size, rnd):
+    h = hashlib.sha256()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        left = size
+        while left > 0:
+            n = min(CHUNK, left)
+            b = rnd.randbytes(n)
+            h.update(b)
+            os.write(fd, b)
+            left -= n
+    finally:
+        os.close(fd)
+    return h.hexdigest()
+
+
+def write_dir_ckpt(mnt, name, manifest, rnd, max_size=1 << 20):
+    root = os.path.join(mnt, name)
+    os.mkdir(root)
+    files = {}
+    n = rnd.randint(3, 6)
+    for i in range(n):
+        rel = "part%d.bin" % i if i % 3 else os.path.join("sub", "part%d.bin" % i)
+        if rel.startswith("sub"):
+            os.makedirs(os.path.join(root, "sub"), exist_ok=True)
+        files[rel] = write_file(os.path.join(root, rel), rnd.randint(0, max_size), rnd)
+    # complete: only now is it recorded
+    with open(manifest, "a") as m:
+        m.write(json.dumps({"name": name, "kind": "dir", "files": files}) + "\n")
+        m.flush()
+
+
+def write_file_ckpt(mnt, name, manifest, rnd, max_size=1 << 20):
+    d = write_file(os.path.join(mnt, name), rnd.randint(1, max_size), rnd)
+    with open(manifest, "a") as m:
+        m.write(json.dumps({"name": name, "kind": "file", "files": {"": d}}) + "\n")
+        m.flush()
+
+
+def load_manifest(path):
+    out = {}
+    if os.path.exists(path):
+        with open(path) as m:
+            for line in m:
+                if line.strip():
+                    e = json.loads(line)
+                    out[e["name"]] = e
+    return out
+
+
+def sha_fd(fd):
+    h = hashlib.sha256()
+    while True:
+        b = os.read(fd, 1 << 20)
+        if not b:
+            break
+        h.update(b)
+    return h.hexdigest()
+
+
+def read_entry(path):
+    """Reads a checkpoint (dir or file) whole through one handle: {relpath: sha}."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        import stat
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            return "file", {"": sha_fd(fd)}
+        files = {}
+        for dirpath, _dirs, names, dfd in os.fwalk(".", dir_fd=fd):
+            for n in names:
+                f = os.open(n, os.O_RDONLY, dir_fd=dfd)
+                try:
+                    files[os.path.normpath(os.path.join(dirpath, n))] = sha_fd(f)
+                finally:
+                    os.close(f)
+        return "dir", files
+    finally:
+        os.close(fd)
+
+
+def match(manifest_path, kind, files):
+    for e in load_manifest(manifest_path).values():
+        if e["kind"] == kind and e["files"] == files:
+            return e["name"]
+    return None
+
+
+def check_latest(mnt, manifest):
+    kind, files = read_entry(os.path.join(mnt, "latest"))
+    name = match(manifest, kind, files)
+    if name is None:
+        time.sleep(0.5)  # a manifest line may land just after the commit; re-read once
+        name = match(manifest, kind, files)
+    if name is None:
+        sys.exit("latest (%s, %d files) matches no complete checkpoint in the manifest: %s"
+                 % (kind, len(files), sorted(files)))
+    print(name)
+
+
+def check_listed(mnt, manifest, require_all=False, committed=None):
+    man = load_manifest(manifest)
+    listed = [n for n in os.listdir(mnt)
+              if n not in ("latest", ".ckptfs") and not n.startswith(VIRTUAL_PREFIXES)]
+    bad = []
+    for n in sorted(listed):
+        e = man.get(n)
+        if e is None:
+            bad.append("%s is listed but was never completely written" % n)
+            continue
+        kind, files = read_entry(os.path.join(mnt, n))
+        if (kind, files) != (e["kind"], e["files"]):
+            bad.append("%s differs from what was written (%s, files %s vs %s)"
+                       % (n, kind, sorted(files), sorted(e["files"])))
+    must = set(man) if require_all else set()
+    if committed and os.path.exists(committed):
+        with open(committed) as c:
+            must |= {l.strip() for l in c if l.strip()}
+    for n in sorted(must - set(listed)):
+        bad.append("%s was committed but is not listed" % n)
+    if bad:
+        sys.exit("\n".join(bad))
+    print(len(listed))
+
+
+def soak(mnt, prefix, manifest, pre, rnd, stop):
+    n = 0
+    while not os.path.exists(stop):
+        n += 1
+        v = round(rnd.uniform(0.1, 5.0), 4)
+        if n % 3 == 0:
+            name = "%s-dir-step=%d" % (prefix, n)
+            content = {"metrics.json": json.dumps({"val_loss": v, "step": n}).encode()}
+            for i in range(rnd.randint(1, 3)):
+                content["shard%d.bin" % i] = rnd.randbytes(rnd.randint(1, 300000))
+            kind = "dir"
+        else:
+            name = "%s-step=%d-val_loss=%.4f.ckpt" % (prefix, n, v)
+            content = {"": b"SOAKTEST" + rnd.randbytes(rnd.randint(1, 400000))}
+            kind = "file"
+        entry = {"name": name, "kind": kind, "val_loss": v, "step": n,
+                 "files": {k: hashlib.sha256(b).hexdigest() for k, b in content.items()}}
+        with open(pre, "a") as m:
+            m.write(json.dumps(entry) + "\n")
+        if kind == "dir":
+            os.mkdir(os.path.join(mnt, name))
+            for k, b in content.items():
+                with open(os.path.join(mnt, name, k), "wb") as f:
+                    f.write(b)
+        else:
+            with open(os.path.join(mnt, name), "wb") as f:
+                for i in range(0, len(content[""]), CHUNK):
+                    f.write(content[""][i:i + CHUNK])
+        with open(manifest, "a") as m:
+            m.write(json.dumps(entry) + "\n")
+        time.sleep(rnd.random() * 0.05)
+
+
+def read_soak(mnt, view, pre, stop, out):
+    reads, seen = 0, set()
+    path = os.path.join(mnt, view)
+    while not os.path.exists(stop):
+        kind, files = read_entry(path)
+        if match(pre, kind, files) is None:
+            with open(out, "w") as o:
+                o.write("TORN read of %s: %s %s matches no written checkpoint\n" % (view, kind, files))
+            sys.exit(1)
+        reads += 1
+        seen.add(json.dumps(files, sort_keys=True))
+    with open(out, "w") as o:
+        o.write("%s: reads=%d distinct=%d\n" % (view, reads, len(seen)))
+
+
+def check_best(mnt, manifest):
+    man = load_manifest(manifest)
+    key = min((e["val_loss"], e["step"]) for e in man.values())
+    cands = [e for e in man.values() if (e["val_loss"], e["step"]) == key]  # ties: lower step, then commit order
+    kind, files = read_entry(os.path.join(mnt, "best_val_loss"))
+    if not any((kind, files) == (e["kind"], e["files"]) for e in cands):
+        sys.exit("best_val_loss is %s, expected %s (val_loss %s)"
+                 % (match(manifest, kind, files), [e["name"] for e in cands], key[0]))
+    print(cands[0]["name"])
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "write":
+        write_dir_ckpt(sys.argv[2], sys.argv[3], sys.argv[4], random.Random(int(sys.argv[5])))
+    elif cmd == "loop":
+        mnt, prefix, manifest = sys.argv[2], sys.argv[3], sys.argv[4]
+        rnd = random.Random(int(sys.argv[5]))
+        i = 0
+        try:
+            while True:
+                name = "%s-%d" % (prefix, i)
+                if i % 3 == 2:
+                    write_file_ckpt(mnt, name + ".bin", manifest, rnd, 1 << 19)
+                else:
+                    write_dir_ckpt(mnt, name, manifest, rnd, 1 << 19)
+                i += 1
+                time.sleep(rnd.random() * 0.3)
+        except OSError as e:
+            print("writer stopped: %s" % e, file=sys.stderr)
+            sys.exit(2)
+    elif cmd == "soak":
+        soak(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], random.Random(int(sys.argv[6])), sys.argv[7])
+    elif cmd == "read-soak":
+        read_soak(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6])
+    elif cmd == "check-best":
+        check_best(sys.argv[2], sys.argv[3])
+    elif cmd == "check-latest":
+        check_latest(sys.argv[2], sys.argv[3])
+    elif cmd == "check-listed":
+        committed = sys.argv[sys.argv.index("--committed") + 1] if "--committed" in sys.argv else None
+        check_listed(sys.argv[2], sys.argv[3], "--require-all" in sys.argv, committed)
+    else:
+        sys.exit("unknown command " + cmd)
+
+
+if __name__ == "__main__":
+    main()
