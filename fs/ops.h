@@ -20,9 +20,9 @@ struct fs_handle {
 	int64_t ckpt;           /* FS_H_STORE */
 	int kind;               /* the checkpoint's kind */
 	bool writer;            /* opened for writing */
-	bool active;            /* a writer that wrote (or opened) since its last flush;
-				   guarded by the handle's single-threaded use per request
-				   kind plus trk_lock for the counter it mirrors */
+	bool active;            /* a writer that wrote (or opened) since its last flush:
+				   counted in its track's n_active; changed only with
+				   __atomic_exchange_n (writes and flushes run concurrently) */
 	int fd;                 /* FS_H_PLAIN */
 	char *buf;              /* FS_H_CTL */
 	size_t len;

@@ -284,12 +284,11 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 			snprintf(reason, sizeof(reason), "write failed: %s", strerror((int)-r));
 			fs_abort(fs, h->ckpt, reason);
 		} else if (r >= 0) {
-			if (!h->active) { /* written again after a flush (dup'ed fd) */
-				h->active = true;
+			/* Written again after a flush (a dup'ed fd): active again. */
+			if (!__atomic_exchange_n(&h->active, true, __ATOMIC_ACQ_REL))
 				fs_track_writer(fs, h->ckpt, fuse_req_ctx(req)->pid, true);
-			} else {
+			else
 				fs_track_touch(fs, h->ckpt);
-			}
 		}
 	}
 	if (r < 0)
@@ -302,11 +301,10 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 
 static int fs_do_flush(struct fs *fs, fuse_req_t req, struct fs_handle *h)
 {
-	if (h->type != FS_H_STORE || !h->writer || !h->active)
+	if (h->type != FS_H_STORE || !h->writer || !__atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL))
 		return 0;
 	pid_t pid = fuse_req_ctx(req)->pid;
 	int status = 0;
-	h->active = false;
 	if (procwatch_dying_badly(pid, &status) == 1) {
 		/* The close comes from a process being killed (or exiting
 		 * non-zero) with the file still open: never commit that. */
@@ -340,7 +338,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = fs_fh(fi);
 	if (h->type == FS_H_STORE) {
-		if (h->writer && h->active)
+		if (h->writer && __atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL))
 			fs_track_writer_done(fs, h->ckpt); /* released without a flush */
 		int rc = store_file_close(h->f);
 		if (h->writer && fs_write_error_aborts(rc)) {
