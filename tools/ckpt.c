@@ -281,14 +281,31 @@ static int json_print(const struct cli *c, json_t *root)
 		cli_err(c, NULL, "building JSON: %s", strerror(ENOMEM));
 		return CLI_FAIL;
 	}
-	if (json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0) {
-		json_decref(root);
-		cli_err(c, NULL, "writing JSON: %s", strerror(errno ? errno : EIO));
-		return CLI_FAIL;
+	/* The fewest significant digits that still give back every number
+	 * exactly: 0.8, not 0.80000000000000004. */
+	for (int prec = 15; prec <= 17; prec++) {
+		char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+						      JSON_REAL_PRECISION(prec));
+		json_t *back;
+		bool exact;
+
+		if (!text)
+			break;
+		back = prec < 17 ? json_loads(text, JSON_DECODE_ANY, NULL) : NULL;
+		exact = prec == 17 || (back && json_equal(root, back));
+		json_decref(back);
+		if (exact) {
+			fputs(text, stdout);
+			fputc('\n', stdout);
+			free(text);
+			json_decref(root);
+			return CLI_OK;
+		}
+		free(text);
 	}
-	fputc('\n', stdout);
 	json_decref(root);
-	return CLI_OK;
+	cli_err(c, NULL, "writing JSON: %s", strerror(ENOMEM));
+	return CLI_FAIL;
 }
 
 /* The `ls` object of the contract: name, kind, state, step, epoch,

@@ -72,6 +72,10 @@ assert ('step-500', 'aborted') in c, c
 assert ('step-50', 'deleted') in c, c
 assert ('tmp-400', 'staging') in c and ('step-100', 'committed') in c, c
 assert len(j) == 6, len(j)"
+run 0 ls "$S" --all --json && jcheck "ls --all: logical_bytes of aborted and staging ones (sum of their files)" "$OUT" "
+c = {x['name']: x for x in j}
+assert c['step-500']['logical_bytes'] == 100, c['step-500']
+assert c['tmp-400']['logical_bytes'] == 100, c['tmp-400']"
 
 # ---- ls table: header, one aligned row per checkpoint
 run 0 ls "$S" && {

@@ -318,7 +318,9 @@ static int plain_content(const char *path, json_t *spec, uint32_t mode, uint8_t 
 /* mkdir -p of the parents of path (inside base, which exists). */
 static int plain_parents(char *path)
 {
-	for (char *p = strchr(path, '/'); p; p = strchr(p + 1, '/')) {
+	for (char *p = strchr(path + 1, '/'); p; p = strchr(p + 1, '/')) {
+		if (p[-1] == '/')
+			continue;
 		*p = '\0';
 		if (mkdir(path, 0755) < 0 && errno != EEXIST) {
 			*p = '/';
