@@ -95,29 +95,54 @@ done
 is_mounted || { echo "demo: $MNT not mounted after 10 s; ckptfs output:" >&2; cat "$LOG" >&2; exit 1; }
 echo "mounted $STORE on $MNT (daemon pid $DAEMON)"
 
-# Waits until .ckptfs/latest names $1 (a commit happened), up to 10 s.
+# Waits until .ckptfs/latest names $1 (a commit happened) and, when $2 is
+# given, latest/$2 exists (the commit holds the whole checkpoint), up to 10 s.
 wait_latest() {
   local cur=
   for _ in $(seq 100); do
     cur=$(cat "$MNT/.ckptfs/latest" 2>/dev/null || true)
-    [ "$cur" = "$1" ] && return 0
+    if [ "$cur" = "$1" ] && { [ -z "${2:-}" ] || [ -e "$MNT/latest/$2" ]; }; then
+      return 0
+    fi
     sleep 0.1
   done
-  echo "   (after 10 s .ckptfs/latest says '${cur}', not '$1')"
+  echo "   (after 10 s .ckptfs/latest says '${cur}', not '$1'${2:+ with $2})"
   return 1
 }
 
 HAVE_TORCH=0
 if [ -x "$PY" ] && "$PY" -c 'import torch' 2>/dev/null; then HAVE_TORCH=1; fi
 
-# A small "model" saved with torch.save, as a training loop would.
-torch_save() { # torch_save PATH SEED
-  "$PY" - "$1" "$2" <<'EOF'
-import sys, torch
-torch.manual_seed(int(sys.argv[2]))
+# A small model saved with torch.save, as a training loop would: into a
+# single file (PATH), or, with VAL_LOSS, into a new directory PATH holding
+# model.pt and metrics.json (Hugging Face style). torch is imported before
+# the directory is made, so the files follow the mkdir within settle_ms.
+torch_save() { # torch_save PATH SEED [VAL_LOSS]
+  "$PY" - "$@" <<'EOF'
+import json, os, sys, torch
+path, seed = sys.argv[1], int(sys.argv[2])
+torch.manual_seed(seed)
 model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
-torch.save({"model": model.state_dict(), "seed": int(sys.argv[2])}, sys.argv[1])
+state = {"model": model.state_dict(), "seed": seed}
+if len(sys.argv) > 3:
+    loss = float(sys.argv[3])
+    os.mkdir(path)
+    torch.save(state, os.path.join(path, "model.pt"))
+    with open(os.path.join(path, "metrics.json"), "w") as f:
+        json.dump({"step": int(path.rsplit("-", 1)[1]), "val_loss": loss,
+                   "train_loss": round(loss + 0.05, 4)}, f)
+        f.write("\n")
+else:
+    torch.save(state, path)
 EOF
+}
+
+# The same with plain tools: any bytes are a checkpoint.
+plain_save() { # plain_save DIR VAL_LOSS
+  mkdir "$1"
+  head -c 1048576 /dev/urandom > "$1/weights.bin"
+  printf '{"step": %d, "val_loss": %s, "train_loss": %s}\n' "${1##*-}" "$2" \
+    "$(awk -v v="$2" 'BEGIN { print v + 0.05 }')" > "$1/metrics.json"
 }
 
 say "save checkpoints (torch available: $HAVE_TORCH)"
@@ -130,23 +155,21 @@ else
 fi
 check "$F committed on close" wait_latest "$F"
 
-# 2. Directory checkpoints (Hugging Face style), val_loss not monotone:
-#    step-200 is the best, step-300 the latest.
-save_dir() { # save_dir NAME VAL_LOSS SEED
-  mkdir "$MNT/$1"
-  if [ $HAVE_TORCH = 1 ] && [ "$1" != step-100 ]; then
-    torch_save "$MNT/$1/model.pt" "$3"
-  else
-    # Plain tools only: any bytes are a checkpoint.
-    head -c 1048576 /dev/urandom > "$MNT/$1/weights.bin"
-  fi
-  printf '{"step": %d, "val_loss": %s, "train_loss": %s}\n' "${1#step-}" "$2" "$(awk -v v="$2" 'BEGIN { print v + 0.05 }')" \
-    > "$MNT/$1/metrics.json"
-}
-for spec in "step-100 0.52 1" "step-200 0.18 2" "step-300 0.25 3"; do
+# 2. Directory checkpoints, val_loss not monotone: step-200 is the best,
+#    step-300 the latest. step-100 with plain tools under a temporary name,
+#    committed by the rename (Orbax style); the others written in place and
+#    committed after settle_ms of quiet.
+show plain_save "$MNT/tmp-step-100" 0.52
+show mv "$MNT/tmp-step-100" "$MNT/step-100"
+check "step-100 committed by the rename" wait_latest step-100 metrics.json
+for spec in "step-200 0.18 2" "step-300 0.25 3"; do
   read -r name loss seed <<<"$spec"
-  show save_dir "$name" "$loss" "$seed"
-  check "$name committed after settle_ms=$SETTLE_MS" wait_latest "$name"
+  if [ $HAVE_TORCH = 1 ]; then
+    show torch_save "$MNT/$name" "$seed" "$loss"
+  else
+    show plain_save "$MNT/$name" "$loss"
+  fi
+  check "$name committed after settle_ms=$SETTLE_MS" wait_latest "$name" metrics.json
 done
 
 say "what the mount shows"
@@ -159,7 +182,8 @@ show cat "$MNT/best_val_loss/metrics.json"
 check "latest is step-300" cmp -s "$MNT/latest/metrics.json" "$MNT/step-300/metrics.json"
 check "best_val_loss is step-200" cmp -s "$MNT/best_val_loss/metrics.json" "$MNT/step-200/metrics.json"
 if [ $HAVE_TORCH = 1 ]; then
-  show "$PY" -c 'import sys, torch; ck = torch.load(sys.argv[1], weights_only=False); print("torch.load(latest/model.pt): seed", ck["seed"], "keys", sorted(ck["model"])[:2], "...")' "$MNT/latest/model.pt"
+  torch_load() { "$PY" -c 'import sys, torch; ck = torch.load(sys.argv[1]); print("seed", ck["seed"], "tensors", sorted(ck["model"]))' "$1"; }
+  show torch_load "$MNT/latest/model.pt"
 fi
 show cat "$MNT/.ckptfs/status"
 
