@@ -1,0 +1,774 @@
+#!/usr/bin/python3
+"""ckptfs benchmark harness: run by tools/bench/run.sh, which builds the
+binaries, makes WORK (native dirs and stores side by side on one
+filesystem) and cleans up mounts/daemons whatever happens.
+
+Every workload runs on the native filesystem and on a ckptfs mount in the
+same run, interleaved (the side that goes first alternates by repetition);
+the table shows median [min-max] over the repetitions and the ratio
+ckptfs / native of the medians. Environment: CKPTFS CKPT MKMANY NOSYNC WORK
+QUICK (1 = quick), BENCH_ONLY (comma list of write,series,meta,commit,rss),
+BENCH_PERF (1 = perf-profile the daemon during the first 1 GiB write).
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+import numpy as np
+
+CKPTFS = os.environ["CKPTFS"]
+CKPT = os.environ["CKPT"]
+MKMANY = os.environ["MKMANY"]
+NOSYNC = os.environ.get("NOSYNC", "")
+WORK = os.environ["WORK"]
+QUICK = os.environ.get("QUICK") == "1"
+ONLY = [w for w in os.environ.get("BENCH_ONLY", "").split(",") if w]
+PERF = os.environ.get("BENCH_PERF") == "1"
+
+MiB = 1 << 20
+GiB = 1 << 30
+REPS = 1 if QUICK else 3
+S = dict(
+    write=256 * MiB if QUICK else GiB,    # workload 1/2 file size
+    ndir=8,                               # files in the directory checkpoint
+    series_tensors=50,                    # x 1024 columns float32 each
+    series_rows=320 if QUICK else 1280,   # 50 x 5 MiB = 250 MiB (quick 62.5 MiB)
+    series_steps=10,
+    meta_counts=[10, 1000, 10000] if QUICK else [10, 1000, 10000, 100000],
+    stat_iters=2000,
+    ls_n=10000,
+    ls_reps=3 if QUICK else 5,
+    commits=100,
+    commit_bytes=64 * 1024,
+    rss_bytes=2 * GiB if QUICK else 10 * GiB,
+)
+for k in list(S):  # BENCH_<KEY>=value overrides (ints; meta_counts: a,b,c)
+    v = os.environ.get("BENCH_" + k.upper())
+    if v:
+        S[k] = [int(x) for x in v.split(",")] if k == "meta_counts" else int(v)
+
+ROWS = []     # table rows
+RATIOS = []   # (label, value) for the final line
+NOTES = []
+
+
+def log(*a):
+    print("#", *a, flush=True)
+
+
+def now():
+    return time.perf_counter()
+
+
+# ---------------------------------------------------------------- statistics
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def pct(xs, p):
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    k = min(len(s) - 1, max(0, int(round(p / 100.0 * (len(s) - 1)))))
+    return s[k]
+
+
+def fmt(x):
+    if x is None or (isinstance(x, float) and x != x):
+        return "-"
+    ax = abs(x)
+    if ax >= 1000:
+        return "%.0f" % x
+    if ax >= 100:
+        return "%.1f" % x
+    if ax >= 10:
+        return "%.2f" % x
+    return "%.3g" % x
+
+
+def span(xs):
+    if not xs:
+        return "-"
+    if len(xs) == 1:
+        return fmt(xs[0])
+    return "%s [%s-%s]" % (fmt(med(xs)), fmt(min(xs)), fmt(max(xs)))
+
+
+def row(name, unit, nat, ck, ratio=None, target="", ok=None, ratio_label=None):
+    """nat/ck: lists of values (or None). ratio defaults to med(ck)/med(nat)."""
+    if ratio is None and nat and ck:
+        ratio = med(ck) / med(nat) if med(nat) else float("nan")
+    status = "" if ok is None else ("PASS" if ok else "MISS")
+    ROWS.append((name, unit, span(nat) if nat else "-", span(ck) if ck else "-",
+                 fmt(ratio) if ratio is not None else "-", target, status))
+    if ratio_label and ratio is not None:
+        RATIOS.append((ratio_label, ratio))
+
+
+def info(text):
+    """A detail line under the previous row (does not set column widths)."""
+    ROWS.append(("      " + text,))
+
+
+def print_table():
+    hdr = ("workload", "unit", "native med [min-max]", "ckptfs med [min-max]", "ratio", "target", "")
+    w = [max(len(str(r[i])) for r in [x for x in ROWS if len(x) > 1] + [hdr]) for i in range(len(hdr))]
+    line = lambda r: "  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip()
+    print()
+    print(line(hdr))
+    print("  ".join("-" * x for x in w))
+    for r in ROWS:
+        print(line(r) if len(r) > 1 else r[0])
+    print()
+    for n in NOTES:
+        print("note:", n)
+    print("RATIOS (ckptfs / native): " + "  ".join("%s=%s" % (k, fmt(v)) for k, v in RATIOS))
+    sys.stdout.flush()
+
+
+# ---------------------------------------------------------------- mounts
+MOUNTS = []
+
+
+def mounted(path):
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for ln in f:
+                if ln.split()[4] == path:
+                    return True
+    except OSError:
+        pass
+    return False
+
+
+class Mount:
+    def __init__(self, tag, store=None, opts=None):
+        self.tag = tag
+        self.store = store or os.path.join(WORK, "store-" + tag)
+        self.mnt = os.path.join(WORK, "mnt-" + tag)
+        os.makedirs(self.mnt, exist_ok=True)
+        self.logpath = os.path.join(WORK, "ckptfs-%s.log" % tag)
+        args = [CKPTFS, self.store, self.mnt, "-f"] + (["-o", opts] if opts else [])
+        with open(os.path.join(WORK, "mounts"), "a") as f:
+            f.write(self.mnt + "\n")
+        t0 = now()
+        with open(self.logpath, "ab") as lf:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=lf, stderr=lf)
+        with open(os.path.join(WORK, "pids"), "a") as f:
+            f.write("%d\n" % self.proc.pid)
+        MOUNTS.append(self)
+        deadline = time.time() + 120
+        while not mounted(self.mnt):
+            if self.proc.poll() is not None:
+                MOUNTS.remove(self)
+                raise RuntimeError("ckptfs exited with %s: %s" % (self.proc.returncode, self.logtail()))
+            if time.time() > deadline:
+                raise RuntimeError("mount did not appear in 120 s")
+            time.sleep(0.005)
+        self.mount_s = now() - t0
+        self.pid = self.proc.pid
+
+    def logtail(self):
+        try:
+            with open(self.logpath, "rb") as f:
+                return f.read()[-600:].decode(errors="replace").strip()
+        except OSError:
+            return ""
+
+    def status(self, key):
+        """kB value of a /proc/PID/status line (VmHWM, VmRSS)."""
+        try:
+            with open("/proc/%d/status" % self.pid) as f:
+                for ln in f:
+                    if ln.startswith(key + ":"):
+                        return int(ln.split()[1])
+        except OSError:
+            pass
+        return None
+
+    def latest_name(self):
+        try:
+            with open(os.path.join(self.mnt, ".ckptfs", "latest")) as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    def wait_latest(self, name, timeout=30.0):
+        """Seconds until .ckptfs/latest names `name`, or None on timeout."""
+        t0 = now()
+        while True:
+            if self.latest_name() == name:
+                return now() - t0
+            if now() - t0 > timeout:
+                return None
+            time.sleep(0.0002)
+
+    def umount(self):
+        if self.proc is None:
+            return
+        for _ in range(50):
+            r = subprocess.run(["fusermount3", "-u", self.mnt], capture_output=True)
+            if r.returncode == 0 or not mounted(self.mnt):
+                break
+            time.sleep(0.2)
+        else:
+            subprocess.run(["fusermount3", "-uz", self.mnt], capture_output=True)
+        try:
+            self.proc.wait(timeout=180)
+        except subprocess.TimeoutExpired:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self in MOUNTS:
+            MOUNTS.remove(self)
+        self.proc = None
+
+
+def rmtree(path):
+    subprocess.run(["rm", "-rf", "--one-file-system", path])
+
+
+# ---------------------------------------------------------------- I/O helpers
+def drop_caches():
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def write_file(path, mv, fsync=True, bs=MiB):
+    """Seconds from open to the end of close (close commits a file checkpoint)."""
+    t0 = now()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        off, n = 0, len(mv)
+        while off < n:
+            off += os.write(fd, mv[off:off + bs])
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    return now() - t0
+
+
+def read_file(path, bs=MiB):
+    buf = bytearray(bs)
+    total = 0
+    t0 = now()
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while True:
+            n = os.readv(fd, [buf])
+            if n == 0:
+                break
+            total += n
+    finally:
+        os.close(fd)
+    return now() - t0, total
+
+
+def du_sb(path):
+    r = subprocess.run(["du", "-sb", path], capture_output=True, text=True)
+    try:
+        return int(r.stdout.split()[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def ckpt_stats(store):
+    try:
+        r = subprocess.run([CKPT, "stats", store, "--json"], capture_output=True, text=True, timeout=120)
+        return json.loads(r.stdout)
+    except Exception:
+        return None
+
+
+def random_u64(rng, nbytes):
+    return rng.integers(0, 2**64 - 1, size=nbytes // 8, dtype=np.uint64, endpoint=True)
+
+
+def sides(r):
+    return ("nat", "ck") if r % 2 == 0 else ("ck", "nat")
+
+
+# ---------------------------------------------------------------- 1+2: write, read
+def w_write():
+    size, nd = S["write"], S["ndir"]
+    part = size // nd
+    natdir = os.path.join(WORK, "native-rw")
+    os.makedirs(natdir, exist_ok=True)
+    m = Mount("rw")
+    log("mounted rw in %.3f s; daemon pid %d" % (m.mount_s, m.pid))
+    rng = np.random.default_rng(1001)
+    R = {k: [] for k in ("file_nat", "file_ck", "dir_nat", "dir_ck", "dir_vis", "file_vis")}
+    perf_done = not PERF
+    try:
+        for r in range(REPS):
+            # directory checkpoint of nd files, each fsync'd
+            data = random_u64(rng, size)
+            mv = memoryview(data).cast("B")
+            for side in sides(r):
+                d = os.path.join(natdir if side == "nat" else m.mnt, "wdir-%d" % r)
+                os.sync()
+                t0 = now()
+                os.mkdir(d)
+                for k in range(nd):
+                    write_file(os.path.join(d, "part-%d.bin" % k), mv[k * part:(k + 1) * part])
+                t = now() - t0
+                R["dir_" + side].append(size / t / 1e6)
+                if side == "ck":
+                    vis = m.wait_latest("wdir-%d" % r, timeout=120)
+                    R["dir_vis"].append(vis if vis is not None else float("nan"))
+                log("rep %d dir  %-3s %.2f s  %.0f MB/s" % (r, side, t, size / t / 1e6))
+            mv.release()
+            del data
+            # single-file checkpoint
+            data = random_u64(rng, size)
+            mv = memoryview(data).cast("B")
+            for side in sides(r + 1):
+                p = os.path.join(natdir if side == "nat" else m.mnt, "w1g-%d.bin" % r)
+                os.sync()
+                perf = None
+                if side == "ck" and not perf_done:
+                    perf = start_perf(m, "write")
+                t = write_file(p, mv)
+                if perf:
+                    stop_perf(perf)
+                    perf_done = True
+                R["file_" + side].append(size / t / 1e6)
+                if side == "ck":
+                    vis = m.wait_latest("w1g-%d.bin" % r, timeout=60)
+                    R["file_vis"].append(vis if vis is not None else float("nan"))
+                log("rep %d file %-3s %.2f s  %.0f MB/s" % (r, side, t, size / t / 1e6))
+            mv.release()
+            del data
+        sz = "%d MiB" % (size // MiB)
+        rn, rc = R["file_nat"], R["file_ck"]
+        ratio = med(rc) / med(rn)
+        row("1a seq write %s file ckpt (fsync)" % sz, "MB/s", rn, rc, target=">=0.5x", ok=ratio >= 0.5,
+            ratio_label="write_file")
+        rn, rc = R["dir_nat"], R["dir_ck"]
+        ratio = med(rc) / med(rn)
+        row("1b seq write %s dir ckpt, %d files" % (sz, nd), "MB/s", rn, rc, target=">=0.5x",
+            ok=ratio >= 0.5, ratio_label="write_dir")
+        row("   dir ckpt: last close -> latest", "s", None, R["dir_vis"], target="(settle_ms)")
+
+        # 2: read back via latest (the newest checkpoint is the last single file)
+        last = "w1g-%d.bin" % (REPS - 1)
+        lat = m.latest_name()
+        if lat != last:
+            NOTES.append("latest is %r, expected %r" % (lat, last))
+        ck_path = os.path.join(m.mnt, "latest")
+        nat_path = os.path.join(natdir, last)
+        C = {k: [] for k in ("cold_nat", "cold_ck", "warm_nat", "warm_ck")}
+        dropped = True
+        for r in range(REPS):
+            for side in sides(r):
+                p = nat_path if side == "nat" else ck_path
+                dropped = drop_caches() and dropped
+                t, n = read_file(p)
+                if n != size:
+                    raise RuntimeError("read %d bytes of %s, expected %d" % (n, p, size))
+                C["cold_" + side].append(size / t / 1e6)
+                t2, n = read_file(p)
+                C["warm_" + side].append(size / t2 / 1e6)
+                log("rep %d read %-3s cold %.0f MB/s warm %.0f MB/s" % (r, side, size / t / 1e6, size / t2 / 1e6))
+        if not dropped:
+            NOTES.append("drop_caches not permitted: cold reads are not cold")
+        ratio = med(C["cold_ck"]) / med(C["cold_nat"])
+        row("2a seq read %s via latest, cold" % sz, "MB/s", C["cold_nat"], C["cold_ck"], target=">=0.6x",
+            ok=ratio >= 0.6, ratio_label="read_cold")
+        ratio = med(C["warm_ck"]) / med(C["warm_nat"])
+        row("2b seq read %s via latest, warm" % sz, "MB/s", C["warm_nat"], C["warm_ck"], target=">=0.5x",
+            ok=ratio >= 0.5, ratio_label="read_warm")
+    finally:
+        m.umount()
+        rmtree(m.store)
+        rmtree(natdir)
+
+
+def start_perf(m, tag):
+    out = os.path.join(WORK, "perf-%s.data" % tag)
+    p = subprocess.Popen(["perf", "record", "-F", "499", "-g", "-p", str(m.pid), "-o", out],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return (p, out, tag)
+
+
+def stop_perf(h):
+    p, out, tag = h
+    p.send_signal(2)
+    try:
+        p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    r = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children", "--sort", "dso,sym",
+                        "-g", "none", "--percent-limit", "1.5"], capture_output=True, text=True)
+    lines = [ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
+    NOTES.append("perf (daemon, %s, self time >=1.5%%):\n      " % tag + "\n      ".join(lines[:25]))
+
+
+# ---------------------------------------------------------------- 3: series
+def series_layout(T, rows):
+    cols = 1024
+    tb = rows * cols * 4
+    hdr = {"__metadata__": {"format": "pt", "step": "%08d" % 0}}
+    for i in range(T):
+        hdr["layer.%02d.weight" % i] = {"dtype": "F32", "shape": [rows, cols],
+                                        "data_offsets": [i * tb, (i + 1) * tb]}
+    h = json.dumps(hdr, separators=(",", ":")).encode()
+    h += b" " * ((-len(h)) % 8)
+    return h, tb
+
+
+def w_series():
+    T, rows, steps = S["series_tensors"], S["series_rows"], S["series_steps"]
+    h, tb = series_layout(T, rows)
+    hlen = len(h)
+    total = 8 + hlen + T * tb
+    nchg = max(1, T // 10)
+    NOTES.append("series: safetensors file of %d float32 tensors x %.2f MiB (%.1f MiB; header %d B, so tensors "
+                 "start at a non-1 MiB-aligned offset), %d tensors (%d%%) re-drawn per step; single-file "
+                 "checkpoints model-step=N.safetensors" % (T, tb / MiB, total / MiB, 8 + hlen, nchg,
+                                                           100 * nchg // T))
+    per = {k: [[] for _ in range(steps)] for k in ("t_nat", "t_ck", "du_ck", "st_ck", "du_nat")}
+    speedups, growth, vs_native, first_ck, first_nat = [], [], [], [], []
+    for r in range(REPS):
+        rng = np.random.default_rng(2000 + r)
+        buf = bytearray(total)
+        buf[0:8] = hlen.to_bytes(8, "little")
+        buf[8:8 + hlen] = h
+        arr = np.frombuffer(buf, dtype=np.float32, offset=8 + hlen).reshape(T, rows * 1024)
+        stepoff = h.index(b'"step":"') + len(b'"step":"') + 8
+        natdir = os.path.join(WORK, "native-series-%d" % r)
+        os.makedirs(natdir)
+        m = Mount("series-%d" % r)
+        try:
+            for s in range(steps):
+                if s == 0:
+                    arr[:] = rng.standard_normal(arr.shape, dtype=np.float32)
+                else:
+                    idx = rng.choice(T, nchg, replace=False)
+                    arr[idx] = rng.standard_normal((nchg, rows * 1024), dtype=np.float32)
+                buf[stepoff:stepoff + 8] = b"%08d" % (s + 1)
+                name = "model-step=%d.safetensors" % (s + 1)
+                mv = memoryview(buf)
+                for side in sides(r + s):
+                    os.sync()
+                    t = write_file(os.path.join(natdir if side == "nat" else m.mnt, name), mv)
+                    per["t_" + side][s].append(t)
+                    if side == "ck" and m.wait_latest(name, timeout=60) is None:
+                        NOTES.append("series: %s never became latest" % name)
+                mv.release()
+                per["du_ck"][s].append(du_sb(m.store))
+                st = ckpt_stats(m.store)
+                per["st_ck"][s].append(st.get("stored_bytes") if st else None)
+                per["du_nat"][s].append(du_sb(natdir))
+                log("rep %d step %d write nat %.2f s ck %.2f s; stored ck %s B (stats %s) native %s B" % (
+                    r, s + 1, per["t_nat"][s][-1], per["t_ck"][s][-1], per["du_ck"][s][-1],
+                    per["st_ck"][s][-1], per["du_nat"][s][-1]))
+        finally:
+            del arr
+            m.umount()
+            rmtree(m.store)
+            rmtree(natdir)
+        tn = [per["t_nat"][s][-1] for s in range(steps)]
+        tc = [per["t_ck"][s][-1] for s in range(steps)]
+        first_ck.append(tc[0])
+        first_nat.append(tn[0])
+        speedups.append(tc[0] / med(tc[1:]))
+        dck = [per["du_ck"][s][-1] for s in range(steps)]
+        growth.append(dck[-1] / dck[0])
+        vs_native.append(dck[-1] / per["du_nat"][steps - 1][-1])
+    mb = total / 1e6
+    row("3a series: write step 1 (all new)", "MB/s", [mb / t for t in first_nat], [mb / t for t in first_ck])
+    later_n = [mb / med([per["t_nat"][s][r] for s in range(1, steps)]) for r in range(REPS)]
+    later_c = [mb / med([per["t_ck"][s][r] for s in range(1, steps)]) for r in range(REPS)]
+    row("3b series: write steps 2-%d (90%% same)" % steps, "MB/s", later_n, later_c, ratio_label="series_write")
+    row("3c series: step-1 time / steps-2.. time", "x", None, speedups, ratio=None, target=">=1.5x",
+        ok=med(speedups) >= 1.5)
+    row("3d series: stored after %d / after 1" % steps, "x", None, growth, target="<=2.0x",
+        ok=med(growth) <= 2.0)
+    row("3e series: stored after %d, vs native du" % steps, "x", None, vs_native, ratio=med(vs_native),
+        ratio_label="series_stored")
+    # per-step detail (medians over reps)
+    info("per step (medians): write s native / ckptfs | stored MiB: ckptfs du, ckpt stats stored_bytes, native du")
+    for s in range(steps):
+        st = [x for x in per["st_ck"][s] if x is not None]
+        info("step %2d: %6s / %-6s | %8s %8s %8s" % (
+            s + 1, fmt(med(per["t_nat"][s])), fmt(med(per["t_ck"][s])),
+            fmt(med(per["du_ck"][s]) / MiB), fmt(med(st) / MiB) if st else "-",
+            fmt(med(per["du_nat"][s]) / MiB)))
+
+
+# ---------------------------------------------------------------- 4: metadata
+def stat_loop(paths, iters):
+    """Interleaved os.stat of each path; per-path list of ns latencies."""
+    out = [[] for _ in paths]
+    pc = time.perf_counter_ns
+    for p in paths:  # warm-up
+        for _ in range(50):
+            os.stat(p)
+    n = len(paths)
+    for i in range(iters):
+        for j in range(n):
+            k = (i + j) % n
+            t0 = pc()
+            os.stat(paths[k])
+            out[k].append(pc() - t0)
+    return out
+
+
+def time_cmd(argv):
+    t0 = now()
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return now() - t0
+
+
+def w_meta():
+    counts = sorted(S["meta_counts"])
+    store = os.path.join(WORK, "store-meta")
+    natdir = os.path.join(WORK, "native-meta")
+    os.makedirs(os.path.join(natdir, "ckpt-0000000"))
+    with open(os.path.join(natdir, "ckpt-0000000", "model.bin"), "wb") as f:
+        f.write(b"\0" * 4096)
+    nat_file = os.path.join(natdir, "ckpt-0000000", "model.bin")
+    env = dict(os.environ)
+    if NOSYNC:
+        env["LD_PRELOAD"] = NOSYNC
+    NOTES.append("metadata: checkpoints ckpt-NNNNNNN/model.bin (4 KiB, shared chunk) built through the core API "
+                 "(tools/bench/mkmany.c linked with libckptcore.a; fsync no-op'd by nosync.so while building), "
+                 "one store grown between mounts; name stat = the newest checkpoint's name (same target as latest)")
+    have = 0
+    ls_rows = None
+    lat_p50 = {}
+    res = []
+    try:
+        for N in counts:
+            t0 = now()
+            r = subprocess.run([MKMANY, store, str(have), str(N)], env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("mkmany: " + (r.stderr or r.stdout).strip())
+            build_s = now() - t0
+            have = N
+            m = Mount("meta", store=store)
+            try:
+                newest = "ckpt-%07d" % (N - 1)
+                if m.latest_name() != newest:
+                    NOTES.append("meta %d: latest is %r, expected %r" % (N, m.latest_name(), newest))
+                lat = os.path.join(m.mnt, "latest", "model.bin")
+                nam = os.path.join(m.mnt, newest, "model.bin")
+                ls_lat, ls_nam, ls_nat = stat_loop([lat, nam, nat_file], S["stat_iters"])
+                us = lambda xs, p: pct(xs, p) / 1000.0
+                res.append((N, build_s, m.mount_s, ls_lat, ls_nam, ls_nat))
+                lat_p50[N] = us(ls_lat, 50)
+                log("N=%d build %.1f s mount %.3f s; stat us p50/p99 latest %.1f/%.1f name %.1f/%.1f native %.1f/%.1f"
+                    % (N, build_s, m.mount_s, us(ls_lat, 50), us(ls_lat, 99), us(ls_nam, 50), us(ls_nam, 99),
+                       us(ls_nat, 50), us(ls_nat, 99)))
+                if N == S["ls_n"]:
+                    ls_rows = w_ls(m, N)
+            finally:
+                m.umount()
+    finally:
+        rmtree(store)
+        rmtree(natdir)
+    us = lambda xs, p: pct(xs, p) / 1000.0
+    all_ok = True
+    for (N, build_s, mount_s, a, b, c) in res:
+        ok = us(a, 50) <= 1.5 * us(b, 50)
+        all_ok = all_ok and ok
+        row("4a stat latest/model.bin, N=%d: p50" % N, "us", [us(b, 50)], [us(a, 50)],
+            ratio=us(a, 50) / us(b, 50), target="<=1.5x name", ok=ok)
+        row("   stat latest/model.bin, N=%d: p99" % N, "us", [us(b, 99)], [us(a, 99)], ratio=us(a, 99) / us(b, 99))
+        info("native col = stat NAME/model.bin through the mount; a native file: p50/p99 %s/%s us; "
+             "fixture build %.1f s, mount %.2f s" % (fmt(us(c, 50)), fmt(us(c, 99)), build_s, mount_s))
+    if res:
+        N0, N1 = res[0][0], res[-1][0]
+        g = lat_p50[N1] / lat_p50[N0]
+        row("4b latest stat p50 growth N=%d -> N=%d" % (N0, N1), "x", [lat_p50[N0]], [lat_p50[N1]], ratio=g,
+            target="<=1.2x", ok=g <= 1.2)
+        if res[0][3] and res[-1][4]:
+            gn = us(res[-1][4], 50) / us(res[0][4], 50)
+            info("name stat p50 growth N=%d -> N=%d: %sx" % (N0, N1, fmt(gn)))
+        RATIOS.append(("stat_latest/name", med([us(a, 50) / us(b, 50) for (_, _, _, a, b, _) in res])))
+        RATIOS.append(("stat_name/native", med([us(b, 50) / us(c, 50) for (_, _, _, _, b, c) in res])))
+    if ls_rows:
+        ls_rows()
+
+
+def w_ls(m, N):
+    natls = os.path.join(WORK, "native-ls")
+    os.makedirs(natls)
+    for i in range(N):
+        os.mkdir(os.path.join(natls, "ckpt-%07d" % i))
+    os.sync()
+    R = {k: [] for k in ("ls_nat", "ls_ck", "ll_nat", "ll_ck")}
+    try:
+        for r in range(S["ls_reps"]):
+            for side in sides(r):
+                d = natls if side == "nat" else m.mnt
+                R["ls_" + side].append(time_cmd(["ls", d]) * 1000)
+                R["ll_" + side].append(time_cmd(["ls", "-l", d]) * 1000)
+        n = len(os.listdir(m.mnt))
+        if n < N:
+            NOTES.append("ls: mount root lists %d entries, expected >= %d" % (n, N))
+    finally:
+        rmtree(natls)
+    def rows():
+        ratio = med(R["ls_ck"]) / med(R["ls_nat"])
+        row("4c ls root, %d ckpts vs %d dirs" % (N, N), "ms", R["ls_nat"], R["ls_ck"], target="<=3x",
+            ok=ratio <= 3, ratio_label="ls_%d" % N)
+        row("   ls -l root, %d" % N, "ms", R["ll_nat"], R["ll_ck"], ratio_label="ls-l_%d" % N)
+    return rows
+
+
+# ---------------------------------------------------------------- 5: commit latency
+def w_commit():
+    n, nb = S["commits"], S["commit_bytes"]
+    natdir = os.path.join(WORK, "native-commit")
+    os.makedirs(natdir)
+    m = Mount("commit")
+    vis, cls, nat, miss = [], [], [], 0
+    try:
+        for i in range(n):
+            payload = os.urandom(nb)
+            # native reference: a durable save (write, fsync, close)
+            fd = os.open(os.path.join(natdir, "c-%03d.bin" % i), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, payload)
+            t0 = time.perf_counter_ns()
+            os.fsync(fd)
+            os.close(fd)
+            nat.append((time.perf_counter_ns() - t0) / 1e6)
+            name = "commit-%03d.bin" % i
+            fd = os.open(os.path.join(m.mnt, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, payload)
+            t0 = time.perf_counter_ns()
+            os.close(fd)
+            t1 = time.perf_counter_ns()
+            while m.latest_name() != name:
+                if time.perf_counter_ns() - t0 > 10e9:
+                    miss += 1
+                    break
+            t2 = time.perf_counter_ns()
+            cls.append((t1 - t0) / 1e6)
+            vis.append((t2 - t0) / 1e6)
+    finally:
+        m.umount()
+        rmtree(m.store)
+        rmtree(natdir)
+    if miss:
+        NOTES.append("commit: %d of %d never became latest within 10 s" % (miss, n))
+    row("5a commit: close() start -> latest, p50", "ms", [pct(nat, 50)], [pct(vis, 50)])
+    row("5b commit: close() start -> latest, p99", "ms", [pct(nat, 99)], [pct(vis, 99)], target="<=10ms",
+        ok=pct(vis, 99) <= 10 and not miss, ratio_label="commit_p99")
+    info("native col = a 64 KiB file's fsync+close (a durable save); ckptfs: %d x 64 KiB file checkpoints, "
+         "close() alone p50/p99 %s/%s ms" % (n, fmt(pct(cls, 50)), fmt(pct(cls, 99))))
+
+
+# ---------------------------------------------------------------- 6: peak RSS
+def w_rss():
+    size = S["rss_bytes"]
+    m = Mount("rss")
+    rss0 = m.status("VmRSS")
+    rng = np.random.default_rng(3003)
+    pool = random_u64(rng, 256 * MiB)
+    words = MiB // 8
+    nslots = len(pool) // words
+    buf = np.empty(words, dtype=np.uint64)
+    peak = [0]
+    stop = threading.Event()
+
+    def sampler():
+        while not stop.is_set():
+            v = m.status("VmRSS")
+            if v:
+                peak[0] = max(peak[0], v)
+            time.sleep(0.1)
+
+    th = threading.Thread(target=sampler, daemon=True)
+    th.start()
+    try:
+        t0 = now()
+        fd = os.open(os.path.join(m.mnt, "big.bin"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            for i in range(size // MiB):
+                k = i % nslots
+                x = (i * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) & (2**64 - 1)
+                np.bitwise_xor(pool[k * words:(k + 1) * words], np.uint64(x), out=buf)
+                os.write(fd, memoryview(buf).cast("B"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        t = now() - t0
+        m.wait_latest("big.bin", timeout=120)
+        stop.set()
+        th.join()
+        hwm = m.status("VmHWM")
+        log("rss: wrote %d MiB in %.1f s (%.0f MB/s); VmHWM %s kB, sampled VmRSS max %s kB, at mount %s kB" % (
+            size // MiB, t, size / t / 1e6, hwm, peak[0], rss0))
+    finally:
+        stop.set()
+        m.umount()
+        rmtree(m.store)
+    row("6  daemon VmHWM writing a %s GiB ckpt" % fmt(size / GiB), "MiB", None, [hwm / 1024.0] if hwm else None,
+        target="<=256MiB", ok=(hwm is not None and hwm / 1024.0 <= 256))
+    info("VmRSS at mount %s MiB, sampled max %s MiB; write incl. fsync+close %s MB/s" % (
+        fmt((rss0 or 0) / 1024.0), fmt(peak[0] / 1024.0), fmt(size / t / 1e6)))
+
+
+# ---------------------------------------------------------------- main
+WORKLOADS = [("write", w_write), ("series", w_series), ("meta", w_meta), ("commit", w_commit), ("rss", w_rss)]
+
+
+def main():
+    try:
+        rev = subprocess.run(["git", "-C", os.path.dirname(os.path.abspath(__file__)), "describe", "--always",
+                              "--dirty"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        rev = "?"
+    fs = subprocess.run(["stat", "-f", "-c", "%T", WORK], capture_output=True, text=True).stdout.strip()
+    print("ckptfs benchmark %s  mode=%s reps=%d  rev=%s" % (time.strftime("%Y-%m-%d %H:%M:%S"),
+                                                            "quick" if QUICK else "full", REPS, rev))
+    print("host: %s, %d cpus, %.1f GiB RAM; WORK=%s (%s), native and stores on the same filesystem" % (
+        platform.release(), os.cpu_count(), os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / GiB,
+        WORK, fs))
+    print("sizes: " + " ".join("%s=%s" % kv for kv in S.items()), flush=True)
+    failed = 0
+    try:
+        for name, fn in WORKLOADS:
+            if ONLY and name not in ONLY:
+                continue
+            log("=== %s (%s)" % (name, time.strftime("%H:%M:%S")))
+            t0 = now()
+            try:
+                fn()
+            except Exception as e:
+                failed += 1
+                traceback.print_exc(file=sys.stdout)
+                ROWS.append(("%s: ERROR %s" % (name, str(e)[:300].replace("\n", " ")),))
+            log("=== %s done in %.0f s" % (name, now() - t0))
+    finally:
+        for m in list(MOUNTS):
+            try:
+                m.umount()
+            except Exception:
+                pass
+        print_table()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

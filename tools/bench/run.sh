@@ -1,0 +1,95 @@
+#!/bin/bash
+# ckptfs benchmark suite: bash tools/bench/run.sh [--quick]
+#
+# Builds a Release ckptfs/ckpt in build-bench/, the fixture builder
+# (tools/bench/mkmany.c against the core libraries) and an fsync shim used
+# only while building fixtures, then runs tools/bench/bench.py: every
+# workload on a native directory and on a fresh ckptfs mount, both under one
+# temp dir (same filesystem), interleaved, 3 repetitions (--quick: 1, smaller
+# sizes). Prints a table (median [min-max], ratio ckptfs/native, target
+# PASS/MISS) and a final RATIOS line; the output is saved to
+# tools/bench/results-<date>[-quick].txt.
+# Env: BENCH_DIR (parent of the temp dir, default /var/tmp), BENCH_ONLY
+# (write,series,meta,commit,rss), BENCH_PERF=1 (perf profile of the daemon
+# during one 1 GiB write), BENCH_KEEP=1 (keep the temp dir),
+# BENCH_TIMEOUT (seconds, default 5400; quick 2400), BENCH_<SIZE>=N overrides.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+BUILD=$SRC/build-bench
+QUICK=0
+for a in "$@"; do
+	case $a in
+	--quick) QUICK=1 ;;
+	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
+	esac
+done
+PY=/usr/bin/python3
+
+echo "== build (Release) in $BUILD"
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD.cmake.log" 2>&1 ||
+	{ cat "$BUILD.cmake.log"; exit 1; }
+cmake --build "$BUILD" -j"$(nproc)" --target ckptfs ckpt ckptcore >"$BUILD.build.log" 2>&1 ||
+	{ tail -40 "$BUILD.build.log"; echo "build failed" >&2; exit 1; }
+# The core's external libraries, as CMake found them (pkg-config).
+LIBS=$(pkg-config --libs sqlite3 libcrypto zlib libzstd libxxhash jansson 2>/dev/null) ||
+	LIBS="-lsqlite3 -lcrypto -lz -lzstd -lxxhash -ljansson"
+cc -O2 -Wall -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I"$SRC/core" -o "$BUILD/bench-mkmany" "$HERE/mkmany.c" \
+	"$BUILD/libckptcore.a" "$BUILD/libckpt_chunk.a" "$BUILD/libckpt_meta.a" $LIBS -lm -lpthread ||
+	{ echo "mkmany build failed" >&2; exit 1; }
+cc -O2 -Wall -shared -fPIC -o "$BUILD/bench-nosync.so" "$HERE/nosync.c" ||
+	{ echo "nosync build failed" >&2; exit 1; }
+
+PARENT=${BENCH_DIR:-/var/tmp}
+WORK=$(mktemp -d "$PARENT/ckptfs-bench.XXXXXX") || exit 1
+: >"$WORK/pids"
+: >"$WORK/mounts"
+PYPID=
+
+cleanup() {
+	trap - EXIT INT TERM HUP
+	if [ -n "$PYPID" ] && kill -0 "$PYPID" 2>/dev/null; then
+		kill -TERM "$PYPID" 2>/dev/null
+		sleep 1
+		kill -KILL "$PYPID" 2>/dev/null
+	fi
+	# Unmount everything this run mounted, then end only our own daemons.
+	while read -r m; do
+		[ -n "$m" ] || continue
+		if grep -qs " $m " /proc/self/mountinfo; then
+			fusermount3 -u "$m" 2>/dev/null || { sleep 1; fusermount3 -u "$m" 2>/dev/null; } ||
+				fusermount3 -uz "$m" 2>/dev/null
+		fi
+	done <"$WORK/mounts"
+	while read -r p; do
+		[ -n "$p" ] || continue
+		if kill -0 "$p" 2>/dev/null && grep -qs ckptfs "/proc/$p/cmdline"; then
+			for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+			if kill -0 "$p" 2>/dev/null; then
+				kill -TERM "$p" 2>/dev/null; sleep 2; kill -KILL "$p" 2>/dev/null
+			fi
+		fi
+	done <"$WORK/pids"
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		echo "kept $WORK"
+	else
+		rm -rf --one-file-system "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+STAMP=$(date +%Y%m%d-%H%M)
+OUT=$HERE/results-$STAMP$([ $QUICK = 1 ] && echo -quick).txt
+TMO=${BENCH_TIMEOUT:-$([ $QUICK = 1 ] && echo 2400 || echo 5400)}
+echo "== run (WORK=$WORK), output also in $OUT"
+export CKPTFS=$BUILD/ckptfs CKPT=$BUILD/ckpt MKMANY=$BUILD/bench-mkmany NOSYNC=$BUILD/bench-nosync.so
+export WORK QUICK
+timeout -s TERM "$TMO" $PY -u "$HERE/bench.py" > >(tee "$OUT") 2>&1 &
+PYPID=$!
+wait $PYPID
+rc=$?
+PYPID=
+sleep 0.2
+exit $rc
