@@ -1,1 +1,1044 @@
-/* placeholder: being written */
+/* Store: open/lock/schema, index helpers, held chunks, pins, policy, notes,
+ * stats, events. Checkpoint operations are in store_ckpt.c, the tree in
+ * store_node.c, file data in store_file.c, retention/gc/verify/recovery in
+ * store_gc.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "store_int.h"
+
+static const char store_schema[] =
+	"CREATE TABLE checkpoints("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, kind INTEGER NOT NULL,"
+	" state INTEGER NOT NULL, step INTEGER, epoch REAL, commit_seq INTEGER NOT NULL DEFAULT 0,"
+	" created_at INTEGER NOT NULL, committed_at INTEGER NOT NULL DEFAULT 0,"
+	" ended_at INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0,"
+	" withdrawn INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0,"
+	" committed_version INTEGER NOT NULL DEFAULT 0, staging_version INTEGER NOT NULL DEFAULT 0,"
+	" logical_bytes INTEGER NOT NULL DEFAULT 0, stored_bytes INTEGER NOT NULL DEFAULT 0,"
+	" note TEXT, deleted_rule TEXT);"
+	/* live names are unique; aborted and deleted rows may repeat a name */
+	"CREATE UNIQUE INDEX ckpt_live ON checkpoints(name) WHERE state IN (0,1);"
+	"CREATE INDEX ckpt_latest ON checkpoints(commit_seq) WHERE state=1 AND withdrawn=0;"
+	"CREATE INDEX ckpt_state ON checkpoints(state, name);"
+	"CREATE TABLE versions("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, ckpt INTEGER NOT NULL, state INTEGER NOT NULL,"
+	" root INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
+	"CREATE INDEX versions_ckpt ON versions(ckpt);"
+	"CREATE INDEX versions_state ON versions(state);"
+	"CREATE TABLE nodes("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, parent INTEGER NOT NULL,"
+	" name TEXT NOT NULL, mode INTEGER NOT NULL, size INTEGER NOT NULL DEFAULT 0,"
+	" mtime INTEGER NOT NULL, ctime INTEGER NOT NULL, chunks BLOB, target TEXT, origin INTEGER,"
+	" UNIQUE(version, parent, name));"
+	"CREATE INDEX nodes_parent ON nodes(parent, name);"
+	"CREATE INDEX nodes_origin ON nodes(origin) WHERE origin IS NOT NULL;"
+	"CREATE TABLE chunks("
+	" hash BLOB PRIMARY KEY, raw INTEGER NOT NULL, stored INTEGER NOT NULL,"
+	" codec INTEGER NOT NULL, refs INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+	"CREATE INDEX chunks_unref ON chunks(refs) WHERE refs <= 0;"
+	/* eligible = the checkpoint is committed and not withdrawn: kept in the
+	 * row so best resolution is one index range scan */
+	"CREATE TABLE metrics("
+	" ckpt INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, source TEXT NOT NULL,"
+	" eligible INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(ckpt, name));"
+	"CREATE INDEX metrics_best ON metrics(name, value) WHERE eligible=1;"
+	"CREATE TABLE events("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, event TEXT NOT NULL,"
+	" name TEXT, rule TEXT);"
+	"CREATE TABLE policy(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
+
+/* ---- small helpers ---- */
+
+int store_sqlerr(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_READONLY:
+		return -EROFS;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_TOOBIG:
+		return -E2BIG;
+	default:
+		return -EIO;
+	}
+}
+
+sqlite3_stmt *store_stmt(struct store *st, const char *sql)
+{
+	size_t i;
+	sqlite3_stmt *s = NULL;
+
+	for (i = 0; i < st->n_stmts; i++) {
+		if (st->stmts[i].sql == sql) {
+			s = st->stmts[i].stmt;
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return s;
+		}
+	}
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+		return NULL;
+	if (st->n_stmts < STORE_STMT_CACHE) {
+		st->stmts[st->n_stmts].sql = sql;
+		st->stmts[st->n_stmts].stmt = s;
+		st->n_stmts++;
+		return s;
+	}
+	/* cache full (a bug: raise the cap); keep it working by evicting */
+	sqlite3_finalize(st->stmts[0].stmt);
+	st->stmts[0].sql = sql;
+	st->stmts[0].stmt = s;
+	return s;
+}
+
+int store_exec(struct store *st, const char *sql)
+{
+	return store_sqlerr(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+}
+
+int store_begin(struct store *st)
+{
+	return store_exec(st, "BEGIN IMMEDIATE");
+}
+
+int store_commit_tx(struct store *st)
+{
+	int rc = store_exec(st, "COMMIT");
+
+	if (rc < 0)
+		store_rollback(st);
+	return rc;
+}
+
+void store_rollback(struct store *st)
+{
+	if (!sqlite3_get_autocommit(st->db))
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int64_t store_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+int64_t store_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void store_crash_point(struct store *st, const char *point)
+{
+	if (st->crash_at[0] && strcmp(st->crash_at, point) == 0)
+		raise(SIGKILL);
+}
+
+bool store_writable(const struct store *st)
+{
+	return !(st->flags & (STORE_RDONLY | STORE_SHARED));
+}
+
+/* Valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
+static bool utf8_valid(const unsigned char *s)
+{
+	while (*s) {
+		unsigned c = *s;
+		size_t n, i;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			s++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return false;
+		}
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
+int store_name_check(const char *name)
+{
+	if (!name || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (strlen(name) > STORE_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (strchr(name, '/'))
+		return -EINVAL;
+	if (!utf8_valid((const unsigned char *)name))
+		return -EILSEQ;
+	return 0;
+}
+
+int store_event_add(struct store *st, const char *event, const char *name, const char *rule)
+{
+	sqlite3_stmt *q = store_stmt(st, "INSERT INTO events(time, event, name, rule) VALUES(?,?,?,?)");
+	int rc;
+
+	if (!q)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, store_now());
+	sqlite3_bind_text(q, 2, event, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 3, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 4, rule, -1, SQLITE_STATIC);
+	rc = store_sqlerr(sqlite3_step(q));
+	sqlite3_reset(q);
+	return rc;
+}
+
+/* ---- held chunks: open-addressing set of hashes with counts ---- */
+
+static size_t held_slot(const struct held_set *h, const uint8_t *hash)
+{
+	uint64_t x;
+
+	memcpy(&x, hash, sizeof(x)); /* SHA-256 bytes are uniform */
+	return (size_t)(x & (h->cap - 1));
+}
+
+static int held_grow(struct held_set *h)
+{
+	size_t ncap = h->cap ? h->cap * 2 : 1024, i;
+	struct held_ent *old = h->tab, *nt;
+	size_t ocap = h->cap;
+
+	/* rehash at the same size when tombstones dominate */
+	if (h->cap) {
+		size_t live = 0;
+
+		for (i = 0; i < h->cap; i++)
+			live += h->tab[i].count ? 1 : 0;
+		if (live * 4 < h->cap)
+			ncap = h->cap;
+	}
+	nt = calloc(ncap, sizeof(*nt));
+	if (!nt)
+		return -ENOMEM;
+	h->tab = nt;
+	h->cap = ncap;
+	h->used = 0;
+	for (i = 0; i < ocap; i++) {
+		if (old[i].count) {
+			size_t j = held_slot(h, old[i].hash);
+
+			while (nt[j].count)
+				j = (j + 1) & (ncap - 1);
+			nt[j] = old[i];
+			nt[j].tomb = false;
+			h->used++;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+int held_add(struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	size_t j, tomb = SIZE_MAX;
+
+	if ((h->used + 1) * 4 >= h->cap * 3) {
+		int rc = held_grow(h);
+
+		if (rc < 0)
+			return rc;
+	}
+	j = held_slot(h, hash);
+	for (;;) {
+		struct held_ent *e = &h->tab[j];
+
+		if (e->count && memcmp(e->hash, hash, CHUNK_HASH_LEN) == 0) {
+			if (e->count == UINT32_MAX)
+				return -EOVERFLOW;
+			e->count++;
+			return 0;
+		}
+		if (!e->count) {
+			if (e->tomb) {
+				if (tomb == SIZE_MAX)
+					tomb = j;
+			} else {
+				if (tomb != SIZE_MAX) {
+					e = &h->tab[tomb];
+				} else {
+					h->used++;
+				}
+				memcpy(e->hash, hash, CHUNK_HASH_LEN);
+				e->count = 1;
+				e->tomb = false;
+				return 0;
+			}
+		}
+		j = (j + 1) & (h->cap - 1);
+	}
+}
+
+static struct held_ent *held_find(const struct held_set *h, const uint8_t *hash)
+{
+	size_t j;
+
+	if (!h->cap)
+		return NULL;
+	j = held_slot(h, hash);
+	for (;;) {
+		struct held_ent *e = &h->tab[j];
+
+		if (e->count && memcmp(e->hash, hash, CHUNK_HASH_LEN) == 0)
+			return e;
+		if (!e->count && !e->tomb)
+			return NULL;
+		j = (j + 1) & (h->cap - 1);
+	}
+}
+
+void held_del(struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	struct held_ent *e = held_find(h, hash);
+
+	if (e && --e->count == 0)
+		e->tomb = true;
+}
+
+bool held_has(const struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	return held_find(h, hash) != NULL;
+}
+
+uint32_t held_count(const struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	const struct held_ent *e = held_find(h, hash);
+
+	return e ? e->count : 0;
+}
+
+void held_free(struct held_set *h)
+{
+	free(h->tab);
+	memset(h, 0, sizeof(*h));
+}
+
+int held_add_list(struct held_set *h, const struct chunk_ref *refs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		int rc = held_add(h, refs[i].hash);
+
+		if (rc < 0) {
+			held_del_list(h, refs, i);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+void held_del_list(struct held_set *h, const struct chunk_ref *refs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		held_del(h, refs[i].hash);
+}
+
+/* ---- chunk reference counts ---- */
+
+int store_chunk_ref(struct store *st, const struct chunk_ref *r, int delta, uint32_t stored,
+		    int codec)
+{
+	sqlite3_stmt *q;
+	int rc;
+
+	if (delta >= 0) { /* 0: make sure a row exists, so gc can find it */
+		q = store_stmt(st, "INSERT INTO chunks(hash, raw, stored, codec, refs) VALUES(?,?,?,?,?)"
+				   " ON CONFLICT(hash) DO UPDATE SET refs = refs + excluded.refs");
+		if (!q)
+			return -EIO;
+		sqlite3_bind_blob(q, 1, r->hash, CHUNK_HASH_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(q, 2, r->raw_len);
+		sqlite3_bind_int64(q, 3, stored);
+		sqlite3_bind_int(q, 4, codec);
+		sqlite3_bind_int(q, 5, delta);
+	} else {
+		q = store_stmt(st, "UPDATE chunks SET refs = refs + ? WHERE hash = ?");
+		if (!q)
+			return -EIO;
+		sqlite3_bind_int(q, 1, delta);
+		sqlite3_bind_blob(q, 2, r->hash, CHUNK_HASH_LEN, SQLITE_STATIC);
+	}
+	rc = store_sqlerr(sqlite3_step(q));
+	sqlite3_reset(q);
+	return rc;
+}
+
+static int chunks_blob_delta(struct store *st, const void *blob, size_t len, int delta)
+{
+	struct chunk_ref *refs = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if (!blob || !len)
+		return 0;
+	rc = chunk_refs_decode(blob, len, &refs, &n);
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < n && rc == 0; i++)
+		rc = store_chunk_ref(st, &refs[i], delta, 0, 0);
+	free(refs);
+	return rc;
+}
+
+int store_chunks_unref_blob(struct store *st, const void *blob, size_t len)
+{
+	return chunks_blob_delta(st, blob, len, -1);
+}
+
+/* Used for copy-on-write copies: every chunk already has a row. */
+int store_chunks_ref_blob(struct store *st, const void *blob, size_t len)
+{
+	return chunks_blob_delta(st, blob, len, 1);
+}
+
+/* ---- pins ---- */
+
+void store_version_pin(struct store *st, int64_t version)
+{
+	size_t i;
+
+	pthread_mutex_lock(&st->mu);
+	for (i = 0; i < st->n_pins; i++) {
+		if (st->pins[i].version == version) {
+			st->pins[i].count++;
+			goto out_unlock;
+		}
+	}
+	if (st->n_pins == st->cap_pins) {
+		size_t nc = st->cap_pins ? st->cap_pins * 2 : 16;
+		struct pin_ent *np = realloc(st->pins, nc * sizeof(*np));
+
+		/* no way to report: an unrecorded pin only means its rows may be
+		 * purged early; open files keep their data regardless */
+		if (!np)
+			goto out_unlock;
+		st->pins = np;
+		st->cap_pins = nc;
+	}
+	st->pins[st->n_pins].version = version;
+	st->pins[st->n_pins].count = 1;
+	st->n_pins++;
+out_unlock:
+	pthread_mutex_unlock(&st->mu);
+}
+
+void store_version_unpin(struct store *st, int64_t version)
+{
+	size_t i;
+
+	pthread_mutex_lock(&st->mu);
+	for (i = 0; i < st->n_pins; i++) {
+		if (st->pins[i].version == version) {
+			if (--st->pins[i].count == 0)
+				st->pins[i] = st->pins[--st->n_pins];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&st->mu);
+}
+
+bool store_version_pinned(struct store *st, int64_t version)
+{
+	size_t i;
+
+	for (i = 0; i < st->n_pins; i++)
+		if (st->pins[i].version == version)
+			return true;
+	return false;
+}
+
+/* ---- open / close ---- */
+
+static void seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+}
+
+static int store_lock(struct store *st, char *err, size_t err_len)
+{
+	char path[PATH_MAX], buf[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/lock", st->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		int e = errno;
+
+		seterr(err, err_len, "%s: %s", path, strerror(e));
+		return -e;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		long pid = 0;
+
+		if (e == EWOULDBLOCK) {
+			n = pread(fd, buf, sizeof(buf) - 1, 0);
+			if (n > 0) {
+				buf[n] = 0;
+				pid = strtol(buf, NULL, 10);
+			}
+			if (pid > 0)
+				seterr(err, err_len, "%s: already mounted or in use by pid %ld",
+				       st->dir, pid);
+			else
+				seterr(err, err_len, "%s: already mounted or in use", st->dir);
+			close(fd);
+			return -EBUSY;
+		}
+		seterr(err, err_len, "%s: lock: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	/* who holds it, for the next opener's message */
+	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
+		/* informational only */
+	}
+	st->lock_fd = fd;
+	st->locked = true;
+	return 0;
+}
+
+static int store_schema_init(struct store *st, char *err, size_t err_len)
+{
+	sqlite3_stmt *q = NULL;
+	int64_t uv = 0, tables = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
+		goto out_sql;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		uv = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (uv > STORE_FORMAT_VERSION) {
+		seterr(err, err_len,
+		       "%s: store format version %lld is newer than this ckptfs supports (%d)",
+		       st->dir, (long long)uv, STORE_FORMAT_VERSION);
+		return -EPROTONOSUPPORT;
+	}
+	if (uv == STORE_FORMAT_VERSION)
+		return 0;
+	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) != SQLITE_OK)
+		goto out_sql;
+	if (sqlite3_step(q) == SQLITE_ROW)
+		tables = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (tables) {
+		seterr(err, err_len, "%s: index.db is not a ckptfs index (user_version 0)", st->dir);
+		return -EPROTONOSUPPORT;
+	}
+	if (st->flags & (STORE_RDONLY | STORE_SHARED)) {
+		seterr(err, err_len, "%s: store is not initialised", st->dir);
+		return -ENOENT;
+	}
+	rc = store_begin(st);
+	if (rc < 0)
+		goto out_sql;
+	if (sqlite3_exec(st->db, store_schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(st->db, "PRAGMA user_version = 1", NULL, NULL, NULL) != SQLITE_OK) {
+		store_rollback(st);
+		goto out_sql;
+	}
+	_Static_assert(STORE_FORMAT_VERSION == 1, "update the user_version pragma");
+	rc = store_commit_tx(st);
+	if (rc < 0)
+		goto out_sql;
+	return 0;
+out_sql:
+	seterr(err, err_len, "%s/index.db: %s", st->dir, sqlite3_errmsg(st->db));
+	return store_sqlerr(sqlite3_errcode(st->db)) ?: -EIO;
+}
+
+int store_open(const char *dir, int flags, struct store **out, char *err, size_t err_len)
+{
+	struct store *st;
+	char path[PATH_MAX];
+	struct stat sb;
+	const char *crash;
+	int rc, oflags;
+
+	*out = NULL;
+	if (err && err_len)
+		err[0] = 0;
+	if (stat(dir, &sb) < 0) {
+		rc = -errno;
+		if (rc != -ENOENT || (flags & (STORE_NOCREATE | STORE_RDONLY | STORE_SHARED))) {
+			seterr(err, err_len, "%s: %s", dir, strerror(-rc));
+			return rc;
+		}
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+			rc = -errno;
+			seterr(err, err_len, "%s: %s", dir, strerror(-rc));
+			return rc;
+		}
+	} else if (!S_ISDIR(sb.st_mode)) {
+		seterr(err, err_len, "%s: not a directory", dir);
+		return -ENOTDIR;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->lock_fd = -1;
+	st->flags = flags;
+	st->dir = strdup(dir);
+	if (!st->dir) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	crash = getenv("CKPT_CRASH_AT");
+	if (crash)
+		snprintf(st->crash_at, sizeof(st->crash_at), "%s", crash);
+	pthread_mutex_init(&st->mu, NULL);
+	pthread_rwlock_init(&st->gc_rw, NULL);
+
+	if (!(flags & (STORE_RDONLY | STORE_SHARED))) {
+		rc = store_lock(st, err, err_len);
+		if (rc < 0)
+			goto out_free;
+	}
+	snprintf(path, sizeof(path), "%s/index.db", dir);
+	if ((flags & (STORE_RDONLY | STORE_SHARED | STORE_NOCREATE)) && access(path, F_OK) < 0) {
+		rc = -errno;
+		seterr(err, err_len, "%s: not a ckptfs store (no index.db)", dir);
+		goto out_unlock;
+	}
+	oflags = (flags & STORE_RDONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	rc = sqlite3_open_v2(path, &st->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		seterr(err, err_len, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
+		rc = store_sqlerr(rc) ?: -EIO;
+		goto out_close_db;
+	}
+	sqlite3_busy_timeout(st->db, 10000);
+	if (!(flags & STORE_RDONLY)) {
+		rc = store_exec(st, "PRAGMA journal_mode=WAL");
+		if (rc == 0)
+			rc = store_exec(st, "PRAGMA synchronous=NORMAL");
+		if (rc < 0) {
+			seterr(err, err_len, "%s: %s", path, sqlite3_errmsg(st->db));
+			goto out_close_db;
+		}
+	}
+	rc = store_schema_init(st, err, err_len);
+	if (rc < 0)
+		goto out_close_db;
+
+	snprintf(path, sizeof(path), "%s/chunks", dir);
+	if ((flags & (STORE_RDONLY | STORE_SHARED)) && access(path, F_OK) < 0) {
+		/* an initialised store whose chunk directory is gone */
+		rc = -errno;
+		seterr(err, err_len, "%s: %s", path, strerror(-rc));
+		goto out_close_db;
+	}
+	rc = chunk_store_open(path, &st->cs);
+	if (rc < 0) {
+		seterr(err, err_len, "%s: %s", path, strerror(-rc));
+		goto out_close_db;
+	}
+	if (store_writable(st)) {
+		snprintf(path, sizeof(path), "%s/staging", dir);
+		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+			rc = -errno;
+			seterr(err, err_len, "%s: %s", path, strerror(-rc));
+			goto out_close_chunks;
+		}
+		rc = store_recover(st);
+		if (rc < 0) {
+			seterr(err, err_len, "%s: recovery failed: %s", dir, strerror(-rc));
+			goto out_close_chunks;
+		}
+	}
+	store_changed_externally(st); /* baseline */
+	*out = st;
+	return 0;
+
+out_close_chunks:
+	chunk_store_close(st->cs);
+out_close_db:
+	while (st->n_stmts)
+		sqlite3_finalize(st->stmts[--st->n_stmts].stmt);
+	sqlite3_close(st->db);
+out_unlock:
+	if (st->lock_fd >= 0)
+		close(st->lock_fd);
+	pthread_rwlock_destroy(&st->gc_rw);
+	pthread_mutex_destroy(&st->mu);
+out_free:
+	free(st->dir);
+	free(st);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	/* handles left open by the caller: their overlays go with them */
+	store_files_close_all(st);
+	while (st->n_stmts)
+		sqlite3_finalize(st->stmts[--st->n_stmts].stmt);
+	if (store_writable(st))
+		sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(st->db);
+	chunk_store_close(st->cs);
+	if (st->lock_fd >= 0)
+		close(st->lock_fd); /* releases the flock */
+	held_free(&st->held);
+	free(st->pins);
+	pthread_rwlock_destroy(&st->gc_rw);
+	pthread_mutex_destroy(&st->mu);
+	free(st->dir);
+	free(st);
+}
+
+const char *store_dir(const struct store *st)
+{
+	return st->dir;
+}
+
+bool store_readonly(const struct store *st)
+{
+	return (st->flags & STORE_RDONLY) != 0;
+}
+
+bool store_changed_externally(struct store *st)
+{
+	sqlite3_stmt *q;
+	bool changed = false;
+
+	pthread_mutex_lock(&st->mu);
+	q = store_stmt(st, "PRAGMA data_version");
+	if (q && sqlite3_step(q) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(q, 0);
+
+		changed = st->data_version != 0 && v != st->data_version;
+		st->data_version = v;
+	}
+	if (q)
+		sqlite3_reset(q);
+	pthread_mutex_unlock(&st->mu);
+	return changed;
+}
+
+/* ---- policy ---- */
+
+int store_policy_get(struct store *st, struct policy *out)
+{
+	sqlite3_stmt *q;
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	int rc = 0, s;
+
+	policy_init(out);
+	pthread_mutex_lock(&st->mu);
+	q = store_stmt(st, "SELECT key, value FROM policy ORDER BY key");
+	if (!q) {
+		rc = -EIO;
+		goto out_unlock;
+	}
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(q, 0);
+		const char *v = (const char *)sqlite3_column_text(q, 1);
+		size_t need = strlen(k ? k : "") + strlen(v ? v : "") + 3;
+
+		if (len + need > (1u << 20)) { /* cap: a policy is small */
+			rc = -E2BIG;
+			break;
+		}
+		if (len + need > cap) {
+			size_t nc = (len + need) * 2;
+			char *nt = realloc(text, nc);
+
+			if (!nt) {
+				rc = -ENOMEM;
+				break;
+			}
+			text = nt;
+			cap = nc;
+		}
+		len += (size_t)sprintf(text + len, "%s=%s\n", k ? k : "", v ? v : "");
+	}
+	if (rc == 0 && s != SQLITE_DONE && s != SQLITE_ROW)
+		rc = store_sqlerr(s);
+	sqlite3_reset(q);
+out_unlock:
+	pthread_mutex_unlock(&st->mu);
+	if (rc == 0 && text)
+		rc = policy_from_text(out, text);
+	free(text);
+	return rc;
+}
+
+int store_policy_set(struct store *st, const struct policy *p)
+{
+	char *text = NULL, *line, *save = NULL;
+	sqlite3_stmt *q;
+	int rc;
+
+	if (st->flags & STORE_RDONLY)
+		return -EROFS;
+	rc = policy_to_text(p, &text);
+	if (rc < 0)
+		return rc;
+	pthread_mutex_lock(&st->mu);
+	rc = store_begin(st);
+	if (rc < 0)
+		goto out_unlock;
+	rc = store_exec(st, "DELETE FROM policy");
+	for (line = strtok_r(text, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
+		char *eq = strchr(line, '=');
+
+		if (!eq)
+			continue;
+		*eq = 0;
+		q = store_stmt(st, "INSERT OR REPLACE INTO policy(key, value) VALUES(?, ?)");
+		if (!q) {
+			rc = -EIO;
+			break;
+		}
+		sqlite3_bind_text(q, 1, line, -1, SQLITE_STATIC);
+		sqlite3_bind_text(q, 2, eq + 1, -1, SQLITE_STATIC);
+		rc = store_sqlerr(sqlite3_step(q));
+		sqlite3_reset(q);
+	}
+	if (rc == 0)
+		rc = store_commit_tx(st);
+	else
+		store_rollback(st);
+out_unlock:
+	pthread_mutex_unlock(&st->mu);
+	free(text);
+	return rc;
+}
+
+/* ---- notes ---- */
+
+void store_note(struct store *st, const char *fmt, ...)
+{
+	va_list ap;
+	size_t slot;
+
+	pthread_mutex_lock(&st->mu);
+	slot = (st->notes_head + st->n_notes) % STORE_NOTES_MAX;
+	if (st->n_notes == STORE_NOTES_MAX)
+		st->notes_head = (st->notes_head + 1) % STORE_NOTES_MAX;
+	else
+		st->n_notes++;
+	va_start(ap, fmt);
+	vsnprintf(st->notes[slot], STORE_NOTE_LEN, fmt, ap);
+	va_end(ap);
+	/* one line per note */
+	for (char *c = st->notes[slot]; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
+	pthread_mutex_unlock(&st->mu);
+}
+
+char *store_notes(struct store *st)
+{
+	char *out;
+	size_t i, len = 0;
+
+	pthread_mutex_lock(&st->mu);
+	out = malloc(STORE_NOTES_MAX * (STORE_NOTE_LEN + 1) + 1);
+	if (out) {
+		for (i = 0; i < st->n_notes; i++) {
+			const char *n = st->notes[(st->notes_head + i) % STORE_NOTES_MAX];
+
+			len += (size_t)sprintf(out + len, "%s\n", n);
+		}
+		out[len] = 0;
+	}
+	pthread_mutex_unlock(&st->mu);
+	return out;
+}
+
+/* ---- stats, events ---- */
+
+int store_stats(struct store *st, struct store_stats *out)
+{
+	sqlite3_stmt *q;
+	int rc = 0;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&st->mu);
+	q = store_stmt(st, "SELECT state, count(*), sum(logical_bytes) FROM checkpoints GROUP BY state");
+	if (!q) {
+		rc = -EIO;
+		goto out_unlock;
+	}
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		uint64_t c = (uint64_t)sqlite3_column_int64(q, 1);
+
+		switch (sqlite3_column_int(q, 0)) {
+		case CKPT_STAGING:
+			out->staging = c;
+			break;
+		case CKPT_COMMITTED:
+			out->checkpoints = c;
+			out->logical_bytes = (uint64_t)sqlite3_column_int64(q, 2);
+			break;
+		case CKPT_ABORTED:
+			out->aborted = c;
+			break;
+		default:
+			out->deleted = c;
+		}
+	}
+	sqlite3_reset(q);
+	q = store_stmt(st, "SELECT count(*), total(raw), total(stored) FROM chunks");
+	if (!q) {
+		rc = -EIO;
+		goto out_unlock;
+	}
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		out->chunks = (uint64_t)sqlite3_column_int64(q, 0);
+		out->raw_bytes = (uint64_t)sqlite3_column_double(q, 1);
+		out->stored_bytes = (uint64_t)sqlite3_column_double(q, 2);
+	}
+	sqlite3_reset(q);
+	out->dedup_ratio = out->raw_bytes ? (double)out->logical_bytes / (double)out->raw_bytes : 1.0;
+	out->compression_ratio =
+		out->stored_bytes ? (double)out->raw_bytes / (double)out->stored_bytes : 1.0;
+out_unlock:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+void store_events_free(struct store_event *ev, size_t n)
+{
+	size_t i;
+
+	for (i = 0; ev && i < n; i++) {
+		free(ev[i].event);
+		free(ev[i].name);
+		free(ev[i].rule);
+	}
+	free(ev);
+}
+
+static char *col_strdup(sqlite3_stmt *q, int col, bool *oom)
+{
+	const char *t = (const char *)sqlite3_column_text(q, col);
+	char *d;
+
+	if (!t)
+		return NULL;
+	d = strdup(t);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+int store_events(struct store *st, struct store_event **out, size_t *n)
+{
+	sqlite3_stmt *q;
+	struct store_event *ev = NULL;
+	size_t cnt = 0, cap = 0;
+	bool oom = false;
+	int rc = 0, s;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->mu);
+	q = store_stmt(st, "SELECT time, event, name, rule FROM (SELECT * FROM events ORDER BY id DESC"
+			   " LIMIT ?) ORDER BY id");
+	if (!q) {
+		rc = -EIO;
+		goto out_unlock;
+	}
+	sqlite3_bind_int(q, 1, STORE_EVENTS_MAX);
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct store_event *ne = realloc(ev, nc * sizeof(*ne));
+
+			if (!ne) {
+				oom = true;
+				break;
+			}
+			ev = ne;
+			cap = nc;
+		}
+		ev[cnt].time = sqlite3_column_int64(q, 0);
+		ev[cnt].event = col_strdup(q, 1, &oom);
+		ev[cnt].name = col_strdup(q, 2, &oom);
+		ev[cnt].rule = col_strdup(q, 3, &oom);
+		cnt++;
+		if (oom)
+			break;
+	}
+	if (!oom && s != SQLITE_DONE && s != SQLITE_ROW)
+		rc = store_sqlerr(s);
+	sqlite3_reset(q);
+out_unlock:
+	pthread_mutex_unlock(&st->mu);
+	if (oom)
+		rc = -ENOMEM;
+	if (rc < 0) {
+		store_events_free(ev, cnt);
+		return rc;
+	}
+	*out = ev;
+	*n = cnt;
+	return 0;
+}

@@ -1,0 +1,838 @@
+/* File data path. An open file is its base chunk list (from the node row),
+ * an overlay file STORE/staging/<node> holding the bytes of "dirty" 1 MiB
+ * slots at their file offsets, and a bitmap of dirty slots. Flush turns the
+ * dirty slots into chunks, records the new list in the node row, and
+ * truncates the overlay to 0 so its page cache is dropped, not written back.
+ * Memory per open file is one slot buffer plus the chunk list. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_int.h"
+
+static bool slot_dirty(const struct ofile *of, uint64_t k)
+{
+	return k < of->dirty_cap && (of->dirty[k / 8] >> (k % 8)) & 1;
+}
+
+static void slot_set(struct ofile *of, uint64_t k, bool on)
+{
+	if (on)
+		of->dirty[k / 8] |= (uint8_t)(1u << (k % 8));
+	else
+		of->dirty[k / 8] &= (uint8_t)~(1u << (k % 8));
+}
+
+static int bitmap_grow(struct ofile *of, uint64_t slots)
+{
+	size_t ob = (of->dirty_cap + 7) / 8, nb;
+	uint8_t *nd;
+
+	if (slots <= of->dirty_cap)
+		return 0;
+	if (slots < of->dirty_cap * 2)
+		slots = of->dirty_cap * 2;
+	if (slots > STORE_FILE_MAX / CHUNK_SIZE)
+		slots = STORE_FILE_MAX / CHUNK_SIZE;
+	nb = (size_t)((slots + 7) / 8);
+	nd = realloc(of->dirty, nb);
+	if (!nd)
+		return -ENOMEM;
+	memset(nd + ob, 0, nb - ob);
+	of->dirty = nd;
+	of->dirty_cap = (size_t)slots;
+	return 0;
+}
+
+static void overlay_path(const struct store *st, int64_t node, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/staging/%lld", st->dir, (long long)node);
+}
+
+static int ensure_fd(struct ofile *of)
+{
+	char path[PATH_MAX];
+
+	if (of->fd >= 0)
+		return 0;
+	overlay_path(of->st, of->node, path, sizeof(path));
+	of->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	return of->fd < 0 ? -errno : 0;
+}
+
+static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* Reads len bytes; past the overlay's end (holes) reads zeros. */
+static int pread_zero(int fd, void *buf, size_t len, uint64_t off)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = fd >= 0 ? pread(fd, p, len, (off_t)off) : 0;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0) {
+			memset(p, 0, len);
+			return 0;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static void record_corrupt(struct store *st, const char *path, uint64_t slot)
+{
+	char rule[64];
+
+	snprintf(rule, sizeof(rule), "damaged chunk at offset %llu",
+		 (unsigned long long)slot * CHUNK_SIZE);
+	pthread_mutex_lock(&st->mu);
+	if (!(st->flags & STORE_RDONLY))
+		store_event_add(st, "corrupt", path, rule);
+	pthread_mutex_unlock(&st->mu);
+	store_note(st, "corrupt data in %s (%s)", path, rule);
+}
+
+/* ---- the shared open-file state ---- */
+
+struct ofile *store_ofile_find(struct store *st, int64_t node)
+{
+	struct ofile *of;
+
+	for (of = st->files; of; of = of->next)
+		if (of->node == node)
+			return of;
+	return NULL;
+}
+
+static void ofile_destroy(struct ofile *of)
+{
+	char path[PATH_MAX];
+
+	if (of->fd >= 0) {
+		close(of->fd);
+		overlay_path(of->st, of->node, path, sizeof(path));
+		unlink(path);
+	}
+	pthread_rwlock_destroy(&of->rw);
+	free(of->base);
+	free(of->dirty);
+	free(of->path);
+	free(of->scratch);
+	free(of);
+}
+
+/* Drops a reference (st->mu not held). */
+static void ofile_put(struct ofile *of)
+{
+	struct store *st = of->st;
+	bool last = false;
+
+	pthread_mutex_lock(&st->mu);
+	if (--of->refs == 0) {
+		struct ofile **pp;
+
+		for (pp = &st->files; *pp; pp = &(*pp)->next) {
+			if (*pp == of) {
+				*pp = of->next;
+				break;
+			}
+		}
+		held_del_list(&st->held, of->base, of->n_base_row);
+		last = true;
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (last)
+		ofile_destroy(of);
+}
+
+/* Finds or creates the node's open-file state (st->mu held). */
+static int ofile_get(struct store *st, int64_t id, bool write, int codec, struct ofile **out)
+{
+	struct store_node n;
+	struct ofile *of;
+	sqlite3_stmt *q;
+	char *cname = NULL, *npath = NULL;
+	int rc, vstate = -1;
+
+	rc = store_node_get_locked(st, id, &n);
+	if (rc < 0)
+		return rc;
+	if (S_ISDIR(n.mode))
+		return -EISDIR;
+	if (!S_ISREG(n.mode))
+		return -EINVAL;
+	if (write && !n.writable)
+		return -EROFS;
+	of = store_ofile_find(st, id);
+	if (of) {
+		of->refs++;
+		*out = of;
+		return 0;
+	}
+	of = calloc(1, sizeof(*of));
+	if (!of)
+		return -ENOMEM;
+	of->st = st;
+	of->node = id;
+	of->version = n.version;
+	of->ckpt = n.ckpt;
+	of->fd = -1;
+	of->codec = codec;
+	of->refs = 1;
+	q = store_stmt(st, "SELECT state FROM versions WHERE id=?");
+	if (q) {
+		sqlite3_bind_int64(q, 1, n.version);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			vstate = sqlite3_column_int(q, 0);
+		sqlite3_reset(q);
+	}
+	atomic_init(&of->ro, vstate != VER_STAGING);
+	atomic_init(&of->unlinked, false);
+	if (pthread_rwlock_init(&of->rw, NULL) != 0) {
+		free(of);
+		return -ENOMEM;
+	}
+	rc = store_node_chunks_locked(st, id, &of->base, &of->n_base_row, &of->size);
+	if (rc < 0)
+		goto out_free;
+	of->n_base = of->n_base_row;
+	rc = held_add_list(&st->held, of->base, of->n_base_row);
+	if (rc < 0)
+		goto out_free;
+	/* "ckpt/path" names the file in corrupt events */
+	if (store_ckpt_name(st, n.ckpt, &cname) == 0 && store_node_path_locked(st, id, &npath) == 0) {
+		size_t l = strlen(cname) + strlen(npath) + 2;
+
+		of->path = malloc(l);
+		if (of->path)
+			snprintf(of->path, l, "%s%s%s", cname, *npath ? "/" : "", npath);
+	}
+	free(cname);
+	free(npath);
+	of->mtime_ns = n.mtime_ns;
+	of->next = st->files;
+	st->files = of;
+	*out = of;
+	return 0;
+out_free:
+	pthread_rwlock_destroy(&of->rw);
+	free(of->base);
+	free(of);
+	return rc;
+}
+
+int store_file_open(struct store *st, int64_t id, int flags, struct store_file **out)
+{
+	struct store_file *f;
+	struct policy p;
+	int rc, codec;
+	bool write = (flags & (STORE_F_WRITE | STORE_F_TRUNC)) != 0;
+
+	*out = NULL;
+	if (write && !store_writable(st))
+		return -EROFS;
+	codec = CHUNK_CODEC_NONE;
+	if (write) {
+		rc = store_policy_get(st, &p);
+		if (rc < 0)
+			return rc;
+		codec = p.compress == CHUNK_CODEC_AUTO ? -1 : p.compress;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->flags = flags | (write ? STORE_F_WRITE : 0);
+	pthread_mutex_init(&f->cache_mu, NULL);
+	pthread_mutex_lock(&st->mu);
+	rc = ofile_get(st, id, write, codec, &f->of);
+	pthread_mutex_unlock(&st->mu);
+	if (rc < 0) {
+		pthread_mutex_destroy(&f->cache_mu);
+		free(f);
+		return rc;
+	}
+	if (flags & STORE_F_TRUNC) {
+		rc = store_file_truncate(f, 0);
+		if (rc < 0) {
+			store_file_close(f);
+			return rc;
+		}
+	}
+	*out = f;
+	return 0;
+}
+
+uint64_t store_file_size(struct store_file *f)
+{
+	return __atomic_load_n(&f->of->size, __ATOMIC_RELAXED);
+}
+
+int64_t store_file_node(struct store_file *f)
+{
+	return f->of->node;
+}
+
+/* ---- read ---- */
+
+/* Bytes of base chunk k into dst (n bytes from in-slot offset so), through
+ * the handle's one-chunk cache. */
+static int read_base(struct store_file *f, uint64_t k, uint8_t *dst, size_t so, size_t n)
+{
+	struct ofile *of = f->of;
+	const struct chunk_ref *r = &of->base[k];
+	size_t have;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->cache_mu);
+	if (!f->cache) {
+		f->cache = malloc(CHUNK_SIZE);
+		if (!f->cache) {
+			rc = -ENOMEM;
+			goto out_unlock;
+		}
+	}
+	if (!f->cache_valid || memcmp(f->cache_hash, r->hash, CHUNK_HASH_LEN) != 0) {
+		f->cache_valid = false;
+		rc = chunk_get(of->st->cs, r, f->cache, CHUNK_SIZE);
+		if (rc < 0)
+			goto out_unlock;
+		memcpy(f->cache_hash, r->hash, CHUNK_HASH_LEN);
+		f->cache_len = r->raw_len;
+		f->cache_valid = true;
+	}
+	have = so < f->cache_len ? f->cache_len - so : 0;
+	if (have > n)
+		have = n;
+	memcpy(dst, f->cache + so, have);
+	memset(dst + have, 0, n - have); /* a short last chunk, then a size increase */
+out_unlock:
+	pthread_mutex_unlock(&f->cache_mu);
+	return rc;
+}
+
+ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t off)
+{
+	struct ofile *of = f->of;
+	uint8_t *p = buf;
+	size_t done = 0;
+	int rc = 0;
+
+	if (!(f->flags & (STORE_F_READ | STORE_F_WRITE)))
+		return -EBADF;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	pthread_rwlock_rdlock(&of->rw);
+	if (off >= of->size) {
+		pthread_rwlock_unlock(&of->rw);
+		return 0;
+	}
+	if (len > of->size - off)
+		len = (size_t)(of->size - off);
+	while (done < len) {
+		uint64_t pos = off + done, k = pos / CHUNK_SIZE;
+		size_t so = (size_t)(pos % CHUNK_SIZE), n = CHUNK_SIZE - so;
+
+		if (n > len - done)
+			n = len - done;
+		if (slot_dirty(of, k)) {
+			rc = pread_zero(of->fd, p + done, n, pos);
+		} else if (k < of->n_base) {
+			rc = read_base(f, k, p + done, so, n);
+			if (rc == -EIO || rc == -ENOENT) {
+				record_corrupt(of->st, of->path ? of->path : "?", k);
+				rc = -EIO;
+			}
+		} else {
+			memset(p + done, 0, n);
+		}
+		if (rc < 0)
+			break;
+		done += n;
+	}
+	pthread_rwlock_unlock(&of->rw);
+	return rc < 0 ? rc : (ssize_t)done;
+}
+
+/* ---- write, truncate ---- */
+
+/* Copies the first n bytes of base chunk k into the overlay slot (before a
+ * partial write or truncate makes the slot dirty). of->rw held for writing. */
+static int slot_copy_base(struct ofile *of, uint64_t k, size_t n)
+{
+	int rc;
+
+	if (k >= of->n_base || n == 0)
+		return 0;
+	if (n > of->base[k].raw_len)
+		n = of->base[k].raw_len;
+	if (!of->scratch) {
+		of->scratch = malloc(CHUNK_SIZE);
+		if (!of->scratch)
+			return -ENOMEM;
+	}
+	rc = chunk_get(of->st->cs, &of->base[k], of->scratch, CHUNK_SIZE);
+	if (rc == -EIO || rc == -ENOENT) {
+		record_corrupt(of->st, of->path ? of->path : "?", k);
+		rc = -EIO;
+	}
+	if (rc < 0)
+		return rc;
+	return pwrite_all(of->fd, of->scratch, n, k * CHUNK_SIZE);
+}
+
+static int flush_locked(struct ofile *of);
+
+ssize_t store_file_write(struct store_file *f, const void *buf, size_t len, uint64_t off)
+{
+	struct ofile *of = f->of;
+	uint64_t k, first, last, end;
+	int rc;
+
+	if (!(f->flags & STORE_F_WRITE))
+		return -EBADF;
+	if (len == 0)
+		return 0;
+	if (len > SSIZE_MAX || off > STORE_FILE_MAX || len > STORE_FILE_MAX - off)
+		return -EFBIG;
+	end = off + len;
+	pthread_rwlock_wrlock(&of->rw);
+	if (atomic_load(&of->ro)) {
+		rc = -EROFS;
+		goto out_unlock;
+	}
+	rc = ensure_fd(of);
+	if (rc == 0)
+		rc = bitmap_grow(of, (end + CHUNK_SIZE - 1) / CHUNK_SIZE);
+	if (rc < 0)
+		goto out_unlock;
+	first = off / CHUNK_SIZE;
+	last = (end - 1) / CHUNK_SIZE;
+	for (k = first; k <= last; k++) {
+		if (slot_dirty(of, k))
+			continue;
+		if (k < of->n_base) {
+			uint64_t bs = k * CHUNK_SIZE, be = bs + of->base[k].raw_len;
+
+			if (be > of->size)
+				be = of->size;
+			/* base bytes the write does not overwrite must survive */
+			if (be > bs && !(off <= bs && end >= be)) {
+				rc = slot_copy_base(of, k, (size_t)(be - bs));
+				if (rc < 0)
+					goto out_unlock;
+			}
+		}
+		slot_set(of, k, true);
+		of->n_dirty++;
+	}
+	rc = pwrite_all(of->fd, buf, len, off);
+	if (rc < 0)
+		goto out_unlock;
+	if (end > of->size)
+		__atomic_store_n(&of->size, end, __ATOMIC_RELAXED);
+	__atomic_store_n(&of->mtime_ns, store_now_ns(), __ATOMIC_RELAXED);
+	if (of->n_dirty >= STORE_DIRTY_FLUSH)
+		rc = flush_locked(of);
+out_unlock:
+	pthread_rwlock_unlock(&of->rw);
+	return rc < 0 ? rc : (ssize_t)len;
+}
+
+int store_file_truncate(struct store_file *f, uint64_t size)
+{
+	struct ofile *of = f->of;
+	uint64_t k, keep;
+	int rc = 0;
+
+	if (!(f->flags & STORE_F_WRITE))
+		return -EBADF;
+	if (size > STORE_FILE_MAX)
+		return -EFBIG;
+	pthread_rwlock_wrlock(&of->rw);
+	if (atomic_load(&of->ro)) {
+		rc = -EROFS;
+		goto out_unlock;
+	}
+	if (size < of->size) {
+		keep = (size + CHUNK_SIZE - 1) / CHUNK_SIZE; /* slots still in the file */
+		/* a partial last slot keeps only its first bytes: make it dirty */
+		k = size / CHUNK_SIZE;
+		if (size % CHUNK_SIZE && !slot_dirty(of, k) && k < of->n_base) {
+			rc = ensure_fd(of);
+			if (rc == 0)
+				rc = bitmap_grow(of, k + 1);
+			if (rc == 0)
+				rc = slot_copy_base(of, k, (size_t)(size % CHUNK_SIZE));
+			if (rc < 0)
+				goto out_unlock;
+			slot_set(of, k, true);
+			of->n_dirty++;
+		}
+		for (k = keep; k < of->dirty_cap; k++) {
+			if (slot_dirty(of, k)) {
+				slot_set(of, k, false);
+				of->n_dirty--;
+			}
+		}
+		if (of->n_base > keep)
+			of->n_base = (size_t)keep; /* cut base slots read as zeros again */
+		if (of->fd >= 0 && ftruncate(of->fd, (off_t)size) < 0) {
+			rc = -errno;
+			goto out_unlock;
+		}
+	}
+	if (size != of->size) {
+		__atomic_store_n(&of->size, size, __ATOMIC_RELAXED);
+		of->meta_dirty = true;
+	}
+	__atomic_store_n(&of->mtime_ns, store_now_ns(), __ATOMIC_RELAXED);
+out_unlock:
+	pthread_rwlock_unlock(&of->rw);
+	return rc;
+}
+
+/* ---- flush ---- */
+
+/* Chunks the dirty slots and records the new list (of->rw held for writing). */
+static int flush_locked(struct ofile *of)
+{
+	struct store *st = of->st;
+	struct chunk_ref *nl = NULL;
+	uint32_t *stored = NULL;
+	uint8_t *codecs = NULL, *put = NULL, *buf = NULL, *blob = NULL;
+	uint64_t n_new, k, stored_new = 0;
+	sqlite3_stmt *q;
+	int rc = 0, vstate = -1;
+	bool row = false;
+
+	if (!of->n_dirty && !of->meta_dirty)
+		return 0;
+	n_new = (of->size + CHUNK_SIZE - 1) / CHUNK_SIZE;
+	nl = calloc(n_new ? n_new : 1, sizeof(*nl));
+	stored = calloc(n_new ? n_new : 1, sizeof(*stored));
+	codecs = calloc(n_new ? n_new : 1, 1);
+	put = calloc(n_new ? n_new : 1, 1);
+	buf = malloc(CHUNK_SIZE);
+	if (!nl || !stored || !codecs || !put || !buf) {
+		rc = -ENOMEM;
+		goto out_free;
+	}
+	for (k = 0; k < n_new; k++) {
+		size_t need = (size_t)(of->size - k * CHUNK_SIZE < CHUNK_SIZE ? of->size - k * CHUNK_SIZE
+									       : CHUNK_SIZE);
+		uint32_t slen = 0;
+		int used = 0, codec;
+
+		if (slot_dirty(of, k)) {
+			rc = pread_zero(of->fd, buf, need, k * CHUNK_SIZE);
+		} else if (k < of->n_base && of->base[k].raw_len == need) {
+			nl[k] = of->base[k]; /* unchanged: shared as it is */
+			continue;
+		} else if (k < of->n_base) {
+			/* a short base chunk the file has grown past */
+			rc = chunk_get(st->cs, &of->base[k], buf, CHUNK_SIZE);
+			if (rc == 0 && of->base[k].raw_len < need)
+				memset(buf + of->base[k].raw_len, 0, need - of->base[k].raw_len);
+		} else {
+			memset(buf, 0, need);
+		}
+		if (rc < 0)
+			goto out_release;
+		if (of->codec < 0)
+			of->codec = chunk_auto_codec(buf, need); /* decided once per file */
+		codec = of->codec;
+		pthread_rwlock_rdlock(&st->gc_rw);
+		rc = chunk_put(st->cs, buf, need, codec, &nl[k], &slen, &used);
+		if (rc >= 0) {
+			pthread_mutex_lock(&st->mu);
+			rc = held_add(&st->held, nl[k].hash) < 0 ? -ENOMEM : rc;
+			pthread_mutex_unlock(&st->mu);
+		}
+		pthread_rwlock_unlock(&st->gc_rw);
+		if (rc < 0)
+			goto out_release;
+		put[k] = 1;
+		if (rc == 1)
+			stored_new += slen;
+		stored[k] = slen;
+		codecs[k] = (uint8_t)used;
+		rc = 0;
+	}
+	blob = malloc(n_new * CHUNK_REF_WIRE + 1);
+	if (!blob) {
+		rc = -ENOMEM;
+		goto out_release;
+	}
+	chunk_refs_encode(nl, (size_t)n_new, blob);
+
+	pthread_mutex_lock(&st->mu);
+	q = store_stmt(st, "SELECT v.state FROM nodes n JOIN versions v ON v.id = n.version"
+			   " WHERE n.id=?");
+	if (q) {
+		sqlite3_bind_int64(q, 1, of->node);
+		if (sqlite3_step(q) == SQLITE_ROW)
+			vstate = sqlite3_column_int(q, 0);
+		sqlite3_reset(q);
+	}
+	/* staging data, or an aborted version's leftovers kept for inspection;
+	 * never a committed version, whose bytes are fixed */
+	row = !atomic_load(&of->unlinked) && (vstate == VER_STAGING || vstate == VER_ABORTED);
+	if (!row && !atomic_load(&of->unlinked) && vstate >= 0 && vstate != VER_DEAD) {
+		pthread_mutex_unlock(&st->mu);
+		rc = -EROFS;
+		goto out_release;
+	}
+	rc = store_begin(st);
+	/* every chunk written gets a row, referenced or not, so gc finds it */
+	for (k = 0; rc == 0 && k < n_new; k++)
+		if (put[k])
+			rc = store_chunk_ref(st, &nl[k], 0, stored[k], codecs[k]);
+	if (row) {
+		for (k = 0; rc == 0 && k < n_new; k++)
+			if (k >= of->n_base_row || memcmp(nl[k].hash, of->base[k].hash, CHUNK_HASH_LEN))
+				rc = store_chunk_ref(st, &nl[k], 1, stored[k], codecs[k]);
+		for (k = 0; rc == 0 && k < of->n_base_row; k++)
+			if (k >= n_new || memcmp(nl[k].hash, of->base[k].hash, CHUNK_HASH_LEN))
+				rc = store_chunk_ref(st, &of->base[k], -1, 0, 0);
+		store_crash_point(st, "flush:mid_transaction");
+		if (rc == 0) {
+			q = store_stmt(st, "UPDATE nodes SET size=?, chunks=?, mtime=? WHERE id=?");
+			if (!q) {
+				rc = -EIO;
+			} else {
+				sqlite3_bind_int64(q, 1, (sqlite3_int64)of->size);
+				sqlite3_bind_blob(q, 2, blob, (int)(n_new * CHUNK_REF_WIRE), SQLITE_STATIC);
+				sqlite3_bind_int64(q, 3, of->mtime_ns);
+				sqlite3_bind_int64(q, 4, of->node);
+				rc = store_sqlerr(sqlite3_step(q));
+				sqlite3_reset(q);
+			}
+		}
+		if (rc == 0 && stored_new) {
+			q = store_stmt(st, "UPDATE checkpoints SET stored_bytes = stored_bytes + ?"
+					   " WHERE id=?");
+			if (!q) {
+				rc = -EIO;
+			} else {
+				sqlite3_bind_int64(q, 1, (sqlite3_int64)stored_new);
+				sqlite3_bind_int64(q, 2, of->ckpt);
+				rc = store_sqlerr(sqlite3_step(q));
+				sqlite3_reset(q);
+			}
+		}
+	}
+	if (rc == 0)
+		rc = store_commit_tx(st);
+	else
+		store_rollback(st);
+	if (rc == 0) {
+		/* the open file now holds its new list instead of the old one */
+		rc = held_add_list(&st->held, nl, (size_t)n_new);
+		if (rc == 0)
+			held_del_list(&st->held, of->base, of->n_base_row);
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (rc < 0)
+		goto out_release;
+	free(of->base);
+	of->base = nl;
+	nl = NULL;
+	of->n_base = of->n_base_row = (size_t)n_new;
+	if (of->fd >= 0 && ftruncate(of->fd, 0) < 0)
+		rc = -errno; /* the bitmap is cleared anyway: the data is in chunks */
+	if (of->dirty)
+		memset(of->dirty, 0, (of->dirty_cap + 7) / 8);
+	of->n_dirty = 0;
+	of->meta_dirty = false;
+out_release:
+	/* drop the holds taken while putting (the list holds its own now) */
+	pthread_mutex_lock(&st->mu);
+	for (k = 0; k < n_new; k++)
+		if (put[k])
+			held_del(&st->held, (nl ? nl : of->base)[k].hash);
+	pthread_mutex_unlock(&st->mu);
+out_free:
+	free(nl);
+	free(stored);
+	free(codecs);
+	free(put);
+	free(buf);
+	free(blob);
+	return rc;
+}
+
+int store_file_flush(struct store_file *f)
+{
+	int rc;
+
+	if (!(f->flags & STORE_F_WRITE))
+		return 0;
+	pthread_rwlock_wrlock(&f->of->rw);
+	rc = flush_locked(f->of);
+	pthread_rwlock_unlock(&f->of->rw);
+	return rc;
+}
+
+int store_file_close(struct store_file *f)
+{
+	int rc = 0;
+
+	if (!f)
+		return 0;
+	if (f->flags & STORE_F_WRITE)
+		rc = store_file_flush(f);
+	ofile_put(f->of);
+	pthread_mutex_destroy(&f->cache_mu);
+	free(f->cache);
+	free(f);
+	return rc;
+}
+
+int store_flush_version(struct store *st, int64_t version)
+{
+	struct ofile **list = NULL, *of;
+	size_t n = 0, i;
+	int rc = 0;
+
+	pthread_mutex_lock(&st->mu);
+	for (of = st->files; of; of = of->next)
+		n += of->version == version;
+	if (n) {
+		list = malloc(n * sizeof(*list));
+		if (!list) {
+			pthread_mutex_unlock(&st->mu);
+			return -ENOMEM;
+		}
+		n = 0;
+		for (of = st->files; of; of = of->next) {
+			if (of->version == version) {
+				of->refs++; /* kept alive while flushing unlocked */
+				list[n++] = of;
+			}
+		}
+	}
+	pthread_mutex_unlock(&st->mu);
+	for (i = 0; i < n; i++) {
+		int frc;
+
+		pthread_rwlock_wrlock(&list[i]->rw);
+		frc = flush_locked(list[i]);
+		pthread_rwlock_unlock(&list[i]->rw);
+		if (frc < 0 && rc == 0)
+			rc = frc;
+		ofile_put(list[i]);
+	}
+	free(list);
+	return rc;
+}
+
+void store_files_set_ro(struct store *st, int64_t version)
+{
+	struct ofile *of;
+
+	for (of = st->files; of; of = of->next)
+		if (of->version == version)
+			atomic_store(&of->ro, true);
+}
+
+void store_files_close_all(struct store *st)
+{
+	while (st->files) {
+		struct ofile *of = st->files;
+
+		st->files = of->next;
+		held_del_list(&st->held, of->base, of->n_base_row);
+		ofile_destroy(of);
+	}
+}
+
+/* ---- reading a chunk list (commit checks, metadata files) ---- */
+
+void chunk_reader_init(struct chunk_reader *r, struct store *st, const struct chunk_ref *refs,
+		       size_t n, uint64_t size)
+{
+	r->st = st;
+	r->refs = refs;
+	r->n = n;
+	r->size = size;
+	r->buf = NULL;
+	r->cur = SIZE_MAX;
+}
+
+void chunk_reader_release(struct chunk_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
+int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct chunk_reader *r = ctx;
+	uint8_t *p = buf;
+
+	if (off > r->size || len > r->size - off)
+		return -EINVAL;
+	if (!r->buf) {
+		r->buf = malloc(CHUNK_SIZE);
+		if (!r->buf)
+			return -ENOMEM;
+	}
+	while (len) {
+		uint64_t k = off / CHUNK_SIZE;
+		size_t so = (size_t)(off % CHUNK_SIZE), n = CHUNK_SIZE - so, have;
+
+		if (n > len)
+			n = len;
+		if (k >= r->n) {
+			memset(p, 0, n);
+		} else {
+			if (r->cur != k) {
+				int rc = chunk_get(r->st->cs, &r->refs[k], r->buf, CHUNK_SIZE);
+
+				if (rc < 0) {
+					r->cur = SIZE_MAX;
+					return rc == -ENOENT ? -EIO : rc;
+				}
+				r->cur = (size_t)k;
+			}
+			have = so < r->refs[k].raw_len ? r->refs[k].raw_len - so : 0;
+			if (have > n)
+				have = n;
+			memcpy(p, r->buf + so, have);
+			memset(p + have, 0, n - have);
+		}
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}

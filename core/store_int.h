@@ -1,0 +1,181 @@
+/* Private to core/store*.c: the store's in-memory state and helpers shared
+ * by its files (store.c open/index/checkpoints, store_node.c tree,
+ * store_file.c data path, store_gc.c retention/gc/verify).
+ *
+ * Locking. st->mu guards the SQLite handle, the statement cache and every
+ * in-memory table (open files list, held chunks, pins, notes). Chunk I/O,
+ * hashing and compression never run under it. Each open file has its own
+ * rwlock (of->rw) over its data state; lock order is of->rw, then st->mu.
+ * st->gc_rw orders chunk writers (read side: put + hold) against chunk
+ * deletion by gc (write side), so gc never deletes a chunk that a writer has
+ * just deduplicated against.
+ */
+#ifndef CKPT_STORE_INT_H
+#define CKPT_STORE_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+#include "chunk.h"
+#include "store.h"
+
+/* versions.state */
+enum { VER_STAGING = 0, VER_COMMITTED = 1, VER_ABORTED = 2, VER_DEAD = 3 };
+
+#define STORE_STMT_CACHE 96
+#define STORE_NOTES_MAX 64
+#define STORE_NOTE_LEN 512
+#define STORE_NAME_MAX 255
+#define STORE_TREE_MAX (1u << 22) /* nodes of one version: cap for walks */
+#define STORE_EVENTS_MAX 100000   /* newest events returned by store_events */
+/* An open file with this many dirty slots is flushed by the next write, so a
+ * sequential writer's overlay (and page cache) stays small. */
+#define STORE_DIRTY_FLUSH 64
+
+struct held_set {
+	struct held_ent {
+		uint8_t hash[CHUNK_HASH_LEN];
+		uint32_t count; /* 0 = empty slot */
+		bool tomb;
+	} *tab;
+	size_t cap, used; /* used counts live + tombstones */
+};
+
+/* The one shared state of an open regular file (all handles of a node). */
+struct ofile {
+	struct store *st;
+	int64_t node, version, ckpt;
+	int refs;           /* handles; protected by st->mu */
+	struct ofile *next; /* st->files list; protected by st->mu */
+	atomic_bool ro;     /* version no longer staging: writes refused */
+	atomic_bool unlinked; /* node row gone: flush keeps data, skips the row */
+
+	pthread_rwlock_t rw; /* guards everything below */
+	struct chunk_ref *base; /* the node row's chunk list (held in st->held) */
+	size_t n_base_row;      /* entries of base */
+	size_t n_base;          /* leading entries still valid (a truncate cuts) */
+	uint64_t size;
+	bool meta_dirty;     /* size changed without dirty slots */
+	int fd;              /* overlay STORE/staging/<node>, -1 until written */
+	uint8_t *dirty;      /* bitmap of slots whose bytes live in the overlay */
+	size_t dirty_cap;    /* slots the bitmap covers */
+	uint64_t n_dirty;
+	int codec;           /* chunk codec for new chunks; -1 undecided (auto) */
+	int64_t mtime_ns;
+	char *path;          /* "ckpt/path" for corrupt events */
+	uint8_t *scratch;    /* CHUNK_SIZE, for base copies on write */
+};
+
+struct store_file {
+	struct ofile *of;
+	int flags;
+	pthread_mutex_t cache_mu; /* guards the decoded-chunk cache */
+	uint8_t *cache;
+	uint8_t cache_hash[CHUNK_HASH_LEN];
+	uint32_t cache_len;
+	bool cache_valid;
+};
+
+struct pin_ent {
+	int64_t version;
+	uint32_t count;
+};
+
+struct store {
+	char *dir;
+	int flags;
+	bool locked; /* holds STORE/lock: may delete chunk files */
+	int lock_fd;
+	sqlite3 *db;
+	struct chunk_store *cs;
+	pthread_mutex_t mu;
+	pthread_rwlock_t gc_rw;
+	struct {
+		const char *sql; /* string literal: compared by address */
+		sqlite3_stmt *stmt;
+	} stmts[STORE_STMT_CACHE];
+	size_t n_stmts;
+	struct ofile *files;
+	struct held_set held;
+	struct pin_ent *pins;
+	size_t n_pins, cap_pins;
+	char notes[STORE_NOTES_MAX][STORE_NOTE_LEN];
+	size_t notes_head, n_notes;
+	int64_t data_version;
+	char crash_at[64]; /* CKPT_CRASH_AT, read at open */
+};
+
+/* ---- store.c: helpers ---- */
+int store_sqlerr(int rc);
+/* Cached prepared statement for a string literal (reset, bindings cleared).
+ * NULL on failure; caller holds st->mu and resets it when done. */
+sqlite3_stmt *store_stmt(struct store *st, const char *sql);
+int store_exec(struct store *st, const char *sql);
+int store_begin(struct store *st);
+int store_commit_tx(struct store *st);
+void store_rollback(struct store *st);
+int store_name_check(const char *name);
+int64_t store_now(void);
+int64_t store_now_ns(void);
+void store_crash_point(struct store *st, const char *point);
+int store_event_add(struct store *st, const char *event, const char *name, const char *rule);
+bool store_writable(const struct store *st); /* not RDONLY, not SHARED */
+
+/* Held chunks (caller holds st->mu). */
+int held_add(struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
+void held_del(struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
+bool held_has(const struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
+uint32_t held_count(const struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
+void held_free(struct held_set *h);
+int held_add_list(struct held_set *h, const struct chunk_ref *refs, size_t n);
+void held_del_list(struct held_set *h, const struct chunk_ref *refs, size_t n);
+
+/* Chunk reference counting in the index (caller holds st->mu, in a tx). */
+int store_chunk_ref(struct store *st, const struct chunk_ref *r, int delta, uint32_t stored,
+		    int codec);
+int store_chunks_unref_blob(struct store *st, const void *blob, size_t len);
+int store_chunks_ref_blob(struct store *st, const void *blob, size_t len);
+
+bool store_version_pinned(struct store *st, int64_t version);
+
+/* ---- store_ckpt.c ---- */
+int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reason);
+int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule);
+int store_ckpt_name(struct store *st, int64_t ckpt_id, char **out);
+
+/* ---- store_node.c ---- */
+int store_node_get_locked(struct store *st, int64_t id, struct store_node *out);
+int store_node_path_locked(struct store *st, int64_t id, char **out);
+/* Reads a regular node's chunk list and size from the index. */
+int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **refs, size_t *n,
+			     uint64_t *size);
+
+/* ---- store_file.c ---- */
+struct ofile *store_ofile_find(struct store *st, int64_t node); /* under st->mu */
+/* Flushes every open file of version (none locked by the caller). */
+int store_flush_version(struct store *st, int64_t version);
+/* Marks open files of version read-only (commit / abort). Under st->mu. */
+void store_files_set_ro(struct store *st, int64_t version);
+/* Drops every open-file state (store_close; handles left open are invalid). */
+void store_files_close_all(struct store *st);
+/* Reads from a chunk list (committed data) with a one-chunk cache. */
+struct chunk_reader {
+	struct store *st;
+	const struct chunk_ref *refs;
+	size_t n;
+	uint64_t size;
+	uint8_t *buf; /* CHUNK_SIZE, lazily allocated */
+	size_t cur;   /* index of the chunk in buf, SIZE_MAX when none */
+};
+void chunk_reader_init(struct chunk_reader *r, struct store *st, const struct chunk_ref *refs,
+		       size_t n, uint64_t size);
+void chunk_reader_release(struct chunk_reader *r);
+int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off); /* format_read_fn */
+
+/* ---- store_gc.c ---- */
+int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purged);
+int store_release_unreferenced(struct store *st, uint64_t *freed);
+int store_recover(struct store *st);
+
+#endif

@@ -1,0 +1,168 @@
+/* Helpers shared by tests/check_store*.c (header-only: each test is one
+ * executable). */
+#ifndef STORE_TEST_UTIL_H
+#define STORE_TEST_UTIL_H
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chunk.h"
+#include "store.h"
+
+static int tu_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static inline void tu_rmrf(const char *dir)
+{
+	nftw(dir, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh directory path for a store (not created). */
+static inline char *tu_tmpstore(void)
+{
+	const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	char *p = malloc(strlen(base) + 32);
+
+	ck_assert_ptr_nonnull(p);
+	sprintf(p, "%s/ckst.XXXXXX", base);
+	ck_assert_ptr_nonnull(mkdtemp(p));
+	rmdir(p); /* store_open creates it */
+	return p;
+}
+
+static inline struct store *tu_open(const char *dir, int flags)
+{
+	struct store *st = NULL;
+	char err[256];
+	int rc = store_open(dir, flags, &st, err, sizeof(err));
+
+	ck_assert_msg(rc == 0, "store_open(%s): %d %s", dir, rc, err);
+	return st;
+}
+
+static inline void tu_set_compress(struct store *st, const char *codec)
+{
+	struct policy p;
+
+	ck_assert_int_eq(store_policy_get(st, &p), 0);
+	ck_assert_int_eq(policy_set(&p, "compress", codec, NULL, 0), 0);
+	ck_assert_int_eq(store_policy_set(st, &p), 0);
+}
+
+/* Creates a file under parent with data; returns the node id. */
+static inline int64_t tu_put(struct store *st, int64_t parent, const char *name, const void *data,
+			     size_t len)
+{
+	struct store_node n;
+	struct store_file *f;
+
+	ck_assert_int_eq(store_node_create(st, parent, name, 0644, &n), 0);
+	ck_assert_int_eq(store_file_open(st, n.id, STORE_F_WRITE, &f), 0);
+	if (len)
+		ck_assert_int_eq(store_file_write(f, data, len, 0), (ssize_t)len);
+	ck_assert_int_eq(store_file_close(f), 0);
+	return n.id;
+}
+
+/* Whole content of a regular node (malloc'd). */
+static inline uint8_t *tu_read(struct store *st, int64_t id, size_t *len)
+{
+	struct store_file *f;
+	uint64_t size;
+	uint8_t *buf;
+	ssize_t r;
+
+	ck_assert_int_eq(store_file_open(st, id, STORE_F_READ, &f), 0);
+	size = store_file_size(f);
+	buf = malloc(size + 1);
+	ck_assert_ptr_nonnull(buf);
+	r = store_file_read(f, buf, size + 1, 0);
+	ck_assert_int_eq(r, (ssize_t)size);
+	ck_assert_int_eq(store_file_close(f), 0);
+	*len = size;
+	return buf;
+}
+
+/* A committed directory checkpoint with files name[i] = data[i]. */
+static inline int64_t tu_ckpt(struct store *st, const char *name, const char *const *files,
+			      const void *const *data, const size_t *lens, size_t n)
+{
+	int64_t id, root;
+	size_t i;
+
+	ck_assert_int_eq(store_ckpt_create(st, name, CKPT_DIR, 0755, &id, &root), 0);
+	for (i = 0; i < n; i++)
+		tu_put(st, root, files[i], data[i], lens[i]);
+	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
+	return id;
+}
+
+static inline int64_t tu_ckpt1(struct store *st, const char *name, const char *file,
+			       const void *data, size_t len)
+{
+	return tu_ckpt(st, name, &file, &data, &len, 1);
+}
+
+/* xorshift pseudo-random bytes */
+static inline uint64_t tu_rand(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*s = x;
+	return x;
+}
+
+static inline void tu_fill(uint8_t *p, size_t n, uint64_t seed)
+{
+	uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		p[i] = (uint8_t)(tu_rand(&s) >> 24);
+}
+
+/* Node id of path a/b inside the shown version of a live checkpoint. */
+static inline int64_t tu_lookup(struct store *st, const char *ckpt, const char *file)
+{
+	struct ckpt_info ci;
+	struct store_node root, n;
+
+	ck_assert_int_eq(store_ckpt_lookup(st, ckpt, &ci), 0);
+	ck_assert_int_eq(store_version_root(st, ci.version, &root), 0);
+	ckpt_info_release(&ci);
+	ck_assert_int_eq(store_node_lookup(st, root.id, file, &n), 0);
+	return n.id;
+}
+
+static inline uint64_t tu_du(const char *dir)
+{
+	char cmd[512];
+	unsigned long long kb = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "du -sk '%s' 2>/dev/null", dir);
+	p = popen(cmd, "r");
+	if (p) {
+		if (fscanf(p, "%llu", &kb) != 1)
+			kb = 0;
+		pclose(p);
+	}
+	return kb * 1024;
+}
+
+#endif
