@@ -25,6 +25,7 @@ unmount() {
 	fi
 }
 trap 'unmount; cleanup_tmp' EXIT
+trap 'exit 1' INT TERM HUP
 
 "$CKPTFS" "$S" "$M" -f -o settle_ms=200 >"$T/ckptfs.log" 2>&1 &
 PID=$!
@@ -56,9 +57,11 @@ sys.exit(0 if any(c['name'] == '$1' and c['state'] == 'committed' for c in json.
 	return 1
 }
 
-cp -r "$T/src/step-100" "$M/" || fail "cp -r into the mount"
+# Written under a temporary name and renamed: the rename commits, so a busy
+# machine cannot commit a half-copied directory after settle_ms.
+cp -r "$T/src/step-100" "$M/tmp-step-100" && mv "$M/tmp-step-100" "$M/step-100" || fail "cp -r + mv into the mount"
 wait_committed step-100 && pass "ckpt ls beside the mount sees the commit" || fail "step-100 not committed within 5 s"
-cp -r "$T/src/step-200" "$M/" || fail "cp -r step-200 into the mount"
+cp -r "$T/src/step-200" "$M/tmp-step-200" && mv "$M/tmp-step-200" "$M/step-200" || fail "cp -r + mv step-200"
 wait_committed step-200 || fail "step-200 not committed within 5 s"
 
 run 0 show "$S" latest --json && jcheck "show latest beside the mount" "$OUT" "
