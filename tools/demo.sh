@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRC=$PWD
 BUILD=${CKPT_BUILD:-$SRC/build}
-PY=/usr/bin/python3
+PY=${CKPT_DEMO_PYTHON:-/usr/bin/python3}  # the Debian python3 that has torch
 SETTLE_MS=300
 
 say() { printf '\n== %s\n' "$*"; }
@@ -151,7 +151,8 @@ F='epoch=3-val_loss=0.21.ckpt'
 if [ $HAVE_TORCH = 1 ]; then
   show torch_save "$MNT/$F" 3
 else
-  show sh -c "head -c 262144 /dev/urandom > '$MNT/$F'"
+  head -c 262144 /dev/urandom > "$DEMO/model.bin"
+  show cp "$DEMO/model.bin" "$MNT/$F"
 fi
 check "$F committed on close" wait_latest "$F"
 
