@@ -859,6 +859,9 @@ static int cmd_gc(struct cli *c)
 		goto out_free;
 	}
 	if (!c->dry_run) {
+		struct store_stats before, after;
+		bool have_before = store_stats(c->st, &before) == 0;
+
 		r = store_retain_run(c->st, &del, &nd);
 		if (r < 0) {
 			cli_err(c, NULL, "applying retention: %s", strerror(-r));
@@ -871,6 +874,11 @@ static int cmd_gc(struct cli *c)
 			rc = CLI_FAIL;
 			goto out_free;
 		}
+		/* Retention may reclaim on its own: count what left the disk. */
+		if (have_before && store_stats(c->st, &after) == 0 &&
+		    before.stored_bytes > after.stored_bytes &&
+		    before.stored_bytes - after.stored_bytes > freed)
+			freed = before.stored_bytes - after.stored_bytes;
 	}
 
 	if (c->json && !(arr = json_array())) {

@@ -107,6 +107,8 @@ run 0 gc "$S" --dry-run --json && jcheck "unpinned is no longer kept" "$OUT" "
 act = {r['name']: r['action'] for r in j}
 assert act['step-100'] == 'delete', act"
 run 0 gc "$S" && grep -q "deleted 1 committed" <<<"$OUT" || fail "gc text: $OUT"
+freed=$(sed -n 's/.*freed .*(\([0-9]*\) bytes).*/\1/p' <<<"$OUT")
+[ -n "$freed" ] && [ "$freed" -ge 300000 ] && pass "gc reports the bytes freed ($freed)" || fail "gc freed: $OUT"
 run 0 ls "$S" --json && jcheck "step-100 gone" "$OUT" "
 assert 'step-100' not in [c['name'] for c in j]"
 run 0 show "$S" step-100 --json && jcheck "show of a deleted one says deleted" "$OUT" "
