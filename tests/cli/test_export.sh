@@ -84,6 +84,15 @@ assert j['name'] == 'checkpoint-100' and j['kind'] == 'dir' and j['files'] == 5,
 assert j['bytes'] == 2500000 + 10000 + 18 + 0 + 18, j" &&
 	[ -d "$T/out/slash" ] || fail "trailing slash DEST"
 no_temp_left
+# an aborted checkpoint can be exported for inspection
+"$MKSTORE" "$S" - >/dev/null <<'JSON' || fail "mkstore: aborted one"
+{"checkpoints": [{"name": "bad", "files": [{"path": "w.bin", "size": 5000, "seed": 11}], "state": "aborted"}]}
+JSON
+mkplain "$T/expect2" <<'JSON'
+{"checkpoints": [{"name": "bad", "files": [{"path": "w.bin", "size": 5000, "seed": 11}]}]}
+JSON
+run 0 export "$S" bad "$T/out/bad" && cmp -s "$T/out/bad/w.bin" "$T/expect2/bad/w.bin" &&
+	pass "export of an aborted checkpoint" || fail "export of an aborted checkpoint"
 
 # ---- an existing DEST is refused and left alone
 mkdir "$T/out/exists"

@@ -158,6 +158,19 @@ for c in ls show policy gc verify stats export pin unpin log commit; do
 done
 pass "help"
 
+# ---- malformed metadata: committed anyway, the reason shown by show
+S2=$T/store2
+mkstore "$S2" <<'JSON'
+{"checkpoints": [
+ {"name": "step-700", "files": [{"path": "metrics.json", "text": "{not json"}, {"path": "m.bin", "size": 10, "seed": 1}]}
+]}
+JSON
+run 0 show "$S2" step-700 --json && jcheck "malformed metrics.json: committed, note in show" "$OUT" "
+assert j['state'] == 'committed' and j['step'] == 700, j
+assert j['note'] and 'metrics.json' in j['note'], j['note']"
+run 0 show "$S2" step-700 && grep -q "^note: .*metrics.json" <<<"$OUT" && pass "show text has the note" ||
+	fail "show text note: $OUT"
+
 # Read-only commands changed nothing (no recovery ran: staging stays staging).
 run 0 show "$S" tmp-400 --json && jcheck "read commands leave staging alone" "$OUT" "
 assert j['state'] == 'staging'"
