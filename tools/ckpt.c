@@ -531,10 +531,12 @@ static int cmd_ls(struct cli *c)
 				    : -ENOMEM;
 			free(metrics);
 		}
-		if (r == 0)
+		if (r == 0) {
 			table_print(&t, stdout);
-		else
-			cli_err(c, NULL, "%s", strerror(-r)), rc = CLI_FAIL;
+		} else {
+			cli_err(c, NULL, "%s", strerror(-r));
+			rc = CLI_FAIL;
+		}
 		table_release(&t);
 	}
 
@@ -711,6 +713,22 @@ static int policy_words(char **args, size_t n, char ***out, size_t *nw)
 			goto out_free;
 		/* "metric=" alone must survive as one (empty-valued) word. */
 		for (tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			/* A piece without '=' continues the previous value
+			 * ("metric=loss:min,acc:max", as `ckpt policy` prints it)
+			 * unless it is a flag word. */
+			if (!strchr(tok, '=') && cnt > 0 && strcmp(tok, "hide_virtual") != 0) {
+				size_t l = strlen(w[cnt - 1]);
+				char *joined = realloc(w[cnt - 1], l + strlen(tok) + 2);
+
+				if (!joined) {
+					free(dup);
+					goto out_free;
+				}
+				joined[l] = ',';
+				strcpy(joined + l + 1, tok);
+				w[cnt - 1] = joined;
+				continue;
+			}
 			if (cnt == cap) {
 				size_t nc = cap ? cap * 2 : 8;
 				char **nw2 = cnt >= CLI_MAX_ARGS ? NULL : realloc(w, nc * sizeof(*w));
@@ -1598,10 +1616,12 @@ static int cmd_log(struct cli *c)
 			r = table_add(&t, when, ev[i].event, ev[i].name ? ev[i].name : "-",
 				      ev[i].rule ? ev[i].rule : "-");
 		}
-		if (r == 0)
+		if (r == 0) {
 			table_print(&t, stdout);
-		else
-			cli_err(c, NULL, "%s", strerror(-r)), rc = CLI_FAIL;
+		} else {
+			cli_err(c, NULL, "%s", strerror(-r));
+			rc = CLI_FAIL;
+		}
 		table_release(&t);
 	}
 	store_events_free(ev, n);

@@ -54,6 +54,14 @@ run 2 policy "$S" set
 run 0 policy "$S" --json && [ "$OUT" = "$BEFORE" ] && pass "bad options change nothing" ||
 	fail "policy changed by a refused command: $OUT"
 
+# ---- the text `ckpt policy` prints can be given back as options
+run 0 policy "$S" metric=loss:min,metric=acc:max && run 0 policy "$S" && TEXT=$OUT &&
+	run 0 policy "$S" --json && BEFORE=$OUT
+run 0 policy "$S" metric= keep_last=9
+# shellcheck disable=SC2046
+run 0 policy "$S" $(printf '%s\n' "$TEXT" | tr '\n' ' ') && run 0 policy "$S" --json &&
+	[ "$OUT" = "$BEFORE" ] && pass "policy text round-trips as options" || fail "policy text round trip: $TEXT -> $OUT"
+
 # ---- flags and names
 run 0 policy "$S" hide_virtual latest_name=newest best_prefix=top_ --json && jcheck "flags and names" "$OUT" "
 assert j['hide_virtual'] is True and j['latest_name'] == 'newest' and j['best_prefix'] == 'top_', j"
