@@ -51,7 +51,7 @@ cleanup() {
 	trap - EXIT INT TERM HUP
 	if [ -n "$PYPID" ] && kill -0 "$PYPID" 2>/dev/null; then
 		kill -TERM "$PYPID" 2>/dev/null
-		sleep 1
+		for _ in $(seq 300); do kill -0 "$PYPID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$PYPID" 2>/dev/null
 	fi
 	# Unmount everything this run mounted, then end only our own daemons.
