@@ -79,6 +79,34 @@ run 0 export "$S" step-100 "$T/exp100" && cp -r "$M/step-100" "$T/viamount" &&
 	diff -r "$T/exp100" "$T/viamount" >/dev/null && [ "$(readlink "$T/exp100/link")" = sub/opt.bin ] &&
 	pass "export equals a copy through the mount" || fail "export vs mount copy differ"
 
+# an aborted checkpoint (its writer was killed) promoted by ckpt commit beside the mount
+mkdir "$M/step-300" || fail "mkdir step-300"
+("$PY" -c "import os
+f = open('$M/step-300/w.bin', 'wb')
+f.write(b'x' * 100000)
+f.flush()
+os.kill(os.getpid(), 9)") 2>/dev/null
+aborted=
+for _ in $(seq 30); do
+	"$CKPT" ls "$S" --all --json 2>/dev/null | "$PY" -c "import json, sys
+sys.exit(0 if ('step-300', 'aborted') in [(c['name'], c['state']) for c in json.load(sys.stdin)] else 1)" && aborted=1 && break
+	sleep 0.1
+done
+if [ -n "$aborted" ]; then
+	pass "killed writer: ckpt ls --all shows the aborted checkpoint"
+	[ ! -e "$M/step-300" ] || fail "aborted step-300 still listed in the mount"
+	run 0 commit "$S" step-300 && grep -q "committed step-300" <<<"$OUT" || fail "commit beside the mount: $OUT"
+	run 0 show "$S" latest --json && jcheck "promoted one is latest" "$OUT" "
+assert j['name'] == 'step-300' and j['state'] == 'committed', j"
+	for _ in $(seq 20); do [ -e "$M/step-300/w.bin" ] && break; sleep 0.1; done
+	[ "$(stat -c %s "$M/step-300/w.bin" 2>/dev/null)" = 100000 ] && pass "the mount serves the promoted checkpoint" ||
+		fail "the mount does not show the promoted step-300"
+	[ "$(stat -c %s "$M/latest/w.bin" 2>/dev/null)" = 100000 ] && pass "latest in the mount is the promoted one" ||
+		fail "MNT/latest is not the promoted step-300"
+else
+	fail "the killed writer's checkpoint was not aborted within 3 s"
+fi
+
 # changing commands beside the mount
 run 0 pin "$S" step-100 && run 0 ls "$S" --json && jcheck "pin beside the mount" "$OUT" "
 assert {c['name']: c['pinned'] for c in j}['step-100'] is True"
@@ -91,13 +119,13 @@ run 0 gc "$S" && grep -qi "left to the mount" <<<"$OUT" && pass "gc says reclama
 run 0 ls "$S" --json && jcheck "gc beside the mount deleted what the dry run said" "$(printf '[%s,%s]' "$DRY" "$OUT")" "
 dry, ls = j
 assert sorted(c['name'] for c in ls) == sorted(r['name'] for r in dry if r['action'] == 'keep'), (dry, ls)
-assert [c['name'] for c in ls] == ['step-200'], ls"
+assert [c['name'] for c in ls] == ['step-300'], ls"
 for _ in $(seq 20); do [ -e "$M/step-100" ] || break; sleep 0.1; done
 [ ! -e "$M/step-100" ] && pass "the mount no longer shows the deleted checkpoint" || fail "step-100 still in the mount"
 
 unmount
 run 0 verify "$S" && pass "verify after unmount"
 run 0 ls "$S" --json && jcheck "after unmount" "$OUT" "
-assert [c['name'] for c in j] == ['step-200'], j"
+assert [c['name'] for c in j] == ['step-300'], j"
 
 finish
