@@ -38,8 +38,8 @@ REPS = 1 if QUICK else 3
 S = dict(
     write=256 * MiB if QUICK else GiB,    # workload 1/2 file size
     ndir=8,                               # files in the directory checkpoint
-    series_tensors=50,                    # x 1024 columns float32 each
-    series_rows=320 if QUICK else 1280,   # 50 x 5 MiB = 250 MiB (quick 62.5 MiB)
+    series_tensors=20 if QUICK else 50,   # x 1024 columns float32 each
+    series_rows=1280,                     # 5 MiB tensors: 250 MiB (quick 100 MiB)
     series_steps=10,
     meta_counts=[10, 1000, 10000] if QUICK else [10, 1000, 10000, 100000],
     stat_iters=2000,

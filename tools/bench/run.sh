@@ -12,7 +12,8 @@
 # Env: BENCH_DIR (parent of the temp dir, default /var/tmp), BENCH_ONLY
 # (write,series,meta,commit,rss), BENCH_PERF=1 (perf profile of the daemon
 # during one 1 GiB write), BENCH_KEEP=1 (keep the temp dir),
-# BENCH_TIMEOUT (seconds, default 5400; quick 2400), BENCH_<SIZE>=N overrides.
+# BENCH_TIMEOUT (seconds, default 5400; quick 2400), BENCH_<SIZE>=N overrides,
+# BENCH_BIN=DIR (skip the build; use DIR/{ckptfs,ckpt,bench-mkmany,bench-nosync.so}).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(cd "$HERE/../.." && pwd)
@@ -21,17 +22,23 @@ QUICK=0
 for a in "$@"; do
 	case $a in
 	--quick) QUICK=1 ;;
-	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
 	*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 	esac
 done
 PY=/usr/bin/python3
 
+if [ -n "${BENCH_BIN:-}" ]; then
+	# Prebuilt ckptfs, ckpt, bench-mkmany, bench-nosync.so (testing the harness).
+	BUILD=$(cd "$BENCH_BIN" && pwd)
+	echo "== using prebuilt binaries in $BUILD"
+else
 echo "== build (Release) in $BUILD"
-cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD.cmake.log" 2>&1 ||
-	{ cat "$BUILD.cmake.log"; exit 1; }
-cmake --build "$BUILD" -j"$(nproc)" --target ckptfs ckpt ckptcore >"$BUILD.build.log" 2>&1 ||
-	{ tail -40 "$BUILD.build.log"; echo "build failed" >&2; exit 1; }
+mkdir -p "$BUILD"
+cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD/bench-cmake.log" 2>&1 ||
+	{ cat "$BUILD/bench-cmake.log"; exit 1; }
+cmake --build "$BUILD" -j"$(nproc)" --target ckptfs ckpt ckptcore >"$BUILD/bench-build.log" 2>&1 ||
+	{ tail -40 "$BUILD/bench-build.log"; echo "build failed" >&2; exit 1; }
 # The core's external libraries, as CMake found them (pkg-config).
 LIBS=$(pkg-config --libs sqlite3 libcrypto zlib libzstd libxxhash jansson 2>/dev/null) ||
 	LIBS="-lsqlite3 -lcrypto -lz -lzstd -lxxhash -ljansson"
@@ -40,6 +47,7 @@ cc -O2 -Wall -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I"$SRC/core" -o "$BUILD/bench
 	{ echo "mkmany build failed" >&2; exit 1; }
 cc -O2 -Wall -shared -fPIC -o "$BUILD/bench-nosync.so" "$HERE/nosync.c" ||
 	{ echo "nosync build failed" >&2; exit 1; }
+fi
 
 PARENT=${BENCH_DIR:-/var/tmp}
 WORK=$(mktemp -d "$PARENT/ckptfs-bench.XXXXXX") || exit 1
