@@ -123,6 +123,7 @@ struct fs {
 	pthread_t timer;
 	bool timer_started;
 
+	int mnt_id; /* our mount's id in /proc/PID/fdinfo (0: unknown) */
 	struct procwatch *pw;
 	char pw_status[160];
 	bool initialised; /* INIT done: notifications may be sent */
@@ -175,6 +176,13 @@ void fs_policy_refresh(struct fs *fs);
 /* Generates a control file's text (malloc'd). */
 int fs_ctl_generate(struct fs *fs, int ctl, char **out, size_t *len);
 extern const char *const fs_ctl_names[FS_CTL_N];
+
+/* ---- holders.c ---- */
+/* Our mount's id from /proc/self/mountinfo (after mounting), or 0. */
+int fs_find_mnt_id(const char *mnt);
+/* true when process pid still has a descriptor open on our inode with
+ * st_ino serial (another fd of a file being closed: dup2, shell redirection). */
+bool fs_pid_holds(struct fs *fs, pid_t pid, uint64_t serial);
 
 /* ---- ops_*.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;

@@ -285,6 +285,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ckptfs: cannot mount on %s\n", a.mnt);
 		goto out_remove_handlers;
 	}
+	fs.mnt_id = fs_find_mnt_id(mnt);
 	rc = fs_track_start(&fs);
 	if (rc < 0) {
 		fprintf(stderr, "ckptfs: cannot start threads: %s\n", strerror(-rc));

@@ -299,13 +299,20 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 
 /* ---- flush / release / fsync --------------------------------------------------- */
 
-static int fs_do_flush(struct fs *fs, fuse_req_t req, struct fs_handle *h)
+static int fs_do_flush(struct fs *fs, fuse_req_t req, fuse_ino_t ino, struct fs_handle *h)
 {
-	if (h->type != FS_H_STORE || !h->writer || !__atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL))
+	if (h->type != FS_H_STORE || !h->writer || !__atomic_load_n(&h->active, __ATOMIC_ACQUIRE))
 		return 0;
 	pid_t pid = fuse_req_ctx(req)->pid;
 	int status = 0;
-	if (procwatch_dying_badly(pid, &status) == 1) {
+	bool dying = procwatch_dying_badly(pid, &status) == 1;
+	/* Not the last close of this file in that process (dup2, a shell's
+	 * redirection): the writer goes on. */
+	if (!dying && fs_pid_holds(fs, pid, fs_ino(fs, ino)->serial))
+		return 0;
+	if (!__atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL))
+		return 0;
+	if (dying) {
 		/* The close comes from a process being killed (or exiting
 		 * non-zero) with the file still open: never commit that. */
 		char reason[96];
@@ -327,8 +334,7 @@ static int fs_do_flush(struct fs *fs, fuse_req_t req, struct fs_handle *h)
 
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)ino;
-	int rc = fs_do_flush(fs_of(req), req, fs_fh(fi));
+	int rc = fs_do_flush(fs_of(req), req, ino, fs_fh(fi));
 	fuse_reply_err(req, -rc);
 }
 
@@ -338,9 +344,17 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = fs_fh(fi);
 	if (h->type == FS_H_STORE) {
-		if (h->writer && __atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL))
-			fs_track_writer_done(fs, h->ckpt); /* released without a flush */
+		bool commit = false;
+		if (h->writer && __atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL)) {
+			/* Released without a last flush that let go (the fd was
+			 * held elsewhere, or mmap): this is the last close. */
+			fs_track_writer_done(fs, h->ckpt);
+			commit = h->kind == CKPT_FILE && !fs_track_is_temp(fs, h->ckpt) &&
+				 fs_track_active(fs, h->ckpt) == 0;
+		}
 		int rc = store_file_close(h->f);
+		if (commit && !fs_write_error_aborts(rc))
+			fs_commit(fs, h->ckpt);
 		if (h->writer && fs_write_error_aborts(rc)) {
 			char reason[96];
 			snprintf(reason, sizeof(reason), "write failed: %s", strerror(-rc));

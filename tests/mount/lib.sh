@@ -140,13 +140,16 @@ assert_errno() { # assert_errno ERRNO_NAME PYTHON_STATEMENT
   [ "$got" == "$1" ] || fail "$2: expected $1, got $got"
 }
 
-# ckpt_json_field NAME FIELD [--all]: a field of the newest checkpoint NAME in `ckpt ls --json`.
+# ckpt_field NAME FIELD: a field of checkpoint NAME in `ckpt ls --all --json`:
+# the live (staging/committed) one if any, else the last listed; "none" if none.
 ckpt_field() {
   local name=$1 field=$2
   "$CKPT" ls "$STORE" --all --json | "$PY" -c '
 import json, sys
 name, field = sys.argv[1], sys.argv[2]
 rows = [r for r in json.load(sys.stdin) if r["name"] == name]
+live = [r for r in rows if r["state"] in ("staging", "committed")]
+rows = live or rows
 print(rows[-1].get(field) if rows else "none")
 ' "$name" "$field"
 }

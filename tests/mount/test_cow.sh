@@ -2,7 +2,7 @@
 # Copy-on-write and version binding: overwriting last.ckpt (in place and by
 # os.replace) while a reader holds the old version open; a reader through
 # latest; a working directory inside latest keeps its version after latest
-# moves and the checkpoint is deleted; saving again into a committed
+# moves and retention deletes the checkpoint; saving again into a committed
 # directory shares unchanged data.
 source "$(dirname "$0")/lib.sh"
 
@@ -57,6 +57,7 @@ echo A >"$T/a/which"; head -c 100000 /dev/urandom >"$T/a/data"
 echo B >"$T/b/which"
 cp -r "$T/a" "$MNT/ckpt-a"
 wait_for bash -c "[ \"\$(cat '$MNT/.ckptfs/latest')\" = ckpt-a ]" || fail "ckpt-a never committed"
+"$CKPT" policy "$STORE" keep_last=1 >/dev/null || fail "ckpt policy keep_last=1 beside the mount"
 "$PY" - "$MNT" "$T/b" "$(sha "$T/a/data")" <<'EOF'
 import hashlib, os, shutil, subprocess, sys, time
 mnt, b, want = sys.argv[1:4]
@@ -71,8 +72,8 @@ while latest() != "ckpt-b":
 assert open(os.path.join(mnt, "latest/which")).read() == "B\n", "a new lookup of latest sees ckpt-b"
 assert open("which").read() == "A\n", "cwd inside latest still sees ckpt-a"
 assert sorted(os.listdir(".")) == ["data", "which"], os.listdir(".")
-subprocess.run(["rm", "-rf", os.path.join(mnt, "ckpt-a")], check=True)
-assert not os.path.exists(os.path.join(mnt, "ckpt-a"))
+# Retention (keep_last=1, set below before ckpt-b) deleted ckpt-a meanwhile.
+assert not os.path.exists(os.path.join(mnt, "ckpt-a")), "retention deleted ckpt-a"
 assert open("which").read() == "A\n", "cwd still reads after the checkpoint is deleted"
 assert hashlib.sha256(open("data", "rb").read()).hexdigest() == want
 fd = os.open(".", os.O_RDONLY)
@@ -80,6 +81,8 @@ assert os.read(os.open("which", os.O_RDONLY, dir_fd=fd), 10) == b"A\n", "openat 
 os.chdir("/")
 print("ok cwd")
 EOF
+
+"$CKPT" policy "$STORE" keep_last=0 >/dev/null || fail "ckpt policy keep_last=0"
 
 # Saving again into a committed directory: a new version, unchanged data shared.
 mkdir "$T/big"

@@ -11,10 +11,10 @@ mkdir -p "$T/d"
 head -c 3000000 /dev/urandom >"$T/d/a.bin"
 head -c 1000 /dev/urandom >"$T/d/b.bin"
 cp -r "$T/d" "$MNT/checkpoint-1"
+wait_for bash -c "[ \"\$(cat '$MNT/.ckptfs/latest')\" = checkpoint-1 ]" || fail "checkpoint-1 never committed"
 head -c 5000000 /dev/urandom >"$T/f.bin"
 cp "$T/f.bin" "$MNT/model-2.pt"
-wait_for bash -c "[ \"\$(cat '$MNT/.ckptfs/latest')\" = model-2.pt ] && [ \"\$('$CKPT' ls '$STORE' --json | grep -c committed)\" -ge 1 ]" || fail "setup commits"
-wait_for bash -c "'$CKPT' ls '$STORE' --json | '$PY' -c 'import json,sys; sys.exit(0 if all(r[\"state\"]==\"committed\" for r in json.load(sys.stdin)) else 1)'" || fail "checkpoint-1 never committed"
+assert_eq "$(latest_name)" "model-2.pt" "model-2.pt committed at close"
 
 # Second mount of the same store: refused with one line, exit 1, nothing mounted.
 mkdir "$T/mnt2"

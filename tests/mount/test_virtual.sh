@@ -67,7 +67,7 @@ assert_eq "$(cat "$MNT/best_val_loss")" "single" "setting a metric after commit 
 setfattr -n user.ckpt.bleu -v ' 31.5 ' "$MNT/ckpt-1" || fail "number with blanks"
 assert_eq "$(getfattr --only-values -n user.ckpt.bleu "$MNT/best_bleu")" "31.5" "getxattr through best_bleu"
 names=$(getfattr -d -m - "$MNT/ckpt-1" 2>/dev/null | grep -o '^user\.ckpt\.[a-z_]*' | sort | tr '\n' ' ')
-assert_eq "$names" "user.ckpt.bleu user.ckpt.pinned user.ckpt.val_loss " "listxattr"
+assert_eq "$names" "user.ckpt.bleu user.ckpt.pinned user.ckpt.step user.ckpt.val_loss " "listxattr (step 1 from the name)"
 assert_errno EINVAL "os.setxattr('ckpt-1', 'user.ckpt.val_loss', b'abc')"
 assert_errno EINVAL "os.setxattr('ckpt-1', 'user.ckpt.val_loss', b'1.5x')"
 assert_errno ENOTSUP "os.setxattr('ckpt-1', 'user.other', b'1')"
