@@ -1,0 +1,967 @@
+/* Unit tests for core/chunk.c: the promises in chunk.h (round trip in every
+ * codec, dedup, damage -> -EIO and never wrong bytes, missing -> -ENOENT,
+ * verify, chunk lists, auto codec, foreach, concurrency, tmp cleanup).
+ *
+ * CKPT_CHUNK_BENCH=1 also runs a throughput/barrier measurement that only
+ * prints (no timing assertions); CKPT_CHUNK_BENCH_MB sets its size. */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "chunk.h"
+
+#define HDR_LEN 24 /* chunk file header size documented in chunk.c */
+
+static char base[256];
+static char dir[300];
+static struct chunk_store *cs;
+
+/* ---- helpers ---- */
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rng(void)
+{
+	/* xorshift64*: deterministic so failures reproduce */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(rng() >> 56);
+}
+
+static void fill_text(uint8_t *p, size_t n, unsigned seed)
+{
+	static const char *words[] = { "tensor ", "weight ", "layer.", "bias ", "optimizer ",
+				       "step=", "0.125 ", "loss ", "\n" };
+	size_t i = 0;
+	unsigned k = seed;
+
+	while (i < n) {
+		const char *w = words[k++ % 9];
+		size_t l = strlen(w);
+
+		if (l > n - i)
+			l = n - i;
+		memcpy(p + i, w, l);
+		i += l;
+		k = k * 1103515245u + 12345u;
+	}
+}
+
+static int rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void chunk_path(const uint8_t hash[CHUNK_HASH_LEN], char *out, size_t cap)
+{
+	char hex[65];
+
+	chunk_hex(hash, hex);
+	snprintf(out, cap, "%s/%.2s/%s", dir, hex, hex);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(path, &st), 0);
+	return st.st_size;
+}
+
+static void flip_byte(const char *path, off_t off)
+{
+	int fd = open(path, O_RDWR);
+	uint8_t b;
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pread(fd, &b, 1, off), 1);
+	b ^= 0x40;
+	ck_assert_int_eq(pwrite(fd, &b, 1, off), 1);
+	close(fd);
+}
+
+static int count_entries(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	closedir(d);
+	return n;
+}
+
+static int count_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	(void)hash;
+	(*(int *)ctx)++;
+	return 0;
+}
+
+static int count_chunks(void)
+{
+	int n = 0;
+
+	ck_assert_int_eq(chunk_foreach(cs, count_cb, &n), 0);
+	return n;
+}
+
+static void setup(void)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(base, sizeof(base), "%s/check_chunk.XXXXXX", t && *t ? t : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(base));
+	/* DIR does not exist yet: open must create it */
+	snprintf(dir, sizeof(dir), "%s/chunks", base);
+	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
+}
+
+static void teardown(void)
+{
+	chunk_store_close(cs);
+	cs = NULL;
+	rm_rf(base);
+}
+
+/* ---- hashing and names ---- */
+
+START_TEST(test_hash_vectors)
+{
+	static const uint8_t abc_sha[CHUNK_HASH_LEN] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad
+	};
+	uint8_t h[CHUNK_HASH_LEN], back[CHUNK_HASH_LEN];
+	char hex[65];
+
+	chunk_hash("abc", 3, h);
+	ck_assert_mem_eq(h, abc_sha, CHUNK_HASH_LEN);
+	chunk_hex(h, hex);
+	ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	ck_assert_int_eq(chunk_unhex(hex, back), 0);
+	ck_assert_mem_eq(back, h, CHUNK_HASH_LEN);
+	/* XXH3-64 of the empty input, from the xxHash reference */
+	ck_assert_uint_eq(chunk_xxh("", 0), 0x2D06800538D394C2ull);
+	ck_assert_uint_ne(chunk_xxh("abc", 3), chunk_xxh("abd", 3));
+}
+END_TEST
+
+START_TEST(test_unhex_rejects)
+{
+	uint8_t h[CHUNK_HASH_LEN];
+	char hex[70];
+
+	memset(hex, 'a', 64);
+	hex[64] = '\0';
+	ck_assert_int_eq(chunk_unhex(hex, h), 0);
+	hex[10] = 'g';
+	ck_assert_int_eq(chunk_unhex(hex, h), -EINVAL);
+	hex[10] = 'a';
+	hex[63] = '\0'; /* short */
+	ck_assert_int_eq(chunk_unhex(hex, h), -EINVAL);
+	hex[63] = 'a';
+	hex[64] = 'b'; /* long */
+	hex[65] = '\0';
+	ck_assert_int_eq(chunk_unhex(hex, h), -EINVAL);
+	ck_assert_int_eq(chunk_unhex("", h), -EINVAL);
+}
+END_TEST
+
+/* ---- round trip ---- */
+
+static void roundtrip_one(const uint8_t *data, size_t len, int codec, int expect_codec)
+{
+	struct chunk_ref ref;
+	uint32_t stored = 0, raw = 0, stored2 = 0;
+	int used = -1, rc;
+	uint8_t *buf = malloc(CHUNK_SIZE);
+	char path[400];
+
+	ck_assert_ptr_nonnull(buf);
+	rc = chunk_put(cs, data, len, codec, &ref, &stored, &used);
+	ck_assert_int_eq(rc, 1);
+	ck_assert_int_eq(used, expect_codec);
+	ck_assert_uint_eq(ref.raw_len, len);
+	ck_assert_uint_eq(ref.xxh, chunk_xxh(data, len));
+	{
+		uint8_t h[CHUNK_HASH_LEN];
+
+		chunk_hash(data, len, h);
+		ck_assert_mem_eq(ref.hash, h, CHUNK_HASH_LEN);
+	}
+	chunk_path(ref.hash, path, sizeof(path));
+	ck_assert_int_eq(file_size(path), stored);
+	ck_assert_int_eq(chunk_stored_size(cs, ref.hash), stored);
+	if (expect_codec == CHUNK_CODEC_NONE)
+		ck_assert_uint_eq(stored, HDR_LEN + len);
+	else
+		ck_assert_uint_lt(stored, len);
+	ck_assert_int_eq(chunk_has(cs, ref.hash), 1);
+
+	memset(buf, 0xa5, CHUNK_SIZE);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, CHUNK_SIZE), 0);
+	if (len)
+		ck_assert_mem_eq(buf, data, len);
+	ck_assert_int_eq(chunk_verify(cs, ref.hash, &raw, &stored2), 0);
+	ck_assert_uint_eq(raw, len);
+	ck_assert_uint_eq(stored2, stored);
+	/* a buffer smaller than the chunk is refused, not overrun */
+	if (len > 0)
+		ck_assert_int_eq(chunk_get(cs, &ref, buf, len - 1), -EINVAL);
+	ck_assert_int_eq(chunk_release(cs, ref.hash), 0);
+	ck_assert_int_eq(chunk_has(cs, ref.hash), 0);
+	free(buf);
+}
+
+START_TEST(test_roundtrip_codecs)
+{
+	static const int codecs[] = { CHUNK_CODEC_NONE, CHUNK_CODEC_ZLIB, CHUNK_CODEC_ZSTD,
+				      CHUNK_CODEC_AUTO };
+	static const size_t sizes[] = { CHUNK_SIZE, 1, 4097, 300000 };
+	uint8_t *rnd = malloc(CHUNK_SIZE), *txt = malloc(CHUNK_SIZE);
+
+	ck_assert_ptr_nonnull(rnd);
+	ck_assert_ptr_nonnull(txt);
+	fill_random(rnd, CHUNK_SIZE);
+	fill_text(txt, CHUNK_SIZE, 7);
+	for (size_t c = 0; c < 4; c++) {
+		int want = codecs[c] == CHUNK_CODEC_AUTO ? CHUNK_CODEC_ZSTD : codecs[c];
+
+		for (size_t s = 0; s < 4; s++) {
+			/* random data never shrinks: kept raw whatever was asked */
+			roundtrip_one(rnd, sizes[s], codecs[c], CHUNK_CODEC_NONE);
+			if (sizes[s] >= 4097)
+				roundtrip_one(txt, sizes[s], codecs[c], want);
+		}
+	}
+	free(rnd);
+	free(txt);
+}
+END_TEST
+
+START_TEST(test_empty_chunk)
+{
+	struct chunk_ref ref;
+	uint8_t buf[1];
+	uint32_t stored;
+	int used;
+
+	ck_assert_int_eq(chunk_put(cs, NULL, 0, CHUNK_CODEC_ZSTD, &ref, &stored, &used), 1);
+	ck_assert_uint_eq(ref.raw_len, 0);
+	ck_assert_uint_eq(stored, HDR_LEN);
+	ck_assert_int_eq(used, CHUNK_CODEC_NONE);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, 0), 0);
+	ck_assert_int_eq(chunk_verify(cs, ref.hash, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_put_rejects)
+{
+	struct chunk_ref ref;
+	uint8_t *big = calloc(1, CHUNK_SIZE + 1);
+
+	ck_assert_ptr_nonnull(big);
+	ck_assert_int_eq(chunk_put(cs, big, CHUNK_SIZE + 1, CHUNK_CODEC_NONE, &ref, NULL, NULL),
+			 -EINVAL);
+	ck_assert_int_eq(chunk_put(cs, big, 10, 7, &ref, NULL, NULL), -EINVAL);
+	ck_assert_int_eq(count_chunks(), 0);
+	/* NULL out-parameters are allowed */
+	ck_assert_int_eq(chunk_put(cs, big, CHUNK_SIZE, CHUNK_CODEC_ZSTD, &ref, NULL, NULL), 1);
+	free(big);
+}
+END_TEST
+
+/* ---- dedup ---- */
+
+START_TEST(test_dedup)
+{
+	uint8_t data[50000];
+	struct chunk_ref r1, r2;
+	uint32_t s1 = 0, s2 = 0;
+	int u1 = -1, u2 = -1;
+	char path[400], fan[400];
+
+	fill_text(data, sizeof(data), 3);
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_ZSTD, &r1, &s1, &u1), 1);
+	/* same bytes, other codec requested: still the one stored chunk */
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &r2, &s2, &u2), 0);
+	ck_assert_mem_eq(r1.hash, r2.hash, CHUNK_HASH_LEN);
+	ck_assert_uint_eq(r1.xxh, r2.xxh);
+	ck_assert_uint_eq(r1.raw_len, r2.raw_len);
+	ck_assert_uint_eq(s1, s2);
+	ck_assert_int_eq(u1, CHUNK_CODEC_ZSTD);
+	ck_assert_int_eq(u2, CHUNK_CODEC_ZSTD);
+	ck_assert_int_eq(count_chunks(), 1);
+	chunk_path(r1.hash, path, sizeof(path));
+	snprintf(fan, sizeof(fan), "%.*s", (int)(strrchr(path, '/') - path), path);
+	ck_assert_int_eq(count_entries(fan), 1);
+	ck_assert_int_eq(count_entries(dir), 2); /* tmp + one fan-out dir */
+	{
+		char tmp[400];
+
+		snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+		ck_assert_int_eq(count_entries(tmp), 0);
+	}
+}
+END_TEST
+
+/* ---- damage ---- */
+
+/* one assertion for the whole buffer: Check records every assertion */
+static int all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return 0;
+	return 1;
+}
+
+static void expect_eio(const struct chunk_ref *ref, const uint8_t *orig)
+{
+	uint8_t *buf = malloc(CHUNK_SIZE);
+
+	ck_assert_ptr_nonnull(buf);
+	memcpy(buf, orig, ref->raw_len);
+	ck_assert_int_eq(chunk_get(cs, ref, buf, CHUNK_SIZE), -EIO);
+	/* what is left in the buffer is not passed off as the data: an
+	 * -EIO read leaves no stale or partial copy behind */
+	ck_assert(all_zero(buf, ref->raw_len));
+	ck_assert_int_eq(chunk_verify(cs, ref->hash, NULL, NULL), -EIO);
+	free(buf);
+}
+
+START_TEST(test_damage)
+{
+	static const int codecs[] = { CHUNK_CODEC_NONE, CHUNK_CODEC_ZLIB, CHUNK_CODEC_ZSTD };
+	/* header fields: magic, codec, reserved, raw_len, payload_len, xxh */
+	static const off_t hdr_offs[] = { 0, 4, 5, 8, 12, 16, 23 };
+	uint8_t *data = malloc(CHUNK_SIZE);
+
+	ck_assert_ptr_nonnull(data);
+	for (size_t c = 0; c < 3; c++) {
+		struct chunk_ref ref;
+		uint32_t stored;
+		char path[400];
+
+		if (codecs[c] == CHUNK_CODEC_NONE)
+			fill_random(data, CHUNK_SIZE);
+		else
+			fill_text(data, CHUNK_SIZE, (unsigned)c);
+		ck_assert_int_eq(chunk_put(cs, data, CHUNK_SIZE, codecs[c], &ref, &stored, NULL), 1);
+		chunk_path(ref.hash, path, sizeof(path));
+
+		/* payload byte flipped: first, middle, last */
+		{
+			const off_t offs[] = { HDR_LEN, HDR_LEN + (off_t)(stored - HDR_LEN) / 2,
+					       (off_t)stored - 1 };
+
+			for (int i = 0; i < 3; i++) {
+				flip_byte(path, offs[i]);
+				expect_eio(&ref, data);
+				flip_byte(path, offs[i]);
+				ck_assert_int_eq(chunk_verify(cs, ref.hash, NULL, NULL), 0);
+			}
+		}
+		/* header bytes flipped */
+		for (size_t i = 0; i < sizeof(hdr_offs) / sizeof(hdr_offs[0]); i++) {
+			flip_byte(path, hdr_offs[i]);
+			expect_eio(&ref, data);
+			flip_byte(path, hdr_offs[i]);
+		}
+		/* truncated: payload cut short, header only, header cut, empty */
+		{
+			const off_t lens[] = { (off_t)stored - 1, HDR_LEN, HDR_LEN - 1, 0 };
+
+			for (int i = 0; i < 4; i++) {
+				ck_assert_int_eq(truncate(path, lens[i]), 0);
+				expect_eio(&ref, data);
+				/* a put of the same data repairs the torn chunk */
+				ck_assert_int_eq(chunk_put(cs, data, CHUNK_SIZE, codecs[c], &ref,
+							   NULL, NULL),
+						 1);
+				ck_assert_int_eq(chunk_verify(cs, ref.hash, NULL, NULL), 0);
+			}
+		}
+		/* trailing garbage */
+		{
+			int fd = open(path, O_WRONLY | O_APPEND);
+
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(write(fd, "x", 1), 1);
+			close(fd);
+			expect_eio(&ref, data);
+		}
+	}
+	free(data);
+}
+END_TEST
+
+START_TEST(test_ref_mismatch)
+{
+	uint8_t a[10000], b[10000], buf[10000];
+	struct chunk_ref ra, rb, bad;
+	char pa[400], pb[400];
+
+	fill_random(a, sizeof(a));
+	fill_random(b, sizeof(b));
+	ck_assert_int_eq(chunk_put(cs, a, sizeof(a), CHUNK_CODEC_NONE, &ra, NULL, NULL), 1);
+	ck_assert_int_eq(chunk_put(cs, b, sizeof(b), CHUNK_CODEC_NONE, &rb, NULL, NULL), 1);
+
+	/* the index's xxh or length disagree with an intact chunk file */
+	bad = ra;
+	bad.xxh ^= 1;
+	ck_assert_int_eq(chunk_get(cs, &bad, buf, sizeof(buf)), -EIO);
+	bad = ra;
+	bad.raw_len -= 1;
+	ck_assert_int_eq(chunk_get(cs, &bad, buf, sizeof(buf)), -EIO);
+
+	/* a valid chunk file sitting under the wrong name: get must refuse
+	 * B's bytes for A's ref, verify must see the SHA-256 mismatch */
+	chunk_path(ra.hash, pa, sizeof(pa));
+	chunk_path(rb.hash, pb, sizeof(pb));
+	{
+		char cmd[1000];
+
+		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", pb, pa);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	ck_assert_int_eq(chunk_get(cs, &ra, buf, sizeof(buf)), -EIO);
+	ck_assert_int_eq(chunk_verify(cs, ra.hash, NULL, NULL), -EIO);
+	ck_assert_int_eq(chunk_get(cs, &rb, buf, sizeof(buf)), 0);
+	ck_assert_mem_eq(buf, b, sizeof(b));
+}
+END_TEST
+
+/* ---- missing ---- */
+
+START_TEST(test_missing)
+{
+	uint8_t data[1000], buf[1000];
+	struct chunk_ref ref;
+
+	fill_random(data, sizeof(data));
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &ref, NULL, NULL), 1);
+	ck_assert_int_eq(chunk_release(cs, ref.hash), 0);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(chunk_verify(cs, ref.hash, NULL, NULL), -ENOENT);
+	ck_assert_int_eq(chunk_has(cs, ref.hash), 0);
+	ck_assert_int_eq(chunk_stored_size(cs, ref.hash), -ENOENT);
+	ck_assert_int_eq(chunk_release(cs, ref.hash), -ENOENT);
+	ck_assert_int_eq(count_chunks(), 0);
+	/* a hash never stored, in a fan-out dir that does not exist */
+	memset(ref.hash, 0xee, CHUNK_HASH_LEN);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), -ENOENT);
+	ck_assert_int_eq(chunk_has(cs, ref.hash), 0);
+	/* released and put again: a new file */
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &ref, NULL, NULL), 1);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), 0);
+	ck_assert_mem_eq(buf, data, sizeof(data));
+}
+END_TEST
+
+/* ---- chunk lists ---- */
+
+START_TEST(test_refs_roundtrip)
+{
+	struct chunk_ref in[5], *out = NULL;
+	uint8_t blob[5 * CHUNK_REF_WIRE];
+	size_t n = 99;
+
+	for (int i = 0; i < 5; i++) {
+		fill_random(in[i].hash, CHUNK_HASH_LEN);
+		in[i].xxh = rng();
+		in[i].raw_len = i == 4 ? CHUNK_SIZE : (uint32_t)(rng() % CHUNK_SIZE);
+	}
+	in[0].xxh = 0x0102030405060708ull;
+	in[0].raw_len = 0x000a0b0c;
+	chunk_refs_encode(in, 5, blob);
+	/* wire layout: hash, then xxh and raw_len little endian */
+	ck_assert_mem_eq(blob, in[0].hash, CHUNK_HASH_LEN);
+	{
+		static const uint8_t tail[12] = { 8, 7, 6, 5, 4, 3, 2, 1, 0x0c, 0x0b, 0x0a, 0 };
+
+		ck_assert_mem_eq(blob + CHUNK_HASH_LEN, tail, 12);
+	}
+	ck_assert_mem_eq(blob + CHUNK_REF_WIRE, in[1].hash, CHUNK_HASH_LEN);
+	ck_assert_int_eq(chunk_refs_decode(blob, sizeof(blob), &out, &n), 0);
+	ck_assert_uint_eq(n, 5);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_mem_eq(out[i].hash, in[i].hash, CHUNK_HASH_LEN);
+		ck_assert_uint_eq(out[i].xxh, in[i].xxh);
+		ck_assert_uint_eq(out[i].raw_len, in[i].raw_len);
+	}
+	free(out);
+
+	out = (struct chunk_ref *)1;
+	ck_assert_int_eq(chunk_refs_decode(blob, 0, &out, &n), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_ptr_null(out);
+}
+END_TEST
+
+START_TEST(test_refs_reject)
+{
+	struct chunk_ref in[2], *out = NULL;
+	uint8_t blob[2 * CHUNK_REF_WIRE + 1];
+	size_t n = 0;
+
+	memset(in, 0, sizeof(in));
+	in[0].raw_len = 5;
+	in[1].raw_len = 6;
+	chunk_refs_encode(in, 2, blob);
+	ck_assert_int_eq(chunk_refs_decode(blob, 2 * CHUNK_REF_WIRE - 1, &out, &n), -EINVAL);
+	ck_assert_int_eq(chunk_refs_decode(blob, 2 * CHUNK_REF_WIRE + 1, &out, &n), -EINVAL);
+	ck_assert_int_eq(chunk_refs_decode(blob, 1, &out, &n), -EINVAL);
+	/* raw_len beyond CHUNK_SIZE in the second ref */
+	in[1].raw_len = CHUNK_SIZE + 1;
+	chunk_refs_encode(in, 2, blob);
+	ck_assert_int_eq(chunk_refs_decode(blob, 2 * CHUNK_REF_WIRE, &out, &n), -EINVAL);
+	in[1].raw_len = 0xffffffffu;
+	chunk_refs_encode(in, 2, blob);
+	ck_assert_int_eq(chunk_refs_decode(blob, 2 * CHUNK_REF_WIRE, &out, &n), -EINVAL);
+	in[1].raw_len = CHUNK_SIZE;
+	chunk_refs_encode(in, 2, blob);
+	ck_assert_int_eq(chunk_refs_decode(blob, 2 * CHUNK_REF_WIRE, &out, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_uint_eq(out[1].raw_len, CHUNK_SIZE);
+	free(out);
+}
+END_TEST
+
+/* ---- auto codec ---- */
+
+START_TEST(test_auto_codec)
+{
+	uint8_t *p = malloc(CHUNK_SIZE);
+
+	ck_assert_ptr_nonnull(p);
+	fill_text(p, 65536, 11);
+	ck_assert_int_eq(chunk_auto_codec(p, 65536), CHUNK_CODEC_ZSTD);
+	fill_random(p, 65536);
+	ck_assert_int_eq(chunk_auto_codec(p, 65536), CHUNK_CODEC_NONE);
+	/* random with a compressible quarter: saves ~25%, above 10% */
+	fill_random(p, 65536);
+	memset(p, 0, 16384);
+	ck_assert_int_eq(chunk_auto_codec(p, 65536), CHUNK_CODEC_ZSTD);
+	/* random with a 5% zero run: saves under 10% */
+	fill_random(p, 65536);
+	memset(p, 0, 3276);
+	ck_assert_int_eq(chunk_auto_codec(p, 65536), CHUNK_CODEC_NONE);
+	ck_assert_int_eq(chunk_auto_codec(p, 0), CHUNK_CODEC_NONE);
+	free(p);
+}
+END_TEST
+
+/* ---- foreach ---- */
+
+struct seen {
+	uint8_t (*hashes)[CHUNK_HASH_LEN];
+	int n, cap;
+};
+
+static int collect_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	struct seen *s = ctx;
+
+	ck_assert_int_lt(s->n, s->cap);
+	memcpy(s->hashes[s->n++], hash, CHUNK_HASH_LEN);
+	return 0;
+}
+
+static int stop_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	(void)hash;
+	return ++*(int *)ctx == 3 ? 42 : 0;
+}
+
+START_TEST(test_foreach)
+{
+	enum { N = 60 };
+	struct chunk_ref refs[N];
+	uint8_t seen_hashes[N + 5][CHUNK_HASH_LEN];
+	struct seen s = { seen_hashes, 0, N + 5 };
+	uint8_t data[777];
+	char path[500];
+	int stops = 0;
+
+	for (int i = 0; i < N; i++) {
+		fill_random(data, sizeof(data));
+		ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &refs[i], NULL,
+					   NULL),
+				 1);
+	}
+	/* strays that are not chunks: ignored */
+	chunk_path(refs[0].hash, path, sizeof(path));
+	strcpy(strrchr(path, '/') + 1, "README");
+	{
+		FILE *f = fopen(path, "w");
+
+		ck_assert_ptr_nonnull(f);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/tmp/%064d", dir, 0);
+	{
+		FILE *f = fopen(path, "w");
+
+		ck_assert_ptr_nonnull(f);
+		fclose(f);
+	}
+	ck_assert_int_eq(chunk_foreach(cs, collect_cb, &s), 0);
+	ck_assert_int_eq(s.n, N);
+	for (int i = 0; i < N; i++) {
+		int found = 0;
+
+		for (int j = 0; j < s.n; j++)
+			found += !memcmp(seen_hashes[j], refs[i].hash, CHUNK_HASH_LEN);
+		ck_assert_int_eq(found, 1);
+	}
+	/* fn's non-zero value stops the walk and is returned */
+	ck_assert_int_eq(chunk_foreach(cs, stop_cb, &stops), 42);
+	ck_assert_int_eq(stops, 3);
+}
+END_TEST
+
+/* ---- concurrency ---- */
+
+enum { POOL = 48, PER_THREAD = 64, NTHREADS = 4, BLK = 100000 };
+static uint8_t *pool; /* POOL blocks of BLK bytes, read-only while threads run */
+
+struct worker {
+	int id;
+	int news;
+	int err;
+	struct chunk_ref refs[PER_THREAD];
+	int idx[PER_THREAD];
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	static const int codecs[] = { CHUNK_CODEC_NONE, CHUNK_CODEC_ZLIB, CHUNK_CODEC_ZSTD,
+				      CHUNK_CODEC_AUTO };
+
+	for (int i = 0; i < PER_THREAD; i++) {
+		/* threads walk the pool from different starts: heavy overlap */
+		int k = (w->id * 13 + i * 5) % POOL;
+		int rc = chunk_put(cs, pool + (size_t)k * BLK, BLK, codecs[w->id], &w->refs[i],
+				   NULL, NULL);
+
+		if (rc < 0) {
+			w->err = rc;
+			return NULL;
+		}
+		w->news += rc;
+		w->idx[i] = k;
+	}
+	return NULL;
+}
+
+START_TEST(test_concurrent_puts)
+{
+	pthread_t t[NTHREADS];
+	struct worker *w = calloc(NTHREADS, sizeof(*w));
+	uint8_t *buf = malloc(BLK);
+	int used[POOL] = { 0 }, distinct = 0, news = 0;
+	char tmp[400];
+
+	ck_assert_ptr_nonnull(w);
+	ck_assert_ptr_nonnull(buf);
+	pool = malloc((size_t)POOL * BLK);
+	ck_assert_ptr_nonnull(pool);
+	for (int k = 0; k < POOL; k++) {
+		if (k % 2)
+			fill_random(pool + (size_t)k * BLK, BLK);
+		else
+			fill_text(pool + (size_t)k * BLK, BLK, (unsigned)k);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		w[i].id = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		ck_assert_int_eq(w[i].err, 0);
+		news += w[i].news;
+		for (int j = 0; j < PER_THREAD; j++) {
+			used[w[i].idx[j]] = 1;
+			ck_assert_int_eq(chunk_get(cs, &w[i].refs[j], buf, BLK), 0);
+			ck_assert_mem_eq(buf, pool + (size_t)w[i].idx[j] * BLK, BLK);
+		}
+	}
+	for (int k = 0; k < POOL; k++)
+		distinct += used[k];
+	/* exactly one put per distinct chunk reports a new file */
+	ck_assert_int_eq(news, distinct);
+	ck_assert_int_eq(count_chunks(), distinct);
+	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
+	ck_assert_int_eq(count_entries(tmp), 0);
+	ck_assert_int_eq(chunk_barrier(cs), 0);
+	free(pool);
+	free(buf);
+	free(w);
+}
+END_TEST
+
+/* ---- open / barrier ---- */
+
+START_TEST(test_tmp_cleanup)
+{
+	uint8_t data[5000], buf[5000];
+	struct chunk_ref ref;
+	char path[500];
+
+	fill_random(data, sizeof(data));
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &ref, NULL, NULL), 1);
+	chunk_store_close(cs);
+	cs = NULL;
+	for (int i = 0; i < 3; i++) {
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/tmp/leftover-%d", dir, i);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs("partial chunk", f);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/tmp", dir);
+	ck_assert_int_eq(count_entries(path), 3);
+	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
+	ck_assert_int_eq(count_entries(path), 0);
+	/* chunks survive a reopen */
+	ck_assert_int_eq(count_chunks(), 1);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), 0);
+	ck_assert_mem_eq(buf, data, sizeof(data));
+}
+END_TEST
+
+START_TEST(test_open_errors)
+{
+	struct chunk_store *x = NULL;
+	char path[400];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/file", base);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ck_assert_int_eq(chunk_store_open(path, &x), -ENOTDIR);
+	snprintf(path, sizeof(path), "%s/no/such/parent", base);
+	ck_assert_int_eq(chunk_store_open(path, &x), -ENOENT);
+	ck_assert_ptr_null(x);
+}
+END_TEST
+
+static void barrier_roundtrip(void)
+{
+	uint8_t data[70000], buf[70000];
+	struct chunk_ref refs[8];
+
+	for (int i = 0; i < 8; i++) {
+		fill_random(data, sizeof(data));
+		ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_ZSTD, &refs[i], NULL,
+					   NULL),
+				 1);
+	}
+	/* a chunk released before the barrier does not make it fail */
+	ck_assert_int_eq(chunk_release(cs, refs[3].hash), 0);
+	ck_assert_int_eq(chunk_barrier(cs), 0);
+	ck_assert_int_eq(chunk_barrier(cs), 0); /* nothing pending */
+	ck_assert_int_eq(chunk_get(cs, &refs[7], buf, sizeof(buf)), 0);
+	ck_assert_mem_eq(buf, data, sizeof(data));
+}
+
+START_TEST(test_barrier_fsync)
+{
+	barrier_roundtrip();
+}
+END_TEST
+
+START_TEST(test_barrier_syncfs)
+{
+	chunk_store_close(cs);
+	setenv("CKPT_CHUNK_BARRIER", "syncfs", 1);
+	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
+	unsetenv("CKPT_CHUNK_BARRIER");
+	barrier_roundtrip();
+}
+END_TEST
+
+/* ---- measurement (CKPT_CHUNK_BENCH=1): prints, asserts only success ---- */
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double bench_put(int codec, const uint8_t *src, size_t nchunks, struct chunk_ref *refs)
+{
+	double t0 = now();
+
+	for (size_t i = 0; i < nchunks; i++)
+		ck_assert_int_eq(chunk_put(cs, src + i * CHUNK_SIZE, CHUNK_SIZE, codec, &refs[i],
+					   NULL, NULL),
+				 1);
+	return now() - t0;
+}
+
+static void bench_reopen(const char *mode)
+{
+	chunk_store_close(cs);
+	rm_rf(dir);
+	if (mode)
+		setenv("CKPT_CHUNK_BARRIER", mode, 1);
+	else
+		unsetenv("CKPT_CHUNK_BARRIER");
+	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
+	unsetenv("CKPT_CHUNK_BARRIER");
+}
+
+START_TEST(test_bench)
+{
+	const char *mb_env = getenv("CKPT_CHUNK_BENCH_MB");
+	size_t mb = mb_env ? strtoul(mb_env, NULL, 10) : 256;
+	uint8_t *src, *buf = malloc(CHUNK_SIZE);
+	struct chunk_ref *refs;
+	double t, tb;
+
+	if (!getenv("CKPT_CHUNK_BENCH"))
+		return;
+	if (mb == 0 || mb > 4096)
+		mb = 256;
+	src = malloc(mb * CHUNK_SIZE);
+	refs = calloc(mb, sizeof(*refs));
+	ck_assert_ptr_nonnull(src);
+	ck_assert_ptr_nonnull(refs);
+	ck_assert_ptr_nonnull(buf);
+	fill_random(src, mb * CHUNK_SIZE);
+
+	static const int codecs[] = { CHUNK_CODEC_NONE, CHUNK_CODEC_ZSTD };
+	static const char *names[] = { "none", "zstd" };
+	for (int c = 0; c < 2; c++) {
+		bench_reopen(NULL);
+		t = bench_put(codecs[c], src, mb, refs);
+		tb = now();
+		ck_assert_int_eq(chunk_barrier(cs), 0);
+		tb = now() - tb;
+		printf("bench: put %zu MiB random codec=%s: %.2f s = %.0f MiB/s (+barrier %.2f s)\n",
+		       mb, names[c], t, mb / t, tb);
+		t = now();
+		for (size_t i = 0; i < mb; i++)
+			ck_assert_int_eq(chunk_get(cs, &refs[i], buf, CHUNK_SIZE), 0);
+		t = now() - t;
+		printf("bench: get %zu MiB (page cache) codec=%s: %.2f s = %.0f MiB/s\n", mb,
+		       names[c], t, mb / t);
+	}
+	/* compressible data through zstd */
+	for (size_t i = 0; i < mb; i++)
+		fill_text(src + i * CHUNK_SIZE, CHUNK_SIZE, (unsigned)i);
+	bench_reopen(NULL);
+	t = bench_put(CHUNK_CODEC_ZSTD, src, mb, refs);
+	printf("bench: put %zu MiB text codec=zstd: %.2f s = %.0f MiB/s\n", mb, t, mb / t);
+	t = now();
+	for (size_t i = 0; i < mb; i++)
+		ck_assert_int_eq(chunk_get(cs, &refs[i], buf, CHUNK_SIZE), 0);
+	t = now() - t;
+	printf("bench: get %zu MiB text codec=zstd: %.2f s = %.0f MiB/s\n", mb, t, mb / t);
+
+	/* barrier: 256 x 1 MiB new random chunks, then the barrier alone */
+	fill_random(src, 256 * CHUNK_SIZE < mb * CHUNK_SIZE ? 256 * CHUNK_SIZE : mb * CHUNK_SIZE);
+	for (int round = 0; round < 3; round++) {
+		static const char *modes[] = { "fsync", "syncfs" };
+
+		for (int m = 0; m < 2; m++) {
+			size_t n = mb < 256 ? mb : 256;
+
+			bench_reopen(modes[m]);
+			ck_assert_int_eq(chunk_barrier(cs), 0); /* settle earlier writes */
+			sync();
+			src[round * 2 + m] ^= 0x5a; /* fresh hashes each run */
+			t = bench_put(CHUNK_CODEC_NONE, src, n, refs);
+			tb = now();
+			ck_assert_int_eq(chunk_barrier(cs), 0);
+			tb = now() - tb;
+			printf("bench: barrier=%s round %d: %zu x 1 MiB put %.3f s, barrier %.3f s, "
+			       "total %.3f s\n",
+			       modes[m], round, n, t, tb, t + tb);
+		}
+	}
+	fflush(stdout);
+	free(refs);
+	free(src);
+	free(buf);
+}
+END_TEST
+
+static Suite *chunk_suite(void)
+{
+	Suite *s = suite_create("chunk");
+	TCase *tc = tcase_create("core");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 600);
+	tcase_add_test(tc, test_hash_vectors);
+	tcase_add_test(tc, test_unhex_rejects);
+	tcase_add_test(tc, test_roundtrip_codecs);
+	tcase_add_test(tc, test_empty_chunk);
+	tcase_add_test(tc, test_put_rejects);
+	tcase_add_test(tc, test_dedup);
+	tcase_add_test(tc, test_damage);
+	tcase_add_test(tc, test_ref_mismatch);
+	tcase_add_test(tc, test_missing);
+	tcase_add_test(tc, test_refs_roundtrip);
+	tcase_add_test(tc, test_refs_reject);
+	tcase_add_test(tc, test_auto_codec);
+	tcase_add_test(tc, test_foreach);
+	tcase_add_test(tc, test_concurrent_puts);
+	tcase_add_test(tc, test_tmp_cleanup);
+	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_barrier_fsync);
+	tcase_add_test(tc, test_barrier_syncfs);
+	tcase_add_test(tc, test_bench);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(chunk_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
