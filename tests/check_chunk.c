@@ -802,17 +802,17 @@ static void barrier_roundtrip(void)
 
 START_TEST(test_barrier_fsync)
 {
+	chunk_store_close(cs);
+	setenv("CKPT_CHUNK_BARRIER", "fsync", 1);
+	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
+	unsetenv("CKPT_CHUNK_BARRIER");
 	barrier_roundtrip();
 }
 END_TEST
 
 START_TEST(test_barrier_syncfs)
 {
-	chunk_store_close(cs);
-	setenv("CKPT_CHUNK_BARRIER", "syncfs", 1);
-	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
-	unsetenv("CKPT_CHUNK_BARRIER");
-	barrier_roundtrip();
+	barrier_roundtrip(); /* the default */
 }
 END_TEST
 
@@ -853,12 +853,13 @@ START_TEST(test_bench)
 {
 	const char *mb_env = getenv("CKPT_CHUNK_BENCH_MB");
 	size_t mb = mb_env ? strtoul(mb_env, NULL, 10) : 256;
-	uint8_t *src, *buf = malloc(CHUNK_SIZE);
+	uint8_t *src, *buf;
 	struct chunk_ref *refs;
 	double t, tb;
 
 	if (!getenv("CKPT_CHUNK_BENCH"))
 		return;
+	buf = malloc(CHUNK_SIZE);
 	if (mb == 0 || mb > 4096)
 		mb = 256;
 	src = malloc(mb * CHUNK_SIZE);
@@ -897,17 +898,17 @@ START_TEST(test_bench)
 	t = now() - t;
 	printf("bench: get %zu MiB text codec=zstd: %.2f s = %.0f MiB/s\n", mb, t, mb / t);
 
-	/* barrier: 256 x 1 MiB new random chunks, then the barrier alone */
-	fill_random(src, 256 * CHUNK_SIZE < mb * CHUNK_SIZE ? 256 * CHUNK_SIZE : mb * CHUNK_SIZE);
-	for (int round = 0; round < 3; round++) {
+	/* barrier: n x 1 MiB new random chunks, then the barrier alone */
+	fill_random(src, (mb < 256 ? mb : 256) * CHUNK_SIZE);
+	for (int round = 0; round < 9; round++) {
 		static const char *modes[] = { "fsync", "syncfs" };
+		static const size_t counts[] = { 4, 32, 256 };
 
 		for (int m = 0; m < 2; m++) {
-			size_t n = mb < 256 ? mb : 256;
+			size_t n = counts[round % 3] < mb ? counts[round % 3] : mb;
 
 			bench_reopen(modes[m]);
-			ck_assert_int_eq(chunk_barrier(cs), 0); /* settle earlier writes */
-			sync();
+			sync(); /* start each run with nothing dirty */
 			src[round * 2 + m] ^= 0x5a; /* fresh hashes each run */
 			t = bench_put(CHUNK_CODEC_NONE, src, n, refs);
 			tb = now();
