@@ -79,6 +79,11 @@ struct fs_track {
 	int64_t last_change_ms; /* monotonic */
 	pid_t writers[FS_MAX_WRITERS];
 	size_t n_writers;
+	/* The abort could not be recorded yet (a full disk refuses even the
+	 * index write while the open data holds the space): hidden from the
+	 * mount now, the timer retries the abort. */
+	bool doomed;
+	char reason[160];
 };
 
 struct fs {
@@ -160,6 +165,8 @@ void fs_track_drop(struct fs *fs, int64_t id);
 /* n_active of a tracked checkpoint, -1 when not tracked. */
 int fs_track_active(struct fs *fs, int64_t id);
 bool fs_track_is_temp(struct fs *fs, int64_t id);
+/* true when the checkpoint is being aborted (hidden from the mount). */
+bool fs_track_is_doomed(struct fs *fs, int64_t id);
 /* Commits ckpt id (its staging version), then runs retention and gc. */
 int fs_commit(struct fs *fs, int64_t id);
 int fs_abort(struct fs *fs, int64_t id, const char *reason);

@@ -87,6 +87,10 @@ static int fs_lookup_root(struct fs *fs, const char *name, struct fuse_entry_par
 	}
 	struct ckpt_info ci;
 	int rc = store_ckpt_lookup(fs->st, name, &ci);
+	if (rc == 0 && fs_track_is_doomed(fs, ci.id)) {
+		ckpt_info_release(&ci);
+		return -ENOENT; /* being aborted: gone from the mount already */
+	}
 	if (rc == 0) {
 		struct store_node root;
 		rc = store_version_root(fs->st, ci.version, &root);
@@ -596,7 +600,9 @@ static void fs_list_root(struct fs *fs, struct fs_dents *d)
 	}
 	size_t first_ckpt = d->n;
 	for (size_t i = 0; i < n; i++)
-		fs_dents_add(d, arr[i].name, arr[i].kind == CKPT_FILE ? S_IFREG : S_IFDIR, 1000 + (uint64_t)arr[i].id);
+		if (!fs_track_is_doomed(fs, arr[i].id))
+			fs_dents_add(d, arr[i].name, arr[i].kind == CKPT_FILE ? S_IFREG : S_IFDIR,
+				     1000 + (uint64_t)arr[i].id);
 	ckpt_info_free_array(arr, n);
 	(void)first_ckpt;
 

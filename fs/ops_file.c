@@ -357,7 +357,7 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			fs_commit(fs, h->ckpt);
 		if (h->writer && fs_write_error_aborts(rc)) {
 			char reason[96];
-			snprintf(reason, sizeof(reason), "write failed: %s", strerror(-rc));
+			snprintf(reason, sizeof(reason), "write failed at close: %s", strerror(-rc));
 			fs_abort(fs, h->ckpt, reason);
 		}
 	} else if (h->type == FS_H_PLAIN) {
@@ -380,7 +380,7 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 		rc = store_file_flush(h->f);
 		if (fs_write_error_aborts(rc)) {
 			char reason[96];
-			snprintf(reason, sizeof(reason), "write failed: %s", strerror(-rc));
+			snprintf(reason, sizeof(reason), "write failed at fsync: %s", strerror(-rc));
 			fs_abort(fs, h->ckpt, reason);
 		}
 	}

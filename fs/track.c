@@ -189,6 +189,34 @@ bool fs_track_is_temp(struct fs *fs, int64_t id)
 	return temp;
 }
 
+bool fs_track_is_doomed(struct fs *fs, int64_t id)
+{
+	pthread_mutex_lock(&fs->trk_lock);
+	struct fs_track *t = fs->tracks ? fs_track_find(fs, id) : NULL;
+	bool doomed = t && t->doomed;
+	pthread_mutex_unlock(&fs->trk_lock);
+	return doomed;
+}
+
+static void fs_track_doom(struct fs *fs, int64_t id, const char *reason)
+{
+	pthread_mutex_lock(&fs->trk_lock);
+	struct fs_track *t = fs_track_find(fs, id);
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (t) {
+			t->id = id;
+			t->next = fs->tracks;
+			fs->tracks = t;
+		}
+	}
+	if (t && !t->doomed) {
+		t->doomed = true;
+		snprintf(t->reason, sizeof(t->reason), "%s", reason);
+	}
+	pthread_mutex_unlock(&fs->trk_lock);
+}
+
 /* ---- commit / abort / delete --------------------------------------------- */
 
 void fs_policy_refresh(struct fs *fs)
@@ -236,6 +264,10 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 		return 0;
 	}
 	bool cow = ci.state == CKPT_COMMITTED;
+	if (fs_track_is_doomed(fs, id)) {
+		ckpt_info_release(&ci);
+		return 0; /* an abort is pending (its error was reported): never commit */
+	}
 	rc = store_ckpt_commit(fs->st, id);
 	fs_track_drop(fs, id);
 	if (rc == 0) {
@@ -243,8 +275,20 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 			fs_inodes_rebind(fs, id, true);
 		fs_after_commit(fs);
 	} else {
-		/* The store aborted it (format check, no space): it leaves the
-		 * listing; a copy-on-write version falls back to the old one. */
+		/* The store aborts on a failed format check or durability; make
+		 * sure of it for any other failure (flushing open files can run
+		 * out of space first): it leaves the listing now, a copy-on-write
+		 * version falls back to the old one. */
+		struct ckpt_info now;
+		if (store_ckpt_get(fs->st, id, &now) == 0) {
+			if (now.state == CKPT_STAGING || (now.state == CKPT_COMMITTED && now.staging_version)) {
+				char reason[128];
+				snprintf(reason, sizeof(reason), "commit failed: %s", strerror(-rc));
+				if (store_ckpt_abort(fs->st, id, reason) < 0)
+					fs_track_doom(fs, id, reason);
+			}
+			ckpt_info_release(&now);
+		}
 		fs_notify_entry(fs, FUSE_ROOT_ID, ci.name);
 		if (cow)
 			fs_inodes_rebind(fs, id, true);
@@ -275,11 +319,17 @@ int fs_abort(struct fs *fs, int64_t id, const char *reason)
 		if (rc == 0) {
 			if (cow)
 				fs_inodes_rebind(fs, id, true);
-			else
-				fs_notify_entry(fs, FUSE_ROOT_ID, ci.name);
+		} else {
+			fs_track_doom(fs, id, reason);
 		}
+		if (!cow)
+			fs_notify_entry(fs, FUSE_ROOT_ID, ci.name);
 	}
 	ckpt_info_release(&ci);
+	if (rc < 0) {
+		pthread_mutex_unlock(&fs->commit_lock);
+		return rc;
+	}
 out_drop:
 	fs_track_drop(fs, id);
 	pthread_mutex_unlock(&fs->commit_lock);
@@ -306,7 +356,7 @@ static size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, siz
 	int64_t now = fs_now_ms();
 	pthread_mutex_lock(&fs->trk_lock);
 	for (struct fs_track *t = fs->tracks; t && n < max; t = t->next) {
-		if (t->temp || t->n_active > 0)
+		if (t->temp || t->n_active > 0 || t->doomed)
 			continue;
 		if (settle_ms >= 0 && now - t->last_change_ms < settle_ms)
 			continue;
@@ -370,7 +420,7 @@ static void fs_process_exits(struct fs *fs)
 			pid_t pid = fs->exitq[fs->n_exitq - 1];
 			int status = fs->exitq_status[fs->n_exitq - 1];
 			for (struct fs_track *t = fs->tracks; t && !id; t = t->next)
-				for (size_t i = 0; i < t->n_writers; i++)
+				for (size_t i = 0; i < t->n_writers && !t->doomed; i++)
 					if (t->writers[i] == pid)
 						id = t->id;
 			if (id)
@@ -383,6 +433,25 @@ static void fs_process_exits(struct fs *fs)
 			return;
 		fs_abort(fs, id, reason); /* drops the track, so the loop moves on */
 	}
+}
+
+/* Retries aborts that could not be recorded (see fs_track.doomed). */
+static void fs_retry_aborts(struct fs *fs)
+{
+	int64_t ids[64];
+	char reasons[64][160];
+	size_t n = 0;
+	pthread_mutex_lock(&fs->trk_lock);
+	for (struct fs_track *t = fs->tracks; t && n < 64; t = t->next) {
+		if (t->doomed) {
+			ids[n] = t->id;
+			memcpy(reasons[n], t->reason, sizeof(reasons[n]));
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&fs->trk_lock);
+	for (size_t i = 0; i < n; i++)
+		fs_abort(fs, ids[i], reasons[i]);
 }
 
 /* ---- timer ----------------------------------------------------------------- */
@@ -422,6 +491,7 @@ static void *fs_timer_main(void *arg)
 			break;
 
 		fs_process_exits(fs);
+		fs_retry_aborts(fs);
 		if (store_changed_externally(fs->st)) {
 			fs_policy_refresh(fs);
 			fs_inval_root_names(fs);
@@ -478,6 +548,7 @@ void fs_track_stop(struct fs *fs)
 	/* Process exits seen before the stop still abort their checkpoints;
 	 * then quiet, complete work is committed (clean unmount). */
 	fs_process_exits(fs);
+	fs_retry_aborts(fs);
 	fs_commit_quiet(fs);
 	if (fs->notifier_started) {
 		pthread_mutex_lock(&fs->nq_lock);

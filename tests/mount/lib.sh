@@ -78,7 +78,7 @@ cleanup() {
     echo "--- daemon log (tail) ---" >&2
     tail -n 30 "$LOG" >&2
   fi
-  rm -rf "$T"
+  if [ -n "${CKPT_TEST_KEEP:-}" ] && [ $rc -ne 0 ]; then echo "kept $T" >&2; else rm -rf "$T"; fi
   exit $rc
 }
 trap cleanup EXIT
