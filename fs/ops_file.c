@@ -313,6 +313,9 @@ static int fs_do_flush(struct fs *fs, fuse_req_t req, fuse_ino_t ino, struct fs_
 	if (!__atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL))
 		return 0;
 	if (dying) {
+		/* Keep what it wrote readable under .ckptfs/aborted/: into
+		 * chunks first (the abort does not flush open files). */
+		store_file_flush(h->f);
 		/* The close comes from a process being killed (or exiting
 		 * non-zero) with the file still open: never commit that. */
 		char reason[96];
