@@ -1342,8 +1342,10 @@ int store_resolve_latest(struct store *st, int64_t *ckpt_id, int64_t *version)
 	int rc = -ENOENT;
 
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT id, committed_version FROM checkpoints WHERE state=1 AND withdrawn=0"
-			   " ORDER BY commit_seq DESC LIMIT 1");
+	/* the partial index holds exactly the candidates; the planner would
+	 * otherwise pick ckpt_state and sort */
+	q = store_stmt(st, "SELECT id, committed_version FROM checkpoints INDEXED BY ckpt_latest"
+			   " WHERE state=1 AND withdrawn=0 ORDER BY commit_seq DESC LIMIT 1");
 	if (!q) {
 		rc = -EIO;
 	} else {

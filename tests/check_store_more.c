@@ -1,0 +1,605 @@
+/* Store tests on space and scale: dedup, the chunking measurement on a
+ * safetensors-like file, corruption, verify, gc reclamation, retention,
+ * resolution over 100k checkpoints, concurrency, bounded memory. */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "store_test_util.h"
+
+#define STORE_DIRTY_FLUSH_TEST 64 /* STORE_DIRTY_FLUSH in core/store_int.h */
+
+static char *dir;
+static struct store *st;
+
+static void setup(void)
+{
+	dir = tu_tmpstore();
+	st = tu_open(dir, 0);
+}
+
+static void teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	tu_rmrf(dir);
+	free(dir);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Two checkpoints sharing 90% of their bytes store ~1.1x, not 2x. */
+START_TEST(test_dedup_90)
+{
+	size_t sz = 20 * CHUNK_SIZE, len;
+	uint8_t *a = malloc(sz), *b = malloc(sz), *got;
+	struct store_stats s1, s2;
+	struct ckpt_info ci;
+	int64_t idb;
+	double ratio;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	tu_fill(a, sz, 11);
+	memcpy(b, a, sz);
+	tu_fill(b + 18 * CHUNK_SIZE, 2 * CHUNK_SIZE, 12); /* last 10% differ */
+	tu_ckpt1(st, "step-1", "model.bin", a, sz);
+	ck_assert_int_eq(store_stats(st, &s1), 0);
+	idb = tu_ckpt1(st, "step-2", "model.bin", b, sz);
+	ck_assert_int_eq(store_stats(st, &s2), 0);
+	ratio = (double)s2.stored_bytes / (double)s1.stored_bytes;
+	printf("dedup: one checkpoint %llu bytes stored, both %llu (%.3fx), dedup ratio %.2f\n",
+	       (unsigned long long)s1.stored_bytes, (unsigned long long)s2.stored_bytes, ratio,
+	       s2.dedup_ratio);
+	ck_assert(ratio < 1.15);
+	ck_assert(ratio > 1.05);
+	ck_assert_uint_eq(s2.logical_bytes, 2 * sz);
+	/* stored_bytes of the second counts only what it added */
+	ck_assert_int_eq(store_ckpt_get(st, idb, &ci), 0);
+	ck_assert_uint_le(ci.stored_bytes, 2 * CHUNK_SIZE + 4096);
+	ck_assert_uint_ge(ci.stored_bytes, 2 * CHUNK_SIZE);
+	ckpt_info_release(&ci);
+	got = tu_read(st, tu_lookup(st, "step-2", "model.bin"), &len);
+	ck_assert_uint_eq(len, sz);
+	ck_assert(memcmp(got, b, sz) == 0);
+	free(got);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/* A safetensors-like file: header, then tensors at stable offsets. */
+static size_t make_safetensors(uint8_t **out, size_t ntensors, size_t tensor_bytes, uint64_t seed,
+			       const bool *changed)
+{
+	char *hdr = malloc(128 * ntensors + 64);
+	size_t hl = 0, i, total, pad;
+	uint64_t off = 0;
+	uint8_t *buf;
+
+	ck_assert_ptr_nonnull(hdr);
+	hl += (size_t)sprintf(hdr + hl, "{");
+	for (i = 0; i < ntensors; i++) {
+		hl += (size_t)sprintf(hdr + hl, "%s\"t%zu\":{\"dtype\":\"U8\",\"shape\":[%zu],"
+					       "\"data_offsets\":[%llu,%llu]}",
+				      i ? "," : "", i, tensor_bytes, (unsigned long long)off,
+				      (unsigned long long)(off + tensor_bytes));
+		off += tensor_bytes;
+	}
+	hl += (size_t)sprintf(hdr + hl, "}");
+	pad = (8 - hl % 8) % 8; /* safetensors pads the header with spaces */
+	memset(hdr + hl, ' ', pad);
+	hl += pad;
+	total = 8 + hl + ntensors * tensor_bytes;
+	buf = malloc(total);
+	ck_assert_ptr_nonnull(buf);
+	for (i = 0; i < 8; i++)
+		buf[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+	memcpy(buf + 8, hdr, hl);
+	for (i = 0; i < ntensors; i++)
+		tu_fill(buf + 8 + hl + i * tensor_bytes, tensor_bytes,
+			seed * 1000 + i + (changed && changed[i] ? 500 : 0));
+	free(hdr);
+	*out = buf;
+	return total;
+}
+
+/* The chunking measurement for the design notes: 10% of the tensors change. */
+START_TEST(test_safetensors_10pct)
+{
+	const size_t nt = 30, tb = 2 * CHUNK_SIZE + 700001; /* ~2.7 MiB tensors */
+	bool changed[30] = { false };
+	struct store_stats s1, s2;
+	uint8_t *a, *b;
+	size_t la, lb, i;
+	double growth;
+
+	for (i = 0; i < nt; i += 10)
+		changed[i + 3] = true; /* 4 of 40 tensors: 10% */
+	la = make_safetensors(&a, nt, tb, 1, NULL);
+	lb = make_safetensors(&b, nt, tb, 1, changed);
+	ck_assert_uint_eq(la, lb);
+	tu_ckpt1(st, "step-100", "model.safetensors", a, la);
+	ck_assert_int_eq(store_stats(st, &s1), 0);
+	tu_ckpt1(st, "step-200", "model.safetensors", b, lb);
+	ck_assert_int_eq(store_stats(st, &s2), 0);
+	growth = (double)(s2.stored_bytes - s1.stored_bytes) / (double)s1.stored_bytes;
+	printf("safetensors-like %.1f MiB, 3 of 30 tensors changed: stored grew by %.1f%% "
+	       "(%llu -> %llu bytes)\n",
+	       la / 1048576.0, growth * 100, (unsigned long long)s1.stored_bytes,
+	       (unsigned long long)s2.stored_bytes);
+	/* each changed tensor touches its own chunks plus at most one shared
+	 * boundary chunk on each side */
+	ck_assert(growth < 0.25);
+	ck_assert(growth >= 0.09);
+	free(a);
+	free(b);
+}
+END_TEST
+
+static char *first_chunk_file(const char *store)
+{
+	char cmd[600], *line = NULL;
+	size_t cap = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd),
+		 "find '%s/chunks' -type f -size +1k ! -path '*/chunks/tmp/*' | sort | head -1", store);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	ck_assert(getline(&line, &cap, p) > 0);
+	pclose(p);
+	line[strcspn(line, "\n")] = 0;
+	return line;
+}
+
+static void count_problem(void *ctx, const char *problem)
+{
+	(*(int *)ctx)++;
+	printf("verify: %s\n", problem);
+}
+
+START_TEST(test_corrupt_and_verify)
+{
+	size_t sz = 3 * CHUNK_SIZE;
+	uint8_t *a = malloc(sz), *buf = malloc(sz);
+	struct store_event *ev;
+	struct store_file *f;
+	size_t nev, i;
+	char *path;
+	int fd, problems = 0;
+	bool found = false;
+	struct stat sb;
+	uint8_t c;
+
+	ck_assert_ptr_nonnull(a);
+	tu_fill(a, sz, 5);
+	tu_ckpt1(st, "ck", "data.bin", a, sz);
+	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 0);
+	ck_assert_int_eq(problems, 0);
+	/* flip one byte in the middle of a chunk file */
+	path = first_chunk_file(dir);
+	fd = open(path, O_RDWR);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	ck_assert_int_eq(pread(fd, &c, 1, sb.st_size / 2), 1);
+	c ^= 0x40;
+	ck_assert_int_eq(pwrite(fd, &c, 1, sb.st_size / 2), 1);
+	close(fd);
+	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "ck", "data.bin"), STORE_F_READ, &f), 0);
+	{
+		ssize_t r = 0;
+		uint64_t off;
+		int eio = 0;
+
+		/* one of the three chunks is damaged: its range reads -EIO, never wrong bytes */
+		for (off = 0; off < sz; off += CHUNK_SIZE) {
+			r = store_file_read(f, buf, CHUNK_SIZE, off);
+			if (r == -EIO)
+				eio++;
+			else
+				ck_assert(r == CHUNK_SIZE && memcmp(buf, a + off, CHUNK_SIZE) == 0);
+		}
+		ck_assert_int_eq(eio, 1);
+	}
+	ck_assert_int_eq(store_file_close(f), 0);
+	ck_assert_int_eq(store_events(st, &ev, &nev), 0);
+	for (i = 0; i < nev; i++)
+		if (strcmp(ev[i].event, "corrupt") == 0 && ev[i].name &&
+		    strcmp(ev[i].name, "ck/data.bin") == 0)
+			found = true;
+	store_events_free(ev, nev);
+	ck_assert(found);
+	problems = 0;
+	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 1);
+	ck_assert_int_eq(problems, 1);
+	/* and a missing chunk */
+	ck_assert_int_eq(unlink(path), 0);
+	free(path);
+	path = first_chunk_file(dir);
+	ck_assert_int_eq(unlink(path), 0);
+	problems = 0;
+	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 2);
+	free(path);
+	free(a);
+	free(buf);
+}
+END_TEST
+
+START_TEST(test_gc_reclaims)
+{
+	size_t sz = 6 * CHUNK_SIZE;
+	uint8_t *a = malloc(sz);
+	struct store_stats s0, s1;
+	int64_t ids[3];
+	uint64_t du0, du1, freed = 0;
+	int i;
+
+	ck_assert_ptr_nonnull(a);
+	for (i = 0; i < 3; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "step-%d", i);
+		tu_fill(a, sz, 100 + (uint64_t)i);
+		ids[i] = tu_ckpt1(st, name, "w", a, sz);
+	}
+	ck_assert_int_eq(store_stats(st, &s0), 0);
+	du0 = tu_du(dir);
+	ck_assert_int_eq(store_ckpt_delete(st, ids[0], "user"), 0);
+	ck_assert_int_eq(store_ckpt_delete(st, ids[1], "user"), 0);
+	ck_assert_int_eq(store_gc(st, false, &freed), 0);
+	ck_assert_int_eq(store_stats(st, &s1), 0);
+	du1 = tu_du(dir);
+	printf("gc: stored %llu -> %llu, on disk %llu -> %llu\n", (unsigned long long)s0.stored_bytes,
+	       (unsigned long long)s1.stored_bytes, (unsigned long long)du0, (unsigned long long)du1);
+	ck_assert_uint_le(s1.stored_bytes, s0.stored_bytes / 3 + 4096);
+	ck_assert_uint_lt(du1 + 2 * sz - CHUNK_SIZE, du0);
+	ck_assert_uint_eq(s1.checkpoints, 1);
+	ck_assert_uint_eq(s1.deleted, 2);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+	free(a);
+}
+END_TEST
+
+START_TEST(test_retention)
+{
+	/* val_loss by step: 100:0.9 200:0.3 300:0.5 400:0.2 500:0.8 600:0.7 */
+	const double vals[] = { 0.9, 0.3, 0.5, 0.2, 0.8, 0.7 };
+	struct retain_row *plan, *del;
+	size_t np, nd, i, j;
+	struct policy p;
+	int64_t ids[6], best, latest;
+	char *words[] = { "keep_last=2", "metric=val_loss:min", "keep_best=1" };
+
+	for (i = 0; i < 6; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "checkpoint-%zu", (i + 1) * 100);
+		ids[i] = tu_ckpt1(st, name, "f", name, strlen(name));
+		ck_assert_int_eq(store_ckpt_set_metric(st, ids[i], "val_loss", vals[i]), 0);
+	}
+	/* no policy: nothing deleted */
+	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
+	ck_assert_uint_eq(nd, 0);
+	retain_rows_free(del, nd);
+	ck_assert_int_eq(store_ckpt_set_pinned(st, ids[0], true), 0);
+	ck_assert_int_eq(store_policy_get(st, &p), 0);
+	ck_assert_int_eq(policy_apply_words(&p, words, 3, NULL, 0), 0);
+	ck_assert_int_eq(store_policy_set(st, &p), 0);
+	ck_assert_int_eq(store_retain_plan(st, &plan, &np), 0);
+	ck_assert_uint_eq(np, 6);
+	for (i = 0; i < np; i++)
+		printf("plan: %s %s %s\n", plan[i].name, plan[i].keep ? "keep" : "delete", plan[i].rule);
+	/* kept: 100 pinned, 400 best, 500 and 600 newest */
+	ck_assert(plan[0].keep);
+	ck_assert(!plan[1].keep);
+	ck_assert(!plan[2].keep);
+	ck_assert(plan[3].keep);
+	ck_assert(plan[4].keep);
+	ck_assert(plan[5].keep);
+	ck_assert_ptr_nonnull(strstr(plan[1].rule, "policy"));
+	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
+	ck_assert_uint_eq(nd, 2);
+	for (i = 0; i < nd; i++) {
+		bool in_plan = false;
+
+		for (j = 0; j < np; j++)
+			in_plan |= plan[j].id == del[i].id && !plan[j].keep;
+		ck_assert(in_plan);
+	}
+	retain_rows_free(del, nd);
+	retain_rows_free(plan, np);
+	{
+		struct ckpt_info ci;
+
+		ck_assert_int_eq(store_ckpt_get(st, ids[1], &ci), 0);
+		ck_assert_int_eq(ci.state, CKPT_DELETED);
+		ck_assert_ptr_nonnull(strstr(ci.deleted_rule, "policy"));
+		ck_assert_uint_ge(ci.n_metrics, 1); /* metrics stay for ls --all */
+		ckpt_info_release(&ci);
+	}
+	ck_assert_int_eq(store_resolve_best(st, "val_loss", 0, &best, NULL), 0);
+	ck_assert_int_eq(best, ids[3]);
+	ck_assert_int_eq(store_resolve_latest(st, &latest, NULL), 0);
+	ck_assert_int_eq(latest, ids[5]);
+	/* a second run deletes nothing more */
+	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
+	ck_assert_uint_eq(nd, 0);
+	retain_rows_free(del, nd);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+}
+END_TEST
+
+/* Resolution is index-backed: 100k committed checkpoints built with SQL. */
+START_TEST(test_resolve_100k)
+{
+	const int n = 100000;
+	char p[512];
+	sqlite3 *db;
+	sqlite3_stmt *c, *m;
+	int64_t id, ver, i;
+	double t0, t1;
+	int k;
+
+	store_close(st);
+	snprintf(p, sizeof(p), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db,
+					    "INSERT INTO checkpoints(id, name, kind, state, step, commit_seq,"
+					    " created_at, committed_at, version, committed_version, withdrawn)"
+					    " VALUES(?, ?, 0, 1, ?, ?, 0, 0, ?, ?, ?)",
+					    -1, &c, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db,
+					    "INSERT INTO metrics(ckpt, name, value, source, eligible)"
+					    " VALUES(?, 'val_loss', ?, 'name', ?)",
+					    -1, &m, NULL),
+			 SQLITE_OK);
+	for (i = 1; i <= n; i++) {
+		char name[32];
+		/* non-monotone values in [1, 2); a few planted answers below */
+		double v = 1.0 + (double)((i * 7919) % n) / n;
+		int withdrawn = i == n; /* the newest is withdrawn: never latest */
+		int64_t step = (i * 31) % 1000003;
+
+		if (i == 4242 || i == 777)
+			v = 0.125; /* tie: lower step wins */
+		if (i == 99999)
+			v = 0.01; /* the smallest, but withdrawn below */
+		if (i == 99999)
+			withdrawn = 1;
+		snprintf(name, sizeof(name), "step-%lld", (long long)i);
+		sqlite3_bind_int64(c, 1, i);
+		sqlite3_bind_text(c, 2, name, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(c, 3, step);
+		sqlite3_bind_int64(c, 4, i);
+		sqlite3_bind_int64(c, 5, 1000000 + i);
+		sqlite3_bind_int64(c, 6, 1000000 + i);
+		sqlite3_bind_int(c, 7, withdrawn);
+		ck_assert_int_eq(sqlite3_step(c), SQLITE_DONE);
+		sqlite3_reset(c);
+		sqlite3_bind_int64(m, 1, i);
+		sqlite3_bind_double(m, 2, v);
+		sqlite3_bind_int(m, 3, !withdrawn);
+		ck_assert_int_eq(sqlite3_step(m), SQLITE_DONE);
+		sqlite3_reset(m);
+	}
+	sqlite3_finalize(c);
+	sqlite3_finalize(m);
+	ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	st = tu_open(dir, 0);
+
+	t0 = now_s();
+	for (k = 0; k < 1000; k++)
+		ck_assert_int_eq(store_resolve_latest(st, &id, &ver), 0);
+	t1 = now_s();
+	ck_assert_int_eq(id, n - 2); /* n and n-1 are withdrawn */
+	ck_assert_int_eq(ver, 1000000 + n - 2);
+	printf("100k checkpoints: resolve_latest %.1f us per call\n", (t1 - t0) * 1e3);
+	t0 = now_s();
+	for (k = 0; k < 1000; k++)
+		ck_assert_int_eq(store_resolve_best(st, "val_loss", -1, &id, &ver), 0);
+	t1 = now_s();
+	/* 777 (step 24087) and 4242 (step 131502) tie: lower step wins */
+	ck_assert_int_eq(id, 777);
+	printf("100k checkpoints: resolve_best(min) %.1f us per call\n", (t1 - t0) * 1e3);
+	t0 = now_s();
+	for (k = 0; k < 1000; k++)
+		ck_assert_int_eq(store_resolve_best(st, "val_loss", +1, &id, &ver), 0);
+	t1 = now_s();
+	/* max: (i*7919) % n == n-1 */
+	{
+		int64_t want = 0;
+
+		for (i = 1; i <= n; i++)
+			if ((i * 7919) % n == n - 1 && i != n && i != 99999)
+				want = i;
+		ck_assert_int_eq(id, want);
+	}
+	printf("100k checkpoints: resolve_best(max) %.1f us per call\n", (t1 - t0) * 1e3);
+}
+END_TEST
+
+/* Concurrent readers of a committed file, a writer of a staging one, and
+ * tree lookups, all on one store. */
+struct thr_arg {
+	int64_t node;
+	const uint8_t *data;
+	size_t size;
+	uint64_t seed;
+	int errors;
+};
+
+static void *reader_thread(void *p)
+{
+	struct thr_arg *a = p;
+	struct store_file *f;
+	uint8_t *buf = malloc(CHUNK_SIZE + 7);
+	uint64_t s = a->seed;
+	int i;
+
+	if (!buf || store_file_open(st, a->node, STORE_F_READ, &f) != 0) {
+		a->errors++;
+		free(buf);
+		return NULL;
+	}
+	for (i = 0; i < 400; i++) {
+		uint64_t off = tu_rand(&s) % a->size, n = 1 + tu_rand(&s) % (CHUNK_SIZE + 7);
+		ssize_t r = store_file_read(f, buf, n, off);
+		uint64_t exp = off + n > a->size ? a->size - off : n;
+
+		if (r != (ssize_t)exp || memcmp(buf, a->data + off, exp) != 0)
+			a->errors++;
+	}
+	store_file_close(f);
+	free(buf);
+	return NULL;
+}
+
+static void *writer_thread(void *p)
+{
+	struct thr_arg *a = p;
+	int64_t id, root;
+	char name[32];
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		struct store_node n;
+		struct store_file *f;
+		uint8_t *buf = malloc(3 * CHUNK_SIZE);
+		int j;
+
+		snprintf(name, sizeof(name), "w-%llu-%d", (unsigned long long)a->seed, i);
+		if (!buf || store_ckpt_create(st, name, CKPT_DIR, 0755, &id, &root) != 0 ||
+		    store_node_create(st, root, "x", 0644, &n) != 0 ||
+		    store_file_open(st, n.id, STORE_F_WRITE | STORE_F_READ, &f) != 0) {
+			a->errors++;
+			free(buf);
+			return NULL;
+		}
+		tu_fill(buf, 3 * CHUNK_SIZE, a->seed + (uint64_t)i);
+		for (j = 0; j < 3; j++)
+			if (store_file_write(f, buf + j * CHUNK_SIZE, CHUNK_SIZE, (uint64_t)j * CHUNK_SIZE) !=
+			    CHUNK_SIZE)
+				a->errors++;
+		if (store_file_close(f) != 0 || store_ckpt_commit(st, id) != 0)
+			a->errors++;
+		free(buf);
+	}
+	return NULL;
+}
+
+START_TEST(test_threads)
+{
+	size_t sz = 5 * CHUNK_SIZE + 333;
+	uint8_t *a = malloc(sz);
+	struct thr_arg args[6];
+	pthread_t th[6];
+	int64_t node, lid;
+	int i;
+
+	ck_assert_ptr_nonnull(a);
+	tu_fill(a, sz, 77);
+	tu_set_compress(st, "zstd");
+	tu_ckpt1(st, "base", "f", a, sz);
+	node = tu_lookup(st, "base", "f");
+	for (i = 0; i < 6; i++) {
+		args[i] = (struct thr_arg){ .node = node, .data = a, .size = sz, .seed = 1 + (uint64_t)i };
+		ck_assert_int_eq(pthread_create(&th[i], NULL, i < 4 ? reader_thread : writer_thread,
+						&args[i]),
+				 0);
+	}
+	for (i = 0; i < 6; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].errors, 0);
+	}
+	ck_assert_int_eq(store_resolve_latest(st, &lid, NULL), 0);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+	free(a);
+}
+END_TEST
+
+/* A large file written sequentially keeps memory and the overlay small. */
+START_TEST(test_large_file_bounded)
+{
+	const size_t total = 320u << 20, step = CHUNK_SIZE;
+	uint8_t *buf = malloc(step), *got = malloc(step);
+	struct store_file *f;
+	struct rusage ru0, ru1;
+	int64_t id, root, node;
+	uint64_t off, max_overlay = 0;
+	char ov[600];
+	struct stat sb;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(store_ckpt_create(st, "big", CKPT_DIR, 0755, &id, &root), 0);
+	node = tu_put(st, root, "huge.bin", NULL, 0);
+	snprintf(ov, sizeof(ov), "%s/staging/%lld", dir, (long long)node);
+	getrusage(RUSAGE_SELF, &ru0);
+	ck_assert_int_eq(store_file_open(st, node, STORE_F_WRITE, &f), 0);
+	for (off = 0; off < total; off += step) {
+		tu_fill(buf, 64, off); /* distinct chunks, cheap to make */
+		memset(buf + 64, (int)(off >> 20), step - 64);
+		ck_assert_int_eq(store_file_write(f, buf, step, off), (ssize_t)step);
+		if (stat(ov, &sb) == 0 && (uint64_t)sb.st_blocks * 512 > max_overlay)
+			max_overlay = (uint64_t)sb.st_blocks * 512;
+	}
+	ck_assert_int_eq(store_file_close(f), 0);
+	getrusage(RUSAGE_SELF, &ru1);
+	printf("320 MiB sequential write: max RSS %ld -> %ld KiB, overlay peak %llu KiB\n",
+	       ru0.ru_maxrss, ru1.ru_maxrss, (unsigned long long)max_overlay / 1024);
+	ck_assert_int_lt(ru1.ru_maxrss - ru0.ru_maxrss, 96 * 1024);
+	ck_assert_uint_le(max_overlay, (uint64_t)(STORE_DIRTY_FLUSH_TEST + 2) * CHUNK_SIZE);
+	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
+	ck_assert_int_eq(store_file_open(st, node, STORE_F_READ, &f), 0);
+	ck_assert_uint_eq(store_file_size(f), total);
+	ck_assert_int_eq(store_file_read(f, got, step, total - step), (ssize_t)step);
+	tu_fill(buf, 64, total - step);
+	memset(buf + 64, (int)((total - step) >> 20), step - 64);
+	ck_assert(memcmp(got, buf, step) == 0);
+	ck_assert_int_eq(store_file_close(f), 0);
+	free(buf);
+	free(got);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("store_more");
+	TCase *tc = tcase_create("more");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_dedup_90);
+	tcase_add_test(tc, test_safetensors_10pct);
+	tcase_add_test(tc, test_corrupt_and_verify);
+	tcase_add_test(tc, test_gc_reclaims);
+	tcase_add_test(tc, test_retention);
+	tcase_add_test(tc, test_resolve_100k);
+	tcase_add_test(tc, test_threads);
+	tcase_add_test(tc, test_large_file_bounded);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
