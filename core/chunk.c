@@ -9,7 +9,8 @@
  * all little endian (CHUNK_HDR_LEN bytes), then payload_len bytes (raw, zlib
  * or zstd). A chunk is written in DIR/tmp and renamed into place, so a visible
  * chunk file is always complete (up to a crash before chunk_barrier(), which
- * chunk_get detects and chunk_put repairs).
+ * chunk_get detects and chunk_put repairs). Temp names are "<pid>-<seq>", so
+ * an open beside a live writer (the CLI beside a mount) leaves its files be.
  *
  * Thread safety: puts, gets and everything else may run concurrently. The
  * only shared mutable state is the pending list (see struct chunk_store),
@@ -22,6 +23,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -356,8 +358,25 @@ static int fsync_dirfd_at(int dirfd, const char *name)
 
 /* ---- open / close ---- */
 
-/* Removes everything in DIR/tmp: files there were never renamed into place,
- * so no chunk list can refer to them. */
+/* True when a tmp name "<pid>-<seq>" belongs to another process that is
+ * still alive: a writer beside us (the CLI opens the store beside a live
+ * mount), whose file must not be pulled from under it. */
+static int tmp_owner_alive(const char *name)
+{
+	char *end;
+	long pid;
+
+	errno = 0;
+	pid = strtol(name, &end, 10);
+	if (errno || end == name || *end != '-' || pid <= 0 || pid > INT_MAX)
+		return 0;
+	if ((pid_t)pid == getpid())
+		return 0; /* not ours while open: left by an earlier holder of the pid */
+	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* Removes the files in DIR/tmp left by writers that are gone: they were
+ * never renamed into place, so no chunk list can refer to them. */
 static int tmp_clean(int tmpfd)
 {
 	int fd = dup(tmpfd);
@@ -376,6 +395,8 @@ static int tmp_clean(int tmpfd)
 	rewinddir(d);
 	while ((e = readdir(d)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (tmp_owner_alive(e->d_name))
 			continue;
 		if (unlinkat(tmpfd, e->d_name, 0) < 0 && errno != ENOENT) {
 			rc = -errno;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -753,10 +754,35 @@ START_TEST(test_tmp_cleanup)
 		fputs("partial chunk", f);
 		fclose(f);
 	}
+	/* a temp file of a writer that is gone (an exited child's pid) */
+	{
+		pid_t child = fork();
+		FILE *f;
+
+		ck_assert_int_ge(child, 0);
+		if (child == 0)
+			_exit(0);
+		ck_assert_int_eq(waitpid(child, NULL, 0), child);
+		snprintf(path, sizeof(path), "%s/tmp/%ld-0", dir, (long)child);
+		f = fopen(path, "w");
+		ck_assert_ptr_nonnull(f);
+		fclose(f);
+	}
+	/* a temp file of a live writer beside us (the parent stands in for a
+	 * mount while the CLI opens the store): kept */
+	snprintf(path, sizeof(path), "%s/tmp/%ld-3", dir, (long)getppid());
+	{
+		FILE *f = fopen(path, "w");
+
+		ck_assert_ptr_nonnull(f);
+		fclose(f);
+	}
 	snprintf(path, sizeof(path), "%s/tmp", dir);
-	ck_assert_int_eq(count_entries(path), 3);
+	ck_assert_int_eq(count_entries(path), 5);
 	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
-	ck_assert_int_eq(count_entries(path), 0);
+	ck_assert_int_eq(count_entries(path), 1);
+	snprintf(path, sizeof(path), "%s/tmp/%ld-3", dir, (long)getppid());
+	ck_assert_int_eq(access(path, F_OK), 0);
 	/* chunks survive a reopen */
 	ck_assert_int_eq(count_chunks(), 1);
 	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), 0);
