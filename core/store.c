@@ -103,18 +103,23 @@ sqlite3_stmt *store_stmt(struct store *st, const char *sql)
 			return s;
 		}
 	}
+	if (st->n_stmts == st->cap_stmts) {
+		size_t nc = st->cap_stmts ? st->cap_stmts * 2 : 64;
+		struct store_stmt_ent *ns;
+
+		if (nc > STORE_STMT_CACHE)
+			return NULL;
+		ns = realloc(st->stmts, nc * sizeof(*ns));
+		if (!ns)
+			return NULL;
+		st->stmts = ns;
+		st->cap_stmts = nc;
+	}
 	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
 		return NULL;
-	if (st->n_stmts < STORE_STMT_CACHE) {
-		st->stmts[st->n_stmts].sql = sql;
-		st->stmts[st->n_stmts].stmt = s;
-		st->n_stmts++;
-		return s;
-	}
-	/* cache full (a bug: raise the cap); keep it working by evicting */
-	sqlite3_finalize(st->stmts[0].stmt);
-	st->stmts[0].sql = sql;
-	st->stmts[0].stmt = s;
+	st->stmts[st->n_stmts].sql = sql;
+	st->stmts[st->n_stmts].stmt = s;
+	st->n_stmts++;
 	return s;
 }
 
@@ -716,6 +721,7 @@ out_close_chunks:
 out_close_db:
 	while (st->n_stmts)
 		sqlite3_finalize(st->stmts[--st->n_stmts].stmt);
+	free(st->stmts);
 	sqlite3_close(st->db);
 out_unlock:
 	if (st->lock_fd >= 0)
@@ -736,6 +742,7 @@ void store_close(struct store *st)
 	store_files_close_all(st);
 	while (st->n_stmts)
 		sqlite3_finalize(st->stmts[--st->n_stmts].stmt);
+	free(st->stmts);
 	if (store_writable(st))
 		sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 	sqlite3_close(st->db);

@@ -168,6 +168,20 @@ static int info_finish(struct store *st, struct ckpt_info *ci, bool metrics)
 			}
 		}
 	}
+	if (rc == 0 && (ci->state == CKPT_STAGING || ci->state == CKPT_ABORTED) && ci->version) {
+		/* set at commit for committed ones; the current sum for the others */
+		sqlite3_stmt *q = store_stmt(st, "SELECT total(size) FROM nodes WHERE version=?"
+						 " AND (mode & 61440) = 32768");
+
+		if (!q) {
+			rc = -EIO;
+		} else {
+			sqlite3_bind_int64(q, 1, ci->version);
+			if (sqlite3_step(q) == SQLITE_ROW)
+				ci->logical_bytes = (uint64_t)sqlite3_column_double(q, 0);
+			sqlite3_reset(q);
+		}
+	}
 	if (rc == 0 && metrics)
 		rc = load_metrics(st, ci);
 	if (rc < 0)

@@ -23,7 +23,7 @@
 /* versions.state */
 enum { VER_STAGING = 0, VER_COMMITTED = 1, VER_ABORTED = 2, VER_DEAD = 3 };
 
-#define STORE_STMT_CACHE 96
+#define STORE_STMT_CACHE 1024 /* cap; the SQL texts are a fixed set (~80) */
 #define STORE_NOTES_MAX 64
 #define STORE_NOTE_LEN 512
 #define STORE_NAME_MAX 255
@@ -91,11 +91,11 @@ struct store {
 	struct chunk_store *cs;
 	pthread_mutex_t mu;
 	pthread_rwlock_t gc_rw;
-	struct {
+	struct store_stmt_ent {
 		const char *sql; /* string literal: compared by address */
 		sqlite3_stmt *stmt;
-	} stmts[STORE_STMT_CACHE];
-	size_t n_stmts;
+	} *stmts; /* grows; never evicts (a statement may be mid-step) */
+	size_t n_stmts, cap_stmts;
 	struct ofile *files;
 	struct held_set held;
 	struct pin_ent *pins;
