@@ -356,6 +356,9 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 				 fs_track_active(fs, h->ckpt) == 0;
 		}
 		int rc = store_file_close(h->f);
+		if (rc < 0)
+			fprintf(stderr, "ckptfs: closing a file of checkpoint %lld: %s\n", (long long)h->ckpt,
+				strerror(-rc));
 		if (commit && !fs_write_error_aborts(rc))
 			fs_commit(fs, h->ckpt);
 		if (h->writer && fs_write_error_aborts(rc)) {
