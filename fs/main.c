@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include <fuse_log.h>
 
 #define FS_MAX_WORDS 256
 
@@ -165,6 +167,22 @@ static void fs_detach_end(int fd, bool ok)
 	close(fd);
 }
 
+/* libfuse's own messages: kept (last one) while we set up, so an error
+ * before mounting is one line; passed to stderr afterwards. */
+static bool fs_log_capture = true;
+static char fs_log_last[512];
+
+static void fs_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	if (!fs_log_capture) {
+		vfprintf(stderr, fmt, ap);
+		return;
+	}
+	vsnprintf(fs_log_last, sizeof(fs_log_last), fmt, ap);
+	fs_log_last[strcspn(fs_log_last, "\n")] = '\0';
+}
+
 static int fs_init_state(struct fs *fs, struct store *st)
 {
 	memset(fs, 0, sizeof(*fs));
@@ -228,6 +246,7 @@ int main(int argc, char **argv)
 		fs_usage(stderr);
 		return 1;
 	}
+	fuse_set_log_func(fs_fuse_log);
 	char *store_path = fs_abspath(a.store), *mnt = fs_abspath(a.mnt);
 	if (!store_path || !mnt) {
 		fprintf(stderr, "ckptfs: out of memory\n");
@@ -273,16 +292,22 @@ int main(int argc, char **argv)
 	struct fuse_args args = FUSE_ARGS_INIT(fargc, fargv);
 	struct fuse_session *se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
 	if (!se) {
-		fprintf(stderr, "ckptfs: bad FUSE options: %s\n", a.fuse_opts[0] ? a.fuse_opts + 1 : "");
+		fprintf(stderr, "ckptfs: bad FUSE options: %s\n",
+			fs_log_last[0] ? fs_log_last : a.fuse_opts[0] ? a.fuse_opts + 1 : "");
 		goto out_release_state;
 	}
 	fs.se = se;
+	/* A shell starts background jobs with SIGINT ignored, and libfuse
+	 * only catches signals left at their default: SIGINT and SIGTERM
+	 * always mean a clean shutdown here. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	if (fuse_set_signal_handlers(se) < 0) {
 		fprintf(stderr, "ckptfs: cannot set signal handlers\n");
 		goto out_destroy_session;
 	}
 	if (fuse_session_mount(se, mnt) < 0) {
-		fprintf(stderr, "ckptfs: cannot mount on %s\n", a.mnt);
+		fprintf(stderr, "ckptfs: cannot mount on %s%s%s\n", a.mnt, fs_log_last[0] ? ": " : "", fs_log_last);
 		goto out_remove_handlers;
 	}
 	fs.mnt_id = fs_find_mnt_id(mnt);
@@ -293,6 +318,9 @@ int main(int argc, char **argv)
 	}
 	fs_detach_end(detach_fd, true);
 	detach_fd = -1;
+	fs_log_capture = a.foreground; /* a daemon's stderr is /dev/null anyway */
+	if (a.debug)
+		fs_log_capture = false;
 
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	if (cfg) {
