@@ -531,8 +531,9 @@ static int flush_locked(struct ofile *of)
 	uint8_t *codecs = NULL, *put = NULL, *buf = NULL, *blob = NULL;
 	uint64_t n_new, k, stored_new = 0;
 	sqlite3_stmt *q;
+	uint64_t zero_k = UINT64_MAX; /* slot holding this flush's zero chunk */
 	int rc = 0, vstate = -1;
-	bool row = false;
+	bool row = false, zero_next = false;
 
 	if (!of->n_dirty && !of->meta_dirty)
 		return 0;
@@ -562,8 +563,22 @@ static int flush_locked(struct ofile *of)
 			rc = chunk_get(st->cs, &of->base[k], buf, CHUNK_SIZE);
 			if (rc == 0 && of->base[k].raw_len < need)
 				memset(buf + of->base[k].raw_len, 0, need - of->base[k].raw_len);
+		} else if (need == CHUNK_SIZE && zero_k != UINT64_MAX) {
+			/* a hole: the zero chunk this flush already stored */
+			pthread_mutex_lock(&st->mu);
+			rc = held_add(&st->held, nl[zero_k].hash);
+			pthread_mutex_unlock(&st->mu);
+			if (rc < 0)
+				goto out_release;
+			nl[k] = nl[zero_k];
+			put[k] = 1;
+			stored[k] = stored[zero_k];
+			codecs[k] = codecs[zero_k];
+			continue;
 		} else {
 			memset(buf, 0, need);
+			if (need == CHUNK_SIZE)
+				zero_next = true;
 		}
 		if (rc < 0)
 			goto out_release;
@@ -581,6 +596,10 @@ static int flush_locked(struct ofile *of)
 		if (rc < 0)
 			goto out_release;
 		put[k] = 1;
+		if (zero_next) {
+			zero_k = k;
+			zero_next = false;
+		}
 		if (rc == 1)
 			stored_new += slen;
 		stored[k] = slen;

@@ -803,6 +803,87 @@ START_TEST(test_shared_open)
 }
 END_TEST
 
+
+/* Holes (truncate up, writes far past the end) share one zero chunk. */
+START_TEST(test_sparse_holes)
+{
+	const uint64_t big = 200ull * CHUNK_SIZE + 5;
+	struct store_stats s;
+	struct store_file *f;
+	int64_t id, root, node;
+	uint8_t buf[4096], zero[4096] = { 0 };
+	uint64_t off;
+
+	ck_assert_int_eq(store_ckpt_create(st, "sparse", CKPT_DIR, 0755, &id, &root), 0);
+	node = tu_put(st, root, "f", "head", 4);
+	ck_assert_int_eq(store_file_open(st, node, STORE_F_WRITE | STORE_F_READ, &f), 0);
+	ck_assert_int_eq(store_file_truncate(f, big), 0);
+	ck_assert_int_eq(store_file_write(f, "tail", 4, big - 4), 4);
+	ck_assert_int_eq(store_file_close(f), 0);
+	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
+	ck_assert_int_eq(store_stats(st, &s), 0);
+	ck_assert_uint_le(s.chunks, 4); /* head, one zero chunk, tail, maybe a short one */
+	ck_assert_uint_eq(s.logical_bytes, big);
+	ck_assert_int_eq(store_file_open(st, node, STORE_F_READ, &f), 0);
+	ck_assert_int_eq(store_file_read(f, buf, 4, 0), 4);
+	ck_assert(memcmp(buf, "head", 4) == 0);
+	for (off = 4; off + sizeof(buf) < big - 4; off += 7 * CHUNK_SIZE + 333) {
+		ck_assert_int_eq(store_file_read(f, buf, sizeof(buf), off), (ssize_t)sizeof(buf));
+		ck_assert(memcmp(buf, zero, sizeof(buf)) == 0);
+	}
+	ck_assert_int_eq(store_file_read(f, buf, sizeof(buf), big - 4), 4);
+	ck_assert(memcmp(buf, "tail", 4) == 0);
+	ck_assert_int_eq(store_file_close(f), 0);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+}
+END_TEST
+
+/* Small random writes over more slots than the auto-flush threshold, so
+ * flushes happen mid-writing and base chunks are copied back. */
+START_TEST(test_model_many_slots)
+{
+	const size_t cap = 72 * (size_t)CHUNK_SIZE;
+	uint8_t *model = calloc(1, cap), *got;
+	uint64_t s = 99, size = 0;
+	struct store_file *f;
+	int64_t id, root, node;
+	size_t len;
+	int i;
+
+	ck_assert_ptr_nonnull(model);
+	ck_assert_int_eq(store_ckpt_create(st, "many", CKPT_DIR, 0755, &id, &root), 0);
+	node = tu_put(st, root, "f", NULL, 0);
+	ck_assert_int_eq(store_file_open(st, node, STORE_F_WRITE | STORE_F_READ, &f), 0);
+	for (i = 0; i < 1000; i++) {
+		uint64_t off = tu_rand(&s) % (cap - 600), n = 1 + tu_rand(&s) % 512;
+		uint8_t b[512];
+
+		if (i % 300 == 299) {
+			uint64_t ns = tu_rand(&s) % cap;
+
+			ck_assert_int_eq(store_file_truncate(f, ns), 0);
+			if (ns < size)
+				memset(model + ns, 0, size - ns);
+			size = ns;
+			continue;
+		}
+		tu_fill(b, n, tu_rand(&s));
+		ck_assert_int_eq(store_file_write(f, b, n, off), (ssize_t)n);
+		memcpy(model + off, b, n);
+		if (off + n > size)
+			size = off + n;
+	}
+	ck_assert_int_eq(store_file_close(f), 0);
+	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
+	got = tu_read(st, node, &len);
+	ck_assert_uint_eq(len, size);
+	ck_assert(memcmp(got, model, size) == 0);
+	free(got);
+	free(model);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -830,6 +911,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_format_version_refused);
 	tcase_add_test(tc, test_shared_reader_sees_writer);
 	tcase_add_test(tc, test_shared_open);
+	tcase_add_test(tc, test_sparse_holes);
+	tcase_add_test(tc, test_model_many_slots);
 	suite_add_tcase(s, tc);
 	return s;
 }
