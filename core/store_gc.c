@@ -400,6 +400,7 @@ void retain_rows_free(struct retain_row *rows, size_t n)
 struct plan_item {
 	int64_t id;
 	char *name;
+	bool withdrawn;
 	struct metric *metrics;
 	size_t n_metrics, cap;
 };
@@ -429,8 +430,8 @@ static int plan(struct store *st, const struct policy *p, struct retain_row **ou
 	*out = NULL;
 	*nout = 0;
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT id, name, commit_seq, step, pinned FROM checkpoints WHERE state=1"
-			   " ORDER BY commit_seq");
+	q = store_stmt(st, "SELECT id, name, commit_seq, step, pinned, withdrawn FROM checkpoints"
+			   " WHERE state=1 ORDER BY commit_seq");
 	if (!q) {
 		rc = -EIO;
 		goto out_unlock;
@@ -462,6 +463,7 @@ static int plan(struct store *st, const struct policy *p, struct retain_row **ou
 		items[n].has_step = sqlite3_column_type(q, 3) != SQLITE_NULL;
 		items[n].step = sqlite3_column_int64(q, 3);
 		items[n].pinned = sqlite3_column_int(q, 4) != 0;
+		pi[n].withdrawn = sqlite3_column_int(q, 5) != 0;
 		n++;
 		if (!pi[n - 1].name) {
 			rc = -ENOMEM;
@@ -512,9 +514,16 @@ out_unlock:
 	pthread_mutex_unlock(&st->mu);
 	if (rc < 0)
 		goto out_free;
-	for (i = 0; i < n; i++) {
-		items[i].metrics = pi[i].metrics;
-		items[i].n_metrics = pi[i].n_metrics;
+	/* Withdrawn checkpoints (a part was removed by hand) are left to the
+	 * user: retention neither counts nor deletes them, and they must not
+	 * pass for "latest" in retain_decide. items[] keeps the others. */
+	for (i = 0, j = 0; i < n; i++) {
+		if (pi[i].withdrawn)
+			continue;
+		items[j] = items[i];
+		items[j].metrics = pi[i].metrics;
+		items[j].n_metrics = pi[i].n_metrics;
+		j++;
 	}
 	dec = calloc(n ? n : 1, sizeof(*dec));
 	rows = calloc(n ? n : 1, sizeof(*rows));
@@ -522,15 +531,21 @@ out_unlock:
 		rc = -ENOMEM;
 		goto out_free;
 	}
-	rc = n ? retain_decide(p, items, n, dec) : 0;
+	rc = j ? retain_decide(p, items, j, dec) : 0;
 	if (rc < 0)
 		goto out_free;
-	for (i = 0; i < n; i++) {
+	for (i = 0, j = 0; i < n; i++) {
 		rows[i].id = pi[i].id;
 		rows[i].name = pi[i].name;
 		pi[i].name = NULL;
-		rows[i].keep = dec[i].keep;
-		snprintf(rows[i].rule, sizeof(rows[i].rule), "%s", dec[i].rule);
+		if (pi[i].withdrawn) {
+			rows[i].keep = true;
+			snprintf(rows[i].rule, sizeof(rows[i].rule), "withdrawn (not managed by retention)");
+			continue;
+		}
+		rows[i].keep = dec[j].keep;
+		snprintf(rows[i].rule, sizeof(rows[i].rule), "%s", dec[j].rule);
+		j++;
 	}
 	*out = rows;
 	*nout = n;
@@ -558,6 +573,7 @@ int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_de
 	struct retain_row *rows = NULL, *del = NULL;
 	struct policy p;
 	int64_t *protect = NULL;
+	bool *refused = NULL;
 	size_t n = 0, nd = 0, np = 0, i, j;
 	int64_t latest = 0;
 	int rc;
@@ -579,7 +595,8 @@ int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_de
 	/* what retention must never delete, checked again here */
 	protect = calloc(p.n_metrics + 1, sizeof(*protect));
 	del = calloc(n ? n : 1, sizeof(*del));
-	if (!protect || !del) {
+	refused = calloc(n ? n : 1, sizeof(*refused));
+	if (!protect || !del || !refused) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
@@ -611,8 +628,7 @@ int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_de
 			sqlite3_reset(q);
 		}
 		if (!rows[i].keep && !safe) {
-			store_note(st, "retention: refused to delete %s (%s): protected", rows[i].name,
-				   rows[i].rule);
+			refused[i] = true; /* noted after unlocking: store_note takes st->mu */
 			continue;
 		}
 		if (!safe)
@@ -630,6 +646,10 @@ int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_de
 	else
 		store_rollback(st);
 	pthread_mutex_unlock(&st->mu);
+	for (i = 0; i < n; i++)
+		if (refused[i])
+			store_note(st, "retention: refused to delete %s (%s): protected", rows[i].name,
+				   rows[i].rule);
 	if (rc < 0)
 		goto out_free;
 	if (nd)
@@ -644,6 +664,7 @@ out_free:
 	retain_rows_free(del, nd);
 	retain_rows_free(rows, n);
 	free(protect);
+	free(refused);
 	return rc;
 }
 

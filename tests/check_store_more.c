@@ -330,6 +330,27 @@ START_TEST(test_retention)
 	ck_assert_int_eq(best, ids[3]);
 	ck_assert_int_eq(store_resolve_latest(st, &latest, NULL), 0);
 	ck_assert_int_eq(latest, ids[5]);
+	/* a withdrawn newest checkpoint is neither kept as "latest" nor deleted */
+	{
+		struct store_node root;
+		struct ckpt_info ci;
+		int64_t w;
+
+		w = tu_ckpt1(st, "checkpoint-700", "f", "x", 1);
+		ck_assert_int_eq(store_ckpt_get(st, w, &ci), 0);
+		ck_assert_int_eq(store_version_root(st, ci.version, &root), 0);
+		ckpt_info_release(&ci);
+		ck_assert_int_eq(store_node_unlink(st, root.id, "f"), 0); /* withdraws it */
+		ck_assert_int_eq(store_retain_plan(st, &plan, &np), 0);
+		ck_assert_uint_eq(np, 5);
+		ck_assert_int_eq(plan[4].id, w);
+		ck_assert(plan[4].keep);
+		ck_assert_ptr_nonnull(strstr(plan[4].rule, "withdrawn"));
+		ck_assert(plan[3].keep); /* checkpoint-600: the real latest */
+		ck_assert_str_eq(plan[3].rule, "latest");
+		ck_assert(plan[2].keep); /* 500: keep_last=2 with 600 */
+		retain_rows_free(plan, np);
+	}
 	/* a second run deletes nothing more */
 	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
 	ck_assert_uint_eq(nd, 0);
