@@ -280,6 +280,15 @@ int store_file_open(struct store *st, int64_t id, int flags, struct store_file *
 		free(f);
 		return rc;
 	}
+	if (write) {
+		/* a reader may have opened the state first: the writer's policy counts */
+		pthread_rwlock_wrlock(&f->of->rw);
+		if (!f->of->codec_set) {
+			f->of->codec = codec;
+			f->of->codec_set = true;
+		}
+		pthread_rwlock_unlock(&f->of->rw);
+	}
 	if (flags & STORE_F_TRUNC) {
 		rc = store_file_truncate(f, 0);
 		if (rc < 0) {

@@ -62,6 +62,7 @@ struct ofile {
 	size_t dirty_cap;    /* slots the bitmap covers */
 	uint64_t n_dirty;
 	int codec;           /* chunk codec for new chunks; -1 undecided (auto) */
+	bool codec_set;      /* the first writer's policy chose it */
 	int64_t mtime_ns;
 	char *path;          /* "ckpt/path" for corrupt events */
 	uint8_t *scratch;    /* CHUNK_SIZE, for base copies on write */

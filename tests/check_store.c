@@ -884,6 +884,36 @@ START_TEST(test_model_many_slots)
 }
 END_TEST
 
+
+/* The policy's codec applies even when a reader opened the file first. */
+START_TEST(test_codec_reader_first)
+{
+	uint8_t *z = calloc(1, 4 * CHUNK_SIZE);
+	struct store_file *r, *w;
+	struct store_stats s;
+	int64_t id, root, node;
+
+	ck_assert_ptr_nonnull(z);
+	tu_set_compress(st, "zstd");
+	ck_assert_int_eq(store_ckpt_create(st, "c", CKPT_DIR, 0755, &id, &root), 0);
+	node = tu_put(st, root, "zeros", NULL, 0);
+	ck_assert_int_eq(store_file_open(st, node, STORE_F_READ, &r), 0);
+	ck_assert_int_eq(store_file_open(st, node, STORE_F_WRITE, &w), 0);
+	memset(z, 'a', 4 * CHUNK_SIZE); /* compressible, 4 identical chunks */
+	z[0] = 'b';
+	ck_assert_int_eq(store_file_write(w, z, 4 * CHUNK_SIZE, 0), 4 * CHUNK_SIZE);
+	ck_assert_int_eq(store_file_close(w), 0);
+	ck_assert_int_eq(store_file_close(r), 0);
+	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
+	ck_assert_int_eq(store_stats(st, &s), 0);
+	ck_assert_uint_eq(s.chunks, 2);
+	ck_assert_uint_eq(s.raw_bytes, 2 * CHUNK_SIZE);
+	ck_assert_uint_lt(s.stored_bytes, CHUNK_SIZE / 10); /* compressed */
+	ck_assert(s.compression_ratio > 10);
+	free(z);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -913,6 +943,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_shared_open);
 	tcase_add_test(tc, test_sparse_holes);
 	tcase_add_test(tc, test_model_many_slots);
+	tcase_add_test(tc, test_codec_reader_first);
 	suite_add_tcase(s, tc);
 	return s;
 }
