@@ -756,7 +756,8 @@ def main():
                               "--dirty"], capture_output=True, text=True).stdout.strip()
     except OSError:
         rev = "?"
-    fs = subprocess.run(["stat", "-f", "-c", "%T", WORK], capture_output=True, text=True).stdout.strip()
+    fs = subprocess.run(["findmnt", "-no", "FSTYPE,SOURCE", "-T", WORK], capture_output=True,
+                        text=True).stdout.strip()
     print("ckptfs benchmark %s  mode=%s reps=%d  rev=%s" % (time.strftime("%Y-%m-%d %H:%M:%S"),
                                                             "quick" if QUICK else "full", REPS, rev))
     print("host: %s, %d cpus, %.1f GiB RAM; WORK=%s (%s), native and stores on the same filesystem" % (
