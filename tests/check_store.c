@@ -714,6 +714,7 @@ START_TEST(test_format_version_refused)
 	char p[512], err[256];
 	struct store *o;
 
+	tu_ckpt1(st, "kept", "f", "v", 1);
 	store_close(st);
 	st = NULL;
 	snprintf(p, sizeof(p), "%s/index.db", dir);
@@ -726,6 +727,18 @@ START_TEST(test_format_version_refused)
 	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
+	/* read-only with nobody else holding the store (ckpt ls without a mount) */
+	{
+		struct ckpt_info *arr;
+		size_t n;
+
+		o = tu_open(dir, STORE_RDONLY);
+		ck_assert_int_eq(store_ckpt_list(o, STORE_LIST_ALL, &arr, &n), 0);
+		ck_assert_uint_eq(n, 1);
+		ck_assert_str_eq(arr[0].name, "kept");
+		ckpt_info_free_array(arr, n);
+		store_close(o);
+	}
 	st = tu_open(dir, 0);
 }
 END_TEST
