@@ -353,5 +353,7 @@ out_detach:
 	fs_detach_end(detach_fd, false);
 	free(store_path);
 	free(mnt);
+	for (size_t i = 0; i < a.n_copies; i++)
+		free(a.copies[i]);
 	return status;
 }

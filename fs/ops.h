@@ -16,6 +16,8 @@ struct fs_dent {
 /* An open file or directory (fi->fh). Owned by the handle's open/release. */
 struct fs_handle {
 	int type;               /* enum fs_htype */
+	int refs;               /* 1 for the open file, +1 per request using it
+				   (atomic): the last put closes and frees */
 	struct store_file *f;   /* FS_H_STORE */
 	int64_t ckpt;           /* FS_H_STORE */
 	int kind;               /* the checkpoint's kind */

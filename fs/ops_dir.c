@@ -696,6 +696,7 @@ static int fs_do_opendir(struct fs *fs, struct fs_inode *in, struct fs_handle **
 		return d.err;
 	}
 	h->type = FS_H_DIR;
+	h->refs = 1;
 	h->ents = d.v;
 	h->n_ents = d.n;
 	*out = h;
@@ -740,7 +741,9 @@ void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struc
 void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
-	fs_handle_free(fs_fh(fi));
+	struct fs_handle *h = fs_fh(fi);
+	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) /* setattr may hold it */
+		fs_handle_free(h);
 	fuse_reply_err(req, 0);
 }
 

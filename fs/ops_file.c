@@ -51,6 +51,7 @@ static int fs_open_node(struct fs *fs, const struct store_node *n, int sflags, p
 		return rc;
 	}
 	h->type = FS_H_STORE;
+	h->refs = 1;
 	h->ckpt = n->ckpt;
 	h->fd = -1;
 	h->writer = (sflags & STORE_F_WRITE) != 0;
@@ -79,6 +80,7 @@ static int fs_open_plain(struct fs *fs, const char *name, int oflags, mode_t mod
 		return -ENOMEM;
 	}
 	h->type = FS_H_PLAIN;
+	h->refs = 1;
 	h->fd = fd;
 	*out = h;
 	return 0;
@@ -178,6 +180,7 @@ static int fs_do_open(struct fs *fs, fuse_req_t req, struct fs_inode *in, struct
 		if (!h)
 			return -ENOMEM;
 		h->type = FS_H_CTL;
+		h->refs = 1;
 		h->fd = -1;
 		int rc = fs_ctl_generate(fs, in->ctl, &h->buf, &h->len);
 		if (rc < 0) {
@@ -233,21 +236,58 @@ void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_open(req, fi);
 }
 
+/* ---- handle references -------------------------------------------------------- */
+
+/* A request holds its handle so a RELEASE racing with it (the kernel sends
+ * one when an interrupted request's caller closed) cannot free it. */
+static struct fs_handle *fs_hget(struct fuse_file_info *fi)
+{
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	__atomic_add_fetch(&h->refs, 1, __ATOMIC_ACQ_REL);
+	return h;
+}
+
+/* Drops a reference; the last one closes. Returns the close result. */
+static int fs_hput(struct fs *fs, struct fs_handle *h)
+{
+	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return 0;
+	int rc = 0;
+	if (h->type == FS_H_STORE) {
+		rc = store_file_close(h->f);
+		if (rc < 0)
+			fprintf(stderr, "ckptfs: closing a file of checkpoint %lld: %s\n", (long long)h->ckpt,
+				strerror(-rc));
+		if (h->writer && fs_write_error_aborts(rc)) {
+			char reason[96];
+			snprintf(reason, sizeof(reason), "write failed at close: %s", strerror(-rc));
+			fs_abort(fs, h->ckpt, reason);
+		}
+	} else if (h->type == FS_H_PLAIN) {
+		close(h->fd);
+	}
+	fs_handle_free(h);
+	return rc;
+}
+
 /* ---- read / write -------------------------------------------------------------- */
 
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
 {
 	(void)ino;
-	struct fs_handle *h = fs_fh(fi);
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = fs_hget(fi);
 	if (h->type == FS_H_CTL) {
 		size_t o = (size_t)off < h->len ? (size_t)off : h->len;
 		size_t n = h->len - o < size ? h->len - o : size;
 		fuse_reply_buf(req, h->buf + o, n);
+		fs_hput(fs, h);
 		return;
 	}
 	char *buf = malloc(size ? size : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
+		fs_hput(fs, h);
 		return;
 	}
 	ssize_t r;
@@ -262,6 +302,7 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	else
 		fuse_reply_buf(req, buf, (size_t)r);
 	free(buf);
+	fs_hput(fs, h);
 }
 
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -269,7 +310,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 {
 	(void)ino;
 	struct fs *fs = fs_of(req);
-	struct fs_handle *h = fs_fh(fi);
+	struct fs_handle *h = fs_hget(fi);
 	ssize_t r;
 	if (h->type == FS_H_PLAIN) {
 		r = pwrite(h->fd, buf, size, off);
@@ -295,6 +336,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 		fuse_reply_err(req, (int)-r);
 	else
 		fuse_reply_write(req, (size_t)r);
+	fs_hput(fs, h);
 }
 
 /* ---- flush / release / fsync --------------------------------------------------- */
@@ -337,8 +379,11 @@ static int fs_do_flush(struct fs *fs, fuse_req_t req, fuse_ino_t ino, struct fs_
 
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	int rc = fs_do_flush(fs_of(req), req, ino, fs_fh(fi));
+	struct fs *fs = fs_of(req);
+	struct fs_handle *h = fs_hget(fi);
+	int rc = fs_do_flush(fs, req, ino, h);
 	fuse_reply_err(req, -rc);
+	fs_hput(fs, h);
 }
 
 void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -346,30 +391,17 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	(void)ino;
 	struct fs *fs = fs_of(req);
 	struct fs_handle *h = fs_fh(fi);
-	if (h->type == FS_H_STORE) {
-		bool commit = false;
-		if (h->writer && __atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL)) {
-			/* Released without a last flush that let go (the fd was
-			 * held elsewhere, or mmap): this is the last close. */
-			fs_track_writer_done(fs, h->ckpt);
-			commit = h->kind == CKPT_FILE && !fs_track_is_temp(fs, h->ckpt) &&
-				 fs_track_active(fs, h->ckpt) == 0;
-		}
-		int rc = store_file_close(h->f);
-		if (rc < 0)
-			fprintf(stderr, "ckptfs: closing a file of checkpoint %lld: %s\n", (long long)h->ckpt,
-				strerror(-rc));
-		if (commit && !fs_write_error_aborts(rc))
-			fs_commit(fs, h->ckpt);
-		if (h->writer && fs_write_error_aborts(rc)) {
-			char reason[96];
-			snprintf(reason, sizeof(reason), "write failed at close: %s", strerror(-rc));
-			fs_abort(fs, h->ckpt, reason);
-		}
-	} else if (h->type == FS_H_PLAIN) {
-		close(h->fd);
+	bool commit = false;
+	int64_t ckpt = h->ckpt;
+	if (h->type == FS_H_STORE && h->writer && __atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL)) {
+		/* Released without a last flush that let go (the fd was held
+		 * elsewhere, or mmap): this is the last close. */
+		fs_track_writer_done(fs, ckpt);
+		commit = h->kind == CKPT_FILE && !fs_track_is_temp(fs, ckpt) && fs_track_active(fs, ckpt) == 0;
 	}
-	fs_handle_free(h);
+	int rc = fs_hput(fs, h); /* closes now unless a request still uses it */
+	if (commit && !fs_write_error_aborts(rc))
+		fs_commit(fs, ckpt);
 	fuse_reply_err(req, 0);
 }
 
@@ -377,7 +409,7 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 {
 	(void)ino;
 	struct fs *fs = fs_of(req);
-	struct fs_handle *h = fs_fh(fi);
+	struct fs_handle *h = fs_hget(fi);
 	int rc = 0;
 	if (h->type == FS_H_PLAIN) {
 		rc = (datasync ? fdatasync(h->fd) : fsync(h->fd)) < 0 ? -errno : 0;
@@ -391,6 +423,7 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 		}
 	}
 	fuse_reply_err(req, -rc);
+	fs_hput(fs, h);
 }
 
 /* ---- setattr ------------------------------------------------------------------- */
@@ -489,9 +522,12 @@ void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set
 	struct fs *fs = fs_of(req);
 	struct stat st;
 	double timeout = 0;
-	int rc = fs_do_setattr(fs, fs_ino(fs, ino), attr, to_set, fs_fh(fi), &st, &timeout);
+	struct fs_handle *h = fi && fi->fh ? fs_hget(fi) : NULL;
+	int rc = fs_do_setattr(fs, fs_ino(fs, ino), attr, to_set, h, &st, &timeout);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_attr(req, &st, timeout);
+	if (h)
+		fs_hput(fs, h);
 }

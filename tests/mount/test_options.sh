@@ -81,7 +81,7 @@ wait_for test -e "$MNT/.ckptfs/aborted/dead2.pt" || fail "dead2.pt not aborted"
 "$CKPT" gc "$STORE" >/dev/null || fail "ckpt gc beside the mount"
 wait_for bash -c "[ -z \"\$(ls '$MNT/.ckptfs/aborted')\" ]" || fail "gc did not purge aborted ones: $(ls "$MNT/.ckptfs/aborted")"
 "$CKPT" pin "$STORE" ckpt-bad >/dev/null
-assert_eq "$(getfattr --only-values -n user.ckpt.pinned "$MNT/ckpt-bad")" "1" "pin beside the mount shows in the xattr"
+assert_eq "$(getfattr --absolute-names --only-values -n user.ckpt.pinned "$MNT/ckpt-bad")" "1" "pin beside the mount shows in the xattr"
 
 # SIGTERM: a clean shutdown that commits quiet, complete work.
 stop_mount
