@@ -927,6 +927,89 @@ START_TEST(test_codec_reader_first)
 }
 END_TEST
 
+
+/* follow maps an old node through versions, also after a middle version
+ * was purged (origin links are compressed then). */
+START_TEST(test_follow_through_purged)
+{
+	int64_t id, v1, v2, v3, n1;
+	struct store_node n, r;
+	struct ckpt_info ci;
+
+	id = tu_ckpt1(st, "ck", "f", "one", 3);
+	ck_assert_int_eq(store_ckpt_get(st, id, &ci), 0);
+	v1 = ci.committed_version;
+	ckpt_info_release(&ci);
+	n1 = tu_lookup(st, "ck", "f");
+	store_version_pin(st, v1); /* a handle still bound to v1 */
+	ck_assert_int_eq(store_ckpt_begin_version(st, id, &v2), 0);
+	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
+	ck_assert_int_eq(store_ckpt_begin_version(st, id, &v3), 0);
+	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
+	ck_assert_int_eq(store_gc(st, false, NULL), 0);
+	ck_assert_int_eq(store_version_root(st, v2, &r), -ENOENT); /* purged */
+	ck_assert_int_eq(store_version_root(st, v1, &r), 0);       /* pinned: kept */
+	ck_assert_int_eq(store_node_follow(st, n1, &n), 0);
+	ck_assert_int_eq(n.version, v3);
+	ck_assert_int_eq(store_node_follow(st, r.id, &n), 0); /* the root too */
+	ck_assert_int_eq(n.version, v3);
+	ck_assert_int_eq(n.parent, 0);
+	store_version_unpin(st, v1);
+	ck_assert_int_eq(store_gc(st, false, NULL), 0);
+	ck_assert_int_eq(store_version_root(st, v1, &r), -ENOENT);
+	ck_assert_int_eq(store_node_follow(st, n1, &n), -ENOENT); /* its row is gone */
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+}
+END_TEST
+
+START_TEST(test_files_and_notes)
+{
+	const char *names[] = { "b.bin", "a.bin" };
+	const void *data[] = { "12345", "1" };
+	size_t lens[] = { 5, 1 }, n, i;
+	struct store_file_entry *e;
+	struct store_file *f;
+	int64_t id, sid, root;
+	char *notes;
+
+	id = tu_ckpt(st, "dir-ck", names, data, lens, 2);
+	ck_assert_int_eq(store_ckpt_files(st, id, &e, &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(e[0].path, "a.bin");
+	ck_assert_uint_eq(e[0].size, 1);
+	ck_assert_str_eq(e[1].path, "b.bin");
+	ck_assert_uint_eq(e[1].size, 5);
+	store_file_entries_free(e, n);
+	ck_assert_int_eq(store_ckpt_create(st, "single.pt", CKPT_FILE, 0644, &sid, &root), 0);
+	ck_assert_int_eq(store_file_open(st, root, STORE_F_WRITE, &f), 0);
+	ck_assert_int_eq(store_file_write(f, "abc", 3, 0), 3);
+	ck_assert_int_eq(store_file_close(f), 0);
+	ck_assert_int_eq(store_ckpt_commit(st, sid), 0);
+	ck_assert_int_eq(store_ckpt_files(st, sid, &e, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(e[0].path, "single.pt");
+	ck_assert_uint_eq(e[0].size, 3);
+	store_file_entries_free(e, n);
+	/* notes: one line each, newest last, bounded */
+	for (i = 0; i < 100; i++)
+		store_note(st, "note %zu\nsecond line", i);
+	notes = store_notes(st);
+	ck_assert_ptr_nonnull(notes);
+	ck_assert_ptr_null(strstr(notes, "note 35 "));
+	ck_assert_ptr_nonnull(strstr(notes, "note 36 second line\n"));
+	ck_assert_ptr_nonnull(strstr(notes, "note 99 second line\n"));
+	{
+		size_t lines = 0;
+		char *c;
+
+		for (c = notes; *c; c++)
+			lines += *c == '\n';
+		ck_assert_uint_eq(lines, 64);
+	}
+	free(notes);
+}
+END_TEST
+
 static Suite *store_suite(void)
 {
 	Suite *s = suite_create("store");
@@ -957,6 +1040,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_sparse_holes);
 	tcase_add_test(tc, test_model_many_slots);
 	tcase_add_test(tc, test_codec_reader_first);
+	tcase_add_test(tc, test_follow_through_purged);
+	tcase_add_test(tc, test_files_and_notes);
 	suite_add_tcase(s, tc);
 	return s;
 }
