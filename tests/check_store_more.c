@@ -161,6 +161,22 @@ static char *first_chunk_file(const char *store)
 	return line;
 }
 
+static char *first_chunk_file_any(const char *store)
+{
+	char cmd[600], *line = NULL;
+	size_t cap = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "find '%s/chunks' -type f ! -path '*/chunks/tmp/*' | sort | head -1",
+		 store);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	ck_assert(getline(&line, &cap, p) > 0);
+	pclose(p);
+	line[strcspn(line, "\n")] = 0;
+	return line;
+}
+
 static void count_problem(void *ctx, const char *problem)
 {
 	(*(int *)ctx)++;
@@ -595,6 +611,37 @@ START_TEST(test_large_file_bounded)
 }
 END_TEST
 
+
+/* verify: an orphan chunk file and a reference count that disagrees with
+ * the node rows are each one problem. */
+START_TEST(test_verify_orphan_and_counts)
+{
+	char *path, fake[700], cmd[1500], p[512];
+	int problems = 0;
+	sqlite3 *db;
+
+	tu_ckpt1(st, "ck", "f", "some bytes", 10);
+	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 0);
+	/* a well-named chunk file the index does not know */
+	path = first_chunk_file_any(dir);
+	snprintf(fake, sizeof(fake), "%s/chunks/00/00%062d", dir, 7);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/chunks/00' && cp '%s' '%s'", dir, path, fake);
+	ck_assert_int_eq(system(cmd), 0);
+	free(path);
+	problems = 0;
+	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 1);
+	unlink(fake);
+	/* a count off by one */
+	snprintf(p, sizeof(p), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE chunks SET refs = refs + 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	problems = 0;
+	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 1);
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("store_more");
@@ -606,6 +653,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_safetensors_10pct);
 	tcase_add_test(tc, test_corrupt_and_verify);
 	tcase_add_test(tc, test_gc_reclaims);
+	tcase_add_test(tc, test_verify_orphan_and_counts);
 	tcase_add_test(tc, test_retention);
 	tcase_add_test(tc, test_resolve_100k);
 	tcase_add_test(tc, test_threads);
