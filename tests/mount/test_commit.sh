@@ -96,7 +96,37 @@ mv "$MNT/ckpt-10" "$MNT/ckpt-11"
 assert_eq "$(ckpt_field ckpt-11 state)" "committed" "renamed committed checkpoint"
 assert_missing "$MNT/ckpt-10" "old name gone"
 
-# 6. Clean unmount commits quiet, complete directories.
+# 6. Known formats are checked at commit: a truncated torch.save (zip) file
+#    and a truncated .npy inside a directory abort their checkpoints.
+before=$(latest_name)
+"$PY" - "$MNT" <<'EOF'
+import errno, io, os, sys, torch, numpy as np
+mnt = sys.argv[1]
+buf = io.BytesIO()
+torch.save({"w": torch.ones(100000)}, buf)
+data = buf.getvalue()
+f = open(os.path.join(mnt, "trunc.pt"), "wb")
+f.write(data[: len(data) // 2])
+try:
+    f.close()
+except OSError as e:           # the close that commits reports the failed check
+    assert e.errno == errno.EBADMSG, e
+os.mkdir(os.path.join(mnt, "ckpt-npy"))
+b = io.BytesIO()
+np.save(b, np.arange(100000))
+with open(os.path.join(mnt, "ckpt-npy", "opt.npy"), "wb") as f:
+    f.write(b.getvalue()[:-100])
+print("ok formats written")
+EOF
+sleep 0.8
+for name in trunc.pt ckpt-npy; do
+  ls "$MNT" | grep -qx "$name" && fail "$name: a failed format check still listed"
+  assert_eq "$(ckpt_field "$name" state)" "aborted" "$name: aborted by the format check"
+  assert_exists "$MNT/.ckptfs/aborted/$name" "$name under .ckptfs/aborted"
+done
+assert_eq "$(latest_name)" "$before" "latest unchanged by failed format checks"
+
+# 7. Clean unmount commits quiet, complete directories.
 stop_mount
 start_mount "settle_ms=600000"
 mkdir "$MNT/ckpt-30"
