@@ -769,12 +769,21 @@ static int commit_prepare(struct store *st, int64_t ckpt_id, int64_t v, int kind
 	q = store_stmt(st, "SELECT name, value FROM metrics WHERE ckpt=? AND source='xattr'");
 	if (q) {
 		sqlite3_bind_int64(q, 1, ckpt_id);
+		/* values were validated when set; a refusal here is noted by meta */
 		while ((s = sqlite3_step(q)) == SQLITE_ROW)
 			meta_set_value(&prep->ms, (const char *)sqlite3_column_text(q, 0),
 				       sqlite3_column_double(q, 1), "xattr");
+		if (s != SQLITE_DONE)
+			rc = store_sqlerr(s);
 		sqlite3_reset(q);
+	} else {
+		rc = -EIO;
 	}
 	pthread_mutex_unlock(&st->mu);
+	if (rc < 0) {
+		snprintf(prep->why, sizeof(prep->why), "reading stored metrics failed: %s", strerror(-rc));
+		goto out_free;
+	}
 
 	store_crash_point(st, "commit:before_barrier");
 	rc = chunk_barrier(st->cs);
