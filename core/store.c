@@ -31,6 +31,7 @@ static const char store_schema[] =
 	"CREATE UNIQUE INDEX ckpt_live ON checkpoints(name) WHERE state IN (0,1);"
 	"CREATE INDEX ckpt_latest ON checkpoints(commit_seq) WHERE state=1 AND withdrawn=0;"
 	"CREATE INDEX ckpt_state ON checkpoints(state, name);"
+	"CREATE INDEX ckpt_seq ON checkpoints(commit_seq);" /* max()+1 at every commit */
 	"CREATE TABLE versions("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT, ckpt INTEGER NOT NULL, state INTEGER NOT NULL,"
 	" root INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"

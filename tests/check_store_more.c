@@ -464,6 +464,17 @@ START_TEST(test_resolve_100k)
 		ck_assert_int_eq(id, want);
 	}
 	printf("100k checkpoints: resolve_best(max) %.1f us per call\n", (t1 - t0) * 1e3);
+	/* a real commit on top: next commit_seq, and it becomes latest */
+	{
+		int64_t nid;
+
+		t0 = now_s();
+		nid = tu_ckpt1(st, "step-new", "f", "x", 1);
+		t1 = now_s();
+		ck_assert_int_eq(store_resolve_latest(st, &id, &ver), 0);
+		ck_assert_int_eq(id, nid);
+		printf("100k checkpoints: create+write+commit %.2f ms\n", (t1 - t0) * 1e3);
+	}
 }
 END_TEST
 
