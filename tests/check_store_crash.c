@@ -29,6 +29,7 @@ static struct mck model[MAX_CKPTS];
 static int n_model;
 static char *dir;
 static int n_killed;
+static int n_sc[4]; /* iterations per scenario */
 
 static void content(const struct mck *m, int j, uint8_t *buf)
 {
@@ -58,14 +59,19 @@ static const char *file_name(int j)
 	return j ? "model.bin" : "optimizer.bin";
 }
 
-/* Child: writes checkpoint m, killing itself after kill_after bytes if set. */
-static int child_write(struct store *st, const struct mck *m, uint64_t kill_after, uint64_t *s)
+/* Child: writes checkpoint m, killing itself after kill_after bytes if set.
+ * With via_tmp, it is written as tmp-NAME and renamed over NAME (replacing a
+ * live one) by a committing rename, like os.replace. */
+static int child_write(struct store *st, const struct mck *m, uint64_t kill_after, uint64_t *s,
+		       bool via_tmp)
 {
 	uint64_t written = 0;
 	int64_t id, root;
+	char tmp[64];
 	int j;
 
-	if (store_ckpt_create(st, m->name, CKPT_DIR, 0755, &id, &root) != 0)
+	snprintf(tmp, sizeof(tmp), "tmp-%s", m->name);
+	if (store_ckpt_create(st, via_tmp ? tmp : m->name, CKPT_DIR, 0755, &id, &root) != 0)
 		return 10;
 	for (j = 0; j < NFILES; j++) {
 		struct store_node n;
@@ -93,6 +99,8 @@ static int child_write(struct store *st, const struct mck *m, uint64_t kill_afte
 			return 13;
 		free(buf);
 	}
+	if (via_tmp)
+		return store_ckpt_rename(st, id, m->name, STORE_RENAME_COMMIT) == 0 ? 0 : 15;
 	return store_ckpt_commit(st, id) == 0 ? 0 : 14;
 }
 
@@ -159,7 +167,7 @@ static bool ckpt_matches(struct store *st, const struct mck *m)
 	return ok;
 }
 
-enum scenario { SC_WRITE, SC_PATCH, SC_DELETE };
+enum scenario { SC_WRITE, SC_PATCH, SC_DELETE, SC_REPLACE };
 
 static const struct {
 	const char *point;
@@ -170,7 +178,8 @@ static const struct {
 	{ "flush:mid_transaction", SC_WRITE },	 { "commit:before_barrier", SC_PATCH },
 	{ "commit:mid_transaction", SC_PATCH },	 { "commit:after_transaction", SC_PATCH },
 	{ "delete:mid_transaction", SC_DELETE }, { "gc:mid_purge", SC_DELETE },
-	{ "gc:before_rows", SC_DELETE },
+	{ "gc:before_rows", SC_DELETE },	 { "commit:before_barrier", SC_REPLACE },
+	{ "commit:mid_transaction", SC_REPLACE }, { "commit:after_transaction", SC_REPLACE },
 };
 
 static void run_iteration(int it, uint64_t *s)
@@ -189,7 +198,7 @@ static void run_iteration(int it, uint64_t *s)
 
 	for (k = 0; k < n_model; k++)
 		live += model[k].live;
-	if ((sc == SC_PATCH || sc == SC_DELETE) && live == 0)
+	if ((sc == SC_PATCH || sc == SC_DELETE || sc == SC_REPLACE) && live == 0)
 		sc = SC_WRITE;
 	memset(&cand, 0, sizeof(cand));
 	snprintf(cand.name, sizeof(cand.name), "checkpoint-%d", it);
@@ -203,6 +212,8 @@ static void run_iteration(int it, uint64_t *s)
 		do
 			target = (int)(tu_rand(s) % (uint64_t)n_model);
 		while (!model[target].live);
+		if (sc == SC_REPLACE)
+			memcpy(cand.name, model[target].name, sizeof(cand.name));
 		if (sc == SC_PATCH) {
 			uint64_t sz = model[target].size[0];
 
@@ -215,6 +226,7 @@ static void run_iteration(int it, uint64_t *s)
 			}
 		}
 	}
+	n_sc[sc]++;
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
@@ -224,8 +236,8 @@ static void run_iteration(int it, uint64_t *s)
 			setenv("CKPT_CRASH_AT", point, 1);
 		if (store_open(dir, 0, &st, NULL, 0) != 0)
 			_exit(2);
-		if (sc == SC_WRITE)
-			rc = child_write(st, &cand, kill_after, s);
+		if (sc == SC_WRITE || sc == SC_REPLACE)
+			rc = child_write(st, &cand, kill_after, s, sc == SC_REPLACE);
 		else if (sc == SC_PATCH)
 			rc = child_patch(st, &model[target], &p);
 		else {
@@ -266,6 +278,28 @@ static void run_iteration(int it, uint64_t *s)
 			ck_assert(cand.live); /* the commit had returned durable */
 		if (point && strcmp(point, "commit:mid_transaction") == 0)
 			ck_assert(!cand.live);
+	} else if (sc == SC_REPLACE) {
+		struct ckpt_info ci;
+
+		/* atomic replace: the name shows the old or the complete new one */
+		if (ckpt_matches(st, &cand)) {
+			cand.live = true;
+			model[target] = cand;
+		} else {
+			ck_assert_msg(ckpt_matches(st, &model[target]),
+				      "iteration %d: %s neither old nor new after replace", it, cand.name);
+		}
+		if (point && strcmp(point, "commit:after_transaction") == 0)
+			ck_assert(model[target].live && ckpt_matches(st, &cand));
+		if (point && strcmp(point, "commit:mid_transaction") == 0)
+			ck_assert(!ckpt_matches(st, &cand));
+		/* the temporary never stays live */
+		{
+			char tmp[64];
+
+			snprintf(tmp, sizeof(tmp), "tmp-%s", cand.name);
+			ck_assert_int_eq(store_ckpt_lookup(st, tmp, &ci), -ENOENT);
+		}
 	} else if (sc == SC_PATCH) {
 		struct mck patched = model[target];
 
@@ -314,15 +348,19 @@ START_TEST(test_crash_points)
 	int it;
 
 	dir = tu_tmpstore();
-	for (it = 0; it < 60; it++)
+	for (it = 0; it < 72; it++)
 		run_iteration(it, &s);
 	{
 		int live = 0, k;
 
 		for (k = 0; k < n_model; k++)
 			live += model[k].live;
-		printf("crash test: 60 iterations, %d killed, %d checkpoints committed, %d live at the"
-		       " end\n", n_killed, n_model, live);
+		printf("crash test: 72 iterations (write %d, new version %d, delete %d, replace %d),"
+		       " %d killed, %d checkpoints committed, %d live at the end\n", n_sc[SC_WRITE],
+		       n_sc[SC_PATCH], n_sc[SC_DELETE], n_sc[SC_REPLACE], n_killed, n_model, live);
+		ck_assert_int_gt(n_sc[SC_REPLACE], 5);
+		ck_assert_int_gt(n_sc[SC_PATCH], 5);
+		ck_assert_int_gt(n_sc[SC_DELETE], 5);
 		ck_assert_int_gt(n_model, 15);
 		ck_assert_int_gt(n_killed, 30);
 	}
