@@ -162,6 +162,21 @@ int64_t store_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Writers (flush, gc) must not starve behind a steady stream of readers;
+ * none of these locks is ever taken recursively, so writer preference is safe. */
+int store_rwlock_init(pthread_rwlock_t *l)
+{
+	pthread_rwlockattr_t a;
+	int rc;
+
+	if (pthread_rwlockattr_init(&a) != 0)
+		return -ENOMEM;
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	rc = pthread_rwlock_init(l, &a);
+	pthread_rwlockattr_destroy(&a);
+	return rc ? -rc : 0;
+}
+
 void store_crash_point(struct store *st, const char *point)
 {
 	if (st->crash_at[0] && strcmp(st->crash_at, point) == 0)
@@ -654,7 +669,11 @@ int store_open(const char *dir, int flags, struct store **out, char *err, size_t
 	if (crash)
 		snprintf(st->crash_at, sizeof(st->crash_at), "%s", crash);
 	pthread_mutex_init(&st->mu, NULL);
-	pthread_rwlock_init(&st->gc_rw, NULL);
+	if (store_rwlock_init(&st->gc_rw) < 0) {
+		pthread_mutex_destroy(&st->mu);
+		rc = -ENOMEM;
+		goto out_free;
+	}
 
 	if (!(flags & (STORE_RDONLY | STORE_SHARED))) {
 		rc = store_lock(st, err, err_len);

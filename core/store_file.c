@@ -217,7 +217,7 @@ static int ofile_get(struct store *st, int64_t id, bool write, int codec, struct
 	}
 	atomic_init(&of->ro, vstate != VER_STAGING);
 	atomic_init(&of->unlinked, false);
-	if (pthread_rwlock_init(&of->rw, NULL) != 0) {
+	if (store_rwlock_init(&of->rw) < 0) {
 		free(of);
 		return -ENOMEM;
 	}

@@ -117,6 +117,7 @@ int store_begin(struct store *st);
 int store_commit_tx(struct store *st);
 void store_rollback(struct store *st);
 int store_name_check(const char *name);
+int store_rwlock_init(pthread_rwlock_t *l); /* writer-preferring */
 int64_t store_now(void);
 int64_t store_now_ns(void);
 void store_crash_point(struct store *st, const char *point);
