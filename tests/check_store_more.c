@@ -2,6 +2,9 @@
  * safetensors-like file, corruption, verify, gc reclamation, retention,
  * resolution over 100k checkpoints, concurrency, bounded memory. */
 #include <pthread.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -653,6 +656,96 @@ START_TEST(test_verify_orphan_and_counts)
 }
 END_TEST
 
+
+/* A full disk: writes fail with -ENOSPC as they are, the committed data
+ * stays intact, the failed checkpoint aborts, and space comes back with gc.
+ * Runs in a child with its own mount namespace and a small tmpfs (the
+ * mount goes away with the child); skipped without the privilege. */
+static int enospc_child(const char *base)
+{
+	char sdir[600];
+	struct store *s;
+	struct store_file *f;
+	struct store_node n;
+	struct store_stats stt;
+	uint8_t *buf = malloc(CHUNK_SIZE), *got;
+	int64_t id, root, good;
+	ssize_t w = 0;
+	uint64_t off;
+	size_t len;
+	int rc;
+
+	if (!buf)
+		return 2;
+	if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+	    mount("tmpfs", base, "tmpfs", 0, "size=12m") != 0)
+		return 77;
+	snprintf(sdir, sizeof(sdir), "%s/store", base);
+	if (store_open(sdir, 0, &s, NULL, 0) != 0)
+		return 3;
+	tu_fill(buf, CHUNK_SIZE, 1);
+	if (store_ckpt_create(s, "good", CKPT_DIR, 0755, &good, &root) != 0 ||
+	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
+	    store_file_write(f, buf, CHUNK_SIZE, 0) != CHUNK_SIZE || store_file_close(f) != 0 ||
+	    store_ckpt_commit(s, good) != 0)
+		return 4;
+	if (store_ckpt_create(s, "big", CKPT_DIR, 0755, &id, &root) != 0 ||
+	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0)
+		return 5;
+	for (off = 0; off < 64ull * CHUNK_SIZE; off += CHUNK_SIZE) {
+		tu_fill(buf, CHUNK_SIZE, off + 7);
+		w = store_file_write(f, buf, CHUNK_SIZE, off);
+		if (w < 0)
+			break;
+	}
+	if (w != -ENOSPC)
+		return 6; /* returned as it is */
+	rc = store_file_close(f);
+	if (rc != 0 && rc != -ENOSPC)
+		return 7;
+	if (store_ckpt_abort(s, id, "disk full") != 0)
+		return 8;
+	if (store_gc(s, true, NULL) != 0 || store_verify(s, NULL, NULL, NULL) != 0)
+		return 9;
+	got = tu_read(s, tu_lookup(s, "good", "f"), &len);
+	tu_fill(buf, CHUNK_SIZE, 1);
+	if (len != CHUNK_SIZE || memcmp(got, buf, len) != 0)
+		return 10;
+	free(got);
+	/* space is back: a new checkpoint commits */
+	if (store_ckpt_create(s, "after", CKPT_DIR, 0755, &id, &root) != 0 ||
+	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
+	    store_file_write(f, buf, CHUNK_SIZE, 0) != CHUNK_SIZE || store_file_close(f) != 0 ||
+	    store_ckpt_commit(s, id) != 0 || store_stats(s, &stt) != 0 || stt.checkpoints != 2)
+		return 11;
+	store_close(s);
+	free(buf);
+	return 0;
+}
+
+START_TEST(test_enospc)
+{
+	char base[512];
+	int status;
+	pid_t pid;
+
+	snprintf(base, sizeof(base), "%s.nospc", dir); /* dir itself holds the fixture store */
+	ck_assert_int_eq(mkdir(base, 0700), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(enospc_child(base));
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(rmdir(base), 0); /* the tmpfs went with the child's namespace */
+	ck_assert(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		printf("enospc: skipped (no mount namespace privilege)\n");
+		return;
+	}
+	ck_assert_msg(WEXITSTATUS(status) == 0, "enospc child step %d failed", WEXITSTATUS(status));
+}
+END_TEST
+
 static Suite *suite(void)
 {
 	Suite *s = suite_create("store_more");
@@ -669,6 +762,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_resolve_100k);
 	tcase_add_test(tc, test_threads);
 	tcase_add_test(tc, test_large_file_bounded);
+	tcase_add_test(tc, test_enospc);
 	suite_add_tcase(s, tc);
 	return s;
 }
