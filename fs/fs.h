@@ -191,6 +191,11 @@ int fs_find_mnt_id(const char *mnt);
  * st_ino serial (another fd of a file being closed: dup2, shell redirection). */
 bool fs_pid_holds(struct fs *fs, pid_t pid, uint64_t serial);
 
+/* ---- initpatch.c ---- */
+/* After fuse_session_mount: routes the session's I/O so the INIT reply
+ * allows shared mmap of direct_io files. 0 or negative. */
+int fs_init_patch(struct fuse_session *se);
+
 /* ---- ops_*.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;
 bool fs_name_utf8(const char *s);

@@ -310,6 +310,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ckptfs: cannot mount on %s%s%s\n", a.mnt, fs_log_last[0] ? ": " : "", fs_log_last);
 		goto out_remove_handlers;
 	}
+	if (fs_init_patch(se) < 0) /* without it, shared mmap of a checkpoint's own files is ENODEV */
+		fprintf(stderr, "ckptfs: shared mmap of direct files unavailable\n");
 	fs.mnt_id = fs_find_mnt_id(mnt);
 	rc = fs_track_start(&fs);
 	if (rc < 0) {

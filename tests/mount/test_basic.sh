@@ -80,4 +80,16 @@ start_mount
 assert_eq "$(sha "$MNT/model-step=100.pt")" "$(sha "$T/a.bin")" "file after remount"
 diff -r "$T/src" "$MNT/checkpoint-200" >/dev/null || fail "dir after remount"
 assert_missing "$MNT/tmp-checkpoint-300" "staging left at unmount (temp name) is aborted at mount"
+
+# Shared mmap (safetensors, np.load(mmap_mode=...)) by the checkpoint's own
+# name and through latest.
+"$PY" - "$MNT" <<'EOF'
+import numpy as np, os, sys
+mnt = sys.argv[1]
+np.save(os.path.join(mnt, "arr.npy"), np.arange(1000))
+a = np.load(os.path.join(mnt, "arr.npy"), mmap_mode="r")
+assert int(a.sum()) == 499500, "mmap by name"
+b = np.load(os.path.join(mnt, "latest"), mmap_mode="r")
+assert int(b.sum()) == 499500, "mmap through latest"
+EOF
 echo "ok"
