@@ -4,6 +4,8 @@
     hf_trainer.py rotate DIR LIMIT
     hf_trainer.py resume-a DIR MANIFEST   # get_last_checkpoint(), then load it all
     hf_trainer.py resume-b DIR MANIFEST   # DIR/latest/trainer_state.json
+    hf_trainer.py train DIR MANIFEST EVALS STEP...   # save + rotate(2) per step, "training" between
+    hf_trainer.py resume-both DIR MANIFEST          # prints "A B"
 
 save: mkdir checkpoint-STEP, model.safetensors (+ config.json), optimizer.pt,
 scheduler.pt, rng_state.pth, trainer_state.json, in the Trainer's order; the
@@ -184,6 +186,21 @@ def main():
         save(d, step, EVAL[step], manifest, stall, marker)
     elif cmd == "rotate":
         rotate(sys.argv[2], int(sys.argv[3]))
+    elif cmd == "train":
+        d, manifest = sys.argv[2], sys.argv[3]
+        for kv in sys.argv[4].split(","):
+            s, v = kv.split(":")
+            EVAL[int(s)] = float(v)
+        for step in map(int, sys.argv[5:]):
+            save(d, step, EVAL[step], manifest)
+            rotate(d, 2)
+            time.sleep(0.5)  # training until the next save
+    elif cmd == "resume-both":
+        last = get_last_checkpoint(sys.argv[2])
+        a = load_and_check(last, sys.argv[3])
+        assert os.path.basename(last) == "checkpoint-%d" % a, (last, a)
+        b = load_and_check(os.path.join(sys.argv[2], "latest"), sys.argv[3])
+        print(a, b)
     elif cmd == "resume-a":
         last = get_last_checkpoint(sys.argv[2])
         step = load_and_check(last, sys.argv[3])

@@ -5,6 +5,7 @@
 #   e2e_init            # checks binaries, makes $T, $STORE, $MNT, installs the trap
 #   e2e_mount [OPTS]    # mounts $STORE on $MNT (-f, settle_ms=300[,OPTS]) in the background
 #   e2e_umount          # clean unmount, waits for the daemon
+#   e2e_kill_daemon     # kill -9 of our daemon (the dead mount stays)
 #   e2e_crash           # kill -9 of our daemon, lazy unmount of the dead mount
 #
 # Every test mounts in a fresh temporary directory; the EXIT trap always
@@ -133,10 +134,13 @@ e2e_umount() {
 	e2e_wait_daemon_gone
 }
 
-e2e_crash() { # kill -9 the daemon, take the dead mount down
-	[ -n "$DAEMON" ] && kill -9 "$DAEMON" 2>/dev/null
-	wait "$DAEMON" 2>/dev/null
+e2e_kill_daemon() { # kill -9 our daemon (the mount stays, dead)
+	[ -n "$DAEMON" ] && { kill -9 "$DAEMON"; wait "$DAEMON"; } 2>/dev/null
 	DAEMON=
+}
+
+e2e_crash() { # kill -9 the daemon, take the dead mount down
+	e2e_kill_daemon
 	fusermount3 -uz "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
 	local i
 	for i in $(seq 50); do is_mounted "$MNT" || return 0; sleep 0.1; done

@@ -1,14 +1,15 @@
 """Lightning's last.ckpt, overwritten every epoch, read concurrently.
 
     lightning_last.py writer MNT direct|replace N SCRATCH VERSIONS READY
-    lightning_last.py reader MNT VERSIONS STOP OUT
+    lightning_last.py reader MNT VERSIONS STOP OUT [PATHS]   # PATHS default last.ckpt,latest
 
 writer: for each version i, torch.save(state_i) to MNT/last.ckpt (direct) or
 to MNT/last.ckpt.tmp then os.replace onto last.ckpt (replace). The sha256 of
 the exact bytes torch.save produces for that file name (saved once into
 SCRATCH, outside the mount) is appended to VERSIONS *before* the save starts.
-READY is created once the first version is in place.
-reader: until STOP exists, open MNT/last.ckpt and MNT/latest, read them whole,
+READY is created once the first version is in place; the writer then waits
+for READY.go before the next versions.
+reader: creates STOP.go after its first read (the test links it to READY.go); until STOP exists, open MNT/last.ckpt and MNT/latest, read them whole,
 and check that the bytes are one of VERSIONS exactly and torch.load them.
 Writes "reads=N distinct=M" to OUT; exits 1 on the first torn read.
 """
@@ -44,8 +45,12 @@ def writer(mnt, mode, n, scratch, versions, ready):
         else:
             torch.save(st, os.path.join(mnt, "last.ckpt.tmp"))
             os.replace(os.path.join(mnt, "last.ckpt.tmp"), os.path.join(mnt, "last.ckpt"))
-        if i == 0:
+        if i == 0:  # wait until the reader is reading before going on
             open(ready, "w").close()
+            for _ in range(1200):
+                if os.path.exists(ready + ".go"):
+                    break
+                time.sleep(0.05)
         time.sleep(0.02)
     # the final version reads back exactly
     with open(os.path.join(mnt, "last.ckpt"), "rb") as f:
@@ -57,10 +62,10 @@ def known(versions):
         return dict(line.split() for line in v if line.strip())
 
 
-def reader(mnt, versions, stop, out):
+def reader(mnt, versions, stop, out, paths=("last.ckpt", "latest")):
     reads, seen = 0, set()
     while not os.path.exists(stop):
-        for p in ("last.ckpt", "latest"):
+        for p in paths:
             with open(os.path.join(mnt, p), "rb") as f:
                 data = f.read()
             d = hashlib.sha256(data).hexdigest()
@@ -73,6 +78,8 @@ def reader(mnt, versions, stop, out):
             assert st["epoch"] == int(k[d]), (p, st["epoch"], k[d])
             reads += 1
             seen.add(d)
+            if reads == 1:
+                open(stop + ".go", "w").close()
     with open(out, "w") as o:
         o.write("reads=%d distinct=%d\n" % (reads, len(seen)))
 
@@ -81,4 +88,5 @@ if __name__ == "__main__":
     if sys.argv[1] == "writer":
         writer(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6], sys.argv[7])
     else:
-        reader(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5])
+        reader(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5],
+               *([sys.argv[6].split(",")] if len(sys.argv) > 6 else []))

@@ -4,8 +4,12 @@ one JSON line per checkpoint, {"name", "kind": "dir"|"file", "files": {relpath: 
 
     ckfault.py write MNT NAME MANIFEST SEED          # one directory checkpoint
     ckfault.py loop MNT PREFIX MANIFEST SEED         # checkpoints until killed or an error
-    ckfault.py check-latest MNT MANIFEST             # latest equals a manifest entry
-    ckfault.py check-listed MNT MANIFEST [--require-all] [--committed FILE]
+    ckfault.py check-latest MNT MANIFEST [--allow-empty]   # latest equals a manifest entry
+    ckfault.py check-listed MNT MANIFEST [--require-all] [--committed FILE] [--allow-empty]
+
+--allow-empty: a directory with no regular file in it is accepted without a
+manifest entry (a writer killed after mkdir, before opening its first file:
+nobody wrote into it, so per the contract it may commit, as an empty checkpoint).
     ckfault.py soak MNT PREFIX MANIFEST PRE SEED STOP   # saves until STOP exists
     ckfault.py read-soak MNT VIEW PRE STOP OUT          # reads VIEW whole until STOP exists
     ckfault.py check-best MNT MANIFEST                  # best_val_loss = lowest val_loss
@@ -22,6 +26,7 @@ import time
 
 VIRTUAL_PREFIXES = ("best_",)
 CHUNK = 65536
+CHUNK_SLEEP = float(os.environ.get("CKFAULT_CHUNK_SLEEP", "0"))  # slows writers so kills land mid-write
 
 
 def write_file(path, size, rnd):
@@ -35,6 +40,8 @@ def write_file(path, size, rnd):
             h.update(b)
             os.write(fd, b)
             left -= n
+            if CHUNK_SLEEP:
+                time.sleep(CHUNK_SLEEP)
     finally:
         os.close(fd)
     return h.hexdigest()
@@ -111,8 +118,11 @@ def match(manifest_path, kind, files):
     return None
 
 
-def check_latest(mnt, manifest):
+def check_latest(mnt, manifest, allow_empty=False):
     kind, files = read_entry(os.path.join(mnt, "latest"))
+    if allow_empty and kind == "dir" and not files:
+        print("(empty)")
+        return
     name = match(manifest, kind, files)
     if name is None:
         time.sleep(0.5)  # a manifest line may land just after the commit; re-read once
@@ -123,13 +133,15 @@ def check_latest(mnt, manifest):
     print(name)
 
 
-def check_listed(mnt, manifest, require_all=False, committed=None):
+def check_listed(mnt, manifest, require_all=False, committed=None, allow_empty=False):
     man = load_manifest(manifest)
     listed = [n for n in os.listdir(mnt)
               if n not in ("latest", ".ckptfs") and not n.startswith(VIRTUAL_PREFIXES)]
     bad = []
     for n in sorted(listed):
         e = man.get(n)
+        if e is None and allow_empty and read_entry(os.path.join(mnt, n)) == ("dir", {}):
+            continue
         if e is None:
             bad.append("%s is listed but was never completely written" % n)
             continue
@@ -234,10 +246,10 @@ def main():
     elif cmd == "check-best":
         check_best(sys.argv[2], sys.argv[3])
     elif cmd == "check-latest":
-        check_latest(sys.argv[2], sys.argv[3])
+        check_latest(sys.argv[2], sys.argv[3], "--allow-empty" in sys.argv)
     elif cmd == "check-listed":
         committed = sys.argv[sys.argv.index("--committed") + 1] if "--committed" in sys.argv else None
-        check_listed(sys.argv[2], sys.argv[3], "--require-all" in sys.argv, committed)
+        check_listed(sys.argv[2], sys.argv[3], "--require-all" in sys.argv, committed, "--allow-empty" in sys.argv)
     else:
         sys.exit("unknown command " + cmd)
 
