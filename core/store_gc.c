@@ -777,7 +777,8 @@ out_unlock:
 		store_file_entries_free(arr, cnt);
 		return rc;
 	}
-	qsort(arr, cnt, sizeof(*arr), entry_cmp);
+	if (cnt > 1)
+		qsort(arr, cnt, sizeof(*arr), entry_cmp);
 	*out = arr;
 	*n = cnt;
 	return 0;
