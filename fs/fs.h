@@ -5,7 +5,8 @@
  *
  * Lock order (never the other way round):
  *   commit_lock -> trk_lock -> ino_lock -> reg_lock -> pol_lock
- * The store has its own internal mutex and never calls back into us.
+ * nq_lock and timer_lock are leaves (held only to queue or signal). The
+ * store has its own internal mutex and never calls back into us.
  * Invalidation notifications are only ever sent by the notifier thread,
  * which holds none of these locks (libfuse documents a deadlock otherwise).
  */
