@@ -86,6 +86,19 @@ static int fs_open_plain(struct fs *fs, const char *name, int oflags, mode_t mod
 	return 0;
 }
 
+/* Writing the virtual latest file itself (DeepSpeed writes its own
+ * `latest` tag file): say why in .ckptfs/status. */
+static void fs_note_virtual_write(struct fs *fs, struct fs_inode *in)
+{
+	char *view = fs_reg_name(fs, in->view);
+	struct store_node n;
+	if (view && strncmp(view, "latest:", 7) == 0 && store_node_get(fs->st, in->node, &n) == 0 &&
+	    n.parent == 0)
+		store_note(fs->st, "writing `%s` refused: it is the virtual latest entry "
+			   "(mount with -o latest_name=OTHER,plain=%s to keep such a file)", view + 7, view + 7);
+	free(view);
+}
+
 /* ---- create ---------------------------------------------------------------- */
 
 static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -204,8 +217,10 @@ static int fs_do_open(struct fs *fs, fuse_req_t req, struct fs_inode *in, struct
 		struct store_node n;
 		int rc;
 		if (in->view != FS_VIEW_DIRECT) {
-			if (write)
+			if (write) {
+				fs_note_virtual_write(fs, in);
 				return -EROFS;
+			}
 			rc = store_node_get(fs->st, in->node, &n);
 			if (rc < 0)
 				return rc;

@@ -19,6 +19,7 @@ events_before=$("$CKPT" log "$STORE" --json | "$PY" -c 'import json,sys; print(l
 # latest is a file checkpoint now.
 assert_errno EPERM "os.unlink('latest')"
 assert_errno EROFS "open('latest', 'w')"
+grep -q 'writing `latest` refused' "$MNT/.ckptfs/status" || fail "status explains the refused write of latest"
 assert_errno EROFS "open('latest', 'r+')"
 assert_errno EROFS "open('latest', 'a')"
 assert_errno EROFS "os.truncate('latest', 0)"
