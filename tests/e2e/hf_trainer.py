@@ -194,7 +194,7 @@ def main():
         for step in map(int, sys.argv[5:]):
             save(d, step, EVAL[step], manifest)
             rotate(d, 2)
-            time.sleep(0.5)  # training until the next save
+            time.sleep(float(os.environ.get("HF_TRAIN_PAUSE", "0.5")))  # training until the next save
     elif cmd == "resume-both":
         last = get_last_checkpoint(sys.argv[2])
         a = load_and_check(last, sys.argv[3])

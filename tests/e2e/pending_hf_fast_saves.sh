@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# PENDING (not registered with CTest: exposes a ckptfs bug).
+# Hugging Face Trainer saving checkpoint-100..600 back to back (no training
+# time between saves, save_total_limit=2 rotation right after each save).
+# After everything settled, latest must be checkpoint-600 (the last one
+# completed, and the last one to go quiet), so both resume logics agree.
+# Observed (about half the runs): `ckpt log` shows "commit checkpoint-600"
+# BEFORE "commit checkpoint-500" in the same tick, so latest = checkpoint-500
+# while get_last_checkpoint() picks checkpoint-600. Cause: fs/track.c
+# fs_track_ready() walks fs->tracks, which is prepended (newest first), and
+# the timer / fs_commit_quiet() commit the ready ids in that order; ready
+# checkpoints should be committed oldest-quiet first (by last_change_ms).
+# Rename to test_hf_fast_saves.sh once it passes.
+source "$(dirname "$0")/../e2e/lib.sh"
+$PY -c 'import torch, numpy' 2>/dev/null || skip "$PY lacks torch/numpy"
+e2e_init
+e2e_mount
+HF=$E2E_DIR/hf_trainer.py
+MAN=$T/manifest.jsonl
+for round in 1 2 3; do
+	HF_TRAIN_PAUSE=0 $PY "$HF" train "$MNT" "$MAN" "100:0.9,200:0.4,300:0.6,400:0.5,500:0.7,600:0.3" \
+		100 200 300 400 500 600 2>"$T/train.err" || fail "training failed: $(tail -n 3 "$T/train.err")"
+	wait_until 10 latest_is checkpoint-600 || true
+	got=$($PY "$HF" resume-both "$MNT" "$MAN" 2>"$T/r.err") || fail "resume failed: $(tail -n 3 "$T/r.err")"
+	[ "$got" = "600 600" ] || { have_ckpt && "$CKPT" log "$STORE" | grep commit | tail -n 3 >&2; fail "round $round: resume A/B gave '$got', latest is '$(cur_latest)'"; }
+	rm -rf "$MNT"/checkpoint-* || fail "cleanup rm failed"
+	: >"$MAN"
+done
+e2e_umount
+log "PASS"
