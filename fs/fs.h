@@ -148,6 +148,10 @@ void fs_inode_forget(struct fs *fs, struct fs_inode *in, uint64_t n);
 /* Re-points every direct-view inode of ckpt at the same path in the
  * checkpoint's current version; queues inval_inode for those when inval. */
 void fs_inodes_rebind(struct fs *fs, int64_t ckpt, bool inval);
+/* A name was removed in place from directory node parent_node of a
+ * committed version: drop the kernel's cached entries of it in the virtual
+ * views (latest, best_*) that show that directory. */
+void fs_inodes_inval_child(struct fs *fs, int64_t parent_node, const char *name);
 /* Registry of strings to small ids (>= 1); 0 on failure. */
 uint32_t fs_reg_id(struct fs *fs, const char *s);
 /* A copy of the registered string (malloc'd) or NULL. */

@@ -251,6 +251,22 @@ out_rebind:
 	pthread_mutex_unlock(&fs->ino_lock);
 }
 
+void fs_inodes_inval_child(struct fs *fs, int64_t parent_node, const char *name)
+{
+	pthread_mutex_lock(&fs->reg_lock);
+	size_t n = fs->n_reg;
+	pthread_mutex_unlock(&fs->reg_lock);
+	/* The virtual views that may show this directory: one hash probe
+	 * each (the registry holds few names), not a walk of all inodes. */
+	pthread_mutex_lock(&fs->ino_lock);
+	for (size_t v = 1; v <= n; v++) {
+		struct fs_inode *in = fs_hash_find(fs, (uint32_t)v, parent_node);
+		if (in && in->kind == FS_INO_NODE)
+			fs_notify_entry(fs, fs_ino_id(fs, in), name);
+	}
+	pthread_mutex_unlock(&fs->ino_lock);
+}
+
 uint32_t fs_reg_id(struct fs *fs, const char *s)
 {
 	pthread_mutex_lock(&fs->reg_lock);

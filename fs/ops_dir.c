@@ -382,8 +382,10 @@ static int fs_do_remove(struct fs *fs, fuse_ino_t parent, const char *name, bool
 	if (rc < 0)
 		return rc;
 	rc = dir ? store_node_rmdir(fs->st, cur.id, name) : store_node_unlink(fs->st, cur.id, name);
-	if (rc == 0)
+	if (rc == 0 && cur.writable)
 		fs_track_touch(fs, cur.ckpt);
+	else if (rc == 0)
+		fs_inodes_inval_child(fs, cur.id, name); /* latest/best_* views of this version */
 	return rc;
 }
 
