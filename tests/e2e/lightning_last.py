@@ -59,7 +59,7 @@ def writer(mnt, mode, n, scratch, versions, ready):
 
 def known(versions):
     with open(versions) as v:
-        return dict(line.split() for line in v if line.strip())
+        return dict(line.split() for line in v if line.endswith("\n") and line.strip())  # skip a line being appended
 
 
 def reader(mnt, versions, stop, out, paths=("last.ckpt", "latest")):

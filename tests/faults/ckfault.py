@@ -75,6 +75,8 @@ def load_manifest(path):
     if os.path.exists(path):
         with open(path) as m:
             for line in m:
+                if not line.endswith("\n"):
+                    break  # a line being appended right now
                 if line.strip():
                     e = json.loads(line)
                     out[e["name"]] = e

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A full disk: the store lives on a 40 MB tmpfs. Writing a checkpoint larger
-# than the space fails with ENOSPC, the checkpoint is aborted (not listed, not
+# than the space (a directory one, then a single file) fails with ENOSPC, the checkpoint is aborted (not listed, not
 # latest), everything committed before stays byte-identical; after rm -rf of a
 # committed checkpoint the next checkpoint commits.
 source "$(dirname "$0")/../e2e/lib.sh"
@@ -53,6 +53,26 @@ cmp -s "$MNT/latest" "$T/src/b.bin" || fail "latest does not read as ck-b.bin"
 sleep 1
 not_listed ck-big || fail "ck-big reappeared"
 [ "$(cur_latest)" = ck-b.bin ] || fail "latest moved to '$(cur_latest)'"
+
+log "a single-file checkpoint too big for the space"
+$PY - "$MNT/big-step=9.pt" <<'EOF' >"$T/bigfile.out" 2>&1
+import errno, os, sys
+try:
+    with open(sys.argv[1], "wb") as f:
+        for i in range(64):
+            f.write(os.urandom(1 << 20))
+    print("no error writing 64 MB into a 40 MB store"); sys.exit(1)
+except OSError as e:
+    print("error: errno %d (%s)" % (e.errno, errno.errorcode.get(e.errno)))
+    sys.exit(0 if e.errno == errno.ENOSPC else 1)
+EOF
+rc=$?
+log "big file: $(cat "$T/bigfile.out")"
+[ $rc -eq 0 ] || fail "the oversize single-file write did not fail with ENOSPC: $(cat "$T/bigfile.out")"
+wait_until 15 not_listed "big-step=9.pt" || fail "big-step=9.pt (a failed write) is still listed"
+[ "$(cur_latest)" = ck-b.bin ] || fail "latest is '$(cur_latest)' after the failed single-file write"
+cmp -s "$MNT/ck-a/weights.bin" "$T/src/a.bin" || fail "ck-a changed after ENOSPC"
+cmp -s "$MNT/ck-b.bin" "$T/src/b.bin" || fail "ck-b.bin changed after ENOSPC"
 
 log "free space by deleting ck-a, then save again"
 rm -rf "$MNT/ck-a" || fail "rm -rf ck-a failed"
