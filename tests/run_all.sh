@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: release build + every test (unit and real mounts),
-# then the unit tests again under AddressSanitizer + UBSan.
+# the unit tests again under AddressSanitizer + UBSan, and the fuzzers briefly.
+# The last lines are ctest's summary of the whole suite.
 set -euo pipefail
 src=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
@@ -18,6 +19,9 @@ status=0
 echo "== unit tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" || status=1
+
+echo "== fuzzers, ${CKPT_FUZZ_SECONDS:-15} s each (a longer run: bash tests/fuzz/run.sh 600)"
+bash tests/fuzz/run.sh "${CKPT_FUZZ_SECONDS:-15}" || status=1
 
 echo "== all tests (unit + mount)"
 ctest --test-dir build --output-on-failure || status=1
