@@ -1,9 +1,11 @@
 """Writers and checkers for the fault tests. Manifests live OUTSIDE the mount:
 one JSON line per checkpoint, {"name", "kind": "dir"|"file", "files": {relpath: sha256}}
-(a single-file checkpoint has one entry under the path "").
+(a single-file checkpoint has one entry under the path ""). Writers record
+what they are about to write in MANIFEST.intended first.
 
     ckfault.py write MNT NAME MANIFEST SEED          # one directory checkpoint
-    ckfault.py loop MNT PREFIX MANIFEST SEED         # checkpoints until killed or an error
+    ckfault.py loop MNT PREFIX MANIFEST SEED         # checkpoints (dir, file, tmp-dir + rename) and
+                                                     # rotation (MANIFEST.deleting) until killed or an error
     ckfault.py check-latest MNT MANIFEST [--allow-empty]   # latest equals a manifest entry
     ckfault.py check-listed MNT MANIFEST [--require-all] [--committed FILE] [--allow-empty]
 
@@ -21,6 +23,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import sys
 import time
 
@@ -29,45 +32,54 @@ CHUNK = 65536
 CHUNK_SLEEP = float(os.environ.get("CKFAULT_CHUNK_SLEEP", "0"))  # slows writers so kills land mid-write
 
 
-def write_file(path, size, rnd):
-    h = hashlib.sha256()
+def write_file(path, data):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        left = size
-        while left > 0:
-            n = min(CHUNK, left)
-            b = rnd.randbytes(n)
-            h.update(b)
-            os.write(fd, b)
-            left -= n
+        for i in range(0, len(data), CHUNK):
+            os.write(fd, data[i:i + CHUNK])
             if CHUNK_SLEEP:
                 time.sleep(CHUNK_SLEEP)
     finally:
         os.close(fd)
-    return h.hexdigest()
 
 
-def write_dir_ckpt(mnt, name, manifest, rnd, max_size=1 << 20):
+def sha(b):
+    return hashlib.sha256(b).hexdigest()
+
+
+def record(path, entry):
+    with open(path, "a") as m:
+        m.write(json.dumps(entry) + "\n")
+        m.flush()
+
+
+def write_dir_ckpt(mnt, name, manifest, rnd, max_size=1 << 20, final=None):
+    """Writes directory NAME; with FINAL, renames it to FINAL once complete
+    (tmp-dir + rename). The content is recorded in MANIFEST.intended before
+    it is written, and in MANIFEST once complete."""
+    content = {}
+    for i in range(rnd.randint(3, 6)):
+        rel = "part%d.bin" % i if i % 3 else os.path.join("sub", "part%d.bin" % i)
+        content[rel] = rnd.randbytes(rnd.randint(0, max_size))
+    entry = {"name": final or name, "kind": "dir", "files": {k: sha(v) for k, v in content.items()}}
+    record(manifest + ".intended", entry)
     root = os.path.join(mnt, name)
     os.mkdir(root)
-    files = {}
-    n = rnd.randint(3, 6)
-    for i in range(n):
-        rel = "part%d.bin" % i if i % 3 else os.path.join("sub", "part%d.bin" % i)
+    for rel, data in content.items():
         if rel.startswith("sub"):
             os.makedirs(os.path.join(root, "sub"), exist_ok=True)
-        files[rel] = write_file(os.path.join(root, rel), rnd.randint(0, max_size), rnd)
-    # complete: only now is it recorded
-    with open(manifest, "a") as m:
-        m.write(json.dumps({"name": name, "kind": "dir", "files": files}) + "\n")
-        m.flush()
+        write_file(os.path.join(root, rel), data)
+    if final:
+        os.rename(root, os.path.join(mnt, final))
+    record(manifest, entry)  # complete: only now is it recorded
 
 
 def write_file_ckpt(mnt, name, manifest, rnd, max_size=1 << 20):
-    d = write_file(os.path.join(mnt, name), rnd.randint(1, max_size), rnd)
-    with open(manifest, "a") as m:
-        m.write(json.dumps({"name": name, "kind": "file", "files": {"": d}}) + "\n")
-        m.flush()
+    data = rnd.randbytes(rnd.randint(1, max_size))
+    entry = {"name": name, "kind": "file", "files": {"": sha(data)}}
+    record(manifest + ".intended", entry)
+    write_file(os.path.join(mnt, name), data)
+    record(manifest, entry)
 
 
 def load_manifest(path):
@@ -140,10 +152,20 @@ def check_listed(mnt, manifest, require_all=False, committed=None, allow_empty=F
     listed = [n for n in os.listdir(mnt)
               if n not in ("latest", ".ckptfs") and not n.startswith(VIRTUAL_PREFIXES)]
     bad = []
+    deleting = set()
+    if os.path.exists(manifest + ".deleting"):
+        with open(manifest + ".deleting") as d:
+            deleting = {l.strip() for l in d if l.endswith("\n")}
     for n in sorted(listed):
+        if n in deleting:
+            continue  # an rm -rf cut short: what remains stays readable, it is never latest
         e = man.get(n)
         if e is None and allow_empty and read_entry(os.path.join(mnt, n)) == ("dir", {}):
             continue
+        if e is None:
+            # a save whose last close()/rename() did not return (the daemon
+            # died replying) may still have committed: then it is complete
+            e = load_manifest(manifest + ".intended").get(n)
         if e is None:
             bad.append("%s is listed but was never completely written" % n)
             continue
@@ -228,14 +250,25 @@ def main():
     elif cmd == "loop":
         mnt, prefix, manifest = sys.argv[2], sys.argv[3], sys.argv[4]
         rnd = random.Random(int(sys.argv[5]))
-        i = 0
+        i, done = 0, []
         try:
             while True:
                 name = "%s-%d" % (prefix, i)
-                if i % 3 == 2:
+                if i % 4 == 2:
                     write_file_ckpt(mnt, name + ".bin", manifest, rnd, 1 << 19)
+                    done.append(name + ".bin")
+                elif i % 4 == 3:  # Orbax-style: temporary directory, then rename
+                    write_dir_ckpt(mnt, name + ".orbax-checkpoint-tmp-%d" % i, manifest, rnd, 1 << 19, final=name)
+                    done.append(name)
                 else:
                     write_dir_ckpt(mnt, name, manifest, rnd, 1 << 19)
+                    done.append(name)
+                if i % 5 == 4 and len(done) > 2:  # rotation: delete the oldest (recorded first)
+                    old = done.pop(0)
+                    with open(manifest + ".deleting", "a") as d:
+                        d.write(old + "\n")
+                    p = os.path.join(mnt, old)
+                    shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
                 i += 1
                 time.sleep(rnd.random() * 0.3)
         except OSError as e:

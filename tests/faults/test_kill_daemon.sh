@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # kill -9 the daemon at random points while checkpoints are written and
-# committed, 20 times; `fusermount3 -uz` the dead mount and remount the same
+# committed (directories, single files, Orbax tmp-dir + rename, rotation by
+# rm -rf of the oldest), 20 times; `fusermount3 -uz` the dead mount and remount the same
 # store. Each time: `ckpt verify STORE` passes, every checkpoint known to be
 # committed before (it appeared in the listing after settle and read back) is
 # still listed and byte-identical, everything listed is a complete checkpoint
-# that was written, and latest is complete.
+# that was written (or one whose rm -rf was cut short), and latest is complete.
 source "$(dirname "$0")/../e2e/lib.sh"
 FAULTS=$(cd "$(dirname "$0")" && pwd)
 CF=$FAULTS/ckfault.py
