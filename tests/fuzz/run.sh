@@ -2,7 +2,10 @@
 # Builds the libFuzzer targets (clang; ASan + UBSan) and runs each for $1
 # seconds (default 30) from its seed corpus in tests/fuzz/corpus/<target>/.
 # New inputs go to a scratch directory, never into the committed seeds.
+# fuzz_store (the store API against a model) is built from every core source
+# and keeps its scratch stores under /dev/shm (FUZZ_STORE_TMP overrides).
 # Usage: tests/fuzz/run.sh [SECONDS]   (exit status non-zero on a crash)
+#        FUZZ_TARGETS="fuzz_store" tests/fuzz/run.sh 60   (a subset)
 set -euo pipefail
 secs=${1:-30}
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -12,19 +15,28 @@ flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefine
        -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -std=gnu11 -I"$src/core")
 libs=$(pkg-config --libs jansson)
 
+core_all=$(echo "$src"/core/store*.c "$src"/core/chunk.c "$src"/core/meta.c \
+  "$src"/core/format.c "$src"/core/policy.c "$src"/core/retain.c)
 declare -A sources=(
   [fuzz_meta]="$src/core/meta.c"
   [fuzz_format]="$src/core/format.c"
+  [fuzz_store]="$core_all"
+)
+declare -A max_len=(
+  [fuzz_store]=1024
+)
+declare -A extra_libs=(
+  [fuzz_store]="-lsqlite3 -lcrypto -lz -lzstd -lxxhash -lpthread"
 )
 status=0
-for t in fuzz_meta fuzz_format; do
+for t in ${FUZZ_TARGETS:-fuzz_meta fuzz_format fuzz_store}; do
   echo "== $t: build"
   # shellcheck disable=SC2086
-  "$cc" "${flags[@]}" "$src/tests/fuzz/$t.c" ${sources[$t]} $libs -lm -o "$work/$t"
+  "$cc" "${flags[@]}" "$src/tests/fuzz/$t.c" ${sources[$t]} $libs ${extra_libs[$t]:-} -lm -o "$work/$t"
   mkdir -p "$work/corpus-$t" "$work/artifacts-$t"
   echo "== $t: run ${secs}s"
   if ! UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-      "$work/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+      "$work/$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len="${max_len[$t]:-65536}" \
       -print_final_stats=1 -artifact_prefix="$work/artifacts-$t/" \
       "$work/corpus-$t" "$src/tests/fuzz/corpus/$t" > "$work/$t.log" 2>&1; then
     echo "!! $t failed; log $work/$t.log, inputs in $work/artifacts-$t/"
