@@ -12,8 +12,11 @@
  * 1 MiB multiples, filled with a deterministic pattern from one seed byte,
  * so a short input covers chunk boundaries. Every read (handle reads, full
  * re-reads through fresh handles, directory listings, node sizes) must match
- * the model, and latest must resolve to the newest committed, not withdrawn
- * live checkpoint of the model; any mismatch abort()s.
+ * the model; after every operation latest must resolve to the newest
+ * committed, not withdrawn live checkpoint of the model and best_loss /
+ * best_acc (xattr metrics from set_metric) to the model's best; at the end,
+ * with every handle closed and gc run, store_verify must find no problem.
+ * Any mismatch abort()s (FUZZ_STORE_TRACE=1 prints every checked call).
  *
  * Data bytes are kept below 0x40, so no file ever starts with the zip or
  * .npy magic and the commit format checks never refuse one: every commit
@@ -52,6 +55,7 @@ enum { V_STAGING = 0, V_COMMITTED = 1, V_ABORTED = 2, V_DEAD = 3 };
 
 static const char *const ck_names[NCK] = { "c0", "c1", "step-7" };
 static const char *const leaf[4] = { "a", "b", "d", "e" };
+static const char *const metric_names[2] = { "loss", "acc" }; /* min, max by default */
 
 struct fobj {
 	uint8_t *data;
@@ -81,6 +85,9 @@ struct mck {
 	int cver, sver; /* model versions, -1 none */
 	int64_t seq;
 	bool withdrawn;
+	bool has_step; /* set by a commit under the name "step-7" */
+	bool has_m[2];  /* xattr metrics loss, acc */
+	double mval[2];
 };
 
 struct mh {
@@ -390,6 +397,47 @@ static void check_latest(void)
 		     (long long)M.ver[M.ck[bi].cver].vid);
 }
 
+/* best_<metric>: the value, then a step before none, lower step, earlier commit */
+static void check_best(void)
+{
+	for (int m = 0; m < 2; m++) {
+		int64_t id = 0, ver = 0;
+		int bi = -1, rc;
+
+		for (int i = 0; i < NCK; i++) {
+			const struct mck *c = &M.ck[i], *b = bi >= 0 ? &M.ck[bi] : NULL;
+
+			if (!c->live || c->state != CKPT_COMMITTED || c->withdrawn || !c->has_m[m])
+				continue;
+			if (b) {
+				double dv = m == 0 ? c->mval[m] - b->mval[m] : b->mval[m] - c->mval[m];
+
+				if (dv > 0)
+					continue;
+				if (dv == 0) {
+					/* equal steps only when both have one: the same 7 */
+					if (b->has_step && !c->has_step)
+						continue;
+					if (b->has_step == c->has_step && b->seq < c->seq)
+						continue;
+				}
+			}
+			bi = i;
+		}
+		rc = store_resolve_best(M.st, metric_names[m], 0, &id, &ver);
+		if (bi < 0) {
+			if (rc != -ENOENT)
+				fail("best_%s: model has none, store rc %d id %lld", metric_names[m], rc,
+				     (long long)id);
+			continue;
+		}
+		if (rc < 0 || id != M.ck[bi].id || ver != M.ver[M.ck[bi].cver].vid)
+			fail("best_%s: store rc %d id %lld version %lld, model %s id %lld version %lld",
+			     metric_names[m], rc, (long long)id, (long long)ver, ck_names[bi],
+			     (long long)M.ck[bi].id, (long long)M.ver[M.ck[bi].cver].vid);
+	}
+}
+
 static void check_info(int s)
 {
 	struct ckpt_info ci;
@@ -406,7 +454,7 @@ static void check_info(int s)
 	if (rc < 0)
 		fail("lookup %s: rc %d", ck_names[s], rc);
 	if (ci.id != c->id || ci.state != c->state || ci.kind != c->kind ||
-	    ci.withdrawn != c->withdrawn ||
+	    ci.withdrawn != c->withdrawn || (c->state == CKPT_COMMITTED && ci.has_step != c->has_step) ||
 	    ci.committed_version != (c->cver >= 0 ? M.ver[c->cver].vid : 0) ||
 	    ci.staging_version != (c->sver >= 0 ? M.ver[c->sver].vid : 0))
 		fail("info %s: id %lld/%lld state %d/%d withdrawn %d/%d cv %lld sv %lld", ck_names[s],
@@ -427,6 +475,7 @@ static void check_all(void)
 			check_version(M.ck[s].sver);
 	}
 	check_latest();
+	check_best();
 }
 
 /* ---- checkpoint operations ---- */
@@ -471,8 +520,9 @@ static void op_create(void)
 	}
 }
 
-static void model_commit(struct mck *c)
+static void model_commit(struct mck *c, const char *name)
 {
+	c->has_step = strcmp(name, "step-7") == 0;
 	if (c->cver >= 0)
 		M.ver[c->cver].state = V_DEAD;
 	c->cver = c->sver;
@@ -494,7 +544,7 @@ static void op_commit(void)
 	rc = store_ckpt_commit(M.st, c->id);
 	expect(true, rc, "ckpt_commit");
 	if (c->sver >= 0)
-		model_commit(c);
+		model_commit(c, ck_names[s]);
 	check_info(s);
 }
 
@@ -591,15 +641,16 @@ static void op_begin_version(void)
 
 static void op_set_metric(void)
 {
-	static const char *const names[] = { "loss", "acc" };
 	int s = u8() % NCK, m = u8();
 	struct mck *c = &M.ck[s];
 	int rc;
 
 	if (!c->live)
 		return;
-	rc = store_ckpt_set_metric(M.st, c->id, names[m & 1], (double)(m >> 1) / 8.0);
+	rc = store_ckpt_set_metric(M.st, c->id, metric_names[m & 1], (double)((m >> 1) % 4) / 4.0);
 	expect(true, rc, "set_metric");
+	c->has_m[m & 1] = true;
+	c->mval[m & 1] = (double)((m >> 1) % 4) / 4.0;
 }
 
 static void op_ck_rename(void)
@@ -618,7 +669,7 @@ static void op_ck_rename(void)
 	if (rc < 0)
 		return;
 	if (commit)
-		model_commit(ca);
+		model_commit(ca, ck_names[b]);
 	if (a != b) {
 		if (cb->live)
 			ck_drop_versions(cb, V_DEAD);
@@ -1029,6 +1080,12 @@ static void op_check_ck(void)
 
 /* ---- driver ---- */
 
+static void verify_report(void *ctx, const char *problem)
+{
+	(void)ctx;
+	fprintf(stderr, "fuzz_store: verify: %s\n", problem);
+}
+
 static int rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
 {
 	(void)sb;
@@ -1103,7 +1160,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case 17: op_delete(); break;
 		case 18: op_begin_version(); break;
 		case 19: op_set_metric(); break;
-		case 20: check_latest(); op_check_handle(); break;
+		case 20: op_check_handle(); break;
 		case 21: op_ck_rename(); break;
 		case 22: op_setattr_size(); break;
 		default:
@@ -1113,7 +1170,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			default: op_check_ck(); break;
 			}
 		}
-		check_latest(); /* one indexed query: after every operation */
+		check_latest(); /* a few indexed queries: after every operation */
+		check_best();
 	}
 	check_all();
 	for (int h = 0; h < NH; h++)
@@ -1121,6 +1179,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_content(M.h[h].f, &M.fo[M.h[h].fo], "handle at end");
 	for (int h = 0; h < NH; h++)
 		close_handle(h);
+	check_all();
+	/* with no handle open and gc run, the index and the chunk files agree */
+	rc = store_gc(M.st, false, NULL);
+	expect(true, rc, "final gc");
+	rc = store_verify(M.st, verify_report, NULL, NULL);
+	if (rc != 0)
+		fail("store_verify: %d (problems above)", rc);
 	check_all();
 	store_close(M.st);
 	M.st = NULL;
