@@ -141,9 +141,23 @@ def check_latest(mnt, manifest, allow_empty=False):
     if name is None:
         time.sleep(0.5)  # a manifest line may land just after the commit; re-read once
         name = match(manifest, kind, files)
+    if name is None and os.path.exists(manifest + ".intended"):
+        # complete content whose save did not see its close()/rename() return
+        # (the daemon died replying)
+        name = match(manifest + ".intended", kind, files)
     if name is None:
-        sys.exit("latest (%s, %d files) matches no complete checkpoint in the manifest: %s"
-                 % (kind, len(files), sorted(files)))
+        try:
+            with open(os.path.join(mnt, ".ckptfs", "latest")) as f:
+                lname = f.read().strip()
+        except OSError:
+            lname = "?"
+        deleting = ""
+        if os.path.exists(manifest + ".deleting"):
+            with open(manifest + ".deleting") as d:
+                if lname in {l.strip() for l in d}:
+                    deleting = ", whose rm -rf had started"
+        sys.exit("latest (.ckptfs/latest: %s%s; %s, %d files) matches no complete checkpoint in the manifest: %s"
+                 % (lname, deleting, kind, len(files), sorted(files)))
     print(name)
 
 
