@@ -32,6 +32,7 @@
  * Steps must be whole numbers in [0, 2^53]; other step values are refused.
  */
 #include "meta.h"
+#include "util.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -590,39 +591,6 @@ int meta_default_direction(const char *metric)
 	return 1;
 }
 
-/* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
-static bool valid_utf8(const unsigned char *s)
-{
-	while (*s) {
-		unsigned c = *s;
-		size_t n, i;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			s++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			n = 1, cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2, cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3, cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false; /* also stops at the NUL */
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		s += n + 1;
-	}
-	return true;
-}
-
 bool meta_name_usable(const char *metric)
 {
 	if (!metric || !*metric)
@@ -635,5 +603,5 @@ bool meta_name_usable(const char *metric)
 		return false;
 	if (strlen(metric) > 255)
 		return false;
-	return valid_utf8((const unsigned char *)metric);
+	return util_utf8_valid(metric);
 }

@@ -1,6 +1,7 @@
 /* The store's policy: option parsing, validation and the key=value text form.
  * Pure data; no I/O. See policy.h. */
 #include "policy.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fnmatch.h>
@@ -108,42 +109,6 @@ static bool policy_has_control(const char *s)
 	return false;
 }
 
-/* Strict UTF-8 (no overlong forms, no surrogates, at most U+10FFFF): virtual
- * entry names must be names the mount can serve. */
-static bool policy_valid_utf8(const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	while (*s) {
-		unsigned c = *s;
-		size_t n, i;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			s++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			n = 1, cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			n = 2, cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			n = 3, cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		s += n + 1;
-	}
-	return true;
-}
-
 /* latest_name / best_prefix: one file name component the mount can serve. */
 static int policy_check_name(const char *key, const char *value, size_t cap, char *why,
 			     size_t why_len)
@@ -160,7 +125,7 @@ static int policy_check_name(const char *key, const char *value, size_t cap, cha
 		return policy_fail(why, why_len, "%s: '%s' must not contain '/'", key, q);
 	if (policy_has_control(value))
 		return policy_fail(why, why_len, "%s: '%s' contains a control character", key, q);
-	if (!policy_valid_utf8(value))
+	if (!util_utf8_valid(value))
 		return policy_fail(why, why_len, "%s: '%s' is not valid UTF-8", key, q);
 	return 0;
 }

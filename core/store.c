@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "store_int.h"
+#include "util.h"
 
 static const char store_schema[] =
 	"CREATE TABLE checkpoints("
@@ -188,42 +189,6 @@ bool store_writable(const struct store *st)
 	return !(st->flags & (STORE_RDONLY | STORE_SHARED));
 }
 
-/* Valid UTF-8 (no overlongs, no surrogates, <= U+10FFFF). */
-static bool utf8_valid(const unsigned char *s)
-{
-	while (*s) {
-		unsigned c = *s;
-		size_t n, i;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			s++;
-			continue;
-		} else if ((c & 0xe0) == 0xc0) {
-			n = 1;
-			cp = c & 0x1f;
-		} else if ((c & 0xf0) == 0xe0) {
-			n = 2;
-			cp = c & 0x0f;
-		} else if ((c & 0xf8) == 0xf0) {
-			n = 3;
-			cp = c & 0x07;
-		} else {
-			return false;
-		}
-		for (i = 1; i <= n; i++) {
-			if ((s[i] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i] & 0x3f);
-		}
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		s += n + 1;
-	}
-	return true;
-}
-
 int store_name_check(const char *name)
 {
 	if (!name || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
@@ -232,7 +197,7 @@ int store_name_check(const char *name)
 		return -ENAMETOOLONG;
 	if (strchr(name, '/'))
 		return -EINVAL;
-	if (!utf8_valid((const unsigned char *)name))
+	if (!util_utf8_valid(name))
 		return -EILSEQ;
 	return 0;
 }
@@ -1035,16 +1000,9 @@ int store_events(struct store *st, struct store_event **out, size_t *n)
 	}
 	sqlite3_bind_int(q, 1, STORE_EVENTS_MAX);
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			struct store_event *ne = realloc(ev, nc * sizeof(*ne));
-
-			if (!ne) {
-				oom = true;
-				break;
-			}
-			ev = ne;
-			cap = nc;
+		if (UTIL_GROW(ev, cap, cnt, SIZE_MAX) < 0) {
+			oom = true;
+			break;
 		}
 		ev[cnt].time = sqlite3_column_int64(q, 0);
 		ev[cnt].event = col_strdup(q, 1, &oom);

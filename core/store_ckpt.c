@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "format.h"
+#include "util.h"
 #include "store_int.h"
 
 #define CKPT_COLS                                                                              \
@@ -86,19 +87,12 @@ static int load_metrics(struct store *st, struct ckpt_info *ci)
 		const char *nm = (const char *)sqlite3_column_text(q, 0);
 		const char *src = (const char *)sqlite3_column_text(q, 2);
 
-		if (ci->n_metrics == cap) {
-			size_t nc = cap ? cap * 2 : 8;
-			struct metric *nmv;
+		int g = UTIL_GROW(ci->metrics, cap, ci->n_metrics, META_MAX_METRICS * 2);
 
-			if (nc > META_MAX_METRICS * 2)
-				break; /* cap: more than extraction ever stores */
-			nmv = realloc(ci->metrics, nc * sizeof(*nmv));
-			if (!nmv) {
-				rc = -ENOMEM;
-				break;
-			}
-			ci->metrics = nmv;
-			cap = nc;
+		if (g < 0) {
+			if (g == -ENOMEM)
+				rc = g;
+			break; /* -EFBIG: more than extraction ever stores */
 		}
 		m = &ci->metrics[ci->n_metrics++];
 		memset(m, 0, sizeof(*m));
@@ -225,17 +219,9 @@ int store_ckpt_list(struct store *st, int flags, struct ckpt_info **out, size_t 
 		goto out_unlock;
 	}
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			struct ckpt_info *na = realloc(arr, nc * sizeof(*na));
-
-			if (!na) {
-				rc = -ENOMEM;
-				break;
-			}
-			arr = na;
-			cap = nc;
-		}
+		rc = UTIL_GROW(arr, cap, cnt, SIZE_MAX);
+		if (rc < 0)
+			break;
 		rc = info_from_row(q, &arr[cnt]);
 		if (rc < 0)
 			break;
@@ -621,22 +607,9 @@ static int version_files(struct store *st, int64_t v, int kind, const char *ckna
 		return -EIO;
 	sqlite3_bind_int64(q, 1, v);
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			struct commit_file *na;
-
-			if (nc > STORE_TREE_MAX) {
-				rc = -EFBIG;
-				break;
-			}
-			na = realloc(arr, nc * sizeof(*na));
-			if (!na) {
-				rc = -ENOMEM;
-				break;
-			}
-			arr = na;
-			cap = nc;
-		}
+		rc = UTIL_GROW(arr, cap, cnt, STORE_TREE_MAX);
+		if (rc < 0)
+			break;
 		memset(&arr[cnt], 0, sizeof(arr[cnt]));
 		arr[cnt].id = sqlite3_column_int64(q, 0);
 		arr[cnt].size = (uint64_t)sqlite3_column_int64(q, 1);
@@ -1449,19 +1422,12 @@ int store_metric_names(struct store *st, char ***out, size_t *n)
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		char *d;
 
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char **na;
+		int g = UTIL_GROW(arr, cap, cnt, (size_t)1 << 20);
 
-			if (nc > 1u << 20)
-				break; /* cap: far more than anyone lists */
-			na = realloc(arr, nc * sizeof(*na));
-			if (!na) {
-				rc = -ENOMEM;
-				break;
-			}
-			arr = na;
-			cap = nc;
+		if (g < 0) {
+			if (g == -ENOMEM)
+				rc = g;
+			break; /* -EFBIG: far more than anyone lists */
 		}
 		d = strdup((const char *)sqlite3_column_text(q, 0));
 		if (!d) {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "store_int.h"
+#include "util.h"
 
 /* ---- purging dead versions ---- */
 
@@ -95,17 +96,9 @@ int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purg
 		if (!q)
 			return -EIO;
 		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 64;
-				int64_t *ni = realloc(ids, nc * sizeof(*ni));
-
-				if (!ni) {
-					rc = -ENOMEM;
-					break;
-				}
-				ids = ni;
-				cap = nc;
-			}
+			rc = UTIL_GROW(ids, cap, n, SIZE_MAX);
+			if (rc < 0)
+				break;
 			ids[n++] = sqlite3_column_int64(q, 0);
 		}
 		sqlite3_reset(q);
@@ -134,17 +127,9 @@ int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purg
 
 		if (store_version_pinned(st, v))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			int64_t *ni = realloc(ids, nc * sizeof(*ni));
-
-			if (!ni) {
-				rc = -ENOMEM;
-				break;
-			}
-			ids = ni;
-			cap = nc;
-		}
+		rc = UTIL_GROW(ids, cap, n, SIZE_MAX);
+		if (rc < 0)
+			break;
 		ids[n++] = v;
 	}
 	sqlite3_reset(q);
@@ -182,17 +167,9 @@ int store_release_unreferenced(struct store *st, uint64_t *freed)
 
 		if (sqlite3_column_bytes(q, 0) != CHUNK_HASH_LEN || held_has(&st->held, h))
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 256;
-			void *nh = realloc(hashes, nc * CHUNK_HASH_LEN);
-
-			if (!nh) {
-				rc = -ENOMEM;
-				break;
-			}
-			hashes = nh;
-			cap = nc;
-		}
+		rc = UTIL_GROW(hashes, cap, n, SIZE_MAX);
+		if (rc < 0)
+			break;
 		memcpy(hashes[n++], h, CHUNK_HASH_LEN);
 	}
 	sqlite3_reset(q);
@@ -340,17 +317,9 @@ int store_recover(struct store *st)
 		goto out_unlock;
 	}
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			int64_t *ni = realloc(ids, nc * sizeof(*ni));
-
-			if (!ni) {
-				rc = -ENOMEM;
-				break;
-			}
-			ids = ni;
-			cap = nc;
-		}
+		rc = UTIL_GROW(ids, cap, n, SIZE_MAX);
+		if (rc < 0)
+			break;
 		ids[n++] = sqlite3_column_int64(q, 0);
 	}
 	sqlite3_reset(q);
@@ -725,22 +694,9 @@ int store_ckpt_files(struct store *st, int64_t ckpt_id, struct store_file_entry 
 
 		if (S_ISDIR(mode))
 			continue;
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			struct store_file_entry *na;
-
-			if (nc > STORE_TREE_MAX) {
-				rc = -EFBIG;
-				break;
-			}
-			na = realloc(arr, nc * sizeof(*na));
-			if (!na) {
-				rc = -ENOMEM;
-				break;
-			}
-			arr = na;
-			cap = nc;
-		}
+		rc = UTIL_GROW(arr, cap, cnt, STORE_TREE_MAX);
+		if (rc < 0)
+			break;
 		/* the id goes in path's place until the paths are built */
 		arr[cnt].path = (char *)(intptr_t)sqlite3_column_int64(q, 0);
 		arr[cnt].mode = mode;
@@ -863,17 +819,9 @@ int store_verify(struct store *st, void (*report)(void *ctx, const char *problem
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(q, 0) != CHUNK_HASH_LEN)
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 1024;
-			struct verify_row *nr = realloc(rows, nc * sizeof(*nr));
-
-			if (!nr) {
-				rc = -ENOMEM;
-				break;
-			}
-			rows = nr;
-			cap = nc;
-		}
+		rc = UTIL_GROW(rows, cap, n, SIZE_MAX);
+		if (rc < 0)
+			break;
 		memcpy(rows[n].hash, sqlite3_column_blob(q, 0), CHUNK_HASH_LEN);
 		rows[n].refs = sqlite3_column_int64(q, 1);
 		if (held_add(&rowset, rows[n].hash) < 0) {

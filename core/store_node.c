@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "store_int.h"
+#include "util.h"
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -156,22 +157,9 @@ int store_node_list(struct store *st, int64_t dir, struct store_dirent **out, si
 	}
 	sqlite3_bind_int64(q, 1, dir);
 	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			struct store_dirent *na;
-
-			if (nc > STORE_TREE_MAX) {
-				rc = -EFBIG;
-				break;
-			}
-			na = realloc(arr, nc * sizeof(*na));
-			if (!na) {
-				rc = -ENOMEM;
-				break;
-			}
-			arr = na;
-			cap = nc;
-		}
+		rc = UTIL_GROW(arr, cap, cnt, STORE_TREE_MAX);
+		if (rc < 0)
+			break;
 		arr[cnt].id = sqlite3_column_int64(q, 0);
 		arr[cnt].mode = (uint32_t)sqlite3_column_int64(q, 1);
 		arr[cnt].name = strdup((const char *)sqlite3_column_text(q, 2));
