@@ -78,6 +78,7 @@ struct fs_track {
 	bool temp;              /* temporary name: commits only by rename */
 	int n_active;           /* write handles open and written since their last flush */
 	int64_t last_change_ms; /* monotonic */
+	uint64_t seq;           /* creation order (ties of last_change_ms) */
 	pid_t writers[FS_MAX_WRITERS];
 	size_t n_writers;
 	/* The abort could not be recorded yet (a full disk refuses even the
@@ -111,6 +112,7 @@ struct fs {
 	pthread_mutex_t commit_lock; /* serialises commit/abort/delete/retention */
 	pthread_mutex_t trk_lock;
 	struct fs_track *tracks;
+	uint64_t track_seq;
 	pid_t exitq[FS_EXITQ_MAX];
 	int exitq_status[FS_EXITQ_MAX];
 	size_t n_exitq;

@@ -98,6 +98,7 @@ void fs_track_add(struct fs *fs, int64_t id, int kind, const char *name)
 		t->id = id;
 		t->kind = kind;
 		t->temp = name && policy_is_temp_name(name);
+		t->seq = ++fs->track_seq;
 		t->next = fs->tracks;
 		fs->tracks = t;
 	}
@@ -206,6 +207,7 @@ static void fs_track_doom(struct fs *fs, int64_t id, const char *reason)
 		t = calloc(1, sizeof(*t));
 		if (t) {
 			t->id = id;
+			t->seq = ++fs->track_seq;
 			t->next = fs->tracks;
 			fs->tracks = t;
 		}
@@ -348,21 +350,55 @@ int fs_delete(struct fs *fs, int64_t id)
 	return rc;
 }
 
+struct fs_ready {
+	int64_t id;
+	int64_t last_change_ms;
+	uint64_t seq;
+};
+
+static int fs_ready_cmp(const void *a, const void *b)
+{
+	const struct fs_ready *x = a, *y = b;
+	if (x->last_change_ms != y->last_change_ms)
+		return x->last_change_ms < y->last_change_ms ? -1 : 1;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return 0;
+}
+
 /* Ids of tracked checkpoints ready to commit: not temporary, no active
- * writer, quiet for settle_ms (settle_ms < 0: any quiet time). */
+ * writer, quiet for settle_ms (settle_ms < 0: any quiet time). In the order
+ * they went quiet (last change, then creation order), so the last one to
+ * finish commits last and becomes `latest`; at most max of the oldest. */
 static size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max)
 {
-	size_t n = 0;
+	size_t n = 0, cap = 0;
+	struct fs_ready *r = NULL;
 	int64_t now = fs_now_ms();
 	pthread_mutex_lock(&fs->trk_lock);
-	for (struct fs_track *t = fs->tracks; t && n < max; t = t->next) {
+	for (struct fs_track *t = fs->tracks; t; t = t->next)
+		cap++;
+	if (cap)
+		r = malloc(cap * sizeof(*r));
+	for (struct fs_track *t = fs->tracks; t && r; t = t->next) {
 		if (t->temp || t->n_active > 0 || t->doomed)
 			continue;
 		if (settle_ms >= 0 && now - t->last_change_ms < settle_ms)
 			continue;
-		ids[n++] = t->id;
+		r[n].id = t->id;
+		r[n].last_change_ms = t->last_change_ms;
+		r[n].seq = t->seq;
+		n++;
 	}
 	pthread_mutex_unlock(&fs->trk_lock);
+	if (!r)
+		return 0;
+	qsort(r, n, sizeof(*r), fs_ready_cmp);
+	if (n > max)
+		n = max;
+	for (size_t i = 0; i < n; i++)
+		ids[i] = r[i].id;
+	free(r);
 	return n;
 }
 

@@ -1,16 +1,9 @@
 #!/usr/bin/env bash
-# PENDING (not registered with CTest: exposes a ckptfs bug).
 # Hugging Face Trainer saving checkpoint-100..600 back to back (no training
 # time between saves, save_total_limit=2 rotation right after each save).
 # After everything settled, latest must be checkpoint-600 (the last one
 # completed, and the last one to go quiet), so both resume logics agree.
-# Observed (about half the runs): `ckpt log` shows "commit checkpoint-600"
-# BEFORE "commit checkpoint-500" in the same tick, so latest = checkpoint-500
-# while get_last_checkpoint() picks checkpoint-600. Cause: fs/track.c
-# fs_track_ready() walks fs->tracks, which is prepended (newest first), and
-# the timer / fs_commit_quiet() commit the ready ids in that order; ready
-# checkpoints should be committed oldest-quiet first (by last_change_ms).
-# Rename to test_hf_fast_saves.sh once it passes.
+# Ready checkpoints commit in the order they went quiet (fs/track.c).
 source "$(dirname "$0")/../e2e/lib.sh"
 $PY -c 'import torch, numpy' 2>/dev/null || skip "$PY lacks torch/numpy"
 e2e_init
