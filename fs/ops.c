@@ -136,6 +136,26 @@ int fs_node_cur(struct fs *fs, struct fs_inode *in, struct store_node *out)
 	return store_node_get(fs->st, in->node, out);
 }
 
+int fs_node_committed(struct fs *fs, struct store_node *n)
+{
+	if (!n->writable || n->parent != 0)
+		return 0;
+	struct ckpt_info ci;
+	if (store_ckpt_get(fs->st, n->ckpt, &ci) < 0)
+		return 0;
+	int rc = 0;
+	if (ci.kind == CKPT_FILE && ci.state == CKPT_COMMITTED && ci.committed_version != 0 &&
+	    ci.staging_version == n->version) {
+		struct store_node c;
+		if (store_version_root(fs->st, ci.committed_version, &c) == 0 && S_ISREG(c.mode)) {
+			*n = c;
+			rc = 1;
+		}
+	}
+	ckpt_info_release(&ci);
+	return rc;
+}
+
 int fs_node_writable(struct fs *fs, struct fs_inode *in, struct store_node *out)
 {
 	if (in->kind != FS_INO_NODE || in->view != FS_VIEW_DIRECT)
@@ -198,8 +218,12 @@ int fs_getattr_in(struct fs *fs, struct fs_inode *in, struct stat *st, double *t
 		rc = fs_node_cur(fs, in, &n);
 		if (rc < 0)
 			return rc;
-		fs_fill_attr(fs, in, &n, st);
 		*timeout = in->view == FS_VIEW_DIRECT ? FS_TIMEOUT_LIVE : FS_TIMEOUT_IMMUTABLE;
+		/* Being overwritten: the name shows the committed version;
+		 * never cached, so readers' handles get asked (GETATTR with fh). */
+		if (in->view == FS_VIEW_DIRECT && fs_node_committed(fs, &n) == 1)
+			*timeout = 0;
+		fs_fill_attr(fs, in, &n, st);
 		return 0;
 	}
 	case FS_INO_PLAIN: {
@@ -244,9 +268,12 @@ int fs_entry_for_node(struct fs *fs, struct fs_inode *parent, uint32_t view, con
 	memset(e, 0, sizeof(*e));
 	e->ino = fs_ino_id(fs, in);
 	e->generation = 1;
-	fs_fill_attr(fs, in, n, &e->attr);
 	bool bound = view != FS_VIEW_DIRECT;
 	e->attr_timeout = bound ? FS_TIMEOUT_IMMUTABLE : FS_TIMEOUT_LIVE;
+	struct store_node shown = *n;
+	if (!bound && fs_node_committed(fs, &shown) == 1)
+		e->attr_timeout = 0; /* being overwritten: see fs_getattr_in */
+	fs_fill_attr(fs, in, &shown, &e->attr);
 	/* Top-level names change under us (commits, retention, aborts,
 	 * other processes): never cached, so a lookup after a commit sees it. */
 	if (parent->kind == FS_INO_ROOT || parent->kind == FS_INO_ABORTDIR)

@@ -22,6 +22,9 @@ struct fs_handle {
 	int64_t ckpt;           /* FS_H_STORE */
 	int kind;               /* the checkpoint's kind */
 	bool writer;            /* opened for writing */
+	bool append;            /* O_APPEND: writes go to the file's end as the store
+				   sees it (the kernel's size may show the committed
+				   version while a file checkpoint is overwritten) */
 	bool active;            /* a writer that wrote (or opened) since its last flush:
 				   counted in its track's n_active; changed only with
 				   __atomic_exchange_n (writes and flushes run concurrently) */
@@ -45,6 +48,11 @@ static inline struct fs_handle *fs_fh(struct fuse_file_info *fi)
 /* The node an inode shows now: direct view follows copy-on-write, bound
  * views read their own version. */
 int fs_node_cur(struct fs *fs, struct fs_inode *in, struct store_node *out);
+/* n is the root of the staging version of a committed single-file
+ * checkpoint (an overwrite in progress): replaces *n with the committed
+ * version's file, which readers of the name see until the commit. 1 when
+ * replaced, else 0. */
+int fs_node_committed(struct fs *fs, struct store_node *n);
 /* The same, made writable: starts a version of a committed checkpoint
  * (direct view only; -EROFS for virtual views and control files). */
 int fs_node_writable(struct fs *fs, struct fs_inode *in, struct store_node *out);

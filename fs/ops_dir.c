@@ -179,13 +179,39 @@ void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
 	fuse_reply_none(req);
 }
 
+/* GETATTR with a file handle (fstat, lseek SEEK_END): the node that
+ * handle reads or writes, which is not the one the name shows while a file
+ * checkpoint is overwritten (the writer's staging file, or a reader's
+ * committed one). */
+static void fs_getattr_fh(struct fs *fs, struct fs_inode *in, struct fuse_file_info *fi, struct stat *st,
+			  double *timeout)
+{
+	struct fs_handle *h = fs_fh(fi);
+	if (!h || h->type != FS_H_STORE || !h->f || in->kind != FS_INO_NODE || in->view != FS_VIEW_DIRECT)
+		return;
+	struct store_node hn;
+	if (store_node_get(fs->st, store_file_node(h->f), &hn) < 0)
+		return;
+	struct stat hst;
+	fs_fill_attr(fs, in, &hn, &hst);
+	hst.st_size = (off_t)store_file_size(h->f);
+	hst.st_blocks = (blkcnt_t)((store_file_size(h->f) + 511) / 512);
+	if (hst.st_size != st->st_size || hst.st_mtim.tv_sec != st->st_mtim.tv_sec ||
+	    hst.st_mtim.tv_nsec != st->st_mtim.tv_nsec || hst.st_mode != st->st_mode) {
+		*st = hst;
+		*timeout = 0; /* the name shows another version */
+	}
+}
+
 void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	(void)fi;
 	struct fs *fs = fs_of(req);
 	struct stat st;
 	double timeout = 0;
-	int rc = fs_getattr_in(fs, fs_ino(fs, ino), &st, &timeout);
+	struct fs_inode *in = fs_ino(fs, ino);
+	int rc = fs_getattr_in(fs, in, &st, &timeout);
+	if (rc == 0 && fi && fi->fh)
+		fs_getattr_fh(fs, in, fi, &st, &timeout);
 	if (rc < 0)
 		fuse_reply_err(req, -rc);
 	else

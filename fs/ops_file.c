@@ -152,6 +152,7 @@ static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const 
 	rc = fs_open_node(fs, &n, sflags, pid, out);
 	if (rc < 0)
 		return rc;
+	(*out)->append = (fi->flags & O_APPEND) != 0;
 	rc = fs_entry_for_node(fs, p, FS_VIEW_DIRECT, &n, e);
 	if (rc < 0) {
 		store_file_close((*out)->f);
@@ -229,9 +230,16 @@ static int fs_do_open(struct fs *fs, fuse_req_t req, struct fs_inode *in, struct
 			rc = write ? fs_node_writable(fs, in, &n) : fs_node_cur(fs, in, &n);
 			if (rc < 0)
 				return rc;
+			/* A reader of a file checkpoint being overwritten reads
+			 * the committed version whole, never the staging one. */
+			if (!write)
+				fs_node_committed(fs, &n);
 			fi->direct_io = 1;
 		}
-		return fs_open_node(fs, &n, sflags, fuse_req_ctx(req)->pid, out);
+		rc = fs_open_node(fs, &n, sflags, fuse_req_ctx(req)->pid, out);
+		if (rc == 0)
+			(*out)->append = write && (fi->flags & O_APPEND);
+		return rc;
 	}
 	default:
 		return -EISDIR;
@@ -334,6 +342,8 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	} else if (h->type != FS_H_STORE || !h->writer) {
 		r = -EBADF;
 	} else {
+		if (h->append)
+			off = (off_t)store_file_size(h->f);
 		r = store_file_write(h->f, buf, size, (uint64_t)off);
 		if (r < 0 && fs_write_error_aborts((int)r)) {
 			char reason[96];
