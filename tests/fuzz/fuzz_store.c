@@ -23,7 +23,8 @@
  * the model expects to succeed must succeed.
  *
  * A fresh store per input under /dev/shm (or $TMPDIR when no /dev/shm),
- * removed after the input. Caps: 64 operations, 8 MiB written, files up to
+ * removed after the input (and on a mismatch, unless FUZZ_STORE_KEEP is
+ * set). Caps: 64 operations, 8 MiB written, files up to
  * 6 MiB. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -115,6 +116,8 @@ static struct {
 
 static char base_dir[200];
 
+static void rm_rf(const char *dir);
+
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void fail(const char *fmt, ...)
 {
@@ -125,6 +128,11 @@ static void fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	/* abort() skips atexit: drop the scratch stores unless asked to keep them */
+	if (getenv("FUZZ_STORE_KEEP"))
+		fprintf(stderr, "fuzz_store: store kept in %s\n", M.dir);
+	else if (base_dir[0])
+		rm_rf(base_dir);
 	abort();
 }
 
