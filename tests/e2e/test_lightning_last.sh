@@ -4,7 +4,7 @@
 # loop), then by torch.save to last.ckpt.tmp + os.replace (the reader reads
 # last.ckpt and latest): every read is exactly one of the versions written
 # (no torn read). Reading last.ckpt by name during a same-name torch.save is
-# pending_lightning_last_direct.sh (a known bug).
+# covered by test_lightning_last_direct.sh.
 source "$(dirname "$0")/../e2e/lib.sh"
 $PY -c 'import torch' 2>/dev/null || skip "$PY lacks torch"
 e2e_init
