@@ -20,6 +20,10 @@ echo "== unit tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" || status=1
 
+echo "== mount and CLI tests with the ASan + UBSan daemon and CLI"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -R '^(mount|cli)_' --output-on-failure || status=1
+
 echo "== fuzzers, ${CKPT_FUZZ_SECONDS:-15} s each (a longer run: bash tests/fuzz/run.sh 600)"
 bash tests/fuzz/run.sh "${CKPT_FUZZ_SECONDS:-15}" || status=1
 
