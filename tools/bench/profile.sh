@@ -131,6 +131,18 @@ wait "$PERF" 2>/dev/null
 perf report -i "$WORK/stat.data" --stdio --children --sort sym -g none 2>/dev/null | grep -v '^#' |
 	grep -E 'fs_op_|store_|sqlite3_step|sqlite3VdbeExec|Btree(Insert|Delete)' | head -12
 umount_store
-echo "   SQLite plan of store_resolve_latest's query (text copied from core/store_ckpt.c):"
-sqlite3 "file:$WORK/meta/index.db?mode=ro" "EXPLAIN QUERY PLAN SELECT id, committed_version FROM checkpoints
-  WHERE state=1 AND withdrawn=0 ORDER BY commit_seq DESC LIMIT 1;" | sed 's/^/   /'
+# The SQL of store_resolve_latest, as the source has it now.
+Q=$(/usr/bin/python3 - "$SRC"/core/store*.c <<'PY'
+import re, sys
+for path in sys.argv[1:]:
+    src = open(path).read()
+    i = src.find("int store_resolve_latest(")
+    if i >= 0:
+        j = src.find("store_stmt(", i)
+        k = src.find(");", j)
+        print("".join(re.findall(r'"((?:[^"\\]|\\.)*)"', src[j:k])))
+        break
+PY
+)
+echo "   SQLite plan of store_resolve_latest's query ($Q):"
+sqlite3 "file:$WORK/meta/index.db?mode=ro" "EXPLAIN QUERY PLAN $Q;" | sed 's/^/   /'
