@@ -321,6 +321,10 @@ static int read_base(struct store_file *f, uint64_t k, uint8_t *dst, size_t so, 
 	size_t have;
 	int rc = 0;
 
+	/* A whole chunk (the common sequential 1 MiB read) goes straight into
+	 * dst: no copy through the handle's cache and no cache lock. */
+	if (so == 0 && n == r->raw_len)
+		return chunk_get(of->st->cs, r, dst, n);
 	pthread_mutex_lock(&f->cache_mu);
 	if (!f->cache) {
 		f->cache = malloc(CHUNK_SIZE);
@@ -346,6 +350,22 @@ static int read_base(struct store_file *f, uint64_t k, uint8_t *dst, size_t so, 
 out_unlock:
 	pthread_mutex_unlock(&f->cache_mu);
 	return rc;
+}
+
+/* core/chunk.c: best-effort asynchronous read of a chunk file */
+void chunk_prefetch(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
+
+#define PREFETCH_CHUNKS 8
+
+/* A read starting at chunk k keeps chunk k + PREFETCH_CHUNKS on its way
+ * from disk (and, at the start of a file, the ones before it). of->rw held. */
+static void prefetch_ahead(struct ofile *of, uint64_t k)
+{
+	uint64_t j = k == 0 ? 1 : k + PREFETCH_CHUNKS;
+
+	for (; j <= k + PREFETCH_CHUNKS && j < of->n_base; j++)
+		if (!slot_dirty(of, j) && of->base[j].raw_len > 0)
+			chunk_prefetch(of->st->cs, of->base[j].hash);
 }
 
 ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t off)
@@ -375,6 +395,8 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t of
 		if (slot_dirty(of, k)) {
 			rc = pread_zero(of->fd, p + done, n, pos);
 		} else if (k < of->n_base) {
+			if (so == 0)
+				prefetch_ahead(of, k);
 			rc = read_base(f, k, p + done, so, n);
 			if (rc == -EIO || rc == -ENOENT) {
 				record_corrupt(of->st, of->path ? of->path : "?", k);
