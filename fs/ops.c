@@ -321,6 +321,46 @@ void fs_handle_free(struct fs_handle *h)
 	free(h);
 }
 
+#define FS_READAHEAD (4u << 20)
+
+/* The kernel starts a FUSE mount's readahead at 128 KiB and the INIT reply
+ * can only lower it (min with max_readahead), so a streaming reader gets one
+ * request in flight at a time. Our mount's bdi is raised here, before the
+ * reply, so readahead keeps several 1 MiB reads in flight for the worker
+ * threads. Best effort (needs root; sysfs, not our mount, so no deadlock). */
+static void fs_raise_readahead(struct fs *fs)
+{
+	if (fs->mnt_id <= 0)
+		return;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return;
+	char *line = NULL;
+	size_t cap = 0;
+	unsigned maj = 0, min = 0;
+	bool found = false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		int id;
+		if (sscanf(line, "%d %*d %u:%u", &id, &maj, &min) == 3 && id == fs->mnt_id)
+			found = true;
+	}
+	free(line);
+	fclose(f);
+	if (!found)
+		return;
+	char path[64];
+	snprintf(path, sizeof(path), "/sys/class/bdi/%u:%u/read_ahead_kb", maj, min);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	char kb[16];
+	int n = snprintf(kb, sizeof(kb), "%u\n", FS_READAHEAD >> 10);
+	if (write(fd, kb, (size_t)n) < 0) {
+		/* best effort */
+	}
+	close(fd);
+}
+
 static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct fs *fs = userdata;
@@ -331,7 +371,8 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE; /* close() must see every byte */
 	conn->max_write = 1u << 20;
 	conn->max_read = 1u << 20;
-	conn->max_readahead = 1u << 20;
+	fs_raise_readahead(fs);
+	conn->max_readahead = FS_READAHEAD;
 	fs->initialised = true;
 }
 
