@@ -75,6 +75,10 @@ int chunk_has(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
  * store) decides when a chunk is unreferenced; this only deletes. */
 int chunk_release(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
 
+/* Starts reading a chunk into the page cache without waiting (a sequential
+ * reader prefetches the chunks ahead of it). Best effort: errors ignored. */
+void chunk_prefetch(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
+
 /* Makes every chunk put so far durable (data and directory entries). */
 int chunk_barrier(struct chunk_store *cs);
 

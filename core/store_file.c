@@ -352,9 +352,6 @@ out_unlock:
 	return rc;
 }
 
-/* core/chunk.c: best-effort asynchronous read of a chunk file */
-void chunk_prefetch(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
-
 #define PREFETCH_CHUNKS 8
 
 /* A read starting at chunk k keeps chunk k + PREFETCH_CHUNKS on its way
