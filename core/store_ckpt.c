@@ -1332,6 +1332,23 @@ int store_ckpt_remove_metric(struct store *st, int64_t ckpt_id, const char *name
 
 /* ---- resolution ---- */
 
+/* Steps a resolution query (id, committed_version; at most one row) into the
+ * caller's outputs (either may be NULL). 0, or -ENOENT when no row. */
+static int resolve_row(sqlite3_stmt *q, int64_t *ckpt_id, int64_t *version)
+{
+	int rc = -ENOENT;
+
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		if (ckpt_id)
+			*ckpt_id = sqlite3_column_int64(q, 0);
+		if (version)
+			*version = sqlite3_column_int64(q, 1);
+		rc = 0;
+	}
+	sqlite3_reset(q);
+	return rc;
+}
+
 int store_resolve_latest(struct store *st, int64_t *ckpt_id, int64_t *version)
 {
 	sqlite3_stmt *q;
@@ -1345,14 +1362,7 @@ int store_resolve_latest(struct store *st, int64_t *ckpt_id, int64_t *version)
 	if (!q) {
 		rc = -EIO;
 	} else {
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			if (ckpt_id)
-				*ckpt_id = sqlite3_column_int64(q, 0);
-			if (version)
-				*version = sqlite3_column_int64(q, 1);
-			rc = 0;
-		}
-		sqlite3_reset(q);
+		rc = resolve_row(q, ckpt_id, version);
 	}
 	pthread_mutex_unlock(&st->mu);
 	return rc;
@@ -1390,14 +1400,7 @@ int store_resolve_best(struct store *st, const char *metric, int dir, int64_t *c
 		rc = -EIO;
 	} else {
 		sqlite3_bind_text(q, 1, metric, -1, SQLITE_STATIC);
-		if (sqlite3_step(q) == SQLITE_ROW) {
-			if (ckpt_id)
-				*ckpt_id = sqlite3_column_int64(q, 0);
-			if (version)
-				*version = sqlite3_column_int64(q, 1);
-			rc = 0;
-		}
-		sqlite3_reset(q);
+		rc = resolve_row(q, ckpt_id, version);
 	}
 	pthread_mutex_unlock(&st->mu);
 	return rc;
