@@ -719,3 +719,23 @@ int format_check(const char *path, uint64_t size, format_read_fn rd, void *ctx, 
 		return check_npy(path, size, rd, ctx, why, why_len);
 	return 0;
 }
+
+uint64_t format_data_start(const void *head, size_t len)
+{
+	const unsigned char *p = head;
+	uint64_t n;
+
+	if (len >= 9 && p[8] == '{') {
+		n = le64(p);
+		/* a JSON object is at least "{}" */
+		if (n >= 2 && n <= FORMAT_ST_HEADER_MAX)
+			return 8 + n;
+	}
+	if (len >= 10 && memcmp(p, "\x93NUMPY", 6) == 0) {
+		if (p[6] == 1)
+			return 10 + (uint64_t)le16(p + 8);
+		if ((p[6] == 2 || p[6] == 3) && len >= 12 && le32(p + 8) <= FORMAT_NPY_HEADER_MAX)
+			return 12 + (uint64_t)le32(p + 8);
+	}
+	return 0;
+}

@@ -23,4 +23,12 @@ typedef int (*format_read_fn)(void *ctx, void *buf, size_t len, uint64_t off);
 int format_check(const char *path, uint64_t size, format_read_fn rd, void *ctx,
 		 char *why, size_t why_len);
 
+/* Where the array data of a file begins, from its first len bytes (head):
+ * 8 + N for a safetensors layout (8-byte little-endian header length N, then
+ * a JSON object starting with '{'), the end of the header for .npy. 0 when
+ * the layout is not recognised or head is too short to tell. Only a hint:
+ * the store anchors its chunk grid there so that arrays at stable offsets
+ * behind a header of any length dedup chunk for chunk. */
+uint64_t format_data_start(const void *head, size_t len);
+
 #endif

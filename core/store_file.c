@@ -3,7 +3,16 @@
  * slots at their file offsets, and a bitmap of dirty slots. Flush turns the
  * dirty slots into chunks, records the new list in the node row, and
  * truncates the overlay to 0 so its page cache is dropped, not written back.
- * Memory per open file is one slot buffer plus the chunk list. */
+ * Memory per open file is one slot buffer plus the chunk list.
+ *
+ * The chunk grid: chunk 0 covers [0, g) and chunk k >= 1 covers
+ * [g + (k-1)C, g + kC), C = CHUNK_SIZE; the last one may be shorter. g = C
+ * is the plain fixed grid. A file whose arrays begin behind a header
+ * (safetensors, .npy: format_data_start) gets g = that offset mod C, so that
+ * arrays at stable offsets dedup chunk for chunk whatever the header's
+ * length; with g = C a 4.5 KiB header would shift every tensor off the grid
+ * and a changed 5 MiB tensor would cost 6 chunks, not 5. A chunk list records
+ * g implicitly: it is the first chunk's length when there are two or more. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -13,7 +22,45 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "store_int.h"
+
+static uint64_t grid_slot(uint32_t g, uint64_t off)
+{
+	return off < g ? 0 : 1 + (off - g) / CHUNK_SIZE;
+}
+
+static uint64_t grid_start(uint32_t g, uint64_t k)
+{
+	return k == 0 ? 0 : g + (k - 1) * CHUNK_SIZE;
+}
+
+static size_t grid_len(uint32_t g, uint64_t k)
+{
+	return k == 0 ? g : CHUNK_SIZE;
+}
+
+/* Chunks of a file of size bytes. */
+static uint64_t grid_count(uint32_t g, uint64_t size)
+{
+	return size == 0 ? 0 : grid_slot(g, size - 1) + 1;
+}
+
+static uint32_t grid_of(const struct chunk_ref *refs, size_t n)
+{
+	if (n >= 2 && refs[0].raw_len > 0 && refs[0].raw_len < CHUNK_SIZE)
+		return refs[0].raw_len;
+	return CHUNK_SIZE;
+}
+
+/* The grid for a file whose first bytes are head[0..len). */
+static uint32_t grid_sniff(const void *head, size_t len)
+{
+	uint64_t ds = format_data_start(head, len);
+	uint32_t g = (uint32_t)(ds % CHUNK_SIZE);
+
+	return g ? g : CHUNK_SIZE;
+}
 
 static bool slot_dirty(const struct ofile *of, uint64_t k)
 {
@@ -37,8 +84,8 @@ static int bitmap_grow(struct ofile *of, uint64_t slots)
 		return 0;
 	if (slots < of->dirty_cap * 2)
 		slots = of->dirty_cap * 2;
-	if (slots > STORE_FILE_MAX / CHUNK_SIZE)
-		slots = STORE_FILE_MAX / CHUNK_SIZE;
+	if (slots > STORE_FILE_MAX / CHUNK_SIZE + 1)
+		slots = STORE_FILE_MAX / CHUNK_SIZE + 1; /* + chunk 0 of a grid g < C */
 	nb = (size_t)((slots + 7) / 8);
 	nd = realloc(of->dirty, nb);
 	if (!nd)
@@ -108,12 +155,11 @@ static int pread_zero(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static void record_corrupt(struct store *st, const char *path, uint64_t slot)
+static void record_corrupt(struct store *st, const char *path, uint64_t off)
 {
 	char rule[64];
 
-	snprintf(rule, sizeof(rule), "damaged chunk at offset %llu",
-		 (unsigned long long)slot * CHUNK_SIZE);
+	snprintf(rule, sizeof(rule), "damaged chunk at offset %llu", (unsigned long long)off);
 	pthread_mutex_lock(&st->mu);
 	if (!(st->flags & STORE_RDONLY))
 		store_event_add(st, "corrupt", path, rule);
@@ -225,6 +271,7 @@ static int ofile_get(struct store *st, int64_t id, bool write, int codec, struct
 	if (rc < 0)
 		goto out_free;
 	of->n_base = of->n_base_row;
+	of->grid = grid_of(of->base, of->n_base_row);
 	rc = held_add_list(&st->held, of->base, of->n_base_row);
 	if (rc < 0)
 		goto out_free;
@@ -384,8 +431,8 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t of
 	if (len > of->size - off)
 		len = (size_t)(of->size - off);
 	while (done < len) {
-		uint64_t pos = off + done, k = pos / CHUNK_SIZE;
-		size_t so = (size_t)(pos % CHUNK_SIZE), n = CHUNK_SIZE - so;
+		uint64_t pos = off + done, k = grid_slot(of->grid, pos);
+		size_t so = (size_t)(pos - grid_start(of->grid, k)), n = grid_len(of->grid, k) - so;
 
 		if (n > len - done)
 			n = len - done;
@@ -396,7 +443,8 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t of
 				prefetch_ahead(of, k);
 			rc = read_base(f, k, p + done, so, n);
 			if (rc == -EIO || rc == -ENOENT) {
-				record_corrupt(of->st, of->path ? of->path : "?", k);
+				record_corrupt(of->st, of->path ? of->path : "?",
+					       grid_start(of->grid, k));
 				rc = -EIO;
 			}
 		} else {
@@ -429,12 +477,12 @@ static int slot_copy_base(struct ofile *of, uint64_t k, size_t n)
 	}
 	rc = chunk_get(of->st->cs, &of->base[k], of->scratch, CHUNK_SIZE);
 	if (rc == -EIO || rc == -ENOENT) {
-		record_corrupt(of->st, of->path ? of->path : "?", k);
+		record_corrupt(of->st, of->path ? of->path : "?", grid_start(of->grid, k));
 		rc = -EIO;
 	}
 	if (rc < 0)
 		return rc;
-	return pwrite_all(of->fd, of->scratch, n, k * CHUNK_SIZE);
+	return pwrite_all(of->fd, of->scratch, n, grid_start(of->grid, k));
 }
 
 static int flush_locked(struct ofile *of);
@@ -459,16 +507,16 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t len, uint
 	}
 	rc = ensure_fd(of);
 	if (rc == 0)
-		rc = bitmap_grow(of, (end + CHUNK_SIZE - 1) / CHUNK_SIZE);
+		rc = bitmap_grow(of, grid_count(of->grid, end));
 	if (rc < 0)
 		goto out_unlock;
-	first = off / CHUNK_SIZE;
-	last = (end - 1) / CHUNK_SIZE;
+	first = grid_slot(of->grid, off);
+	last = grid_slot(of->grid, end - 1);
 	for (k = first; k <= last; k++) {
 		if (slot_dirty(of, k))
 			continue;
 		if (k < of->n_base) {
-			uint64_t bs = k * CHUNK_SIZE, be = bs + of->base[k].raw_len;
+			uint64_t bs = grid_start(of->grid, k), be = bs + of->base[k].raw_len;
 
 			if (be > of->size)
 				be = of->size;
@@ -498,7 +546,7 @@ out_unlock:
 int store_file_truncate(struct store_file *f, uint64_t size)
 {
 	struct ofile *of = f->of;
-	uint64_t k, keep;
+	uint64_t k, keep, so;
 	int rc = 0;
 
 	if (!(f->flags & STORE_F_WRITE))
@@ -511,15 +559,16 @@ int store_file_truncate(struct store_file *f, uint64_t size)
 		goto out_unlock;
 	}
 	if (size < of->size) {
-		keep = (size + CHUNK_SIZE - 1) / CHUNK_SIZE; /* slots still in the file */
+		keep = grid_count(of->grid, size); /* slots still in the file */
 		/* a partial last slot keeps only its first bytes: make it dirty */
-		k = size / CHUNK_SIZE;
-		if (size % CHUNK_SIZE && !slot_dirty(of, k) && k < of->n_base) {
+		k = grid_slot(of->grid, size);
+		so = size - grid_start(of->grid, k);
+		if (so && !slot_dirty(of, k) && k < of->n_base) {
 			rc = ensure_fd(of);
 			if (rc == 0)
 				rc = bitmap_grow(of, k + 1);
 			if (rc == 0)
-				rc = slot_copy_base(of, k, (size_t)(size % CHUNK_SIZE));
+				rc = slot_copy_base(of, k, (size_t)so);
 			if (rc < 0)
 				goto out_unlock;
 			slot_set(of, k, true);
@@ -560,12 +609,25 @@ static int flush_locked(struct ofile *of)
 	uint64_t n_new, k, stored_new = 0;
 	sqlite3_stmt *q;
 	uint64_t zero_k = UINT64_MAX; /* slot holding this flush's zero chunk */
+	uint32_t g = of->grid;
 	int rc = 0, vstate = -1;
-	bool row = false, zero_next = false;
+	bool row = false, zero_next = false, regrid = false;
 
 	if (!of->n_dirty && !of->meta_dirty)
 		return 0;
-	n_new = (of->size + CHUNK_SIZE - 1) / CHUNK_SIZE;
+	if (of->n_base == 0) {
+		/* nothing shared with a base: the grid may follow the data's
+		 * layout (its header is written first, and is here by now) */
+		unsigned char head[16];
+		size_t hl = of->size < sizeof(head) ? (size_t)of->size : sizeof(head);
+
+		rc = pread_zero(of->fd, head, hl, 0);
+		if (rc < 0)
+			return rc;
+		g = grid_sniff(head, hl);
+		regrid = g != of->grid; /* the dirty bitmap is on the old grid */
+	}
+	n_new = grid_count(g, of->size);
 	nl = calloc(n_new ? n_new : 1, sizeof(*nl));
 	stored = calloc(n_new ? n_new : 1, sizeof(*stored));
 	codecs = calloc(n_new ? n_new : 1, 1);
@@ -576,13 +638,14 @@ static int flush_locked(struct ofile *of)
 		goto out_free;
 	}
 	for (k = 0; k < n_new; k++) {
-		size_t need = (size_t)(of->size - k * CHUNK_SIZE < CHUNK_SIZE ? of->size - k * CHUNK_SIZE
-									       : CHUNK_SIZE);
+		uint64_t start = grid_start(g, k);
+		size_t need = (size_t)(of->size - start < grid_len(g, k) ? of->size - start
+									  : grid_len(g, k));
 		uint32_t slen = 0;
 		int used = 0, codec;
 
-		if (slot_dirty(of, k)) {
-			rc = pread_zero(of->fd, buf, need, k * CHUNK_SIZE);
+		if (regrid || slot_dirty(of, k)) {
+			rc = pread_zero(of->fd, buf, need, start);
 		} else if (k < of->n_base && of->base[k].raw_len == need) {
 			nl[k] = of->base[k]; /* unchanged: shared as it is */
 			continue;
@@ -714,6 +777,7 @@ static int flush_locked(struct ofile *of)
 	of->base = nl;
 	nl = NULL;
 	of->n_base = of->n_base_row = (size_t)n_new;
+	of->grid = g;
 	if (of->fd >= 0 && ftruncate(of->fd, 0) < 0)
 		rc = -errno; /* the bitmap is cleared anyway: the data is in chunks */
 	if (of->dirty)
@@ -854,8 +918,9 @@ int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off)
 			return -ENOMEM;
 	}
 	while (len) {
-		uint64_t k = off / CHUNK_SIZE;
-		size_t so = (size_t)(off % CHUNK_SIZE), n = CHUNK_SIZE - so, have;
+		uint32_t g = grid_of(r->refs, r->n);
+		uint64_t k = grid_slot(g, off);
+		size_t so = (size_t)(off - grid_start(g, k)), n = grid_len(g, k) - so, have;
 
 		if (n > len)
 			n = len;

@@ -66,6 +66,7 @@ struct ofile {
 	int64_t mtime_ns;
 	char *path;          /* "ckpt/path" for corrupt events */
 	uint8_t *scratch;    /* CHUNK_SIZE, for base copies on write */
+	uint32_t grid;       /* chunk 0's length: the grid (see store_file.c) */
 };
 
 struct store_file {

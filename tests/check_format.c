@@ -581,6 +581,50 @@ END_TEST
 
 /* ---- other files, errors, read bounds ---- */
 
+/* The chunk-grid hint: where the arrays begin, for the real fixtures and
+ * for heads that only look similar. */
+START_TEST(test_data_start)
+{
+	static const struct {
+		const char *name;
+		bool known;
+	} fx[] = { { "model.safetensors", true }, { "zero.safetensors", true }, { "f4.npy", true },
+		   { "v2.npy", true }, { "model.pt", false }, { "plain.zip.bin", false } };
+	unsigned char h[16];
+	size_t i, n;
+
+	for (i = 0; i < sizeof(fx) / sizeof(fx[0]); i++) {
+		unsigned char *p = load(fixdir, fx[i].name, &n);
+		uint64_t ds = format_data_start(p, n < 16 ? n : 16), want = 0;
+
+		if (p[0] == 0x93) /* npy: magic, version, header length */
+			want = p[6] == 1 ? 10 + (uint64_t)(p[8] | p[9] << 8) : 12 + get32(p + 8);
+		else if (fx[i].known)
+			want = 8 + ((uint64_t)get32(p + 4) << 32 | get32(p));
+		ck_assert_msg(ds == want, "%s: %llu, want %llu", fx[i].name, (unsigned long long)ds,
+			      (unsigned long long)want);
+		ck_assert(!fx[i].known || (ds > 0 && ds <= n));
+		free(p);
+	}
+	memset(h, 0, sizeof(h));
+	put64(h, 4096);
+	h[8] = '{';
+	ck_assert_uint_eq(format_data_start(h, 16), 8 + 4096);
+	ck_assert_uint_eq(format_data_start(h, 8), 0);		/* too short to tell */
+	h[8] = '[';
+	ck_assert_uint_eq(format_data_start(h, 16), 0);		/* not a JSON object */
+	h[8] = '{';
+	put64(h, (100u << 20) + 1);
+	ck_assert_uint_eq(format_data_start(h, 16), 0);		/* beyond the header cap */
+	put64(h, 1);
+	ck_assert_uint_eq(format_data_start(h, 16), 0);		/* shorter than "{}" */
+	memcpy(h, "\x93NUMPY\x02\x00", 8);
+	put32(h + 8, 0xffffffffu);
+	ck_assert_uint_eq(format_data_start(h, 16), 0);		/* npy header too long */
+	ck_assert_uint_eq(format_data_start(h, 11), 0);		/* v2 needs 12 bytes */
+}
+END_TEST
+
 START_TEST(test_unknown_formats)
 {
 	static const char text[] = "just some text, not a checkpoint format\n";
@@ -726,6 +770,7 @@ static Suite *format_suite(void)
 	tc = tcase_create("misc");
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_unknown_formats);
+	tcase_add_test(tc, test_data_start);
 	tcase_add_test(tc, test_read_errors_pass_through);
 	tcase_add_test(tc, test_reads_are_small);
 	tcase_add_test(tc, test_generated_files);

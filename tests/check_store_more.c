@@ -148,6 +148,163 @@ START_TEST(test_safetensors_10pct)
 }
 END_TEST
 
+static uint64_t le64_test(const uint8_t *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
+}
+
+/* Reads n random ranges of node (crossing chunk boundaries) and compares. */
+static void check_ranges(int64_t node, const uint8_t *want, size_t size, uint64_t seed, int n)
+{
+	struct store_file *f;
+	uint8_t *buf = malloc(3 * CHUNK_SIZE);
+	int i;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(store_file_open(st, node, STORE_F_READ, &f), 0);
+	for (i = 0; i < n; i++) {
+		uint64_t off = tu_rand(&seed) % (size + 10), len = 1 + tu_rand(&seed) % (3 * CHUNK_SIZE);
+		uint64_t exp = off >= size ? 0 : (off + len > size ? size - off : len);
+		ssize_t r = store_file_read(f, buf, len, off);
+
+		ck_assert_int_eq(r, (ssize_t)exp);
+		ck_assert(exp == 0 || memcmp(buf, want + off, exp) == 0);
+	}
+	ck_assert_int_eq(store_file_close(f), 0);
+	free(buf);
+}
+
+/* Tensors behind a header of any length: the chunk grid is anchored at the
+ * data start, so a changed 5 MiB tensor costs exactly 5 chunks (a fixed 1 MiB
+ * grid would cut it into 6). */
+START_TEST(test_safetensors_anchored)
+{
+	const size_t nt = 6, tb = 5 * CHUNK_SIZE;
+	bool changed[6] = { false, false, true, false, false, false };
+	struct ckpt_info ci;
+	uint8_t *a, *b, *got;
+	size_t la, lb, len;
+	uint64_t ds;
+	int64_t idb;
+
+	la = make_safetensors(&a, nt, tb, 3, NULL);
+	lb = make_safetensors(&b, nt, tb, 3, changed);
+	ds = 8 + le64_test(a);
+	ck_assert_uint_ne(ds % CHUNK_SIZE, 0); /* the header really shifts the tensors */
+	tu_ckpt1(st, "step-1", "model.safetensors", a, la);
+	idb = tu_ckpt1(st, "step-2", "model.safetensors", b, lb);
+	ck_assert_int_eq(store_ckpt_get(st, idb, &ci), 0);
+	printf("anchored grid: header %llu B, 1 of 6 5 MiB tensors changed: %llu bytes stored\n",
+	       (unsigned long long)ds, (unsigned long long)ci.stored_bytes);
+	ck_assert_uint_ge(ci.stored_bytes, tb);
+	ck_assert_uint_le(ci.stored_bytes, tb + 5 * 64); /* 5 chunks and their file headers */
+	ckpt_info_release(&ci);
+	got = tu_read(st, tu_lookup(st, "step-2", "model.safetensors"), &len);
+	ck_assert_uint_eq(len, lb);
+	ck_assert(memcmp(got, b, lb) == 0);
+	free(got);
+	check_ranges(tu_lookup(st, "step-1", "model.safetensors"), a, la, 5, 200);
+	check_ranges(tu_lookup(st, "step-2", "model.safetensors"), b, lb, 6, 200);
+	free(a);
+	free(b);
+}
+END_TEST
+
+/* Rewrites of a file on an anchored grid: partial writes across chunk 0 and
+ * the boundaries after it, shrinking into chunk 0, growing past the end, a
+ * truncate to 0 and a new header (a new grid), each round flushed (close)
+ * and checked against a model; then committed. Named .bin: the random
+ * writes break the header, which a .safetensors name would check. */
+START_TEST(test_anchored_rewrite)
+{
+	const size_t cap = 8 * CHUNK_SIZE;
+	uint8_t *model = calloc(1, cap), *got, *src;
+	struct store_node n;
+	struct store_file *f;
+	size_t size, len, sl, g;
+	int64_t id, root;
+	uint64_t seed = 77;
+	int round, w;
+
+	ck_assert_ptr_nonnull(model);
+	sl = make_safetensors(&src, 3, CHUNK_SIZE + CHUNK_SIZE / 2 + 3, 9, NULL);
+	ck_assert_uint_le(sl, cap);
+	g = (8 + (size_t)le64_test(src)) % CHUNK_SIZE; /* chunk 0's length */
+	memcpy(model, src, sl);
+	size = sl;
+	ck_assert_int_eq(store_ckpt_create(st, "rw", CKPT_DIR, 0755, &id, &root), 0);
+	ck_assert_int_eq(store_node_create(st, root, "m.bin", 0644, &n), 0);
+	ck_assert_int_eq(store_file_open(st, n.id, STORE_F_WRITE, &f), 0);
+	ck_assert_int_eq(store_file_write(f, src, sl, 0), (ssize_t)sl);
+	ck_assert_int_eq(store_file_close(f), 0);
+	for (round = 0; round < 12; round++) {
+		ck_assert_int_eq(store_file_open(st, n.id, STORE_F_WRITE | STORE_F_READ, &f), 0);
+		if (round == 2) { /* start over behind a longer header */
+			free(src);
+			sl = make_safetensors(&src, 6000, 150, 10, NULL); /* ~0.4 MiB header */
+			ck_assert_uint_le(sl, cap);
+			g = (8 + (size_t)le64_test(src)) % CHUNK_SIZE;
+			ck_assert_int_eq(store_file_truncate(f, 0), 0);
+			ck_assert_int_eq(store_file_write(f, src, sl, 0), (ssize_t)sl);
+			memcpy(model, src, sl);
+			size = sl;
+		}
+		if (round % 3 == 1 || round == 10) {
+			/* shrink first, while no slot is dirty: a partial base chunk
+			 * is copied; into chunk 0 only near the end (a one-chunk
+			 * file is back on the plain grid when reopened) */
+			size_t ns = size / 2 + tu_rand(&seed) % (size / 2);
+
+			if (round == 10)
+				ns = 100 + tu_rand(&seed) % 4000;
+			else if (round % 2 && size > g + CHUNK_SIZE)
+				ns = g + CHUNK_SIZE - g / 2; /* in chunk 1, past C - g */
+
+			if (ns < size) {
+				ck_assert_int_eq(store_file_truncate(f, ns), 0);
+				size = ns;
+			}
+		}
+		for (w = 0; w < 6; w++) {
+			uint64_t off = tu_rand(&seed) % (size + CHUNK_SIZE / 4);
+			size_t wl = 1 + tu_rand(&seed) % (CHUNK_SIZE + 100);
+
+			if (off + wl > cap)
+				continue;
+			tu_fill(model + off, wl, seed);
+			if (off > size)
+				memset(model + size, 0, off - size);
+			ck_assert_int_eq(store_file_write(f, model + off, wl, off), (ssize_t)wl);
+			if (off + wl > size)
+				size = off + wl;
+		}
+		if (round % 3 == 2 && size + CHUNK_SIZE < cap) { /* grow with a hole */
+			memset(model + size, 0, CHUNK_SIZE);
+			size += CHUNK_SIZE;
+			ck_assert_int_eq(store_file_truncate(f, size), 0);
+		}
+		ck_assert_int_eq(store_file_close(f), 0);
+		got = tu_read(st, n.id, &len);
+		ck_assert_uint_eq(len, size);
+		ck_assert(memcmp(got, model, size) == 0);
+		free(got);
+		check_ranges(n.id, model, size, seed + 1, 40);
+	}
+	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
+	got = tu_read(st, tu_lookup(st, "rw", "m.bin"), &len);
+	ck_assert_uint_eq(len, size);
+	ck_assert(memcmp(got, model, size) == 0);
+	free(got);
+	free(src);
+	free(model);
+}
+END_TEST
+
 static char *first_chunk_file(const char *store)
 {
 	char cmd[600], *line = NULL;
@@ -755,6 +912,8 @@ static Suite *suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_dedup_90);
 	tcase_add_test(tc, test_safetensors_10pct);
+	tcase_add_test(tc, test_safetensors_anchored);
+	tcase_add_test(tc, test_anchored_rewrite);
 	tcase_add_test(tc, test_corrupt_and_verify);
 	tcase_add_test(tc, test_gc_reclaims);
 	tcase_add_test(tc, test_verify_orphan_and_counts);

@@ -10,22 +10,22 @@
  * store (recovery aborts staging work). File contents are model buffers;
  * writes use offsets around k * 1 MiB (the chunk size) and lengths around
  * 1 MiB multiples, filled with a deterministic pattern from one seed byte,
- * so a short input covers chunk boundaries. Every read (handle reads, full
- * re-reads through fresh handles, directory listings, node sizes) must match
- * the model; after every operation latest must resolve to the newest
- * committed, not withdrawn live checkpoint of the model and best_loss /
+ * so a short input covers chunk boundaries; a quarter of the writes at
+ * offset 0 start like a safetensors header, which moves the chunk grid (no
+ * file name ends in .safetensors, so it is never checked). Every read
+ * (handle reads, full re-reads through fresh handles, directory listings, node
+ * sizes) must match the model; after every operation latest must resolve to the
+ * newest committed, not withdrawn live checkpoint of the model and best_loss /
  * best_acc (xattr metrics from set_metric) to the model's best; at the end,
- * with every handle closed and gc run, store_verify must find no problem.
- * Any mismatch abort()s (FUZZ_STORE_TRACE=1 prints every checked call).
- *
- * Data bytes are kept below 0x40, so no file ever starts with the zip or
- * .npy magic and the commit format checks never refuse one: every commit
- * the model expects to succeed must succeed.
- *
- * A fresh store per input under /dev/shm (or $TMPDIR when no /dev/shm),
- * removed after the input (and on a mismatch, unless FUZZ_STORE_KEEP is
- * set). Caps: 64 operations, 8 MiB written, files up to
- * 6 MiB. */
+ * with every handle closed and gc run, store_verify must find no problem. Any
+ * mismatch abort()s (FUZZ_STORE_TRACE=1 prints every checked call). Data bytes
+ * are kept below 0x40, so no file ever starts with the zip or .npy magic and
+ * the commit format checks never refuse one: every commit the model expects to
+ * succeed must succeed. A fresh store per input under /dev/shm (or $TMPDIR when
+ * no /dev/shm), removed after the input (and on a mismatch, unless
+ * FUZZ_STORE_KEEP is set). Caps: 64 operations, 8 MiB written, files up to 6
+ * MiB.
+ */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -972,6 +972,15 @@ static void op_write(void)
 		abort();
 	for (size_t i = 0; i < len; i++)
 		buf[i] = pat(seed, i);
+	if (off == 0 && len >= 9 && (seed & 3) == 0) {
+		/* a safetensors-like start: the store anchors its chunk grid at
+		 * 8 + N, anywhere inside the first 1 MiB */
+		uint64_t hn = 2 + (uint64_t)seed * 4111u % (1u << 20);
+
+		for (int i = 0; i < 8; i++)
+			buf[i] = (uint8_t)(hn >> (8 * i));
+		buf[8] = '{';
+	}
 	n = store_file_write(mh->f, buf, len, off);
 	ok = (mh->flags & STORE_F_WRITE) && fo_writable(mh->fo);
 	expect(ok, n, "file_write");

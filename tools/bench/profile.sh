@@ -6,7 +6,9 @@
 #
 # 1. sequential write of SIZE MiB (dd bs=1M conv=fsync): perf self time, then
 #    the same again under strace -c (per-chunk syscalls)
-# 2. cold sequential read of it through MNT/latest: perf, self time
+# 2. cold sequential read of it through MNT/latest: perf, self time; then a
+#    warm re-read: the reader's kernel time, the requests that reach the
+#    daemon, and the page-cache folio sizes of native vs FUSE (folios.py)
 # 3. 100 small file checkpoints: syscalls of the daemon (strace -c)
 # 4. stat latest/model.bin with 10,000 checkpoints: perf, with callers
 #    (dwarf), and SQLite's plan for the query that resolves latest
@@ -96,6 +98,23 @@ perf_off read
 echo "   native, cold:"
 echo 3 >/proc/sys/vm/drop_caches
 dd if="$WORK/native.bin" of=/dev/null bs=1M 2>&1 | tail -1
+
+echo "== 2b. warm re-read through latest (page cache): the reader's own kernel time"
+perf record -F 999 -g -o "$WORK/warm.data" -- dd if="$MNT/latest" of=/dev/null bs=1M 2>&1 | grep copied
+perf report -i "$WORK/warm.data" --stdio --no-children --sort sym -g none --percent-limit 3 2>/dev/null |
+	grep -v '^#' | grep . | head -10
+echo "   daemon requests during another warm re-read (strace -c -f):"
+strace -c -f -p "$DPID" -o "$WORK/strace-r.txt" 2>/dev/null &
+ST=$!
+sleep 1
+dd if="$MNT/latest" of=/dev/null bs=1M 2>&1 | tail -1
+kill -INT "$ST"
+wait "$ST" 2>/dev/null
+grep -E ' (read|writev)$' "$WORK/strace-r.txt" | sed 's/^/   /'
+echo "   native, warm:"
+dd if="$WORK/native.bin" of=/dev/null bs=1M 2>&1 | tail -1
+echo "   page-cache folio sizes (tools/bench/folios.py):"
+/usr/bin/python3 "$HERE/folios.py" "$WORK/native.bin" "$MNT/latest" | sed 's/^/   /'
 
 echo "== 3. 100 file checkpoints of 64 KiB (write, close = commit): daemon syscalls (strace -c -f)"
 strace -c -f -p "$DPID" -o "$WORK/strace.txt" 2>/dev/null &
