@@ -838,7 +838,35 @@ END_TEST
 
 START_TEST(test_barrier_syncfs)
 {
-	barrier_roundtrip(); /* the default */
+	chunk_store_close(cs);
+	setenv("CKPT_CHUNK_BARRIER", "syncfs", 1);
+	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
+	unsetenv("CKPT_CHUNK_BARRIER");
+	barrier_roundtrip();
+}
+END_TEST
+
+/* The default: fsync of a few new chunks, syncfs past CHUNK_AUTO_FSYNC_MAX
+ * (16), and fsync again after that barrier. */
+START_TEST(test_barrier_auto)
+{
+	static uint8_t data[4096];
+	uint8_t buf[4096];
+	struct chunk_ref refs[40];
+
+	barrier_roundtrip(); /* 8 chunks: fsync */
+	for (int i = 0; i < 40; i++) {
+		fill_random(data, sizeof(data));
+		ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &refs[i], NULL,
+					   NULL),
+				 1);
+	}
+	ck_assert_int_eq(chunk_barrier(cs), 0); /* 40: syncfs */
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &refs[0], NULL, NULL),
+			 0); /* present: listed for the barrier all the same */
+	ck_assert_int_eq(chunk_barrier(cs), 0);
+	ck_assert_int_eq(chunk_get(cs, &refs[39], buf, sizeof(buf)), 0);
+	ck_assert_mem_eq(buf, data, sizeof(data));
 }
 END_TEST
 
@@ -926,16 +954,16 @@ START_TEST(test_bench)
 
 	/* barrier: n x 1 MiB new random chunks, then the barrier alone */
 	fill_random(src, (mb < 256 ? mb : 256) * CHUNK_SIZE);
-	for (int round = 0; round < 9; round++) {
-		static const char *modes[] = { "fsync", "syncfs" };
-		static const size_t counts[] = { 4, 32, 256 };
+	for (int round = 0; round < 12; round++) {
+		static const char *modes[] = { "fsync", "syncfs", "auto" };
+		static const size_t counts[] = { 1, 4, 32, 256 };
 
-		for (int m = 0; m < 2; m++) {
-			size_t n = counts[round % 3] < mb ? counts[round % 3] : mb;
+		for (int m = 0; m < 3; m++) {
+			size_t n = counts[round % 4] < mb ? counts[round % 4] : mb;
 
 			bench_reopen(modes[m]);
 			sync(); /* start each run with nothing dirty */
-			src[round * 2 + m] ^= 0x5a; /* fresh hashes each run */
+			src[round * 3 + m] ^= 0x5a; /* fresh hashes each run */
 			t = bench_put(CHUNK_CODEC_NONE, src, n, refs);
 			tb = now();
 			ck_assert_int_eq(chunk_barrier(cs), 0);
@@ -977,6 +1005,7 @@ static Suite *chunk_suite(void)
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_barrier_fsync);
 	tcase_add_test(tc, test_barrier_syncfs);
+	tcase_add_test(tc, test_barrier_auto);
 	tcase_add_test(tc, test_bench);
 	suite_add_tcase(s, tc);
 	return s;
