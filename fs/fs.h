@@ -205,7 +205,6 @@ int fs_init_patch(struct fuse_session *se);
 
 /* ---- ops_*.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;
-bool fs_name_utf8(const char *s);
 int fs_check_name(const char *name);
 
 #endif

@@ -7,48 +7,13 @@
 #include <unistd.h>
 
 #include "ops.h"
-
-bool fs_name_utf8(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		if (*p < 0x80) {
-			p++;
-			continue;
-		}
-		int n;
-		uint32_t cp;
-		if ((*p & 0xe0) == 0xc0) {
-			n = 1;
-			cp = *p & 0x1f;
-		} else if ((*p & 0xf0) == 0xe0) {
-			n = 2;
-			cp = *p & 0x0f;
-		} else if ((*p & 0xf8) == 0xf0) {
-			n = 3;
-			cp = *p & 0x07;
-		} else {
-			return false;
-		}
-		p++;
-		for (int i = 0; i < n; i++, p++) {
-			if ((*p & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (*p & 0x3f);
-		}
-		/* overlong forms, surrogates, beyond U+10FFFF */
-		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return false;
-	}
-	return true;
-}
+#include "util.h"
 
 int fs_check_name(const char *name)
 {
 	if (strlen(name) > FS_NAME_MAX)
 		return -ENAMETOOLONG;
-	if (!fs_name_utf8(name))
+	if (!util_utf8_valid(name))
 		return -EILSEQ;
 	return 0;
 }
