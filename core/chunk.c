@@ -14,7 +14,8 @@
  *
  * Thread safety: puts, gets and everything else may run concurrently. The
  * only shared mutable state is the pending list (see struct chunk_store),
- * guarded by cs->mu; compression contexts are per thread.
+ * guarded by cs->mu; barriers run one at a time (cs->barrier_mu);
+ * compression contexts are per thread.
  */
 #include "chunk.h"
 
@@ -65,10 +66,16 @@ struct chunk_store {
 	atomic_uint_fast64_t tmp_seq;
 
 	pthread_mutex_t mu;
-	/* protected by mu: hashes put since the last barrier (fsync mode) */
+	/* protected by mu: hashes put since the last barrier (fsync, auto) */
 	uint8_t (*pending)[CHUNK_HASH_LEN];
 	size_t n_pending, cap_pending;
 	int pending_overflow; /* protected by mu: list was capped, use syncfs */
+	/* Held for a whole barrier. A barrier takes the pending list at its
+	 * start, so a concurrent one could take chunks another caller put
+	 * before its own barrier; waiting here until that barrier has synced
+	 * them keeps "durable when chunk_barrier returns" true for every put
+	 * made before the call. */
+	pthread_mutex_t barrier_mu;
 };
 
 /* ---- per-thread compression contexts ---- */
@@ -473,6 +480,12 @@ int chunk_store_open(const char *dir, struct chunk_store **out)
 		rc = -rc;
 		goto out_close_tmpfd;
 	}
+	rc = pthread_mutex_init(&cs->barrier_mu, NULL);
+	if (rc != 0) {
+		pthread_mutex_destroy(&cs->mu);
+		rc = -rc;
+		goto out_close_tmpfd;
+	}
 	*out = cs;
 	return 0;
 
@@ -491,6 +504,7 @@ void chunk_store_close(struct chunk_store *cs)
 {
 	if (!cs)
 		return;
+	pthread_mutex_destroy(&cs->barrier_mu);
 	pthread_mutex_destroy(&cs->mu);
 	free(cs->pending);
 	close(cs->tmpfd);
@@ -972,11 +986,17 @@ static int barrier_fsync(struct chunk_store *cs)
 
 int chunk_barrier(struct chunk_store *cs)
 {
+	int rc;
+
 	if (!cs)
 		return -EINVAL;
+	pthread_mutex_lock(&cs->barrier_mu);
 	if (cs->barrier_mode == CHUNK_BARRIER_SYNCFS)
-		return barrier_syncfs(cs);
-	return barrier_fsync(cs);
+		rc = barrier_syncfs(cs);
+	else
+		rc = barrier_fsync(cs);
+	pthread_mutex_unlock(&cs->barrier_mu);
+	return rc;
 }
 
 /* ---- foreach ---- */

@@ -682,6 +682,12 @@ static void *worker_main(void *arg)
 		}
 		w->news += rc;
 		w->idx[i] = k;
+		/* barriers from several threads at once (the default mode
+		 * fsyncs up to 16 pending chunks, syncfs beyond) */
+		if (i % 8 == 7 && (rc = chunk_barrier(cs)) < 0) {
+			w->err = rc;
+			return NULL;
+		}
 	}
 	return NULL;
 }
