@@ -634,6 +634,7 @@ int store_open(const char *dir, int flags, struct store **out, char *err, size_t
 	if (crash)
 		snprintf(st->crash_at, sizeof(st->crash_at), "%s", crash);
 	pthread_mutex_init(&st->mu, NULL);
+	store_ph_init(st);
 	if (store_rwlock_init(&st->gc_rw) < 0) {
 		pthread_mutex_destroy(&st->mu);
 		rc = -ENOMEM;
@@ -723,6 +724,7 @@ void store_close(struct store *st)
 {
 	if (!st)
 		return;
+	store_ph_stop(st);
 	/* handles left open by the caller: their overlays go with them */
 	store_files_close_all(st);
 	while (st->n_stmts)

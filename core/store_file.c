@@ -167,6 +167,283 @@ static void record_corrupt(struct store *st, const char *path, uint64_t off)
 	store_note(st, "corrupt data in %s (%s)", path, rule);
 }
 
+/* ---- background hashing ----
+ * A write that completes a slot (the file's bytes reach its end) queues it
+ * for the store's worker thread, which reads the slot from the overlay and
+ * hashes and stores it as a chunk while the writer goes on; flush then takes
+ * that chunk instead of doing the work itself with the writer waiting, so
+ * hashing overlaps the FUSE transport. A per-slot sequence number, odd while
+ * a write changes the slot, tells whether the slot changed after the worker
+ * read it; if it did, flush does the slot itself. Flush and truncate wait
+ * for the file's queued jobs first, so the grid and the overlay do not move
+ * under the worker. */
+
+#define PH_MAX_JOBS 16 /* per file; beyond, flush does the slot itself */
+
+static int ph_grow(struct ofile *of, size_t slots) /* ph_mu held */
+{
+	struct ph_slot *n;
+
+	if (slots <= of->ph_cap)
+		return 0;
+	if (slots < of->ph_cap * 2)
+		slots = of->ph_cap * 2;
+	n = realloc(of->ph, slots * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memset(n + of->ph_cap, 0, (slots - of->ph_cap) * sizeof(*n));
+	of->ph = n;
+	of->ph_cap = slots;
+	return 0;
+}
+
+/* Slots first..last are about to change (begin) or have changed (end). */
+static int ph_mark(struct ofile *of, uint64_t first, uint64_t last, bool begin)
+{
+	int rc;
+
+	pthread_mutex_lock(&of->ph_mu);
+	rc = ph_grow(of, (size_t)last + 1);
+	for (uint64_t k = first; rc == 0 && k <= last; k++) {
+		/* begin makes seq odd, end makes it even again */
+		if ((of->ph[k].seq & 1) == !begin)
+			of->ph[k].seq++;
+	}
+	pthread_mutex_unlock(&of->ph_mu);
+	return rc;
+}
+
+/* Waits until the worker has no job of this file (of->rw held for writing,
+ * so no new one can be queued). */
+static void ph_drain(struct ofile *of)
+{
+	pthread_mutex_lock(&of->ph_mu);
+	while (of->ph_jobs)
+		pthread_cond_wait(&of->ph_cv, &of->ph_mu);
+	pthread_mutex_unlock(&of->ph_mu);
+}
+
+/* Lets go of a stored result nobody will use. The chunk has its row (the
+ * worker writes it), so gc reclaims it once unreferenced. */
+static void ph_unhold(struct store *st, const struct chunk_ref *ref)
+{
+	pthread_mutex_lock(&st->mu);
+	held_del(&st->held, ref->hash);
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* A chunk the worker stored but could not give a row (the index write
+ * failed): drops the hold and deletes the file if the worker created it
+ * and nothing else uses it, so no orphan file is left. */
+static void ph_forget(struct store *st, const struct ph_slot *r)
+{
+	sqlite3_stmt *q;
+	bool row = true;
+
+	pthread_rwlock_wrlock(&st->gc_rw); /* no put between check and delete */
+	pthread_mutex_lock(&st->mu);
+	held_del(&st->held, r->ref.hash);
+	if (r->isnew && !held_has(&st->held, r->ref.hash)) {
+		q = store_stmt(st, "SELECT 1 FROM chunks WHERE hash=?");
+		if (q) {
+			sqlite3_bind_blob(q, 1, r->ref.hash, CHUNK_HASH_LEN, SQLITE_STATIC);
+			row = sqlite3_step(q) != SQLITE_DONE;
+			sqlite3_reset(q);
+		}
+		if (!row)
+			chunk_release(st->cs, r->ref.hash);
+	}
+	pthread_mutex_unlock(&st->mu);
+	pthread_rwlock_unlock(&st->gc_rw);
+}
+
+static void *ph_worker(void *arg);
+
+static void ph_start_locked(struct store *st) /* phq_mu held */
+{
+	if (st->ph_started || st->ph_stop)
+		return;
+	if (pthread_create(&st->ph_thread, NULL, ph_worker, st) == 0)
+		st->ph_started = true;
+}
+
+/* Queues slot k of a file for hashing (of->rw held for writing). Best
+ * effort: when it cannot, flush does the slot. */
+static void ph_queue(struct ofile *of, uint64_t k, int codec)
+{
+	struct store *st = of->st;
+	struct ph_job *j;
+
+	pthread_mutex_lock(&of->ph_mu);
+	if (of->ph_jobs >= PH_MAX_JOBS) {
+		pthread_mutex_unlock(&of->ph_mu);
+		return;
+	}
+	of->ph_jobs++;
+	pthread_mutex_unlock(&of->ph_mu);
+	j = malloc(sizeof(*j));
+	if (j) {
+		j->of = of;
+		j->k = k;
+		j->start = grid_start(of->grid, k);
+		j->len = grid_len(of->grid, k);
+		j->codec = codec;
+		j->next = NULL;
+		pthread_mutex_lock(&st->mu);
+		of->refs++;
+		pthread_mutex_unlock(&st->mu);
+		pthread_mutex_lock(&st->phq_mu);
+		ph_start_locked(st);
+		if (st->ph_started) {
+			if (st->phq_tail)
+				st->phq_tail->next = j;
+			else
+				st->phq_head = j;
+			st->phq_tail = j;
+			pthread_cond_signal(&st->phq_cv);
+			j = NULL;
+		}
+		pthread_mutex_unlock(&st->phq_mu);
+		if (!j)
+			return;
+		pthread_mutex_lock(&st->mu);
+		of->refs--; /* not the last: the caller's handle holds one */
+		pthread_mutex_unlock(&st->mu);
+		free(j);
+	}
+	pthread_mutex_lock(&of->ph_mu);
+	of->ph_jobs--;
+	pthread_cond_broadcast(&of->ph_cv);
+	pthread_mutex_unlock(&of->ph_mu);
+}
+
+static void ofile_put(struct ofile *of);
+
+/* One job: read the slot, store it as a chunk with a row (refs 0 until a
+ * flush references it), keep the result if the slot did not change
+ * meanwhile. */
+static void ph_run(struct store *st, struct ph_job *j, uint8_t *buf, bool skip)
+{
+	struct ofile *of = j->of;
+	struct ph_slot r = { 0 }, old = { 0 };
+	uint32_t s1;
+	int rc = -1;
+
+	pthread_mutex_lock(&of->ph_mu);
+	s1 = j->k < of->ph_cap ? of->ph[j->k].seq : 1;
+	pthread_mutex_unlock(&of->ph_mu);
+	if (!skip && !(s1 & 1) && buf && pread_zero(of->fd, buf, j->len, j->start) == 0) {
+		uint32_t slen = 0;
+		int used = 0;
+
+		pthread_rwlock_rdlock(&st->gc_rw);
+		rc = chunk_put(st->cs, buf, j->len, j->codec, &r.ref, &slen, &used);
+		if (rc >= 0) {
+			pthread_mutex_lock(&st->mu);
+			if (held_add(&st->held, r.ref.hash) < 0)
+				rc = -ENOMEM;
+			pthread_mutex_unlock(&st->mu);
+		}
+		pthread_rwlock_unlock(&st->gc_rw);
+		r.isnew = rc == 1;
+		r.stored = slen;
+		r.codec = (uint8_t)used;
+		r.valid = true;
+		r.res_seq = s1;
+		if (rc >= 0) {
+			int trc;
+
+			pthread_mutex_lock(&st->mu);
+			trc = store_begin(st);
+			if (trc == 0)
+				trc = store_chunk_ref(st, &r.ref, 0, r.stored, r.codec);
+			if (trc == 0)
+				trc = store_commit_tx(st);
+			else
+				store_rollback(st);
+			pthread_mutex_unlock(&st->mu);
+			if (trc < 0) {
+				ph_forget(st, &r);
+				rc = trc;
+			}
+		}
+	}
+	pthread_mutex_lock(&of->ph_mu);
+	if (rc >= 0) {
+		if (j->k < of->ph_cap && of->ph[j->k].seq == s1) {
+			old = of->ph[j->k];
+			r.seq = s1;
+			of->ph[j->k] = r;
+		} else {
+			old = r; /* changed meanwhile: flush redoes it */
+		}
+	}
+	of->ph_jobs--;
+	pthread_cond_broadcast(&of->ph_cv);
+	pthread_mutex_unlock(&of->ph_mu);
+	if (old.valid)
+		ph_unhold(st, &old.ref);
+	ofile_put(of);
+}
+
+static void *ph_worker(void *arg)
+{
+	struct store *st = arg;
+	uint8_t *buf = malloc(CHUNK_SIZE);
+
+	pthread_mutex_lock(&st->phq_mu);
+	for (;;) {
+		struct ph_job *j;
+		bool stop;
+
+		while (!st->phq_head && !st->ph_stop)
+			pthread_cond_wait(&st->phq_cv, &st->phq_mu);
+		j = st->phq_head;
+		stop = st->ph_stop;
+		if (!j)
+			break; /* stopping, nothing queued */
+		st->phq_head = j->next;
+		if (!st->phq_head)
+			st->phq_tail = NULL;
+		pthread_mutex_unlock(&st->phq_mu);
+		ph_run(st, j, buf, stop);
+		free(j);
+		pthread_mutex_lock(&st->phq_mu);
+	}
+	pthread_mutex_unlock(&st->phq_mu);
+	free(buf);
+	return NULL;
+}
+
+void store_ph_init(struct store *st)
+{
+	pthread_mutex_init(&st->phq_mu, NULL);
+	pthread_cond_init(&st->phq_cv, NULL);
+}
+
+void store_ph_stop(struct store *st)
+{
+	bool started;
+
+	pthread_mutex_lock(&st->phq_mu);
+	st->ph_stop = true;
+	started = st->ph_started;
+	pthread_cond_broadcast(&st->phq_cv);
+	pthread_mutex_unlock(&st->phq_mu);
+	if (started)
+		pthread_join(st->ph_thread, NULL);
+	pthread_cond_destroy(&st->phq_cv);
+	pthread_mutex_destroy(&st->phq_mu);
+}
+
+/* Drops the holds of a file's unused results (st->mu held). */
+static void ph_release_locked(struct ofile *of)
+{
+	for (size_t k = 0; k < of->ph_cap; k++)
+		if (of->ph[k].valid)
+			held_del(&of->st->held, of->ph[k].ref.hash);
+}
+
 /* ---- the shared open-file state ---- */
 
 struct ofile *store_ofile_find(struct store *st, int64_t node)
@@ -189,6 +466,9 @@ static void ofile_destroy(struct ofile *of)
 		unlink(path);
 	}
 	pthread_rwlock_destroy(&of->rw);
+	pthread_cond_destroy(&of->ph_cv);
+	pthread_mutex_destroy(&of->ph_mu);
+	free(of->ph);
 	free(of->base);
 	free(of->dirty);
 	free(of->path);
@@ -213,6 +493,7 @@ static void ofile_put(struct ofile *of)
 			}
 		}
 		held_del_list(&st->held, of->base, of->n_base_row);
+		ph_release_locked(of);
 		last = true;
 	}
 	pthread_mutex_unlock(&st->mu);
@@ -267,6 +548,8 @@ static int ofile_get(struct store *st, int64_t id, bool write, int codec, struct
 		free(of);
 		return -ENOMEM;
 	}
+	pthread_mutex_init(&of->ph_mu, NULL);
+	pthread_cond_init(&of->ph_cv, NULL);
 	rc = store_node_chunks_locked(st, id, &of->base, &of->n_base_row, &of->size);
 	if (rc < 0)
 		goto out_free;
@@ -292,6 +575,8 @@ static int ofile_get(struct store *st, int64_t id, bool write, int codec, struct
 	return 0;
 out_free:
 	pthread_rwlock_destroy(&of->rw);
+	pthread_cond_destroy(&of->ph_cv);
+	pthread_mutex_destroy(&of->ph_mu);
 	free(of->base);
 	free(of);
 	return rc;
@@ -505,6 +790,13 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t len, uint
 		rc = -EROFS;
 		goto out_unlock;
 	}
+	if (!of->grid_fixed && of->n_base == 0 && of->size == 0 && of->n_dirty == 0 && off == 0 &&
+	    len >= 16) {
+		/* a new file's grid follows its first bytes (a header is written
+		 * first), so its slots can be hashed while it is being written */
+		of->grid = grid_sniff(buf, 16);
+		of->grid_fixed = true;
+	}
 	rc = ensure_fd(of);
 	if (rc == 0)
 		rc = bitmap_grow(of, grid_count(of->grid, end));
@@ -512,6 +804,9 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t len, uint
 		goto out_unlock;
 	first = grid_slot(of->grid, off);
 	last = grid_slot(of->grid, end - 1);
+	rc = ph_mark(of, first, last, true);
+	if (rc < 0)
+		goto out_unlock;
 	for (k = first; k <= last; k++) {
 		if (slot_dirty(of, k))
 			continue;
@@ -524,18 +819,26 @@ ssize_t store_file_write(struct store_file *f, const void *buf, size_t len, uint
 			if (be > bs && !(off <= bs && end >= be)) {
 				rc = slot_copy_base(of, k, (size_t)(be - bs));
 				if (rc < 0)
-					goto out_unlock;
+					goto out_mark;
 			}
 		}
 		slot_set(of, k, true);
 		of->n_dirty++;
 	}
 	rc = pwrite_all(of->fd, buf, len, off);
+out_mark:
+	ph_mark(of, first, last, false); /* grown by the first call: cannot fail */
 	if (rc < 0)
 		goto out_unlock;
 	if (end > of->size)
 		__atomic_store_n(&of->size, end, __ATOMIC_RELAXED);
 	__atomic_store_n(&of->mtime_ns, store_now_ns(), __ATOMIC_RELAXED);
+	if ((of->grid_fixed || of->n_base > 0) && of->codec >= 0) {
+		/* the slots this write completed go to the worker */
+		for (k = first; k <= last; k++)
+			if (grid_start(of->grid, k) + grid_len(of->grid, k) <= end && slot_dirty(of, k))
+				ph_queue(of, k, of->codec);
+	}
 	if (of->n_dirty >= STORE_DIRTY_FLUSH)
 		rc = flush_locked(of);
 out_unlock:
@@ -559,6 +862,14 @@ int store_file_truncate(struct store_file *f, uint64_t size)
 		goto out_unlock;
 	}
 	if (size < of->size) {
+		/* results for slots from the cut on are stale now */
+		ph_drain(of);
+		pthread_mutex_lock(&of->ph_mu);
+		for (k = grid_slot(of->grid, size); k < of->ph_cap; k++)
+			of->ph[k].seq += 2;
+		pthread_mutex_unlock(&of->ph_mu);
+		if (size == 0)
+			of->grid_fixed = false; /* the next first bytes choose again */
 		keep = grid_count(of->grid, size); /* slots still in the file */
 		/* a partial last slot keeps only its first bytes: make it dirty */
 		k = grid_slot(of->grid, size);
@@ -613,9 +924,10 @@ static int flush_locked(struct ofile *of)
 	int rc = 0, vstate = -1;
 	bool row = false, zero_next = false, regrid = false;
 
+	ph_drain(of);
 	if (!of->n_dirty && !of->meta_dirty)
 		return 0;
-	if (of->n_base == 0) {
+	if (of->n_base == 0 && !of->grid_fixed) {
 		/* nothing shared with a base: the grid may follow the data's
 		 * layout (its header is written first, and is here by now) */
 		unsigned char head[16];
@@ -628,6 +940,15 @@ static int flush_locked(struct ofile *of)
 		regrid = g != of->grid; /* the dirty bitmap is on the old grid */
 	}
 	n_new = grid_count(g, of->size);
+	/* background results this flush cannot use (their chunks have rows) */
+	for (k = 0; k < of->ph_cap; k++) {
+		struct ph_slot *r = &of->ph[k];
+
+		if (r->valid && (regrid || r->res_seq != r->seq || k >= n_new || !slot_dirty(of, k))) {
+			ph_unhold(st, &r->ref);
+			r->valid = false;
+		}
+	}
 	nl = calloc(n_new ? n_new : 1, sizeof(*nl));
 	stored = calloc(n_new ? n_new : 1, sizeof(*stored));
 	codecs = calloc(n_new ? n_new : 1, 1);
@@ -644,6 +965,18 @@ static int flush_locked(struct ofile *of)
 		uint32_t slen = 0;
 		int used = 0, codec;
 
+		if (!regrid && slot_dirty(of, k) && k < of->ph_cap && of->ph[k].valid &&
+		    of->ph[k].ref.raw_len == need) {
+			/* hashed and stored by the worker: its hold is now put[k]'s */
+			nl[k] = of->ph[k].ref;
+			put[k] = 1;
+			stored[k] = of->ph[k].stored;
+			codecs[k] = of->ph[k].codec;
+			if (of->ph[k].isnew)
+				stored_new += of->ph[k].stored;
+			of->ph[k].valid = false;
+			continue;
+		}
 		if (regrid || slot_dirty(of, k)) {
 			rc = pread_zero(of->fd, buf, need, start);
 		} else if (k < of->n_base && of->base[k].raw_len == need) {
@@ -726,6 +1059,7 @@ static int flush_locked(struct ofile *of)
 	for (k = 0; rc == 0 && k < n_new; k++)
 		if (put[k])
 			rc = store_chunk_ref(st, &nl[k], 0, stored[k], codecs[k]);
+
 	if (row) {
 		for (k = 0; rc == 0 && k < n_new; k++)
 			if (k >= of->n_base_row || memcmp(nl[k].hash, of->base[k].hash, CHUNK_HASH_LEN))
@@ -764,6 +1098,7 @@ static int flush_locked(struct ofile *of)
 		rc = store_commit_tx(st);
 	else
 		store_rollback(st);
+
 	if (rc == 0) {
 		/* the open file now holds its new list instead of the old one */
 		rc = held_add_list(&st->held, nl, (size_t)n_new);
@@ -882,6 +1217,7 @@ void store_files_close_all(struct store *st)
 
 		st->files = of->next;
 		held_del_list(&st->held, of->base, of->n_base_row);
+		ph_release_locked(of);
 		ofile_destroy(of);
 	}
 }

@@ -42,6 +42,17 @@ struct held_set {
 	size_t cap, used; /* used counts live + tombstones */
 };
 
+/* One slot's background-hashing state (store_file.c, "background hashing"). */
+struct ph_slot {
+	struct chunk_ref ref; /* the result, when valid */
+	uint32_t seq;         /* odd while a write changes the slot's bytes */
+	uint32_t res_seq;     /* seq the result was read at */
+	uint32_t stored;      /* bytes on disk of the result's chunk */
+	uint8_t codec;
+	bool valid;           /* a result, its chunk held in st->held */
+	bool isnew;           /* chunk_put wrote a new chunk file */
+};
+
 /* The one shared state of an open regular file (all handles of a node). */
 struct ofile {
 	struct store *st;
@@ -67,6 +78,13 @@ struct ofile {
 	char *path;          /* "ckpt/path" for corrupt events */
 	uint8_t *scratch;    /* CHUNK_SIZE, for base copies on write */
 	uint32_t grid;       /* chunk 0's length: the grid (see store_file.c) */
+	bool grid_fixed;     /* grid chosen at the first write, not at flush */
+
+	pthread_mutex_t ph_mu; /* guards the three below; a leaf lock */
+	pthread_cond_t ph_cv;  /* signalled when ph_jobs drops */
+	unsigned ph_jobs;      /* queued or running background jobs */
+	struct ph_slot *ph;    /* per slot */
+	size_t ph_cap;
 };
 
 struct store_file {
@@ -82,6 +100,14 @@ struct store_file {
 struct pin_ent {
 	int64_t version;
 	uint32_t count;
+};
+
+struct ph_job {
+	struct ofile *of; /* holds a reference */
+	uint64_t k, start;
+	size_t len;
+	int codec;
+	struct ph_job *next;
 };
 
 struct store {
@@ -106,6 +132,13 @@ struct store {
 	size_t notes_head, n_notes;
 	int64_t data_version;
 	char crash_at[64]; /* CKPT_CRASH_AT, read at open */
+
+	/* the background hashing worker (store_file.c) */
+	pthread_mutex_t phq_mu;
+	pthread_cond_t phq_cv;
+	struct ph_job *phq_head, *phq_tail;
+	pthread_t ph_thread;
+	bool ph_started, ph_stop;
 };
 
 /* ---- store.c: helpers ---- */
@@ -162,6 +195,10 @@ int store_flush_version(struct store *st, int64_t version);
 void store_files_set_ro(struct store *st, int64_t version);
 /* Drops every open-file state (store_close; handles left open are invalid). */
 void store_files_close_all(struct store *st);
+/* The background hashing worker: init at open; stop (finishing or dropping
+ * queued jobs, joining the thread) before store_files_close_all. */
+void store_ph_init(struct store *st);
+void store_ph_stop(struct store *st);
 /* Reads from a chunk list (committed data) with a one-chunk cache. */
 struct chunk_reader {
 	struct store *st;
