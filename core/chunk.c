@@ -48,25 +48,22 @@
  * the barrier falls back to syncfs() (32 bytes each: 32 MiB at the cap). */
 #define CHUNK_PENDING_MAX (1u << 20)
 
-/* In auto mode, a barrier over at most this many new chunks fsyncs them;
+/* By default a barrier over at most this many new chunks fsyncs them;
  * over more, it calls syncfs(). */
 #define CHUNK_AUTO_FSYNC_MAX 16
-
-enum chunk_barrier_mode {
-	CHUNK_BARRIER_FSYNC = 0,  /* fsync each chunk put + its dir + top dir */
-	CHUNK_BARRIER_SYNCFS = 1, /* syncfs() on the store's filesystem */
-	CHUNK_BARRIER_AUTO = 2,   /* fsync for a few chunks, else syncfs */
-};
 
 struct chunk_store {
 	char *dir;
 	int dirfd;
 	int tmpfd;
-	int barrier_mode; /* enum chunk_barrier_mode, fixed at open */
+	/* fixed at open: a barrier fsyncs each chunk put since the last one
+	 * (and its dir and the top dir) when there are at most this many,
+	 * else calls syncfs(); 0: always syncfs() */
+	size_t fsync_max;
 	atomic_uint_fast64_t tmp_seq;
 
 	pthread_mutex_t mu;
-	/* protected by mu: hashes put since the last barrier (fsync, auto) */
+	/* protected by mu: hashes put since the last barrier (fsync_max > 0) */
 	uint8_t (*pending)[CHUNK_HASH_LEN];
 	size_t n_pending, cap_pending;
 	int pending_overflow; /* protected by mu: list was capped, use syncfs */
@@ -466,15 +463,15 @@ int chunk_store_open(const char *dir, struct chunk_store **out)
 	 * puts already started writeback). But syncfs also writes back every
 	 * unrelated dirty page of the filesystem: a 64 KiB commit took 4.2 ms
 	 * (p50) beside a writer of other files, against 2.4 ms with fsync. So
-	 * auto (the default) fsyncs up to CHUNK_AUTO_FSYNC_MAX new chunks and
-	 * calls syncfs beyond. CKPT_CHUNK_BARRIER=fsync|syncfs forces one. */
+	 * the default fsyncs up to CHUNK_AUTO_FSYNC_MAX new chunks and calls
+	 * syncfs beyond. CKPT_CHUNK_BARRIER=fsync|syncfs forces one. */
 	mode = getenv("CKPT_CHUNK_BARRIER");
 	if (mode && !strcmp(mode, "fsync"))
-		cs->barrier_mode = CHUNK_BARRIER_FSYNC;
+		cs->fsync_max = CHUNK_PENDING_MAX;
 	else if (mode && !strcmp(mode, "syncfs"))
-		cs->barrier_mode = CHUNK_BARRIER_SYNCFS;
+		cs->fsync_max = 0;
 	else
-		cs->barrier_mode = CHUNK_BARRIER_AUTO;
+		cs->fsync_max = CHUNK_AUTO_FSYNC_MAX;
 	rc = pthread_mutex_init(&cs->mu, NULL);
 	if (rc != 0) {
 		rc = -rc;
@@ -515,28 +512,24 @@ void chunk_store_close(struct chunk_store *cs)
 
 /* ---- put ---- */
 
-/* Remembers a chunk for the next barrier (fsync and auto modes). On
- * allocation failure or at the cap, flags the barrier to use syncfs instead,
- * so no put is ever left out. */
+/* Remembers a chunk for the next barrier. Past fsync_max, or on allocation
+ * failure, flags the barrier to use syncfs instead, so no put is ever left
+ * out. */
 static void pending_add(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
 {
-	if (cs->barrier_mode == CHUNK_BARRIER_SYNCFS)
+	if (cs->fsync_max == 0)
 		return;
 	pthread_mutex_lock(&cs->mu);
 	if (cs->pending_overflow)
 		goto out_unlock;
-	if (cs->barrier_mode == CHUNK_BARRIER_AUTO && cs->n_pending >= CHUNK_AUTO_FSYNC_MAX) {
+	if (cs->n_pending >= cs->fsync_max) {
 		cs->pending_overflow = 1;
 		goto out_unlock;
 	}
 	if (cs->n_pending == cs->cap_pending) {
-		size_t ncap = cs->cap_pending ? cs->cap_pending * 2 : 256;
+		size_t ncap = cs->cap_pending ? cs->cap_pending * 2 : CHUNK_AUTO_FSYNC_MAX;
 		void *p;
 
-		if (ncap > CHUNK_PENDING_MAX) {
-			cs->pending_overflow = 1;
-			goto out_unlock;
-		}
 		p = realloc(cs->pending, ncap * CHUNK_HASH_LEN);
 		if (!p) {
 			cs->pending_overflow = 1;
@@ -991,10 +984,7 @@ int chunk_barrier(struct chunk_store *cs)
 	if (!cs)
 		return -EINVAL;
 	pthread_mutex_lock(&cs->barrier_mu);
-	if (cs->barrier_mode == CHUNK_BARRIER_SYNCFS)
-		rc = barrier_syncfs(cs);
-	else
-		rc = barrier_fsync(cs);
+	rc = cs->fsync_max ? barrier_fsync(cs) : barrier_syncfs(cs);
 	pthread_mutex_unlock(&cs->barrier_mu);
 	return rc;
 }

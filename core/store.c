@@ -401,6 +401,21 @@ int store_chunk_ref(struct store *st, const struct chunk_ref *r, int delta, uint
 	return rc;
 }
 
+int store_chunk_has_row(struct store *st, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	sqlite3_stmt *q = store_stmt(st, "SELECT 1 FROM chunks WHERE hash=?");
+	int s;
+
+	if (!q)
+		return -EIO;
+	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
+	s = sqlite3_step(q);
+	sqlite3_reset(q);
+	if (s == SQLITE_ROW)
+		return 1;
+	return s == SQLITE_DONE ? 0 : store_sqlerr(s);
+}
+
 static int chunks_blob_delta(struct store *st, const void *blob, size_t len, int delta)
 {
 	struct chunk_ref *refs = NULL;

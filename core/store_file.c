@@ -167,6 +167,26 @@ static void record_corrupt(struct store *st, const char *path, uint64_t off)
 	store_note(st, "corrupt data in %s (%s)", path, rule);
 }
 
+/* chunk_put, then a hold on the chunk so gc cannot delete it before a row
+ * references it (gc deletes with gc_rw held for writing). Returns
+ * chunk_put's 1 (a new chunk file) or 0, or a negative errno. */
+static int put_held(struct store *st, const void *buf, size_t len, int codec,
+		    struct chunk_ref *ref, uint32_t *stored, int *codec_used)
+{
+	int rc;
+
+	pthread_rwlock_rdlock(&st->gc_rw);
+	rc = chunk_put(st->cs, buf, len, codec, ref, stored, codec_used);
+	if (rc >= 0) {
+		pthread_mutex_lock(&st->mu);
+		if (held_add(&st->held, ref->hash) < 0)
+			rc = -ENOMEM;
+		pthread_mutex_unlock(&st->mu);
+	}
+	pthread_rwlock_unlock(&st->gc_rw);
+	return rc;
+}
+
 /* ---- background hashing ----
  * A write that completes a slot (the file's bytes reach its end) queues it
  * for the store's worker thread, which reads the slot from the overlay and
@@ -237,22 +257,12 @@ static void ph_unhold(struct store *st, const struct chunk_ref *ref)
  * and nothing else uses it, so no orphan file is left. */
 static void ph_forget(struct store *st, const struct ph_slot *r)
 {
-	sqlite3_stmt *q;
-	bool row = true;
-
 	pthread_rwlock_wrlock(&st->gc_rw); /* no put between check and delete */
 	pthread_mutex_lock(&st->mu);
 	held_del(&st->held, r->ref.hash);
-	if (r->isnew && !held_has(&st->held, r->ref.hash)) {
-		q = store_stmt(st, "SELECT 1 FROM chunks WHERE hash=?");
-		if (q) {
-			sqlite3_bind_blob(q, 1, r->ref.hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-			row = sqlite3_step(q) != SQLITE_DONE;
-			sqlite3_reset(q);
-		}
-		if (!row)
-			chunk_release(st->cs, r->ref.hash);
-	}
+	/* on a failed check (negative) the file stays: never delete in doubt */
+	if (r->isnew && !held_has(&st->held, r->ref.hash) && store_chunk_has_row(st, r->ref.hash) == 0)
+		chunk_release(st->cs, r->ref.hash);
 	pthread_mutex_unlock(&st->mu);
 	pthread_rwlock_unlock(&st->gc_rw);
 }
@@ -272,26 +282,20 @@ static void ph_start_locked(struct store *st) /* phq_mu held */
 static void ph_queue(struct ofile *of, uint64_t k, int codec)
 {
 	struct store *st = of->st;
-	struct ph_job *j;
+	struct ph_job *j = malloc(sizeof(*j));
+	bool queued = false;
 
-	pthread_mutex_lock(&of->ph_mu);
-	if (of->ph_jobs >= PH_MAX_JOBS) {
-		pthread_mutex_unlock(&of->ph_mu);
+	if (!j)
 		return;
-	}
-	of->ph_jobs++;
-	pthread_mutex_unlock(&of->ph_mu);
-	j = malloc(sizeof(*j));
-	if (j) {
-		j->of = of;
-		j->k = k;
-		j->start = grid_start(of->grid, k);
-		j->len = grid_len(of->grid, k);
-		j->codec = codec;
-		j->next = NULL;
-		pthread_mutex_lock(&st->mu);
-		of->refs++;
-		pthread_mutex_unlock(&st->mu);
+	*j = (struct ph_job){ .of = of, .k = k, .start = grid_start(of->grid, k),
+			      .len = grid_len(of->grid, k), .codec = codec };
+	/* the job's reference, taken before the worker can drop it; not the
+	 * last one when undone: the caller's handle holds one */
+	pthread_mutex_lock(&st->mu);
+	of->refs++;
+	pthread_mutex_unlock(&st->mu);
+	pthread_mutex_lock(&of->ph_mu);
+	if (of->ph_jobs < PH_MAX_JOBS) {
 		pthread_mutex_lock(&st->phq_mu);
 		ph_start_locked(st);
 		if (st->ph_started) {
@@ -300,21 +304,19 @@ static void ph_queue(struct ofile *of, uint64_t k, int codec)
 			else
 				st->phq_head = j;
 			st->phq_tail = j;
+			of->ph_jobs++;
+			queued = true;
 			pthread_cond_signal(&st->phq_cv);
-			j = NULL;
 		}
 		pthread_mutex_unlock(&st->phq_mu);
-		if (!j)
-			return;
+	}
+	pthread_mutex_unlock(&of->ph_mu);
+	if (!queued) {
 		pthread_mutex_lock(&st->mu);
-		of->refs--; /* not the last: the caller's handle holds one */
+		of->refs--;
 		pthread_mutex_unlock(&st->mu);
 		free(j);
 	}
-	pthread_mutex_lock(&of->ph_mu);
-	of->ph_jobs--;
-	pthread_cond_broadcast(&of->ph_cv);
-	pthread_mutex_unlock(&of->ph_mu);
 }
 
 static void ofile_put(struct ofile *of);
@@ -336,15 +338,7 @@ static void ph_run(struct store *st, struct ph_job *j, uint8_t *buf, bool skip)
 		uint32_t slen = 0;
 		int used = 0;
 
-		pthread_rwlock_rdlock(&st->gc_rw);
-		rc = chunk_put(st->cs, buf, j->len, j->codec, &r.ref, &slen, &used);
-		if (rc >= 0) {
-			pthread_mutex_lock(&st->mu);
-			if (held_add(&st->held, r.ref.hash) < 0)
-				rc = -ENOMEM;
-			pthread_mutex_unlock(&st->mu);
-		}
-		pthread_rwlock_unlock(&st->gc_rw);
+		rc = put_held(st, buf, j->len, j->codec, &r.ref, &slen, &used);
 		r.isnew = rc == 1;
 		r.stored = slen;
 		r.codec = (uint8_t)used;
@@ -1009,14 +1003,7 @@ static int flush_locked(struct ofile *of)
 		if (of->codec < 0)
 			of->codec = chunk_auto_codec(buf, need); /* decided once per file */
 		codec = of->codec;
-		pthread_rwlock_rdlock(&st->gc_rw);
-		rc = chunk_put(st->cs, buf, need, codec, &nl[k], &slen, &used);
-		if (rc >= 0) {
-			pthread_mutex_lock(&st->mu);
-			rc = held_add(&st->held, nl[k].hash) < 0 ? -ENOMEM : rc;
-			pthread_mutex_unlock(&st->mu);
-		}
-		pthread_rwlock_unlock(&st->gc_rw);
+		rc = put_held(st, buf, need, codec, &nl[k], &slen, &used);
 		if (rc < 0)
 			goto out_release;
 		put[k] = 1;
@@ -1231,6 +1218,7 @@ void chunk_reader_init(struct chunk_reader *r, struct store *st, const struct ch
 	r->refs = refs;
 	r->n = n;
 	r->size = size;
+	r->grid = grid_of(refs, n);
 	r->buf = NULL;
 	r->cur = SIZE_MAX;
 }
@@ -1254,9 +1242,8 @@ int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off)
 			return -ENOMEM;
 	}
 	while (len) {
-		uint32_t g = grid_of(r->refs, r->n);
-		uint64_t k = grid_slot(g, off);
-		size_t so = (size_t)(off - grid_start(g, k)), n = grid_len(g, k) - so, have;
+		uint64_t k = grid_slot(r->grid, off);
+		size_t so = (size_t)(off - grid_start(r->grid, k)), n = grid_len(r->grid, k) - so, have;
 
 		if (n > len)
 			n = len;

@@ -257,18 +257,10 @@ struct orphan_ctx {
 static int orphan_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 {
 	struct orphan_ctx *c = ctx;
-	sqlite3_stmt *q = store_stmt(c->st, "SELECT 1 FROM chunks WHERE hash=?");
-	int s;
+	int row = store_chunk_has_row(c->st, hash);
 
-	if (!q)
-		return -EIO;
-	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-	s = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (s == SQLITE_ROW)
-		return 0;
-	if (s != SQLITE_DONE)
-		return store_sqlerr(s);
+	if (row != 0)
+		return row < 0 ? row : 0;
 	if (c->n == c->cap) {
 		size_t nc = c->cap ? c->cap * 2 : 256;
 		void *nh = realloc(c->hashes, nc * CHUNK_HASH_LEN);

@@ -80,7 +80,7 @@ struct ofile {
 	uint32_t grid;       /* chunk 0's length: the grid (see store_file.c) */
 	bool grid_fixed;     /* grid chosen at the first write, not at flush */
 
-	pthread_mutex_t ph_mu; /* guards the three below; a leaf lock */
+	pthread_mutex_t ph_mu; /* guards the three below; only phq_mu nests inside */
 	pthread_cond_t ph_cv;  /* signalled when ph_jobs drops */
 	unsigned ph_jobs;      /* queued or running background jobs */
 	struct ph_slot *ph;    /* per slot */
@@ -167,6 +167,9 @@ void held_free(struct held_set *h);
 int held_add_list(struct held_set *h, const struct chunk_ref *refs, size_t n);
 void held_del_list(struct held_set *h, const struct chunk_ref *refs, size_t n);
 
+/* 1 when the chunk has a row in the index, 0 when not, negative errno
+ * (caller holds st->mu). */
+int store_chunk_has_row(struct store *st, const uint8_t hash[CHUNK_HASH_LEN]);
 /* Chunk reference counting in the index (caller holds st->mu, in a tx). */
 int store_chunk_ref(struct store *st, const struct chunk_ref *r, int delta, uint32_t stored,
 		    int codec);
@@ -205,6 +208,7 @@ struct chunk_reader {
 	const struct chunk_ref *refs;
 	size_t n;
 	uint64_t size;
+	uint32_t grid; /* chunk 0's length (store_file.c) */
 	uint8_t *buf; /* CHUNK_SIZE, lazily allocated */
 	size_t cur;   /* index of the chunk in buf, SIZE_MAX when none */
 };

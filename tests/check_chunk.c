@@ -832,22 +832,28 @@ static void barrier_roundtrip(void)
 	ck_assert_mem_eq(buf, data, sizeof(data));
 }
 
-START_TEST(test_barrier_fsync)
+/* Reopens the store with CKPT_CHUNK_BARRIER=mode (NULL: the default). */
+static void reopen_barrier(const char *mode)
 {
 	chunk_store_close(cs);
-	setenv("CKPT_CHUNK_BARRIER", "fsync", 1);
+	if (mode)
+		setenv("CKPT_CHUNK_BARRIER", mode, 1);
+	else
+		unsetenv("CKPT_CHUNK_BARRIER");
 	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
 	unsetenv("CKPT_CHUNK_BARRIER");
+}
+
+START_TEST(test_barrier_fsync)
+{
+	reopen_barrier("fsync");
 	barrier_roundtrip();
 }
 END_TEST
 
 START_TEST(test_barrier_syncfs)
 {
-	chunk_store_close(cs);
-	setenv("CKPT_CHUNK_BARRIER", "syncfs", 1);
-	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
-	unsetenv("CKPT_CHUNK_BARRIER");
+	reopen_barrier("syncfs");
 	barrier_roundtrip();
 }
 END_TEST
@@ -900,13 +906,9 @@ static double bench_put(int codec, const uint8_t *src, size_t nchunks, struct ch
 static void bench_reopen(const char *mode)
 {
 	chunk_store_close(cs);
+	cs = NULL;
 	rm_rf(dir);
-	if (mode)
-		setenv("CKPT_CHUNK_BARRIER", mode, 1);
-	else
-		unsetenv("CKPT_CHUNK_BARRIER");
-	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
-	unsetenv("CKPT_CHUNK_BARRIER");
+	reopen_barrier(mode);
 }
 
 START_TEST(test_bench)

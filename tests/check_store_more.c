@@ -42,8 +42,8 @@ static double now_s(void)
 /* Two checkpoints sharing 90% of their bytes store ~1.1x, not 2x. */
 START_TEST(test_dedup_90)
 {
-	size_t sz = 20 * CHUNK_SIZE, len;
-	uint8_t *a = malloc(sz), *b = malloc(sz), *got;
+	size_t sz = 20 * CHUNK_SIZE;
+	uint8_t *a = malloc(sz), *b = malloc(sz);
 	struct store_stats s1, s2;
 	struct ckpt_info ci;
 	int64_t idb;
@@ -70,10 +70,7 @@ START_TEST(test_dedup_90)
 	ck_assert_uint_le(ci.stored_bytes, 2 * CHUNK_SIZE + 4096);
 	ck_assert_uint_ge(ci.stored_bytes, 2 * CHUNK_SIZE);
 	ckpt_info_release(&ci);
-	got = tu_read(st, tu_lookup(st, "step-2", "model.bin"), &len);
-	ck_assert_uint_eq(len, sz);
-	ck_assert(memcmp(got, b, sz) == 0);
-	free(got);
+	tu_expect(st, tu_lookup(st, "step-2", "model.bin"), b, sz);
 	free(a);
 	free(b);
 }
@@ -187,8 +184,8 @@ START_TEST(test_safetensors_anchored)
 	const size_t nt = 6, tb = 5 * CHUNK_SIZE;
 	bool changed[6] = { false, false, true, false, false, false };
 	struct ckpt_info ci;
-	uint8_t *a, *b, *got;
-	size_t la, lb, len;
+	uint8_t *a, *b;
+	size_t la, lb;
 	uint64_t ds;
 	int64_t idb;
 
@@ -204,10 +201,7 @@ START_TEST(test_safetensors_anchored)
 	ck_assert_uint_ge(ci.stored_bytes, tb);
 	ck_assert_uint_le(ci.stored_bytes, tb + 5 * 64); /* 5 chunks and their file headers */
 	ckpt_info_release(&ci);
-	got = tu_read(st, tu_lookup(st, "step-2", "model.safetensors"), &len);
-	ck_assert_uint_eq(len, lb);
-	ck_assert(memcmp(got, b, lb) == 0);
-	free(got);
+	tu_expect(st, tu_lookup(st, "step-2", "model.safetensors"), b, lb);
 	check_ranges(tu_lookup(st, "step-1", "model.safetensors"), a, la, 5, 200);
 	check_ranges(tu_lookup(st, "step-2", "model.safetensors"), b, lb, 6, 200);
 	free(a);
@@ -223,10 +217,10 @@ END_TEST
 START_TEST(test_anchored_rewrite)
 {
 	const size_t cap = 8 * CHUNK_SIZE;
-	uint8_t *model = calloc(1, cap), *got, *src;
+	uint8_t *model = calloc(1, cap), *src;
 	struct store_node n;
 	struct store_file *f;
-	size_t size, len, sl, g;
+	size_t size, sl, g;
 	int64_t id, root;
 	uint64_t seed = 77;
 	int round, w;
@@ -289,17 +283,11 @@ START_TEST(test_anchored_rewrite)
 			ck_assert_int_eq(store_file_truncate(f, size), 0);
 		}
 		ck_assert_int_eq(store_file_close(f), 0);
-		got = tu_read(st, n.id, &len);
-		ck_assert_uint_eq(len, size);
-		ck_assert(memcmp(got, model, size) == 0);
-		free(got);
+		tu_expect(st, n.id, model, size);
 		check_ranges(n.id, model, size, seed + 1, 40);
 	}
 	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
-	got = tu_read(st, tu_lookup(st, "rw", "m.bin"), &len);
-	ck_assert_uint_eq(len, size);
-	ck_assert(memcmp(got, model, size) == 0);
-	free(got);
+	tu_expect(st, tu_lookup(st, "rw", "m.bin"), model, size);
 	free(src);
 	free(model);
 }
@@ -350,7 +338,7 @@ static void count_problem(void *ctx, const char *problem)
 START_TEST(test_background_hash_changes)
 {
 	const size_t cap = 24 * CHUNK_SIZE;
-	uint8_t *model = calloc(1, cap), *got;
+	uint8_t *model = calloc(1, cap);
 	int problems = 0;
 
 	ck_assert_ptr_nonnull(model);
@@ -358,7 +346,7 @@ START_TEST(test_background_hash_changes)
 		struct store_node n;
 		struct store_file *f;
 		int64_t id, root;
-		size_t size = 0, len;
+		size_t size = 0;
 		char name[32];
 
 		snprintf(name, sizeof(name), "bg-%d", round);
@@ -392,10 +380,7 @@ START_TEST(test_background_hash_changes)
 		check_ranges(n.id, model, size, 31 + (uint64_t)round, 30);
 		ck_assert_int_eq(store_file_close(f), 0);
 		ck_assert_int_eq(store_ckpt_commit(st, id), 0);
-		got = tu_read(st, tu_lookup(st, name, "w.bin"), &len);
-		ck_assert_uint_eq(len, size);
-		ck_assert(memcmp(got, model, size) == 0);
-		free(got);
+		tu_expect(st, tu_lookup(st, name, "w.bin"), model, size);
 	}
 	ck_assert_int_eq(store_gc(st, true, NULL), 0);
 	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 0);

@@ -137,6 +137,17 @@ static inline void tu_fill(uint8_t *p, size_t n, uint64_t seed)
 }
 
 /* Node id of path a/b inside the shown version of a live checkpoint. */
+/* Asserts that node id holds exactly want[0..len). */
+static inline void tu_expect(struct store *st, int64_t id, const void *want, size_t len)
+{
+	size_t got_len;
+	uint8_t *got = tu_read(st, id, &got_len);
+
+	ck_assert_uint_eq(got_len, len);
+	ck_assert(memcmp(got, want, len) == 0);
+	free(got);
+}
+
 static inline int64_t tu_lookup(struct store *st, const char *ckpt, const char *file)
 {
 	struct ckpt_info ci;
