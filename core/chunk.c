@@ -908,6 +908,20 @@ int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_
 	return (int64_t)st.st_size;
 }
 
+int chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], int64_t *ns)
+{
+	char rel[68];
+	struct stat st;
+
+	if (!cs || !hash || !ns)
+		return -EINVAL;
+	chunk_relpath(hash, rel);
+	if (fstatat(cs->dirfd, rel, &st, 0) < 0)
+		return -errno;
+	*ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return 0;
+}
+
 /* ---- barrier ---- */
 
 static int barrier_syncfs(struct chunk_store *cs)

@@ -90,6 +90,9 @@ int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
 
 /* Size on disk of a stored chunk (its file size), or negative errno. */
 int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
+/* Modification time of a stored chunk file, in ns since the epoch: when it
+ * was written (recovery keeps chunk files older than the index). */
+int chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], int64_t *ns);
 
 /* Calls fn for every chunk present in the store (for verify and recovery).
  * Stops and returns fn's value when it is non-zero. */

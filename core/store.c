@@ -512,6 +512,9 @@ static void seterr(char *err, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
+	for (char *c = err; *c; c++) /* one line, whatever SQLite says */
+		if (*c == '\n')
+			*c = ' ';
 }
 
 static int store_lock(struct store *st, char *err, size_t err_len)
@@ -559,6 +562,98 @@ static int store_lock(struct store *st, char *err, size_t err_len)
 	return 0;
 }
 
+static int chunk_found_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	(void)ctx;
+	(void)hash;
+	return 1;
+}
+
+/* A new index over existing chunk data would hold none of it, and recovery
+ * would then delete every chunk file as unreferenced: refuse (-EUCLEAN) when
+ * STORE/chunks holds any. why says what is wrong with the index. */
+static int refuse_new_index(const char *dir, const char *why, char *err, size_t err_len)
+{
+	char path[PATH_MAX];
+	struct chunk_store *cs;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/chunks", dir);
+	if (access(path, F_OK) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	rc = chunk_store_open(path, &cs);
+	if (rc == 0) {
+		rc = chunk_foreach(cs, chunk_found_cb, NULL);
+		chunk_store_close(cs);
+	}
+	if (rc < 0)
+		seterr(err, err_len, "%s: %s", path, strerror(-rc));
+	if (rc <= 0)
+		return rc;
+	seterr(err, err_len,
+	       "%s: %s but chunks/ holds checkpoint data; refusing to start a new index over it"
+	       " (restore index.db from a backup, or move chunks/ away for a fresh store)",
+	       dir, why);
+	return -EUCLEAN;
+}
+
+/* The evidence recovery needs before it deletes a chunk file without an
+ * index row: when this index was initialised (recorded at the first
+ * read-write open of a store made before the row existed, so older chunk
+ * files are kept, never deleted). CLOCK_REALTIME_COARSE is the clock file
+ * timestamps come from, so no file written later is stamped earlier. */
+static int store_info_init(struct store *st)
+{
+	struct timespec ts;
+	sqlite3_stmt *q;
+	int rc;
+
+	rc = store_exec(st, "CREATE TABLE IF NOT EXISTS store_info("
+			    " key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID");
+	if (rc < 0)
+		return rc;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	q = store_stmt(st, "INSERT OR IGNORE INTO store_info(key, value) VALUES('initialised_at', ?)");
+	if (!q)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+	rc = store_sqlerr(sqlite3_step(q));
+	sqlite3_reset(q);
+	if (rc < 0)
+		return rc;
+	q = store_stmt(st, "SELECT value FROM store_info WHERE key='initialised_at'");
+	if (!q)
+		return -EIO;
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		st->init_ns = sqlite3_column_int64(q, 0);
+	rc = rc == SQLITE_ROW ? 0 : store_sqlerr(rc) ?: -EIO;
+	sqlite3_reset(q);
+	return rc;
+}
+
+/* A damaged index must not drive recovery (which deletes what it does not
+ * reference): the read-write opener checks the b-trees first. */
+static int store_quick_check(struct store *st, char *err, size_t err_len)
+{
+	sqlite3_stmt *q = NULL;
+	const char *what;
+	bool ok;
+	int s;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &q, NULL) != SQLITE_OK)
+		q = NULL;
+	s = q ? sqlite3_step(q) : SQLITE_ERROR;
+	what = s == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : sqlite3_errmsg(st->db);
+	ok = s == SQLITE_ROW && what && strcmp(what, "ok") == 0;
+	if (!ok)
+		seterr(err, err_len, "%s/index.db: the index is damaged (%s); nothing was changed:"
+		       " restore index.db from a backup (`ckpt verify` lists the damage)", st->dir,
+		       what ? what : "?");
+	sqlite3_finalize(q);
+	return ok ? 0 : -EUCLEAN;
+}
+
 static int store_schema_init(struct store *st, char *err, size_t err_len)
 {
 	sqlite3_stmt *q = NULL;
@@ -587,11 +682,16 @@ static int store_schema_init(struct store *st, char *err, size_t err_len)
 		seterr(err, err_len, "%s: index.db is not a ckptfs index (user_version 0)", st->dir);
 		return -EPROTONOSUPPORT;
 	}
-	if (st->flags & (STORE_RDONLY | STORE_SHARED)) {
-		seterr(err, err_len, "%s: store is not initialised", st->dir);
+	if (st->flags & (STORE_RDONLY | STORE_SHARED | STORE_NOCREATE)) {
+		seterr(err, err_len, "%s: store is not initialised (index.db is empty)", st->dir);
 		return -ENOENT;
 	}
-	rc = store_begin(st);
+	rc = refuse_new_index(st->dir, "index.db is empty", err, err_len);
+	if (rc < 0)
+		return rc;
+	rc = store_exec(st, "PRAGMA journal_mode=WAL"); /* before the schema is written */
+	if (rc == 0)
+		rc = store_begin(st);
 	if (rc < 0)
 		goto out_sql;
 	if (sqlite3_exec(st->db, store_schema, NULL, NULL, NULL) != SQLITE_OK ||
@@ -667,6 +767,11 @@ int store_open(const char *dir, int flags, struct store **out, char *err, size_t
 		seterr(err, err_len, "%s: not a ckptfs store (no index.db)", dir);
 		goto out_unlock;
 	}
+	if (!(flags & (STORE_RDONLY | STORE_SHARED)) && access(path, F_OK) < 0 && errno == ENOENT) {
+		rc = refuse_new_index(dir, "index.db is missing", err, err_len);
+		if (rc < 0)
+			goto out_unlock;
+	}
 	oflags = (flags & STORE_RDONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	rc = sqlite3_open_v2(path, &st->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -675,18 +780,26 @@ int store_open(const char *dir, int flags, struct store **out, char *err, size_t
 		goto out_close_db;
 	}
 	sqlite3_busy_timeout(st->db, 10000);
+	/* before anything writes: an empty index.db is refused untouched; a new
+	 * one is in WAL mode before its schema is written */
+	rc = store_schema_init(st, err, err_len);
+	if (rc < 0)
+		goto out_close_db;
 	if (!(flags & STORE_RDONLY)) {
 		rc = store_exec(st, "PRAGMA journal_mode=WAL");
 		if (rc == 0)
 			rc = store_exec(st, "PRAGMA synchronous=NORMAL");
+		if (rc == 0 && store_writable(st)) {
+			rc = store_quick_check(st, err, err_len);
+			if (rc == 0)
+				rc = store_info_init(st);
+		}
 		if (rc < 0) {
-			seterr(err, err_len, "%s: %s", path, sqlite3_errmsg(st->db));
+			if (rc != -EUCLEAN)
+				seterr(err, err_len, "%s: %s", path, sqlite3_errmsg(st->db));
 			goto out_close_db;
 		}
 	}
-	rc = store_schema_init(st, err, err_len);
-	if (rc < 0)
-		goto out_close_db;
 
 	snprintf(path, sizeof(path), "%s/chunks", dir);
 	if ((flags & (STORE_RDONLY | STORE_SHARED)) && access(path, F_OK) < 0) {

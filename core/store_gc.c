@@ -298,7 +298,7 @@ int store_recover(struct store *st)
 	struct orphan_ctx oc = { .st = st };
 	sqlite3_stmt *q;
 	int64_t *ids = NULL;
-	size_t n = 0, cap = 0, i;
+	size_t n = 0, cap = 0, i, kept = 0;
 	uint64_t purged, freed;
 	int rc = 0, s;
 
@@ -333,15 +333,26 @@ int store_recover(struct store *st)
 	rc = store_gc_locked_index(st, false, &purged);
 	if (rc < 0)
 		goto out_unlock;
-	/* chunk files with no row at all: written by a crashed run */
+	/* chunk files with no row at all: written by a crashed run, so after
+	 * this index was initialised; older ones are not this index's to judge
+	 * (an index restored from a backup): they are kept */
 	rc = chunk_foreach(st->cs, orphan_cb, &oc);
 	if (rc < 0)
 		goto out_unlock;
-	for (i = 0; i < oc.n; i++)
-		chunk_release(st->cs, oc.hashes[i]);
+	for (i = 0; i < oc.n; i++) {
+		int64_t mt;
+
+		if (chunk_mtime(st->cs, oc.hashes[i], &mt) == 0 && mt >= st->init_ns)
+			chunk_release(st->cs, oc.hashes[i]);
+		else
+			kept++;
+	}
 out_unlock:
 	pthread_mutex_unlock(&st->mu);
 	free(oc.hashes);
+	if (kept)
+		store_note(st, "recovery: kept %zu chunk files without an index row that are older"
+			   " than the index (see README, \"Choices\")", kept);
 	if (rc == 0)
 		rc = store_release_unreferenced(st, &freed);
 	return rc;

@@ -114,6 +114,8 @@ struct store {
 	char *dir;
 	int flags;
 	bool locked; /* holds STORE/lock: may delete chunk files */
+	int64_t init_ns; /* when this index was initialised (store_info), read-write
+			    opens only: recovery deletes no chunk file older */
 	int lock_fd;
 	sqlite3 *db;
 	struct chunk_store *cs;
