@@ -994,25 +994,54 @@ out_unlock:
 
 /* ---- notes ---- */
 
-void store_note(struct store *st, const char *fmt, ...)
+static void note_locked(struct store *st, const char *fmt, va_list ap)
 {
-	va_list ap;
-	size_t slot;
+	size_t slot = (st->notes_head + st->n_notes) % STORE_NOTES_MAX;
 
-	pthread_mutex_lock(&st->mu);
-	slot = (st->notes_head + st->n_notes) % STORE_NOTES_MAX;
 	if (st->n_notes == STORE_NOTES_MAX)
 		st->notes_head = (st->notes_head + 1) % STORE_NOTES_MAX;
 	else
 		st->n_notes++;
-	va_start(ap, fmt);
 	vsnprintf(st->notes[slot], STORE_NOTE_LEN, fmt, ap);
-	va_end(ap);
 	/* one line per note */
 	for (char *c = st->notes[slot]; *c; c++)
 		if (*c == '\n')
 			*c = ' ';
+}
+
+static void note_locked_fmt(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_locked_fmt(struct store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	note_locked(st, fmt, ap);
+	va_end(ap);
+}
+
+void store_note(struct store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&st->mu);
+	va_start(ap, fmt);
+	note_locked(st, fmt, ap);
+	va_end(ap);
 	pthread_mutex_unlock(&st->mu);
+}
+
+int store_index_error(struct store *st, const char *what)
+{
+	char line[STORE_NOTE_LEN];
+	int rc = store_sqlerr(sqlite3_errcode(st->db)) ?: -EIO;
+
+	snprintf(line, sizeof(line), "index error %s: %s (%s)", what, sqlite3_errmsg(st->db),
+		 strerror(-rc));
+	/* a damaged index fails every lookup alike: one note, not 64 */
+	if (!st->n_notes ||
+	    strcmp(st->notes[(st->notes_head + st->n_notes - 1) % STORE_NOTES_MAX], line) != 0)
+		note_locked_fmt(st, "%s", line);
+	return rc;
 }
 
 char *store_notes(struct store *st)

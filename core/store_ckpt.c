@@ -1333,17 +1333,24 @@ int store_ckpt_remove_metric(struct store *st, int64_t ckpt_id, const char *name
 /* ---- resolution ---- */
 
 /* Steps a resolution query (id, committed_version; at most one row) into the
- * caller's outputs (either may be NULL). 0, or -ENOENT when no row. */
-static int resolve_row(sqlite3_stmt *q, int64_t *ckpt_id, int64_t *version)
+ * caller's outputs (either may be NULL). 0, -ENOENT when no row, or the
+ * index's error (noted: an unreadable index is not "no such checkpoint"). */
+static int resolve_row(struct store *st, sqlite3_stmt *q, const char *what, int64_t *ckpt_id,
+		       int64_t *version)
 {
-	int rc = -ENOENT;
+	int rc = -ENOENT, s;
 
-	if (sqlite3_step(q) == SQLITE_ROW) {
+	if (!q)
+		return store_index_error(st, what);
+	s = sqlite3_step(q);
+	if (s == SQLITE_ROW) {
 		if (ckpt_id)
 			*ckpt_id = sqlite3_column_int64(q, 0);
 		if (version)
 			*version = sqlite3_column_int64(q, 1);
 		rc = 0;
+	} else if (s != SQLITE_DONE) {
+		rc = store_index_error(st, what);
 	}
 	sqlite3_reset(q);
 	return rc;
@@ -1352,18 +1359,14 @@ static int resolve_row(sqlite3_stmt *q, int64_t *ckpt_id, int64_t *version)
 int store_resolve_latest(struct store *st, int64_t *ckpt_id, int64_t *version)
 {
 	sqlite3_stmt *q;
-	int rc = -ENOENT;
+	int rc;
 
 	pthread_mutex_lock(&st->mu);
 	/* the partial index holds exactly the candidates; the planner would
 	 * otherwise pick ckpt_state and sort */
 	q = store_stmt(st, "SELECT id, committed_version FROM checkpoints INDEXED BY ckpt_latest"
 			   " WHERE state=1 AND withdrawn=0 ORDER BY commit_seq DESC LIMIT 1");
-	if (!q) {
-		rc = -EIO;
-	} else {
-		rc = resolve_row(q, ckpt_id, version);
-	}
+	rc = resolve_row(st, q, "resolving latest", ckpt_id, version);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
@@ -1396,12 +1399,9 @@ int store_resolve_best(struct store *st, const char *metric, int dir, int64_t *c
 	}
 	pthread_mutex_lock(&st->mu);
 	q = store_stmt(st, dir < 0 ? sql_min : sql_max);
-	if (!q) {
-		rc = -EIO;
-	} else {
+	if (q)
 		sqlite3_bind_text(q, 1, metric, -1, SQLITE_STATIC);
-		rc = resolve_row(q, ckpt_id, version);
-	}
+	rc = resolve_row(st, q, "resolving best", ckpt_id, version);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }

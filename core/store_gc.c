@@ -782,6 +782,50 @@ static int orphan_file_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 	return 0;
 }
 
+/* Rows that contradict each other: each query yields one problem text per
+ * row (each statement reads one snapshot, so a live mount's commits between
+ * them never look like damage). */
+static const char *const index_checks[] = {
+	"SELECT 'checkpoint ' || c.name || ': committed version ' || c.committed_version ||"
+	" ' has no row' FROM checkpoints c WHERE c.state=1 AND NOT EXISTS"
+	" (SELECT 1 FROM versions v WHERE v.id=c.committed_version AND v.ckpt=c.id)",
+	"SELECT 'version ' || v.id || ' belongs to no checkpoint (' || v.ckpt || ')' FROM versions v"
+	" WHERE NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.id=v.ckpt)",
+	"SELECT 'version ' || v.id || ': root node ' || v.root || ' has no row' FROM versions v"
+	" WHERE v.state=1 AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id=v.root)",
+	"SELECT count(*) || ' node rows of version ' || n.version || ', which has no row'"
+	" FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.id=n.version)"
+	" GROUP BY n.version",
+};
+
+/* The index itself: SQLite's integrity_check (b-trees, and every index
+ * against its table), then the rows' own consistency. */
+static void verify_index(struct store *st, struct verify_ctx *v)
+{
+	sqlite3_stmt *q = NULL;
+	size_t i;
+	int s;
+
+	for (i = 0; i <= sizeof(index_checks) / sizeof(index_checks[0]); i++) {
+		const char *sql = i ? index_checks[i - 1] : "PRAGMA integrity_check(100)";
+
+		if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
+			problem(v, "index: %s", sqlite3_errmsg(st->db));
+			continue;
+		}
+		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+			const char *t = (const char *)sqlite3_column_text(q, 0);
+
+			if (!i && t && strcmp(t, "ok") == 0)
+				continue;
+			problem(v, "index: %s", t ? t : "?");
+		}
+		if (s != SQLITE_DONE)
+			problem(v, "index: %s", sqlite3_errmsg(st->db));
+		sqlite3_finalize(q);
+	}
+}
+
 int store_verify(struct store *st, void (*report)(void *ctx, const char *problem),
 		 void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx)
 {
@@ -793,6 +837,7 @@ int store_verify(struct store *st, void (*report)(void *ctx, const char *problem
 	int rc = 0, s;
 
 	pthread_mutex_lock(&st->mu);
+	verify_index(st, &v);
 	/* recount references from every node row of every unpurged version */
 	q = store_stmt(st, "SELECT chunks FROM nodes WHERE chunks IS NOT NULL");
 	if (!q) {
@@ -874,5 +919,9 @@ out_free:
 	free(rows);
 	held_free(&recount);
 	held_free(&rowset);
+	if (rc < 0 && v.problems) { /* a damaged index stops the chunk checks: say so */
+		problem(&v, "chunks not checked: %s", strerror(-rc));
+		rc = 0;
+	}
 	return rc < 0 ? rc : v.problems;
 }

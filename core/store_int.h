@@ -158,6 +158,10 @@ int64_t store_now(void);
 int64_t store_now_ns(void);
 void store_crash_point(struct store *st, const char *point);
 int store_event_add(struct store *st, const char *event, const char *name, const char *rule);
+/* The errno of the index's last error (-EIO for damage), noted once for
+ * .ckptfs/status as "index error WHAT: ..." (caller holds st->mu). For
+ * lookups whose "not found" answer must never stand in for a failure. */
+int store_index_error(struct store *st, const char *what);
 bool store_writable(const struct store *st); /* not RDONLY, not SHARED */
 
 /* Held chunks (caller holds st->mu). */

@@ -133,9 +133,14 @@ static void fs_gen_latest(struct fs *fs, struct fs_buf *b)
 {
 	int64_t id, version;
 	struct ckpt_info ci;
-	if (store_resolve_latest(fs->st, &id, &version) == 0 && store_ckpt_get(fs->st, id, &ci) == 0) {
+	int rc = store_resolve_latest(fs->st, &id, &version);
+	if (rc == 0)
+		rc = store_ckpt_get(fs->st, id, &ci);
+	if (rc == 0) {
 		fs_buf_printf(b, "%s\n", ci.name);
 		ckpt_info_release(&ci);
+	} else if (rc != -ENOENT) {
+		b->err = rc; /* empty means "none": an index error is not that */
 	}
 }
 

@@ -643,8 +643,11 @@ static void fs_list_root(struct fs *fs, struct fs_dents *d)
 	if (hide)
 		return;
 	int64_t id, version;
-	if (!fs_dents_has(d, latest) && store_resolve_latest(fs->st, &id, &version) == 0)
+	rc = fs_dents_has(d, latest) ? -ENOENT : store_resolve_latest(fs->st, &id, &version);
+	if (rc == 0)
 		fs_dents_add(d, latest, fs_ckpt_type(fs, id), 3);
+	else if (rc != -ENOENT)
+		fs_dents_add(d, latest, 0, 3); /* listed, so its lookup shows the error */
 	char **names = NULL;
 	size_t nn = 0;
 	if (store_metric_names(fs->st, &names, &nn) < 0)
