@@ -57,7 +57,8 @@ enum {
 };
 
 /* Opens STORE dir, creating and initialising it when missing or empty
- * (unless STORE_NOCREATE or STORE_RDONLY). A read-write open takes the
+ * (unless STORE_NOCREATE or STORE_RDONLY, which also refuse an empty
+ * index.db). A read-write open takes the
  * store lock and runs recovery: every staging checkpoint left from before is
  * aborted (event "abort", reason "left staging at open"), temporary and
  * unreferenced chunk files are removed.
@@ -65,6 +66,8 @@ enum {
  *   -EBUSY    another process holds the store open read-write ("already
  *             mounted or in use by pid N")
  *   -EPROTONOSUPPORT  the index has a newer format version
+ *   -EUCLEAN  a read-write open found chunk data but index.db missing or
+ *             empty, or the index damaged (quick_check): nothing is changed
  *   -ENOTDIR / -ENOENT / -EACCES / -EIO  as they come. */
 int store_open(const char *dir, int flags, struct store **out, char *err, size_t err_len);
 
