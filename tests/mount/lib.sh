@@ -101,11 +101,14 @@ assert_exists() { [ -e "$1" ] || fail "$2: $1 does not exist"; }
 assert_missing() { [ ! -e "$1" ] || fail "$2: $1 exists"; }
 
 # start_mount [EXTRA_OPTIONS]: mounts in the foreground in the background.
+# MOUNT_WRAP (an array, e.g. `unshare --pid --fork --kill-child`) runs the
+# daemon under a wrapper; DAEMON_PID is then the wrapper's.
+MOUNT_WRAP=()
 start_mount() {
   local extra=${1:-}
   local opts="settle_ms=$SETTLE_MS"
   [ -n "$extra" ] && opts="$opts,$extra"
-  "$CKPTFS" "$STORE" "$MNT" -f -o "$opts" >>"$LOG" 2>&1 &
+  "${MOUNT_WRAP[@]}" "$CKPTFS" "$STORE" "$MNT" -f -o "$opts" >>"$LOG" 2>&1 &
   DAEMON_PID=$!
   local i
   for i in $(seq 1 100); do
