@@ -77,6 +77,28 @@ static int fs_add_opts(struct fs_args *a, const char *list)
 	return 0;
 }
 
+/* true when the comma-separated list (with a leading comma) holds word. */
+static bool fs_opts_have(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *p = strstr(list, word); p; p = strstr(p + 1, word))
+		if (p > list && p[-1] == ',' && (p[wl] == ',' || p[wl] == '\0'))
+			return true;
+	return false;
+}
+
+/* allow_other without default_permissions would let every user do what
+ * the mounting user may: the kernel checks the mode bits we report only
+ * with default_permissions, so allow_other always brings it along. */
+static int fs_secure_allow_other(struct fs_args *a)
+{
+	if (!fs_opts_have(a->fuse_opts, "allow_other") || fs_opts_have(a->fuse_opts, "default_permissions"))
+		return 0;
+	size_t used = strlen(a->fuse_opts);
+	int n = snprintf(a->fuse_opts + used, sizeof(a->fuse_opts) - used, ",default_permissions");
+	return n < 0 || (size_t)n >= sizeof(a->fuse_opts) - used ? -E2BIG : 0;
+}
+
 static int fs_parse_args(int argc, char **argv, struct fs_args *a)
 {
 	for (int i = 1; i < argc; i++) {
@@ -106,6 +128,8 @@ static int fs_parse_args(int argc, char **argv, struct fs_args *a)
 			return -EINVAL;
 		}
 	}
+	if (fs_secure_allow_other(a) < 0)
+		return -E2BIG;
 	return a->store && a->mnt ? 0 : -EINVAL;
 }
 
