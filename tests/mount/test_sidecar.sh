@@ -10,6 +10,13 @@
 unshare --pid --fork true 2>/dev/null || { echo "SKIP: cannot unshare a PID namespace" >&2; exit 77; }
 source "$(dirname "$0")/lib.sh"
 MOUNT_WRAP=(unshare --pid --fork --kill-child)
+# wait_state NAME STATE WHAT: pid-0 writers commit at the release, which the
+# kernel sends just after close() returns.
+wait_state() {
+  local _
+  for _ in $(seq 50); do [ "$(ckpt_field "$1" state)" = "$2" ] && return 0; sleep 0.1; done
+  assert_eq "$(ckpt_field "$1" state)" "$2" "$3"
+}
 
 # 1. Default mode: a shell redirection (open, dup2, close, write, close).
 start_mount
@@ -39,7 +46,7 @@ head -c 100000 /dev/urandom >"$MNT/step-10/__0_0.distcp"
 sleep 1 # past settle_ms: in default mode this would have committed
 assert_eq "$(ckpt_field step-10 state)" "staging" "no marker yet"
 echo '{}' >"$MNT/step-10/.metadata"
-assert_eq "$(ckpt_field step-10 state)" "committed" "committed when .metadata closed"
+wait_state step-10 committed "committed when .metadata closed"
 assert_eq "$(latest_name)" "step-10" "marker commit is latest"
 # A writer killed before writing the marker.
 "$PY" - "$MNT/step-20" "$T/ready" <<'PYEOF' &
