@@ -171,3 +171,22 @@ wait_for() {
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# kill_between_files DIR FILE: a python saver makes DIR, writes and closes
+# DIR/FILE, then waits; it is SIGKILLed there, with no file open.
+kill_between_files() {
+  rm -f "$T/saver-ready"
+  "$PY" - "$1" "$2" "$T/saver-ready" <<'PYEOF' &
+import os, sys, time
+d, name, ready = sys.argv[1:4]
+os.mkdir(d)
+with open(os.path.join(d, name), "wb") as f:
+    f.write(os.urandom(100000))
+open(ready, "w").close()
+time.sleep(60)
+PYEOF
+  local saver=$!
+  wait_for test -e "$T/saver-ready" || fail "saver never got going"
+  kill -9 $saver
+  wait $saver 2>/dev/null || true
+}

@@ -29,19 +29,7 @@ assert_aborted() { # NAME WHAT
 }
 
 # 1. Killed between files: one file written and closed, the next not begun.
-"$PY" - "$MNT/checkpoint-1" "$T/ready" <<'PYEOF' &
-import os, sys, time
-d, ready = sys.argv[1], sys.argv[2]
-os.mkdir(d)
-with open(os.path.join(d, "model.bin"), "wb") as f:
-    f.write(os.urandom(100000))
-open(ready, "w").close()
-time.sleep(60)
-PYEOF
-saver=$!
-wait_for test -e "$T/ready" || fail "saver never got going"
-kill -9 $saver
-wait $saver 2>/dev/null || true
+kill_between_files "$MNT/checkpoint-1" model.bin
 assert_aborted checkpoint-1 "SIGKILL between files"
 grep -q "checkpoint-1: writer pid [0-9]* killed by signal 9" "$MNT/.ckptfs/status" || fail "abort reason names the signal"
 

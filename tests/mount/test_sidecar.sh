@@ -49,19 +49,7 @@ echo '{}' >"$MNT/step-10/.metadata"
 wait_state step-10 committed "committed when .metadata closed"
 assert_eq "$(latest_name)" "step-10" "marker commit is latest"
 # A writer killed before writing the marker.
-"$PY" - "$MNT/step-20" "$T/ready" <<'PYEOF' &
-import os, sys, time
-d, ready = sys.argv[1], sys.argv[2]
-os.mkdir(d)
-with open(os.path.join(d, "__0_0.distcp"), "wb") as f:
-    f.write(os.urandom(100000))
-open(ready, "w").close()
-time.sleep(60)
-PYEOF
-saver=$!
-wait_for test -e "$T/ready" || fail "saver never got going"
-kill -9 $saver
-wait $saver 2>/dev/null || true
+kill_between_files "$MNT/step-20" __0_0.distcp
 sleep 1
 assert_eq "$(ckpt_field step-20 state)" "staging" "killed before the marker: still staging"
 assert_eq "$(latest_name)" "step-10" "latest unchanged"
