@@ -218,6 +218,24 @@ int store_event_add(struct store *st, const char *event, const char *name, const
 	return rc;
 }
 
+int store_event_log(struct store *st, const char *event, const char *name, const char *rule)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = store_begin(st);
+	if (rc < 0)
+		goto out_unlock;
+	rc = store_event_add(st, event, name, rule);
+	if (rc == 0)
+		rc = store_commit_tx(st);
+	else
+		store_rollback(st);
+out_unlock:
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 /* ---- held chunks: open-addressing set of hashes with counts ---- */
 
 static size_t held_slot(const struct held_set *h, const uint8_t *hash)

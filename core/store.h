@@ -364,6 +364,9 @@ struct store_event {
 	char *rule;  /* or reason; may be NULL */
 };
 void store_events_free(struct store_event *ev, size_t n);
+/* Records an event of the mount itself (e.g. "invisible": a writer of
+ * checkpoint name that the mount cannot see), for `ckpt log` / `ckpt ls`. */
+int store_event_log(struct store *st, const char *event, const char *name, const char *rule);
 int store_events(struct store *st, struct store_event **out, size_t *n);
 
 /* Files of a checkpoint's shown version: paths and sizes, sorted. */

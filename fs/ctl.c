@@ -86,6 +86,12 @@ static void fs_gen_status(struct fs *fs, struct fs_buf *b)
 	fs_buf_printf(b, "logical_bytes: %llu\nstored_bytes: %llu\n", (unsigned long long)s.logical_bytes,
 		      (unsigned long long)s.stored_bytes);
 	fs_buf_printf(b, "process_exit_connector: %s\n", fs->pw_status);
+	fs_buf_printf(b, "writer_exit: %s\n", fs->writer_exit ? fs->writer_exit : "unavailable");
+	fs_buf_printf(b, "commit: %s%s%s", fs->copts.rename_only ? "rename" : "close", fs->copts.marker[0] ? ", marker " : "",
+		      fs->copts.marker);
+	if (fs->copts.timeout_ms > 0)
+		fs_buf_printf(b, ", timeout %lld ms", (long long)fs->copts.timeout_ms);
+	fs_buf_printf(b, "\n");
 
 	struct policy *p = malloc(sizeof(*p));
 	char *text = NULL;
@@ -104,6 +110,11 @@ static void fs_gen_status(struct fs *fs, struct fs_buf *b)
 
 	char *notes = store_notes(fs->st);
 	fs_buf_printf(b, "notes:\n");
+	uint64_t invisible = __atomic_load_n(&fs->n_invisible, __ATOMIC_RELAXED);
+	if (invisible)
+		fs_buf_printf(b, "  invisible writers: %llu writes by processes this mount cannot see (FUSE pid 0: "
+			      "another PID namespace); their exits are not detected: see commit=rename, "
+			      "commit_marker=GLOB\n", (unsigned long long)invisible);
 	if (notes)
 		for (char *save = NULL, *l = strtok_r(notes, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
 			fs_buf_printf(b, "  %s\n", l);

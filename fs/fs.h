@@ -25,6 +25,7 @@
 #include "store.h"
 
 struct procwatch;
+struct pidwatch;
 
 #define FS_NAME_MAX 255
 #define FS_MAX_WRITERS 64        /* writer tgids remembered per checkpoint */
@@ -86,6 +87,21 @@ struct fs_track {
 	 * mount now, the timer retries the abort. */
 	bool doomed;
 	char reason[160];
+	bool marked;    /* a commit marker (commit_marker=GLOB) was closed in it */
+	bool invisible; /* a writer the mount cannot see wrote into it */
+};
+
+/* How checkpoints commit (mount options, not policy: a property of the
+ * deployment, not of the store). */
+struct fs_commit_opts {
+	bool rename_only;     /* commit=rename: only temporary-name renames and
+				 markers commit */
+	char marker[256];     /* commit_marker=GLOB ("": none): a directory
+				 checkpoint commits when a file whose name matches
+				 is closed in it, never by settle */
+	int64_t timeout_ms;   /* commit_timeout_ms=N: a checkpoint waiting for a
+				 rename or marker, with no writer and no change
+				 for N ms, is aborted (0: only at unmount) */
 };
 
 struct fs {
@@ -134,6 +150,10 @@ struct fs {
 	int mnt_id; /* our mount's id in /proc/PID/fdinfo (0: unknown) */
 	struct procwatch *pw;
 	char pw_status[160];
+	struct pidwatch *pidw;
+	const char *writer_exit;  /* pidfd, connector, flush-only or unavailable */
+	uint64_t n_invisible;     /* write opens by processes we cannot see (atomic) */
+	struct fs_commit_opts copts; /* set before fs_track_start, then read-only */
 	bool initialised; /* INIT done: notifications may be sent */
 };
 
@@ -171,7 +191,12 @@ void fs_track_rename(struct fs *fs, int64_t id, const char *new_name);
 void fs_track_drop(struct fs *fs, int64_t id);
 /* n_active of a tracked checkpoint, -1 when not tracked. */
 int fs_track_active(struct fs *fs, int64_t id);
-bool fs_track_is_temp(struct fs *fs, int64_t id);
+/* A commit marker was closed in checkpoint id. */
+void fs_track_mark(struct fs *fs, int64_t id);
+/* true when a last close lets checkpoint id (of kind) commit right now: no
+ * writer left, not temporary, and a file checkpoint without commit=rename
+ * or a directory whose marker was closed. */
+bool fs_track_commits_at_close(struct fs *fs, int64_t id, int kind);
 /* true when the checkpoint is being aborted (hidden from the mount). */
 bool fs_track_is_doomed(struct fs *fs, int64_t id);
 /* Commits ckpt id (its staging version), then runs retention and gc. */

@@ -34,6 +34,7 @@ struct fs_args {
 	char fuse_opts[8192];
 	char *copies[FS_MAX_WORDS];
 	size_t n_copies;
+	struct fs_commit_opts copts;
 };
 
 static void fs_usage(FILE *f)
@@ -41,7 +42,9 @@ static void fs_usage(FILE *f)
 	fprintf(f, "usage: ckptfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
 		   "policy options: keep_last=N keep_best=K metric=NAME:min|max keep_every=N\n"
 		   "  compress=none|zlib|zstd|auto settle_ms=N hide_virtual latest_name=NAME\n"
-		   "  best_prefix=PREFIX plain=GLOB[:GLOB...]; other options go to FUSE\n");
+		   "  best_prefix=PREFIX plain=GLOB[:GLOB...]\n"
+		   "mount options: commit=close|rename commit_marker=GLOB commit_timeout_ms=N;\n"
+		   "  other options go to FUSE (allow_other brings default_permissions)\n");
 }
 
 static bool fs_is_policy_key(const char *word)
@@ -51,6 +54,41 @@ static bool fs_is_policy_key(const char *word)
 		if (strlen(fs_policy_keys[i]) == kl && strncmp(fs_policy_keys[i], word, kl) == 0)
 			return true;
 	return false;
+}
+
+/* commit=close|rename, commit_marker=GLOB, commit_timeout_ms=N: 1 when
+ * word is one of them (stored in o), 0 when not, -EINVAL (said on stderr)
+ * when its value is bad. */
+static int fs_take_commit_opt(struct fs_commit_opts *o, const char *word)
+{
+	const char *v = strchr(word, '=');
+	size_t kl = v ? (size_t)(v - word) : strlen(word);
+	char *end;
+	if (!v)
+		return 0;
+	v++;
+	if (kl == 6 && strncmp(word, "commit", 6) == 0) {
+		if (strcmp(v, "close") != 0 && strcmp(v, "rename") != 0)
+			goto out_bad;
+		o->rename_only = strcmp(v, "rename") == 0;
+	} else if (kl == 13 && strncmp(word, "commit_marker", 13) == 0) {
+		if (!v[0] || strchr(v, '/') || strlen(v) >= sizeof(o->marker))
+			goto out_bad;
+		snprintf(o->marker, sizeof(o->marker), "%s", v);
+	} else if (kl == 17 && strncmp(word, "commit_timeout_ms", 17) == 0) {
+		errno = 0;
+		long long ms = strtoll(v, &end, 10);
+		if (errno || end == v || *end || ms < 0)
+			goto out_bad;
+		o->timeout_ms = ms;
+	} else {
+		return 0;
+	}
+	return 1;
+out_bad:
+	fprintf(stderr, "ckptfs: bad option: %s (commit=close|rename, commit_marker=GLOB without '/', "
+		"commit_timeout_ms=N)\n", word);
+	return -EINVAL;
 }
 
 static int fs_add_opts(struct fs_args *a, const char *list)
@@ -63,6 +101,11 @@ static int fs_add_opts(struct fs_args *a, const char *list)
 	a->copies[a->n_copies++] = copy;
 	char *save = NULL;
 	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
+		int taken = fs_take_commit_opt(&a->copts, w);
+		if (taken < 0)
+			return taken;
+		if (taken)
+			continue;
 		if (fs_is_policy_key(w)) {
 			if (a->n_words >= FS_MAX_WORDS)
 				return -E2BIG;
@@ -75,6 +118,28 @@ static int fs_add_opts(struct fs_args *a, const char *list)
 			return -E2BIG;
 	}
 	return 0;
+}
+
+/* true when the comma-separated list (with a leading comma) holds word. */
+static bool fs_opts_have(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *p = strstr(list, word); p; p = strstr(p + 1, word))
+		if (p > list && p[-1] == ',' && (p[wl] == ',' || p[wl] == '\0'))
+			return true;
+	return false;
+}
+
+/* allow_other without default_permissions would let every user do what
+ * the mounting user may: the kernel checks the mode bits we report only
+ * with default_permissions, so allow_other always brings it along. */
+static int fs_secure_allow_other(struct fs_args *a)
+{
+	if (!fs_opts_have(a->fuse_opts, "allow_other") || fs_opts_have(a->fuse_opts, "default_permissions"))
+		return 0;
+	size_t used = strlen(a->fuse_opts);
+	int n = snprintf(a->fuse_opts + used, sizeof(a->fuse_opts) - used, ",default_permissions");
+	return n < 0 || (size_t)n >= sizeof(a->fuse_opts) - used ? -E2BIG : 0;
 }
 
 static int fs_parse_args(int argc, char **argv, struct fs_args *a)
@@ -91,11 +156,13 @@ static int fs_parse_args(int argc, char **argv, struct fs_args *a)
 		} else if (strcmp(s, "-o") == 0) {
 			if (++i >= argc)
 				return -EINVAL;
-			if (fs_add_opts(a, argv[i]) < 0)
-				return -E2BIG;
+			int rc = fs_add_opts(a, argv[i]);
+			if (rc < 0)
+				return rc;
 		} else if (strncmp(s, "-o", 2) == 0) {
-			if (fs_add_opts(a, s + 2) < 0)
-				return -E2BIG;
+			int rc = fs_add_opts(a, s + 2);
+			if (rc < 0)
+				return rc;
 		} else if (s[0] == '-') {
 			return -EINVAL;
 		} else if (!a->store) {
@@ -106,6 +173,8 @@ static int fs_parse_args(int argc, char **argv, struct fs_args *a)
 			return -EINVAL;
 		}
 	}
+	if (fs_secure_allow_other(a) < 0)
+		return -E2BIG;
 	return a->store && a->mnt ? 0 : -EINVAL;
 }
 
@@ -274,6 +343,7 @@ int main(int argc, char **argv)
 	if (fs_apply_policy(st, &a) < 0)
 		goto out_close_store;
 	rc = fs_init_state(&fs, st);
+	fs.copts = a.copts;
 	if (rc < 0) {
 		fprintf(stderr, "ckptfs: %s: %s\n", a.store, strerror(-rc));
 		goto out_release_state;

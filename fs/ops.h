@@ -22,6 +22,8 @@ struct fs_handle {
 	int64_t ckpt;           /* FS_H_STORE */
 	int kind;               /* the checkpoint's kind */
 	bool writer;            /* opened for writing */
+	bool marker;            /* a writer of a file named like commit_marker=GLOB
+				   in a directory checkpoint: its close commits */
 	bool append;            /* O_APPEND: writes go to the file's end as the store
 				   sees it (the kernel's size may show the committed
 				   version while a file checkpoint is overwritten) */

@@ -2,6 +2,7 @@
  * commit and dying writers abort), release, fsync, setattr. */
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,18 @@ static int fs_ckpt_kind(struct fs *fs, int64_t id)
 	return k;
 }
 
+/* true when node n's name matches commit_marker=GLOB. */
+static bool fs_is_marker(struct fs *fs, const struct store_node *n)
+{
+	char *path = NULL;
+	if (!fs->copts.marker[0] || store_node_path(fs->st, n->id, &path) < 0)
+		return false;
+	const char *base = strrchr(path, '/');
+	bool match = fnmatch(fs->copts.marker, base ? base + 1 : path, 0) == 0;
+	free(path);
+	return match;
+}
+
 /* Opens node for I/O into a new handle; writers are recorded as writers of
  * the checkpoint (pid: the requesting thread). */
 static int fs_open_node(struct fs *fs, const struct store_node *n, int sflags, pid_t pid, struct fs_handle **out)
@@ -57,6 +70,7 @@ static int fs_open_node(struct fs *fs, const struct store_node *n, int sflags, p
 	h->writer = (sflags & STORE_F_WRITE) != 0;
 	if (h->writer) {
 		h->kind = fs_ckpt_kind(fs, n->ckpt);
+		h->marker = h->kind == CKPT_DIR && fs_is_marker(fs, n);
 		h->active = true;
 		fs_track_writer(fs, n->ckpt, pid, true);
 	}
@@ -366,11 +380,26 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 
 /* ---- flush / release / fsync --------------------------------------------------- */
 
+/* The last close of write handle h (its active flag just cleared): true
+ * when its checkpoint commits now (see fs_track_commits_at_close). */
+static bool fs_writer_closed(struct fs *fs, struct fs_handle *h)
+{
+	fs_track_writer_done(fs, h->ckpt);
+	if (h->marker)
+		fs_track_mark(fs, h->ckpt);
+	return fs_track_commits_at_close(fs, h->ckpt, h->kind);
+}
+
 static int fs_do_flush(struct fs *fs, fuse_req_t req, fuse_ino_t ino, struct fs_handle *h)
 {
 	if (h->type != FS_H_STORE || !h->writer || !__atomic_load_n(&h->active, __ATOMIC_ACQUIRE))
 		return 0;
 	pid_t pid = fuse_req_ctx(req)->pid;
+	/* pid 0: the closing process is in a PID namespace we cannot see, so
+	 * neither its other descriptors (a shell's dup2) nor its exit can be
+	 * checked. The release, the last close of the open file, decides. */
+	if (pid <= 0)
+		return 0;
 	int status = 0;
 	bool dying = procwatch_dying_badly(pid, &status) == 1;
 	/* Not the last close of this file in that process (dup2, a shell's
@@ -394,12 +423,10 @@ static int fs_do_flush(struct fs *fs, fuse_req_t req, fuse_ino_t ino, struct fs_
 		fs_abort(fs, h->ckpt, reason);
 		return 0;
 	}
-	fs_track_writer_done(fs, h->ckpt);
 	/* A single-file checkpoint commits at its last writer's close, so the
-	 * commit is visible when close() returns. */
-	if (h->kind == CKPT_FILE && !fs_track_is_temp(fs, h->ckpt) && fs_track_active(fs, h->ckpt) == 0)
-		return fs_commit(fs, h->ckpt);
-	return 0;
+	 * commit is visible when close() returns; so does a directory at its
+	 * marker's. */
+	return fs_writer_closed(fs, h) ? fs_commit(fs, h->ckpt) : 0;
 }
 
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -420,9 +447,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	int64_t ckpt = h->ckpt;
 	if (h->type == FS_H_STORE && h->writer && __atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL)) {
 		/* Released without a last flush that let go (the fd was held
-		 * elsewhere, or mmap): this is the last close. */
-		fs_track_writer_done(fs, ckpt);
-		commit = h->kind == CKPT_FILE && !fs_track_is_temp(fs, ckpt) && fs_track_active(fs, ckpt) == 0;
+		 * elsewhere, mmap, or a writer we cannot see): the last close. */
+		commit = fs_writer_closed(fs, h);
 	}
 	int rc = fs_hput(fs, h); /* closes now unless a request still uses it */
 	if (commit && !fs_write_error_aborts(rc))

@@ -10,13 +10,17 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -420,12 +424,11 @@ static int procwatch_judge(unsigned long flags, int exit_code, int *status)
 	return exit_code != 0;
 }
 
-int procwatch_dying_badly(pid_t pid, int *status)
+/* Reads and parses /proc/PID/stat. */
+static int procwatch_read_stat(pid_t pid, unsigned long *flags, int *exit_code)
 {
 	char path[64];
 	char buf[PROCWATCH_STAT_MAX];
-	unsigned long flags = 0;
-	int exit_code = 0;
 	int ret;
 
 	if (pid <= 0)
@@ -437,7 +440,15 @@ int procwatch_dying_badly(pid_t pid, int *status)
 	ret = procwatch_read_file(path, buf, sizeof(buf));
 	if (ret < 0)
 		return ret;
-	ret = procwatch_parse_stat(buf, &flags, &exit_code);
+	return procwatch_parse_stat(buf, flags, exit_code);
+}
+
+int procwatch_dying_badly(pid_t pid, int *status)
+{
+	unsigned long flags = 0;
+	int exit_code = 0;
+	int ret = procwatch_read_stat(pid, &flags, &exit_code);
+
 	if (ret < 0)
 		return ret;
 	return procwatch_judge(flags, exit_code, status);
@@ -481,4 +492,256 @@ pid_t procwatch_tgid(pid_t tid)
 	if (ret < 0)
 		return ret;
 	return procwatch_parse_tgid(buf);
+}
+
+/* ---- pidfds ------------------------------------------------------------------ */
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+/* Processes watched at once; past it pidwatch_add says -ENOSPC. */
+#define PIDWATCH_MAX 4096
+#define PIDWATCH_BATCH 64
+/* epoll data of the wake eventfd: no pidfd has this. */
+#define PIDWATCH_WAKE UINT64_MAX
+#define PIDWATCH_PROBE_STATUS 0x300 /* exit(3) */
+
+/* struct pidfd_info of include/uapi/linux/pidfd.h, its first published
+ * size (PIDFD_INFO_SIZE_VER0, 64 bytes), whose last field became exit_code
+ * in Linux 6.15. Debian 12's headers predate both, so it is defined here;
+ * the kernel fills what fits the size the ioctl number carries. */
+struct pidwatch_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	int32_t exit_code;
+};
+_Static_assert(sizeof(struct pidwatch_info) == 64, "PIDFD_INFO_SIZE_VER0");
+#define PIDWATCH_INFO_EXIT (1ULL << 3)         /* PIDFD_INFO_EXIT */
+#define PIDWATCH_GET_INFO _IOWR(0xFF, 11, struct pidwatch_info) /* PIDFD_GET_INFO */
+
+struct pidwatch {
+	int ep;      /* epoll over the pidfds and wake_fd */
+	int wake_fd; /* eventfd: pidwatch_stop wakes the thread */
+	procwatch_exit_fn fn;
+	void *ctx;
+	pthread_t thread;
+	pthread_mutex_t lock; /* guards pids, fds, n */
+	pid_t pids[PIDWATCH_MAX];
+	int fds[PIDWATCH_MAX];
+	size_t n;
+};
+
+static int pidwatch_open(pid_t pid)
+{
+	long fd = syscall(SYS_pidfd_open, pid, 0);
+	return fd < 0 ? -errno : (int)fd;
+}
+
+/* 1 with *status set when the kernel has the exit status (after reaping). */
+static int pidwatch_info_exit(int pidfd, int *status)
+{
+	struct pidwatch_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.mask = PIDWATCH_INFO_EXIT;
+	if (ioctl(pidfd, PIDWATCH_GET_INFO, &info) < 0 || !(info.mask & PIDWATCH_INFO_EXIT))
+		return 0;
+	*status = info.exit_code;
+	return 1;
+}
+
+/* The wait status of an exited process: from the pidfd once reaped, from
+ * the zombie's /proc/PID/stat before. The pidfd is asked again after the
+ * stat read: if the process was reaped in between, the pid may name another
+ * process by then. -ENODATA when neither knows. */
+static int pidwatch_status(int pidfd, pid_t pid, int *status)
+{
+	unsigned long flags = 0;
+	int code = 0, ret;
+
+	if (pidwatch_info_exit(pidfd, status))
+		return 0;
+	ret = procwatch_read_stat(pid, &flags, &code);
+	if (pidwatch_info_exit(pidfd, status))
+		return 0;
+	if (ret < 0 || !(flags & PROCWATCH_PF_EXITING))
+		return -ENODATA;
+	*status = code;
+	return 0;
+}
+
+/* Forgets the pidfd fd (lock held). */
+static void pidwatch_forget_locked(struct pidwatch *pw, int fd)
+{
+	for (size_t i = 0; i < pw->n; i++) {
+		if (pw->fds[i] == fd) {
+			pw->n--;
+			pw->fds[i] = pw->fds[pw->n];
+			pw->pids[i] = pw->pids[pw->n];
+			return;
+		}
+	}
+}
+
+static void *pidwatch_thread(void *arg)
+{
+	struct pidwatch *pw = arg;
+	struct epoll_event ev[PIDWATCH_BATCH];
+
+	for (;;) {
+		int n = epoll_wait(pw->ep, ev, PIDWATCH_BATCH, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t d = ev[i].data.u64;
+			pid_t pid = (pid_t)(d >> 32);
+			int fd = (int)(uint32_t)d, status = 0;
+
+			if (d == PIDWATCH_WAKE)
+				return NULL;
+			(void)epoll_ctl(pw->ep, EPOLL_CTL_DEL, fd, NULL);
+			bool known = pidwatch_status(fd, pid, &status) == 0;
+			pthread_mutex_lock(&pw->lock);
+			pidwatch_forget_locked(pw, fd);
+			pthread_mutex_unlock(&pw->lock);
+			close(fd);
+			if (known)
+				pw->fn(pw->ctx, pid, status);
+		}
+	}
+	return NULL;
+}
+
+/* A child that exits 3, reaped, must read back as 0x300 through its pidfd,
+ * after the pidfd turned readable. */
+static int pidwatch_probe(void)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	int status = 0, ret = 0;
+	pid_t child = fork();
+
+	if (child < 0)
+		return -errno;
+	if (child == 0)
+		_exit(3);
+	pfd.fd = pidwatch_open(child);
+	if (pfd.fd < 0)
+		ret = pfd.fd;
+	else if (poll(&pfd, 1, PROCWATCH_PROBE_MS) != 1 || !(pfd.revents & POLLIN))
+		ret = -ETIMEDOUT;
+	while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (ret == 0 && (!pidwatch_info_exit(pfd.fd, &status) || status != PIDWATCH_PROBE_STATUS))
+		ret = -EOPNOTSUPP;
+	if (pfd.fd >= 0)
+		close(pfd.fd);
+	return ret;
+}
+
+int pidwatch_start(procwatch_exit_fn fn, void *ctx, struct pidwatch **out)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = PIDWATCH_WAKE };
+	struct pidwatch *pw;
+	int ret;
+
+	if (!fn || !out)
+		return -EINVAL;
+	*out = NULL;
+	ret = pidwatch_probe();
+	if (ret < 0)
+		return ret;
+	pw = calloc(1, sizeof(*pw));
+	if (!pw)
+		return -ENOMEM;
+	pw->fn = fn;
+	pw->ctx = ctx;
+	pw->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (pw->ep < 0) {
+		ret = -errno;
+		goto out_free;
+	}
+	pw->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (pw->wake_fd < 0) {
+		ret = -errno;
+		goto out_close_ep;
+	}
+	if (epoll_ctl(pw->ep, EPOLL_CTL_ADD, pw->wake_fd, &ev) < 0) {
+		ret = -errno;
+		goto out_close_wake;
+	}
+	ret = -pthread_mutex_init(&pw->lock, NULL);
+	if (ret < 0)
+		goto out_close_wake;
+	ret = -pthread_create(&pw->thread, NULL, pidwatch_thread, pw);
+	if (ret < 0)
+		goto out_destroy_lock;
+	*out = pw;
+	return 0;
+
+out_destroy_lock:
+	pthread_mutex_destroy(&pw->lock);
+out_close_wake:
+	close(pw->wake_fd);
+out_close_ep:
+	close(pw->ep);
+out_free:
+	free(pw);
+	return ret;
+}
+
+int pidwatch_add(struct pidwatch *pw, pid_t tgid)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int ret = 0, fd;
+
+	if (!pw || tgid <= 0)
+		return -EINVAL;
+	pthread_mutex_lock(&pw->lock);
+	for (size_t i = 0; i < pw->n; i++)
+		if (pw->pids[i] == tgid)
+			goto out_unlock;
+	if (pw->n >= PIDWATCH_MAX) {
+		ret = -ENOSPC;
+		goto out_unlock;
+	}
+	fd = pidwatch_open(tgid);
+	if (fd < 0) {
+		ret = fd;
+		goto out_unlock;
+	}
+	ev.data.u64 = ((uint64_t)(uint32_t)tgid << 32) | (uint32_t)fd;
+	if (epoll_ctl(pw->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		ret = -errno;
+		close(fd);
+		goto out_unlock;
+	}
+	pw->pids[pw->n] = tgid;
+	pw->fds[pw->n] = fd;
+	pw->n++;
+out_unlock:
+	pthread_mutex_unlock(&pw->lock);
+	return ret;
+}
+
+void pidwatch_stop(struct pidwatch *pw)
+{
+	uint64_t one = 1;
+
+	if (!pw)
+		return;
+	if (write(pw->wake_fd, &one, sizeof(one)) < 0) {
+		/* Only fails on counter overflow, which cannot happen here. */
+	}
+	pthread_join(pw->thread, NULL);
+	for (size_t i = 0; i < pw->n; i++)
+		close(pw->fds[i]);
+	close(pw->wake_fd);
+	close(pw->ep);
+	pthread_mutex_destroy(&pw->lock);
+	free(pw);
 }

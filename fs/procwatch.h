@@ -40,6 +40,29 @@ void procwatch_stop(struct procwatch *pw);
  * a thread id. */
 int procwatch_dying_badly(pid_t pid, int *status);
 
+/* ---- pidfds (Linux >= 6.15) ----
+ *
+ * One pidfd per writer process (pidfd_open), polled by a thread: it turns
+ * readable when the process exits, in any PID namespace where the daemon
+ * can see it, without privileges. The exit status comes from
+ * ioctl(PIDFD_GET_INFO) with PIDFD_INFO_EXIT once the process is reaped,
+ * and from the zombie's /proc/PID/stat until then. */
+struct pidwatch;
+
+/* Starts the thread. Before returning 0 it forks a child that exits with
+ * status 3, reaps it and reads that status through its pidfd:
+ * -EOPNOTSUPP when the kernel has no PIDFD_INFO_EXIT (then the caller uses
+ * the connector), -ENOSYS without pidfd_open. fn is procwatch's callback
+ * and may run before pidwatch_start returns. */
+int pidwatch_start(procwatch_exit_fn fn, void *ctx, struct pidwatch **out);
+/* Watches process tgid (a thread group leader in our PID namespace) until
+ * it exits; fn then gets its status once. 0 (also when already watched),
+ * -ESRCH when it is gone, -ENOSPC past PIDWATCH_MAX processes, or another
+ * negative errno from pidfd_open. Thread-safe. */
+int pidwatch_add(struct pidwatch *pw, pid_t tgid);
+/* Stops the thread and closes every pidfd. NULL is fine. */
+void pidwatch_stop(struct pidwatch *pw);
+
 /* The thread group id of a thread id (from /proc/TID/status), or negative
  * errno. */
 pid_t procwatch_tgid(pid_t tid);

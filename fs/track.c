@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "procwatch.h"
@@ -106,11 +107,31 @@ void fs_track_add(struct fs *fs, int64_t id, int kind, const char *name)
 	pthread_mutex_unlock(&fs->trk_lock);
 }
 
+/* A writer of checkpoint id that we cannot see: FUSE gave pid 0 (it is in
+ * a PID namespace the daemon is not in) or its pid could not be watched.
+ * Counted for .ckptfs/status; said once in the log; recorded once per
+ * checkpoint as an event, which `ckpt ls` warns about. */
+static void fs_note_invisible(struct fs *fs, int64_t id, pid_t pid, bool first_in_ckpt)
+{
+	if (__atomic_fetch_add(&fs->n_invisible, 1, __ATOMIC_RELAXED) == 0)
+		fprintf(stderr, "ckptfs: this mount cannot see a writer process (pid %d%s): its exit is not "
+			"detected, so a killed writer may commit; mount with -o commit=rename or "
+			"-o commit_marker=GLOB where that matters\n", (int)pid,
+			pid <= 0 ? ": FUSE reports 0, the daemon runs in another PID namespace" : ": no pidfd");
+	struct ckpt_info ci;
+	if (first_in_ckpt && store_ckpt_get(fs->st, id, &ci) == 0) {
+		store_event_log(fs->st, "invisible", ci.name, "writer not visible to the mount");
+		ckpt_info_release(&ci);
+	}
+}
+
 void fs_track_writer(struct fs *fs, int64_t id, pid_t tid, bool open)
 {
 	pid_t tgid = tid > 0 ? procwatch_tgid(tid) : -1;
 	if (tgid <= 0)
 		tgid = tid;
+	bool invisible = tgid <= 0 || (fs->pidw && pidwatch_add(fs->pidw, tgid) < 0);
+	bool first = false;
 	pthread_mutex_lock(&fs->trk_lock);
 	struct fs_track *t = fs_track_find(fs, id);
 	if (t) {
@@ -122,8 +143,12 @@ void fs_track_writer(struct fs *fs, int64_t id, pid_t tid, bool open)
 			known |= t->writers[i] == tgid;
 		if (!known && tgid > 0 && t->n_writers < FS_MAX_WRITERS)
 			t->writers[t->n_writers++] = tgid;
+		first = invisible && !t->invisible;
+		t->invisible |= invisible;
 	}
 	pthread_mutex_unlock(&fs->trk_lock);
+	if (invisible)
+		fs_note_invisible(fs, id, tgid, first);
 }
 
 void fs_track_writer_done(struct fs *fs, int64_t id)
@@ -181,13 +206,30 @@ int fs_track_active(struct fs *fs, int64_t id)
 	return n;
 }
 
-bool fs_track_is_temp(struct fs *fs, int64_t id)
+/* trk_lock held. Only a rename (temporary names, commit=rename) or a
+ * marker (directories under commit_marker) commits t. */
+static bool fs_track_awaits_trigger(const struct fs *fs, const struct fs_track *t)
+{
+	return t->temp || fs->copts.rename_only || (t->kind == CKPT_DIR && fs->copts.marker[0]);
+}
+
+void fs_track_mark(struct fs *fs, int64_t id)
 {
 	pthread_mutex_lock(&fs->trk_lock);
 	struct fs_track *t = fs_track_find(fs, id);
-	bool temp = t && t->temp;
+	if (t)
+		t->marked = true;
 	pthread_mutex_unlock(&fs->trk_lock);
-	return temp;
+}
+
+bool fs_track_commits_at_close(struct fs *fs, int64_t id, int kind)
+{
+	pthread_mutex_lock(&fs->trk_lock);
+	struct fs_track *t = fs_track_find(fs, id);
+	bool now = t && !t->doomed && !t->temp && t->n_active == 0 &&
+		   (kind == CKPT_FILE ? !fs->copts.rename_only : t->marked);
+	pthread_mutex_unlock(&fs->trk_lock);
+	return now;
 }
 
 bool fs_track_is_doomed(struct fs *fs, int64_t id)
@@ -383,7 +425,9 @@ static size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, siz
 	for (struct fs_track *t = fs->tracks; t && r; t = t->next) {
 		if (t->temp || t->n_active > 0 || t->doomed)
 			continue;
-		if (settle_ms >= 0 && now - t->last_change_ms < settle_ms)
+		/* Waiting for a marker: only a marked one is ready, at once. */
+		if (fs_track_awaits_trigger(fs, t) ? !t->marked
+						   : settle_ms >= 0 && now - t->last_change_ms < settle_ms)
 			continue;
 		r[n].id = t->id;
 		r[n].last_change_ms = t->last_change_ms;
@@ -490,6 +534,43 @@ static void fs_retry_aborts(struct fs *fs)
 		fs_abort(fs, ids[i], reasons[i]);
 }
 
+#define FS_ABORT_BATCH 64
+
+/* Aborts checkpoints that only a rename or a marker can commit: at unmount
+ * every such one with a final name (temporary names stay staging, aborted
+ * at the next mount as before), else those with no writer and no change
+ * for commit_timeout_ms. Returns how many it tried (at most a batch). */
+static size_t fs_abort_untriggered(struct fs *fs, bool unmount)
+{
+	const struct fs_commit_opts *o = &fs->copts;
+	int64_t ids[FS_ABORT_BATCH], now = fs_now_ms();
+	char reasons[FS_ABORT_BATCH][160], when[48];
+	size_t n = 0;
+	if (!unmount && o->timeout_ms <= 0)
+		return 0;
+	if (unmount)
+		snprintf(when, sizeof(when), "before unmount");
+	else
+		snprintf(when, sizeof(when), "within %lld ms", (long long)o->timeout_ms);
+	pthread_mutex_lock(&fs->trk_lock);
+	for (struct fs_track *t = fs->tracks; t && n < FS_ABORT_BATCH; t = t->next) {
+		if (t->doomed || t->marked || !fs_track_awaits_trigger(fs, t))
+			continue;
+		if (unmount ? t->temp : (t->n_active > 0 || now - t->last_change_ms < o->timeout_ms))
+			continue;
+		ids[n] = t->id;
+		if (t->kind == CKPT_DIR && o->marker[0] && !t->temp)
+			snprintf(reasons[n], sizeof(reasons[n]), "no commit marker (%.80s) %s", o->marker, when);
+		else
+			snprintf(reasons[n], sizeof(reasons[n]), "not committed by a rename %s", when);
+		n++;
+	}
+	pthread_mutex_unlock(&fs->trk_lock);
+	for (size_t i = 0; i < n; i++)
+		fs_abort(fs, ids[i], reasons[i]);
+	return n;
+}
+
 /* ---- timer ----------------------------------------------------------------- */
 
 static void fs_inval_root_names(struct fs *fs)
@@ -528,6 +609,7 @@ static void *fs_timer_main(void *arg)
 
 		fs_process_exits(fs);
 		fs_retry_aborts(fs);
+		fs_abort_untriggered(fs, false);
 		if (store_changed_externally(fs->st)) {
 			fs_policy_refresh(fs);
 			fs_inval_root_names(fs);
@@ -557,11 +639,24 @@ int fs_track_start(struct fs *fs)
 		return -rc;
 	fs->timer_started = true;
 
+	/* Writer exits: pidfds where the kernel gives exit statuses through
+	 * them (any PID namespace, no privilege), else the process-events
+	 * connector, else only what /proc shows when a dying writer closes. */
+	rc = pidwatch_start(fs_on_exit, fs, &fs->pidw);
+	if (rc == 0) {
+		fs->writer_exit = "pidfd";
+		snprintf(fs->pw_status, sizeof(fs->pw_status), "not used (writer_exit: pidfd)");
+		return 0;
+	}
+	fs->pidw = NULL;
 	rc = procwatch_start(fs_on_exit, fs, &fs->pw);
 	if (rc == 0) {
+		fs->writer_exit = "connector";
 		snprintf(fs->pw_status, sizeof(fs->pw_status), "active");
 	} else {
+		int status;
 		fs->pw = NULL;
+		fs->writer_exit = procwatch_dying_badly(getpid(), &status) >= 0 ? "flush-only" : "unavailable";
 		snprintf(fs->pw_status, sizeof(fs->pw_status),
 			 "unavailable (%s): only writers dying while closing a file are seen",
 			 strerror(-rc));
@@ -571,6 +666,8 @@ int fs_track_start(struct fs *fs)
 
 void fs_track_stop(struct fs *fs)
 {
+	pidwatch_stop(fs->pidw);
+	fs->pidw = NULL;
 	procwatch_stop(fs->pw);
 	fs->pw = NULL;
 	if (fs->timer_started) {
@@ -586,6 +683,8 @@ void fs_track_stop(struct fs *fs)
 	fs_process_exits(fs);
 	fs_retry_aborts(fs);
 	fs_commit_quiet(fs);
+	while (fs_abort_untriggered(fs, true) == FS_ABORT_BATCH)
+		;
 	if (fs->notifier_started) {
 		pthread_mutex_lock(&fs->nq_lock);
 		fs->nq_stop = true;

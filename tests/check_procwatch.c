@@ -164,6 +164,117 @@ static void *return_at_once(void *arg)
 	return arg;
 }
 
+
+/* ---- pidfds ---- */
+
+static struct pidwatch *pidwatch_or_skip(const char *test)
+{
+	struct pidwatch *pw = NULL;
+	int ret = pidwatch_start(record_exit, &seen, &pw);
+
+	if (ret == -ENOSYS || ret == -EOPNOTSUPP) {
+		fprintf(stderr, "%s: SKIP: no pidfd exit status here (%s; needs Linux >= 6.15)\n", test,
+			strerror(-ret));
+		return NULL;
+	}
+	ck_assert_int_eq(ret, 0);
+	ck_assert_ptr_nonnull(pw);
+	return pw;
+}
+
+/* Seen while the child is still a zombie (nobody reaped it yet): the status
+ * comes from /proc/PID/stat; then reaped. */
+static void expect_pidwatch_exit(struct pidwatch *pw, pid_t child, int want_status)
+{
+	int got = -1, wstatus = -1;
+
+	ck_assert_int_eq(wait_for_exit(child, 2000, &got), 1);
+	ck_assert_int_eq(got, want_status);
+	ck_assert_int_eq(waitpid(child, &wstatus, 0), child);
+	ck_assert_int_eq(wstatus, want_status);
+	(void)pw;
+}
+
+START_TEST(test_pidwatch_statuses)
+{
+	struct pidwatch *pw = pidwatch_or_skip("test_pidwatch_statuses");
+	pid_t child;
+
+	if (!pw)
+		return;
+	child = fork_sleeper();
+	ck_assert_int_eq(pidwatch_add(pw, child), 0);
+	ck_assert_int_eq(pidwatch_add(pw, child), 0); /* once is enough */
+	ck_assert_int_eq(kill(child, SIGKILL), 0);
+	expect_pidwatch_exit(pw, child, SIGKILL);
+	ck_assert_int_eq(count_now(child), 1);
+
+	child = fork_sleeper();
+	ck_assert_int_eq(pidwatch_add(pw, child), 0);
+	ck_assert_int_eq(kill(child, SIGTERM), 0);
+	expect_pidwatch_exit(pw, child, SIGTERM);
+
+	/* A child that exits 3 once told to: watched before it exits. */
+	int fds[2];
+	char c = 'x';
+	ck_assert_int_eq(pipe(fds), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		close(fds[1]);
+		_exit(read(fds[0], &c, 1) == 1 ? 3 : 120);
+	}
+	close(fds[0]);
+	ck_assert_int_eq(pidwatch_add(pw, child), 0);
+	ck_assert_int_eq(write(fds[1], &c, 1), 1);
+	close(fds[1]);
+	expect_pidwatch_exit(pw, child, 3 << 8);
+
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(child, NULL, 0), child);
+	ck_assert_int_eq(pidwatch_add(pw, child), -ESRCH); /* gone: nothing to watch */
+	pidwatch_stop(pw);
+}
+END_TEST
+
+/* The status after reaping comes from PIDFD_INFO_EXIT; before, from the
+ * zombie's /proc/PID/stat. */
+START_TEST(test_pidwatch_status_sources)
+{
+	int status = -1;
+	pid_t child;
+	int fd;
+
+	if (pidwatch_probe() < 0) {
+		fprintf(stderr, "test_pidwatch_status_sources: SKIP: no PIDFD_INFO_EXIT\n");
+		return;
+	}
+	child = fork_sleeper();
+	fd = pidwatch_open(child);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pidwatch_status(fd, child, &status), -ENODATA); /* alive */
+	ck_assert_int_eq(kill(child, SIGKILL), 0);
+	{
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ck_assert_int_eq(poll(&pfd, 1, 2000), 1);
+	}
+	ck_assert_int_eq(pidwatch_info_exit(fd, &status), 0); /* a zombie: not yet */
+	ck_assert_int_eq(pidwatch_status(fd, child, &status), 0);
+	ck_assert_int_eq(status, SIGKILL);
+	ck_assert_int_eq(waitpid(child, NULL, 0), child);
+	status = -1;
+	ck_assert_int_eq(pidwatch_info_exit(fd, &status), 1);
+	ck_assert_int_eq(status, SIGKILL);
+	status = -1;
+	ck_assert_int_eq(pidwatch_status(fd, child, &status), 0);
+	ck_assert_int_eq(status, SIGKILL);
+	close(fd);
+}
+END_TEST
+
 /* ---- connector ---- */
 
 START_TEST(test_exit_statuses)
@@ -709,6 +820,11 @@ static Suite *procwatch_suite(void)
 	tcase_add_test(tc, test_start_args);
 	tcase_add_test(tc, test_without_net_admin);
 	tcase_add_test(tc, test_foreign_pidns_refused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("pidfd");
+	tcase_add_test(tc, test_pidwatch_statuses);
+	tcase_add_test(tc, test_pidwatch_status_sources);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("proc");

@@ -479,6 +479,34 @@ static int resolve_fail(const struct cli *c, const char *name, int r)
 
 /* ---- ls -------------------------------------------------------------------- */
 
+/* Listed checkpoints that a mount recorded as written by a process it could
+ * not see (event "invisible": a daemon in another PID namespace) get one
+ * warning on stderr: a killed writer among them went unnoticed. */
+static void ls_warn_invisible(struct cli *c, const struct ckpt_info *list, size_t n)
+{
+	struct store_event *ev = NULL;
+	size_t nev = 0, hit = 0;
+
+	if (store_events(c->st, &ev, &nev) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].state != CKPT_STAGING && list[i].state != CKPT_COMMITTED)
+			continue;
+		for (size_t e = 0; e < nev; e++)
+			if (strcmp(ev[e].event, "invisible") == 0 && ev[e].name &&
+			    strcmp(ev[e].name, list[i].name) == 0 && ev[e].time >= list[i].created_at) {
+				hit++;
+				break;
+			}
+	}
+	store_events_free(ev, nev);
+	if (hit)
+		fprintf(stderr, "ckpt: warning: %zu checkpoint(s) listed were written by processes not visible "
+			"to the mount (FUSE pid 0: the daemon runs in another PID namespace, e.g. a sidecar); "
+			"a killed writer among them is not detected: mount with -o commit=rename or "
+			"-o commit_marker=GLOB\n", hit);
+}
+
 static int cmd_ls(struct cli *c)
 {
 	struct ckpt_info *list = NULL;
@@ -493,6 +521,7 @@ static int cmd_ls(struct cli *c)
 		cli_err(c, NULL, "listing checkpoints: %s", strerror(-r));
 		return CLI_FAIL;
 	}
+	ls_warn_invisible(c, list, n);
 	if (c->json) {
 		json_t *arr = json_array();
 

@@ -101,11 +101,14 @@ assert_exists() { [ -e "$1" ] || fail "$2: $1 does not exist"; }
 assert_missing() { [ ! -e "$1" ] || fail "$2: $1 exists"; }
 
 # start_mount [EXTRA_OPTIONS]: mounts in the foreground in the background.
+# MOUNT_WRAP (an array, e.g. `unshare --pid --fork --kill-child`) runs the
+# daemon under a wrapper; DAEMON_PID is then the wrapper's.
+MOUNT_WRAP=()
 start_mount() {
   local extra=${1:-}
   local opts="settle_ms=$SETTLE_MS"
   [ -n "$extra" ] && opts="$opts,$extra"
-  "$CKPTFS" "$STORE" "$MNT" -f -o "$opts" >>"$LOG" 2>&1 &
+  "${MOUNT_WRAP[@]}" "$CKPTFS" "$STORE" "$MNT" -f -o "$opts" >>"$LOG" 2>&1 &
   DAEMON_PID=$!
   local i
   for i in $(seq 1 100); do
@@ -168,3 +171,22 @@ wait_for() {
 }
 
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+# kill_between_files DIR FILE: a python saver makes DIR, writes and closes
+# DIR/FILE, then waits; it is SIGKILLed there, with no file open.
+kill_between_files() {
+  rm -f "$T/saver-ready"
+  "$PY" - "$1" "$2" "$T/saver-ready" <<'PYEOF' &
+import os, sys, time
+d, name, ready = sys.argv[1:4]
+os.mkdir(d)
+with open(os.path.join(d, name), "wb") as f:
+    f.write(os.urandom(100000))
+open(ready, "w").close()
+time.sleep(60)
+PYEOF
+  local saver=$!
+  wait_for test -e "$T/saver-ready" || fail "saver never got going"
+  kill -9 $saver
+  wait $saver 2>/dev/null || true
+}
