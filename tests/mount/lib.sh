@@ -160,10 +160,10 @@ print(rows[-1].get(field) if rows else "none")
 # The name .ckptfs/latest reports (empty when there is none).
 latest_name() { cat "$MNT/.ckptfs/latest"; }
 
-# wait_for COMMAND...: retries for up to 5 s.
+# wait_for COMMAND...: retries for up to 30 s (a loaded machine starts python+torch slowly; every caller fails on a timeout, none waits for something not to happen).
 wait_for() {
   local i
-  for i in $(seq 1 50); do
+  for i in $(seq 1 300); do
     "$@" && return 0
     sleep 0.1
   done
