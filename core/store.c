@@ -685,6 +685,10 @@ int store_open(const char *dir, int flags, struct store **out, char *err, size_t
 		}
 	}
 	rc = store_schema_init(st, err, err_len);
+	if (rc == 0 && !(flags & STORE_RDONLY) && store_exec(st, store_damaged_schema) < 0) {
+		rc = store_sqlerr(sqlite3_errcode(st->db)) ?: -EIO;
+		seterr(err, err_len, "%s: %s", path, sqlite3_errmsg(st->db));
+	}
 	if (rc < 0)
 		goto out_close_db;
 
