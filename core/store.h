@@ -379,9 +379,9 @@ int store_ckpt_files(struct store *st, int64_t ckpt_id, struct store_file_entry 
  * done/total. A damaged chunk is recorded in the index (unless the store is
  * open STORE_RDONLY), so the next save of the same bytes rewrites it, and
  * its line names the checkpoints that use it. A chunk file without an index
- * row is an orphan; without the store lock (beside a live mount) one newer
- * than STORE_ORPHAN_GRACE seconds may be a chunk between its file and its
- * row, and is skipped with a note. Returns the number of problems (>= 0)
+ * row is an orphan; while another process (a live mount) holds the store
+ * lock, one newer than STORE_ORPHAN_GRACE seconds may be a chunk between its
+ * file and its row, and is skipped with a note. Returns the number of problems (>= 0)
  * or negative errno. */
 struct store_verify_opts {
 	void (*report)(void *ctx, const char *problem);

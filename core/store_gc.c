@@ -743,7 +743,8 @@ struct verify_ctx {
 	void (*report)(void *ctx, const char *problem);
 	void *uctx;
 	int problems;
-	int64_t young;      /* files newer than this may be between file and row */
+	bool live_writer;   /* a mount holds the lock: it may be putting chunks */
+	int64_t young;      /* its files newer than this may be between file and row */
 	uint64_t n_skipped; /* such files without a row, not reported */
 };
 
@@ -763,8 +764,8 @@ static void problem(struct verify_ctx *v, const char *fmt, ...)
 
 /* A chunk file without a row in the rows read at the start. A writer may
  * have stored it since: the lock holder's own puts hold it until their row
- * is written; beside a live mount (no lock) a file younger than the grace
- * period may be a put whose row is still to come. */
+ * is written; while another process (a mount) holds the lock, a file younger
+ * than the grace period may be its put whose row is still to come. */
 static int orphan_file_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 {
 	struct verify_ctx *v = ctx;
@@ -783,7 +784,7 @@ static int orphan_file_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 	mtime = chunk_mtime(st->cs, hash);
 	if (row == 1 || in_flight || mtime < 0) /* recorded, in flight, or gone */
 		return 0;
-	if (!st->locked && mtime >= v->young) {
+	if (v->live_writer && mtime >= v->young) {
 		v->n_skipped++;
 		return 0;
 	}
@@ -910,6 +911,7 @@ out_unlock:
 				chunk_has(st->cs, e->hash) == 1 ? "" : " and no file");
 		}
 	}
+	v.live_writer = store_lock_held_elsewhere(st);
 	rc = chunk_foreach(st->cs, orphan_file_cb, &v);
 	if (rc == 0 && v.n_skipped && o->note) {
 		char line[256];

@@ -230,6 +230,8 @@ void store_damage_healed(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], c
  * cut with ", ..." to fit len (caller holds st->mu). */
 void store_chunk_users_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], char *out,
 			      size_t len);
+/* Whether another process (a mount) holds STORE/lock now; true in doubt. */
+bool store_lock_held_elsewhere(struct store *st);
 
 /* ---- store_gc.c ---- */
 int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purged);
