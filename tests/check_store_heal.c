@@ -4,9 +4,6 @@
  * that fails on a full disk leaves no chunk file without an index row; verify
  * beside a live writer does not call a chunk that is between its file and
  * its row an orphan. */
-#include <sched.h>
-#include <sys/mount.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #include "store_test_util.h"
@@ -37,21 +34,6 @@ static void chunk_file_of(const char *store, const void *data, size_t len, char 
 	chunk_hash(data, len, h);
 	chunk_hex(h, hex);
 	snprintf(out, cap, "%s/chunks/%.2s/%s", store, hex, hex);
-}
-
-/* Flips one payload byte of a chunk file, keeping its size and header. */
-static void flip_byte(const char *path)
-{
-	struct stat sb;
-	uint8_t c;
-	int fd = open(path, O_RDWR);
-
-	ck_assert_msg(fd >= 0, "open %s", path);
-	ck_assert_int_eq(fstat(fd, &sb), 0);
-	ck_assert_int_eq(pread(fd, &c, 1, sb.st_size / 2), 1);
-	c ^= 0x40;
-	ck_assert_int_eq(pwrite(fd, &c, 1, sb.st_size / 2), 1);
-	close(fd);
 }
 
 static void count_problem(void *ctx, const char *problem)
@@ -93,7 +75,7 @@ START_TEST(test_read_damage_heals)
 	tu_fill(a, sz, 11);
 	tu_ckpt1(st, "old", "m.bin", a, sz);
 	chunk_file_of(dir, a, CHUNK_SIZE, path, sizeof(path)); /* the file's first chunk */
-	flip_byte(path);
+	tu_flip_byte(path);
 	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "old", "m.bin"), STORE_F_READ, &f), 0);
 	ck_assert_int_eq(store_file_read(f, buf, CHUNK_SIZE, 0), -EIO);
 	ck_assert_int_eq(store_file_close(f), 0);
@@ -127,7 +109,7 @@ START_TEST(test_verify_damage_heals_file_ckpt)
 	tu_fill(a, sz, 12);
 	tu_ckpt1(st, "old", "m.bin", a, sz);
 	chunk_file_of(dir, a, CHUNK_SIZE, path, sizeof(path));
-	flip_byte(path);
+	tu_flip_byte(path);
 	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 1);
 
 	ck_assert_int_eq(store_ckpt_create(st, "last.ckpt", CKPT_FILE, 0644, &id, &node), 0);
@@ -159,9 +141,6 @@ static int enospc_flush_child(const char *base)
 
 	if (!buf)
 		return 2;
-	if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-	    mount("tmpfs", base, "tmpfs", 0, "size=24m") != 0)
-		return 77;
 	snprintf(sdir, sizeof(sdir), "%s/store", base);
 	if (store_open(sdir, 0, &s, NULL, 0) != 0)
 		return 3;
@@ -189,29 +168,7 @@ static int enospc_flush_child(const char *base)
 
 START_TEST(test_enospc_flush_no_orphan)
 {
-	char base[512];
-	int status;
-	pid_t pid;
-
-	snprintf(base, sizeof(base), "%s.nospc", dir);
-	ck_assert_int_eq(mkdir(base, 0700), 0);
-	fflush(stdout);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int r = enospc_flush_child(base);
-
-		fflush(stdout);
-		_exit(r);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_int_eq(rmdir(base), 0);
-	ck_assert(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77) {
-		printf("enospc_flush: skipped (no mount namespace privilege)\n");
-		return;
-	}
-	ck_assert_msg(WEXITSTATUS(status) == 0, "enospc child step %d failed", WEXITSTATUS(status));
+	tu_in_tmpfs(dir, "24m", enospc_flush_child);
 }
 END_TEST
 
