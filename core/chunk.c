@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -659,39 +660,59 @@ static int place_chunk(struct chunk_store *cs, const char *tmpname, const char *
 	}
 }
 
+void chunk_ref_of(const void *data, size_t len, struct chunk_ref *ref)
+{
+	chunk_hash(data, len, ref->hash);
+	ref->xxh = chunk_xxh(data, len);
+	ref->raw_len = (uint32_t)len;
+}
+
 int chunk_put(struct chunk_store *cs, const void *data, size_t len, int codec,
 	      struct chunk_ref *ref, uint32_t *stored_len, int *codec_used)
+{
+	struct chunk_ref r;
+	int rc;
+
+	if (!cs || !ref || (len > 0 && !data) || len > CHUNK_SIZE)
+		return -EINVAL;
+	chunk_ref_of(data, len, &r);
+	rc = chunk_put_ref(cs, data, &r, codec, 0, stored_len, codec_used);
+	if (rc >= 0)
+		*ref = r;
+	return rc;
+}
+
+int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_ref *ref,
+		  int codec, int flags, uint32_t *stored_len, int *codec_used)
 {
 	char rel[68], tmpname[64];
 	uint8_t hdr[CHUNK_HDR_LEN];
 	uint8_t *cbuf = NULL;
 	const void *payload = data;
-	size_t payload_len = len;
+	size_t len, payload_len;
 	int used = CHUNK_CODEC_NONE, rc, fd, existing = 0;
-	struct chunk_ref r;
+	bool rewrite = (flags & CHUNK_PUT_REWRITE) != 0;
 
-	if (!cs || !ref || (len > 0 && !data) || len > CHUNK_SIZE)
+	if (!cs || !ref || ref->raw_len > CHUNK_SIZE || (ref->raw_len > 0 && !data))
 		return -EINVAL;
+	len = payload_len = ref->raw_len;
 	if (codec == CHUNK_CODEC_AUTO)
 		codec = CHUNK_CODEC_ZSTD;
 	if (codec != CHUNK_CODEC_NONE && codec != CHUNK_CODEC_ZLIB && codec != CHUNK_CODEC_ZSTD)
 		return -EINVAL;
+	chunk_relpath(ref->hash, rel);
 
-	chunk_hash(data, len, r.hash);
-	r.xxh = chunk_xxh(data, len);
-	r.raw_len = (uint32_t)len;
-	chunk_relpath(r.hash, rel);
-
-	rc = existing_ok(cs, rel, r.raw_len, r.xxh, stored_len, codec_used);
-	if (rc == 1) {
-		/* may be an un-barriered put of this or a crashed session */
-		pending_add(cs, r.hash);
-		*ref = r;
-		return 0;
+	if (!rewrite) {
+		rc = existing_ok(cs, rel, ref->raw_len, ref->xxh, stored_len, codec_used);
+		if (rc == 1) {
+			/* may be an un-barriered put of this or a crashed session */
+			pending_add(cs, ref->hash);
+			return 0;
+		}
+		if (rc < 0 && rc != -ENOENT)
+			return rc;
+		existing = rc == 0; /* present but damaged: replace it */
 	}
-	if (rc < 0 && rc != -ENOENT)
-		return rc;
-	existing = rc == 0; /* present but damaged: replace it */
 
 	if (codec != CHUNK_CODEC_NONE && len > 0) {
 		rc = compress_payload(codec, data, len, &cbuf, &payload_len);
@@ -708,9 +729,9 @@ int chunk_put(struct chunk_store *cs, const void *data, size_t len, int codec,
 	memcpy(hdr, CHUNK_MAGIC, 4);
 	hdr[4] = (uint8_t)used;
 	hdr[5] = hdr[6] = hdr[7] = 0;
-	put_le32(hdr + 8, r.raw_len);
+	put_le32(hdr + 8, ref->raw_len);
 	put_le32(hdr + 12, (uint32_t)payload_len);
-	put_le64(hdr + 16, r.xxh);
+	put_le64(hdr + 16, ref->xxh);
 
 	snprintf(tmpname, sizeof(tmpname), "%ld-%llu", (long)getpid(),
 		 (unsigned long long)atomic_fetch_add(&cs->tmp_seq, 1));
@@ -733,12 +754,12 @@ int chunk_put(struct chunk_store *cs, const void *data, size_t len, int codec,
 		unlinkat(cs->tmpfd, tmpname, 0);
 		goto out_free_cbuf;
 	}
-	rc = place_chunk(cs, tmpname, rel, !existing);
+	rc = place_chunk(cs, tmpname, rel, !existing && !rewrite);
 	if (rc < 0)
 		goto out_free_cbuf;
 	if (rc == 0) {
 		/* lost a race with an identical put: report that file */
-		rc = existing_ok(cs, rel, r.raw_len, r.xxh, stored_len, codec_used);
+		rc = existing_ok(cs, rel, ref->raw_len, ref->xxh, stored_len, codec_used);
 		if (rc < 0)
 			goto out_free_cbuf;
 		rc = 0;
@@ -747,10 +768,9 @@ int chunk_put(struct chunk_store *cs, const void *data, size_t len, int codec,
 			*stored_len = (uint32_t)(CHUNK_HDR_LEN + payload_len);
 		if (codec_used)
 			*codec_used = used;
-		rc = 1;
+		rc = rewrite ? 2 : 1;
 	}
-	pending_add(cs, r.hash);
-	*ref = r;
+	pending_add(cs, ref->hash);
 out_free_cbuf:
 	free(cbuf);
 	return rc;
@@ -895,17 +915,30 @@ out_close_fd:
 	return rc;
 }
 
-int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
+static int chunk_stat(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], struct stat *st)
 {
 	char rel[68];
-	struct stat st;
 
 	if (!cs || !hash)
 		return -EINVAL;
 	chunk_relpath(hash, rel);
-	if (fstatat(cs->dirfd, rel, &st, 0) < 0)
-		return -errno;
-	return (int64_t)st.st_size;
+	return fstatat(cs->dirfd, rel, st, 0) < 0 ? -errno : 0;
+}
+
+int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	struct stat st;
+	int rc = chunk_stat(cs, hash, &st);
+
+	return rc < 0 ? rc : (int64_t)st.st_size;
+}
+
+int64_t chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	struct stat st;
+	int rc = chunk_stat(cs, hash, &st);
+
+	return rc < 0 ? rc : (int64_t)st.st_mtime;
 }
 
 int chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], int64_t *ns)

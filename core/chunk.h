@@ -63,6 +63,19 @@ int chunk_unhex(const char *hex, uint8_t out[CHUNK_HASH_LEN]);
 int chunk_put(struct chunk_store *cs, const void *data, size_t len, int codec,
 	      struct chunk_ref *ref, uint32_t *stored_len, int *codec_used);
 
+/* Fills ref (SHA-256, XXH3-64, length) for len (<= CHUNK_SIZE) bytes. */
+void chunk_ref_of(const void *data, size_t len, struct chunk_ref *ref);
+
+/* chunk_put flag: write the chunk even when a file of that hash is present
+ * and looks intact, replacing it atomically (a chunk known to be damaged). */
+#define CHUNK_PUT_REWRITE 1
+
+/* chunk_put for data whose ref (from chunk_ref_of) the caller has already
+ * computed; flags 0 or CHUNK_PUT_REWRITE. Returns what chunk_put returns,
+ * or 2 when CHUNK_PUT_REWRITE replaced (or re-created) the chunk file. */
+int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_ref *ref,
+		  int codec, int flags, uint32_t *stored_len, int *codec_used);
+
 /* Reads the chunk of ref into buf (cap >= ref->raw_len), decompressing, and
  * verifies length and XXH3 against ref. -ENOENT when missing, -EIO on any
  * mismatch or damage (never wrong bytes). */
@@ -93,6 +106,10 @@ int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_
 /* Modification time of a stored chunk file, in ns since the epoch: when it
  * was written (recovery keeps chunk files older than the index). */
 int chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], int64_t *ns);
+
+/* Modification time (seconds since the epoch) of a stored chunk's file,
+ * or negative errno. */
+int64_t chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
 
 /* Calls fn for every chunk present in the store (for verify and recovery).
  * Stops and returns fn's value when it is non-zero. */

@@ -812,6 +812,8 @@ int store_open(const char *dir, int flags, struct store **out, char *err, size_t
 			if (rc == 0)
 				rc = store_info_init(st);
 		}
+		if (rc == 0)
+			rc = store_exec(st, store_damaged_schema);
 		if (rc < 0) {
 			if (rc != -EUCLEAN)
 				seterr(err, err_len, "%s: %s", path, sqlite3_errmsg(st->db));

@@ -380,8 +380,24 @@ int store_ckpt_files(struct store *st, int64_t ckpt_id, struct store_file_entry 
 
 /* Re-reads every chunk referenced by the index and every chunk on disk,
  * checks SHA-256, reference counts and missing/orphan chunks. report is
- * called once per problem with a one-line text; progress (may be NULL) with
- * done/total. Returns the number of problems (>= 0) or negative errno. */
+ * called once per problem with a one-line text; note (may be NULL) with
+ * lines that are information, not problems; progress (may be NULL) with
+ * done/total. A damaged chunk is recorded in the index (unless the store is
+ * open STORE_RDONLY), so the next save of the same bytes rewrites it, and
+ * its line names the checkpoints that use it. A chunk file without an index
+ * row is an orphan; while another process (a live mount) holds the store
+ * lock, one newer than STORE_ORPHAN_GRACE seconds may be a chunk between its
+ * file and its row, and is skipped with a note. Returns the number of problems (>= 0)
+ * or negative errno. */
+struct store_verify_opts {
+	void (*report)(void *ctx, const char *problem);
+	void (*note)(void *ctx, const char *line);
+	void (*progress)(void *ctx, uint64_t done, uint64_t total);
+	void *ctx;
+};
+#define STORE_ORPHAN_GRACE 600
+int store_verify_ex(struct store *st, const struct store_verify_opts *o);
+/* store_verify_ex without notes. */
 int store_verify(struct store *st, void (*report)(void *ctx, const char *problem),
 		 void (*progress)(void *ctx, uint64_t done, uint64_t total), void *ctx);
 

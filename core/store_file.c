@@ -155,28 +155,46 @@ static int pread_zero(int fd, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static void record_corrupt(struct store *st, const char *path, uint64_t off)
+/* The result rc of reading base chunk k of a file: a damaged or missing
+ * chunk is recorded (a "corrupt" event; a damaged one also in the index, so
+ * the next put of its bytes rewrites it) and becomes -EIO. */
+static int base_damage(struct ofile *of, uint64_t k, int rc)
 {
+	struct store *st = of->st;
+	const char *path = of->path ? of->path : "?";
 	char rule[64];
 
-	snprintf(rule, sizeof(rule), "damaged chunk at offset %llu", (unsigned long long)off);
+	if (rc != -EIO && rc != -ENOENT)
+		return rc;
+	snprintf(rule, sizeof(rule), "damaged chunk at offset %llu",
+		 (unsigned long long)grid_start(of->grid, k));
 	pthread_mutex_lock(&st->mu);
-	if (!(st->flags & STORE_RDONLY))
+	if (!(st->flags & STORE_RDONLY)) {
 		store_event_add(st, "corrupt", path, rule);
+		if (rc == -EIO)
+			store_damage_mark_locked(st, of->base[k].hash, "read");
+	}
 	pthread_mutex_unlock(&st->mu);
 	store_note(st, "corrupt data in %s (%s)", path, rule);
+	return -EIO;
 }
 
-/* chunk_put, then a hold on the chunk so gc cannot delete it before a row
- * references it (gc deletes with gc_rw held for writing). Returns
- * chunk_put's 1 (a new chunk file) or 0, or a negative errno. */
-static int put_held(struct store *st, const void *buf, size_t len, int codec,
+/* Stores a chunk of file of, then holds it so gc cannot delete it before a
+ * row references it (gc deletes with gc_rw held for writing). A chunk known
+ * to be damaged is rewritten, not deduplicated onto. Returns 1 (a new chunk
+ * file) or 0 (present, or a damaged one rewritten), or a negative errno. */
+static int put_held(struct ofile *of, const void *buf, size_t len, int codec,
 		    struct chunk_ref *ref, uint32_t *stored, int *codec_used)
 {
+	struct store *st = of->st;
+	bool heal;
 	int rc;
 
+	chunk_ref_of(buf, len, ref);
+	heal = store_damage_known(st, ref->hash);
 	pthread_rwlock_rdlock(&st->gc_rw);
-	rc = chunk_put(st->cs, buf, len, codec, ref, stored, codec_used);
+	rc = chunk_put_ref(st->cs, buf, ref, codec, heal ? CHUNK_PUT_REWRITE : 0, stored,
+			   codec_used);
 	if (rc >= 0) {
 		pthread_mutex_lock(&st->mu);
 		if (held_add(&st->held, ref->hash) < 0)
@@ -184,6 +202,10 @@ static int put_held(struct store *st, const void *buf, size_t len, int codec,
 		pthread_mutex_unlock(&st->mu);
 	}
 	pthread_rwlock_unlock(&st->gc_rw);
+	if (rc == 2) {
+		store_damage_healed(st, ref->hash, of->path);
+		rc = 0;
+	}
 	return rc;
 }
 
@@ -252,17 +274,18 @@ static void ph_unhold(struct store *st, const struct chunk_ref *ref)
 	pthread_mutex_unlock(&st->mu);
 }
 
-/* A chunk the worker stored but could not give a row (the index write
- * failed): drops the hold and deletes the file if the worker created it
- * and nothing else uses it, so no orphan file is left. */
-static void ph_forget(struct store *st, const struct ph_slot *r)
+/* A chunk put_held stored that may never get a row (the index write
+ * failed, or the flush gave up): drops the hold and deletes the file if
+ * this put created it (isnew) and nothing else holds or records it, so no
+ * orphan file is left. */
+static void put_forget(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], bool isnew)
 {
 	pthread_rwlock_wrlock(&st->gc_rw); /* no put between check and delete */
 	pthread_mutex_lock(&st->mu);
-	held_del(&st->held, r->ref.hash);
+	held_del(&st->held, hash);
 	/* on a failed check (negative) the file stays: never delete in doubt */
-	if (r->isnew && !held_has(&st->held, r->ref.hash) && store_chunk_has_row(st, r->ref.hash) == 0)
-		chunk_release(st->cs, r->ref.hash);
+	if (isnew && !held_has(&st->held, hash) && store_chunk_has_row(st, hash) == 0)
+		chunk_release(st->cs, hash);
 	pthread_mutex_unlock(&st->mu);
 	pthread_rwlock_unlock(&st->gc_rw);
 }
@@ -338,7 +361,7 @@ static void ph_run(struct store *st, struct ph_job *j, uint8_t *buf, bool skip)
 		uint32_t slen = 0;
 		int used = 0;
 
-		rc = put_held(st, buf, j->len, j->codec, &r.ref, &slen, &used);
+		rc = put_held(of, buf, j->len, j->codec, &r.ref, &slen, &used);
 		r.isnew = rc == 1;
 		r.stored = slen;
 		r.codec = (uint8_t)used;
@@ -357,7 +380,7 @@ static void ph_run(struct store *st, struct ph_job *j, uint8_t *buf, bool skip)
 				store_rollback(st);
 			pthread_mutex_unlock(&st->mu);
 			if (trc < 0) {
-				ph_forget(st, &r);
+				put_forget(st, r.ref.hash, r.isnew);
 				rc = trc;
 			}
 		}
@@ -720,12 +743,7 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t of
 		} else if (k < of->n_base) {
 			if (so == 0)
 				prefetch_ahead(of, k);
-			rc = read_base(f, k, p + done, so, n);
-			if (rc == -EIO || rc == -ENOENT) {
-				record_corrupt(of->st, of->path ? of->path : "?",
-					       grid_start(of->grid, k));
-				rc = -EIO;
-			}
+			rc = base_damage(of, k, read_base(f, k, p + done, so, n));
 		} else {
 			memset(p + done, 0, n);
 		}
@@ -754,11 +772,7 @@ static int slot_copy_base(struct ofile *of, uint64_t k, size_t n)
 		if (!of->scratch)
 			return -ENOMEM;
 	}
-	rc = chunk_get(of->st->cs, &of->base[k], of->scratch, CHUNK_SIZE);
-	if (rc == -EIO || rc == -ENOENT) {
-		record_corrupt(of->st, of->path ? of->path : "?", grid_start(of->grid, k));
-		rc = -EIO;
-	}
+	rc = base_damage(of, k, chunk_get(of->st->cs, &of->base[k], of->scratch, CHUNK_SIZE));
 	if (rc < 0)
 		return rc;
 	return pwrite_all(of->fd, of->scratch, n, grid_start(of->grid, k));
@@ -904,6 +918,8 @@ out_unlock:
 
 /* ---- flush ---- */
 
+#define PUT_NEW 2 /* flush's put[k]: this flush created the chunk file */
+
 /* Chunks the dirty slots and records the new list (of->rw held for writing). */
 static int flush_locked(struct ofile *of)
 {
@@ -963,7 +979,7 @@ static int flush_locked(struct ofile *of)
 		    of->ph[k].ref.raw_len == need) {
 			/* hashed and stored by the worker: its hold is now put[k]'s */
 			nl[k] = of->ph[k].ref;
-			put[k] = 1;
+			put[k] = 1; /* has its row: nothing to forget on failure */
 			stored[k] = of->ph[k].stored;
 			codecs[k] = of->ph[k].codec;
 			if (of->ph[k].isnew)
@@ -978,7 +994,7 @@ static int flush_locked(struct ofile *of)
 			continue;
 		} else if (k < of->n_base) {
 			/* a short base chunk the file has grown past */
-			rc = chunk_get(st->cs, &of->base[k], buf, CHUNK_SIZE);
+			rc = base_damage(of, k, chunk_get(st->cs, &of->base[k], buf, CHUNK_SIZE));
 			if (rc == 0 && of->base[k].raw_len < need)
 				memset(buf + of->base[k].raw_len, 0, need - of->base[k].raw_len);
 		} else if (need == CHUNK_SIZE && zero_k != UINT64_MAX) {
@@ -1003,10 +1019,10 @@ static int flush_locked(struct ofile *of)
 		if (of->codec < 0)
 			of->codec = chunk_auto_codec(buf, need); /* decided once per file */
 		codec = of->codec;
-		rc = put_held(st, buf, need, codec, &nl[k], &slen, &used);
+		rc = put_held(of, buf, need, codec, &nl[k], &slen, &used);
 		if (rc < 0)
 			goto out_release;
-		put[k] = 1;
+		put[k] = rc == 1 ? PUT_NEW : 1;
 		if (zero_next) {
 			zero_k = k;
 			zero_next = false;
@@ -1110,9 +1126,14 @@ out_release:
 	/* drop the holds taken while putting (the list holds its own now) */
 	pthread_mutex_lock(&st->mu);
 	for (k = 0; k < n_new; k++)
-		if (put[k])
+		if (put[k] && (rc == 0 || put[k] != PUT_NEW))
 			held_del(&st->held, (nl ? nl : of->base)[k].hash);
 	pthread_mutex_unlock(&st->mu);
+	/* a failed flush: chunk files it created may have no row (a full
+	 * disk fails the index write or a later put); none is left behind */
+	for (k = 0; rc < 0 && k < n_new; k++)
+		if (put[k] == PUT_NEW)
+			put_forget(st, (nl ? nl : of->base)[k].hash, true);
 out_free:
 	free(nl);
 	free(stored);
@@ -1255,6 +1276,11 @@ int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off)
 
 				if (rc < 0) {
 					r->cur = SIZE_MAX;
+					if (rc == -EIO) { /* the next save of these bytes rewrites it */
+						pthread_mutex_lock(&r->st->mu);
+						store_damage_mark_locked(r->st, r->refs[k].hash, "commit check");
+						pthread_mutex_unlock(&r->st->mu);
+					}
 					return rc == -ENOENT ? -EIO : rc;
 				}
 				r->cur = (size_t)k;

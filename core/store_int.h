@@ -223,6 +223,22 @@ void chunk_reader_init(struct chunk_reader *r, struct store *st, const struct ch
 void chunk_reader_release(struct chunk_reader *r);
 int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off); /* format_read_fn */
 
+/* ---- store_damage.c: chunks found damaged, healed by the next put ---- */
+extern const char store_damaged_schema[];
+/* Records a damaged chunk (caller holds st->mu); -EROFS when STORE_RDONLY. */
+int store_damage_mark_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], const char *how);
+/* Whether a put of these bytes must rewrite the chunk file (takes st->mu). */
+bool store_damage_known(struct store *st, const uint8_t hash[CHUNK_HASH_LEN]);
+/* After a rewrite: forgets the damage and logs a "heal" event by the file
+ * "ckpt/path" by, naming the checkpoints healed (takes st->mu). */
+void store_damage_healed(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], const char *by);
+/* "a, b" = names of the checkpoints whose unpurged versions use the chunk,
+ * cut with ", ..." to fit len (caller holds st->mu). */
+void store_chunk_users_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], char *out,
+			      size_t len);
+/* Whether another process (a mount) holds STORE/lock now; true in doubt. */
+bool store_lock_held_elsewhere(struct store *st);
+
 /* ---- store_gc.c ---- */
 int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purged);
 int store_release_unreferenced(struct store *st, uint64_t *freed);

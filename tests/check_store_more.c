@@ -397,10 +397,8 @@ START_TEST(test_corrupt_and_verify)
 	struct store_file *f;
 	size_t nev, i;
 	char *path;
-	int fd, problems = 0;
+	int problems = 0;
 	bool found = false;
-	struct stat sb;
-	uint8_t c;
 
 	ck_assert_ptr_nonnull(a);
 	tu_fill(a, sz, 5);
@@ -409,13 +407,7 @@ START_TEST(test_corrupt_and_verify)
 	ck_assert_int_eq(problems, 0);
 	/* flip one byte in the middle of a chunk file */
 	path = first_chunk_file(dir);
-	fd = open(path, O_RDWR);
-	ck_assert_int_ge(fd, 0);
-	ck_assert_int_eq(fstat(fd, &sb), 0);
-	ck_assert_int_eq(pread(fd, &c, 1, sb.st_size / 2), 1);
-	c ^= 0x40;
-	ck_assert_int_eq(pwrite(fd, &c, 1, sb.st_size / 2), 1);
-	close(fd);
+	tu_flip_byte(path);
 	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "ck", "data.bin"), STORE_F_READ, &f), 0);
 	{
 		ssize_t r = 0;
@@ -880,9 +872,6 @@ static int enospc_child(const char *base)
 
 	if (!buf)
 		return 2;
-	if (unshare(CLONE_NEWNS) != 0 || mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
-	    mount("tmpfs", base, "tmpfs", 0, "size=12m") != 0)
-		return 77;
 	snprintf(sdir, sizeof(sdir), "%s/store", base);
 	if (store_open(sdir, 0, &s, NULL, 0) != 0)
 		return 3;
@@ -928,24 +917,7 @@ static int enospc_child(const char *base)
 
 START_TEST(test_enospc)
 {
-	char base[512];
-	int status;
-	pid_t pid;
-
-	snprintf(base, sizeof(base), "%s.nospc", dir); /* dir itself holds the fixture store */
-	ck_assert_int_eq(mkdir(base, 0700), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0)
-		_exit(enospc_child(base));
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_int_eq(rmdir(base), 0); /* the tmpfs went with the child's namespace */
-	ck_assert(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 77) {
-		printf("enospc: skipped (no mount namespace privilege)\n");
-		return;
-	}
-	ck_assert_msg(WEXITSTATUS(status) == 0, "enospc child step %d failed", WEXITSTATUS(status));
+	tu_in_tmpfs(dir, "12m", enospc_child);
 }
 END_TEST
 

@@ -7,6 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +177,55 @@ static inline uint64_t tu_du(const char *dir)
 		pclose(p);
 	}
 	return kb * 1024;
+}
+
+/* Flips one byte in the middle of a (chunk) file, keeping its size. */
+static inline void tu_flip_byte(const char *path)
+{
+	struct stat sb;
+	uint8_t c;
+	int fd = open(path, O_RDWR);
+
+	ck_assert_msg(fd >= 0, "open %s", path);
+	ck_assert_int_eq(fstat(fd, &sb), 0);
+	ck_assert_int_eq(pread(fd, &c, 1, sb.st_size / 2), 1);
+	c ^= 0x40;
+	ck_assert_int_eq(pwrite(fd, &c, 1, sb.st_size / 2), 1);
+	close(fd);
+}
+
+/* Runs fn(base) in a child with its own mount namespace and a tmpfs of
+ * size (e.g. "12m") on base = dir + ".nospc" (the mount goes away with the
+ * child). fn returns 0, 77 (skip) or the number of the step that failed. */
+static inline void tu_in_tmpfs(const char *dir, const char *size, int (*fn)(const char *base))
+{
+	char base[512], opts[32];
+	int status;
+	pid_t pid;
+
+	snprintf(base, sizeof(base), "%s.nospc", dir); /* dir itself holds the fixture store */
+	snprintf(opts, sizeof(opts), "size=%s", size);
+	ck_assert_int_eq(mkdir(base, 0700), 0);
+	fflush(stdout);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int r = 77;
+
+		if (unshare(CLONE_NEWNS) == 0 && mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+		    mount("tmpfs", base, "tmpfs", 0, opts) == 0)
+			r = fn(base);
+		fflush(stdout);
+		_exit(r);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_int_eq(rmdir(base), 0);
+	ck_assert(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		printf("skipped (no mount namespace privilege)\n");
+		return;
+	}
+	ck_assert_msg(WEXITSTATUS(status) == 0, "tmpfs child step %d failed", WEXITSTATUS(status));
 }
 
 #endif

@@ -50,7 +50,7 @@ enum {
 struct cli {
 	const char *cmd;
 	const char *store_path;
-	bool json, all, dry_run;
+	bool json, all, dry_run, repair;
 	char **args; /* positional words after STORE (not owned) */
 	size_t n_args;
 	struct store *st;
@@ -345,7 +345,12 @@ out_fail:
 
 /* Opens c->store_path: read-only, or read-write with the STORE_SHARED retry
  * beside a mount. Returns a CLI exit code. Never creates a store. */
-static int cli_open(struct cli *c, bool write)
+/* How a command opens the store: read-only; read-write (the lock, or the
+ * index only beside a mount); or the index only, never the lock (no
+ * recovery runs), falling back to read-only unless --repair needs it. */
+enum { OPEN_READ = 0, OPEN_WRITE = 1, OPEN_INDEX = 2 };
+
+static int cli_open(struct cli *c, int mode)
 {
 	char err[512] = "", idx[PATH_MAX];
 	struct stat sb;
@@ -367,9 +372,16 @@ static int cli_open(struct cli *c, bool write)
 		cli_err(c, c->store_path, "not a ckptfs store (no index.db): %s", strerror(errno));
 		return CLI_NOSTORE;
 	}
-	if (!write) {
+	if (mode == OPEN_INDEX) {
+		r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED, &c->st, err, sizeof(err));
+		c->shared = r == 0;
+		if (r < 0 && !c->repair)
+			mode = OPEN_READ;
+	}
+	if (mode == OPEN_READ) {
+		err[0] = '\0';
 		r = store_open(c->store_path, STORE_RDONLY | STORE_NOCREATE, &c->st, err, sizeof(err));
-	} else {
+	} else if (mode == OPEN_WRITE) {
 		r = store_open(c->store_path, STORE_NOCREATE, &c->st, err, sizeof(err));
 		if (r == -EBUSY) {
 			/* A mount holds the lock: index-only changes beside it. */
@@ -1005,6 +1017,7 @@ out_free:
 
 struct verify_ctx {
 	json_t *problems; /* --json: collected */
+	json_t *notes;
 	bool tty;
 	bool progress_shown;
 	struct timespec last;
@@ -1028,6 +1041,16 @@ static void verify_report(void *ctx, const char *problem)
 	fflush(stdout);
 }
 
+static void verify_note(void *ctx, const char *line)
+{
+	struct verify_ctx *v = ctx;
+
+	if (v->notes)
+		json_array_append_new(v->notes, json_string(line));
+	else if (!v->problems)
+		printf("note: %s\n", line);
+}
+
 static void verify_progress(void *ctx, uint64_t done, uint64_t total)
 {
 	struct verify_ctx *v = ctx;
@@ -1047,20 +1070,25 @@ static void verify_progress(void *ctx, uint64_t done, uint64_t total)
 static int cmd_verify(struct cli *c)
 {
 	struct verify_ctx v = { 0 };
+	struct store_verify_opts o = { verify_report, verify_note, verify_progress, &v };
 	int rc, r;
 
-	if ((rc = cli_open(c, false)) != CLI_OK)
+	/* the index, when it may be written, records damaged chunks so the
+	 * next save of their bytes heals them */
+	if ((rc = cli_open(c, OPEN_INDEX)) != CLI_OK)
 		return rc;
 	v.tty = isatty(STDERR_FILENO);
-	if (c->json && !(v.problems = json_array())) {
+	if (c->json && (!(v.problems = json_array()) || !(v.notes = json_array()))) {
+		json_decref(v.problems);
 		cli_err(c, NULL, "%s", strerror(ENOMEM));
 		return CLI_FAIL;
 	}
-	r = store_verify(c->st, verify_report, verify_progress, &v);
+	r = store_verify_ex(c->st, &o);
 	if (v.progress_shown)
 		fputs("\r\033[K", stderr);
 	if (r < 0) {
 		json_decref(v.problems);
+		json_decref(v.notes);
 		cli_err(c, NULL, "verifying: %s", strerror(-r));
 		return CLI_FAIL;
 	}
@@ -1071,9 +1099,11 @@ static int cmd_verify(struct cli *c)
 		if (o) {
 			jset(o, "ok", json_boolean(r == 0), &bad);
 			jset(o, "problems", v.problems, &bad);
-			v.problems = NULL;
+			jset(o, "notes", v.notes, &bad);
+			v.problems = v.notes = NULL;
 		}
 		json_decref(v.problems);
+		json_decref(v.notes);
 		if (bad) {
 			json_decref(o);
 			o = NULL;
@@ -1085,6 +1115,9 @@ static int cmd_verify(struct cli *c)
 		printf("ok: no problems found\n");
 	} else {
 		printf("%d problem(s) found\n", r);
+		if (c->repair)
+			printf("damaged chunks are marked: saving the same bytes again (copy the file into"
+			       " the mount again) rewrites each one and heals every checkpoint named\n");
 	}
 	return r == 0 ? CLI_OK : CLI_FAIL;
 }
@@ -1659,7 +1692,7 @@ static int cmd_log(struct cli *c)
 
 /* ---- command table and main ------------------------------------------------ */
 
-enum { OPT_ALL = 1, OPT_DRY_RUN = 2 };
+enum { OPT_ALL = 1, OPT_DRY_RUN = 2, OPT_REPAIR = 4 };
 
 struct command {
 	const char *name;
@@ -1696,9 +1729,15 @@ static const struct command commands[] = {
 	  "the mount when the store is mounted). --dry-run changes nothing and lists every\n"
 	  "committed checkpoint with keep/delete and the rule, plus the aborted ones gc\n"
 	  "would remove. JSON: an array of {name, action, rule, state}.\n" },
-	{ "verify", cmd_verify, 0, 0, 0, "verify STORE [--json]",
+	{ "verify", cmd_verify, 0, 0, OPT_REPAIR, "verify STORE [--repair] [--json]",
 	  "Re-reads every chunk, checks checksums, references and counts; prints each\n"
-	  "problem; exits 1 when any is found. JSON: {ok, problems: [text...]}.\n" },
+	  "problem; exits 1 when any is found. A damaged chunk's line names the checkpoints\n"
+	  "that use it, and the chunk is marked in the index (when the index can be\n"
+	  "written) so the next save of the same bytes rewrites it and heals them all:\n"
+	  "copying the file into the mount again is the repair (bytes cannot be invented).\n"
+	  "--repair: the same, but fails (exit 3) when the index cannot be written. Chunk\n"
+	  "files without an index row younger than 600 s are skipped beside a live mount\n"
+	  "(a note says how many). JSON: {ok, problems: [text...], notes: [text...]}.\n" },
 	{ "stats", cmd_stats, 0, 0, 0, "stats STORE [--json]",
 	  "Store totals. JSON: {checkpoints, logical_bytes, stored_bytes, chunks,\n"
 	  "dedup_ratio, compression_ratio, raw_bytes, staging, aborted, deleted}.\n" },
@@ -1712,7 +1751,7 @@ static const struct command commands[] = {
 	{ "unpin", cmd_unpin, 1, 1, 0, "unpin STORE NAME [--json]",
 	  "Removes the pin. JSON: its ls object.\n" },
 	{ "log", cmd_log, 0, 0, 0, "log STORE [--json]",
-	  "The index's events (commit, abort, delete, withdraw, gc, corrupt, promote,\n"
+	  "The index's events (commit, abort, delete, withdraw, gc, corrupt, heal, promote,\n"
 	  "rename) with their rule or reason. JSON: an array of {time, event, name, rule}.\n" },
 	{ "commit", cmd_commit, 1, 1, 0, "commit STORE NAME [--json]",
 	  "Promotes an aborted checkpoint as it is (no checks re-run), then applies\n"
@@ -1787,6 +1826,8 @@ int main(int argc, char **argv)
 				c.all = true;
 			else if (strcmp(a, "--dry-run") == 0 && (cmd->opts & OPT_DRY_RUN))
 				c.dry_run = true;
+			else if (strcmp(a, "--repair") == 0 && (cmd->opts & OPT_REPAIR))
+				c.repair = true;
 			else {
 				cli_err(&c, a, "unknown option (see ckpt %s --help)", cmd->name);
 				free(pos);
