@@ -933,14 +933,6 @@ int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_
 	return rc < 0 ? rc : (int64_t)st.st_size;
 }
 
-int64_t chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
-{
-	struct stat st;
-	int rc = chunk_stat(cs, hash, &st);
-
-	return rc < 0 ? rc : (int64_t)st.st_mtime;
-}
-
 int chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], int64_t *ns)
 {
 	char rel[68];

@@ -107,10 +107,6 @@ int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_
  * was written (recovery keeps chunk files older than the index). */
 int chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], int64_t *ns);
 
-/* Modification time (seconds since the epoch) of a stored chunk's file,
- * or negative errno. */
-int64_t chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
-
 /* Calls fn for every chunk present in the store (for verify and recovery).
  * Stops and returns fn's value when it is non-zero. */
 int chunk_foreach(struct chunk_store *cs,

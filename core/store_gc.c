@@ -792,8 +792,10 @@ static int orphan_file_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 	row = store_chunk_has_row(st, hash); /* a row written since */
 	in_flight = held_has(&st->held, hash);
 	pthread_mutex_unlock(&st->mu);
-	mtime = chunk_mtime(st->cs, hash);
-	if (row == 1 || in_flight || mtime < 0) /* recorded, in flight, or gone */
+	if (chunk_mtime(st->cs, hash, &mtime) < 0)
+		return 0; /* gone */
+	mtime /= 1000000000; /* seconds, as v->young */
+	if (row == 1 || in_flight) /* recorded or in flight */
 		return 0;
 	if (v->live_writer && mtime >= v->young) {
 		v->n_skipped++;
