@@ -314,6 +314,9 @@ int store_file_close(struct store_file *f);
  * Counted; unpin as many times as pinned. */
 void store_version_pin(struct store *st, int64_t version);
 void store_version_unpin(struct store *st, int64_t version);
+/* Deleted or superseded versions that only pins keep (their data is
+ * reclaimed by store_gc once unpinned): a malloc'd array the caller frees. */
+int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n);
 
 /* ---- retention, gc -------------------------------------------------------- */
 

@@ -348,6 +348,9 @@ out_destroy_session:
 	fuse_opt_free_args(&args);
 out_release_state:
 	fs_inodes_release(&fs);
+	/* Nothing is cached any more: deleted versions' data goes now, not
+	 * at the next open (and the gc event says how much). */
+	store_gc(st, false, NULL);
 	free(fs.plain_dir);
 out_close_store:
 	store_close(st);
