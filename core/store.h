@@ -6,6 +6,8 @@
  *                 holder's lock goes with its process)
  *   chunks/       the chunk store (chunk.h)
  *   staging/      overlay files of staging file data being written
+ *   reserve       preallocated room for the index's writes on a full disk
+ *                 (store_reserve.c): released to delete, refilled after gc
  *
  * Model. A checkpoint (a top-level entry of the mount) has versions. A
  * version is a tree of nodes (rows of the index: directories, regular files,

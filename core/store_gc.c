@@ -216,6 +216,22 @@ out_unlock_gc:
 	return rc;
 }
 
+static int gc_once(struct store *st, bool purge_aborted, uint64_t *purged, uint64_t *bytes)
+{
+	uint64_t n = 0, b = 0;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = store_gc_locked_index(st, purge_aborted, &n);
+	pthread_mutex_unlock(&st->mu);
+	*purged += n;
+	if (rc < 0)
+		return rc;
+	rc = store_release_unreferenced(st, &b);
+	*bytes += b;
+	return rc;
+}
+
 int store_gc(struct store *st, bool purge_aborted, uint64_t *freed)
 {
 	uint64_t purged = 0, bytes = 0;
@@ -225,12 +241,11 @@ int store_gc(struct store *st, bool purge_aborted, uint64_t *freed)
 		*freed = 0;
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
-	rc = store_gc_locked_index(st, purge_aborted, &purged);
-	pthread_mutex_unlock(&st->mu);
-	if (rc < 0)
-		return rc;
-	rc = store_release_unreferenced(st, &bytes);
+	rc = gc_once(st, purge_aborted, &purged, &bytes);
+	if (store_reserve_use(st, rc)) /* gc works on a full disk */
+		rc = gc_once(st, purge_aborted, &purged, &bytes);
+	if (bytes || rc == 0)
+		store_reserve_fill(st);
 	if (freed)
 		*freed = bytes;
 	if (purge_aborted || purged || bytes) {
@@ -529,7 +544,18 @@ int store_retain_plan(struct store *st, struct retain_row **out, size_t *n)
 	return plan(st, &p, out, n);
 }
 
+static int retain_run_once(struct store *st, struct retain_row **deleted, size_t *n_deleted);
+
 int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_deleted)
+{
+	int rc = retain_run_once(st, deleted, n_deleted);
+
+	if (store_reserve_use(st, rc)) /* retention deletes on a full disk */
+		rc = retain_run_once(st, deleted, n_deleted);
+	return rc;
+}
+
+static int retain_run_once(struct store *st, struct retain_row **deleted, size_t *n_deleted)
 {
 	struct retain_row *rows = NULL, *del = NULL;
 	struct policy p;

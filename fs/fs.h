@@ -135,7 +135,7 @@ struct fs {
 	/* Reclaiming deleted versions that the kernel merely caches (track.c):
 	 * written with __atomic builtins, next_sweep_ms by the timer only. */
 	bool reclaim_due;     /* gc + invalidation sweep at the next tick */
-	size_t n_dead_pinned; /* dead versions still pinned after the last sweep */
+	size_t n_dead_pinned; /* dead versions still pinned after the last sweep, +1 when gc failed */
 	int64_t next_sweep_ms;
 
 	int mnt_id; /* our mount's id in /proc/PID/fdinfo (0: unknown) */

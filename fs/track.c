@@ -96,12 +96,11 @@ static void fs_reclaim(struct fs *fs)
 	size_t pinned = __atomic_load_n(&fs->n_dead_pinned, __ATOMIC_ACQUIRE);
 	if (!due && !(pinned > 0 && now >= fs->next_sweep_ms))
 		return;
-	store_gc(fs->st, false, NULL);
+	int rc = store_gc(fs->st, false, NULL);
 	int64_t *dead = NULL;
 	size_t n = 0;
-	if (store_versions_dead_pinned(fs->st, &dead, &n) < 0)
-		n = pinned; /* keep sweeping later */
-	__atomic_store_n(&fs->n_dead_pinned, n, __ATOMIC_RELEASE);
+	bool again = store_versions_dead_pinned(fs->st, &dead, &n) < 0 || rc < 0; /* busy, full disk */
+	__atomic_store_n(&fs->n_dead_pinned, n + again, __ATOMIC_RELEASE);
 	fs->next_sweep_ms = now + FS_SWEEP_MS;
 	if (dead && n)
 		fs_inodes_inval_versions(fs, dead, n);
