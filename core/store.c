@@ -490,45 +490,6 @@ void store_version_unpin(struct store *st, int64_t version)
 	pthread_mutex_unlock(&st->mu);
 }
 
-int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n)
-{
-	int64_t *ids = NULL;
-	size_t cnt = 0, cap = 0;
-	sqlite3_stmt *q;
-	int rc = 0, s;
-
-	*out = NULL;
-	*n = 0;
-	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT id FROM versions WHERE state=3");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		int64_t v = sqlite3_column_int64(q, 0);
-
-		if (!store_version_pinned(st, v))
-			continue;
-		rc = UTIL_GROW(ids, cap, cnt, SIZE_MAX);
-		if (rc < 0)
-			break;
-		ids[cnt++] = v;
-	}
-	if (rc == 0 && s != SQLITE_DONE && s != SQLITE_ROW)
-		rc = store_sqlerr(s);
-	sqlite3_reset(q);
-out_unlock:
-	pthread_mutex_unlock(&st->mu);
-	if (rc < 0) {
-		free(ids);
-		return rc;
-	}
-	*out = ids;
-	*n = cnt;
-	return 0;
-}
-
 bool store_version_pinned(struct store *st, int64_t version)
 {
 	size_t i;

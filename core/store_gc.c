@@ -82,6 +82,48 @@ out_rollback:
 	return rc;
 }
 
+/* Appends the dead versions that are (not) pinned to ids (st->mu held). */
+static int dead_versions_locked(struct store *st, bool pinned, int64_t **ids, size_t *cap, size_t *n)
+{
+	sqlite3_stmt *q = store_stmt(st, "SELECT id FROM versions WHERE state=3");
+	int rc = 0, s;
+
+	if (!q)
+		return -EIO;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(q, 0);
+
+		if (store_version_pinned(st, v) != pinned)
+			continue;
+		rc = UTIL_GROW(*ids, *cap, *n, SIZE_MAX);
+		if (rc < 0)
+			break;
+		(*ids)[(*n)++] = v;
+	}
+	if (rc == 0 && s != SQLITE_DONE && s != SQLITE_ROW)
+		rc = store_sqlerr(s);
+	sqlite3_reset(q);
+	return rc;
+}
+
+int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n)
+{
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->mu);
+	rc = dead_versions_locked(st, true, out, &cap, n);
+	pthread_mutex_unlock(&st->mu);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 /* Purges every dead version nothing pins (st->mu held). */
 int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purged)
 {
@@ -117,22 +159,7 @@ int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purg
 	}
 	if (!store_writable(st))
 		goto out_free; /* a mount may still bind dead versions: it purges */
-	q = store_stmt(st, "SELECT id FROM versions WHERE state=3");
-	if (!q) {
-		rc = -EIO;
-		goto out_free;
-	}
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		int64_t v = sqlite3_column_int64(q, 0);
-
-		if (store_version_pinned(st, v))
-			continue;
-		rc = UTIL_GROW(ids, cap, n, SIZE_MAX);
-		if (rc < 0)
-			break;
-		ids[n++] = v;
-	}
-	sqlite3_reset(q);
+	rc = dead_versions_locked(st, false, &ids, &cap, &n);
 	for (i = 0; rc == 0 && i < n; i++) {
 		rc = purge_version(st, ids[i]);
 		if (rc == 0)

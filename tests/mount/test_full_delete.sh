@@ -4,10 +4,7 @@
 # free real bytes (the store keeps a reserve for its index's own writes).
 source "$(dirname "$0")/lib.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root for mount -t tmpfs" >&2; exit 77; }
-mkdir "$T/small"
-mount -t tmpfs -o size=32m tmpfs "$T/small" || { echo "SKIP: cannot mount tmpfs" >&2; exit 77; }
-EXTRA_CLEANUP+=("umount -l '$T/small'")
+small_tmpfs 32m
 STORE=$T/small/store
 
 avail() { df -B1 --output=avail "$T/small" | tail -1 | tr -d ' '; }
