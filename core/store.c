@@ -727,7 +727,7 @@ out_sql:
 	return store_sqlerr(sqlite3_errcode(st->db)) ?: -EIO;
 }
 
-int store_open(const char *dir, int flags, struct store **out, char *err, size_t err_len)
+static int store_open_once(const char *dir, int flags, struct store **out, char *err, size_t err_len)
 {
 	struct store *st;
 	char path[PATH_MAX];
@@ -841,6 +841,10 @@ int store_open(const char *dir, int flags, struct store **out, char *err, size_t
 			goto out_close_chunks;
 		}
 		rc = store_recover(st);
+		if (store_reserve_use(st, rc)) /* a full disk: recovery mostly deletes */
+			rc = store_recover(st);
+		if (rc == 0)
+			store_reserve_fill(st);
 		if (rc < 0) {
 			seterr(err, err_len, "%s: recovery failed: %s", dir, strerror(-rc));
 			goto out_close_chunks;
@@ -865,6 +869,18 @@ out_unlock:
 out_free:
 	free(st->dir);
 	free(st);
+	return rc;
+}
+
+int store_open(const char *dir, int flags, struct store **out, char *err, size_t err_len)
+{
+	int rc = store_open_once(dir, flags, out, err, err_len);
+
+	/* A full disk refuses even SQLite's WAL and shared-memory files (an
+	 * I/O error): with the reserve released, the store opens, and the
+	 * deletions that make room work. */
+	if ((rc == -ENOSPC || rc == -EIO) && store_reserve_release_full(dir))
+		rc = store_open_once(dir, flags, out, err, err_len);
 	return rc;
 }
 

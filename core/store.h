@@ -6,6 +6,8 @@
  *                 holder's lock goes with its process)
  *   chunks/       the chunk store (chunk.h)
  *   staging/      overlay files of staging file data being written
+ *   reserve       preallocated room for the index's writes on a full disk
+ *                 (store_reserve.c): released to delete, refilled after gc
  *
  * Model. A checkpoint (a top-level entry of the mount) has versions. A
  * version is a tree of nodes (rows of the index: directories, regular files,
@@ -317,6 +319,9 @@ int store_file_close(struct store_file *f);
  * Counted; unpin as many times as pinned. */
 void store_version_pin(struct store *st, int64_t version);
 void store_version_unpin(struct store *st, int64_t version);
+/* Deleted or superseded versions that only pins keep (their data is
+ * reclaimed by store_gc once unpinned): a malloc'd array the caller frees. */
+int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n);
 
 /* ---- retention, gc -------------------------------------------------------- */
 

@@ -1116,12 +1116,10 @@ int store_ckpt_abort(struct store *st, int64_t ckpt_id, const char *reason)
 	return rc;
 }
 
-int store_ckpt_delete(struct store *st, int64_t ckpt_id, const char *rule)
+static int ckpt_delete_once(struct store *st, int64_t ckpt_id, const char *rule)
 {
 	int rc;
 
-	if (st->flags & STORE_RDONLY)
-		return -EROFS;
 	pthread_mutex_lock(&st->mu);
 	rc = store_begin(st);
 	if (rc == 0) {
@@ -1133,6 +1131,18 @@ int store_ckpt_delete(struct store *st, int64_t ckpt_id, const char *rule)
 			store_rollback(st);
 	}
 	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+int store_ckpt_delete(struct store *st, int64_t ckpt_id, const char *rule)
+{
+	int rc;
+
+	if (st->flags & STORE_RDONLY)
+		return -EROFS;
+	rc = ckpt_delete_once(st, ckpt_id, rule);
+	if (store_reserve_use(st, rc)) /* deletion works on a full disk */
+		rc = ckpt_delete_once(st, ckpt_id, rule);
 	if (rc == 0)
 		store_gc(st, false, NULL); /* reclaim now; failures leave it for later */
 	return rc;

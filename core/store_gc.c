@@ -82,6 +82,48 @@ out_rollback:
 	return rc;
 }
 
+/* Appends the dead versions that are (not) pinned to ids (st->mu held). */
+static int dead_versions_locked(struct store *st, bool pinned, int64_t **ids, size_t *cap, size_t *n)
+{
+	sqlite3_stmt *q = store_stmt(st, "SELECT id FROM versions WHERE state=3");
+	int rc = 0, s;
+
+	if (!q)
+		return -EIO;
+	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
+		int64_t v = sqlite3_column_int64(q, 0);
+
+		if (store_version_pinned(st, v) != pinned)
+			continue;
+		rc = UTIL_GROW(*ids, *cap, *n, SIZE_MAX);
+		if (rc < 0)
+			break;
+		(*ids)[(*n)++] = v;
+	}
+	if (rc == 0 && s != SQLITE_DONE && s != SQLITE_ROW)
+		rc = store_sqlerr(s);
+	sqlite3_reset(q);
+	return rc;
+}
+
+int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n)
+{
+	size_t cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&st->mu);
+	rc = dead_versions_locked(st, true, out, &cap, n);
+	pthread_mutex_unlock(&st->mu);
+	if (rc < 0) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 /* Purges every dead version nothing pins (st->mu held). */
 int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purged)
 {
@@ -117,22 +159,7 @@ int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purg
 	}
 	if (!store_writable(st))
 		goto out_free; /* a mount may still bind dead versions: it purges */
-	q = store_stmt(st, "SELECT id FROM versions WHERE state=3");
-	if (!q) {
-		rc = -EIO;
-		goto out_free;
-	}
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		int64_t v = sqlite3_column_int64(q, 0);
-
-		if (store_version_pinned(st, v))
-			continue;
-		rc = UTIL_GROW(ids, cap, n, SIZE_MAX);
-		if (rc < 0)
-			break;
-		ids[n++] = v;
-	}
-	sqlite3_reset(q);
+	rc = dead_versions_locked(st, false, &ids, &cap, &n);
 	for (i = 0; rc == 0 && i < n; i++) {
 		rc = purge_version(st, ids[i]);
 		if (rc == 0)
@@ -216,6 +243,22 @@ out_unlock_gc:
 	return rc;
 }
 
+static int gc_once(struct store *st, bool purge_aborted, uint64_t *purged, uint64_t *bytes)
+{
+	uint64_t n = 0, b = 0;
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = store_gc_locked_index(st, purge_aborted, &n);
+	pthread_mutex_unlock(&st->mu);
+	*purged += n;
+	if (rc < 0)
+		return rc;
+	rc = store_release_unreferenced(st, &b);
+	*bytes += b;
+	return rc;
+}
+
 int store_gc(struct store *st, bool purge_aborted, uint64_t *freed)
 {
 	uint64_t purged = 0, bytes = 0;
@@ -225,12 +268,11 @@ int store_gc(struct store *st, bool purge_aborted, uint64_t *freed)
 		*freed = 0;
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
-	rc = store_gc_locked_index(st, purge_aborted, &purged);
-	pthread_mutex_unlock(&st->mu);
-	if (rc < 0)
-		return rc;
-	rc = store_release_unreferenced(st, &bytes);
+	rc = gc_once(st, purge_aborted, &purged, &bytes);
+	if (store_reserve_use(st, rc)) /* gc works on a full disk */
+		rc = gc_once(st, purge_aborted, &purged, &bytes);
+	if (bytes || rc == 0)
+		store_reserve_fill(st);
 	if (freed)
 		*freed = bytes;
 	if (purge_aborted || purged || bytes) {
@@ -540,7 +582,18 @@ int store_retain_plan(struct store *st, struct retain_row **out, size_t *n)
 	return plan(st, &p, out, n);
 }
 
+static int retain_run_once(struct store *st, struct retain_row **deleted, size_t *n_deleted);
+
 int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_deleted)
+{
+	int rc = retain_run_once(st, deleted, n_deleted);
+
+	if (store_reserve_use(st, rc)) /* retention deletes on a full disk */
+		rc = retain_run_once(st, deleted, n_deleted);
+	return rc;
+}
+
+static int retain_run_once(struct store *st, struct retain_row **deleted, size_t *n_deleted)
 {
 	struct retain_row *rows = NULL, *del = NULL;
 	struct policy p;

@@ -184,6 +184,17 @@ int store_chunks_ref_blob(struct store *st, const void *blob, size_t len);
 
 bool store_version_pinned(struct store *st, int64_t version);
 
+/* ---- store_reserve.c: room for the index's writes on a full disk ---- */
+#define STORE_RESERVE_MAX (8u << 20)
+/* true when rc is -ENOSPC and the reserve had space, now released: the
+ * caller runs its (deleting) operation once more. */
+bool store_reserve_use(struct store *st, int rc);
+/* Releases the reserve of the store in dir when its filesystem is full
+ * (less than 1 MiB available); true when it did. */
+bool store_reserve_release_full(const char *dir);
+/* Allocates the reserve again as far as space allows (lock holder only). */
+void store_reserve_fill(struct store *st);
+
 /* ---- store_ckpt.c ---- */
 int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reason);
 int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule);

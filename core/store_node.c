@@ -632,14 +632,25 @@ out_unlock:
 	return rc;
 }
 
+/* Removing works on a full disk: `rm -rf` of a checkpoint removes its
+ * files first. */
+static int remove_entry_reserve(struct store *st, int64_t parent, const char *name, bool dir)
+{
+	int rc = remove_entry(st, parent, name, dir);
+
+	if (store_reserve_use(st, rc))
+		rc = remove_entry(st, parent, name, dir);
+	return rc;
+}
+
 int store_node_unlink(struct store *st, int64_t parent, const char *name)
 {
-	return remove_entry(st, parent, name, false);
+	return remove_entry_reserve(st, parent, name, false);
 }
 
 int store_node_rmdir(struct store *st, int64_t parent, const char *name)
 {
-	return remove_entry(st, parent, name, true);
+	return remove_entry_reserve(st, parent, name, true);
 }
 
 int store_node_rename(struct store *st, int64_t parent, const char *name, int64_t new_parent,

@@ -35,6 +35,7 @@ struct pidwatch;
 #define FS_TICK_MS 50            /* timer thread period */
 #define FS_TIMEOUT_IMMUTABLE 3600.0
 #define FS_TIMEOUT_LIVE 1.0
+#define FS_SWEEP_MS 1000        /* re-invalidation of still pinned dead versions */
 
 /* Reserved inode kinds: everything but NODE and PLAIN is a fixed inode. */
 enum fs_ino_kind {
@@ -147,6 +148,12 @@ struct fs {
 	pthread_t timer;
 	bool timer_started;
 
+	/* Reclaiming deleted versions that the kernel merely caches (track.c):
+	 * written with __atomic builtins, next_sweep_ms by the timer only. */
+	bool reclaim_due;     /* gc + invalidation sweep at the next tick */
+	size_t n_dead_pinned; /* dead versions still pinned after the last sweep, +1 when gc failed */
+	int64_t next_sweep_ms;
+
 	int mnt_id; /* our mount's id in /proc/PID/fdinfo (0: unknown) */
 	struct procwatch *pw;
 	char pw_status[160];
@@ -174,6 +181,11 @@ void fs_inodes_rebind(struct fs *fs, int64_t ckpt, bool inval);
  * committed version: drop the kernel's cached entries of it in the virtual
  * views (latest, best_*) that show that directory. */
 void fs_inodes_inval_child(struct fs *fs, int64_t parent_node, const char *name);
+/* Queues inval_entry for every name through which the kernel may hold an
+ * inode on one of the (dead) versions v[0..n): once nothing uses them
+ * (open file, working directory) the kernel forgets them and the versions
+ * are unpinned. */
+void fs_inodes_inval_versions(struct fs *fs, const int64_t *v, size_t n);
 /* Registry of strings to small ids (>= 1); 0 on failure. */
 uint32_t fs_reg_id(struct fs *fs, const char *s);
 /* A copy of the registered string (malloc'd) or NULL. */
@@ -210,6 +222,10 @@ void fs_commit_quiet(struct fs *fs);
 void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
 void fs_notify_inode(struct fs *fs, fuse_ino_t ino);
 void fs_policy_refresh(struct fs *fs);
+/* Deleted versions' space: always (something was deleted) or only while
+ * dead versions are still pinned (a handle closed, an inode forgotten),
+ * the timer runs gc and invalidates what pins them at its next tick. */
+void fs_reclaim_kick(struct fs *fs, bool always);
 
 /* ---- ctl.c ---- */
 /* Generates a control file's text (malloc'd). */

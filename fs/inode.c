@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "util.h"
 
 static size_t fs_hash(uint32_t view, int64_t node, size_t cap)
 {
@@ -173,6 +174,7 @@ void fs_inode_forget(struct fs *fs, struct fs_inode *in, uint64_t n)
 	if (in->version)
 		store_version_unpin(fs->st, in->version);
 	free(in);
+	fs_reclaim_kick(fs, false);
 }
 
 /* The node at path (relative, '/'-separated) under root; 0 or -errno. */
@@ -265,6 +267,100 @@ void fs_inodes_inval_child(struct fs *fs, int64_t parent_node, const char *name)
 			fs_notify_entry(fs, fs_ino_id(fs, in), name);
 	}
 	pthread_mutex_unlock(&fs->ino_lock);
+}
+
+struct fs_pinned {
+	fuse_ino_t ino;
+	uint32_t view;
+	int64_t node, ckpt;
+};
+
+/* The name of a version's root in the mount: the checkpoint's name under
+ * the root, a virtual name ("latest:NAME", "best:NAME") under the root, or
+ * "aborted:NAME" under .ckptfs/aborted. malloc'd, or NULL. */
+static char *fs_view_root_name(struct fs *fs, const struct fs_pinned *p, fuse_ino_t *parent)
+{
+	*parent = FUSE_ROOT_ID;
+	if (p->view == FS_VIEW_DIRECT) {
+		struct ckpt_info ci;
+		if (store_ckpt_get(fs->st, p->ckpt, &ci) < 0)
+			return NULL;
+		char *name = ci.name ? strdup(ci.name) : NULL;
+		ckpt_info_release(&ci);
+		return name;
+	}
+	char *reg = fs_reg_name(fs, p->view);
+	char *colon = reg ? strchr(reg, ':') : NULL;
+	char *name = colon ? strdup(colon + 1) : NULL;
+	if (reg && strncmp(reg, "aborted:", 8) == 0)
+		*parent = fs_ino_id(fs, &fs->abortdir);
+	free(reg);
+	return name;
+}
+
+/* The kernel's name of a pinned inode: its parent's inode and its name. */
+static char *fs_pinned_name(struct fs *fs, const struct fs_pinned *p, fuse_ino_t *parent)
+{
+	struct store_node n, cur;
+	if (store_node_get(fs->st, p->node, &n) < 0)
+		return NULL;
+	if (n.parent == 0)
+		return fs_view_root_name(fs, p, parent);
+	char *path = NULL;
+	if (store_node_path(fs->st, p->node, &path) < 0)
+		return NULL;
+	char *slash = strrchr(path, '/');
+	char *name = strdup(slash ? slash + 1 : path);
+	free(path);
+	/* A direct view's parent may have been rebound to a newer version. */
+	bool follow = p->view == FS_VIEW_DIRECT && store_node_follow(fs->st, n.parent, &cur) == 0;
+	pthread_mutex_lock(&fs->ino_lock);
+	struct fs_inode *in = fs_hash_find(fs, p->view, n.parent);
+	if (!in && follow)
+		in = fs_hash_find(fs, FS_VIEW_DIRECT, cur.id);
+	*parent = in ? fs_ino_id(fs, in) : 0;
+	pthread_mutex_unlock(&fs->ino_lock);
+	if (!*parent) {
+		free(name);
+		return NULL;
+	}
+	return name;
+}
+
+static bool fs_version_in(int64_t v, const int64_t *vs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (vs[i] == v)
+			return true;
+	return false;
+}
+
+void fs_inodes_inval_versions(struct fs *fs, const int64_t *v, size_t nv)
+{
+	struct fs_pinned *todo = NULL;
+	size_t n = 0, cap = 0;
+	pthread_mutex_lock(&fs->ino_lock);
+	for (size_t i = 0; i < fs->hcap && n < FS_NOTIFY_MAX / 2; i++) {
+		for (struct fs_inode *in = fs->htab[i]; in && n < FS_NOTIFY_MAX / 2; in = in->hnext) {
+			if (in->kind != FS_INO_NODE || !fs_version_in(in->version, v, nv))
+				continue;
+			if (UTIL_GROW(todo, cap, n, FS_NOTIFY_MAX) < 0)
+				goto out_collected;
+			todo[n++] = (struct fs_pinned){ fs_ino_id(fs, in), in->view, in->node, in->ckpt };
+		}
+	}
+out_collected:
+	pthread_mutex_unlock(&fs->ino_lock);
+	/* The store is asked outside ino_lock; an inode forgotten meanwhile
+	 * only makes its notification a no-op (-ENOENT from the kernel). */
+	for (size_t i = 0; i < n; i++) {
+		fuse_ino_t parent;
+		char *name = fs_pinned_name(fs, &todo[i], &parent);
+		if (name)
+			fs_notify_entry(fs, parent, name);
+		free(name);
+	}
+	free(todo);
 }
 
 uint32_t fs_reg_id(struct fs *fs, const char *s)

@@ -288,19 +288,29 @@ static int fs_apply_policy(struct store *st, struct fs_args *a)
 	struct policy *p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	char why[256] = "";
+	char why[256] = "", *before = NULL, *after = NULL;
 	int rc = store_policy_get(st, p);
+	if (rc == 0)
+		rc = policy_to_text(p, &before);
 	if (rc == 0)
 		rc = policy_apply_words(p, a->words, a->n_words, why, sizeof(why));
 	if (rc < 0 && why[0]) {
 		fprintf(stderr, "ckptfs: bad option: %s\n", why);
+		free(before);
 		free(p);
 		return -EINVAL;
 	}
+	/* Unchanged options write nothing: a store on a full disk mounts
+	 * (to delete checkpoints and make room). */
+	if (rc == 0 && policy_to_text(p, &after) == 0 && strcmp(before, after) == 0)
+		goto out_free;
 	if (rc == 0)
 		rc = store_policy_set(st, p);
 	if (rc < 0)
 		fprintf(stderr, "ckptfs: cannot store the policy: %s\n", strerror(-rc));
+out_free:
+	free(before);
+	free(after);
 	free(p);
 	return rc;
 }
@@ -418,6 +428,9 @@ out_destroy_session:
 	fuse_opt_free_args(&args);
 out_release_state:
 	fs_inodes_release(&fs);
+	/* Nothing is cached any more: deleted versions' data goes now, not
+	 * at the next open (and the gc event says how much). */
+	store_gc(st, false, NULL);
 	free(fs.plain_dir);
 out_close_store:
 	store_close(st);

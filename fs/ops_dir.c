@@ -775,6 +775,7 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_handle *h = fs_fh(fi);
 	if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) == 0) /* setattr may hold it */
 		fs_handle_free(h);
+	fs_reclaim_kick(fs_of(req), false);
 	fuse_reply_err(req, 0);
 }
 

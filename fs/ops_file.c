@@ -304,6 +304,7 @@ static int fs_hput(struct fs *fs, struct fs_handle *h)
 		close(h->fd);
 	}
 	fs_handle_free(h);
+	fs_reclaim_kick(fs, false); /* it may have been the last user of a deleted version */
 	return rc;
 }
 

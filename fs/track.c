@@ -75,6 +75,39 @@ static void *fs_notifier_main(void *arg)
 	return NULL;
 }
 
+/* ---- reclaiming deleted versions ------------------------------------------- */
+
+void fs_reclaim_kick(struct fs *fs, bool always)
+{
+	if (always || __atomic_load_n(&fs->n_dead_pinned, __ATOMIC_ACQUIRE) > 0)
+		__atomic_store_n(&fs->reclaim_due, true, __ATOMIC_RELEASE);
+}
+
+/* Timer thread. The kernel keeps dentries of names nobody uses (a reader
+ * of latest/m.bin whose version retention deleted) and with them inodes
+ * that pin their versions; nothing would make it forget them but memory
+ * pressure. So: gc what is unpinned, then invalidate the names of what is
+ * still pinned; the kernel forgets the unused ones, the forgets kick the
+ * next round. While some stay pinned (an open file, a working directory,
+ * or an entry looked up again meanwhile) the sweep repeats every second. */
+static void fs_reclaim(struct fs *fs)
+{
+	int64_t now = fs_now_ms();
+	bool due = __atomic_exchange_n(&fs->reclaim_due, false, __ATOMIC_ACQ_REL);
+	size_t pinned = __atomic_load_n(&fs->n_dead_pinned, __ATOMIC_ACQUIRE);
+	if (!due && !(pinned > 0 && now >= fs->next_sweep_ms))
+		return;
+	int rc = store_gc(fs->st, false, NULL);
+	int64_t *dead = NULL;
+	size_t n = 0;
+	bool again = store_versions_dead_pinned(fs->st, &dead, &n) < 0 || rc < 0; /* busy, full disk */
+	__atomic_store_n(&fs->n_dead_pinned, n + again, __ATOMIC_RELEASE);
+	fs->next_sweep_ms = now + FS_SWEEP_MS;
+	if (dead && n)
+		fs_inodes_inval_versions(fs, dead, n);
+	free(dead);
+}
+
 /* ---- tracker -------------------------------------------------------------- */
 
 /* trk_lock held. */
@@ -289,6 +322,7 @@ void fs_after_commit(struct fs *fs)
 		retain_rows_free(del, n);
 	}
 	store_gc(fs->st, false, NULL);
+	fs_reclaim_kick(fs, true); /* what the kernel still caches */
 }
 
 /* commit_lock held. The checkpoint's state decides what is left to do. */
@@ -387,6 +421,7 @@ int fs_delete(struct fs *fs, int64_t id)
 	if (rc == 0) {
 		fs_track_drop(fs, id);
 		store_gc(fs->st, false, NULL);
+		fs_reclaim_kick(fs, true);
 	}
 	pthread_mutex_unlock(&fs->commit_lock);
 	return rc;
@@ -613,7 +648,9 @@ static void *fs_timer_main(void *arg)
 		if (store_changed_externally(fs->st)) {
 			fs_policy_refresh(fs);
 			fs_inval_root_names(fs);
+			fs_reclaim_kick(fs, true); /* `ckpt gc` deleted what only the mount may reclaim */
 		}
+		fs_reclaim(fs);
 		pthread_mutex_lock(&fs->pol_lock);
 		int64_t settle = fs->pol.settle_ms;
 		pthread_mutex_unlock(&fs->pol_lock);

@@ -190,3 +190,12 @@ PYEOF
   kill -9 $saver
   wait $saver 2>/dev/null || true
 }
+
+# small_tmpfs SIZE: a tmpfs of SIZE at $T/small (unmounted by the trap); skips
+# the test (77) without root or when tmpfs cannot be mounted.
+small_tmpfs() {
+  [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root for mount -t tmpfs" >&2; exit 77; }
+  mkdir "$T/small"
+  mount -t tmpfs -o size="$1" tmpfs "$T/small" || { echo "SKIP: cannot mount tmpfs" >&2; exit 77; }
+  EXTRA_CLEANUP+=("umount -l '$T/small'")
+}
