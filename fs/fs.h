@@ -194,7 +194,7 @@ extern const char *const fs_ctl_names[FS_CTL_N];
 /* ---- holders.c ---- */
 /* Our mount's id from /proc/self/mountinfo (after mounting), or 0. */
 int fs_find_mnt_id(const char *mnt);
-/* true when process pid still has a descriptor open on our inode with
+/* true when process pid still has a descriptor open for writing on our inode with
  * st_ino serial (another fd of a file being closed: dup2, shell redirection). */
 bool fs_pid_holds(struct fs *fs, pid_t pid, uint64_t serial);
 
