@@ -537,6 +537,16 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 			return rc;
 	}
 	fs_track_touch(fs, cur.ckpt);
+	/* A path setattr on a single-file checkpoint is a whole change, like
+	 * an open-write-close: it commits now, so stat and read of the name
+	 * (and latest) show it when the call returns. A writer holding the
+	 * file open commits it at its own close. */
+	if ((!h || !h->writer) && fs_ckpt_kind(fs, cur.ckpt) == CKPT_FILE && !fs_track_is_temp(fs, cur.ckpt) &&
+	    fs_track_active(fs, cur.ckpt) == 0) {
+		rc = fs_commit(fs, cur.ckpt);
+		if (rc < 0)
+			return rc;
+	}
 	fs_fill_attr(fs, in, &n, out);
 	*timeout = FS_TIMEOUT_LIVE;
 	return 0;
