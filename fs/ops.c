@@ -76,7 +76,7 @@ void fs_fill_attr(struct fs *fs, struct fs_inode *in, const struct store_node *n
 	memset(st, 0, sizeof(*st));
 	st->st_ino = in->serial;
 	st->st_mode = n->mode;
-	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
+	st->st_nlink = n->parent == STORE_NODE_GONE ? 0 : S_ISDIR(n->mode) ? 2 : 1;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_size = (off_t)n->size;
