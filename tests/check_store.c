@@ -708,6 +708,20 @@ START_TEST(test_lock_busy)
 }
 END_TEST
 
+/* Closes the test's store and runs sql on its index.db directly. */
+static void close_and_edit_index(const char *sql)
+{
+	sqlite3 *db;
+	char p[512];
+
+	store_close(st);
+	st = NULL;
+	snprintf(p, sizeof(p), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
 /* utimens keeps atime exactly, across copy-on-write; setting mtime alone
  * leaves it; an index from before the atime column reads (read-only) and
  * gains the column at a read-write open. */
@@ -715,8 +729,6 @@ START_TEST(test_atime_kept)
 {
 	struct store_node n, c;
 	int64_t id, root, v2;
-	sqlite3 *db;
-	char p[512];
 	struct store *o;
 
 	ck_assert_int_eq(store_ckpt_create(st, "at", CKPT_DIR, S_IFDIR | 0755, &id, &root), 0);
@@ -739,13 +751,7 @@ START_TEST(test_atime_kept)
 	ck_assert_int_ne(c.id, n.id);
 	ck_assert_int_eq(c.atime_ns, 1000);
 	ck_assert_int_eq(c.mtime_ns, 3000);
-	store_close(st);
-	st = NULL;
-
-	snprintf(p, sizeof(p), "%s/index.db", dir);
-	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "ALTER TABLE nodes DROP COLUMN atime", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	close_and_edit_index("ALTER TABLE nodes DROP COLUMN atime");
 	o = tu_open(dir, STORE_RDONLY);
 	ck_assert_int_eq(store_node_get(o, n.id, &c), 0);
 	ck_assert_int_eq(c.atime_ns, c.mtime_ns);
@@ -786,23 +792,15 @@ END_TEST
 
 START_TEST(test_format_version_refused)
 {
-	sqlite3 *db;
-	char p[512], err[256];
+	char err[256];
 	struct store *o;
 
 	tu_ckpt1(st, "kept", "f", "v", 1);
-	store_close(st);
-	st = NULL;
-	snprintf(p, sizeof(p), "%s/index.db", dir);
-	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	close_and_edit_index("PRAGMA user_version = 99");
 	ck_assert_int_eq(store_open(dir, 0, &o, err, sizeof(err)), -EPROTONOSUPPORT);
 	ck_assert_ptr_nonnull(strstr(err, "newer"));
 	ck_assert_int_eq(store_open(dir, STORE_RDONLY, &o, err, sizeof(err)), -EPROTONOSUPPORT);
-	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	close_and_edit_index("PRAGMA user_version = 1");
 	/* read-only with nobody else holding the store (ckpt ls without a mount) */
 	{
 		struct ckpt_info *arr;
