@@ -42,6 +42,7 @@ static const char store_schema[] =
 	" id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, parent INTEGER NOT NULL,"
 	" name TEXT NOT NULL, mode INTEGER NOT NULL, size INTEGER NOT NULL DEFAULT 0,"
 	" mtime INTEGER NOT NULL, ctime INTEGER NOT NULL, chunks BLOB, target TEXT, origin INTEGER,"
+	" atime INTEGER," /* set by utimens only (NULL: follows mtime); reads never move it */
 	" UNIQUE(version, parent, name));"
 	"CREATE INDEX nodes_parent ON nodes(parent, name);"
 	"CREATE INDEX nodes_origin ON nodes(origin) WHERE origin IS NOT NULL;"
@@ -672,6 +673,27 @@ static int store_quick_check(struct store *st, char *err, size_t err_len)
 	return ok ? 0 : -EUCLEAN;
 }
 
+/* nodes.atime came after format version 1 (older binaries never name it,
+ * so the version stays): added at a locking or shared read-write open; a
+ * read-only connection to an index without it reads through a temporary
+ * view in which atime follows mtime. */
+static int store_atime_column(struct store *st)
+{
+	sqlite3_stmt *q = NULL;
+	bool has = false;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info('nodes') WHERE name='atime'", -1, &q,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	has = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (has)
+		return 0;
+	if (st->flags & STORE_RDONLY)
+		return store_exec(st, "CREATE TEMP VIEW nodes AS SELECT *, NULL AS atime FROM main.nodes");
+	return store_exec(st, "ALTER TABLE nodes ADD COLUMN atime INTEGER");
+}
+
 static int store_schema_init(struct store *st, char *err, size_t err_len)
 {
 	sqlite3_stmt *q = NULL;
@@ -689,8 +711,11 @@ static int store_schema_init(struct store *st, char *err, size_t err_len)
 		       st->dir, (long long)uv, STORE_FORMAT_VERSION);
 		return -EPROTONOSUPPORT;
 	}
-	if (uv == STORE_FORMAT_VERSION)
-		return 0;
+	if (uv == STORE_FORMAT_VERSION) {
+		if (store_atime_column(st) == 0)
+			return 0;
+		goto out_sql;
+	}
 	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) != SQLITE_OK)
 		goto out_sql;
 	if (sqlite3_step(q) == SQLITE_ROW)

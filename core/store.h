@@ -229,13 +229,17 @@ struct store_node {
 	int64_t id;
 	int64_t version;
 	int64_t ckpt;
-	int64_t parent;   /* 0 for a version's root */
+	int64_t parent;   /* 0 for a version's root; STORE_NODE_GONE for a file
+			     removed while open (its handles keep it) */
 	uint32_t mode;    /* S_IFDIR / S_IFREG / S_IFLNK | permission bits */
 	uint64_t size;    /* current size, including unflushed writes of an open file */
 	int64_t mtime_ns;
 	int64_t ctime_ns;
+	int64_t atime_ns; /* as last set (utimens); mtime_ns until then; reads never move it */
 	bool writable;    /* its version is staging */
 };
+
+#define STORE_NODE_GONE (-1)
 
 struct store_dirent {
 	int64_t id;
@@ -278,10 +282,11 @@ int store_node_rmdir(struct store *st, int64_t parent, const char *name);
 int store_node_rename(struct store *st, int64_t parent, const char *name, int64_t new_parent,
 		      const char *new_name, unsigned int flags);
 
-enum { STORE_SET_MODE = 1, STORE_SET_SIZE = 2, STORE_SET_MTIME = 4 };
-/* Changes mode / size (truncate, through the open-file state if open) / mtime. */
+enum { STORE_SET_MODE = 1, STORE_SET_SIZE = 2, STORE_SET_MTIME = 4, STORE_SET_ATIME = 8 };
+/* Changes mode / size (truncate, through the open-file state if open) /
+ * mtime / atime (kept as set; setting mtime alone leaves the shown atime). */
 int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, uint64_t size,
-		       int64_t mtime_ns, struct store_node *out);
+		       int64_t mtime_ns, int64_t atime_ns, struct store_node *out);
 
 /* ---- file data ------------------------------------------------------------ */
 

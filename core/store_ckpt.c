@@ -495,8 +495,8 @@ static int copy_tree(struct store *st, int64_t src, int64_t dst)
 	int rc, s;
 
 	rc = exec_id(st, "INSERT INTO nodes(version, parent, name, mode, size, mtime, ctime, chunks,"
-			 " target, origin) SELECT ?2, parent, name, mode, size, mtime, ctime, chunks,"
-			 " target, id FROM nodes WHERE version=?1 ORDER BY id", src, dst);
+			 " target, origin, atime) SELECT ?2, parent, name, mode, size, mtime, ctime, chunks,"
+			 " target, id, atime FROM nodes WHERE version=?1 ORDER BY id", src, dst);
 	if (rc < 0)
 		return rc;
 	rc = exec_id(st, "UPDATE nodes SET parent = (SELECT n2.id FROM nodes n2 WHERE n2.version=?1"

@@ -586,6 +586,9 @@ static int ofile_get(struct store *st, int64_t id, bool write, int codec, struct
 	free(cname);
 	free(npath);
 	of->mtime_ns = n.mtime_ns;
+	of->mode = n.mode;
+	of->ctime_ns = n.ctime_ns;
+	of->atime_ns = n.atime_ns == n.mtime_ns ? 0 : n.atime_ns;
 	of->next = st->files;
 	st->files = of;
 	*out = of;

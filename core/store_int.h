@@ -75,6 +75,10 @@ struct ofile {
 	int codec;           /* chunk codec for new chunks; -1 undecided (auto) */
 	bool codec_set;      /* the first writer's policy chose it */
 	int64_t mtime_ns;
+	/* The node row's attributes, for a file removed while open (stat
+	 * through its handles); protected by st->mu. */
+	uint32_t mode;
+	int64_t ctime_ns, atime_ns;
 	char *path;          /* "ckpt/path" for corrupt events */
 	uint8_t *scratch;    /* CHUNK_SIZE, for base copies on write */
 	uint32_t grid;       /* chunk 0's length: the grid (see store_file.c) */

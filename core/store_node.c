@@ -19,7 +19,7 @@
 #define NODE_DEPTH_MAX 4096 /* cap on parent walks */
 
 #define NODE_SQL                                                                       \
-	"SELECT n.id, n.version, v.ckpt, n.parent, n.mode, n.size, n.mtime, n.ctime, v.state" \
+	"SELECT n.id, n.version, v.ckpt, n.parent, n.mode, n.size, n.mtime, n.ctime, v.state, n.atime" \
 	" FROM nodes n JOIN versions v ON v.id = n.version"
 
 void store_dirents_free(struct store_dirent *d, size_t n)
@@ -53,6 +53,29 @@ static void node_from_row(struct store *st, sqlite3_stmt *q, struct store_node *
 		if (mt > out->mtime_ns)
 			out->mtime_ns = mt;
 	}
+	out->atime_ns = sqlite3_column_type(q, 9) == SQLITE_NULL ? out->mtime_ns : sqlite3_column_int64(q, 9);
+}
+
+/* A file removed while open has no row; its handles still stat it (st->mu
+ * held). -ENOENT when no handle is open. */
+static int node_from_ofile(struct store *st, int64_t id, struct store_node *out)
+{
+	struct ofile *of = store_ofile_find(st, id);
+
+	if (!of || !atomic_load(&of->unlinked))
+		return -ENOENT;
+	memset(out, 0, sizeof(*out));
+	out->id = id;
+	out->version = of->version;
+	out->ckpt = of->ckpt;
+	out->parent = STORE_NODE_GONE;
+	out->mode = of->mode;
+	out->size = __atomic_load_n(&of->size, __ATOMIC_RELAXED);
+	out->mtime_ns = __atomic_load_n(&of->mtime_ns, __ATOMIC_RELAXED);
+	out->ctime_ns = of->ctime_ns;
+	out->atime_ns = of->atime_ns ? of->atime_ns : out->mtime_ns;
+	out->writable = !atomic_load(&of->ro);
+	return 0;
 }
 
 static int node_query1(struct store *st, sqlite3_stmt *q, struct store_node *out)
@@ -70,11 +93,13 @@ static int node_query1(struct store *st, sqlite3_stmt *q, struct store_node *out
 int store_node_get_locked(struct store *st, int64_t id, struct store_node *out)
 {
 	sqlite3_stmt *q = store_stmt(st, NODE_SQL " WHERE n.id=?");
+	int rc;
 
 	if (!q)
 		return -EIO;
 	sqlite3_bind_int64(q, 1, id);
-	return node_query1(st, q, out);
+	rc = node_query1(st, q, out);
+	return rc == -ENOENT ? node_from_ofile(st, id, out) : rc;
 }
 
 int store_node_get(struct store *st, int64_t id, struct store_node *out)
@@ -780,7 +805,7 @@ out_unlock:
 }
 
 int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, uint64_t size,
-		       int64_t mtime_ns, struct store_node *out)
+		       int64_t mtime_ns, int64_t atime_ns, struct store_node *out)
 {
 	struct store_node n;
 	sqlite3_stmt *q;
@@ -821,9 +846,13 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 			return rc;
 	}
 	pthread_mutex_lock(&st->mu);
-	if (mask & (STORE_SET_MODE | STORE_SET_MTIME)) {
+	if (mask & (STORE_SET_MODE | STORE_SET_MTIME | STORE_SET_ATIME)) {
+		struct ofile *of = store_ofile_find(st, id);
+
+		/* atime NULL follows mtime: a new mtime alone pins the old one */
 		q = store_stmt(st, "UPDATE nodes SET mode = CASE WHEN ?2 THEN (mode & ~4095) | ?3"
-				   " ELSE mode END, mtime = CASE WHEN ?4 THEN ?5 ELSE mtime END, ctime=?6"
+				   " ELSE mode END, mtime = CASE WHEN ?4 THEN ?5 ELSE mtime END, ctime=?6,"
+				   " atime = CASE WHEN ?7 THEN ?8 WHEN ?4 THEN coalesce(atime, ?9) ELSE atime END"
 				   " WHERE id=?1");
 		if (!q) {
 			rc = -EIO;
@@ -835,14 +864,22 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 		sqlite3_bind_int(q, 4, (mask & STORE_SET_MTIME) != 0);
 		sqlite3_bind_int64(q, 5, mtime_ns);
 		sqlite3_bind_int64(q, 6, store_now_ns());
+		sqlite3_bind_int(q, 7, (mask & STORE_SET_ATIME) != 0);
+		sqlite3_bind_int64(q, 8, atime_ns);
+		sqlite3_bind_int64(q, 9, n.atime_ns);
 		rc = store_sqlerr(sqlite3_step(q));
 		sqlite3_reset(q);
-		if (rc == 0 && (mask & STORE_SET_MTIME)) {
-			struct ofile *of = store_ofile_find(st, id);
-
-			/* an explicit mtime wins over the open file's write time */
-			if (of)
+		if (rc == 0 && of) {
+			/* an explicit mtime wins over the open file's write time;
+			 * the rest is what a removed open file's handles show */
+			if (mask & STORE_SET_MTIME)
 				__atomic_store_n(&of->mtime_ns, mtime_ns, __ATOMIC_RELAXED);
+			if (mask & STORE_SET_MODE)
+				of->mode = (of->mode & ~07777u) | (mode & 07777);
+			if (mask & STORE_SET_ATIME)
+				of->atime_ns = atime_ns;
+			else if ((mask & STORE_SET_MTIME) && !of->atime_ns)
+				of->atime_ns = n.atime_ns;
 		}
 	}
 	if (rc == 0 && out)

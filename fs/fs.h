@@ -207,7 +207,9 @@ int fs_track_active(struct fs *fs, int64_t id);
 void fs_track_mark(struct fs *fs, int64_t id);
 /* true when a last close lets checkpoint id (of kind) commit right now: no
  * writer left, not temporary, and a file checkpoint without commit=rename
- * or a directory whose marker was closed. */
+ * or a directory whose marker was closed. An untracked checkpoint (a path
+ * setattr, no writer ever opened it) is a file that commits unless
+ * commit=rename. */
 bool fs_track_commits_at_close(struct fs *fs, int64_t id, int kind);
 /* true when the checkpoint is being aborted (hidden from the mount). */
 bool fs_track_is_doomed(struct fs *fs, int64_t id);
@@ -235,7 +237,7 @@ extern const char *const fs_ctl_names[FS_CTL_N];
 /* ---- holders.c ---- */
 /* Our mount's id from /proc/self/mountinfo (after mounting), or 0. */
 int fs_find_mnt_id(const char *mnt);
-/* true when process pid still has a descriptor open on our inode with
+/* true when process pid still has a descriptor open for writing on our inode with
  * st_ino serial (another fd of a file being closed: dup2, shell redirection). */
 bool fs_pid_holds(struct fs *fs, pid_t pid, uint64_t serial);
 

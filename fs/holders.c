@@ -2,7 +2,8 @@
  * one of several descriptors of one open file (a shell's `>` redirection
  * opens, dup2()s and closes the original). A single-file checkpoint must
  * commit at the last close only, so the flush handler asks whether the
- * closing process still has a descriptor on the same inode. At FLUSH time
+ * closing process still has a descriptor open for writing on the same
+ * inode (its read-only descriptors do not hold the commit back). At FLUSH time
  * the closed descriptor has already left the process's table. */
 #include <dirent.h>
 #include <errno.h>
@@ -55,6 +56,7 @@ int fs_find_mnt_id(const char *mnt)
 	return found;
 }
 
+/* fd (a name in /proc/PID/fdinfo) is open for writing on our inode serial. */
 static bool fs_fdinfo_matches(int dirfd, const char *fd, int mnt_id, uint64_t serial)
 {
 	char path[64];
@@ -68,8 +70,12 @@ static bool fs_fdinfo_matches(int dirfd, const char *fd, int mnt_id, uint64_t se
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	const char *m = strstr(buf, "mnt_id:"), *i = strstr(buf, "\nino:");
-	if (!m || !i)
+	const char *m = strstr(buf, "mnt_id:"), *i = strstr(buf, "\nino:"), *fl = strstr(buf, "flags:");
+	if (!m || !i || !fl)
+		return false;
+	/* A descriptor open only for reading (the writer's own reader of the
+	 * old version, or of `latest`) never writes again: not a holder. */
+	if ((strtoul(fl + 6, NULL, 8) & O_ACCMODE) == O_RDONLY)
 		return false;
 	return atoi(m + 7) == mnt_id && strtoull(i + 5, NULL, 10) == serial;
 }

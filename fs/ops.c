@@ -76,7 +76,7 @@ void fs_fill_attr(struct fs *fs, struct fs_inode *in, const struct store_node *n
 	memset(st, 0, sizeof(*st));
 	st->st_ino = in->serial;
 	st->st_mode = n->mode;
-	st->st_nlink = S_ISDIR(n->mode) ? 2 : 1;
+	st->st_nlink = n->parent == STORE_NODE_GONE ? 0 : S_ISDIR(n->mode) ? 2 : 1;
 	st->st_uid = fs->uid;
 	st->st_gid = fs->gid;
 	st->st_size = (off_t)n->size;
@@ -84,7 +84,7 @@ void fs_fill_attr(struct fs *fs, struct fs_inode *in, const struct store_node *n
 	st->st_blocks = (blkcnt_t)((n->size + 511) / 512);
 	fs_ts(&st->st_mtim, n->mtime_ns);
 	fs_ts(&st->st_ctim, n->ctime_ns);
-	st->st_atim = st->st_mtim;
+	fs_ts(&st->st_atim, n->atime_ns);
 }
 
 int fs_node_cur(struct fs *fs, struct fs_inode *in, struct store_node *out)
@@ -130,6 +130,8 @@ int fs_node_writable(struct fs *fs, struct fs_inode *in, struct store_node *out)
 		return rc;
 	if (out->writable)
 		return 0;
+	if (out->parent == STORE_NODE_GONE)
+		return -ENOENT; /* removed from a committed version: nothing to copy */
 	struct ckpt_info ci;
 	rc = store_ckpt_get(fs->st, out->ckpt, &ci);
 	if (rc < 0)

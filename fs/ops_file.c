@@ -511,6 +511,15 @@ static int fs_setattr_plain(struct fs *fs, struct fs_inode *in, struct stat *att
 	return rc;
 }
 
+/* A time to set in ns: now, or the one given. */
+static int64_t fs_set_time(bool now, const struct timespec *given)
+{
+	struct timespec ts = *given;
+	if (now)
+		clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, int to_set,
 			 struct fs_handle *h, struct stat *out, double *timeout)
 {
@@ -523,8 +532,9 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 		return -EPERM;
 	if (in->kind != FS_INO_NODE || in->view != FS_VIEW_DIRECT)
 		return -EROFS;
-	/* Owners are not stored (everything belongs to the mounting user);
-	 * atime is not kept: neither needs a new version. */
+	/* Owners are not stored (everything belongs to the mounting user):
+	 * no new version for a chown. atime is kept as set (reads never
+	 * move it, like noatime). */
 	int mask = 0;
 	if (to_set & FUSE_SET_ATTR_MODE)
 		mask |= STORE_SET_MODE;
@@ -532,21 +542,16 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 		mask |= STORE_SET_SIZE;
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW))
 		mask |= STORE_SET_MTIME;
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW))
+		mask |= STORE_SET_ATIME;
 	if (mask == 0)
 		return fs_getattr_in(fs, in, out, timeout);
 	struct store_node cur;
 	rc = fs_node_writable(fs, in, &cur);
 	if (rc < 0)
 		return rc;
-	int64_t mtime = 0;
-	if (mask & STORE_SET_MTIME) {
-		struct timespec now;
-		if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-			clock_gettime(CLOCK_REALTIME, &now);
-		else
-			now = attr->st_mtim;
-		mtime = (int64_t)now.tv_sec * 1000000000LL + now.tv_nsec;
-	}
+	int64_t mtime = fs_set_time(to_set & FUSE_SET_ATTR_MTIME_NOW, &attr->st_mtim);
+	int64_t atime = fs_set_time(to_set & FUSE_SET_ATTR_ATIME_NOW, &attr->st_atim);
 	if ((mask & STORE_SET_SIZE) && h && h->type == FS_H_STORE && h->writer) {
 		rc = store_file_truncate(h->f, (uint64_t)attr->st_size);
 		if (rc < 0)
@@ -555,7 +560,8 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 	}
 	struct store_node n = cur;
 	if (mask) {
-		rc = store_node_setattr(fs->st, cur.id, mask, attr->st_mode & 07777, (uint64_t)attr->st_size, mtime, &n);
+		rc = store_node_setattr(fs->st, cur.id, mask, attr->st_mode & 07777, (uint64_t)attr->st_size, mtime,
+					atime, &n);
 		if (rc < 0)
 			return rc;
 	} else {
@@ -564,6 +570,16 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 			return rc;
 	}
 	fs_track_touch(fs, cur.ckpt);
+	/* A path setattr on a single-file checkpoint is a whole change, like
+	 * an open-write-close: it commits now, so stat and read of the name
+	 * (and latest) show it when the call returns. A writer holding the
+	 * file open commits it at its own close. */
+	if ((!h || !h->writer) && fs_ckpt_kind(fs, cur.ckpt) == CKPT_FILE &&
+	    fs_track_commits_at_close(fs, cur.ckpt, CKPT_FILE)) {
+		rc = fs_commit(fs, cur.ckpt);
+		if (rc < 0)
+			return rc;
+	}
 	fs_fill_attr(fs, in, &n, out);
 	*timeout = FS_TIMEOUT_LIVE;
 	return 0;

@@ -259,8 +259,10 @@ bool fs_track_commits_at_close(struct fs *fs, int64_t id, int kind)
 {
 	pthread_mutex_lock(&fs->trk_lock);
 	struct fs_track *t = fs_track_find(fs, id);
-	bool now = t && !t->doomed && !t->temp && t->n_active == 0 &&
-		   (kind == CKPT_FILE ? !fs->copts.rename_only : t->marked);
+	/* untracked: no writer ever opened it here (a path setattr) */
+	bool now = t ? !t->doomed && !t->temp && t->n_active == 0 &&
+			       (kind == CKPT_FILE ? !fs->copts.rename_only : t->marked)
+		     : kind == CKPT_FILE && !fs->copts.rename_only;
 	pthread_mutex_unlock(&fs->trk_lock);
 	return now;
 }

@@ -127,13 +127,13 @@ START_TEST(test_tree_ops)
 	ck_assert_int_eq(n.id, d.id);
 	ck_assert_int_eq(store_node_unlink(st, d.id, "model.pt"), 0);
 	ck_assert_int_eq(store_node_rmdir(st, root, "empty"), 0);
-	ck_assert_int_eq(store_node_setattr(st, l.id, STORE_SET_MTIME, 0, 0, 12345, &n), 0);
+	ck_assert_int_eq(store_node_setattr(st, l.id, STORE_SET_MTIME, 0, 0, 12345, 0, &n), 0);
 	ck_assert_int_eq(n.mtime_ns, 12345);
 	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
 	/* committed: changes other than removal are read-only */
 	ck_assert_int_eq(store_node_create(st, root, "late", 0644, NULL), -EROFS);
 	ck_assert_int_eq(store_node_mkdir(st, root, "late", 0755, NULL), -EROFS);
-	ck_assert_int_eq(store_node_setattr(st, l.id, STORE_SET_MODE, 0600, 0, 0, NULL), -EROFS);
+	ck_assert_int_eq(store_node_setattr(st, l.id, STORE_SET_MODE, 0600, 0, 0, 0, NULL), -EROFS);
 	ck_assert_int_eq(store_node_get(st, l.id, &n), 0);
 	ck_assert(!n.writable);
 }
@@ -708,25 +708,99 @@ START_TEST(test_lock_busy)
 }
 END_TEST
 
-START_TEST(test_format_version_refused)
+/* Closes the test's store and runs sql on its index.db directly. */
+static void close_and_edit_index(const char *sql)
 {
 	sqlite3 *db;
-	char p[512], err[256];
-	struct store *o;
+	char p[512];
 
-	tu_ckpt1(st, "kept", "f", "v", 1);
 	store_close(st);
 	st = NULL;
 	snprintf(p, sizeof(p), "%s/index.db", dir);
 	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
+}
+
+/* utimens keeps atime exactly, across copy-on-write; setting mtime alone
+ * leaves it; an index from before the atime column reads (read-only) and
+ * gains the column at a read-write open. */
+START_TEST(test_atime_kept)
+{
+	struct store_node n, c;
+	int64_t id, root, v2;
+	struct store *o;
+
+	ck_assert_int_eq(store_ckpt_create(st, "at", CKPT_DIR, S_IFDIR | 0755, &id, &root), 0);
+	ck_assert_int_eq(store_node_create(st, root, "f", 0644, &n), 0);
+	ck_assert_int_eq(n.atime_ns, n.mtime_ns); /* never set: follows mtime */
+	ck_assert_int_eq(store_node_setattr(st, n.id, STORE_SET_ATIME | STORE_SET_MTIME, 0, 0, 2000, 1000, &n), 0);
+	ck_assert_int_eq(n.atime_ns, 1000);
+	ck_assert_int_eq(n.mtime_ns, 2000);
+	ck_assert_int_eq(store_node_setattr(st, n.id, STORE_SET_MTIME, 0, 0, 3000, 0, &n), 0);
+	ck_assert_int_eq(n.atime_ns, 1000);
+	ck_assert_int_eq(n.mtime_ns, 3000);
+	ck_assert_int_eq(store_node_create(st, root, "g", 0644, &c), 0);
+	ck_assert_int_eq(store_node_setattr(st, c.id, STORE_SET_MTIME, 0, 0, 5000, 0, &c), 0);
+	ck_assert_int_eq(c.mtime_ns, 5000);
+	ck_assert_int_ne(c.atime_ns, 5000); /* the atime shown before stays */
+	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
+	ck_assert_int_eq(store_ckpt_begin_version(st, id, &v2), 0);
+	ck_assert_int_eq(store_version_root(st, v2, &c), 0);
+	ck_assert_int_eq(store_node_lookup(st, c.id, "f", &c), 0);
+	ck_assert_int_ne(c.id, n.id);
+	ck_assert_int_eq(c.atime_ns, 1000);
+	ck_assert_int_eq(c.mtime_ns, 3000);
+	close_and_edit_index("ALTER TABLE nodes DROP COLUMN atime");
+	o = tu_open(dir, STORE_RDONLY);
+	ck_assert_int_eq(store_node_get(o, n.id, &c), 0);
+	ck_assert_int_eq(c.atime_ns, c.mtime_ns);
+	ck_assert_int_eq(c.mtime_ns, 3000);
+	store_close(o);
+	st = tu_open(dir, 0);
+	ck_assert_int_eq(store_node_get(st, n.id, &c), 0);
+	ck_assert_int_eq(c.atime_ns, 3000);
+}
+END_TEST
+
+/* A file removed while open keeps its attributes for its handles (fstat,
+ * ftruncate, fchmod of a tempfile-style saver); closed, it is gone. */
+START_TEST(test_unlinked_open)
+{
+	struct store_node n, g;
+	struct store_file *f;
+	int64_t id, root;
+
+	ck_assert_int_eq(store_ckpt_create(st, "ul", CKPT_DIR, S_IFDIR | 0755, &id, &root), 0);
+	ck_assert_int_eq(store_node_create(st, root, "t", 0640, &n), 0);
+	ck_assert_int_eq(store_file_open(st, n.id, STORE_F_READ | STORE_F_WRITE, &f), 0);
+	ck_assert_int_eq(store_file_write(f, "abcdef", 6, 0), 6);
+	ck_assert_int_eq(store_node_unlink(st, root, "t"), 0);
+	ck_assert_int_eq(store_node_lookup(st, root, "t", &g), -ENOENT);
+	ck_assert_int_eq(store_node_get(st, n.id, &g), 0);
+	ck_assert_int_eq(g.parent, STORE_NODE_GONE);
+	ck_assert_uint_eq(g.size, 6);
+	ck_assert_uint_eq(g.mode, S_IFREG | 0640);
+	ck_assert(g.writable);
+	ck_assert_int_eq(store_node_setattr(st, n.id, STORE_SET_SIZE | STORE_SET_MODE, 0600, 3, 0, 0, &g), 0);
+	ck_assert_uint_eq(g.size, 3);
+	ck_assert_uint_eq(g.mode, S_IFREG | 0600);
+	ck_assert_int_eq(store_file_close(f), 0);
+	ck_assert_int_eq(store_node_get(st, n.id, &g), -ENOENT);
+}
+END_TEST
+
+START_TEST(test_format_version_refused)
+{
+	char err[256];
+	struct store *o;
+
+	tu_ckpt1(st, "kept", "f", "v", 1);
+	close_and_edit_index("PRAGMA user_version = 99");
 	ck_assert_int_eq(store_open(dir, 0, &o, err, sizeof(err)), -EPROTONOSUPPORT);
 	ck_assert_ptr_nonnull(strstr(err, "newer"));
 	ck_assert_int_eq(store_open(dir, STORE_RDONLY, &o, err, sizeof(err)), -EPROTONOSUPPORT);
-	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	close_and_edit_index("PRAGMA user_version = 1");
 	/* read-only with nobody else holding the store (ckpt ls without a mount) */
 	{
 		struct ckpt_info *arr;
@@ -1020,6 +1094,8 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_open_init);
 	tcase_add_test(tc, test_names);
 	tcase_add_test(tc, test_tree_ops);
+	tcase_add_test(tc, test_atime_kept);
+	tcase_add_test(tc, test_unlinked_open);
 	tcase_add_test(tc, test_model_none);
 	tcase_add_test(tc, test_model_zlib);
 	tcase_add_test(tc, test_model_zstd);

@@ -859,7 +859,7 @@ static void op_setattr_size(void)
 		return;
 	if (size > MAX_FILE)
 		size = b;
-	rc = store_node_setattr(M.st, v->e[p].node, STORE_SET_SIZE, 0, size, 0, NULL);
+	rc = store_node_setattr(M.st, v->e[p].node, STORE_SET_SIZE, 0, size, 0, 0, NULL);
 	expect(v->state == V_STAGING && v->e[p].type == T_FILE, rc, "setattr size");
 	if (rc < 0)
 		return;

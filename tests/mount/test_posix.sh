@@ -78,6 +78,36 @@ check(stat.S_IMODE(os.stat(p).st_mode) == 0o600, "chmod")
 os.utime(p, ns=(1_000_000_000_000_000_000, 1_500_000_000_123_456_789))
 check(os.stat(p).st_mtime_ns == 1_500_000_000_123_456_789, "utimens mtime: %d" % os.stat(p).st_mtime_ns)
 
+# utimensat keeps both times exactly (atime too); mtime alone leaves atime
+os.utime(p, ns=(1_200_000_000_987_654_321, 1_500_000_000_123_456_789))
+st = os.stat(p)
+check((st.st_atime_ns, st.st_mtime_ns) == (1_200_000_000_987_654_321, 1_500_000_000_123_456_789),
+      "utimens atime/mtime: %d %d" % (st.st_atime_ns, st.st_mtime_ns))
+os.utime(p, ns=(1_200_000_000_987_654_321, 1_600_000_000_000_000_001))
+st = os.stat(p)
+check(st.st_atime_ns == 1_200_000_000_987_654_321 and st.st_mtime_ns == 1_600_000_000_000_000_001,
+      "utimens mtime change keeps atime: %d" % st.st_atime_ns)
+open(p, "rb").read()
+check(os.stat(p).st_atime_ns == 1_200_000_000_987_654_321, "a read does not move atime (noatime)")
+
+# An open file keeps working after unlink (tempfile-style savers):
+# fstat, read, write, ftruncate until it is closed.
+u = os.path.join(d, "unlinked.bin")
+fd = os.open(u, os.O_CREAT | os.O_RDWR, 0o640)
+os.write(fd, b"keep me")
+os.unlink(u)
+check(not os.path.exists(u), "unlinked name gone")
+st = os.fstat(fd)
+check(st.st_size == 7 and stat.S_IMODE(st.st_mode) == 0o640 and stat.S_ISREG(st.st_mode),
+      "fstat after unlink: %r" % (st,))
+check(os.pread(fd, 7, 0) == b"keep me", "read after unlink")
+os.pwrite(fd, b"!!", 7)
+check(os.fstat(fd).st_size == 9 and os.pread(fd, 9, 0) == b"keep me!!", "write after unlink")
+os.ftruncate(fd, 4)
+check(os.fstat(fd).st_size == 4 and os.pread(fd, 9, 0) == b"keep", "ftruncate after unlink")
+os.close(fd)
+check(not os.path.exists(u), "still gone after close")
+
 # symlinks inside are stored
 os.symlink("f.bin", os.path.join(d, "ln"))
 check(os.readlink(os.path.join(d, "ln")) == "f.bin", "readlink")

@@ -117,7 +117,7 @@ static int write_content(struct store *st, int64_t id, json_t *spec, uint8_t *bu
 		r = store_node_setattr(st, id, STORE_SET_MTIME, 0, 0,
 				       (int64_t)json_integer_value(json_object_get(spec, "mtime")) *
 					       1000000000LL,
-				       NULL);
+				       0, NULL);
 	return r;
 }
 
