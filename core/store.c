@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "index_sqlite.h" /* until the SQL below moves into index_sqlite*.c */
 #include "store_int.h"
 #include "util.h"
 
@@ -63,92 +64,36 @@ static const char store_schema[] =
 
 /* ---- small helpers ---- */
 
+/* Transition wrappers: the SQL still outside core/index_sqlite*.c calls
+ * these until it has moved behind index.h verbs. */
 int store_sqlerr(int rc)
 {
-	switch (rc & 0xff) {
-	case SQLITE_OK:
-	case SQLITE_DONE:
-	case SQLITE_ROW:
-		return 0;
-	case SQLITE_CONSTRAINT:
-		return -EEXIST;
-	case SQLITE_FULL:
-		return -ENOSPC;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		return -EBUSY;
-	case SQLITE_READONLY:
-		return -EROFS;
-	case SQLITE_NOMEM:
-		return -ENOMEM;
-	case SQLITE_PERM:
-	case SQLITE_AUTH:
-		return -EACCES;
-	case SQLITE_CANTOPEN:
-		return -ENOENT;
-	case SQLITE_TOOBIG:
-		return -E2BIG;
-	default:
-		return -EIO;
-	}
+	return ix_sqlerr(rc);
 }
 
 sqlite3_stmt *store_stmt(struct store *st, const char *sql)
 {
-	size_t i;
-	sqlite3_stmt *s = NULL;
-
-	for (i = 0; i < st->n_stmts; i++) {
-		if (st->stmts[i].sql == sql) {
-			s = st->stmts[i].stmt;
-			sqlite3_reset(s);
-			sqlite3_clear_bindings(s);
-			return s;
-		}
-	}
-	if (st->n_stmts == st->cap_stmts) {
-		size_t nc = st->cap_stmts ? st->cap_stmts * 2 : 64;
-		struct store_stmt_ent *ns;
-
-		if (nc > STORE_STMT_CACHE)
-			return NULL;
-		ns = realloc(st->stmts, nc * sizeof(*ns));
-		if (!ns)
-			return NULL;
-		st->stmts = ns;
-		st->cap_stmts = nc;
-	}
-	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
-		return NULL;
-	st->stmts[st->n_stmts].sql = sql;
-	st->stmts[st->n_stmts].stmt = s;
-	st->n_stmts++;
-	return s;
+	return ix_stmt(st->ix, sql);
 }
 
 int store_exec(struct store *st, const char *sql)
 {
-	return store_sqlerr(sqlite3_exec(st->db, sql, NULL, NULL, NULL));
+	return ix_exec(st->ix, sql);
 }
 
 int store_begin(struct store *st)
 {
-	return store_exec(st, "BEGIN IMMEDIATE");
+	return index_tx_begin(st->ix);
 }
 
 int store_commit_tx(struct store *st)
 {
-	int rc = store_exec(st, "COMMIT");
-
-	if (rc < 0)
-		store_rollback(st);
-	return rc;
+	return index_tx_commit(st->ix);
 }
 
 void store_rollback(struct store *st)
 {
-	if (!sqlite3_get_autocommit(st->db))
-		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+	index_tx_rollback(st->ix);
 }
 
 int64_t store_now(void)
@@ -816,13 +761,12 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 			goto out_unlock;
 	}
 	oflags = (flags & STORE_RDONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	rc = sqlite3_open_v2(path, &st->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK) {
-		seterr(err, err_len, "%s: %s", path, st->db ? sqlite3_errmsg(st->db) : "cannot open");
-		rc = store_sqlerr(rc) ?: -EIO;
+	rc = ix_connect(path, oflags, &st->ix);
+	if (rc < 0) {
+		seterr(err, err_len, "%s: %s", path, index_last_error(st->ix));
 		goto out_close_db;
 	}
-	sqlite3_busy_timeout(st->db, 10000);
+	st->db = st->ix->db;
 	/* before anything writes: an empty index.db is refused untouched; a new
 	 * one is in WAL mode before its schema is written */
 	rc = store_schema_init(st, err, err_len);
@@ -882,10 +826,7 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 out_close_chunks:
 	chunk_store_close(st->cs);
 out_close_db:
-	while (st->n_stmts)
-		sqlite3_finalize(st->stmts[--st->n_stmts].stmt);
-	free(st->stmts);
-	sqlite3_close(st->db);
+	ix_disconnect(st->ix, false);
 out_unlock:
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
@@ -916,12 +857,7 @@ void store_close(struct store *st)
 	store_ph_stop(st);
 	/* handles left open by the caller: their overlays go with them */
 	store_files_close_all(st);
-	while (st->n_stmts)
-		sqlite3_finalize(st->stmts[--st->n_stmts].stmt);
-	free(st->stmts);
-	if (store_writable(st))
-		sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-	sqlite3_close(st->db);
+	ix_disconnect(st->ix, store_writable(st));
 	chunk_store_close(st->cs);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd); /* releases the flock */
@@ -945,21 +881,12 @@ bool store_readonly(const struct store *st)
 
 bool store_changed_externally(struct store *st)
 {
-	sqlite3_stmt *q;
-	bool changed = false;
+	int changed;
 
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "PRAGMA data_version");
-	if (q && sqlite3_step(q) == SQLITE_ROW) {
-		int64_t v = sqlite3_column_int64(q, 0);
-
-		changed = st->data_version != 0 && v != st->data_version;
-		st->data_version = v;
-	}
-	if (q)
-		sqlite3_reset(q);
+	changed = index_changed_externally(st->ix);
 	pthread_mutex_unlock(&st->mu);
-	return changed;
+	return changed > 0;
 }
 
 /* ---- policy ---- */

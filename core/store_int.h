@@ -18,12 +18,12 @@
 #include <stdatomic.h>
 
 #include "chunk.h"
+#include "index.h"
 #include "store.h"
 
 /* versions.state */
 enum { VER_STAGING = 0, VER_COMMITTED = 1, VER_ABORTED = 2, VER_DEAD = 3 };
 
-#define STORE_STMT_CACHE 1024 /* cap; the SQL texts are a fixed set (~80) */
 #define STORE_NOTES_MAX 64
 #define STORE_NOTE_LEN 512
 #define STORE_NAME_MAX 255
@@ -121,22 +121,17 @@ struct store {
 	int64_t init_ns; /* when this index was initialised (store_info), read-write
 			    opens only: recovery deletes no chunk file older */
 	int lock_fd;
-	sqlite3 *db;
+	struct index *ix; /* the index (core/index.h) */
+	sqlite3 *db;      /* == the SQLite backend's handle, until every verb is in index_sqlite*.c */
 	struct chunk_store *cs;
 	pthread_mutex_t mu;
 	pthread_rwlock_t gc_rw;
-	struct store_stmt_ent {
-		const char *sql; /* string literal: compared by address */
-		sqlite3_stmt *stmt;
-	} *stmts; /* grows; never evicts (a statement may be mid-step) */
-	size_t n_stmts, cap_stmts;
 	struct ofile *files;
 	struct held_set held;
 	struct pin_ent *pins;
 	size_t n_pins, cap_pins;
 	char notes[STORE_NOTES_MAX][STORE_NOTE_LEN];
 	size_t notes_head, n_notes;
-	int64_t data_version;
 	char crash_at[64]; /* CKPT_CRASH_AT, read at open */
 
 	/* the background hashing worker (store_file.c) */
