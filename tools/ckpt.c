@@ -800,6 +800,8 @@ static int cmd_policy(struct cli *c)
 		return CLI_FAIL;
 	}
 	r = policy_apply_words(&p, words, nw, why, sizeof(why));
+	if (r == 0)
+		r = policy_check_names(&p, why, sizeof(why));
 	if (r == -ENOENT || r == -EINVAL) {
 		cli_err(c, "option", "%s", why[0] ? why : r == -ENOENT ? "unknown option" : "bad value");
 		rc = CLI_USAGE;
