@@ -232,6 +232,10 @@ struct store_node {
 	bool writable;    /* its version is staging */
 };
 
+/* Directory nesting the store follows (parent walks) and `ckpt export`
+ * reproduces: nodes deeper than this have no path. */
+#define STORE_DEPTH_MAX 4096
+
 struct store_dirent {
 	int64_t id;
 	uint32_t mode;
