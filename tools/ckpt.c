@@ -396,8 +396,8 @@ enum {
  * best_<metric>, then (by flags) aborted and deleted ones. *version (may be
  * NULL) receives the version to read: the committed one when there is one,
  * the target version for latest/best. 0, -ENOENT, or another negative errno. */
-static int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_info *out,
-		       int64_t *version)
+static int cli_resolve_info(struct cli *c, const char *name, int flags, struct ckpt_info *out,
+			    int64_t *version)
 {
 	struct policy pol;
 	int64_t id = 0, ver = 0;
@@ -465,6 +465,17 @@ static int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_i
 	return -ENOENT;
 }
 
+/* cli_resolve_info with logical_bytes filled for staging and aborted ones. */
+static int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_info *out,
+		       int64_t *version)
+{
+	int r = cli_resolve_info(c, name, flags, out, version);
+
+	if (r == 0 && (r = store_ckpt_logical_bytes(c->st, out)) < 0)
+		ckpt_info_release(out);
+	return r;
+}
+
 /* Reports a resolution failure; returns the exit code. */
 static int resolve_fail(const struct cli *c, const char *name, int r)
 {
@@ -487,7 +498,7 @@ static int cmd_ls(struct cli *c)
 
 	if ((rc = cli_open(c, false)) != CLI_OK)
 		return rc;
-	r = store_ckpt_list(c->st, c->all ? STORE_LIST_ALL : 0, &list, &n);
+	r = store_ckpt_list(c->st, (c->all ? STORE_LIST_ALL : 0) | STORE_LIST_SIZES, &list, &n);
 	if (r < 0) {
 		cli_err(c, NULL, "listing checkpoints: %s", strerror(-r));
 		return CLI_FAIL;
@@ -1610,6 +1621,8 @@ static int print_ckpt(struct cli *c, int64_t id, const char *verb)
 	struct ckpt_info ci;
 	int r = store_ckpt_get(c->st, id, &ci), rc;
 
+	if (r == 0 && (r = store_ckpt_logical_bytes(c->st, &ci)) < 0)
+		ckpt_info_release(&ci);
 	if (r < 0) {
 		cli_err(c, NULL, "reading checkpoint: %s", strerror(-r));
 		return CLI_FAIL;
