@@ -574,6 +574,42 @@ bool policy_is_plain(const struct policy *p, const char *name)
 	return false;
 }
 
+/* true when a plain glob only matches best_ entries: its literal head (up to
+ * the first wildcard) starts with the prefix and the glob is longer. */
+static bool policy_glob_in_prefix(const char *glob, size_t len, const char *prefix)
+{
+	size_t pl = strlen(prefix), head = strcspn(glob, "*?[\\");
+
+	if (head > len)
+		head = len;
+	return pl > 0 && len > pl && head >= pl && strncmp(glob, prefix, pl) == 0;
+}
+
+int policy_check_names(const struct policy *p, char *why, size_t why_len)
+{
+	char q[POLICY_WHY_VALUE_MAX + 8], n[POLICY_WHY_VALUE_MAX + 8];
+	size_t bl = strlen(p->best_prefix);
+	const char *s, *colon;
+
+	policy_quote(q, sizeof(q), p->plain);
+	policy_quote(n, sizeof(n), p->latest_name);
+	if (policy_is_plain(p, p->latest_name))
+		return policy_fail(why, why_len, "plain=%s matches latest_name=%s, the virtual entry "
+				   "(give latest_name=OTHER to keep a plain file of that name)", q, n);
+	if (policy_is_plain(p, ".ckptfs"))
+		return policy_fail(why, why_len, "plain=%s matches .ckptfs, which is reserved", q);
+	if (bl && strncmp(p->latest_name, p->best_prefix, bl) == 0 && p->latest_name[bl])
+		return policy_fail(why, why_len, "latest_name=%s is a best_prefix=%s entry", n,
+				   policy_quote(q, sizeof(q), p->best_prefix));
+	for (s = p->plain; *s; s = *colon ? colon + 1 : colon) {
+		colon = strchrnul(s, ':');
+		if (policy_glob_in_prefix(s, (size_t)(colon - s), p->best_prefix))
+			return policy_fail(why, why_len, "plain=%s names best_prefix=%s entries", q,
+					   policy_quote(n, sizeof(n), p->best_prefix));
+	}
+	return 0;
+}
+
 bool policy_is_temp_name(const char *name)
 {
 	static const char *const globs[] = {

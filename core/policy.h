@@ -66,6 +66,12 @@ int policy_direction(const struct policy *p, const char *metric, bool *tracked);
 /* true when the top-level name matches one of the plain globs (fnmatch). */
 bool policy_is_plain(const struct policy *p, const char *name);
 
+/* Refuses name options that contradict each other: a plain glob matching
+ * latest_name or .ckptfs, a plain glob that only names best_prefix entries,
+ * a latest_name that is a best_prefix entry. 0, or -EINVAL with a one-line
+ * reason in why. */
+int policy_check_names(const struct policy *p, char *why, size_t why_len);
+
 /* true when the top-level name is a temporary name: tmp-*, tmp_*, *.tmp,
  * *.temp, *.partial, .*, *.orbax-checkpoint-tmp-* */
 bool policy_is_temp_name(const char *name);

@@ -113,7 +113,9 @@ struct ckpt_info {
 				 version if one exists, else the committed one */
 	int64_t committed_version; /* 0 when none */
 	int64_t staging_version;   /* 0 when none */
-	uint64_t logical_bytes; /* sum of file sizes (of `version`) */
+	uint64_t logical_bytes; /* sum of file sizes (of `version`); for staging
+				   and aborted ones only with STORE_LIST_SIZES
+				   or store_ckpt_logical_bytes, else 0 */
 	uint64_t stored_bytes;  /* bytes of chunks first stored by this checkpoint */
 	char *note;             /* abort reason, metric problems, rule of deletion; may be NULL */
 	char *deleted_rule;     /* "user", "policy: ...", "replaced"; NULL unless deleted */
@@ -127,7 +129,12 @@ void ckpt_info_free_array(struct ckpt_info *arr, size_t n);
 enum {
 	STORE_LIST_ALL = 1 << 0,        /* include aborted and deleted */
 	STORE_LIST_NO_METRICS = 1 << 1, /* skip metrics (fast readdir) */
+	STORE_LIST_SIZES = 1 << 2,      /* logical_bytes of staging/aborted ones too */
 };
+
+/* Fills ci->logical_bytes of a staging or aborted checkpoint (a scan of its
+ * version's nodes; committed ones have it already). 0 or a negative errno. */
+int store_ckpt_logical_bytes(struct store *st, struct ckpt_info *ci);
 
 /* Checkpoints in commit order (staging ones last, by creation), as an
  * array the caller frees with ckpt_info_free_array. Default: staging and
@@ -240,6 +247,9 @@ struct store_node {
 };
 
 #define STORE_NODE_GONE (-1)
+/* Directory nesting the store follows (parent walks) and `ckpt export`
+ * reproduces: nodes deeper than this have no path. */
+#define STORE_DEPTH_MAX 4096
 
 struct store_dirent {
 	int64_t id;

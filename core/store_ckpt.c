@@ -140,8 +140,41 @@ static int info_from_row(sqlite3_stmt *q, struct ckpt_info *ci)
 	return rc;
 }
 
+/* logical_bytes of a staging or aborted checkpoint: the current sum over its
+ * version's files (committed ones carry the sum set at commit). A scan of the
+ * version's nodes, so only callers that show sizes ask for it: a lookup on
+ * every file created in a big staging checkpoint would make creating N files
+ * cost O(N^2). */
+static int info_logical_bytes(struct store *st, struct ckpt_info *ci)
+{
+	sqlite3_stmt *q;
+	int s;
+
+	if ((ci->state != CKPT_STAGING && ci->state != CKPT_ABORTED) || !ci->version)
+		return 0;
+	q = store_stmt(st, "SELECT total(size) FROM nodes WHERE version=? AND (mode & 61440) = 32768");
+	if (!q)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, ci->version);
+	s = sqlite3_step(q);
+	if (s == SQLITE_ROW)
+		ci->logical_bytes = (uint64_t)sqlite3_column_double(q, 0);
+	sqlite3_reset(q);
+	return s == SQLITE_ROW ? 0 : store_sqlerr(s);
+}
+
+int store_ckpt_logical_bytes(struct store *st, struct ckpt_info *ci)
+{
+	int rc;
+
+	pthread_mutex_lock(&st->mu);
+	rc = info_logical_bytes(st, ci);
+	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
 /* Second half of info_from_row, after q was reset (it runs other queries). */
-static int info_finish(struct store *st, struct ckpt_info *ci, bool metrics)
+static int info_finish(struct store *st, struct ckpt_info *ci, bool metrics, bool sizes)
 {
 	int rc = 0;
 
@@ -162,20 +195,8 @@ static int info_finish(struct store *st, struct ckpt_info *ci, bool metrics)
 			}
 		}
 	}
-	if (rc == 0 && (ci->state == CKPT_STAGING || ci->state == CKPT_ABORTED) && ci->version) {
-		/* set at commit for committed ones; the current sum for the others */
-		sqlite3_stmt *q = store_stmt(st, "SELECT total(size) FROM nodes WHERE version=?"
-						 " AND (mode & 61440) = 32768");
-
-		if (!q) {
-			rc = -EIO;
-		} else {
-			sqlite3_bind_int64(q, 1, ci->version);
-			if (sqlite3_step(q) == SQLITE_ROW)
-				ci->logical_bytes = (uint64_t)sqlite3_column_double(q, 0);
-			sqlite3_reset(q);
-		}
-	}
+	if (rc == 0 && sizes)
+		rc = info_logical_bytes(st, ci);
 	if (rc == 0 && metrics)
 		rc = load_metrics(st, ci);
 	if (rc < 0)
@@ -195,7 +216,7 @@ static int info_query1(struct store *st, sqlite3_stmt *q, struct ckpt_info *out)
 	rc = info_from_row(q, out);
 	sqlite3_reset(q);
 	if (rc == 0)
-		rc = info_finish(st, out, true);
+		rc = info_finish(st, out, true, false);
 	return rc;
 }
 
@@ -231,7 +252,7 @@ int store_ckpt_list(struct store *st, int flags, struct ckpt_info **out, size_t 
 		rc = store_sqlerr(s);
 	sqlite3_reset(q);
 	for (i = 0; rc == 0 && i < cnt; i++) {
-		rc = info_finish(st, &arr[i], !(flags & STORE_LIST_NO_METRICS));
+		rc = info_finish(st, &arr[i], !(flags & STORE_LIST_NO_METRICS), flags & STORE_LIST_SIZES);
 		if (rc < 0) {
 			/* info_finish released arr[i]; keep the array consistent */
 			memmove(&arr[i], &arr[i + 1], (cnt - i - 1) * sizeof(*arr));

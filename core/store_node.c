@@ -16,8 +16,6 @@
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
-#define NODE_DEPTH_MAX 4096 /* cap on parent walks */
-
 #define NODE_SQL                                                                       \
 	"SELECT n.id, n.version, v.ckpt, n.parent, n.mode, n.size, n.mtime, n.ctime, v.state, n.atime" \
 	" FROM nodes n JOIN versions v ON v.id = n.version"
@@ -215,7 +213,7 @@ int store_node_path_locked(struct store *st, int64_t id, char **out)
 	int depth, rc = 0;
 
 	*out = NULL;
-	for (depth = 0; depth < NODE_DEPTH_MAX; depth++) {
+	for (depth = 0; depth < STORE_DEPTH_MAX; depth++) {
 		sqlite3_stmt *q = store_stmt(st, "SELECT parent, name FROM nodes WHERE id=?");
 		const char *nm;
 		int64_t parent;
@@ -259,7 +257,7 @@ int store_node_path_locked(struct store *st, int64_t id, char **out)
 		path = np;
 		id = parent;
 	}
-	if (rc == 0 && depth == NODE_DEPTH_MAX)
+	if (rc == 0 && depth == STORE_DEPTH_MAX)
 		rc = -ELOOP;
 	if (rc == 0 && !path) {
 		path = strdup("");
@@ -747,7 +745,7 @@ int store_node_rename(struct store *st, int64_t parent, const char *name, int64_
 		int64_t a = new_parent;
 		int depth;
 
-		for (depth = 0; a && depth < NODE_DEPTH_MAX; depth++) {
+		for (depth = 0; a && depth < STORE_DEPTH_MAX; depth++) {
 			struct store_node an;
 
 			if (a == src.id) {

@@ -50,6 +50,26 @@ static void fs_buf_printf(struct fs_buf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* Appends S as one TSV field: backslash, tab, newline, carriage return and
+ * the other control characters become \\ \t \n \r \xHH (PostgreSQL COPY
+ * text format), so a row is always one line of tab-separated fields. */
+static void fs_buf_tsv(struct fs_buf *b, const char *s)
+{
+	for (const char *run = s;; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != 0x7f && c != '\\')
+			continue;
+		fs_buf_printf(b, "%.*s", (int)(s - run), run);
+		if (!c)
+			return;
+		if (c == '\\' || c == '\t' || c == '\n' || c == '\r')
+			fs_buf_printf(b, "\\%c", c == '\\' ? '\\' : c == '\t' ? 't' : c == '\n' ? 'n' : 'r');
+		else
+			fs_buf_printf(b, "\\x%02x", c);
+		run = s + 1;
+	}
+}
+
 static const char *fs_state_name(int state)
 {
 	switch (state) {
@@ -164,8 +184,10 @@ static void fs_gen_retention(struct fs *fs, struct fs_buf *b)
 		b->err = rc;
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		fs_buf_printf(b, "%s\t%s\t%s\n", rows[i].name, rows[i].keep ? "keep" : "delete", rows[i].rule);
+	for (size_t i = 0; i < n; i++) {
+		fs_buf_tsv(b, rows[i].name);
+		fs_buf_printf(b, "\t%s\t%s\n", rows[i].keep ? "keep" : "delete", rows[i].rule);
+	}
 	retain_rows_free(rows, n);
 }
 
@@ -189,9 +211,13 @@ static void fs_gen_tsv(struct fs *fs, struct fs_buf *b)
 			snprintf(step, sizeof(step), "%lld", (long long)c->step);
 		if (c->has_epoch)
 			snprintf(epoch, sizeof(epoch), "%g", c->epoch);
-		fs_buf_printf(b, "%s\t%s\t%s\t%s\t%s\t", c->name, fs_state_name(c->state), step, epoch, when);
-		for (size_t m = 0; m < c->n_metrics; m++)
-			fs_buf_printf(b, "%s%s=%.10g", m ? ";" : "", c->metrics[m].name, c->metrics[m].value);
+		fs_buf_tsv(b, c->name);
+		fs_buf_printf(b, "\t%s\t%s\t%s\t%s\t", fs_state_name(c->state), step, epoch, when);
+		for (size_t m = 0; m < c->n_metrics; m++) {
+			fs_buf_printf(b, "%s", m ? ";" : "");
+			fs_buf_tsv(b, c->metrics[m].name);
+			fs_buf_printf(b, "=%.10g", c->metrics[m].value);
+		}
 		fs_buf_printf(b, "\n");
 	}
 	ckpt_info_free_array(arr, n);

@@ -281,10 +281,10 @@ static int fs_init_state(struct fs *fs, struct store *st)
 	return fs_inodes_init(fs);
 }
 
+/* Applies the policy options over the stored policy and checks the result
+ * (the stored options count too): contradictory ones are refused. */
 static int fs_apply_policy(struct store *st, struct fs_args *a)
 {
-	if (a->n_words == 0)
-		return 0;
 	struct policy *p = malloc(sizeof(*p));
 	if (!p)
 		return -ENOMEM;
@@ -294,6 +294,8 @@ static int fs_apply_policy(struct store *st, struct fs_args *a)
 		rc = policy_to_text(p, &before);
 	if (rc == 0)
 		rc = policy_apply_words(p, a->words, a->n_words, why, sizeof(why));
+	if (rc == 0)
+		rc = policy_check_names(p, why, sizeof(why));
 	if (rc < 0 && why[0]) {
 		fprintf(stderr, "ckptfs: bad option: %s\n", why);
 		free(before);

@@ -44,7 +44,6 @@ enum {
 };
 
 #define CLI_MAX_ARGS 1024     /* positional words accepted on one line */
-#define EXPORT_MAX_DEPTH 512  /* directory nesting an export follows */
 #define EXPORT_BUF (1u << 20)
 
 struct cli {
@@ -409,8 +408,8 @@ enum {
  * best_<metric>, then (by flags) aborted and deleted ones. *version (may be
  * NULL) receives the version to read: the committed one when there is one,
  * the target version for latest/best. 0, -ENOENT, or another negative errno. */
-static int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_info *out,
-		       int64_t *version)
+static int cli_resolve_info(struct cli *c, const char *name, int flags, struct ckpt_info *out,
+			    int64_t *version)
 {
 	struct policy pol;
 	int64_t id = 0, ver = 0;
@@ -478,6 +477,17 @@ static int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_i
 	return -ENOENT;
 }
 
+/* cli_resolve_info with logical_bytes filled for staging and aborted ones. */
+static int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_info *out,
+		       int64_t *version)
+{
+	int r = cli_resolve_info(c, name, flags, out, version);
+
+	if (r == 0 && (r = store_ckpt_logical_bytes(c->st, out)) < 0)
+		ckpt_info_release(out);
+	return r;
+}
+
 /* Reports a resolution failure; returns the exit code. */
 static int resolve_fail(const struct cli *c, const char *name, int r)
 {
@@ -528,7 +538,7 @@ static int cmd_ls(struct cli *c)
 
 	if ((rc = cli_open(c, false)) != CLI_OK)
 		return rc;
-	r = store_ckpt_list(c->st, c->all ? STORE_LIST_ALL : 0, &list, &n);
+	r = store_ckpt_list(c->st, (c->all ? STORE_LIST_ALL : 0) | STORE_LIST_SIZES, &list, &n);
 	if (r < 0) {
 		cli_err(c, NULL, "listing checkpoints: %s", strerror(-r));
 		return CLI_FAIL;
@@ -841,6 +851,8 @@ static int cmd_policy(struct cli *c)
 		return CLI_FAIL;
 	}
 	r = policy_apply_words(&p, words, nw, why, sizeof(why));
+	if (r == 0)
+		r = policy_check_names(&p, why, sizeof(why));
 	if (r == -ENOENT || r == -EINVAL) {
 		cli_err(c, "option", "%s", why[0] ? why : r == -ENOENT ? "unknown option" : "bad value");
 		rc = CLI_USAGE;
@@ -1265,71 +1277,8 @@ out_close_fd:
 	return r;
 }
 
-static int export_node(struct export_ctx *x, const struct store_node *n, int dirfd,
-		       const char *name, int depth);
-
-static int export_dir(struct export_ctx *x, const struct store_node *n, int dirfd, const char *name,
-		      int depth)
-{
-	struct store_dirent *ents = NULL;
-	struct timespec ts[2];
-	size_t ne = 0;
-	int fd, r;
-
-	if (depth > EXPORT_MAX_DEPTH) {
-		export_fail_at(x, n->id);
-		return -ELOOP;
-	}
-	if (mkdirat(dirfd, name, 0700) < 0) {
-		export_fail_at(x, n->id);
-		return -errno;
-	}
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0) {
-		export_fail_at(x, n->id);
-		return -errno;
-	}
-	r = store_node_list(x->st, n->id, &ents, &ne);
-	if (r < 0) {
-		export_fail_at(x, n->id);
-		goto out_close_fd;
-	}
-	for (size_t i = 0; i < ne; i++) {
-		struct store_node child;
-		const char *cn = ents[i].name;
-
-		/* Names come from the index: never let one step outside DEST. */
-		if (!cn || !cn[0] || strchr(cn, '/') || strcmp(cn, ".") == 0 || strcmp(cn, "..") == 0) {
-			export_fail_at(x, n->id);
-			r = -EINVAL;
-			break;
-		}
-		r = store_node_get(x->st, ents[i].id, &child);
-		if (r < 0) {
-			export_fail_at(x, ents[i].id);
-			break;
-		}
-		r = export_node(x, &child, fd, cn, depth + 1);
-		if (r < 0)
-			break;
-	}
-	store_dirents_free(ents, ne);
-	if (r < 0)
-		goto out_close_fd;
-	/* Mode and times last: a read-only mode must not block the children,
-	 * and creating them would change the mtime. */
-	node_times(n, ts);
-	if (fchmod(fd, n->mode & 07777) < 0 || futimens(fd, ts) < 0 || fsync(fd) < 0) {
-		r = -errno;
-		export_fail_at(x, n->id);
-	}
-out_close_fd:
-	close(fd);
-	return r;
-}
-
-static int export_node(struct export_ctx *x, const struct store_node *n, int dirfd,
-		       const char *name, int depth)
+/* A file or a symlink (anything but a directory) as dirfd/name. */
+static int export_leaf(struct export_ctx *x, const struct store_node *n, int dirfd, const char *name)
 {
 	char target[PATH_MAX];
 	struct timespec ts[2];
@@ -1338,8 +1287,6 @@ static int export_node(struct export_ctx *x, const struct store_node *n, int dir
 	switch (n->mode & S_IFMT) {
 	case S_IFREG:
 		return export_file(x, n, dirfd, name);
-	case S_IFDIR:
-		return export_dir(x, n, dirfd, name, depth);
 	case S_IFLNK:
 		memset(target, 0, sizeof(target));
 		r = store_node_readlink(x->st, n->id, target, sizeof(target) - 1);
@@ -1360,34 +1307,235 @@ static int export_node(struct export_ctx *x, const struct store_node *n, int dir
 	return -EOPNOTSUPP;
 }
 
-/* Removes what a failed export left under dirfd/name (best effort). */
-static void remove_tree(int pfd, const char *name, int depth)
+/* One directory of an export in progress: its node, entries, the next one. */
+struct export_frame {
+	struct store_node n;
+	struct store_dirent *ents;
+	size_t ne, next;
+};
+
+struct export_stack {
+	struct export_frame *f; /* f[0] is the top directory */
+	size_t depth, cap;
+};
+
+/* Makes dirfd/name for directory node n, opens it (*fd) and pushes its frame. */
+static int export_push(struct export_ctx *x, struct export_stack *s, const struct store_node *n, int dirfd,
+		       const char *name, int *fd)
 {
-	struct stat sb;
-	DIR *d;
+	struct export_frame *f;
+	int r;
+
+	*fd = -1;
+	if (s->depth >= STORE_DEPTH_MAX) {
+		r = -ELOOP;
+		goto out_fail;
+	}
+	if (s->depth == s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 64;
+
+		f = realloc(s->f, ncap * sizeof(*f));
+		if (!f) {
+			r = -ENOMEM;
+			goto out_fail;
+		}
+		s->f = f;
+		s->cap = ncap;
+	}
+	if (mkdirat(dirfd, name, 0700) < 0) {
+		r = -errno;
+		goto out_fail;
+	}
+	*fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (*fd < 0) {
+		r = -errno;
+		goto out_fail;
+	}
+	f = &s->f[s->depth];
+	*f = (struct export_frame){ .n = *n };
+	r = store_node_list(x->st, n->id, &f->ents, &f->ne);
+	if (r < 0) {
+		close(*fd);
+		*fd = -1;
+		goto out_fail;
+	}
+	s->depth++;
+	return 0;
+out_fail:
+	export_fail_at(x, n->id);
+	return r;
+}
+
+/* Finishes the top frame's directory (open as fd) and pops it; *fd becomes
+ * its parent, reached through "..", or -1 for the top directory. Mode and
+ * times last: a read-only mode must not block the children, and creating
+ * them would change the mtime. */
+static int export_pop(struct export_ctx *x, struct export_stack *s, int *fd)
+{
+	struct export_frame *f = &s->f[s->depth - 1];
+	struct timespec ts[2];
+	int up = -1, r = 0;
+
+	if (s->depth > 1 && (up = openat(*fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		r = -errno;
+	node_times(&f->n, ts);
+	if (r == 0 && (fchmod(*fd, f->n.mode & 07777) < 0 || futimens(*fd, ts) < 0 || fsync(*fd) < 0))
+		r = -errno;
+	if (r < 0)
+		export_fail_at(x, f->n.id);
+	close(*fd);
+	*fd = up;
+	store_dirents_free(f->ents, f->ne);
+	s->depth--;
+	return r;
+}
+
+/* Exports directory node top as dirfd/name without recursion: one directory
+ * open at a time (going back up through "..", inside the temporary tree this
+ * process made), frames on the heap, so nesting as deep as the store keeps
+ * (STORE_DEPTH_MAX) costs neither stack nor file descriptors. */
+static int export_tree(struct export_ctx *x, const struct store_node *top, int dirfd, const char *name)
+{
+	struct export_stack s = { 0 };
+	int fd, r = export_push(x, &s, top, dirfd, name, &fd);
+
+	while (r == 0 && s.depth > 0) {
+		struct export_frame *f = &s.f[s.depth - 1];
+		struct store_node child;
+		const char *cn;
+		int cfd;
+
+		if (f->next == f->ne) {
+			r = export_pop(x, &s, &fd);
+			continue;
+		}
+		cn = f->ents[f->next].name;
+		/* Names come from the index: never let one step outside DEST. */
+		if (!cn || !cn[0] || strchr(cn, '/') || strcmp(cn, ".") == 0 || strcmp(cn, "..") == 0) {
+			export_fail_at(x, f->n.id);
+			r = -EINVAL;
+			break;
+		}
+		r = store_node_get(x->st, f->ents[f->next++].id, &child);
+		if (r < 0) {
+			export_fail_at(x, f->ents[f->next - 1].id);
+			break;
+		}
+		if (!S_ISDIR(child.mode)) {
+			r = export_leaf(x, &child, fd, cn);
+			continue;
+		}
+		r = export_push(x, &s, &child, fd, cn, &cfd);
+		if (r == 0) {
+			close(fd);
+			fd = cfd;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	while (s.depth > 0) {
+		s.depth--;
+		store_dirents_free(s.f[s.depth].ents, s.f[s.depth].ne);
+	}
+	free(s.f);
+	return r;
+}
+
+/* Opens directory dirfd/name for removal (made writable: an exported
+ * read-only directory). */
+static int remove_open(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd >= 0)
+		(void)fchmod(fd, 0700);
+	return fd;
+}
+
+/* Unlinks every non-directory in fd; *sub receives the name of one
+ * subdirectory (malloc'd), or NULL when there is none. */
+static int remove_files(int fd, char **sub)
+{
+	int dfd = dup(fd);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
 	struct dirent *de;
+	struct stat sb;
+
+	*sub = NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		bool dir = de->d_type == DT_DIR;
+
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_UNKNOWN)
+			dir = fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+		if (!dir)
+			unlinkat(fd, de->d_name, 0);
+		else if (!*sub)
+			*sub = strdup(de->d_name);
+	}
+	closedir(d);
+	return 0;
+}
+
+/* Removes what a failed export left under pfd/name (best effort), without
+ * recursion: one directory open at a time, the names on the way down on the
+ * heap; it stops at anything it cannot remove. */
+static void remove_tree(int pfd, const char *name)
+{
+	char **names = NULL, *sub;
+	size_t depth = 0;
+	struct stat sb;
 	int fd;
 
 	if (fstatat(pfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 		return;
-	if (!S_ISDIR(sb.st_mode) || depth > EXPORT_MAX_DEPTH + 1) {
+	if (!S_ISDIR(sb.st_mode)) {
 		unlinkat(pfd, name, 0);
 		return;
 	}
-	fd = openat(pfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	(void)fchmod(fd, 0700); /* an exported read-only directory */
-	d = fdopendir(fd);
-	if (!d) {
+	names = calloc(STORE_DEPTH_MAX, sizeof(*names));
+	fd = names ? remove_open(pfd, name) : -1;
+	while (fd >= 0 && remove_files(fd, &sub) == 0) {
+		if (sub) {
+			int nfd = depth < STORE_DEPTH_MAX ? remove_open(fd, sub) : -1;
+
+			if (nfd < 0) {
+				free(sub);
+				break;
+			}
+			names[depth++] = sub;
+			close(fd);
+			fd = nfd;
+			continue;
+		}
+		if (depth == 0) {
+			close(fd);
+			fd = -1;
+			unlinkat(pfd, name, AT_REMOVEDIR);
+			break;
+		}
+		int up = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
 		close(fd);
-		return;
+		fd = up;
+		depth--;
+		if (fd >= 0 && unlinkat(fd, names[depth], AT_REMOVEDIR) < 0)
+			break; /* it would be found again: stop */
+		free(names[depth]);
+		names[depth] = NULL;
 	}
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-			remove_tree(dirfd(d), de->d_name, depth + 1);
-	closedir(d);
-	unlinkat(pfd, name, AT_REMOVEDIR);
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; names && i < STORE_DEPTH_MAX; i++)
+		free(names[i]);
+	free(names);
 }
 
 static int cmd_export(struct cli *c)
@@ -1468,7 +1616,7 @@ static int cmd_export(struct cli *c)
 	/* Written beside DEST under a temporary name and renamed at the end, so
 	 * a partial export never looks complete. */
 	snprintf(tmp, sizeof(tmp), ".%s.ckpt-export-%ld.tmp", base, (long)getpid());
-	r = export_node(&x, &root, dirfd, tmp, 0);
+	r = S_ISDIR(root.mode) ? export_tree(&x, &root, dirfd, tmp) : export_leaf(&x, &root, dirfd, tmp);
 	if (r < 0) {
 		cli_err(c, name, "exporting %s: %s", x.failed[0] ? x.failed : ".", strerror(-r));
 		rc = CLI_FAIL;
@@ -1516,7 +1664,7 @@ static int cmd_export(struct cli *c)
 	goto out_free_buf;
 
 out_remove_tmp:
-	remove_tree(dirfd, tmp, 0);
+	remove_tree(dirfd, tmp);
 out_free_buf:
 	free(x.buf);
 out_close_dir:
@@ -1535,6 +1683,8 @@ static int print_ckpt(struct cli *c, int64_t id, const char *verb)
 	struct ckpt_info ci;
 	int r = store_ckpt_get(c->st, id, &ci), rc;
 
+	if (r == 0 && (r = store_ckpt_logical_bytes(c->st, &ci)) < 0)
+		ckpt_info_release(&ci);
 	if (r < 0) {
 		cli_err(c, NULL, "reading checkpoint: %s", strerror(-r));
 		return CLI_FAIL;

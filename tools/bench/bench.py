@@ -7,7 +7,7 @@ Every workload runs on the native filesystem and on a ckptfs mount in the
 same run, interleaved (the side that goes first alternates by repetition);
 the table shows median [min-max] over the repetitions and the ratio
 ckptfs / native of the medians. Environment: CKPTFS CKPT MKMANY NOSYNC WORK
-QUICK (1 = quick), BENCH_ONLY (comma list of write,series,meta,commit,rss),
+QUICK (1 = quick), BENCH_ONLY (comma list of write,series,meta,commit,rss,many),
 BENCH_PERF (1 = perf-profile the daemon during the first 1 GiB write).
 """
 import json
@@ -48,6 +48,9 @@ S = dict(
     commits=100,
     commit_bytes=64 * 1024,
     rss_bytes=2 * GiB if QUICK else 10 * GiB,
+    many_files=20000 if QUICK else 100000,  # 7: small files into one directory checkpoint
+    many_bytes=4096,
+    many_ls=10000,                        # ls -l of the checkpoint root at this many entries
 )
 for k in list(S):  # BENCH_<KEY>=value overrides (ints; meta_counts: a,b,c)
     v = os.environ.get("BENCH_" + k.upper())
@@ -784,9 +787,68 @@ def w_rss():
         fmt((rss0 or 0) / 1024.0), fmt(peak[0] / 1024.0), fmt(size / t / 1e6)))
 
 
+# ---------------------------------------------------------------- 7: many small files
+def create_files(d, first, last, data, marks):
+    """Creates d/f<first>..f<last-1>; appends now() to marks after every tenth of many_files."""
+    step = max(1, S["many_files"] // 10)
+    for i in range(first, last):
+        with open(os.path.join(d, "f%07d" % i), "wb") as f:
+            f.write(data)
+        if (i + 1) % step == 0:
+            marks.append(now())
+
+
+def w_many():
+    n, nls, data = S["many_files"], min(S["many_ls"], S["many_files"]), b"m" * S["many_bytes"]
+    natdir = os.path.join(WORK, "native-many")
+    os.makedirs(natdir)
+    m = Mount("many")
+    R = {k: [] for k in ("t_nat", "t_ck", "ll_nat", "ll_ck", "g_nat", "g_ck", "commit")}
+    try:
+        for r in range(REPS):
+            for side in sides(r):
+                d = os.path.join(natdir if side == "nat" else m.mnt, "many-%d" % r)
+                os.mkdir(d)
+                marks = [now()]
+                create_files(d, 0, nls, data, marks)
+                k, t0 = len(marks) - 1, now()
+                t_ls = time_cmd(["ls", "-l", d])  # the checkpoint root, still staging
+                gap = now() - t0
+                create_files(d, nls, n, data, marks)
+                tenths = [b - a for a, b in zip(marks, marks[1:])]
+                if k < len(tenths):
+                    tenths[k] -= gap  # the tenth after the ls, without it
+                total = sum(tenths)
+                R["t_" + side].append(total)
+                R["ll_" + side].append(t_ls * 1000)
+                R["g_" + side].append(tenths[-1] / tenths[0])
+                if side == "ck":
+                    w = m.wait_latest("many-%d" % r, timeout=600)
+                    if w is None:
+                        NOTES.append("many: many-%d never committed" % r)
+                    else:
+                        R["commit"].append(w)
+                log("many %s rep %d: %.1f s, ls -l %.0f ms, last/first tenth %.2f" %
+                    (side, r, total, t_ls * 1000, tenths[-1] / tenths[0]))
+    finally:
+        m.umount()
+        rmtree(m.store)
+        rmtree(natdir)
+    row("7a create %d files of %d B in one directory checkpoint" % (n, S["many_bytes"]), "s",
+        R["t_nat"], R["t_ck"], ratio_label="many_%d" % n)
+    g = med(R["g_ck"])
+    row("   per-file time, last tenth / first tenth", "x", R["g_nat"], R["g_ck"], ratio=g,
+        target="ckptfs <=1.5x", ok=g <= 1.5)
+    row("7b ls -l of the staging checkpoint's root, %d entries" % nls, "ms", R["ll_nat"], R["ll_ck"],
+        ratio_label="many_ls-l_%d" % nls)
+    if R["commit"]:
+        info("directory commit after the last file (settle_ms + commit): %s s" % span(R["commit"]))
+
+
 # ---------------------------------------------------------------- main
 # meta last: building its 100k-checkpoint fixture is the slowest part
-WORKLOADS = [("write", w_write), ("series", w_series), ("commit", w_commit), ("rss", w_rss), ("meta", w_meta)]
+WORKLOADS = [("write", w_write), ("series", w_series), ("commit", w_commit), ("rss", w_rss), ("many", w_many),
+             ("meta", w_meta)]
 
 
 class Stop(BaseException):
