@@ -1,39 +1,26 @@
-/* Content-addressed chunk store on a local directory.
+/* Chunks: what one is and how it is checked, whatever backend keeps it.
  *
- * Layout: DIR/ab/<64-hex sha256> holds one chunk (two-hex fan-out dirs are
- * created on demand); DIR/tmp/ holds files being written. A chunk file is a
- * fixed header followed by the payload:
+ * A stored chunk is one backend object (chunk_backend.h) named by the SHA-256
+ * of its raw bytes: a fixed header followed by the payload,
  *
  *   "CKC1" | codec u8 | 3 zero bytes | raw_len u32 | payload_len u32 | xxh3 u64
  *
  * all little endian (CHUNK_HDR_LEN bytes), then payload_len bytes (raw, zlib
- * or zstd). A chunk is written in DIR/tmp and renamed into place, so a visible
- * chunk file is always complete (up to a crash before chunk_barrier(), which
- * chunk_get detects and chunk_put repairs). Temp names are "<pid>-<seq>", so
- * an open beside a live writer (the CLI beside a mount) leaves its files be.
+ * or zstd). Backends keep objects whole or not at all; a torn object (a crash
+ * before the barrier, damage on disk) is caught here: chunk_get checks the
+ * header and the XXH3 of the decoded bytes against the index's ref and
+ * returns -EIO, never wrong bytes, and chunk_put rewrites it.
  *
- * Thread safety: puts, gets and everything else may run concurrently. The
- * only shared mutable state is the pending list (see struct chunk_store),
- * guarded by cs->mu; barriers run one at a time (cs->barrier_mu);
- * compression contexts are per thread.
+ * Thread safety: no shared state here but the per-thread compression
+ * contexts; the backend's ops are thread-safe.
  */
-#include "chunk.h"
+#include "chunk_backend.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include <openssl/sha.h>
 #include <xxhash.h>
@@ -42,41 +29,15 @@
 
 #define CHUNK_HDR_LEN 24
 #define CHUNK_MAGIC "CKC1"
-/* Largest payload a chunk file may declare: the worst compressed size of a
+/* Largest payload a chunk object may declare: the worst compressed size of a
  * full chunk. Anything larger is damage, and refusing it caps allocations. */
 #define CHUNK_PAYLOAD_MAX (CHUNK_SIZE + CHUNK_SIZE / 8 + 4096)
-/* Cap on chunks remembered between barriers for per-file fsync; beyond it
- * the barrier falls back to syncfs() (32 bytes each: 32 MiB at the cap). */
-#define CHUNK_PENDING_MAX (1u << 20)
-
-/* By default a barrier over at most this many new chunks fsyncs them;
- * over more, it calls syncfs(). */
-#define CHUNK_AUTO_FSYNC_MAX 16
 
 struct chunk_store {
-	char *dir;
-	int dirfd;
-	int tmpfd;
-	/* fixed at open: a barrier fsyncs each chunk put since the last one
-	 * (and its dir and the top dir) when there are at most this many,
-	 * else calls syncfs(); 0: always syncfs() */
-	size_t fsync_max;
-	atomic_uint_fast64_t tmp_seq;
-
-	pthread_mutex_t mu;
-	/* protected by mu: hashes put since the last barrier (fsync_max > 0) */
-	uint8_t (*pending)[CHUNK_HASH_LEN];
-	size_t n_pending, cap_pending;
-	int pending_overflow; /* protected by mu: list was capped, use syncfs */
-	/* Held for a whole barrier. A barrier takes the pending list at its
-	 * start, so a concurrent one could take chunks another caller put
-	 * before its own barrier; waiting here until that barrier has synced
-	 * them keeps "durable when chunk_barrier returns" true for every put
-	 * made before the call. */
-	pthread_mutex_t barrier_mu;
+	const struct chunk_backend_ops *ops; /* == be->ops, one load shorter */
+	struct chunk_backend *be;
 };
 
-/* ---- per-thread compression contexts ---- */
 
 static pthread_key_t zstd_cctx_key, zstd_dctx_key;
 static pthread_once_t zstd_key_once = PTHREAD_ONCE_INIT;
@@ -221,90 +182,42 @@ int chunk_unhex(const char *hex, uint8_t out[CHUNK_HASH_LEN])
 	return 0;
 }
 
-/* "ab/abcdef..." relative to dirfd; out holds 68 bytes. */
-static void chunk_relpath(const uint8_t hash[CHUNK_HASH_LEN], char out[68])
-{
-	char hex[65];
+/* ---- the CKC1 header ---- */
 
-	chunk_hex(hash, hex);
-	out[0] = hex[0];
-	out[1] = hex[1];
-	out[2] = '/';
-	memcpy(out + 3, hex, 65);
-}
-
-/* ---- I/O helpers ---- */
-
-static int read_full(int fd, void *buf, size_t len, off_t off)
-{
-	uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t r = pread(fd, p, len, off);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (r == 0)
-			return -EIO; /* short file: damage */
-		p += r;
-		len -= (size_t)r;
-		off += r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	while (len > 0) {
-		ssize_t r = write(fd, p, len);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
-/* Parsed, sanity-checked header of an open chunk file. */
+/* Parsed, sanity-checked header of a chunk object. */
 struct chunk_hdr {
 	int codec;
 	uint32_t raw_len;
 	uint32_t payload_len;
 	uint64_t xxh;
-	uint64_t file_size;
+	uint64_t file_size; /* the object's size */
 };
 
-/* Reads and checks the header against the file size: -EIO on any
- * inconsistency so callers never trust a torn or foreign file. */
-static int hdr_read(int fd, struct chunk_hdr *h)
+static void hdr_encode(uint8_t b[CHUNK_HDR_LEN], int codec, uint32_t raw_len,
+		       uint32_t payload_len, uint64_t xxh)
 {
-	uint8_t b[CHUNK_HDR_LEN];
-	struct stat st;
-	int rc;
+	memcpy(b, CHUNK_MAGIC, 4);
+	b[4] = (uint8_t)codec;
+	b[5] = b[6] = b[7] = 0;
+	put_le32(b + 8, raw_len);
+	put_le32(b + 12, payload_len);
+	put_le64(b + 16, xxh);
+}
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (st.st_size < CHUNK_HDR_LEN)
+/* Parses the header bytes b of an object of size bytes and checks them
+ * against that size: -EIO on any inconsistency so callers never trust a torn
+ * or foreign object. */
+static int hdr_parse(const uint8_t b[CHUNK_HDR_LEN], uint64_t size, struct chunk_hdr *h)
+{
+	if (size < CHUNK_HDR_LEN)
 		return -EIO;
-	rc = read_full(fd, b, sizeof(b), 0);
-	if (rc < 0)
-		return rc;
 	if (memcmp(b, CHUNK_MAGIC, 4) != 0 || b[5] || b[6] || b[7])
 		return -EIO;
 	h->codec = b[4];
 	h->raw_len = get_le32(b + 8);
 	h->payload_len = get_le32(b + 12);
 	h->xxh = get_le64(b + 16);
-	h->file_size = (uint64_t)st.st_size;
+	h->file_size = size;
 	if (h->codec != CHUNK_CODEC_NONE && h->codec != CHUNK_CODEC_ZLIB &&
 	    h->codec != CHUNK_CODEC_ZSTD)
 		return -EIO;
@@ -317,259 +230,37 @@ static int hdr_read(int fd, struct chunk_hdr *h)
 	return 0;
 }
 
-/* Decodes the payload of an open chunk file into out (exactly h->raw_len
- * bytes). -EIO when the payload does not decode to that length. */
-static int payload_decode(int fd, const struct chunk_hdr *h, void *out)
+/* Reads and checks the header of the object of hash. */
+static int hdr_get(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], struct chunk_hdr *h)
 {
-	uint8_t *src;
-	int rc;
+	uint8_t b[CHUNK_HDR_LEN];
+	struct iovec iov = { b, sizeof(b) };
+	uint64_t size;
+	int rc = cs->ops->get(cs->be, hash, &iov, 1, &size);
 
-	if (h->codec == CHUNK_CODEC_NONE)
-		return read_full(fd, out, h->raw_len, CHUNK_HDR_LEN);
-	src = malloc(h->payload_len ? h->payload_len : 1);
-	if (!src)
-		return -ENOMEM;
-	rc = read_full(fd, src, h->payload_len, CHUNK_HDR_LEN);
-	if (rc < 0)
-		goto out_free_src;
+	return rc < 0 ? rc : hdr_parse(b, size, h);
+}
+
+/* ---- codecs ---- */
+
+/* Decompresses src (h->payload_len bytes) into out (exactly h->raw_len
+ * bytes). -EIO when the payload does not decode to that length. */
+static int payload_decompress(const struct chunk_hdr *h, const uint8_t *src, void *out)
+{
 	if (h->codec == CHUNK_CODEC_ZSTD) {
 		ZSTD_DCtx *d = thread_dctx();
 		size_t n;
 
-		if (!d) {
-			rc = -ENOMEM;
-			goto out_free_src;
-		}
+		if (!d)
+			return -ENOMEM;
 		n = ZSTD_decompressDCtx(d, out, h->raw_len, src, h->payload_len);
-		if (ZSTD_isError(n) || n != h->raw_len)
-			rc = -EIO;
+		return ZSTD_isError(n) || n != h->raw_len ? -EIO : 0;
 	} else {
 		uLongf n = h->raw_len;
 
-		if (uncompress(out, &n, src, h->payload_len) != Z_OK || n != h->raw_len)
-			rc = -EIO;
+		return uncompress(out, &n, src, h->payload_len) != Z_OK || n != h->raw_len ? -EIO
+											    : 0;
 	}
-out_free_src:
-	free(src);
-	return rc;
-}
-
-static int fsync_dirfd_at(int dirfd, const char *name)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	if (fsync(fd) < 0)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-/* ---- open / close ---- */
-
-/* True when a tmp name "<pid>-<seq>" belongs to another process that is
- * still alive: a writer beside us (the CLI opens the store beside a live
- * mount), whose file must not be pulled from under it. */
-static int tmp_owner_alive(const char *name)
-{
-	char *end;
-	long pid;
-
-	errno = 0;
-	pid = strtol(name, &end, 10);
-	if (errno || end == name || *end != '-' || pid <= 0 || pid > INT_MAX)
-		return 0;
-	if ((pid_t)pid == getpid())
-		return 0; /* not ours while open: left by an earlier holder of the pid */
-	return kill((pid_t)pid, 0) == 0 || errno == EPERM;
-}
-
-/* Removes the files in DIR/tmp left by writers that are gone: they were
- * never renamed into place, so no chunk list can refer to them. */
-static int tmp_clean(int tmpfd)
-{
-	int fd = dup(tmpfd);
-	DIR *d;
-	struct dirent *e;
-	int rc = 0;
-
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
-	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		if (tmp_owner_alive(e->d_name))
-			continue;
-		if (unlinkat(tmpfd, e->d_name, 0) < 0 && errno != ENOENT) {
-			rc = -errno;
-			break;
-		}
-	}
-	closedir(d);
-	return rc;
-}
-
-int chunk_store_open(const char *dir, struct chunk_store **out)
-{
-	struct chunk_store *cs;
-	const char *mode;
-	int rc;
-
-	if (!dir || !*dir || !out)
-		return -EINVAL;
-	cs = calloc(1, sizeof(*cs));
-	if (!cs)
-		return -ENOMEM;
-	cs->dirfd = -1;
-	cs->tmpfd = -1;
-	atomic_init(&cs->tmp_seq, 0);
-	cs->dir = strdup(dir);
-	if (!cs->dir) {
-		rc = -ENOMEM;
-		goto out_free_cs;
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		rc = -errno;
-		goto out_free_dir;
-	}
-	cs->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cs->dirfd < 0) {
-		rc = -errno;
-		goto out_free_dir;
-	}
-	if (mkdirat(cs->dirfd, "tmp", 0755) < 0 && errno != EEXIST) {
-		rc = -errno;
-		goto out_close_dirfd;
-	}
-	cs->tmpfd = openat(cs->dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cs->tmpfd < 0) {
-		rc = -errno;
-		goto out_close_dirfd;
-	}
-	rc = tmp_clean(cs->tmpfd);
-	if (rc < 0)
-		goto out_close_tmpfd;
-	/* Barrier choice, by measurement on ext4. Many chunks (256 x 1 MiB
-	 * puts): syncfs 5-130 ms against 0.2-1.6 s for fsync of every chunk,
-	 * dir and top dir (one journal commit instead of one per file; the
-	 * puts already started writeback). But syncfs also writes back every
-	 * unrelated dirty page of the filesystem: a 64 KiB commit took 4.2 ms
-	 * (p50) beside a writer of other files, against 2.4 ms with fsync. So
-	 * the default fsyncs up to CHUNK_AUTO_FSYNC_MAX new chunks and calls
-	 * syncfs beyond. CKPT_CHUNK_BARRIER=fsync|syncfs forces one. */
-	mode = getenv("CKPT_CHUNK_BARRIER");
-	if (mode && !strcmp(mode, "fsync"))
-		cs->fsync_max = CHUNK_PENDING_MAX;
-	else if (mode && !strcmp(mode, "syncfs"))
-		cs->fsync_max = 0;
-	else
-		cs->fsync_max = CHUNK_AUTO_FSYNC_MAX;
-	rc = pthread_mutex_init(&cs->mu, NULL);
-	if (rc != 0) {
-		rc = -rc;
-		goto out_close_tmpfd;
-	}
-	rc = pthread_mutex_init(&cs->barrier_mu, NULL);
-	if (rc != 0) {
-		pthread_mutex_destroy(&cs->mu);
-		rc = -rc;
-		goto out_close_tmpfd;
-	}
-	*out = cs;
-	return 0;
-
-out_close_tmpfd:
-	close(cs->tmpfd);
-out_close_dirfd:
-	close(cs->dirfd);
-out_free_dir:
-	free(cs->dir);
-out_free_cs:
-	free(cs);
-	return rc;
-}
-
-void chunk_store_close(struct chunk_store *cs)
-{
-	if (!cs)
-		return;
-	pthread_mutex_destroy(&cs->barrier_mu);
-	pthread_mutex_destroy(&cs->mu);
-	free(cs->pending);
-	close(cs->tmpfd);
-	close(cs->dirfd);
-	free(cs->dir);
-	free(cs);
-}
-
-/* ---- put ---- */
-
-/* Remembers a chunk for the next barrier. Past fsync_max, or on allocation
- * failure, flags the barrier to use syncfs instead, so no put is ever left
- * out. */
-static void pending_add(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
-{
-	if (cs->fsync_max == 0)
-		return;
-	pthread_mutex_lock(&cs->mu);
-	if (cs->pending_overflow)
-		goto out_unlock;
-	if (cs->n_pending >= cs->fsync_max) {
-		cs->pending_overflow = 1;
-		goto out_unlock;
-	}
-	if (cs->n_pending == cs->cap_pending) {
-		size_t ncap = cs->cap_pending ? cs->cap_pending * 2 : CHUNK_AUTO_FSYNC_MAX;
-		void *p;
-
-		p = realloc(cs->pending, ncap * CHUNK_HASH_LEN);
-		if (!p) {
-			cs->pending_overflow = 1;
-			goto out_unlock;
-		}
-		cs->pending = p;
-		cs->cap_pending = ncap;
-	}
-	memcpy(cs->pending[cs->n_pending++], hash, CHUNK_HASH_LEN);
-out_unlock:
-	pthread_mutex_unlock(&cs->mu);
-}
-
-/* Checks an existing chunk file cheaply (header only) against the data being
- * put, so a chunk torn by a crash is rewritten instead of deduplicated.
- * Returns 1 when it looks intact, 0 when it must be rewritten, -ENOENT when
- * absent, other negative errno on failure. */
-static int existing_ok(struct chunk_store *cs, const char *rel, uint32_t raw_len,
-		       uint64_t xxh, uint32_t *stored_len, int *codec_used)
-{
-	struct chunk_hdr h;
-	int fd, rc;
-
-	fd = openat(cs->dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	rc = hdr_read(fd, &h);
-	close(fd);
-	if (rc == -EIO)
-		return 0;
-	if (rc < 0)
-		return rc;
-	if (h.raw_len != raw_len || h.xxh != xxh)
-		return 0;
-	if (stored_len)
-		*stored_len = (uint32_t)h.file_size;
-	if (codec_used)
-		*codec_used = h.codec;
-	return 1;
 }
 
 /* Compresses data with codec into a new buffer (*out, *out_len). Returns 1
@@ -616,48 +307,148 @@ static int compress_payload(int codec, const void *data, size_t len, uint8_t **o
 	}
 }
 
-/* Moves tmp into place. no_replace: another put may have won the race, and
- * then exactly one of them reports a new chunk. Returns 1 when placed, 0 when
- * an existing file was kept. */
-static int place_chunk(struct chunk_store *cs, const char *tmpname, const char *rel,
-		       int no_replace)
+/* ---- load: one get, then the checks ---- */
+
+/* Reads the object of hash and decodes it into out (room for cap bytes,
+ * cap <= CHUNK_SIZE). want: the ref the index holds, whose length and XXH3
+ * the header must show before anything is decoded, or NULL (verify). *h is
+ * filled once the header parsed. -ENOENT missing, -EIO damaged.
+ *
+ * One backend get reads the header and the first cap payload bytes straight
+ * into out: an uncompressed chunk (the default) is then complete without a
+ * copy. A compressed payload is smaller than its raw bytes (chunk_put keeps
+ * it only then), so it too is all in out and is moved aside to decode; a
+ * larger one, which chunk_put never writes, is read again whole. */
+static int obj_load(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
+		    const struct chunk_ref *want, uint8_t *out, uint32_t cap, struct chunk_hdr *h)
 {
-	char fan[3] = { rel[0], rel[1], '\0' };
-	int tried_mkdir = 0;
+	uint8_t b[CHUNK_HDR_LEN], b2[CHUNK_HDR_LEN];
+	struct iovec iov[2] = { { b, sizeof(b) }, { out, cap } };
+	uint64_t size;
+	uint8_t *src;
+	int rc;
 
-	for (;;) {
-		int r;
-
-		if (no_replace) {
-			r = renameat2(cs->tmpfd, tmpname, cs->dirfd, rel, RENAME_NOREPLACE);
-			if (r < 0 && errno == EINVAL) {
-				/* filesystem without RENAME_NOREPLACE: link fails
-				 * on an existing name just the same */
-				r = linkat(cs->tmpfd, tmpname, cs->dirfd, rel, 0);
-				if (r == 0)
-					unlinkat(cs->tmpfd, tmpname, 0);
-			}
-		} else {
-			r = renameat(cs->tmpfd, tmpname, cs->dirfd, rel);
-		}
-		if (r == 0)
-			return 1;
-		if (errno == EEXIST) {
-			unlinkat(cs->tmpfd, tmpname, 0);
-			return 0;
-		}
-		if (errno != ENOENT || tried_mkdir)
-			break;
-		tried_mkdir = 1;
-		if (mkdirat(cs->dirfd, fan, 0755) < 0 && errno != EEXIST)
-			break;
+	rc = cs->ops->get(cs->be, hash, iov, 2, &size);
+	if (rc < 0)
+		return rc;
+	rc = hdr_parse(b, size, h);
+	if (rc < 0)
+		return rc;
+	/* the ref comes from the index: checking against it, not the header
+	 * alone, makes the check independent of the chunk object */
+	if (want && (h->raw_len != want->raw_len || h->xxh != want->xxh))
+		return -EIO;
+	if (h->raw_len > cap)
+		return -EIO;
+	if (h->codec == CHUNK_CODEC_NONE)
+		return 0;
+	src = malloc(h->payload_len ? h->payload_len : 1);
+	if (!src)
+		return -ENOMEM;
+	if (h->payload_len <= cap) {
+		memcpy(src, out, h->payload_len);
+	} else {
+		iov[0].iov_base = b2;
+		iov[1].iov_base = src;
+		iov[1].iov_len = h->payload_len;
+		rc = cs->ops->get(cs->be, hash, iov, 2, &size);
+		/* replaced in between (healed): not the object parsed above */
+		if (rc == 0 && (size != h->file_size || memcmp(b, b2, sizeof(b)) != 0))
+			rc = -EIO;
 	}
-	{
-		int err = -errno;
+	if (rc == 0)
+		rc = payload_decompress(h, src, out);
+	free(src);
+	return rc;
+}
 
-		unlinkat(cs->tmpfd, tmpname, 0);
-		return err;
+/* ---- open / close ---- */
+
+int chunk_store_open_with(const struct chunk_opts *opts, struct chunk_store **out)
+{
+	const struct chunk_backend_ops *ops;
+	struct chunk_store *cs;
+	int rc;
+
+	if (!opts || !out)
+		return -EINVAL;
+	ops = opts->backend ? opts->backend : &chunk_backend_dir;
+	cs = calloc(1, sizeof(*cs));
+	if (!cs)
+		return -ENOMEM;
+	cs->ops = ops;
+	rc = ops->open(opts, &cs->be);
+	if (rc < 0)
+		goto out_free_cs;
+	if (ops->cleanup) {
+		rc = ops->cleanup(cs->be);
+		if (rc < 0)
+			goto out_close_be;
 	}
+	*out = cs;
+	return 0;
+
+out_close_be:
+	ops->close(cs->be);
+out_free_cs:
+	free(cs);
+	return rc;
+}
+
+int chunk_store_open(const char *dir, struct chunk_store **out)
+{
+	struct chunk_opts opts = { .spec = dir };
+
+	return chunk_store_open_with(&opts, out);
+}
+
+void chunk_store_close(struct chunk_store *cs)
+{
+	if (!cs)
+		return;
+	cs->ops->close(cs->be);
+	free(cs);
+}
+
+struct chunk_backend *chunk_store_backend(struct chunk_store *cs)
+{
+	return cs ? cs->be : NULL;
+}
+
+const struct chunk_backend_ops *chunk_backend_find(const char *name)
+{
+	static const struct chunk_backend_ops *const all[] = { &chunk_backend_dir,
+								&chunk_backend_mem };
+
+	for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++)
+		if (!strcmp(all[i]->name, name))
+			return all[i];
+	return NULL;
+}
+
+/* ---- put ---- */
+
+/* Checks an existing chunk cheaply (header only) against the data being
+ * put, so a chunk torn by a crash is rewritten instead of deduplicated.
+ * Returns 1 when it looks intact, 0 when it must be rewritten, -ENOENT when
+ * absent, other negative errno on failure. */
+static int existing_ok(struct chunk_store *cs, const struct chunk_ref *ref,
+		       uint32_t *stored_len, int *codec_used)
+{
+	struct chunk_hdr h;
+	int rc = hdr_get(cs, ref->hash, &h);
+
+	if (rc == -EIO)
+		return 0;
+	if (rc < 0)
+		return rc;
+	if (h.raw_len != ref->raw_len || h.xxh != ref->xxh)
+		return 0;
+	if (stored_len)
+		*stored_len = (uint32_t)h.file_size;
+	if (codec_used)
+		*codec_used = h.codec;
+	return 1;
 }
 
 void chunk_ref_of(const void *data, size_t len, struct chunk_ref *ref)
@@ -685,12 +476,11 @@ int chunk_put(struct chunk_store *cs, const void *data, size_t len, int codec,
 int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_ref *ref,
 		  int codec, int flags, uint32_t *stored_len, int *codec_used)
 {
-	char rel[68], tmpname[64];
 	uint8_t hdr[CHUNK_HDR_LEN];
 	uint8_t *cbuf = NULL;
-	const void *payload = data;
+	struct iovec iov[2];
 	size_t len, payload_len;
-	int used = CHUNK_CODEC_NONE, rc, fd, existing = 0;
+	int used = CHUNK_CODEC_NONE, rc, existing = 0;
 	bool rewrite = (flags & CHUNK_PUT_REWRITE) != 0;
 
 	if (!cs || !ref || ref->raw_len > CHUNK_SIZE || (ref->raw_len > 0 && !data))
@@ -700,13 +490,13 @@ int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_r
 		codec = CHUNK_CODEC_ZSTD;
 	if (codec != CHUNK_CODEC_NONE && codec != CHUNK_CODEC_ZLIB && codec != CHUNK_CODEC_ZSTD)
 		return -EINVAL;
-	chunk_relpath(ref->hash, rel);
 
 	if (!rewrite) {
-		rc = existing_ok(cs, rel, ref->raw_len, ref->xxh, stored_len, codec_used);
+		rc = existing_ok(cs, ref, stored_len, codec_used);
 		if (rc == 1) {
 			/* may be an un-barriered put of this or a crashed session */
-			pending_add(cs, ref->hash);
+			if (cs->ops->reuse)
+				cs->ops->reuse(cs->be, ref->hash);
 			return 0;
 		}
 		if (rc < 0 && rc != -ENOENT)
@@ -714,52 +504,32 @@ int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_r
 		existing = rc == 0; /* present but damaged: replace it */
 	}
 
+	iov[1].iov_base = (void *)data;
 	if (codec != CHUNK_CODEC_NONE && len > 0) {
 		rc = compress_payload(codec, data, len, &cbuf, &payload_len);
 		if (rc < 0)
 			return rc;
 		if (rc == 1) {
-			payload = cbuf;
+			iov[1].iov_base = cbuf;
 			used = codec;
 		} else {
 			payload_len = len;
 		}
 	}
+	hdr_encode(hdr, used, ref->raw_len, (uint32_t)payload_len, ref->xxh);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_len = payload_len;
 
-	memcpy(hdr, CHUNK_MAGIC, 4);
-	hdr[4] = (uint8_t)used;
-	hdr[5] = hdr[6] = hdr[7] = 0;
-	put_le32(hdr + 8, ref->raw_len);
-	put_le32(hdr + 12, (uint32_t)payload_len);
-	put_le64(hdr + 16, ref->xxh);
-
-	snprintf(tmpname, sizeof(tmpname), "%ld-%llu", (long)getpid(),
-		 (unsigned long long)atomic_fetch_add(&cs->tmp_seq, 1));
-	fd = openat(cs->tmpfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		rc = -errno;
-		goto out_free_cbuf;
-	}
-	rc = write_full(fd, hdr, sizeof(hdr));
-	if (rc == 0)
-		rc = write_full(fd, payload, payload_len);
-	if (rc == 0) {
-		/* start writeback now so the barrier has less to wait for;
-		 * a failure here only loses that head start */
-		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	}
-	if (close(fd) < 0 && rc == 0)
-		rc = -errno;
-	if (rc < 0) {
-		unlinkat(cs->tmpfd, tmpname, 0);
-		goto out_free_cbuf;
-	}
-	rc = place_chunk(cs, tmpname, rel, !existing && !rewrite);
+	if (existing || rewrite)
+		rc = cs->ops->replace(cs->be, ref->hash, iov, 2);
+	else
+		rc = cs->ops->put(cs->be, ref->hash, iov, 2);
 	if (rc < 0)
 		goto out_free_cbuf;
-	if (rc == 0) {
-		/* lost a race with an identical put: report that file */
-		rc = existing_ok(cs, rel, ref->raw_len, ref->xxh, stored_len, codec_used);
+	if (rc == 0 && !existing && !rewrite) {
+		/* lost a race with an identical put: report that object */
+		rc = existing_ok(cs, ref, stored_len, codec_used);
 		if (rc < 0)
 			goto out_free_cbuf;
 		rc = 0;
@@ -770,7 +540,6 @@ int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_r
 			*codec_used = used;
 		rc = rewrite ? 2 : 1;
 	}
-	pending_add(cs, ref->hash);
 out_free_cbuf:
 	free(cbuf);
 	return rc;
@@ -780,299 +549,117 @@ out_free_cbuf:
 
 int chunk_get(struct chunk_store *cs, const struct chunk_ref *ref, void *buf, size_t cap)
 {
-	char rel[68];
 	struct chunk_hdr h;
-	int fd, rc;
+	int rc;
 
 	if (!cs || !ref || (!buf && ref->raw_len > 0))
 		return -EINVAL;
 	if (ref->raw_len > CHUNK_SIZE || cap < ref->raw_len)
 		return -EINVAL;
-	chunk_relpath(ref->hash, rel);
-	fd = openat(cs->dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* Fast path for uncompressed chunks: header and payload in one call,
-	 * plus one byte past the expected end so a longer file shows. The
-	 * checks are hdr_read's, for a file of exactly header + raw_len. */
-	if (buf) {
-		uint8_t b[CHUNK_HDR_LEN], extra;
-		struct iovec iov[3] = {
-			{ b, sizeof(b) }, { buf, ref->raw_len }, { &extra, 1 },
-		};
-		ssize_t got = preadv(fd, iov, 3, 0);
-
-		if (got == (ssize_t)(CHUNK_HDR_LEN + ref->raw_len) &&
-		    memcmp(b, CHUNK_MAGIC, 4) == 0 && b[4] == CHUNK_CODEC_NONE &&
-		    !b[5] && !b[6] && !b[7] && get_le32(b + 8) == ref->raw_len &&
-		    get_le32(b + 12) == ref->raw_len && get_le64(b + 16) == ref->xxh) {
-			rc = chunk_xxh(buf, ref->raw_len) == ref->xxh ? 0 : -EIO;
-			goto out_close_fd;
-		}
-		/* anything else (compressed, short, damaged): the full checks */
-	}
-	rc = hdr_read(fd, &h);
-	if (rc < 0)
-		goto out_close_fd;
-	/* the ref comes from the index: checking against it, not the header
-	 * alone, makes the check independent of the chunk file */
-	if (h.raw_len != ref->raw_len || h.xxh != ref->xxh) {
-		rc = -EIO;
-		goto out_close_fd;
-	}
-	rc = payload_decode(fd, &h, buf);
+	rc = obj_load(cs, ref->hash, ref, buf, ref->raw_len, &h);
 	if (rc == 0 && chunk_xxh(buf, ref->raw_len) != ref->xxh)
 		rc = -EIO;
-out_close_fd:
-	close(fd);
 	if (rc == -EIO && buf)
 		memset(buf, 0, ref->raw_len); /* never hand out wrong bytes */
 	return rc;
 }
 
-/* Starts reading a chunk file into the page cache without waiting: a
- * sequential reader asks for the chunks ahead, so the disk works on them
- * while the current one is decoded and replied (chunk files are separate
- * files, so the kernel's own readahead never crosses into the next one).
- * Best effort: errors are ignored. */
 void chunk_prefetch(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
 {
-	char rel[68];
-	int fd;
-
-	if (!cs || !hash)
-		return;
-	chunk_relpath(hash, rel);
-	fd = openat(cs->dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
-	close(fd);
+	if (cs && hash && cs->ops->prefetch)
+		cs->ops->prefetch(cs->be, hash);
 }
 
 int chunk_has(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
 {
-	char rel[68];
-	struct stat st;
+	struct chunk_obj_stat st;
+	int rc;
 
 	if (!cs || !hash)
 		return -EINVAL;
-	chunk_relpath(hash, rel);
-	if (fstatat(cs->dirfd, rel, &st, 0) == 0)
-		return 1;
-	return errno == ENOENT ? 0 : -errno;
+	rc = cs->ops->stat(cs->be, hash, &st);
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 }
 
 int chunk_release(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
 {
-	char rel[68];
-
 	if (!cs || !hash)
 		return -EINVAL;
-	chunk_relpath(hash, rel);
-	if (unlinkat(cs->dirfd, rel, 0) < 0)
-		return -errno;
-	return 0;
+	return cs->ops->remove(cs->be, hash);
 }
 
 int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
 		 uint32_t *raw_len, uint32_t *stored_len)
 {
-	char rel[68];
-	struct chunk_hdr h;
+	struct chunk_hdr h = { 0 };
 	uint8_t sum[CHUNK_HASH_LEN];
 	uint8_t *raw;
-	int fd, rc;
+	int rc;
 
 	if (!cs || !hash)
 		return -EINVAL;
-	chunk_relpath(hash, rel);
-	fd = openat(cs->dirfd, rel, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	rc = hdr_read(fd, &h);
-	if (rc < 0)
-		goto out_close_fd;
-	if (raw_len)
-		*raw_len = h.raw_len;
-	if (stored_len)
-		*stored_len = (uint32_t)h.file_size;
-	raw = malloc(h.raw_len ? h.raw_len : 1);
-	if (!raw) {
-		rc = -ENOMEM;
-		goto out_close_fd;
+	raw = malloc(CHUNK_SIZE);
+	if (!raw)
+		return -ENOMEM;
+	rc = obj_load(cs, hash, NULL, raw, CHUNK_SIZE, &h);
+	if (h.file_size) {
+		/* the header parsed: its sizes, even when the payload is damaged */
+		if (raw_len)
+			*raw_len = h.raw_len;
+		if (stored_len)
+			*stored_len = (uint32_t)h.file_size;
 	}
-	rc = payload_decode(fd, &h, raw);
-	if (rc < 0)
-		goto out_free_raw;
-	chunk_hash(raw, h.raw_len, sum);
-	if (memcmp(sum, hash, CHUNK_HASH_LEN) != 0 || chunk_xxh(raw, h.raw_len) != h.xxh)
-		rc = -EIO;
-out_free_raw:
+	if (rc == 0) {
+		chunk_hash(raw, h.raw_len, sum);
+		if (memcmp(sum, hash, CHUNK_HASH_LEN) != 0 || chunk_xxh(raw, h.raw_len) != h.xxh)
+			rc = -EIO;
+	}
 	free(raw);
-out_close_fd:
-	close(fd);
 	return rc;
 }
 
-static int chunk_stat(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], struct stat *st)
+static int chunk_stat(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
+		      struct chunk_obj_stat *st)
 {
-	char rel[68];
-
 	if (!cs || !hash)
 		return -EINVAL;
-	chunk_relpath(hash, rel);
-	return fstatat(cs->dirfd, rel, st, 0) < 0 ? -errno : 0;
+	return cs->ops->stat(cs->be, hash, st);
 }
 
 int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
 {
-	struct stat st;
+	struct chunk_obj_stat st;
 	int rc = chunk_stat(cs, hash, &st);
 
-	return rc < 0 ? rc : (int64_t)st.st_size;
+	return rc < 0 ? rc : (int64_t)st.size;
 }
 
 int chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], int64_t *ns)
 {
-	char rel[68];
-	struct stat st;
+	struct chunk_obj_stat st;
+	int rc;
 
-	if (!cs || !hash || !ns)
+	if (!ns)
 		return -EINVAL;
-	chunk_relpath(hash, rel);
-	if (fstatat(cs->dirfd, rel, &st, 0) < 0)
-		return -errno;
-	*ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	return 0;
-}
-
-/* ---- barrier ---- */
-
-static int barrier_syncfs(struct chunk_store *cs)
-{
-	if (syncfs(cs->dirfd) < 0)
-		return -errno;
-	return 0;
-}
-
-static int barrier_fsync(struct chunk_store *cs)
-{
-	uint8_t (*list)[CHUNK_HASH_LEN];
-	uint8_t fans[256] = { 0 };
-	size_t n;
-	int overflow, rc = 0;
-
-	pthread_mutex_lock(&cs->mu);
-	list = cs->pending;
-	n = cs->n_pending;
-	overflow = cs->pending_overflow;
-	cs->pending = NULL;
-	cs->n_pending = cs->cap_pending = 0;
-	cs->pending_overflow = 0;
-	pthread_mutex_unlock(&cs->mu);
-
-	if (overflow) {
-		free(list);
-		return barrier_syncfs(cs);
-	}
-	for (size_t i = 0; i < n && rc == 0; i++) {
-		char rel[68];
-		int fd;
-
-		chunk_relpath(list[i], rel);
-		fans[list[i][0]] = 1;
-		fd = openat(cs->dirfd, rel, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue; /* released since: nothing to keep */
-			rc = -errno;
-			break;
-		}
-		if (fsync(fd) < 0)
-			rc = -errno;
-		close(fd);
-	}
-	for (int i = 0; i < 256 && rc == 0; i++) {
-		char fan[3];
-
-		if (!fans[i])
-			continue;
-		snprintf(fan, sizeof(fan), "%02x", i);
-		rc = fsync_dirfd_at(cs->dirfd, fan);
-		if (rc == -ENOENT)
-			rc = 0;
-	}
-	if (rc == 0 && fsync(cs->dirfd) < 0)
-		rc = -errno;
-	free(list);
-	if (rc < 0) {
-		/* some puts may not be durable and are no longer listed: make
-		 * the next barrier cover everything */
-		pthread_mutex_lock(&cs->mu);
-		cs->pending_overflow = 1;
-		pthread_mutex_unlock(&cs->mu);
-	}
+	rc = chunk_stat(cs, hash, &st);
+	if (rc == 0)
+		*ns = st.mtime_ns;
 	return rc;
 }
 
 int chunk_barrier(struct chunk_store *cs)
 {
-	int rc;
-
 	if (!cs)
 		return -EINVAL;
-	pthread_mutex_lock(&cs->barrier_mu);
-	rc = cs->fsync_max ? barrier_fsync(cs) : barrier_syncfs(cs);
-	pthread_mutex_unlock(&cs->barrier_mu);
-	return rc;
+	return cs->ops->barrier ? cs->ops->barrier(cs->be) : 0;
 }
-
-/* ---- foreach ---- */
 
 int chunk_foreach(struct chunk_store *cs,
 		  int (*fn)(void *ctx, const uint8_t hash[CHUNK_HASH_LEN]), void *ctx)
 {
 	if (!cs || !fn)
 		return -EINVAL;
-	for (int i = 0; i < 256; i++) {
-		char fan[3];
-		struct dirent *e;
-		DIR *d;
-		int fd, rc = 0;
-
-		snprintf(fan, sizeof(fan), "%02x", i);
-		fd = openat(cs->dirfd, fan, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fd < 0) {
-			if (errno == ENOENT)
-				continue;
-			return -errno;
-		}
-		d = fdopendir(fd);
-		if (!d) {
-			rc = -errno;
-			close(fd);
-			return rc;
-		}
-		errno = 0;
-		while ((e = readdir(d)) != NULL) {
-			uint8_t h[CHUNK_HASH_LEN];
-
-			/* skip anything that is not a chunk of this fan-out dir */
-			if (strlen(e->d_name) != 64 || chunk_unhex(e->d_name, h) < 0 || h[0] != i)
-				continue;
-			rc = fn(ctx, h);
-			if (rc != 0)
-				break;
-			errno = 0;
-		}
-		if (!e && errno != 0)
-			rc = -errno;
-		closedir(d);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
+	return cs->ops->foreach(cs->be, fn, ctx);
 }
 
 /* ---- chunk lists ---- */

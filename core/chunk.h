@@ -1,11 +1,15 @@
 /* Content-addressed chunk store: put / get / has / release by SHA-256, and a
- * durable barrier. The local directory (STORE/chunks) is the embedded
- * backend; this narrow interface is the seam where another object store could
- * replace it without touching commit, retention or the FUSE layer.
+ * durable barrier. This file's functions own what a chunk is (hashing, the
+ * CKC1 framing, codecs, verification against the index's ref); where chunks
+ * live is a backend behind struct chunk_backend_ops (chunk_backend.h): the
+ * local directory STORE/chunks (chunk_dir.c) by default, memory for tests
+ * (chunk_mem.c), later a remote object store, without touching commit,
+ * retention or the FUSE layer.
  *
  * All functions return 0 (or a documented non-negative value) on success and
- * a negative errno on failure. All are thread-safe: the store keeps no mutable
- * shared state other than the directory itself and an atomic byte counter.
+ * a negative errno on failure. All are thread-safe: the framing keeps no
+ * shared state (compression contexts are per thread), and every backend op
+ * may run concurrently.
  */
 #ifndef CKPT_CHUNK_H
 #define CKPT_CHUNK_H
@@ -38,9 +42,28 @@ struct chunk_ref {
 #define CHUNK_REF_WIRE 44
 
 struct chunk_store;
+struct chunk_backend_ops;
 
-/* Opens (creating when missing) the chunk directory DIR. Removes temporary
- * files left by a crashed writer. */
+/* How the durability barrier of the dir backend makes new chunks durable. */
+enum chunk_barrier_mode {
+	CHUNK_BARRIER_AUTO = 0, /* fsync each new chunk when at most 16, else syncfs */
+	CHUNK_BARRIER_FSYNC,    /* always fsync each new chunk (and its directories) */
+	CHUNK_BARRIER_SYNCFS,   /* always syncfs the store's filesystem */
+};
+
+/* Everything a chunk store is opened with; zero-initialise, then set. The
+ * library reads no environment: front ends map their variables here. */
+struct chunk_opts {
+	const struct chunk_backend_ops *backend; /* NULL: chunk_backend_dir */
+	const char *spec; /* where: the dir backend's directory; mem ignores it */
+	enum chunk_barrier_mode barrier; /* dir backend only */
+};
+
+/* Opens the backend opts names and removes partial objects left by writers
+ * that are gone (its cleanup op). */
+int chunk_store_open_with(const struct chunk_opts *opts, struct chunk_store **out);
+/* chunk_store_open_with the dir backend on DIR (created when missing), with
+ * the default barrier. Removes temporary files left by a crashed writer. */
 int chunk_store_open(const char *dir, struct chunk_store **out);
 void chunk_store_close(struct chunk_store *cs);
 
@@ -88,11 +111,13 @@ int chunk_has(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
  * store) decides when a chunk is unreferenced; this only deletes. */
 int chunk_release(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
 
-/* Starts reading a chunk into the page cache without waiting (a sequential
- * reader prefetches the chunks ahead of it). Best effort: errors ignored. */
+/* Starts reading a chunk (into the page cache for the dir backend) without
+ * waiting: a sequential reader prefetches the chunks ahead of it. Best
+ * effort: errors ignored; a no-op for backends without read-ahead. */
 void chunk_prefetch(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
 
-/* Makes every chunk put so far durable (data and directory entries). */
+/* Makes every chunk put so far durable (data and directory entries for the
+ * dir backend; acknowledged writes for a remote one). */
 int chunk_barrier(struct chunk_store *cs);
 
 /* Full check of one stored chunk: reads, decompresses and re-hashes with
@@ -101,10 +126,11 @@ int chunk_barrier(struct chunk_store *cs);
 int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
 		 uint32_t *raw_len, uint32_t *stored_len);
 
-/* Size on disk of a stored chunk (its file size), or negative errno. */
+/* Size of a stored chunk as kept (its file size, header included), or
+ * negative errno. */
 int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
-/* Modification time of a stored chunk file, in ns since the epoch: when it
- * was written (recovery keeps chunk files older than the index). */
+/* Modification time of a stored chunk, in ns since the epoch: when it was
+ * written (recovery keeps chunk files older than the index). */
 int chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], int64_t *ns);
 
 /* Calls fn for every chunk present in the store (for verify and recovery).

@@ -797,7 +797,16 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 		seterr(err, err_len, "%s: %s", path, strerror(-rc));
 		goto out_close_db;
 	}
-	rc = chunk_store_open(path, &st->cs);
+	{
+		struct chunk_opts copts = {
+			.spec = path,
+			.barrier = (flags & STORE_BARRIER_FSYNC)    ? CHUNK_BARRIER_FSYNC
+				   : (flags & STORE_BARRIER_SYNCFS) ? CHUNK_BARRIER_SYNCFS
+								    : CHUNK_BARRIER_AUTO,
+		};
+
+		rc = chunk_store_open_with(&copts, &st->cs);
+	}
 	if (rc < 0) {
 		seterr(err, err_len, "%s: %s", path, strerror(-rc));
 		goto out_close_db;

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "meta.h"
@@ -56,7 +57,21 @@ enum {
 				  mount that holds it (`ckpt pin/unpin/policy/
 				  commit/gc`): no recovery, no file data writes,
 				  no chunk file deletion (the mount reclaims) */
+	STORE_BARRIER_FSYNC = 1 << 3,  /* chunk barrier: always fsync each new chunk */
+	STORE_BARRIER_SYNCFS = 1 << 4, /* chunk barrier: always syncfs (neither: auto) */
 };
+
+/* The STORE_BARRIER_* flag for a barrier mode named "fsync" or "syncfs"
+ * (front ends pass CKPT_CHUNK_BARRIER through it; the core reads no
+ * environment), 0 for anything else or NULL. */
+static inline int store_barrier_flag(const char *mode)
+{
+	if (mode && !strcmp(mode, "fsync"))
+		return STORE_BARRIER_FSYNC;
+	if (mode && !strcmp(mode, "syncfs"))
+		return STORE_BARRIER_SYNCFS;
+	return 0;
+}
 
 /* Opens STORE dir, creating and initialising it when missing or empty
  * (unless STORE_NOCREATE or STORE_RDONLY, which also refuse an empty

@@ -347,7 +347,9 @@ int main(int argc, char **argv)
 
 	struct store *st = NULL;
 	char err[512] = "";
-	int rc = store_open(store_path, 0, &st, err, sizeof(err));
+	/* CKPT_CHUNK_BARRIER=fsync|syncfs forces the chunk barrier's way */
+	int rc = store_open(store_path, store_barrier_flag(getenv("CKPT_CHUNK_BARRIER")), &st, err,
+			    sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "ckptfs: %s: %s\n", a.store, err[0] ? err : strerror(-rc));
 		goto out_detach;

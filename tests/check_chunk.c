@@ -1,6 +1,13 @@
-/* Unit tests for core/chunk.c: the promises in chunk.h (round trip in every
- * codec, dedup, damage -> -EIO and never wrong bytes, missing -> -ENOENT,
- * verify, chunk lists, auto codec, foreach, concurrency, tmp cleanup).
+/* Unit tests for core/chunk.c and its backends: the promises in chunk.h
+ * (round trip in every codec, dedup, damage -> -EIO and never wrong bytes,
+ * missing -> -ENOENT, heal by rewrite, verify, chunk lists, auto codec,
+ * foreach, concurrency) and the op contract of chunk_backend.h, each run once
+ * on the dir backend and once on the mem backend (TCases "dir" and "mem").
+ * Tests damage objects through the backend's own get/replace, so the same
+ * test holds for both. Dir-only TCase "dir_only": in-place file damage, temp
+ * file cleanup, open errors and the barrier modes (fsync / syncfs / auto),
+ * which the mem backend does not have. TCase "framing": hashing, chunk
+ * lists and the auto codec, which touch no backend.
  *
  * CKPT_CHUNK_BENCH=1 also runs a throughput/barrier measurement that only
  * prints (no timing assertions); CKPT_CHUNK_BENCH_MB sets its size. */
@@ -10,6 +17,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +26,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "chunk.h"
+#include "chunk_backend.h"
 
 #define HDR_LEN 24 /* chunk file header size documented in chunk.c */
 
 static char base[256];
 static char dir[300];
 static struct chunk_store *cs;
+static const struct chunk_backend_ops *be_ops; /* the backend under test */
 
 /* ---- helpers ---- */
 
@@ -134,6 +143,73 @@ static int count_chunks(void)
 	return n;
 }
 
+static bool on_dir(void)
+{
+	return be_ops == &chunk_backend_dir;
+}
+
+/* ---- objects as the backend keeps them (any backend) ---- */
+
+enum { OBJ_MAX = 2 * CHUNK_SIZE }; /* above any chunk object */
+
+/* The object's bytes (malloc'd, *len of them). */
+static uint8_t *obj_read(const uint8_t hash[CHUNK_HASH_LEN], size_t *len)
+{
+	struct chunk_backend *be = chunk_store_backend(cs);
+	uint8_t *buf = malloc(OBJ_MAX);
+	struct iovec iov = { buf, OBJ_MAX };
+	uint64_t size = 0;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(be->ops->get(be, hash, &iov, 1, &size), 0);
+	ck_assert_uint_lt(size, OBJ_MAX);
+	*len = size;
+	return buf;
+}
+
+static void obj_write(const uint8_t hash[CHUNK_HASH_LEN], const uint8_t *buf, size_t len)
+{
+	struct chunk_backend *be = chunk_store_backend(cs);
+	struct iovec iov = { (void *)buf, len };
+
+	ck_assert_int_eq(be->ops->replace(be, hash, &iov, 1), 0);
+}
+
+static size_t obj_size(const uint8_t hash[CHUNK_HASH_LEN])
+{
+	size_t len;
+
+	free(obj_read(hash, &len));
+	return len;
+}
+
+/* Flips one bit of byte off, cuts the object to len bytes (len < 0: leaves
+ * it), or appends one byte: the ways an object gets damaged. */
+static void obj_damage(const uint8_t hash[CHUNK_HASH_LEN], off_t flip, off_t cut, int append)
+{
+	size_t len;
+	uint8_t *buf = obj_read(hash, &len);
+
+	if (flip >= 0) {
+		ck_assert_uint_lt((size_t)flip, len);
+		buf[flip] ^= 0x40;
+	}
+	if (cut >= 0)
+		len = (size_t)cut;
+	if (append)
+		buf[len++] = 'x';
+	obj_write(hash, buf, len);
+	free(buf);
+}
+
+/* Opens cs on the backend under test, barrier mode as given. */
+static void open_store(enum chunk_barrier_mode mode)
+{
+	struct chunk_opts o = { .backend = be_ops, .spec = dir, .barrier = mode };
+
+	ck_assert_int_eq(chunk_store_open_with(&o, &cs), 0);
+}
+
 static void setup(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -142,7 +218,19 @@ static void setup(void)
 	ck_assert_ptr_nonnull(mkdtemp(base));
 	/* DIR does not exist yet: open must create it */
 	snprintf(dir, sizeof(dir), "%s/chunks", base);
-	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
+	open_store(CHUNK_BARRIER_AUTO);
+}
+
+static void setup_dir(void)
+{
+	be_ops = &chunk_backend_dir;
+	setup();
+}
+
+static void setup_mem(void)
+{
+	be_ops = &chunk_backend_mem;
+	setup();
 }
 
 static void teardown(void)
@@ -205,7 +293,6 @@ static void roundtrip_one(const uint8_t *data, size_t len, int codec, int expect
 	uint32_t stored = 0, raw = 0, stored2 = 0;
 	int used = -1, rc;
 	uint8_t *buf = malloc(CHUNK_SIZE);
-	char path[400];
 
 	ck_assert_ptr_nonnull(buf);
 	rc = chunk_put(cs, data, len, codec, &ref, &stored, &used);
@@ -219,8 +306,7 @@ static void roundtrip_one(const uint8_t *data, size_t len, int codec, int expect
 		chunk_hash(data, len, h);
 		ck_assert_mem_eq(ref.hash, h, CHUNK_HASH_LEN);
 	}
-	chunk_path(ref.hash, path, sizeof(path));
-	ck_assert_int_eq(file_size(path), stored);
+	ck_assert_uint_eq(obj_size(ref.hash), stored);
 	ck_assert_int_eq(chunk_stored_size(cs, ref.hash), stored);
 	if (expect_codec == CHUNK_CODEC_NONE)
 		ck_assert_uint_eq(stored, HDR_LEN + len);
@@ -322,6 +408,9 @@ START_TEST(test_dedup)
 	ck_assert_int_eq(u1, CHUNK_CODEC_ZSTD);
 	ck_assert_int_eq(u2, CHUNK_CODEC_ZSTD);
 	ck_assert_int_eq(count_chunks(), 1);
+	if (!on_dir())
+		return;
+	/* the dir backend's layout: one file, no temp file left */
 	chunk_path(r1.hash, path, sizeof(path));
 	snprintf(fan, sizeof(fan), "%.*s", (int)(strrchr(path, '/') - path), path);
 	ck_assert_int_eq(count_entries(fan), 1);
@@ -371,14 +460,12 @@ START_TEST(test_damage)
 	for (size_t c = 0; c < 3; c++) {
 		struct chunk_ref ref;
 		uint32_t stored;
-		char path[400];
 
 		if (codecs[c] == CHUNK_CODEC_NONE)
 			fill_random(data, CHUNK_SIZE);
 		else
 			fill_text(data, CHUNK_SIZE, (unsigned)c);
 		ck_assert_int_eq(chunk_put(cs, data, CHUNK_SIZE, codecs[c], &ref, &stored, NULL), 1);
-		chunk_path(ref.hash, path, sizeof(path));
 
 		/* payload byte flipped: first, middle, last */
 		{
@@ -386,24 +473,24 @@ START_TEST(test_damage)
 					       (off_t)stored - 1 };
 
 			for (int i = 0; i < 3; i++) {
-				flip_byte(path, offs[i]);
+				obj_damage(ref.hash, offs[i], -1, 0);
 				expect_eio(&ref, data);
-				flip_byte(path, offs[i]);
+				obj_damage(ref.hash, offs[i], -1, 0);
 				ck_assert_int_eq(chunk_verify(cs, ref.hash, NULL, NULL), 0);
 			}
 		}
 		/* header bytes flipped */
 		for (size_t i = 0; i < sizeof(hdr_offs) / sizeof(hdr_offs[0]); i++) {
-			flip_byte(path, hdr_offs[i]);
+			obj_damage(ref.hash, hdr_offs[i], -1, 0);
 			expect_eio(&ref, data);
-			flip_byte(path, hdr_offs[i]);
+			obj_damage(ref.hash, hdr_offs[i], -1, 0);
 		}
 		/* truncated: payload cut short, header only, header cut, empty */
 		{
 			const off_t lens[] = { (off_t)stored - 1, HDR_LEN, HDR_LEN - 1, 0 };
 
 			for (int i = 0; i < 4; i++) {
-				ck_assert_int_eq(truncate(path, lens[i]), 0);
+				obj_damage(ref.hash, -1, lens[i], 0);
 				expect_eio(&ref, data);
 				/* a put of the same data repairs the torn chunk */
 				ck_assert_int_eq(chunk_put(cs, data, CHUNK_SIZE, codecs[c], &ref,
@@ -413,14 +500,8 @@ START_TEST(test_damage)
 			}
 		}
 		/* trailing garbage */
-		{
-			int fd = open(path, O_WRONLY | O_APPEND);
-
-			ck_assert_int_ge(fd, 0);
-			ck_assert_int_eq(write(fd, "x", 1), 1);
-			close(fd);
-			expect_eio(&ref, data);
-		}
+		obj_damage(ref.hash, -1, -1, 1);
+		expect_eio(&ref, data);
 	}
 	free(data);
 }
@@ -430,7 +511,6 @@ START_TEST(test_ref_mismatch)
 {
 	uint8_t a[10000], b[10000], buf[10000];
 	struct chunk_ref ra, rb, bad;
-	char pa[400], pb[400];
 
 	fill_random(a, sizeof(a));
 	fill_random(b, sizeof(b));
@@ -447,18 +527,158 @@ START_TEST(test_ref_mismatch)
 
 	/* a valid chunk file sitting under the wrong name: get must refuse
 	 * B's bytes for A's ref, verify must see the SHA-256 mismatch */
-	chunk_path(ra.hash, pa, sizeof(pa));
-	chunk_path(rb.hash, pb, sizeof(pb));
 	{
-		char cmd[1000];
+		size_t len;
+		uint8_t *obj = obj_read(rb.hash, &len);
 
-		snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", pb, pa);
-		ck_assert_int_eq(system(cmd), 0);
+		obj_write(ra.hash, obj, len);
+		free(obj);
 	}
 	ck_assert_int_eq(chunk_get(cs, &ra, buf, sizeof(buf)), -EIO);
 	ck_assert_int_eq(chunk_verify(cs, ra.hash, NULL, NULL), -EIO);
 	ck_assert_int_eq(chunk_get(cs, &rb, buf, sizeof(buf)), 0);
 	ck_assert_mem_eq(buf, b, sizeof(b));
+}
+END_TEST
+
+/* Damage in place on disk, as a failing disk or a stray writer does it
+ * (the dir backend; test_damage damages through replace, on any backend). */
+START_TEST(test_dir_file_damage)
+{
+	uint8_t data[20000];
+	struct chunk_ref ref;
+	uint32_t stored;
+	char path[400];
+
+	fill_random(data, sizeof(data));
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &ref, &stored, NULL),
+			 1);
+	chunk_path(ref.hash, path, sizeof(path));
+	ck_assert_int_eq(file_size(path), stored);
+	flip_byte(path, HDR_LEN + 5000);
+	expect_eio(&ref, data);
+	flip_byte(path, HDR_LEN + 5000);
+	ck_assert_int_eq(chunk_verify(cs, ref.hash, NULL, NULL), 0);
+	ck_assert_int_eq(truncate(path, stored - 1), 0);
+	expect_eio(&ref, data);
+}
+END_TEST
+
+/* CHUNK_PUT_REWRITE replaces a chunk known to be damaged even when its
+ * header looks intact (a payload bit flip), and says so (2). */
+START_TEST(test_put_rewrite)
+{
+	uint8_t data[30000], buf[30000];
+	struct chunk_ref ref;
+	uint32_t stored = 0;
+	int used = -1;
+
+	fill_text(data, sizeof(data), 5);
+	chunk_ref_of(data, sizeof(data), &ref);
+	/* absent: rewrite creates it */
+	ck_assert_int_eq(chunk_put_ref(cs, data, &ref, CHUNK_CODEC_ZSTD, CHUNK_PUT_REWRITE,
+				       &stored, &used),
+			 2);
+	ck_assert_int_eq(used, CHUNK_CODEC_ZSTD);
+	ck_assert_uint_eq(obj_size(ref.hash), stored);
+	obj_damage(ref.hash, HDR_LEN + 10, -1, 0);
+	/* a plain put trusts the intact-looking header: deduplicated */
+	ck_assert_int_eq(chunk_put_ref(cs, data, &ref, CHUNK_CODEC_ZSTD, 0, NULL, NULL), 0);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), -EIO);
+	/* the heal mode writes it again */
+	ck_assert_int_eq(chunk_put_ref(cs, data, &ref, CHUNK_CODEC_NONE, CHUNK_PUT_REWRITE,
+				       &stored, &used),
+			 2);
+	ck_assert_int_eq(used, CHUNK_CODEC_NONE);
+	ck_assert_uint_eq(stored, HDR_LEN + sizeof(data));
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), 0);
+	ck_assert_mem_eq(buf, data, sizeof(data));
+	ck_assert_int_eq(chunk_verify(cs, ref.hash, NULL, NULL), 0);
+	ck_assert_int_eq(count_chunks(), 1);
+}
+END_TEST
+
+/* chunk_mtime: when the chunk was written, for recovery's and verify's
+ * "newer than the index" rules. */
+START_TEST(test_mtime)
+{
+	uint8_t data[3000];
+	struct chunk_ref ref;
+	struct timespec t0, t1;
+	int64_t ns = 0;
+
+	fill_random(data, sizeof(data));
+	clock_gettime(CLOCK_REALTIME, &t0);
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &ref, NULL, NULL), 1);
+	clock_gettime(CLOCK_REALTIME, &t1);
+	ck_assert_int_eq(chunk_mtime(cs, ref.hash, &ns), 0);
+	/* file times may be taken from a coarse clock: a tick of slack below */
+	ck_assert_int_ge(ns, (int64_t)t0.tv_sec * 1000000000 + t0.tv_nsec - 20000000);
+	ck_assert_int_le(ns, (int64_t)t1.tv_sec * 1000000000 + t1.tv_nsec);
+	ck_assert_int_eq(chunk_release(cs, ref.hash), 0);
+	ck_assert_int_eq(chunk_mtime(cs, ref.hash, &ns), -ENOENT);
+}
+END_TEST
+
+/* The op contract of chunk_backend.h, driven directly: put-if-absent,
+ * replace, get with a short and a long iov, stat, remove, missing names. */
+START_TEST(test_backend_ops)
+{
+	struct chunk_backend *be = chunk_store_backend(cs);
+	uint8_t name[CHUNK_HASH_LEN], a[100], b[60], buf[200], extra[8];
+	struct iovec two[2] = { { a, 40 }, { a + 40, 60 } };
+	struct iovec one = { b, sizeof(b) };
+	struct chunk_obj_stat st;
+	uint64_t size = 0;
+
+	ck_assert_ptr_eq(be->ops, be_ops);
+	ck_assert_ptr_eq(chunk_backend_find(be_ops->name), be_ops);
+	fill_random(a, sizeof(a));
+	fill_random(b, sizeof(b));
+	memset(name, 0x5c, sizeof(name)); /* any name: the backend does not hash */
+	ck_assert_int_eq(be->ops->put(be, name, two, 2), 1);
+	/* present: left untouched, whatever the new bytes */
+	ck_assert_int_eq(be->ops->put(be, name, &one, 1), 0);
+	{
+		struct iovec rd[2] = { { buf, 10 }, { buf + 10, sizeof(buf) - 10 } };
+
+		ck_assert_int_eq(be->ops->get(be, name, rd, 2, &size), 0);
+		ck_assert_uint_eq(size, sizeof(a));
+		ck_assert_mem_eq(buf, a, sizeof(a));
+	}
+	{
+		/* an iov shorter than the object: a prefix, and the whole size */
+		struct iovec rd = { extra, sizeof(extra) };
+
+		ck_assert_int_eq(be->ops->get(be, name, &rd, 1, &size), 0);
+		ck_assert_uint_eq(size, sizeof(a));
+		ck_assert_mem_eq(extra, a, sizeof(extra));
+	}
+	ck_assert_int_eq(be->ops->stat(be, name, &st), 0);
+	ck_assert_uint_eq(st.size, sizeof(a));
+	ck_assert_int_gt(st.mtime_ns, 0);
+	ck_assert_int_eq(be->ops->replace(be, name, &one, 1), 0);
+	{
+		struct iovec rd = { buf, sizeof(buf) };
+
+		ck_assert_int_eq(be->ops->get(be, name, &rd, 1, &size), 0);
+		ck_assert_uint_eq(size, sizeof(b));
+		ck_assert_mem_eq(buf, b, sizeof(b));
+	}
+	ck_assert_int_eq(count_chunks(), 1);
+	ck_assert_int_eq(be->ops->remove(be, name), 0);
+	ck_assert_int_eq(be->ops->remove(be, name), -ENOENT);
+	ck_assert_int_eq(be->ops->stat(be, name, &st), -ENOENT);
+	{
+		struct iovec rd = { buf, sizeof(buf) };
+
+		ck_assert_int_eq(be->ops->get(be, name, &rd, 1, &size), -ENOENT);
+	}
+	/* replace of an absent name creates it */
+	ck_assert_int_eq(be->ops->replace(be, name, two, 2), 0);
+	ck_assert_int_eq(be->ops->stat(be, name, &st), 0);
+	ck_assert_uint_eq(st.size, sizeof(a));
+	ck_assert_int_eq(count_chunks(), 1);
 }
 END_TEST
 
@@ -620,19 +840,17 @@ START_TEST(test_foreach)
 					   NULL),
 				 1);
 	}
-	/* strays that are not chunks: ignored */
-	chunk_path(refs[0].hash, path, sizeof(path));
-	strcpy(strrchr(path, '/') + 1, "README");
-	{
-		FILE *f = fopen(path, "w");
+	/* strays in the dir backend's tree that are not chunks: ignored */
+	if (on_dir()) {
+		FILE *f;
 
+		chunk_path(refs[0].hash, path, sizeof(path));
+		strcpy(strrchr(path, '/') + 1, "README");
+		f = fopen(path, "w");
 		ck_assert_ptr_nonnull(f);
 		fclose(f);
-	}
-	snprintf(path, sizeof(path), "%s/tmp/%064d", dir, 0);
-	{
-		FILE *f = fopen(path, "w");
-
+		snprintf(path, sizeof(path), "%s/tmp/%064d", dir, 0);
+		f = fopen(path, "w");
 		ck_assert_ptr_nonnull(f);
 		fclose(f);
 	}
@@ -731,7 +949,8 @@ START_TEST(test_concurrent_puts)
 	ck_assert_int_eq(news, distinct);
 	ck_assert_int_eq(count_chunks(), distinct);
 	snprintf(tmp, sizeof(tmp), "%s/tmp", dir);
-	ck_assert_int_eq(count_entries(tmp), 0);
+	if (on_dir())
+		ck_assert_int_eq(count_entries(tmp), 0);
 	ck_assert_int_eq(chunk_barrier(cs), 0);
 	free(pool);
 	free(buf);
@@ -785,7 +1004,7 @@ START_TEST(test_tmp_cleanup)
 	}
 	snprintf(path, sizeof(path), "%s/tmp", dir);
 	ck_assert_int_eq(count_entries(path), 5);
-	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
+	open_store(CHUNK_BARRIER_AUTO);
 	ck_assert_int_eq(count_entries(path), 1);
 	snprintf(path, sizeof(path), "%s/tmp/%ld-3", dir, (long)getppid());
 	ck_assert_int_eq(access(path, F_OK), 0);
@@ -832,28 +1051,23 @@ static void barrier_roundtrip(void)
 	ck_assert_mem_eq(buf, data, sizeof(data));
 }
 
-/* Reopens the store with CKPT_CHUNK_BARRIER=mode (NULL: the default). */
-static void reopen_barrier(const char *mode)
+/* Reopens the store with that barrier mode. */
+static void reopen_barrier(enum chunk_barrier_mode mode)
 {
 	chunk_store_close(cs);
-	if (mode)
-		setenv("CKPT_CHUNK_BARRIER", mode, 1);
-	else
-		unsetenv("CKPT_CHUNK_BARRIER");
-	ck_assert_int_eq(chunk_store_open(dir, &cs), 0);
-	unsetenv("CKPT_CHUNK_BARRIER");
+	open_store(mode);
 }
 
 START_TEST(test_barrier_fsync)
 {
-	reopen_barrier("fsync");
+	reopen_barrier(CHUNK_BARRIER_FSYNC);
 	barrier_roundtrip();
 }
 END_TEST
 
 START_TEST(test_barrier_syncfs)
 {
-	reopen_barrier("syncfs");
+	reopen_barrier(CHUNK_BARRIER_SYNCFS);
 	barrier_roundtrip();
 }
 END_TEST
@@ -882,6 +1096,33 @@ START_TEST(test_barrier_auto)
 }
 END_TEST
 
+/* The mem backend: each open is a new, empty store; its optional ops are
+ * absent and the chunk API does without them. */
+START_TEST(test_mem_fresh)
+{
+	struct chunk_store *other = NULL;
+	struct chunk_opts o = { .backend = &chunk_backend_mem };
+	uint8_t data[500], buf[500];
+	struct chunk_ref ref;
+
+	ck_assert_ptr_null(chunk_backend_find("nope"));
+	ck_assert_ptr_null(chunk_backend_mem.barrier);
+	ck_assert_ptr_null(chunk_backend_mem.prefetch);
+	fill_random(data, sizeof(data));
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &ref, NULL, NULL), 1);
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &ref, NULL, NULL), 0);
+	chunk_prefetch(cs, ref.hash);
+	ck_assert_int_eq(chunk_barrier(cs), 0);
+	ck_assert_int_eq(chunk_store_open_with(&o, &other), 0); /* no spec needed */
+	ck_assert_int_eq(chunk_has(other, ref.hash), 0);
+	ck_assert_int_eq(chunk_get(other, &ref, buf, sizeof(buf)), -ENOENT);
+	chunk_store_close(other);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), 0);
+	ck_assert_mem_eq(buf, data, sizeof(data));
+	ck_assert_int_eq(access(dir, F_OK), -1); /* nothing on disk */
+}
+END_TEST
+
 /* ---- measurement (CKPT_CHUNK_BENCH=1): prints, asserts only success ---- */
 
 static double now(void)
@@ -903,7 +1144,7 @@ static double bench_put(int codec, const uint8_t *src, size_t nchunks, struct ch
 	return now() - t0;
 }
 
-static void bench_reopen(const char *mode)
+static void bench_reopen(enum chunk_barrier_mode mode)
 {
 	chunk_store_close(cs);
 	cs = NULL;
@@ -934,7 +1175,7 @@ START_TEST(test_bench)
 	static const int codecs[] = { CHUNK_CODEC_NONE, CHUNK_CODEC_ZSTD };
 	static const char *names[] = { "none", "zstd" };
 	for (int c = 0; c < 2; c++) {
-		bench_reopen(NULL);
+		bench_reopen(CHUNK_BARRIER_AUTO);
 		t = bench_put(codecs[c], src, mb, refs);
 		tb = now();
 		ck_assert_int_eq(chunk_barrier(cs), 0);
@@ -951,7 +1192,7 @@ START_TEST(test_bench)
 	/* compressible data through zstd */
 	for (size_t i = 0; i < mb; i++)
 		fill_text(src + i * CHUNK_SIZE, CHUNK_SIZE, (unsigned)i);
-	bench_reopen(NULL);
+	bench_reopen(CHUNK_BARRIER_AUTO);
 	t = bench_put(CHUNK_CODEC_ZSTD, src, mb, refs);
 	printf("bench: put %zu MiB text codec=zstd: %.2f s = %.0f MiB/s\n", mb, t, mb / t);
 	t = now();
@@ -964,12 +1205,15 @@ START_TEST(test_bench)
 	fill_random(src, (mb < 256 ? mb : 256) * CHUNK_SIZE);
 	for (int round = 0; round < 12; round++) {
 		static const char *modes[] = { "fsync", "syncfs", "auto" };
+		static const enum chunk_barrier_mode mode_of[] = {
+			CHUNK_BARRIER_FSYNC, CHUNK_BARRIER_SYNCFS, CHUNK_BARRIER_AUTO
+		};
 		static const size_t counts[] = { 1, 4, 32, 256 };
 
 		for (int m = 0; m < 3; m++) {
 			size_t n = counts[round % 4] < mb ? counts[round % 4] : mb;
 
-			bench_reopen(modes[m]);
+			bench_reopen(mode_of[m]);
 			sync(); /* start each run with nothing dirty */
 			src[round * 3 + m] ^= 0x5a; /* fresh hashes each run */
 			t = bench_put(CHUNK_CODEC_NONE, src, n, refs);
@@ -988,34 +1232,58 @@ START_TEST(test_bench)
 }
 END_TEST
 
-static Suite *chunk_suite(void)
+/* Tests that hold for every backend: run once per backend. */
+static void add_backend_tests(TCase *tc)
 {
-	Suite *s = suite_create("chunk");
-	TCase *tc = tcase_create("core");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, test_hash_vectors);
-	tcase_add_test(tc, test_unhex_rejects);
 	tcase_add_test(tc, test_roundtrip_codecs);
 	tcase_add_test(tc, test_empty_chunk);
 	tcase_add_test(tc, test_put_rejects);
 	tcase_add_test(tc, test_dedup);
 	tcase_add_test(tc, test_damage);
+	tcase_add_test(tc, test_put_rewrite);
 	tcase_add_test(tc, test_ref_mismatch);
 	tcase_add_test(tc, test_missing);
+	tcase_add_test(tc, test_mtime);
+	tcase_add_test(tc, test_backend_ops);
+	tcase_add_test(tc, test_foreach);
+	tcase_add_test(tc, test_concurrent_puts);
+}
+
+static TCase *tcase_on(Suite *s, const char *name, void (*setup_fn)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup_fn, teardown);
+	tcase_set_timeout(tc, 600);
+	suite_add_tcase(s, tc);
+	return tc;
+}
+
+static Suite *chunk_suite(void)
+{
+	Suite *s = suite_create("chunk");
+	TCase *tc;
+
+	tc = tcase_on(s, "framing", setup_mem);
+	tcase_add_test(tc, test_hash_vectors);
+	tcase_add_test(tc, test_unhex_rejects);
 	tcase_add_test(tc, test_refs_roundtrip);
 	tcase_add_test(tc, test_refs_reject);
 	tcase_add_test(tc, test_auto_codec);
-	tcase_add_test(tc, test_foreach);
-	tcase_add_test(tc, test_concurrent_puts);
+
+	add_backend_tests(tcase_on(s, "dir", setup_dir));
+	tc = tcase_on(s, "mem", setup_mem);
+	add_backend_tests(tc);
+	tcase_add_test(tc, test_mem_fresh);
+
+	tc = tcase_on(s, "dir_only", setup_dir);
+	tcase_add_test(tc, test_dir_file_damage);
 	tcase_add_test(tc, test_tmp_cleanup);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_barrier_fsync);
 	tcase_add_test(tc, test_barrier_syncfs);
 	tcase_add_test(tc, test_barrier_auto);
 	tcase_add_test(tc, test_bench);
-	suite_add_tcase(s, tc);
 	return s;
 }
 

@@ -353,6 +353,8 @@ static int cli_open(struct cli *c, int mode)
 {
 	char err[512] = "", idx[PATH_MAX];
 	struct stat sb;
+	/* CKPT_CHUNK_BARRIER=fsync|syncfs forces the chunk barrier's way */
+	int bf = store_barrier_flag(getenv("CKPT_CHUNK_BARRIER"));
 	int r;
 
 	if (stat(c->store_path, &sb) < 0) {
@@ -372,20 +374,20 @@ static int cli_open(struct cli *c, int mode)
 		return CLI_NOSTORE;
 	}
 	if (mode == OPEN_INDEX) {
-		r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED, &c->st, err, sizeof(err));
+		r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | bf, &c->st, err, sizeof(err));
 		c->shared = r == 0;
 		if (r < 0 && !c->repair)
 			mode = OPEN_READ;
 	}
 	if (mode == OPEN_READ) {
 		err[0] = '\0';
-		r = store_open(c->store_path, STORE_RDONLY | STORE_NOCREATE, &c->st, err, sizeof(err));
+		r = store_open(c->store_path, STORE_RDONLY | STORE_NOCREATE | bf, &c->st, err, sizeof(err));
 	} else if (mode == OPEN_WRITE) {
-		r = store_open(c->store_path, STORE_NOCREATE, &c->st, err, sizeof(err));
+		r = store_open(c->store_path, STORE_NOCREATE | bf, &c->st, err, sizeof(err));
 		if (r == -EBUSY) {
 			/* A mount holds the lock: index-only changes beside it. */
 			err[0] = '\0';
-			r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED, &c->st, err,
+			r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | bf, &c->st, err,
 				       sizeof(err));
 			c->shared = r == 0;
 		}
