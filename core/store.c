@@ -1,5 +1,6 @@
-/* Store: open/lock/schema, index helpers, held chunks, pins, policy, notes,
- * stats, events. Checkpoint operations are in store_ckpt.c, the tree in
+/* Store: open (directory, lock, index, chunks, recovery), held chunks, pins,
+ * policy, notes, stats, events; the rows behind them are index.h verbs
+ * (index_sqlite_store.c). Checkpoint operations are in store_ckpt.c, the tree in
  * store_node.c, file data in store_file.c, retention/gc/verify/recovery in
  * store_gc.c. */
 #include <errno.h>
