@@ -47,11 +47,88 @@ const char *index_last_error(struct index *ix);
 
 /* ==== store: open, schema, info, policy, events, stats ================== */
 
+struct store_stats;
+
+/* index_open_sqlite flags */
+#define INDEX_RDONLY 0x1 /* read-only connection: writes nothing, not even a
+			    missing column (read through a temporary view) */
+#define INDEX_CREATE 0x2 /* a missing or empty index is initialised (WAL, schema) */
+#define INDEX_CHECK 0x4  /* the single writer's open: the b-trees are checked
+			    (-EUCLEAN when damaged) and store_info's
+			    initialised_at is recorded when absent */
+/* What index_open_sqlite found where no index could be opened. */
+enum index_none { INDEX_FOUND = 0, INDEX_NONE_MISSING, INDEX_NONE_EMPTY };
+
+/* Opens the SQLite index DIR/index.db: checks its format (-EPROTONOSUPPORT
+ * for a newer format or a database that is not a ckptfs index), adds columns
+ * that came after format 1, and unless INDEX_RDONLY switches to WAL with
+ * synchronous=NORMAL and makes sure the damaged_chunks table exists.
+ * Without INDEX_CREATE, a missing index.db or an empty one is -ENODATA with
+ * *none saying which (nothing is created or written), and a missing one that
+ * cannot even be looked at is its -errno with *none INDEX_NONE_MISSING;
+ * otherwise *none is INDEX_FOUND. On failure *out is NULL and err (may be
+ * NULL) holds one line, except for -ENODATA, whose message is the caller's. */
+int index_open_sqlite(const char *dir, int flags, struct index **out, enum index_none *none,
+		      char *err, size_t err_len);
+/* Closes; fold_wal (the writer's close) checkpoints the WAL into the
+ * database first. NULL is a no-op. */
+void index_close(struct index *ix, bool fold_wal);
+/* store_info's integer value of key; -ENOENT when it has none. */
+int index_info_get(struct index *ix, const char *key, int64_t *value);
+
+/* The event log (`ckpt log`). Strings may be NULL except event. */
+struct index_event {
+	int64_t time;
+	const char *event, *name, *rule; /* borrowed: valid during the callback */
+};
+int index_event_add(struct index *ix, int64_t time, const char *event, const char *name,
+		    const char *rule);
+/* Calls cb for the newest max events, oldest first; non-zero from cb stops
+ * the walk and is returned. */
+int index_events_newest(struct index *ix, size_t max,
+			int (*cb)(void *ctx, const struct index_event *ev), void *ctx);
+
+/* The policy as key=value rows. foreach walks them in key order (strings
+ * borrowed during the callback; non-zero from cb stops and is returned);
+ * clear deletes every row; put inserts or replaces one. */
+int index_policy_foreach(struct index *ix, int (*cb)(void *ctx, const char *key, const char *value),
+			 void *ctx);
+int index_policy_clear(struct index *ix);
+int index_policy_put(struct index *ix, const char *key, const char *value);
+
+/* Counts and byte sums of store_stats (checkpoints by state, committed
+ * logical bytes, chunk rows and their raw/stored bytes); the ratios are left
+ * 0 for the caller. out is zeroed first. */
+int index_stats_get(struct index *ix, struct store_stats *out);
+
 /* ==== checkpoints and versions, metrics ================================= */
 
 /* ==== nodes: the tree of a version and its chunk lists ================== */
 
 /* ==== chunks and their references, damage ============================== */
+
+/* hash arguments are CHUNK_HASH_LEN bytes (core/chunk.h). */
+struct chunk_ref;
+
+/* Adds delta to the chunk's reference count. delta >= 0 creates the row when
+ * missing with r->raw_len, stored and codec (delta 0 only makes sure a row
+ * exists, so gc can find the chunk); delta < 0 on a missing row changes
+ * nothing and is 0. */
+int index_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta, uint32_t stored,
+		    int codec);
+/* 0 when the chunk has a row, -ENOENT when not. */
+int index_chunk_exists(struct index *ix, const uint8_t *hash);
+/* Calls cb with the name of each checkpoint (distinct, sorted) whose
+ * unpurged versions list the chunk; non-zero from cb stops and is returned. */
+int index_chunk_users(struct index *ix, const uint8_t *hash,
+		      int (*cb)(void *ctx, const char *ckpt_name), void *ctx);
+
+/* Damaged chunks (damaged_chunks). add records one, 0 also when it is
+ * already recorded (the first finding stays); exists is 0 or -ENOENT; del
+ * forgets one, -ENOENT when it was not recorded. */
+int index_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at, const char *how);
+int index_damage_exists(struct index *ix, const uint8_t *hash);
+int index_damage_del(struct index *ix, const uint8_t *hash);
 
 /* ==== retention, gc, verify, recovery =================================== */
 

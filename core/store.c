@@ -1,5 +1,6 @@
-/* Store: open/lock/schema, index helpers, held chunks, pins, policy, notes,
- * stats, events. Checkpoint operations are in store_ckpt.c, the tree in
+/* Store: open (directory, lock, index, chunks, recovery), held chunks, pins,
+ * policy, notes, stats, events; the rows behind them are index.h verbs
+ * (index_sqlite_store.c). Checkpoint operations are in store_ckpt.c, the tree in
  * store_node.c, file data in store_file.c, retention/gc/verify/recovery in
  * store_gc.c. */
 #include <errno.h>
@@ -15,86 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "index_sqlite.h" /* until the SQL below moves into index_sqlite*.c */
 #include "store_int.h"
 #include "util.h"
 
-static const char store_schema[] =
-	"CREATE TABLE checkpoints("
-	" id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, kind INTEGER NOT NULL,"
-	" state INTEGER NOT NULL, step INTEGER, epoch REAL, commit_seq INTEGER NOT NULL DEFAULT 0,"
-	" created_at INTEGER NOT NULL, committed_at INTEGER NOT NULL DEFAULT 0,"
-	" ended_at INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0,"
-	" withdrawn INTEGER NOT NULL DEFAULT 0, version INTEGER NOT NULL DEFAULT 0,"
-	" committed_version INTEGER NOT NULL DEFAULT 0, staging_version INTEGER NOT NULL DEFAULT 0,"
-	" logical_bytes INTEGER NOT NULL DEFAULT 0, stored_bytes INTEGER NOT NULL DEFAULT 0,"
-	" note TEXT, deleted_rule TEXT);"
-	/* live names are unique; aborted and deleted rows may repeat a name */
-	"CREATE UNIQUE INDEX ckpt_live ON checkpoints(name) WHERE state IN (0,1);"
-	"CREATE INDEX ckpt_latest ON checkpoints(commit_seq) WHERE state=1 AND withdrawn=0;"
-	"CREATE INDEX ckpt_state ON checkpoints(state, name);"
-	"CREATE INDEX ckpt_seq ON checkpoints(commit_seq);" /* max()+1 at every commit */
-	"CREATE TABLE versions("
-	" id INTEGER PRIMARY KEY AUTOINCREMENT, ckpt INTEGER NOT NULL, state INTEGER NOT NULL,"
-	" root INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);"
-	"CREATE INDEX versions_ckpt ON versions(ckpt);"
-	"CREATE INDEX versions_state ON versions(state);"
-	"CREATE TABLE nodes("
-	" id INTEGER PRIMARY KEY AUTOINCREMENT, version INTEGER NOT NULL, parent INTEGER NOT NULL,"
-	" name TEXT NOT NULL, mode INTEGER NOT NULL, size INTEGER NOT NULL DEFAULT 0,"
-	" mtime INTEGER NOT NULL, ctime INTEGER NOT NULL, chunks BLOB, target TEXT, origin INTEGER,"
-	" atime INTEGER," /* set by utimens only (NULL: follows mtime); reads never move it */
-	" UNIQUE(version, parent, name));"
-	"CREATE INDEX nodes_parent ON nodes(parent, name);"
-	"CREATE INDEX nodes_origin ON nodes(origin) WHERE origin IS NOT NULL;"
-	"CREATE TABLE chunks("
-	" hash BLOB PRIMARY KEY, raw INTEGER NOT NULL, stored INTEGER NOT NULL,"
-	" codec INTEGER NOT NULL, refs INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
-	"CREATE INDEX chunks_unref ON chunks(refs) WHERE refs <= 0;"
-	/* eligible = the checkpoint is committed and not withdrawn: kept in the
-	 * row so best resolution is one index range scan */
-	"CREATE TABLE metrics("
-	" ckpt INTEGER NOT NULL, name TEXT NOT NULL, value REAL NOT NULL, source TEXT NOT NULL,"
-	" eligible INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(ckpt, name));"
-	"CREATE INDEX metrics_best ON metrics(name, value) WHERE eligible=1;"
-	"CREATE TABLE events("
-	" id INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, event TEXT NOT NULL,"
-	" name TEXT, rule TEXT);"
-	"CREATE TABLE policy(key TEXT PRIMARY KEY, value TEXT NOT NULL);";
-
 /* ---- small helpers ---- */
-
-/* Transition wrappers: the SQL still outside core/index_sqlite*.c calls
- * these until it has moved behind index.h verbs. */
-int store_sqlerr(int rc)
-{
-	return ix_sqlerr(rc);
-}
-
-sqlite3_stmt *store_stmt(struct store *st, const char *sql)
-{
-	return ix_stmt(st->ix, sql);
-}
-
-int store_exec(struct store *st, const char *sql)
-{
-	return ix_exec(st->ix, sql);
-}
-
-int store_begin(struct store *st)
-{
-	return index_tx_begin(st->ix);
-}
-
-int store_commit_tx(struct store *st)
-{
-	return index_tx_commit(st->ix);
-}
-
-void store_rollback(struct store *st)
-{
-	index_tx_rollback(st->ix);
-}
 
 int64_t store_now(void)
 {
@@ -150,18 +75,7 @@ int store_name_check(const char *name)
 
 int store_event_add(struct store *st, const char *event, const char *name, const char *rule)
 {
-	sqlite3_stmt *q = store_stmt(st, "INSERT INTO events(time, event, name, rule) VALUES(?,?,?,?)");
-	int rc;
-
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, store_now());
-	sqlite3_bind_text(q, 2, event, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 3, name, -1, SQLITE_STATIC);
-	sqlite3_bind_text(q, 4, rule, -1, SQLITE_STATIC);
-	rc = store_sqlerr(sqlite3_step(q));
-	sqlite3_reset(q);
-	return rc;
+	return index_event_add(st->ix, store_now(), event, name, rule);
 }
 
 int store_event_log(struct store *st, const char *event, const char *name, const char *rule)
@@ -169,14 +83,14 @@ int store_event_log(struct store *st, const char *event, const char *name, const
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	rc = store_begin(st);
+	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
 	rc = store_event_add(st, event, name, rule);
 	if (rc == 0)
-		rc = store_commit_tx(st);
+		rc = index_tx_commit(st->ix);
 	else
-		store_rollback(st);
+		index_tx_rollback(st->ix);
 out_unlock:
 	pthread_mutex_unlock(&st->mu);
 	return rc;
@@ -340,44 +254,14 @@ void held_del_list(struct held_set *h, const struct chunk_ref *refs, size_t n)
 int store_chunk_ref(struct store *st, const struct chunk_ref *r, int delta, uint32_t stored,
 		    int codec)
 {
-	sqlite3_stmt *q;
-	int rc;
-
-	if (delta >= 0) { /* 0: make sure a row exists, so gc can find it */
-		q = store_stmt(st, "INSERT INTO chunks(hash, raw, stored, codec, refs) VALUES(?,?,?,?,?)"
-				   " ON CONFLICT(hash) DO UPDATE SET refs = refs + excluded.refs");
-		if (!q)
-			return -EIO;
-		sqlite3_bind_blob(q, 1, r->hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(q, 2, r->raw_len);
-		sqlite3_bind_int64(q, 3, stored);
-		sqlite3_bind_int(q, 4, codec);
-		sqlite3_bind_int(q, 5, delta);
-	} else {
-		q = store_stmt(st, "UPDATE chunks SET refs = refs + ? WHERE hash = ?");
-		if (!q)
-			return -EIO;
-		sqlite3_bind_int(q, 1, delta);
-		sqlite3_bind_blob(q, 2, r->hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-	}
-	rc = store_sqlerr(sqlite3_step(q));
-	sqlite3_reset(q);
-	return rc;
+	return index_chunk_ref(st->ix, r, delta, stored, codec);
 }
 
 int store_chunk_has_row(struct store *st, const uint8_t hash[CHUNK_HASH_LEN])
 {
-	sqlite3_stmt *q = store_stmt(st, "SELECT 1 FROM chunks WHERE hash=?");
-	int s;
+	int rc = index_chunk_exists(st->ix, hash);
 
-	if (!q)
-		return -EIO;
-	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-	s = sqlite3_step(q);
-	sqlite3_reset(q);
-	if (s == SQLITE_ROW)
-		return 1;
-	return s == SQLITE_DONE ? 0 : store_sqlerr(s);
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
 }
 
 static int chunks_blob_delta(struct store *st, const void *blob, size_t len, int delta)
@@ -466,21 +350,6 @@ bool store_version_pinned(struct store *st, int64_t version)
 
 /* ---- open / close ---- */
 
-static void seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !len)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	for (char *c = err; *c; c++) /* one line, whatever SQLite says */
-		if (*c == '\n')
-			*c = ' ';
-}
-
 static int store_lock(struct store *st, char *err, size_t err_len)
 {
 	char path[PATH_MAX], buf[32];
@@ -491,7 +360,7 @@ static int store_lock(struct store *st, char *err, size_t err_len)
 	if (fd < 0) {
 		int e = errno;
 
-		seterr(err, err_len, "%s: %s", path, strerror(e));
+		util_seterr(err, err_len, "%s: %s", path, strerror(e));
 		return -e;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -505,14 +374,14 @@ static int store_lock(struct store *st, char *err, size_t err_len)
 				pid = strtol(buf, NULL, 10);
 			}
 			if (pid > 0)
-				seterr(err, err_len, "%s: already mounted or in use by pid %ld",
+				util_seterr(err, err_len, "%s: already mounted or in use by pid %ld",
 				       st->dir, pid);
 			else
-				seterr(err, err_len, "%s: already mounted or in use", st->dir);
+				util_seterr(err, err_len, "%s: already mounted or in use", st->dir);
 			close(fd);
 			return -EBUSY;
 		}
-		seterr(err, err_len, "%s: lock: %s", path, strerror(e));
+		util_seterr(err, err_len, "%s: lock: %s", path, strerror(e));
 		close(fd);
 		return -e;
 	}
@@ -551,187 +420,55 @@ static int refuse_new_index(const char *dir, const char *why, char *err, size_t 
 		chunk_store_close(cs);
 	}
 	if (rc < 0)
-		seterr(err, err_len, "%s: %s", path, strerror(-rc));
+		util_seterr(err, err_len, "%s: %s", path, strerror(-rc));
 	if (rc <= 0)
 		return rc;
-	seterr(err, err_len,
+	util_seterr(err, err_len,
 	       "%s: %s but chunks/ holds checkpoint data; refusing to start a new index over it"
 	       " (restore index.db from a backup, or move chunks/ away for a fresh store)",
 	       dir, why);
 	return -EUCLEAN;
 }
 
-/* The evidence recovery needs before it deletes a chunk file without an
- * index row: when this index was initialised (recorded at the first
- * read-write open of a store made before the row existed, so older chunk
- * files are kept, never deleted). CLOCK_REALTIME_COARSE is the clock file
- * timestamps come from, so no file written later is stamped earlier. */
-static int store_info_init(struct store *st)
+/* The store directory, created for an opener that may create a store. */
+static int store_dir_prepare(const char *dir, int flags, char *err, size_t err_len)
 {
-	struct timespec ts;
-	sqlite3_stmt *q;
-	int rc;
-
-	rc = store_exec(st, "CREATE TABLE IF NOT EXISTS store_info("
-			    " key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID");
-	if (rc < 0)
-		return rc;
-	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-	q = store_stmt(st, "INSERT OR IGNORE INTO store_info(key, value) VALUES('initialised_at', ?)");
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
-	rc = store_sqlerr(sqlite3_step(q));
-	sqlite3_reset(q);
-	if (rc < 0)
-		return rc;
-	q = store_stmt(st, "SELECT value FROM store_info WHERE key='initialised_at'");
-	if (!q)
-		return -EIO;
-	rc = sqlite3_step(q);
-	if (rc == SQLITE_ROW)
-		st->init_ns = sqlite3_column_int64(q, 0);
-	rc = rc == SQLITE_ROW ? 0 : store_sqlerr(rc) ?: -EIO;
-	sqlite3_reset(q);
-	return rc;
-}
-
-/* A damaged index must not drive recovery (which deletes what it does not
- * reference): the read-write opener checks the b-trees first. */
-static int store_quick_check(struct store *st, char *err, size_t err_len)
-{
-	sqlite3_stmt *q = NULL;
-	const char *what;
-	bool ok;
-	int s;
-
-	if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check(1)", -1, &q, NULL) != SQLITE_OK)
-		q = NULL;
-	s = q ? sqlite3_step(q) : SQLITE_ERROR;
-	what = s == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0) : sqlite3_errmsg(st->db);
-	ok = s == SQLITE_ROW && what && strcmp(what, "ok") == 0;
-	if (!ok)
-		seterr(err, err_len, "%s/index.db: the index is damaged (%s); nothing was changed:"
-		       " restore index.db from a backup (`ckpt verify` lists the damage)", st->dir,
-		       what ? what : "?");
-	sqlite3_finalize(q);
-	return ok ? 0 : -EUCLEAN;
-}
-
-/* nodes.atime came after format version 1 (older binaries never name it,
- * so the version stays): added at a locking or shared read-write open; a
- * read-only connection to an index without it reads through a temporary
- * view in which atime follows mtime. */
-static int store_atime_column(struct store *st)
-{
-	sqlite3_stmt *q = NULL;
-	bool has = false;
-
-	if (sqlite3_prepare_v2(st->db, "SELECT 1 FROM pragma_table_info('nodes') WHERE name='atime'", -1, &q,
-			       NULL) != SQLITE_OK)
-		return -EIO;
-	has = sqlite3_step(q) == SQLITE_ROW;
-	sqlite3_finalize(q);
-	if (has)
-		return 0;
-	if (st->flags & STORE_RDONLY)
-		return store_exec(st, "CREATE TEMP VIEW nodes AS SELECT *, NULL AS atime FROM main.nodes");
-	return store_exec(st, "ALTER TABLE nodes ADD COLUMN atime INTEGER");
-}
-
-static int store_schema_init(struct store *st, char *err, size_t err_len)
-{
-	sqlite3_stmt *q = NULL;
-	int64_t uv = 0, tables = 0;
-	int rc;
-
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &q, NULL) != SQLITE_OK)
-		goto out_sql;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		uv = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	if (uv > STORE_FORMAT_VERSION) {
-		seterr(err, err_len,
-		       "%s: store format version %lld is newer than this ckptfs supports (%d)",
-		       st->dir, (long long)uv, STORE_FORMAT_VERSION);
-		return -EPROTONOSUPPORT;
-	}
-	if (uv == STORE_FORMAT_VERSION) {
-		if (store_atime_column(st) == 0)
-			return 0;
-		goto out_sql;
-	}
-	if (sqlite3_prepare_v2(st->db, "SELECT count(*) FROM sqlite_master", -1, &q, NULL) != SQLITE_OK)
-		goto out_sql;
-	if (sqlite3_step(q) == SQLITE_ROW)
-		tables = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	if (tables) {
-		seterr(err, err_len, "%s: index.db is not a ckptfs index (user_version 0)", st->dir);
-		return -EPROTONOSUPPORT;
-	}
-	if (st->flags & (STORE_RDONLY | STORE_SHARED | STORE_NOCREATE)) {
-		seterr(err, err_len, "%s: store is not initialised (index.db is empty)", st->dir);
-		return -ENOENT;
-	}
-	rc = refuse_new_index(st->dir, "index.db is empty", err, err_len);
-	if (rc < 0)
-		return rc;
-	rc = store_exec(st, "PRAGMA journal_mode=WAL"); /* before the schema is written */
-	if (rc == 0)
-		rc = store_begin(st);
-	if (rc < 0)
-		goto out_sql;
-	if (sqlite3_exec(st->db, store_schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(st->db, "PRAGMA user_version = 1", NULL, NULL, NULL) != SQLITE_OK) {
-		store_rollback(st);
-		goto out_sql;
-	}
-	_Static_assert(STORE_FORMAT_VERSION == 1, "update the user_version pragma");
-	rc = store_commit_tx(st);
-	if (rc < 0)
-		goto out_sql;
-	return 0;
-out_sql:
-	seterr(err, err_len, "%s/index.db: %s", st->dir, sqlite3_errmsg(st->db));
-	return store_sqlerr(sqlite3_errcode(st->db)) ?: -EIO;
-}
-
-static int store_open_once(const char *dir, int flags, struct store **out, char *err, size_t err_len)
-{
-	struct store *st;
-	char path[PATH_MAX];
 	struct stat sb;
-	const char *crash;
-	int rc, oflags;
+	int rc;
 
-	*out = NULL;
-	if (err && err_len)
-		err[0] = 0;
 	if (stat(dir, &sb) < 0) {
 		rc = -errno;
 		if (rc != -ENOENT || (flags & (STORE_NOCREATE | STORE_RDONLY | STORE_SHARED))) {
-			seterr(err, err_len, "%s: %s", dir, strerror(-rc));
+			util_seterr(err, err_len, "%s: %s", dir, strerror(-rc));
 			return rc;
 		}
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 			rc = -errno;
-			seterr(err, err_len, "%s: %s", dir, strerror(-rc));
+			util_seterr(err, err_len, "%s: %s", dir, strerror(-rc));
 			return rc;
 		}
 	} else if (!S_ISDIR(sb.st_mode)) {
-		seterr(err, err_len, "%s: not a directory", dir);
+		util_seterr(err, err_len, "%s: not a directory", dir);
 		return -ENOTDIR;
 	}
-	st = calloc(1, sizeof(*st));
+	return 0;
+}
+
+/* The in-memory store with its locks, before anything is opened. */
+static int store_alloc(const char *dir, int flags, struct store **out)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	const char *crash;
+
+	*out = NULL;
 	if (!st)
 		return -ENOMEM;
 	st->lock_fd = -1;
 	st->flags = flags;
 	st->dir = strdup(dir);
 	if (!st->dir) {
-		rc = -ENOMEM;
-		goto out_free;
+		free(st);
+		return -ENOMEM;
 	}
 	crash = getenv("CKPT_CRASH_AT");
 	if (crash)
@@ -740,62 +477,112 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 	store_ph_init(st);
 	if (store_rwlock_init(&st->gc_rw) < 0) {
 		pthread_mutex_destroy(&st->mu);
-		rc = -ENOMEM;
-		goto out_free;
+		free(st->dir);
+		free(st);
+		return -ENOMEM;
 	}
+	*out = st;
+	return 0;
+}
 
+/* No index where one should be: refused for openers that may not create
+ * one; a new index over existing chunk data is refused (refuse_new_index). */
+static int store_index_none(struct store *st, enum index_none none, int rc, char *err,
+			    size_t err_len)
+{
+	bool missing = none == INDEX_NONE_MISSING;
+
+	if (st->flags & (STORE_RDONLY | STORE_SHARED | STORE_NOCREATE)) {
+		if (missing)
+			util_seterr(err, err_len, "%s: not a ckptfs store (no index.db)", st->dir);
+		else
+			util_seterr(err, err_len, "%s: store is not initialised (index.db is empty)",
+				    st->dir);
+		return rc == -ENODATA ? -ENOENT : rc;
+	}
+	if (rc == -ENODATA)
+		return refuse_new_index(st->dir, missing ? "index.db is missing" : "index.db is empty",
+					err, err_len);
+	return 0; /* missing, but unreadable: the creating open says why */
+}
+
+/* Opens the index (st->ix): found, or new where nothing is lost by making
+ * one; then, for the lock holder, when the index was initialised. */
+static int store_index_open(struct store *st, char *err, size_t err_len)
+{
+	int ixf = (st->flags & STORE_RDONLY ? INDEX_RDONLY : 0) | (store_writable(st) ? INDEX_CHECK : 0);
+	enum index_none none;
+	int rc = index_open_sqlite(st->dir, ixf, &st->ix, &none, err, err_len);
+
+	if (none != INDEX_FOUND) {
+		rc = store_index_none(st, none, rc, err, err_len);
+		if (rc == 0)
+			rc = index_open_sqlite(st->dir, ixf | INDEX_CREATE, &st->ix, &none, err, err_len);
+	}
+	if (rc == 0 && store_writable(st)) {
+		rc = index_info_get(st->ix, "initialised_at", &st->init_ns);
+		if (rc < 0) {
+			util_seterr(err, err_len, "%s/index.db: %s", st->dir, index_last_error(st->ix));
+			index_close(st->ix, false);
+			st->ix = NULL;
+		}
+	}
+	if (rc == 0)
+		store_db_attach(st);
+	return rc;
+}
+
+/* The lock holder's staging directory and recovery. */
+static int store_recover_open(struct store *st, char *err, size_t err_len)
+{
+	char path[PATH_MAX];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/staging", st->dir);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		util_seterr(err, err_len, "%s: %s", path, strerror(-rc));
+		return rc;
+	}
+	rc = store_recover(st);
+	if (store_reserve_use(st, rc)) /* a full disk: recovery mostly deletes */
+		rc = store_recover(st);
+	if (rc == 0)
+		store_reserve_fill(st);
+	if (rc < 0)
+		util_seterr(err, err_len, "%s: recovery failed: %s", st->dir, strerror(-rc));
+	return rc;
+}
+
+static int store_open_once(const char *dir, int flags, struct store **out, char *err, size_t err_len)
+{
+	struct store *st = NULL;
+	char path[PATH_MAX];
+	int rc;
+
+	*out = NULL;
+	if (err && err_len)
+		err[0] = 0;
+	rc = store_dir_prepare(dir, flags, err, err_len);
+	if (rc == 0)
+		rc = store_alloc(dir, flags, &st);
+	if (rc < 0)
+		return rc;
 	if (!(flags & (STORE_RDONLY | STORE_SHARED))) {
 		rc = store_lock(st, err, err_len);
 		if (rc < 0)
 			goto out_free;
 	}
-	snprintf(path, sizeof(path), "%s/index.db", dir);
-	if ((flags & (STORE_RDONLY | STORE_SHARED | STORE_NOCREATE)) && access(path, F_OK) < 0) {
-		rc = -errno;
-		seterr(err, err_len, "%s: not a ckptfs store (no index.db)", dir);
-		goto out_unlock;
-	}
-	if (!(flags & (STORE_RDONLY | STORE_SHARED)) && access(path, F_OK) < 0 && errno == ENOENT) {
-		rc = refuse_new_index(dir, "index.db is missing", err, err_len);
-		if (rc < 0)
-			goto out_unlock;
-	}
-	oflags = (flags & STORE_RDONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	rc = ix_connect(path, oflags, &st->ix);
-	if (rc < 0) {
-		seterr(err, err_len, "%s: %s", path, index_last_error(st->ix));
-		goto out_close_db;
-	}
-	st->db = st->ix->db;
-	/* before anything writes: an empty index.db is refused untouched; a new
-	 * one is in WAL mode before its schema is written */
-	rc = store_schema_init(st, err, err_len);
+	rc = store_index_open(st, err, err_len);
 	if (rc < 0)
-		goto out_close_db;
-	if (!(flags & STORE_RDONLY)) {
-		rc = store_exec(st, "PRAGMA journal_mode=WAL");
-		if (rc == 0)
-			rc = store_exec(st, "PRAGMA synchronous=NORMAL");
-		if (rc == 0 && store_writable(st)) {
-			rc = store_quick_check(st, err, err_len);
-			if (rc == 0)
-				rc = store_info_init(st);
-		}
-		if (rc == 0)
-			rc = store_exec(st, store_damaged_schema);
-		if (rc < 0) {
-			if (rc != -EUCLEAN)
-				seterr(err, err_len, "%s: %s", path, sqlite3_errmsg(st->db));
-			goto out_close_db;
-		}
-	}
+		goto out_unlock;
 
 	snprintf(path, sizeof(path), "%s/chunks", dir);
 	if ((flags & (STORE_RDONLY | STORE_SHARED)) && access(path, F_OK) < 0) {
 		/* an initialised store whose chunk directory is gone */
 		rc = -errno;
-		seterr(err, err_len, "%s: %s", path, strerror(-rc));
-		goto out_close_db;
+		util_seterr(err, err_len, "%s: %s", path, strerror(-rc));
+		goto out_close_index;
 	}
 	{
 		struct chunk_opts copts = {
@@ -808,25 +595,13 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 		rc = chunk_store_open_with(&copts, &st->cs);
 	}
 	if (rc < 0) {
-		seterr(err, err_len, "%s: %s", path, strerror(-rc));
-		goto out_close_db;
+		util_seterr(err, err_len, "%s: %s", path, strerror(-rc));
+		goto out_close_index;
 	}
 	if (store_writable(st)) {
-		snprintf(path, sizeof(path), "%s/staging", dir);
-		if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-			rc = -errno;
-			seterr(err, err_len, "%s: %s", path, strerror(-rc));
+		rc = store_recover_open(st, err, err_len);
+		if (rc < 0)
 			goto out_close_chunks;
-		}
-		rc = store_recover(st);
-		if (store_reserve_use(st, rc)) /* a full disk: recovery mostly deletes */
-			rc = store_recover(st);
-		if (rc == 0)
-			store_reserve_fill(st);
-		if (rc < 0) {
-			seterr(err, err_len, "%s: recovery failed: %s", dir, strerror(-rc));
-			goto out_close_chunks;
-		}
 	}
 	store_changed_externally(st); /* baseline */
 	*out = st;
@@ -834,8 +609,8 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 
 out_close_chunks:
 	chunk_store_close(st->cs);
-out_close_db:
-	ix_disconnect(st->ix, false);
+out_close_index:
+	index_close(st->ix, false);
 out_unlock:
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
@@ -866,7 +641,7 @@ void store_close(struct store *st)
 	store_ph_stop(st);
 	/* handles left open by the caller: their overlays go with them */
 	store_files_close_all(st);
-	ix_disconnect(st->ix, store_writable(st));
+	index_close(st->ix, store_writable(st));
 	chunk_store_close(st->cs);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd); /* releases the flock */
@@ -900,57 +675,50 @@ bool store_changed_externally(struct store *st)
 
 /* ---- policy ---- */
 
+/* The policy's rows as "key=value\n" lines, for policy_from_text. */
+struct policy_text {
+	char *text;
+	size_t len, cap;
+};
+
+static int policy_line(void *ctx, const char *k, const char *v)
+{
+	struct policy_text *t = ctx;
+	size_t need = strlen(k ? k : "") + strlen(v ? v : "") + 3;
+
+	if (t->len + need > (1u << 20)) /* cap: a policy is small */
+		return -E2BIG;
+	if (t->len + need > t->cap) {
+		size_t nc = (t->len + need) * 2;
+		char *nt = realloc(t->text, nc);
+
+		if (!nt)
+			return -ENOMEM;
+		t->text = nt;
+		t->cap = nc;
+	}
+	t->len += (size_t)sprintf(t->text + t->len, "%s=%s\n", k ? k : "", v ? v : "");
+	return 0;
+}
+
 int store_policy_get(struct store *st, struct policy *out)
 {
-	sqlite3_stmt *q;
-	char *text = NULL;
-	size_t len = 0, cap = 0;
-	int rc = 0, s;
+	struct policy_text t = { 0 };
+	int rc;
 
 	policy_init(out);
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT key, value FROM policy ORDER BY key");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(q, 0);
-		const char *v = (const char *)sqlite3_column_text(q, 1);
-		size_t need = strlen(k ? k : "") + strlen(v ? v : "") + 3;
-
-		if (len + need > (1u << 20)) { /* cap: a policy is small */
-			rc = -E2BIG;
-			break;
-		}
-		if (len + need > cap) {
-			size_t nc = (len + need) * 2;
-			char *nt = realloc(text, nc);
-
-			if (!nt) {
-				rc = -ENOMEM;
-				break;
-			}
-			text = nt;
-			cap = nc;
-		}
-		len += (size_t)sprintf(text + len, "%s=%s\n", k ? k : "", v ? v : "");
-	}
-	if (rc == 0 && s != SQLITE_DONE && s != SQLITE_ROW)
-		rc = store_sqlerr(s);
-	sqlite3_reset(q);
-out_unlock:
+	rc = index_policy_foreach(st->ix, policy_line, &t);
 	pthread_mutex_unlock(&st->mu);
-	if (rc == 0 && text)
-		rc = policy_from_text(out, text);
-	free(text);
+	if (rc == 0 && t.text)
+		rc = policy_from_text(out, t.text);
+	free(t.text);
 	return rc;
 }
 
 int store_policy_set(struct store *st, const struct policy *p)
 {
 	char *text = NULL, *line, *save = NULL;
-	sqlite3_stmt *q;
 	int rc;
 
 	if (st->flags & STORE_RDONLY)
@@ -959,30 +727,22 @@ int store_policy_set(struct store *st, const struct policy *p)
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&st->mu);
-	rc = store_begin(st);
+	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
-	rc = store_exec(st, "DELETE FROM policy");
+	rc = index_policy_clear(st->ix);
 	for (line = strtok_r(text, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
 		char *eq = strchr(line, '=');
 
 		if (!eq)
 			continue;
 		*eq = 0;
-		q = store_stmt(st, "INSERT OR REPLACE INTO policy(key, value) VALUES(?, ?)");
-		if (!q) {
-			rc = -EIO;
-			break;
-		}
-		sqlite3_bind_text(q, 1, line, -1, SQLITE_STATIC);
-		sqlite3_bind_text(q, 2, eq + 1, -1, SQLITE_STATIC);
-		rc = store_sqlerr(sqlite3_step(q));
-		sqlite3_reset(q);
+		rc = index_policy_put(st->ix, line, eq + 1);
 	}
 	if (rc == 0)
-		rc = store_commit_tx(st);
+		rc = index_tx_commit(st->ix);
 	else
-		store_rollback(st);
+		index_tx_rollback(st->ix);
 out_unlock:
 	pthread_mutex_unlock(&st->mu);
 	free(text);
@@ -1030,9 +790,9 @@ void store_note(struct store *st, const char *fmt, ...)
 int store_index_error(struct store *st, const char *what)
 {
 	char line[STORE_NOTE_LEN];
-	int rc = store_sqlerr(sqlite3_errcode(st->db)) ?: -EIO;
+	int rc = index_last_errno(st->ix);
 
-	snprintf(line, sizeof(line), "index error %s: %s (%s)", what, sqlite3_errmsg(st->db),
+	snprintf(line, sizeof(line), "index error %s: %s (%s)", what, index_last_error(st->ix),
 		 strerror(-rc));
 	/* a damaged index fails every lookup alike: one note, not 64 */
 	if (!st->n_notes ||
@@ -1064,51 +824,14 @@ char *store_notes(struct store *st)
 
 int store_stats(struct store *st, struct store_stats *out)
 {
-	sqlite3_stmt *q;
-	int rc = 0;
+	int rc;
 
-	memset(out, 0, sizeof(*out));
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT state, count(*), sum(logical_bytes) FROM checkpoints GROUP BY state");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		uint64_t c = (uint64_t)sqlite3_column_int64(q, 1);
-
-		switch (sqlite3_column_int(q, 0)) {
-		case CKPT_STAGING:
-			out->staging = c;
-			break;
-		case CKPT_COMMITTED:
-			out->checkpoints = c;
-			out->logical_bytes = (uint64_t)sqlite3_column_int64(q, 2);
-			break;
-		case CKPT_ABORTED:
-			out->aborted = c;
-			break;
-		default:
-			out->deleted = c;
-		}
-	}
-	sqlite3_reset(q);
-	q = store_stmt(st, "SELECT count(*), total(raw), total(stored) FROM chunks");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		out->chunks = (uint64_t)sqlite3_column_int64(q, 0);
-		out->raw_bytes = (uint64_t)sqlite3_column_double(q, 1);
-		out->stored_bytes = (uint64_t)sqlite3_column_double(q, 2);
-	}
-	sqlite3_reset(q);
+	rc = index_stats_get(st->ix, out);
+	pthread_mutex_unlock(&st->mu);
 	out->dedup_ratio = out->raw_bytes ? (double)out->logical_bytes / (double)out->raw_bytes : 1.0;
 	out->compression_ratio =
 		out->stored_bytes ? (double)out->raw_bytes / (double)out->stored_bytes : 1.0;
-out_unlock:
-	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
@@ -1124,62 +847,52 @@ void store_events_free(struct store_event *ev, size_t n)
 	free(ev);
 }
 
-static char *col_strdup(sqlite3_stmt *q, int col, bool *oom)
-{
-	const char *t = (const char *)sqlite3_column_text(q, col);
-	char *d;
+/* The events copied out of the index, oldest first. */
+struct event_list {
+	struct store_event *ev;
+	size_t n, cap;
+};
 
-	if (!t)
-		return NULL;
-	d = strdup(t);
-	if (!d)
+static char *strdup_null(const char *t, bool *oom)
+{
+	char *d = t ? strdup(t) : NULL;
+
+	if (t && !d)
 		*oom = true;
 	return d;
 }
 
+static int event_copy(void *ctx, const struct index_event *row)
+{
+	struct event_list *l = ctx;
+	struct store_event *e;
+	bool oom = false;
+
+	if (UTIL_GROW(l->ev, l->cap, l->n, SIZE_MAX) < 0)
+		return -ENOMEM;
+	e = &l->ev[l->n++];
+	e->time = row->time;
+	e->event = strdup_null(row->event, &oom);
+	e->name = strdup_null(row->name, &oom);
+	e->rule = strdup_null(row->rule, &oom);
+	return oom ? -ENOMEM : 0;
+}
+
 int store_events(struct store *st, struct store_event **out, size_t *n)
 {
-	sqlite3_stmt *q;
-	struct store_event *ev = NULL;
-	size_t cnt = 0, cap = 0;
-	bool oom = false;
-	int rc = 0, s;
+	struct event_list l = { 0 };
+	int rc;
 
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT time, event, name, rule FROM (SELECT * FROM events ORDER BY id DESC"
-			   " LIMIT ?) ORDER BY id");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	sqlite3_bind_int(q, 1, STORE_EVENTS_MAX);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (UTIL_GROW(ev, cap, cnt, SIZE_MAX) < 0) {
-			oom = true;
-			break;
-		}
-		ev[cnt].time = sqlite3_column_int64(q, 0);
-		ev[cnt].event = col_strdup(q, 1, &oom);
-		ev[cnt].name = col_strdup(q, 2, &oom);
-		ev[cnt].rule = col_strdup(q, 3, &oom);
-		cnt++;
-		if (oom)
-			break;
-	}
-	if (!oom && s != SQLITE_DONE && s != SQLITE_ROW)
-		rc = store_sqlerr(s);
-	sqlite3_reset(q);
-out_unlock:
+	rc = index_events_newest(st->ix, STORE_EVENTS_MAX, event_copy, &l);
 	pthread_mutex_unlock(&st->mu);
-	if (oom)
-		rc = -ENOMEM;
 	if (rc < 0) {
-		store_events_free(ev, cnt);
+		store_events_free(l.ev, l.n);
 		return rc;
 	}
-	*out = ev;
-	*n = cnt;
+	*out = l.ev;
+	*n = l.n;
 	return 0;
 }

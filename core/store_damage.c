@@ -16,70 +16,49 @@
 
 #include "store_int.h"
 
-const char store_damaged_schema[] =
-	"CREATE TABLE IF NOT EXISTS damaged_chunks("
-	" hash BLOB PRIMARY KEY, found_at INTEGER NOT NULL, how TEXT) WITHOUT ROWID";
+/* Appends checkpoint names to a "a, b" list, cut with ", ..." to fit. */
+struct users_text {
+	char *out;
+	size_t len, used;
+};
+
+static int users_add(void *ctx, const char *name)
+{
+	struct users_text *u = ctx;
+	int n = snprintf(u->out + u->used, u->len - u->used, "%s%s", u->used ? ", " : "",
+			 name ? name : "?");
+
+	if (n < 0 || (size_t)n >= u->len - u->used) {
+		snprintf(u->out + (u->len > 8 ? u->len - 8 : 0), 8, ", ...");
+		return 1;
+	}
+	u->used += (size_t)n;
+	return 0;
+}
 
 void store_chunk_users_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], char *out,
 			      size_t len)
 {
-	sqlite3_stmt *q;
-	size_t used = 0;
-	int s;
+	struct users_text u = { out, len, 0 };
 
 	assert(len > 8);
 	out[0] = 0;
-	/* a hash sits at a multiple of CHUNK_REF_WIRE in a chunk list; a match
-	 * anywhere else in 44-byte records of random hashes does not happen */
-	q = store_stmt(st, "SELECT DISTINCT c.name FROM nodes n JOIN versions v ON v.id = n.version"
-			   " JOIN checkpoints c ON c.id = v.ckpt WHERE v.state != 3"
-			   " AND n.chunks IS NOT NULL AND instr(n.chunks, ?) > 0 ORDER BY c.name");
-	if (!q)
-		return;
-	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(q, 0);
-		int n = snprintf(out + used, len - used, "%s%s", used ? ", " : "", name ? name : "?");
-
-		if (n < 0 || (size_t)n >= len - used) {
-			snprintf(out + (len > 8 ? len - 8 : 0), 8, ", ...");
-			break;
-		}
-		used += (size_t)n;
-	}
-	sqlite3_reset(q);
+	index_chunk_users(st->ix, hash, users_add, &u); /* on failure: the names found so far */
 }
 
 int store_damage_mark_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], const char *how)
 {
-	sqlite3_stmt *q;
-	int rc;
-
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	q = store_stmt(st, "INSERT OR IGNORE INTO damaged_chunks(hash, found_at, how) VALUES(?,?,?)");
-	if (!q)
-		return -EIO;
-	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 2, store_now());
-	sqlite3_bind_text(q, 3, how, -1, SQLITE_STATIC);
-	rc = store_sqlerr(sqlite3_step(q));
-	sqlite3_reset(q);
-	return rc;
+	return index_damage_add(st->ix, hash, store_now(), how);
 }
 
 bool store_damage_known(struct store *st, const uint8_t hash[CHUNK_HASH_LEN])
 {
-	sqlite3_stmt *q;
-	bool known = false;
+	bool known;
 
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT 1 FROM damaged_chunks WHERE hash=?");
-	if (q) {
-		sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-		known = sqlite3_step(q) == SQLITE_ROW;
-		sqlite3_reset(q);
-	}
+	known = index_damage_exists(st->ix, hash) == 0;
 	pthread_mutex_unlock(&st->mu);
 	return known;
 }
@@ -87,17 +66,11 @@ bool store_damage_known(struct store *st, const uint8_t hash[CHUNK_HASH_LEN])
 void store_damage_healed(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], const char *by)
 {
 	char users[STORE_NOTE_LEN - 160], rule[STORE_NOTE_LEN], hex[65];
-	sqlite3_stmt *q;
-	bool was = false;
+	bool was;
 
 	chunk_hex(hash, hex);
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "DELETE FROM damaged_chunks WHERE hash=?");
-	if (q) {
-		sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-		was = sqlite3_step(q) == SQLITE_DONE && sqlite3_changes(st->db) > 0;
-		sqlite3_reset(q);
-	}
+	was = index_damage_del(st->ix, hash) == 0;
 	if (was) { /* a concurrent put of the same bytes logs it once */
 		store_chunk_users_locked(st, hash, users, sizeof(users));
 		snprintf(rule, sizeof(rule), "rewrote damaged chunk %.16s; healed: %s", hex,

@@ -151,6 +151,7 @@ int store_exec(struct store *st, const char *sql);
 int store_begin(struct store *st);
 int store_commit_tx(struct store *st);
 void store_rollback(struct store *st);
+void store_db_attach(struct store *st); /* st->db = the index's handle (transition) */
 int store_name_check(const char *name);
 int store_rwlock_init(pthread_rwlock_t *l); /* writer-preferring */
 int64_t store_now(void);
@@ -234,7 +235,6 @@ void chunk_reader_release(struct chunk_reader *r);
 int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off); /* format_read_fn */
 
 /* ---- store_damage.c: chunks found damaged, healed by the next put ---- */
-extern const char store_damaged_schema[];
 /* Records a damaged chunk (caller holds st->mu); -EROFS when STORE_RDONLY. */
 int store_damage_mark_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], const char *how);
 /* Whether a put of these bytes must rewrite the chunk file (takes st->mu). */

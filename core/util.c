@@ -1,6 +1,8 @@
 #include "util.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,4 +61,18 @@ int util_grow_ptr(void **arr, size_t *cap, size_t n, size_t elem, size_t max)
 	*arr = na;
 	*cap = nc;
 	return 0;
+}
+
+void util_seterr(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !len)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	for (char *c = err; *c; c++)
+		if (*c == '\n')
+			*c = ' ';
 }

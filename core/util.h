@@ -8,6 +8,10 @@
 /* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
 bool util_utf8_valid(const char *s);
 
+/* Formats one line into err (len bytes; nothing when err is NULL or len 0):
+ * newlines, e.g. in an engine's message, become spaces. */
+void util_seterr(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Makes room for element n in the growable array *p of *cap elements of
  * size elem (doubling, from 16). 0; -EFBIG when more than max elements would
  * be needed (a cap on anything that grows from input); -ENOMEM. On error the
