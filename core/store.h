@@ -350,8 +350,10 @@ int store_file_close(struct store_file *f);
 void store_version_pin(struct store *st, int64_t version);
 void store_version_unpin(struct store *st, int64_t version);
 /* Deleted or superseded versions that only pins keep (their data is
- * reclaimed by store_gc once unpinned): a malloc'd array the caller frees. */
-int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n);
+ * reclaimed by store_gc once unpinned): a malloc'd array the caller frees.
+ * n_unpinned counts, in the same look, the dead versions nothing pins that
+ * store_gc would purge: pins dropped while (or since) store_gc ran. */
+int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n, size_t *n_unpinned);
 
 /* ---- retention, gc -------------------------------------------------------- */
 

@@ -106,16 +106,22 @@ static int dead_versions_locked(struct store *st, bool pinned, int64_t **ids, si
 	return rc;
 }
 
-int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n)
+int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n, size_t *n_unpinned)
 {
-	size_t cap = 0;
+	int64_t *unpinned = NULL;
+	size_t cap = 0, ucap = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
+	*n_unpinned = 0;
 	pthread_mutex_lock(&st->mu);
 	rc = dead_versions_locked(st, true, out, &cap, n);
+	/* in the same look: a pin dropped after store_gc looked is gc's work */
+	if (rc == 0 && store_writable(st))
+		rc = dead_versions_locked(st, false, &unpinned, &ucap, n_unpinned);
 	pthread_mutex_unlock(&st->mu);
+	free(unpinned);
 	if (rc < 0) {
 		free(*out);
 		*out = NULL;

@@ -99,8 +99,11 @@ static void fs_reclaim(struct fs *fs)
 		return;
 	int rc = store_gc(fs->st, false, NULL);
 	int64_t *dead = NULL;
-	size_t n = 0;
-	bool again = store_versions_dead_pinned(fs->st, &dead, &n) < 0 || rc < 0; /* busy, full disk */
+	size_t n = 0, unpinned = 0;
+	/* again on busy, full disk, or a pin dropped while gc ran: its forget's
+	 * kick saw no pinned version, so nothing else would run gc for it */
+	bool again = store_versions_dead_pinned(fs->st, &dead, &n, &unpinned) < 0 || rc < 0 ||
+		     unpinned > 0;
 	__atomic_store_n(&fs->n_dead_pinned, n + again, __ATOMIC_RELEASE);
 	fs->next_sweep_ms = now + FS_SWEEP_MS;
 	if (dead && n)

@@ -1036,6 +1036,40 @@ START_TEST(test_follow_through_purged)
 }
 END_TEST
 
+/* The mount's sweep: store_gc skips a pinned dead version; a pin dropped
+ * after that (the kernel forgets an inode while gc runs, and its kick sees
+ * no pinned version) must show as gc's work in the sweep's own look, or the
+ * deleted data stays until something else runs gc. */
+START_TEST(test_dead_unpinned_after_gc)
+{
+	int64_t id, v1, *dead;
+	struct ckpt_info ci;
+	size_t n, unpinned;
+
+	id = tu_ckpt1(st, "ck", "f", "one", 3);
+	ck_assert_int_eq(store_ckpt_get(st, id, &ci), 0);
+	v1 = ci.committed_version;
+	ckpt_info_release(&ci);
+	store_version_pin(st, v1);
+	ck_assert_int_eq(store_ckpt_delete(st, id, "user"), 0);
+	ck_assert_int_eq(store_gc(st, false, NULL), 0);
+	ck_assert_int_eq(store_versions_dead_pinned(st, &dead, &n, &unpinned), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(dead[0], v1);
+	ck_assert_uint_eq(unpinned, 0);
+	free(dead);
+	store_version_unpin(st, v1); /* after gc looked */
+	ck_assert_int_eq(store_versions_dead_pinned(st, &dead, &n, &unpinned), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_uint_eq(unpinned, 1);
+	free(dead);
+	ck_assert_int_eq(store_gc(st, false, NULL), 0);
+	ck_assert_int_eq(store_versions_dead_pinned(st, &dead, &n, &unpinned), 0);
+	ck_assert_uint_eq(n + unpinned, 0);
+	free(dead);
+}
+END_TEST
+
 START_TEST(test_files_and_notes)
 {
 	const char *names[] = { "b.bin", "a.bin" };
@@ -1117,6 +1151,7 @@ static Suite *store_suite(void)
 	tcase_add_test(tc, test_model_many_slots);
 	tcase_add_test(tc, test_codec_reader_first);
 	tcase_add_test(tc, test_follow_through_purged);
+	tcase_add_test(tc, test_dead_unpinned_after_gc);
 	tcase_add_test(tc, test_files_and_notes);
 	suite_add_tcase(s, tc);
 	return s;

@@ -40,7 +40,7 @@ before=$(avail) chunks=$(chunk_bytes)
 "$CKPT" gc "$STORE" >"$T/gc.out" 2>&1 || { cat "$T/gc.out" >&2; fail "ckpt gc beside the mount on a full disk"; }
 assert_eq "$(ckpt_field step-2.ckpt state)" "deleted" "gc applied keep_last=1"
 assert_eq "$(ckpt_field step-3.ckpt state)" "deleted" "gc applied keep_last=1"
-wait_for freed "$before" "$chunks" $((6 << 20)) || fail "gc beside the mount freed $(( $(avail) - before )) bytes, chunks $(( chunks - $(chunk_bytes) )) of 6 MiB"
+wait_for freed "$before" "$chunks" $((6 << 20)) || { cat "$MNT/.ckptfs/status" >&2; df -B1 "$T/small" >&2; ls -ls "$STORE" >&2; false; } || fail "gc beside the mount freed $(( $(avail) - before )) bytes, chunks $(( chunks - $(chunk_bytes) )) of 6 MiB"
 assert_eq "$(sha "$MNT/step-4.ckpt")" "$(sha "$T/src-4")" "latest intact"
 
 # ---- ckpt gc without a mount on a full disk
