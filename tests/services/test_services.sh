@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Smoke test of the private test services (tests/services/pg.sh, ceph.sh):
+# both start in a temp dir, answer through the exported settings (a query;
+# a 1 MiB rados put/get round trip), and stop leaving no process, directory
+# or listening port behind. Missing packages: skip (exit 77), but under CI=true
+# that is a failure, and so is any failure to start or to answer.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/pg.sh"
+. "$here/ceph.sh"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+missing=()
+for c in psql pg_config ceph ceph-mon ceph-osd ceph-authtool monmaptool rados ss; do
+	command -v "$c" >/dev/null || missing+=("$c")
+done
+[ "$(id -u)" != 0 ] || id postgres >/dev/null 2>&1 || missing+=("user postgres")
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "${CI:-}" != true ] || fail "missing ${missing[*]} (run tools/deps.sh)"
+	echo "SKIP: missing ${missing[*]} (run tools/deps.sh)"
+	exit 77
+fi
+
+T=$(mktemp -d /tmp/ckptfs-svc.XXXXXX)
+chmod 755 "$T" # the postgres user runs the server when we are root
+trap 'ceph_stop; pg_stop; rm -rf "$T"' EXIT
+
+# alive PID: running and not a zombie
+alive() { [ -e "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat")" != Z ]; }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+t0=$(now)
+pg_start "$T/pg" || fail "postgres did not start"
+t1=$(now)
+ceph_start "$T/ceph" || fail "ceph did not start"
+t2=$(now)
+echo "started: postgres $(secs "$t0" "$t1") s, ceph $(secs "$t1" "$t2") s"
+
+out=$(psql -X -At "$CKPT_TEST_PG" -c 'select 1, current_database()') || fail "psql: no answer"
+[ "$out" = "1|ckptfs" ] || fail "psql answered '$out', want '1|ckptfs'"
+echo "ok: psql \"$CKPT_TEST_PG\" -c 'select 1'"
+
+head -c 1048576 /dev/urandom >"$T/obj.in"
+rados_() {
+	timeout 60 rados -c "$CKPT_TEST_CEPH_CONF" --id "$CKPT_TEST_CEPH_ID" \
+		--keyring "$CKPT_TEST_CEPH_KEYRING" -p "$CKPT_TEST_CEPH_POOL" "$@"
+}
+rados_ put obj "$T/obj.in" || fail "rados put"
+rados_ get obj "$T/obj.out" || fail "rados get"
+cmp "$T/obj.in" "$T/obj.out" || fail "rados get returned other bytes"
+echo "ok: 1 MiB rados put/get round trip in pool $CKPT_TEST_CEPH_POOL"
+
+# The teardown itself is under test: nothing of ours may survive it.
+pids="$CKPT_TEST_PG_PID $CKPT_TEST_CEPH_PIDS"
+port=$(awk '$1 == "mon_host" { print $3 }' "$CKPT_TEST_CEPH_CONF" | sed 's/.*://; s/]//')
+[ -n "$port" ] || fail "no mon port in $CKPT_TEST_CEPH_CONF"
+t0=$(now)
+ceph_stop
+t1=$(now)
+pg_stop
+t2=$(now)
+echo "stopped: ceph $(secs "$t0" "$t1") s, postgres $(secs "$t1" "$t2") s"
+for pid in $pids; do
+	for ((i = 0; i < 50; i++)); do alive "$pid" || break; sleep 0.1; done
+	! alive "$pid" || fail "process $pid survived the teardown: $(ps -o args= -p "$pid")"
+done
+[ ! -e "$T/pg" ] && [ ! -e "$T/ceph" ] || fail "service directories left in $T"
+! ss -Htln | awk '{ print $4 }' | grep -qx "127.0.0.1:$port" || fail "mon port $port still listening"
+[ -z "${CKPT_TEST_PG:-}${CKPT_TEST_CEPH_CONF:-}" ] || fail "settings still exported after stop"
+echo "ok: teardown left no process, directory or port"
