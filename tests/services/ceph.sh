@@ -81,6 +81,7 @@ _ceph_conf() {
 		ms_bind_msgr1 = false
 		ms_bind_port_min = 45000
 		ms_bind_port_max = 45999
+		ms_bind_retry_delay = 1
 		keyring = $dir/keyring
 		run_dir = $dir/run
 		admin_socket = $dir/run/\$name.\$pid.asok
@@ -145,18 +146,20 @@ _ceph_setup() {
 			--cap mon 'allow *' --cap osd 'allow *' --cap mgr 'allow *' &&
 		ceph-authtool "$dir/mon.keyring" --import-keyring "$dir/keyring" &&
 		monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$port]" "$dir/monmap" &&
-		ceph-mon -c "$dir/ceph.conf" --mkfs -i a --monmap "$dir/monmap" \
+		timeout 120 ceph-mon -c "$dir/ceph.conf" --mkfs -i a --monmap "$dir/monmap" \
 			--keyring "$dir/mon.keyring"; } >"$dir/log/mon-mkfs.out" 2>&1 ||
 		{ echo "ceph: mon setup failed:" >&2; tail -n 20 "$dir/log/mon-mkfs.out" >&2; return 1; }
 	_ceph_daemon mon -i a
-	_ceph_wait "$deadline" "the mon on 127.0.0.1:$port" _ceph -s || return 1
+	# short attempts, so that a mon that died is noticed between them
+	_ceph_wait "$deadline" "the mon on 127.0.0.1:$port" \
+		timeout 5 ceph -c "$dir/ceph.conf" --connect-timeout 4 -s || return 1
 
 	# the OSD's key is registered before --mkfs, which fetches the mon config with it
 	uuid=$(cat /proc/sys/kernel/random/uuid)
 	id=$(_ceph osd new "$uuid") || { echo "ceph: osd new failed" >&2; return 1; }
 	{ ceph-authtool --create-keyring "$dir/osd/keyring" --gen-key -n "osd.$id" &&
 		_ceph auth add "osd.$id" osd 'allow *' mon 'allow profile osd' -i "$dir/osd/keyring" &&
-		ceph-osd -c "$dir/ceph.conf" -i "$id" --mkfs --osd-uuid "$uuid" \
+		timeout 120 ceph-osd -c "$dir/ceph.conf" -i "$id" --mkfs --osd-uuid "$uuid" \
 			--keyring "$dir/osd/keyring"; } >"$dir/log/osd-mkfs.out" 2>&1 ||
 		{ echo "ceph: OSD mkfs failed:" >&2; tail -n 20 "$dir/log/osd-mkfs.out" >&2; return 1; }
 	_ceph_daemon osd -i "$id" --keyring "$dir/osd/keyring"
@@ -191,6 +194,8 @@ ceph_start() {
 }
 
 ceph_stop() {
+	local - # errexit off here: a trap must finish the teardown
+	set +e
 	[ -n "$CEPH_DIR" ] || return 0
 	local pid pids="" i
 	for pid in $CKPT_TEST_CEPH_PIDS; do pids="$pid $pids"; done # OSD first, then mon
@@ -202,7 +207,7 @@ ceph_stop() {
 		done
 		_ceph_alive "$pid" && kill -KILL "$pid" && echo "ceph: $pid ignored SIGTERM; killed" >&2
 	done
-	for pid in $pids; do wait "$pid" 2>/dev/null || true; done
+	for pid in $pids; do _ceph_alive "$pid" || wait "$pid" 2>/dev/null; done # reap, never block
 	rm -rf "$CEPH_DIR"
 	CEPH_DIR= CKPT_TEST_CEPH_PIDS=
 	unset CKPT_TEST_CEPH_CONF CKPT_TEST_CEPH_POOL CKPT_TEST_CEPH_KEYRING CKPT_TEST_CEPH_ID

@@ -72,6 +72,8 @@ pg_start() {
 }
 
 pg_stop() {
+	local - # errexit off here: a trap must finish the teardown
+	set +e
 	[ -n "$PG_DIR" ] || return 0
 	local bin i
 	if [ -f "$PG_DIR/data/postmaster.pid" ] && bin=$(_pg_bin); then

@@ -4,31 +4,7 @@
 # a 1 MiB rados put/get round trip), and stop leaving no process, directory
 # or listening port behind. Missing packages: skip (exit 77), but under CI=true
 # that is a failure, and so is any failure to start or to answer.
-set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-. "$here/pg.sh"
-. "$here/ceph.sh"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-missing=()
-for c in psql pg_config ceph ceph-mon ceph-osd ceph-authtool monmaptool rados ss; do
-	command -v "$c" >/dev/null || missing+=("$c")
-done
-[ "$(id -u)" != 0 ] || id postgres >/dev/null 2>&1 || missing+=("user postgres")
-if [ ${#missing[@]} -gt 0 ]; then
-	[ "${CI:-}" != true ] || fail "missing ${missing[*]} (run tools/deps.sh)"
-	echo "SKIP: missing ${missing[*]} (run tools/deps.sh)"
-	exit 77
-fi
-
-T=$(mktemp -d /tmp/ckptfs-svc.XXXXXX)
-chmod 755 "$T" # the postgres user runs the server when we are root
-trap 'ceph_stop; pg_stop; rm -rf "$T"' EXIT
-
-# alive PID: running and not a zombie
-alive() { [ -e "/proc/$1/stat" ] && [ "$(cut -d' ' -f3 "/proc/$1/stat")" != Z ]; }
-now() { date +%s.%N; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+. "$(dirname "$0")/lib.sh"
 
 t0=$(now)
 pg_start "$T/pg" || fail "postgres did not start"
@@ -68,4 +44,5 @@ done
 [ ! -e "$T/pg" ] && [ ! -e "$T/ceph" ] || fail "service directories left in $T"
 ! ss -Htln | awk '{ print $4 }' | grep -qx "127.0.0.1:$port" || fail "mon port $port still listening"
 [ -z "${CKPT_TEST_PG:-}${CKPT_TEST_CEPH_CONF:-}" ] || fail "settings still exported after stop"
+none_left
 echo "ok: teardown left no process, directory or port"
