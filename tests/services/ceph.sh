@@ -209,7 +209,7 @@ ceph_stop() {
 	done
 	for pid in $pids; do _ceph_alive "$pid" || wait "$pid" 2>/dev/null; done # reap, never block
 	rm -rf "$CEPH_DIR"
-	CEPH_DIR= CKPT_TEST_CEPH_PIDS=
+	CEPH_DIR='' CKPT_TEST_CEPH_PIDS=''
 	unset CKPT_TEST_CEPH_CONF CKPT_TEST_CEPH_POOL CKPT_TEST_CEPH_KEYRING CKPT_TEST_CEPH_ID
 	return 0
 }

@@ -88,7 +88,7 @@ pg_stop() {
 		kill -KILL "$CKPT_TEST_PG_PID" 2>/dev/null || true
 	fi
 	rm -rf "$PG_DIR"
-	PG_DIR= CKPT_TEST_PG_PID=
+	PG_DIR='' CKPT_TEST_PG_PID=''
 	unset CKPT_TEST_PG
 	return 0
 }

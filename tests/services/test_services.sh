@@ -27,6 +27,10 @@ rados_ get obj "$T/obj.out" || fail "rados get"
 cmp "$T/obj.in" "$T/obj.out" || fail "rados get returned other bytes"
 echo "ok: 1 MiB rados put/get round trip in pool $CKPT_TEST_CEPH_POOL"
 
+pg_rss=$(ps -o rss= -p "$CKPT_TEST_PG_PID" --ppid "$CKPT_TEST_PG_PID" | awk '{ s += $1 } END { print int(s / 1024) }')
+echo "rss MiB: postgres (all processes) $pg_rss; $(ps -o comm=,rss= -p "$(echo $CKPT_TEST_CEPH_PIDS | tr ' ' ,)" |
+	awk '{ printf "%s %d ", $1, $2 / 1024 }')"
+
 # The teardown itself is under test: nothing of ours may survive it.
 pids="$CKPT_TEST_PG_PID $CKPT_TEST_CEPH_PIDS"
 port=$(awk '$1 == "mon_host" { print $3 }' "$CKPT_TEST_CEPH_CONF" | sed 's/.*://; s/]//')
