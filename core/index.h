@@ -120,7 +120,10 @@ int index_ckpt_latest(struct index *ix, int64_t *id, int64_t *committed_version)
 int index_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
 		    int64_t *committed_version);
 
-/* Row changes (in a transaction unless said otherwise). */
+/* Row changes (in a transaction unless said otherwise). A change of one
+ * row by its id returns -ENOENT when there is no such row; changes of a set
+ * (versions_of_ckpt, metric_update_eligible, metric_clear_derived) succeed
+ * on an empty set. */
 /* A new staging checkpoint without versions yet; -EEXIST on a conflict. */
 int index_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id);
 /* A new aborted checkpoint holding version (a committed one's failed
@@ -137,7 +140,7 @@ int index_ckpt_rename(struct index *ix, int64_t id, const char *name);
 int index_ckpt_set_withdrawn(struct index *ix, int64_t id);
 int index_ckpt_set_step(struct index *ix, int64_t id, int64_t step);
 int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoch);
-/* Outside a transaction is fine; -ENOENT when no such checkpoint. */
+/* Outside a transaction is fine. */
 int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned);
 
 /* Versions. */

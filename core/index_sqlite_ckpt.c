@@ -349,7 +349,7 @@ int index_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, int64
 	sqlite3_bind_int64(q, 1, id);
 	sqlite3_bind_int64(q, 2, version);
 	sqlite3_bind_int64(q, 3, staging);
-	return ix_step_done(ix, q);
+	return changed(ix, ix_step_done(ix, q));
 }
 
 int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
@@ -364,7 +364,7 @@ int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char
 	sqlite3_bind_int64(q, 2, now);
 	sqlite3_bind_text(q, 3, note, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 4, version);
-	return ix_step_done(ix, q);
+	return changed(ix, ix_step_done(ix, q));
 }
 
 int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char *rule)
@@ -377,7 +377,7 @@ int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char
 	sqlite3_bind_int64(q, 1, id);
 	sqlite3_bind_int64(q, 2, now);
 	sqlite3_bind_text(q, 3, rule, -1, SQLITE_STATIC);
-	return ix_step_done(ix, q);
+	return changed(ix, ix_step_done(ix, q));
 }
 
 int index_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c)
@@ -402,7 +402,7 @@ int index_ckpt_set_committed(struct index *ix, int64_t id, const struct index_co
 		sqlite3_bind_text(q, 7, c->note, -1, SQLITE_STATIC);
 	if (c->new_name)
 		sqlite3_bind_text(q, 8, c->new_name, -1, SQLITE_STATIC);
-	return ix_step_done(ix, q);
+	return changed(ix, ix_step_done(ix, q));
 }
 
 int index_ckpt_rename(struct index *ix, int64_t id, const char *name)
@@ -413,17 +413,17 @@ int index_ckpt_rename(struct index *ix, int64_t id, const char *name)
 		return ix_err(ix);
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(q, 2, id);
-	return ix_step_done(ix, q);
+	return changed(ix, ix_step_done(ix, q));
 }
 
 int index_ckpt_set_withdrawn(struct index *ix, int64_t id)
 {
-	return exec_ids(ix, "UPDATE checkpoints SET withdrawn=1 WHERE id=?", id, 0);
+	return changed(ix, exec_ids(ix, "UPDATE checkpoints SET withdrawn=1 WHERE id=?", id, 0));
 }
 
 int index_ckpt_set_step(struct index *ix, int64_t id, int64_t step)
 {
-	return exec_ids(ix, "UPDATE checkpoints SET step=?2 WHERE id=?1", id, step);
+	return changed(ix, exec_ids(ix, "UPDATE checkpoints SET step=?2 WHERE id=?1", id, step));
 }
 
 int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoch)
@@ -434,7 +434,7 @@ int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoch)
 		return ix_err(ix);
 	sqlite3_bind_double(q, 1, epoch);
 	sqlite3_bind_int64(q, 2, id);
-	return ix_step_done(ix, q);
+	return changed(ix, ix_step_done(ix, q));
 }
 
 int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned)
@@ -472,7 +472,7 @@ int index_version_create_root(struct index *ix, int64_t version, uint32_t mode, 
 	sqlite3_bind_int64(q, 4, now_ns);
 	rc = insert_id(ix, q, &rid);
 	if (rc == 0)
-		rc = exec_ids(ix, "UPDATE versions SET root=? WHERE id=?", rid, version);
+		rc = changed(ix, exec_ids(ix, "UPDATE versions SET root=? WHERE id=?", rid, version));
 	if (rc == 0 && root)
 		*root = rid;
 	return rc;
@@ -480,7 +480,7 @@ int index_version_create_root(struct index *ix, int64_t version, uint32_t mode, 
 
 int index_version_set_state(struct index *ix, int64_t version, int state)
 {
-	return exec_ids(ix, "UPDATE versions SET state=?2 WHERE id=?1", version, state);
+	return changed(ix, exec_ids(ix, "UPDATE versions SET state=?2 WHERE id=?1", version, state));
 }
 
 int index_version_move(struct index *ix, int64_t version, int state, int64_t ckpt)
@@ -492,7 +492,7 @@ int index_version_move(struct index *ix, int64_t version, int state, int64_t ckp
 	sqlite3_bind_int64(q, 1, version);
 	sqlite3_bind_int(q, 2, state);
 	sqlite3_bind_int64(q, 3, ckpt);
-	return ix_step_done(ix, q);
+	return changed(ix, ix_step_done(ix, q));
 }
 
 int index_versions_of_ckpt_set_state(struct index *ix, int64_t ckpt, int state)
