@@ -29,6 +29,14 @@ static int step_one(struct index *ix, sqlite3_stmt *q)
 	return s;
 }
 
+/* step_one for an aggregate, which always has its row. */
+static int step_aggregate(struct index *ix, sqlite3_stmt *q)
+{
+	int rc = step_one(ix, q);
+
+	return rc == -ENOENT ? -EIO : rc;
+}
+
 /* The end of an iteration over q: the callback's stop value, else 0 when q
  * ran to its end, else the engine's error. Resets q. */
 static int step_end(struct index *ix, sqlite3_stmt *q, int s, int cbrc)
@@ -37,6 +45,25 @@ static int step_end(struct index *ix, sqlite3_stmt *q, int s, int cbrc)
 
 	sqlite3_reset(q);
 	return rc;
+}
+
+/* Statement sql with its first parameter bound to id; NULL on failure
+ * (then ix_err says why). */
+static sqlite3_stmt *stmt_id(struct index *ix, const char *sql, int64_t id)
+{
+	sqlite3_stmt *q = ix_stmt(ix, sql);
+
+	if (q)
+		sqlite3_bind_int64(q, 1, id);
+	return q;
+}
+
+/* Steps sql with ?1 = id to its row: 0 with *q on it (the caller resets
+ * it), -ENOENT when none, else the engine's error. */
+static int row_id(struct index *ix, const char *sql, int64_t id, sqlite3_stmt **q)
+{
+	*q = stmt_id(ix, sql, id);
+	return *q ? step_one(ix, *q) : ix_err(ix);
 }
 
 /* Binds a (and b when the statement has a second parameter) and runs it. */
@@ -173,9 +200,7 @@ int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at
 	sqlite3_bind_int64(q, 2, ended_at);
 	sqlite3_bind_int64(q, 3, ended_at);
 	sqlite3_bind_int64(q, 4, id);
-	rc = step_one(ix, q);
-	if (rc == -ENOENT)
-		return -EIO; /* an aggregate always has its row */
+	rc = step_aggregate(ix, q);
 	if (rc < 0)
 		return rc;
 	*rank = sqlite3_column_int64(q, 0) + 1;
@@ -185,14 +210,10 @@ int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at
 
 int index_ckpt_row(struct index *ix, int64_t id, struct index_ckpt_row *r)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT state, committed_version, staging_version, kind,"
-				      " version, withdrawn FROM checkpoints WHERE id=?");
-	int rc;
+	sqlite3_stmt *q;
+	int rc = row_id(ix, "SELECT state, committed_version, staging_version, kind, version,"
+			    " withdrawn FROM checkpoints WHERE id=?", id, &q);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, id);
-	rc = step_one(ix, q);
 	if (rc < 0)
 		return rc;
 	r->state = sqlite3_column_int(q, 0);
@@ -223,14 +244,11 @@ int index_ckpt_live_id(struct index *ix, const char *name, int64_t *id)
 
 int index_ckpt_name(struct index *ix, int64_t id, char **out)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT name FROM checkpoints WHERE id=?");
+	sqlite3_stmt *q;
 	int rc;
 
 	*out = NULL;
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, id);
-	rc = step_one(ix, q);
+	rc = row_id(ix, "SELECT name FROM checkpoints WHERE id=?", id, &q);
 	if (rc < 0)
 		return rc;
 	rc = dup_col(q, 0, out);
@@ -539,40 +557,28 @@ static int files_foreach(struct index *ix, sqlite3_stmt *q, index_file_cb cb, vo
 
 int index_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT id, size, chunks FROM nodes WHERE version=? AND"
-				      " chunks IS NOT NULL");
+	sqlite3_stmt *q = stmt_id(ix, "SELECT id, size, chunks FROM nodes WHERE version=? AND"
+				      " chunks IS NOT NULL", version);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, version);
-	return files_foreach(ix, q, cb, ctx);
+	return q ? files_foreach(ix, q, cb, ctx) : ix_err(ix);
 }
 
 int index_version_files(struct index *ix, int64_t version, index_file_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT id, size, chunks FROM nodes WHERE version=? AND"
-				      " (mode & 61440) = 32768");
+	sqlite3_stmt *q = stmt_id(ix, "SELECT id, size, chunks FROM nodes WHERE version=? AND"
+				      " (mode & 61440) = 32768", version);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, version);
-	return files_foreach(ix, q, cb, ctx);
+	return q ? files_foreach(ix, q, cb, ctx) : ix_err(ix);
 }
 
 int index_version_file_bytes(struct index *ix, int64_t version, uint64_t *bytes)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT total(size) FROM nodes WHERE version=? AND"
-				      " (mode & 61440) = 32768");
-	int rc;
+	sqlite3_stmt *q;
+	int rc = row_id(ix, "SELECT total(size) FROM nodes WHERE version=? AND"
+			    " (mode & 61440) = 32768", version, &q);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, version);
-	rc = step_one(ix, q);
-	if (rc == -ENOENT)
-		return -EIO; /* an aggregate always has its row */
 	if (rc < 0)
-		return rc;
+		return rc == -ENOENT ? -EIO : rc; /* an aggregate always has its row */
 	*bytes = (uint64_t)sqlite3_column_double(q, 0);
 	sqlite3_reset(q);
 	return 0;
@@ -602,24 +608,18 @@ static int metrics_foreach(struct index *ix, sqlite3_stmt *q, const char *dflt, 
 
 int index_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT name, value, source FROM metrics WHERE ckpt=?"
-				      " AND name NOT IN ('step','epoch') ORDER BY name");
+	sqlite3_stmt *q = stmt_id(ix, "SELECT name, value, source FROM metrics WHERE ckpt=?"
+				      " AND name NOT IN ('step','epoch') ORDER BY name", ckpt);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, ckpt);
-	return metrics_foreach(ix, q, NULL, cb, ctx);
+	return q ? metrics_foreach(ix, q, NULL, cb, ctx) : ix_err(ix);
 }
 
 int index_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT name, value FROM metrics WHERE ckpt=? AND"
-				      " source='xattr'");
+	sqlite3_stmt *q = stmt_id(ix, "SELECT name, value FROM metrics WHERE ckpt=? AND"
+				      " source='xattr'", ckpt);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, ckpt);
-	return metrics_foreach(ix, q, "xattr", cb, ctx);
+	return q ? metrics_foreach(ix, q, "xattr", cb, ctx) : ix_err(ix);
 }
 
 int index_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name, double value)

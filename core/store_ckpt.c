@@ -233,6 +233,17 @@ int store_ckpt_name(struct store *st, int64_t ckpt_id, char **out)
 	return index_ckpt_name(st->ix, ckpt_id, out);
 }
 
+/* Ends the transaction: committed when rc is 0, else rolled back; the
+ * outcome. */
+static int tx_end(struct index *ix, int rc)
+{
+	if (rc < 0) {
+		index_tx_rollback(ix);
+		return rc;
+	}
+	return index_tx_commit(ix);
+}
+
 /* 0 when no live checkpoint is called name, -EEXIST with *id when one is. */
 static int live_free(struct store *st, const char *name, int64_t *id)
 {
@@ -271,11 +282,7 @@ int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mod
 		rc = index_version_create_root(ix, vid, (mode & 07777) | type, now_ns, &rid);
 	if (rc == 0)
 		rc = index_ckpt_set_versions(ix, cid, vid, vid);
-	if (rc < 0) {
-		index_tx_rollback(ix);
-		goto out_unlock;
-	}
-	rc = index_tx_commit(ix);
+	rc = tx_end(ix, rc);
 	if (rc == 0 && ckpt_id)
 		*ckpt_id = cid;
 	if (rc == 0 && root)
@@ -336,11 +343,7 @@ int store_ckpt_begin_version(struct store *st, int64_t ckpt_id, int64_t *version
 		rc = copy_tree(st, r.committed, vid);
 	if (rc == 0)
 		rc = index_ckpt_set_versions(ix, ckpt_id, vid, vid);
-	if (rc < 0) {
-		index_tx_rollback(ix);
-		goto out_unlock;
-	}
-	rc = index_tx_commit(ix);
+	rc = tx_end(ix, rc);
 	if (rc == 0)
 		*version = vid;
 out_unlock:
@@ -633,10 +636,7 @@ static int durable_begin(struct store *st)
 
 static int durable_end(struct store *st, int rc)
 {
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = tx_end(st->ix, rc);
 	index_set_durable(st->ix, false);
 	return rc;
 }
@@ -845,13 +845,8 @@ static int in_tx(struct store *st, int (*body)(struct store *st, int64_t id, con
 
 	pthread_mutex_lock(&st->mu);
 	rc = index_tx_begin(st->ix);
-	if (rc == 0) {
-		rc = body(st, id, arg);
-		if (rc == 0)
-			rc = index_tx_commit(st->ix);
-		else
-			index_tx_rollback(st->ix);
-	}
+	if (rc == 0)
+		rc = tx_end(st->ix, body(st, id, arg));
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
@@ -921,10 +916,7 @@ int store_ckpt_rename(struct store *st, int64_t ckpt_id, const char *new_name, i
 		rc = index_ckpt_rename(st->ix, ckpt_id, new_name);
 	if (rc == 0)
 		rc = store_event_add(st, "rename", new_name, name);
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = tx_end(st->ix, rc);
 out_unlock:
 	pthread_mutex_unlock(&st->mu);
 	free(name);
@@ -955,10 +947,7 @@ int store_ckpt_withdraw(struct store *st, int64_t ckpt_id)
 		rc = store_ckpt_name(st, ckpt_id, &name);
 	if (rc == 0)
 		rc = store_event_add(st, "withdraw", name, NULL);
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = tx_end(st->ix, rc);
 out_unlock:
 	pthread_mutex_unlock(&st->mu);
 	free(name);
@@ -1003,10 +992,7 @@ int store_ckpt_set_metric(struct store *st, int64_t ckpt_id, const char *name, d
 		rc = index_ckpt_set_step(st->ix, ckpt_id, (int64_t)value);
 	if (rc == 0 && is_epoch)
 		rc = index_ckpt_set_epoch(st->ix, ckpt_id, value);
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = tx_end(st->ix, rc);
 out_unlock:
 	pthread_mutex_unlock(&st->mu);
 	return rc;
