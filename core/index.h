@@ -103,6 +103,140 @@ int index_stats_get(struct index *ix, struct store_stats *out);
 
 /* ==== checkpoints and versions, metrics ================================= */
 
+/* Checkpoint rows (table checkpoints), their versions (table versions) and
+ * their metrics (table metrics). States are enum ckpt_state (store.h) for
+ * checkpoints and VER_* (store_int.h: 0 staging, 1 committed, 2 aborted,
+ * 3 dead) for versions. Records handed out as struct ckpt_info carry the
+ * row only: the stored name (not an aborted one's display name), no
+ * metrics, logical_bytes as stored; ckpt_info_release frees them. */
+struct ckpt_info;
+struct metric;
+struct chunk_ref;
+
+/* The columns of a checkpoint the protocol decides on. */
+struct index_ckpt_row {
+	int state, kind;
+	int64_t version;   /* the version its name shows */
+	int64_t committed; /* committed_version, 0 when none */
+	int64_t staging;   /* staging_version, 0 when none */
+	bool withdrawn;
+};
+
+/* What a commit writes into its checkpoint's row. */
+struct index_commit {
+	int64_t now, version;
+	bool has_step, has_epoch;
+	int64_t step;
+	double epoch;
+	uint64_t logical;
+	const char *note;     /* metric problems, or NULL */
+	const char *new_name; /* NULL keeps the name */
+};
+
+/* A regular file of a version and its chunk list. refs is the verb's: the
+ * callback may take it (then sets row->refs NULL), else it is freed after
+ * the callback returns. */
+struct index_file_row {
+	int64_t id;
+	uint64_t size;
+	struct chunk_ref *refs;
+	size_t n;
+};
+
+/* Callbacks: non-zero stops the iteration and is what the verb returns. */
+/* ci's strings are the callback's (to keep, or ckpt_info_release). */
+typedef int (*index_ckpt_cb)(void *ctx, struct ckpt_info *ci);
+typedef int (*index_file_cb)(void *ctx, struct index_file_row *row);
+typedef int (*index_metric_cb)(void *ctx, const struct metric *m);
+typedef int (*index_name_cb)(void *ctx, const char *name);
+
+/* Lookups. */
+int index_ckpt_row(struct index *ix, int64_t id, struct index_ckpt_row *out);
+int index_ckpt_get(struct index *ix, int64_t id, struct ckpt_info *out);
+/* The staging or committed checkpoint named name. */
+int index_ckpt_get_live(struct index *ix, const char *name, struct ckpt_info *out);
+int index_ckpt_live_id(struct index *ix, const char *name, int64_t *id);
+/* The rank-th newest (1 = newest; by ended_at, then id) aborted checkpoint
+ * of name, and the rank of one (*rank = 1 + how many are newer). */
+int index_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank,
+			   struct ckpt_info *out);
+int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at, int64_t id,
+			    int64_t *rank);
+int index_ckpt_name(struct index *ix, int64_t id, char **out); /* *out: caller frees */
+/* Every checkpoint (all) or the live ones, by commit order (uncommitted
+ * last, by creation); each row is handed to cb. */
+int index_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx);
+/* The newest committed, not withdrawn checkpoint; -ENOENT when none. */
+int index_ckpt_latest(struct index *ix, int64_t *id, int64_t *committed_version);
+/* The committed, not withdrawn checkpoint with the lowest (dir < 0) or
+ * highest eligible value of metric; ties: lower step (none last), then
+ * earlier commit. -ENOENT when none. */
+int index_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
+		    int64_t *committed_version);
+
+/* Row changes (in a transaction unless said otherwise). A change of one
+ * row by its id returns -ENOENT when there is no such row; changes of a set
+ * (versions_of_ckpt, metric_update_eligible, metric_clear_derived) succeed
+ * on an empty set. */
+/* A new staging checkpoint without versions yet; -EEXIST on a conflict. */
+int index_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id);
+/* A new aborted checkpoint holding version (a committed one's failed
+ * update). */
+int index_ckpt_insert_aborted(struct index *ix, const char *name, int kind, int64_t now,
+			      const char *note, int64_t version, int64_t *id);
+int index_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, int64_t staging);
+int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
+			   int64_t version);
+int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char *rule);
+/* State committed with the next commit_seq, the row's fields from c. */
+int index_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c);
+int index_ckpt_rename(struct index *ix, int64_t id, const char *name);
+int index_ckpt_set_withdrawn(struct index *ix, int64_t id);
+int index_ckpt_set_step(struct index *ix, int64_t id, int64_t step);
+int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoch);
+/* Outside a transaction is fine. */
+int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned);
+
+/* Versions. */
+int index_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64_t *id); /* staging */
+/* The root directory node of a new, empty version (mode includes the type). */
+int index_version_create_root(struct index *ix, int64_t version, uint32_t mode, int64_t now_ns,
+			      int64_t *root);
+int index_version_set_state(struct index *ix, int64_t version, int state);
+/* Sets the state and moves the version to checkpoint ckpt. */
+int index_version_move(struct index *ix, int64_t version, int state, int64_t ckpt);
+int index_versions_of_ckpt_set_state(struct index *ix, int64_t ckpt, int state);
+/* Copies the tree of version src into dst (new node ids, origin = the
+ * copied id, parents and root relinked). Chunk references are not taken. */
+int index_version_copy_tree(struct index *ix, int64_t src, int64_t dst);
+/* Every node of version with a chunk list, to cb. */
+int index_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb, void *ctx);
+/* Every regular file of version, to cb. */
+int index_version_files(struct index *ix, int64_t version, index_file_cb cb, void *ctx);
+/* Sum of the sizes of the regular files of version. */
+int index_version_file_bytes(struct index *ix, int64_t version, uint64_t *bytes);
+
+/* Metrics. "xattr" rows are the ones set by hand; the others are derived
+ * at commit. */
+/* The metrics of ckpt but step and epoch, by name, to cb. */
+int index_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx);
+/* The xattr metrics of ckpt (step and epoch included), to cb. */
+int index_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx);
+/* Sets (or replaces) an xattr metric, eligible as its checkpoint is;
+ * -ENOENT when no such checkpoint. */
+int index_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name, double value);
+/* Outside a transaction is fine; -ENOENT when no such xattr metric. */
+int index_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *name);
+int index_metric_clear_derived(struct index *ix, int64_t ckpt);
+/* Adds a derived metric; a row of that name already there is kept. */
+int index_metric_add(struct index *ix, int64_t ckpt, const struct metric *m);
+/* Metrics are eligible for best exactly when their checkpoint is committed
+ * and not withdrawn: recomputes that for ckpt's rows. */
+int index_metric_update_eligible(struct index *ix, int64_t ckpt);
+/* The distinct names of eligible metrics but step and epoch, sorted. */
+int index_metric_names(struct index *ix, index_name_cb cb, void *ctx);
+
+
 /* ==== nodes: the tree of a version and its chunk lists ================== */
 
 /* ==== chunks and their references, damage ============================== */
