@@ -111,9 +111,9 @@ int index_version_purge(struct index *ix, int64_t version);
 /* Every chunk row (hash, refs). */
 int index_chunk_rows(struct index *ix,
 		     int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx);
-/* Hashes of the chunk rows nothing references (refs <= 0). */
+/* The chunk rows nothing references (refs <= 0), as index_chunk_rows. */
 int index_chunks_unreferenced(struct index *ix,
-			      int (*cb)(void *ctx, const uint8_t *hash), void *ctx);
+			      int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx);
 /* Deletes the chunk's row if still unreferenced; -ENOENT when there is no
  * such row (none, or referenced again). In a transaction. */
 int index_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash);

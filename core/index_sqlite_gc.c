@@ -165,40 +165,44 @@ int index_ckpt_committed(struct index *ix, struct index_committed **out, size_t 
 	return rc;
 }
 
-int index_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *ok)
+/* Steps sql (one id bound) to its row: 0 with the row in *q (reset it after
+ * reading), -ENOENT when there is none, else the engine's errno. */
+static int row_by_id(struct index *ix, const char *sql, int64_t id, sqlite3_stmt **q)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT state=1 AND pinned=0 FROM checkpoints WHERE id=?");
 	int s;
 
-	*ok = false;
-	if (!q)
+	*q = ix_stmt(ix, sql);
+	if (!*q)
 		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, ckpt_id);
-	s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
-		*ok = sqlite3_column_int(q, 0) != 0;
-		sqlite3_reset(q);
+	sqlite3_bind_int64(*q, 1, id);
+	s = sqlite3_step(*q);
+	if (s == SQLITE_ROW)
 		return 0;
-	}
-	return step_end(ix, q, s) ?: -ENOENT;
+	return step_end(ix, *q, s) ?: -ENOENT;
+}
+
+int index_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *ok)
+{
+	sqlite3_stmt *q;
+	int rc = row_by_id(ix, "SELECT state=1 AND pinned=0 FROM checkpoints WHERE id=?", ckpt_id, &q);
+
+	*ok = rc == 0 && sqlite3_column_int(q, 0) != 0;
+	if (rc == 0)
+		sqlite3_reset(q);
+	return rc;
 }
 
 int index_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *version, int *kind)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT version, kind FROM checkpoints WHERE id=?");
-	int s;
+	sqlite3_stmt *q;
+	int rc = row_by_id(ix, "SELECT version, kind FROM checkpoints WHERE id=?", ckpt_id, &q);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, ckpt_id);
-	s = sqlite3_step(q);
-	if (s == SQLITE_ROW) {
-		*version = sqlite3_column_int64(q, 0);
-		*kind = sqlite3_column_int(q, 1);
-		sqlite3_reset(q);
-		return 0;
-	}
-	return step_end(ix, q, s) ?: -ENOENT;
+	if (rc < 0)
+		return rc;
+	*version = sqlite3_column_int64(q, 0);
+	*kind = sqlite3_column_int(q, 1);
+	sqlite3_reset(q);
+	return 0;
 }
 
 /* ---- versions and their nodes ---- */
@@ -293,10 +297,11 @@ int index_version_purge(struct index *ix, int64_t version)
 
 /* ---- chunk rows ---- */
 
-int index_chunk_rows(struct index *ix,
+/* (hash, refs) of each row of sql; rows whose hash is not a hash are skipped. */
+static int hash_rows(struct index *ix, const char *sql,
 		     int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT hash, refs FROM chunks");
+	sqlite3_stmt *q = ix_stmt(ix, sql);
 	int rc = 0, s;
 
 	if (!q)
@@ -311,22 +316,16 @@ int index_chunk_rows(struct index *ix,
 	return rc;
 }
 
-int index_chunks_unreferenced(struct index *ix,
-			      int (*cb)(void *ctx, const uint8_t *hash), void *ctx)
+int index_chunk_rows(struct index *ix,
+		     int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT hash FROM chunks WHERE refs <= 0");
-	int rc = 0, s;
+	return hash_rows(ix, "SELECT hash, refs FROM chunks", cb, ctx);
+}
 
-	if (!q)
-		return ix_err(ix);
-	while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(q, 0) == CHUNK_HASH_LEN)
-			rc = cb(ctx, sqlite3_column_blob(q, 0));
-	}
-	if (rc == 0)
-		return step_end(ix, q, s);
-	sqlite3_reset(q);
-	return rc;
+int index_chunks_unreferenced(struct index *ix,
+			      int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx)
+{
+	return hash_rows(ix, "SELECT hash, refs FROM chunks WHERE refs <= 0", cb, ctx);
 }
 
 int index_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash)

@@ -82,17 +82,19 @@ int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n)
 	return rc;
 }
 
-/* Deletes every aborted checkpoint, in one transaction (st->mu held). */
-static int delete_aborted_locked(struct store *st)
+/* Runs fn(st, id, why) (delete or abort) for each id in one transaction,
+ * and frees ids (st->mu held). */
+static int ckpts_apply_locked(struct store *st, int64_t *ids, size_t n,
+			      int (*fn)(struct store *st, int64_t id, const char *why),
+			      const char *why)
 {
-	int64_t *ids;
-	size_t n, i;
-	int rc = index_ckpt_aborted_ids(st->ix, &ids, &n);
+	size_t i;
+	int rc = 0;
 
-	if (rc == 0 && n) {
+	if (n) {
 		rc = index_tx_begin(st->ix);
 		for (i = 0; rc == 0 && i < n; i++)
-			rc = store_ckpt_delete_locked(st, ids[i], "gc");
+			rc = fn(st, ids[i], why);
 		if (rc == 0)
 			rc = index_tx_commit(st->ix);
 		else
@@ -111,7 +113,9 @@ int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purg
 
 	*n_purged = 0;
 	if (purge_aborted) {
-		rc = delete_aborted_locked(st);
+		rc = index_ckpt_aborted_ids(st->ix, &ids, &n);
+		if (rc == 0)
+			rc = ckpts_apply_locked(st, ids, n, store_ckpt_delete_locked, "gc");
 		if (rc < 0)
 			return rc;
 	}
@@ -133,11 +137,12 @@ struct unref_set {
 	size_t n, cap;
 };
 
-static int unref_cb(void *ctx, const uint8_t *hash)
+static int unref_cb(void *ctx, const uint8_t *hash, int64_t refs)
 {
 	struct unref_set *u = ctx;
 	int rc;
 
+	(void)refs;
 	if (held_has(&u->st->held, hash))
 		return 0;
 	rc = UTIL_GROW(u->hashes, u->cap, u->n, SIZE_MAX);
@@ -305,36 +310,19 @@ static void clear_staging_dir(struct store *st)
 	closedir(d);
 }
 
-/* Aborts every checkpoint left staging, in one transaction (st->mu held). */
-static int abort_unfinished_locked(struct store *st)
-{
-	static const char reason[] = "left staging at open (crash or unclean stop)";
-	int64_t *ids;
-	size_t n, i;
-	int rc = index_ckpt_unfinished_ids(st->ix, &ids, &n);
-
-	if (rc == 0 && n) {
-		rc = index_tx_begin(st->ix);
-		for (i = 0; rc == 0 && i < n; i++)
-			rc = store_ckpt_abort_locked(st, ids[i], reason);
-		if (rc == 0)
-			rc = index_tx_commit(st->ix);
-		else
-			index_tx_rollback(st->ix);
-	}
-	free(ids);
-	return rc;
-}
-
 int store_recover(struct store *st)
 {
+	static const char reason[] = "left staging at open (crash or unclean stop)";
 	struct orphan_ctx oc = { .st = st };
-	size_t i, kept = 0;
+	int64_t *ids;
+	size_t n, i, kept = 0;
 	uint64_t purged, freed;
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	rc = abort_unfinished_locked(st);
+	rc = index_ckpt_unfinished_ids(st->ix, &ids, &n);
+	if (rc == 0)
+		rc = ckpts_apply_locked(st, ids, n, store_ckpt_abort_locked, reason);
 	if (rc < 0)
 		goto out_unlock;
 	/* Unflushed overlay data of the crashed run is discarded: only what
