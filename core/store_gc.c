@@ -14,63 +14,34 @@
 
 /* ---- purging dead versions ---- */
 
+static int unref_list_cb(void *ctx, const struct chunk_ref *refs, size_t n)
+{
+	struct store *st = ctx;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++)
+		rc = store_chunk_ref(st, &refs[i], -1, 0, 0);
+	return rc;
+}
+
+/* Drops a dead version's chunk references, then its rows (st->mu held). */
 static int purge_version(struct store *st, int64_t v)
 {
-	sqlite3_stmt *q;
-	int rc, s;
+	int rc;
 	struct ofile *of;
 
-	rc = store_begin(st);
+	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		return rc;
-	q = store_stmt(st, "SELECT chunks FROM nodes WHERE version=? AND chunks IS NOT NULL");
-	if (!q) {
-		rc = -EIO;
-		goto out_rollback;
-	}
-	sqlite3_bind_int64(q, 1, v);
-	while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW)
-		rc = store_chunks_unref_blob(st, sqlite3_column_blob(q, 0),
-					     (size_t)sqlite3_column_bytes(q, 0));
-	if (rc == 0 && s != SQLITE_DONE)
-		rc = store_sqlerr(s);
-	sqlite3_reset(q);
+	rc = index_version_chunk_refs(st->ix, v, unref_list_cb, st);
 	if (rc < 0)
 		goto out_rollback;
 	store_crash_point(st, "gc:mid_purge");
-	/* later copies point past the purged one, so follow still works */
-	q = store_stmt(st, "UPDATE nodes SET origin = (SELECT o.origin FROM nodes o WHERE"
-			   " o.id = nodes.origin) WHERE origin IN (SELECT id FROM nodes WHERE version=?)");
-	if (!q) {
-		rc = -EIO;
-		goto out_rollback;
-	}
-	sqlite3_bind_int64(q, 1, v);
-	rc = store_sqlerr(sqlite3_step(q));
-	sqlite3_reset(q);
-	if (rc == 0) {
-		q = store_stmt(st, "DELETE FROM nodes WHERE version=?");
-		if (!q) {
-			rc = -EIO;
-		} else {
-			sqlite3_bind_int64(q, 1, v);
-			rc = store_sqlerr(sqlite3_step(q));
-			sqlite3_reset(q);
-		}
-	}
-	if (rc == 0) {
-		q = store_stmt(st, "DELETE FROM versions WHERE id=?");
-		if (!q) {
-			rc = -EIO;
-		} else {
-			sqlite3_bind_int64(q, 1, v);
-			rc = store_sqlerr(sqlite3_step(q));
-			sqlite3_reset(q);
-		}
-	}
+	rc = index_version_purge(st->ix, v);
 	if (rc < 0)
 		goto out_rollback;
-	rc = store_commit_tx(st);
+	rc = index_tx_commit(st->ix);
 	if (rc == 0) {
 		for (of = st->files; of; of = of->next)
 			if (of->version == v)
@@ -78,48 +49,42 @@ static int purge_version(struct store *st, int64_t v)
 	}
 	return rc;
 out_rollback:
-	store_rollback(st);
+	index_tx_rollback(st->ix);
 	return rc;
 }
 
-/* Appends the dead versions that are (not) pinned to ids (st->mu held). */
-static int dead_versions_locked(struct store *st, bool pinned, int64_t **ids, size_t *cap, size_t *n)
+/* The dead versions that are (not) pinned (st->mu held); *ids is allocated. */
+static int dead_versions_locked(struct store *st, bool pinned, int64_t **ids, size_t *n)
 {
-	sqlite3_stmt *q = store_stmt(st, "SELECT id FROM versions WHERE state=3");
-	int rc = 0, s;
+	size_t i, k = 0;
+	int rc = index_version_dead_ids(st->ix, ids, n);
 
-	if (!q)
-		return -EIO;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		int64_t v = sqlite3_column_int64(q, 0);
-
-		if (store_version_pinned(st, v) != pinned)
-			continue;
-		rc = UTIL_GROW(*ids, *cap, *n, SIZE_MAX);
-		if (rc < 0)
-			break;
-		(*ids)[(*n)++] = v;
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < *n; i++)
+		if (store_version_pinned(st, (*ids)[i]) == pinned)
+			(*ids)[k++] = (*ids)[i];
+	*n = k;
+	if (!k) {
+		free(*ids);
+		*ids = NULL;
 	}
-	if (rc == 0 && s != SQLITE_DONE && s != SQLITE_ROW)
-		rc = store_sqlerr(s);
-	sqlite3_reset(q);
-	return rc;
+	return 0;
 }
 
 int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n, size_t *n_unpinned)
 {
 	int64_t *unpinned = NULL;
-	size_t cap = 0, ucap = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
 	*n_unpinned = 0;
 	pthread_mutex_lock(&st->mu);
-	rc = dead_versions_locked(st, true, out, &cap, n);
+	rc = dead_versions_locked(st, true, out, n);
 	/* in the same look: a pin dropped after store_gc looked is gc's work */
 	if (rc == 0 && store_writable(st))
-		rc = dead_versions_locked(st, false, &unpinned, &ucap, n_unpinned);
+		rc = dead_versions_locked(st, false, &unpinned, n_unpinned);
 	pthread_mutex_unlock(&st->mu);
 	free(unpinned);
 	if (rc < 0) {
@@ -130,49 +95,108 @@ int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n, size_
 	return rc;
 }
 
+/* Runs fn(st, id, why) (delete or abort) for each id in one transaction,
+ * and frees ids (st->mu held). */
+static int ckpts_apply_locked(struct store *st, int64_t *ids, size_t n,
+			      int (*fn)(struct store *st, int64_t id, const char *why),
+			      const char *why)
+{
+	size_t i;
+	int rc = 0;
+
+	if (n) {
+		rc = index_tx_begin(st->ix);
+		for (i = 0; rc == 0 && i < n; i++)
+			rc = fn(st, ids[i], why);
+		if (rc == 0)
+			rc = index_tx_commit(st->ix);
+		else
+			index_tx_rollback(st->ix);
+	}
+	free(ids);
+	return rc;
+}
+
 /* Purges every dead version nothing pins (st->mu held). */
 int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purged)
 {
-	sqlite3_stmt *q;
 	int64_t *ids = NULL;
-	size_t n = 0, cap = 0, i;
-	int rc = 0, s;
+	size_t n = 0, i;
+	int rc = 0;
 
 	*n_purged = 0;
 	if (purge_aborted) {
-		q = store_stmt(st, "SELECT id FROM checkpoints WHERE state=2");
-		if (!q)
-			return -EIO;
-		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-			rc = UTIL_GROW(ids, cap, n, SIZE_MAX);
-			if (rc < 0)
-				break;
-			ids[n++] = sqlite3_column_int64(q, 0);
-		}
-		sqlite3_reset(q);
-		if (rc == 0 && n) {
-			rc = store_begin(st);
-			for (i = 0; rc == 0 && i < n; i++)
-				rc = store_ckpt_delete_locked(st, ids[i], "gc");
-			if (rc == 0)
-				rc = store_commit_tx(st);
-			else
-				store_rollback(st);
-		}
+		rc = index_ckpt_aborted_ids(st->ix, &ids, &n);
+		if (rc == 0)
+			rc = ckpts_apply_locked(st, ids, n, store_ckpt_delete_locked, "gc");
 		if (rc < 0)
-			goto out_free;
-		n = 0;
+			return rc;
 	}
 	if (!store_writable(st))
-		goto out_free; /* a mount may still bind dead versions: it purges */
-	rc = dead_versions_locked(st, false, &ids, &cap, &n);
+		return 0; /* a mount may still bind dead versions: it purges */
+	rc = dead_versions_locked(st, false, &ids, &n);
 	for (i = 0; rc == 0 && i < n; i++) {
 		rc = purge_version(st, ids[i]);
 		if (rc == 0)
 			(*n_purged)++;
 	}
-out_free:
 	free(ids);
+	return rc;
+}
+
+struct unref_set {
+	struct store *st;
+	uint8_t (*hashes)[CHUNK_HASH_LEN];
+	size_t n, cap;
+};
+
+static int unref_cb(void *ctx, const uint8_t *hash, int64_t refs)
+{
+	struct unref_set *u = ctx;
+	int rc;
+
+	(void)refs;
+	if (held_has(&u->st->held, hash))
+		return 0;
+	rc = UTIL_GROW(u->hashes, u->cap, u->n, SIZE_MAX);
+	if (rc == 0)
+		memcpy(u->hashes[u->n++], hash, CHUNK_HASH_LEN);
+	return rc;
+}
+
+/* Deletes the chunk files of u, adding their sizes to *freed. */
+static int release_files(struct store *st, const struct unref_set *u, uint64_t *freed)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < u->n; i++) {
+		int64_t sz = chunk_stored_size(st->cs, u->hashes[i]);
+		int r = chunk_release(st->cs, u->hashes[i]);
+
+		if (r == 0 && sz > 0)
+			*freed += (uint64_t)sz;
+		else if (r < 0 && r != -ENOENT && rc == 0)
+			rc = r;
+	}
+	return rc;
+}
+
+/* Then their rows, if still unreferenced (st->mu held). */
+static int forget_rows_locked(struct store *st, const struct unref_set *u)
+{
+	size_t i;
+	int rc = index_tx_begin(st->ix);
+
+	for (i = 0; rc == 0 && i < u->n; i++) {
+		rc = index_chunk_forget_unreferenced(st->ix, u->hashes[i]);
+		if (rc == -ENOENT)
+			rc = 0; /* referenced again: its row stays */
+	}
+	if (rc == 0)
+		rc = index_tx_commit(st->ix);
+	else
+		index_tx_rollback(st->ix);
 	return rc;
 }
 
@@ -180,72 +204,31 @@ out_free:
  * Only the lock holder deletes chunk files. */
 int store_release_unreferenced(struct store *st, uint64_t *freed)
 {
-	uint8_t (*hashes)[CHUNK_HASH_LEN] = NULL;
-	size_t n = 0, cap = 0, i;
-	sqlite3_stmt *q;
-	int rc = 0, s;
+	struct unref_set u = { .st = st };
+	int rc, r;
 
 	*freed = 0;
 	if (!st->locked || !store_writable(st))
 		return 0;
 	pthread_rwlock_wrlock(&st->gc_rw); /* no chunk_put runs meanwhile */
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT hash FROM chunks WHERE refs <= 0");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		const void *h = sqlite3_column_blob(q, 0);
-
-		if (sqlite3_column_bytes(q, 0) != CHUNK_HASH_LEN || held_has(&st->held, h))
-			continue;
-		rc = UTIL_GROW(hashes, cap, n, SIZE_MAX);
-		if (rc < 0)
-			break;
-		memcpy(hashes[n++], h, CHUNK_HASH_LEN);
-	}
-	sqlite3_reset(q);
+	rc = index_chunks_unreferenced(st->ix, unref_cb, &u);
 	pthread_mutex_unlock(&st->mu);
 	if (rc < 0)
 		goto out_unlock_gc;
 	/* files first: a crash between leaves rows with refs 0, removed next time */
-	for (i = 0; i < n; i++) {
-		int64_t sz = chunk_stored_size(st->cs, hashes[i]);
-		int r = chunk_release(st->cs, hashes[i]);
-
-		if (r == 0 && sz > 0)
-			*freed += (uint64_t)sz;
-		else if (r < 0 && r != -ENOENT && rc == 0)
-			rc = r;
-	}
+	rc = release_files(st, &u, freed);
 	store_crash_point(st, "gc:before_rows");
-	pthread_mutex_lock(&st->mu);
-	if (n) {
-		int r = store_begin(st);
-
-		for (i = 0; r == 0 && i < n; i++) {
-			q = store_stmt(st, "DELETE FROM chunks WHERE hash=? AND refs <= 0");
-			if (!q) {
-				r = -EIO;
-				break;
-			}
-			sqlite3_bind_blob(q, 1, hashes[i], CHUNK_HASH_LEN, SQLITE_STATIC);
-			r = store_sqlerr(sqlite3_step(q));
-			sqlite3_reset(q);
-		}
-		if (r == 0)
-			r = store_commit_tx(st);
-		else
-			store_rollback(st);
+	if (u.n) {
+		pthread_mutex_lock(&st->mu);
+		r = forget_rows_locked(st, &u);
+		pthread_mutex_unlock(&st->mu);
 		if (r < 0 && rc == 0)
 			rc = r;
 	}
-out_unlock:
-	pthread_mutex_unlock(&st->mu);
 out_unlock_gc:
 	pthread_rwlock_unlock(&st->gc_rw);
-	free(hashes);
+	free(u.hashes);
 	return rc;
 }
 
@@ -344,35 +327,15 @@ int store_recover(struct store *st)
 {
 	static const char reason[] = "left staging at open (crash or unclean stop)";
 	struct orphan_ctx oc = { .st = st };
-	sqlite3_stmt *q;
-	int64_t *ids = NULL;
-	size_t n = 0, cap = 0, i, kept = 0;
+	int64_t *ids;
+	size_t n, i, kept = 0;
 	uint64_t purged, freed;
-	int rc = 0, s;
+	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT id FROM checkpoints WHERE state=0 OR (state=1 AND staging_version != 0)");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		rc = UTIL_GROW(ids, cap, n, SIZE_MAX);
-		if (rc < 0)
-			break;
-		ids[n++] = sqlite3_column_int64(q, 0);
-	}
-	sqlite3_reset(q);
-	if (rc == 0 && n) {
-		rc = store_begin(st);
-		for (i = 0; rc == 0 && i < n; i++)
-			rc = store_ckpt_abort_locked(st, ids[i], reason);
-		if (rc == 0)
-			rc = store_commit_tx(st);
-		else
-			store_rollback(st);
-	}
-	free(ids);
+	rc = index_ckpt_unfinished_ids(st->ix, &ids, &n);
+	if (rc == 0)
+		rc = ckpts_apply_locked(st, ids, n, store_ckpt_abort_locked, reason);
 	if (rc < 0)
 		goto out_unlock;
 	/* Unflushed overlay data of the crashed run is discarded: only what
@@ -417,148 +380,50 @@ void retain_rows_free(struct retain_row *rows, size_t n)
 	free(rows);
 }
 
-struct plan_item {
-	int64_t id;
-	char *name;
-	bool withdrawn;
-	struct metric *metrics;
-	size_t n_metrics, cap;
-};
-
-static void plan_items_free(struct plan_item *pi, size_t n)
-{
-	size_t i;
-
-	for (i = 0; pi && i < n; i++) {
-		free(pi[i].name);
-		free(pi[i].metrics);
-	}
-	free(pi);
-}
-
-/* Plans over committed checkpoints: rows in commit order. */
+/* Plans over committed checkpoints: retain_decide's answers joined with the
+ * rows, in commit order. */
 static int plan(struct store *st, const struct policy *p, struct retain_row **out, size_t *nout)
 {
-	struct plan_item *pi = NULL;
+	struct index_committed *c;
 	struct retain_item *items = NULL;
 	struct retain_decision *dec = NULL;
 	struct retain_row *rows = NULL;
-	size_t n = 0, cap = 0, i, j;
-	sqlite3_stmt *q;
-	int rc = 0, s;
+	size_t n, i, j;
+	int rc;
 
 	*out = NULL;
 	*nout = 0;
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT id, name, commit_seq, step, pinned, withdrawn FROM checkpoints"
-			   " WHERE state=1 ORDER BY commit_seq");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			void *np = realloc(pi, nc * sizeof(*pi));
-			void *ni;
-
-			if (!np) {
-				rc = -ENOMEM;
-				break;
-			}
-			pi = np;
-			ni = realloc(items, nc * sizeof(*items));
-			if (!ni) {
-				rc = -ENOMEM;
-				break;
-			}
-			items = ni;
-			cap = nc;
-		}
-		memset(&pi[n], 0, sizeof(pi[n]));
-		memset(&items[n], 0, sizeof(items[n]));
-		pi[n].id = items[n].id = sqlite3_column_int64(q, 0);
-		pi[n].name = strdup((const char *)sqlite3_column_text(q, 1));
-		items[n].commit_seq = sqlite3_column_int64(q, 2);
-		items[n].has_step = sqlite3_column_type(q, 3) != SQLITE_NULL;
-		items[n].step = sqlite3_column_int64(q, 3);
-		items[n].pinned = sqlite3_column_int(q, 4) != 0;
-		pi[n].withdrawn = sqlite3_column_int(q, 5) != 0;
-		n++;
-		if (!pi[n - 1].name) {
-			rc = -ENOMEM;
-			break;
-		}
-	}
-	sqlite3_reset(q);
-	if (rc < 0)
-		goto out_unlock;
-	/* metrics of those, in the same commit order */
-	q = store_stmt(st, "SELECT m.ckpt, m.name, m.value, m.source FROM metrics m JOIN checkpoints c"
-			   " ON c.id = m.ckpt WHERE c.state=1 AND m.name NOT IN ('step','epoch')"
-			   " ORDER BY c.commit_seq");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	j = 0;
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		int64_t cid = sqlite3_column_int64(q, 0);
-		struct plan_item *it;
-		struct metric *m;
-
-		while (j < n && pi[j].id != cid)
-			j++;
-		if (j == n)
-			break;
-		it = &pi[j];
-		if (it->n_metrics == it->cap) {
-			size_t nc = it->cap ? it->cap * 2 : 4;
-			struct metric *nm = realloc(it->metrics, nc * sizeof(*nm));
-
-			if (!nm) {
-				rc = -ENOMEM;
-				break;
-			}
-			it->metrics = nm;
-			it->cap = nc;
-		}
-		m = &it->metrics[it->n_metrics++];
-		memset(m, 0, sizeof(*m));
-		snprintf(m->name, sizeof(m->name), "%s", (const char *)sqlite3_column_text(q, 1));
-		m->value = sqlite3_column_double(q, 2);
-		snprintf(m->source, sizeof(m->source), "%s", (const char *)sqlite3_column_text(q, 3));
-	}
-	sqlite3_reset(q);
-out_unlock:
+	rc = index_ckpt_committed(st->ix, &c, &n);
 	pthread_mutex_unlock(&st->mu);
 	if (rc < 0)
-		goto out_free;
-	/* Withdrawn checkpoints (a part was removed by hand) are left to the
-	 * user: retention neither counts nor deletes them, and they must not
-	 * pass for "latest" in retain_decide. items[] keeps the others. */
-	for (i = 0, j = 0; i < n; i++) {
-		if (pi[i].withdrawn)
-			continue;
-		items[j] = items[i];
-		items[j].metrics = pi[i].metrics;
-		items[j].n_metrics = pi[i].n_metrics;
-		j++;
-	}
+		return rc;
+	items = calloc(n ? n : 1, sizeof(*items));
 	dec = calloc(n ? n : 1, sizeof(*dec));
 	rows = calloc(n ? n : 1, sizeof(*rows));
-	if (!dec || !rows) {
+	if (!items || !dec || !rows) {
 		rc = -ENOMEM;
 		goto out_free;
+	}
+	/* Withdrawn checkpoints (a part was removed by hand) are left to the
+	 * user: retention neither counts nor deletes them, and they must not
+	 * pass for "latest" in retain_decide. items[] holds the others. */
+	for (i = 0, j = 0; i < n; i++) {
+		if (c[i].withdrawn)
+			continue;
+		items[j++] = (struct retain_item){ .id = c[i].id, .commit_seq = c[i].commit_seq,
+						   .has_step = c[i].has_step, .step = c[i].step,
+						   .pinned = c[i].pinned, .metrics = c[i].metrics,
+						   .n_metrics = c[i].n_metrics };
 	}
 	rc = j ? retain_decide(p, items, j, dec) : 0;
 	if (rc < 0)
 		goto out_free;
 	for (i = 0, j = 0; i < n; i++) {
-		rows[i].id = pi[i].id;
-		rows[i].name = pi[i].name;
-		pi[i].name = NULL;
-		if (pi[i].withdrawn) {
+		rows[i].id = c[i].id;
+		rows[i].name = c[i].name;
+		c[i].name = NULL;
+		if (c[i].withdrawn) {
 			rows[i].keep = true;
 			snprintf(rows[i].rule, sizeof(rows[i].rule), "withdrawn (not managed by retention)");
 			continue;
@@ -574,7 +439,7 @@ out_free:
 	free(rows);
 	free(dec);
 	free(items);
-	plan_items_free(pi, n);
+	index_committed_free(c, n);
 	return rc;
 }
 
@@ -599,14 +464,80 @@ int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_de
 	return rc;
 }
 
+/* One retention run: the plan, what must never be deleted, what was. */
+struct retain_run {
+	struct retain_row *rows, *del;
+	size_t n, nd;
+	int64_t *protect; /* latest and best_<metric>: checked again here */
+	size_t np;
+	bool *refused;    /* rows[i] planned for deletion but protected */
+};
+
+static void protect_resolved(struct store *st, const struct policy *p, struct retain_run *r)
+{
+	int64_t id;
+	size_t i;
+
+	if (store_resolve_latest(st, &id, NULL) == 0)
+		r->protect[r->np++] = id;
+	for (i = 0; i < p->n_metrics; i++)
+		if (store_resolve_best(st, p->metrics[i].name, p->metrics[i].dir, &id, NULL) == 0)
+			r->protect[r->np++] = id;
+}
+
+/* Whether rows[i] may go: planned for deletion, not protected, and still
+ * committed and unpinned in the index (st->mu held). */
+static int retain_safe_locked(struct store *st, const struct retain_run *r, size_t i, bool *safe)
+{
+	size_t j;
+	int rc;
+
+	*safe = !r->rows[i].keep;
+	for (j = 0; *safe && j < r->np; j++)
+		*safe = r->protect[j] != r->rows[i].id;
+	if (!*safe)
+		return 0;
+	rc = index_ckpt_deletable(st->ix, r->rows[i].id, safe);
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* Deletes the planned rows that are safe, in one transaction (st->mu held). */
+static int retain_apply_locked(struct store *st, struct retain_run *r)
+{
+	size_t i;
+	int rc = index_tx_begin(st->ix);
+
+	for (i = 0; rc == 0 && i < r->n; i++) {
+		char rule[RETAIN_RULE_MAX + 16];
+		bool safe;
+
+		rc = retain_safe_locked(st, r, i, &safe);
+		if (rc < 0)
+			break;
+		if (!r->rows[i].keep && !safe)
+			r->refused[i] = true; /* noted after unlocking: store_note takes st->mu */
+		if (!safe)
+			continue;
+		snprintf(rule, sizeof(rule), "%s", r->rows[i].rule);
+		rc = store_ckpt_delete_locked(st, r->rows[i].id, rule);
+		if (rc == 0) {
+			r->del[r->nd] = r->rows[i];
+			r->rows[i].name = NULL;
+			r->nd++;
+		}
+	}
+	if (rc == 0)
+		rc = index_tx_commit(st->ix);
+	else
+		index_tx_rollback(st->ix);
+	return rc;
+}
+
 static int retain_run_once(struct store *st, struct retain_row **deleted, size_t *n_deleted)
 {
-	struct retain_row *rows = NULL, *del = NULL;
+	struct retain_run r = { 0 };
 	struct policy p;
-	int64_t *protect = NULL;
-	bool *refused = NULL;
-	size_t n = 0, nd = 0, np = 0, i, j;
-	int64_t latest = 0;
+	size_t i;
 	int rc;
 
 	if (deleted)
@@ -620,82 +551,39 @@ static int retain_run_once(struct store *st, struct retain_row **deleted, size_t
 		return rc;
 	if (policy_retention_off(&p))
 		return 0;
-	rc = plan(st, &p, &rows, &n);
+	rc = plan(st, &p, &r.rows, &r.n);
 	if (rc < 0)
 		return rc;
-	/* what retention must never delete, checked again here */
-	protect = calloc(p.n_metrics + 1, sizeof(*protect));
-	del = calloc(n ? n : 1, sizeof(*del));
-	refused = calloc(n ? n : 1, sizeof(*refused));
-	if (!protect || !del || !refused) {
+	r.protect = calloc(p.n_metrics + 1, sizeof(*r.protect));
+	r.del = calloc(r.n ? r.n : 1, sizeof(*r.del));
+	r.refused = calloc(r.n ? r.n : 1, sizeof(*r.refused));
+	if (!r.protect || !r.del || !r.refused) {
 		rc = -ENOMEM;
 		goto out_free;
 	}
-	if (store_resolve_latest(st, &latest, NULL) == 0)
-		protect[np++] = latest;
-	for (i = 0; i < p.n_metrics; i++) {
-		int64_t b;
-
-		if (store_resolve_best(st, p.metrics[i].name, p.metrics[i].dir, &b, NULL) == 0)
-			protect[np++] = b;
-	}
+	protect_resolved(st, &p, &r);
 	pthread_mutex_lock(&st->mu);
-	rc = store_begin(st);
-	for (i = 0; rc == 0 && i < n; i++) {
-		sqlite3_stmt *q;
-		bool safe = !rows[i].keep;
-		char rule[RETAIN_RULE_MAX + 16];
-
-		for (j = 0; safe && j < np; j++)
-			safe = protect[j] != rows[i].id;
-		if (!rows[i].keep && safe) {
-			q = store_stmt(st, "SELECT state=1 AND pinned=0 FROM checkpoints WHERE id=?");
-			if (!q) {
-				rc = -EIO;
-				break;
-			}
-			sqlite3_bind_int64(q, 1, rows[i].id);
-			safe = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0);
-			sqlite3_reset(q);
-		}
-		if (!rows[i].keep && !safe) {
-			refused[i] = true; /* noted after unlocking: store_note takes st->mu */
-			continue;
-		}
-		if (!safe)
-			continue;
-		snprintf(rule, sizeof(rule), "%s", rows[i].rule);
-		rc = store_ckpt_delete_locked(st, rows[i].id, rule);
-		if (rc == 0) {
-			del[nd] = rows[i];
-			rows[i].name = NULL;
-			nd++;
-		}
-	}
-	if (rc == 0)
-		rc = store_commit_tx(st);
-	else
-		store_rollback(st);
+	rc = retain_apply_locked(st, &r);
 	pthread_mutex_unlock(&st->mu);
-	for (i = 0; i < n; i++)
-		if (refused[i])
-			store_note(st, "retention: refused to delete %s (%s): protected", rows[i].name,
-				   rows[i].rule);
+	for (i = 0; i < r.n; i++)
+		if (r.refused[i])
+			store_note(st, "retention: refused to delete %s (%s): protected", r.rows[i].name,
+				   r.rows[i].rule);
 	if (rc < 0)
 		goto out_free;
-	if (nd)
+	if (r.nd)
 		store_gc(st, false, NULL);
 	if (deleted) {
-		*deleted = del;
-		*n_deleted = nd;
-		del = NULL;
-		nd = 0;
+		*deleted = r.del;
+		*n_deleted = r.nd;
+		r.del = NULL;
+		r.nd = 0;
 	}
 out_free:
-	retain_rows_free(del, nd);
-	retain_rows_free(rows, n);
-	free(protect);
-	free(refused);
+	retain_rows_free(r.del, r.nd);
+	retain_rows_free(r.rows, r.n);
+	free(r.protect);
+	free(r.refused);
 	return rc;
 }
 
@@ -716,89 +604,83 @@ static int entry_cmp(const void *a, const void *b)
 		      ((const struct store_file_entry *)b)->path);
 }
 
+struct file_list {
+	struct store_file_entry *arr;
+	size_t n, cap;
+};
+
+/* Collects the non-directories; the node id goes in path's place until the
+ * paths are built. */
+static int file_node_cb(void *ctx, int64_t id, uint32_t mode, uint64_t size)
+{
+	struct file_list *l = ctx;
+	int rc;
+
+	if (S_ISDIR(mode))
+		return 0;
+	rc = UTIL_GROW(l->arr, l->cap, l->n, STORE_TREE_MAX);
+	if (rc < 0)
+		return rc;
+	l->arr[l->n].path = (char *)(intptr_t)id;
+	l->arr[l->n].mode = mode;
+	l->arr[l->n].size = size;
+	l->n++;
+	return 0;
+}
+
+/* Replaces each entry's node id by its path (all of them, even after a
+ * failure, so the list can be freed); a file checkpoint's one path is its
+ * name (st->mu held). */
+static int file_paths_locked(struct store *st, struct file_list *l, int rc, int kind,
+			     const char *cname)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++) {
+		int64_t id = (int64_t)(intptr_t)l->arr[i].path;
+		int r;
+
+		l->arr[i].path = NULL;
+		if (rc < 0)
+			continue;
+		if (kind == CKPT_FILE) {
+			l->arr[i].path = strdup(cname);
+			r = l->arr[i].path ? 0 : -ENOMEM;
+		} else {
+			r = store_node_path_locked(st, id, &l->arr[i].path);
+		}
+		if (r < 0)
+			rc = r;
+	}
+	return rc;
+}
+
 int store_ckpt_files(struct store *st, int64_t ckpt_id, struct store_file_entry **out, size_t *n)
 {
-	struct store_file_entry *arr = NULL;
-	size_t cnt = 0, cap = 0;
-	sqlite3_stmt *q;
+	struct file_list l = { 0 };
 	int64_t version = 0;
-	int rc = 0, s, kind = 0;
+	int rc, kind = 0;
 	char *cname = NULL;
 
 	*out = NULL;
 	*n = 0;
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT version, kind FROM checkpoints WHERE id=?");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	sqlite3_bind_int64(q, 1, ckpt_id);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		version = sqlite3_column_int64(q, 0);
-		kind = sqlite3_column_int(q, 1);
-	} else {
-		rc = -ENOENT;
-	}
-	sqlite3_reset(q);
+	rc = index_ckpt_version_kind(st->ix, ckpt_id, &version, &kind);
 	if (rc == 0)
 		rc = store_ckpt_name(st, ckpt_id, &cname);
-	if (rc < 0)
-		goto out_unlock;
-	q = store_stmt(st, "SELECT id, mode, size, parent FROM nodes WHERE version=?");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	sqlite3_bind_int64(q, 1, version);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		uint32_t mode = (uint32_t)sqlite3_column_int64(q, 1);
-
-		if (S_ISDIR(mode))
-			continue;
-		rc = UTIL_GROW(arr, cap, cnt, STORE_TREE_MAX);
-		if (rc < 0)
-			break;
-		/* the id goes in path's place until the paths are built */
-		arr[cnt].path = (char *)(intptr_t)sqlite3_column_int64(q, 0);
-		arr[cnt].mode = mode;
-		arr[cnt].size = (uint64_t)sqlite3_column_int64(q, 2);
-		cnt++;
-	}
-	if (rc == 0 && s != SQLITE_DONE && s != SQLITE_ROW)
-		rc = store_sqlerr(s);
-	sqlite3_reset(q);
-	{
-		size_t i;
-
-		for (i = 0; i < cnt; i++) {
-			int64_t id = (int64_t)(intptr_t)arr[i].path;
-			int r;
-
-			arr[i].path = NULL;
-			if (rc < 0)
-				continue;
-			if (kind == CKPT_FILE) {
-				arr[i].path = strdup(cname);
-				r = arr[i].path ? 0 : -ENOMEM;
-			} else {
-				r = store_node_path_locked(st, id, &arr[i].path);
-			}
-			if (r < 0)
-				rc = r;
-		}
-	}
-out_unlock:
+	if (rc == 0)
+		rc = index_version_nodes(st->ix, version, file_node_cb, &l);
+	rc = file_paths_locked(st, &l, rc, kind, cname);
 	pthread_mutex_unlock(&st->mu);
 	free(cname);
 	if (rc < 0) {
-		store_file_entries_free(arr, cnt);
+		store_file_entries_free(l.arr, l.n);
 		return rc;
 	}
-	if (cnt > 1)
-		qsort(arr, cnt, sizeof(*arr), entry_cmp);
-	*out = arr;
-	*n = cnt;
+	if (l.n > 1)
+		qsort(l.arr, l.n, sizeof(*l.arr), entry_cmp);
+	*out = l.arr;
+	*n = l.n;
 	return 0;
 }
 
@@ -865,48 +747,10 @@ static int orphan_file_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 	return 0;
 }
 
-/* Rows that contradict each other: each query yields one problem text per
- * row (each statement reads one snapshot, so a live mount's commits between
- * them never look like damage). */
-static const char *const index_checks[] = {
-	"SELECT 'checkpoint ' || c.name || ': committed version ' || c.committed_version ||"
-	" ' has no row' FROM checkpoints c WHERE c.state=1 AND NOT EXISTS"
-	" (SELECT 1 FROM versions v WHERE v.id=c.committed_version AND v.ckpt=c.id)",
-	"SELECT 'version ' || v.id || ' belongs to no checkpoint (' || v.ckpt || ')' FROM versions v"
-	" WHERE NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.id=v.ckpt)",
-	"SELECT 'version ' || v.id || ': root node ' || v.root || ' has no row' FROM versions v"
-	" WHERE v.state=1 AND NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id=v.root)",
-	"SELECT count(*) || ' node rows of version ' || n.version || ', which has no row'"
-	" FROM nodes n WHERE NOT EXISTS (SELECT 1 FROM versions v WHERE v.id=n.version)"
-	" GROUP BY n.version",
-};
-
-/* The index itself: SQLite's integrity_check (b-trees, and every index
- * against its table), then the rows' own consistency. */
-static void verify_index(struct store *st, struct verify_ctx *v)
+static int index_problem_cb(void *ctx, const char *text)
 {
-	sqlite3_stmt *q = NULL;
-	size_t i;
-	int s;
-
-	for (i = 0; i <= sizeof(index_checks) / sizeof(index_checks[0]); i++) {
-		const char *sql = i ? index_checks[i - 1] : "PRAGMA integrity_check(100)";
-
-		if (sqlite3_prepare_v2(st->db, sql, -1, &q, NULL) != SQLITE_OK) {
-			problem(v, "index: %s", sqlite3_errmsg(st->db));
-			continue;
-		}
-		while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-			const char *t = (const char *)sqlite3_column_text(q, 0);
-
-			if (!i && t && strcmp(t, "ok") == 0)
-				continue;
-			problem(v, "index: %s", t ? t : "?");
-		}
-		if (s != SQLITE_DONE)
-			problem(v, "index: %s", sqlite3_errmsg(st->db));
-		sqlite3_finalize(q);
-	}
+	problem(ctx, "index: %s", text);
+	return 0;
 }
 
 /* A damaged chunk: one problem naming the checkpoints that use it; recorded
@@ -938,85 +782,90 @@ int store_verify(struct store *st, void (*report)(void *ctx, const char *problem
 	return store_verify_ex(st, &o);
 }
 
-int store_verify_ex(struct store *st, const struct store_verify_opts *o)
+struct verify_rows {
+	struct verify_row *rows;
+	size_t n, cap;
+	struct held_set *set; /* their hashes */
+};
+
+static int recount_cb(void *ctx, const struct chunk_ref *refs, size_t n)
 {
-	void (*progress)(void *ctx, uint64_t done, uint64_t total) = o->progress;
-	void *ctx = o->ctx;
-	struct held_set recount = { 0 }, rowset = { 0 };
-	struct verify_row *rows = NULL;
-	struct verify_ctx v = { .st = st, .rows = &rowset, .report = o->report, .uctx = ctx,
-				.young = store_now() - STORE_ORPHAN_GRACE };
-	size_t n = 0, cap = 0, i;
-	sqlite3_stmt *q;
-	int rc = 0, s;
+	return held_add_list(ctx, refs, n);
+}
+
+static int verify_row_cb(void *ctx, const uint8_t *hash, int64_t refs)
+{
+	struct verify_rows *r = ctx;
+	int rc = UTIL_GROW(r->rows, r->cap, r->n, SIZE_MAX);
+
+	if (rc < 0)
+		return rc;
+	memcpy(r->rows[r->n].hash, hash, CHUNK_HASH_LEN);
+	r->rows[r->n].refs = refs;
+	if (held_add(r->set, hash) < 0)
+		return -ENOMEM;
+	r->n++;
+	return 0;
+}
+
+/* The index's own consistency, then the references recounted from every
+ * node row of every unpurged version, and the chunk rows. */
+static int verify_load(struct verify_ctx *v, struct held_set *recount, struct verify_rows *r)
+{
+	struct store *st = v->st;
+	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	verify_index(st, &v);
-	/* recount references from every node row of every unpurged version */
-	q = store_stmt(st, "SELECT chunks FROM nodes WHERE chunks IS NOT NULL");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
-		struct chunk_ref *refs = NULL;
-		size_t nr = 0;
-
-		if (sqlite3_column_bytes(q, 0) == 0)
-			continue;
-		rc = chunk_refs_decode(sqlite3_column_blob(q, 0), (size_t)sqlite3_column_bytes(q, 0),
-				       &refs, &nr);
-		if (rc == 0)
-			rc = held_add_list(&recount, refs, nr);
-		free(refs);
-	}
-	sqlite3_reset(q);
-	if (rc < 0)
-		goto out_unlock;
-	q = store_stmt(st, "SELECT hash, refs FROM chunks");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(q, 0) != CHUNK_HASH_LEN)
-			continue;
-		rc = UTIL_GROW(rows, cap, n, SIZE_MAX);
-		if (rc < 0)
-			break;
-		memcpy(rows[n].hash, sqlite3_column_blob(q, 0), CHUNK_HASH_LEN);
-		rows[n].refs = sqlite3_column_int64(q, 1);
-		if (held_add(&rowset, rows[n].hash) < 0) {
-			rc = -ENOMEM;
-			break;
-		}
-		n++;
-	}
-	sqlite3_reset(q);
-out_unlock:
+	index_check_consistency(st->ix, index_problem_cb, v);
+	rc = index_all_chunk_lists(st->ix, recount_cb, recount);
+	if (rc == 0)
+		rc = index_chunk_rows(st->ix, verify_row_cb, r);
 	pthread_mutex_unlock(&st->mu);
+	return rc;
+}
+
+/* Each chunk row against the recount and its file. */
+static void verify_chunk_rows(struct verify_ctx *v, const struct held_set *recount,
+			      const struct verify_rows *r, const struct store_verify_opts *o)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		const struct verify_row *row = &r->rows[i];
+		uint32_t cnt = held_count(recount, row->hash);
+		char hex[65];
+		int e;
+
+		chunk_hex(row->hash, hex);
+		if ((int64_t)cnt != row->refs)
+			problem(v, "chunk %s: index says %lld references, node rows have %u", hex,
+				(long long)row->refs, cnt);
+		e = chunk_verify(v->st->cs, row->hash, NULL, NULL);
+		if (e == -ENOENT && cnt)
+			problem(v, "missing chunk %s (referenced %u times)", hex, cnt);
+		else if (e == -ENOENT && row->refs > 0)
+			problem(v, "chunk %s has an index row but no file", hex);
+		else if (e < 0 && e != -ENOENT)
+			verify_damaged(v, row->hash, e, cnt);
+		if (o->progress)
+			o->progress(o->ctx, i + 1, r->n);
+	}
+}
+
+int store_verify_ex(struct store *st, const struct store_verify_opts *o)
+{
+	void *ctx = o->ctx;
+	struct held_set recount = { 0 }, rowset = { 0 };
+	struct verify_rows rows = { .set = &rowset };
+	struct verify_ctx v = { .st = st, .rows = &rowset, .report = o->report, .uctx = ctx,
+				.young = store_now() - STORE_ORPHAN_GRACE };
+	size_t i;
+	int rc;
+
+	rc = verify_load(&v, &recount, &rows);
 	if (rc < 0)
 		goto out_free;
-
-	for (i = 0; i < n; i++) {
-		uint32_t cnt = held_count(&recount, rows[i].hash);
-		char hex[65];
-		int r;
-
-		chunk_hex(rows[i].hash, hex);
-		if ((int64_t)cnt != rows[i].refs)
-			problem(&v, "chunk %s: index says %lld references, node rows have %u", hex,
-				(long long)rows[i].refs, cnt);
-		r = chunk_verify(st->cs, rows[i].hash, NULL, NULL);
-		if (r == -ENOENT && cnt)
-			problem(&v, "missing chunk %s (referenced %u times)", hex, cnt);
-		else if (r == -ENOENT && rows[i].refs > 0)
-			problem(&v, "chunk %s has an index row but no file", hex);
-		else if (r < 0 && r != -ENOENT)
-			verify_damaged(&v, rows[i].hash, r, cnt);
-		if (progress)
-			progress(ctx, i + 1, n);
-	}
+	verify_chunk_rows(&v, &recount, &rows, o);
 	/* referenced by node rows but without a chunk row */
 	for (i = 0; i < recount.cap; i++) {
 		const struct held_ent *e = &recount.tab[i];
@@ -1040,7 +889,7 @@ out_unlock:
 		o->note(ctx, line);
 	}
 out_free:
-	free(rows);
+	free(rows.rows);
 	held_free(&recount);
 	held_free(&rowset);
 	if (rc < 0 && v.problems) { /* a damaged index stops the chunk checks: say so */
