@@ -23,6 +23,23 @@ static int step_row(struct index *ix, sqlite3_stmt *q)
 	return rc;
 }
 
+/* Prepares sql (a literal), binds ?1..?n to keys and steps to its row: 0
+ * with *qp on the row (the caller reads it, then resets), -ENOENT without
+ * one, or the engine's error. */
+static int row_at(struct index *ix, const char *sql, const int64_t *keys, int n,
+		  sqlite3_stmt **qp)
+{
+	sqlite3_stmt *q = ix_stmt(ix, sql);
+	int i;
+
+	if (!q)
+		return ix_err(ix);
+	for (i = 0; i < n; i++)
+		sqlite3_bind_int64(q, i + 1, keys[i]);
+	*qp = q;
+	return step_row(ix, q);
+}
+
 /* An UPDATE or DELETE of one row: -ENOENT when it matched none. */
 static int step_changed(struct index *ix, sqlite3_stmt *q)
 {
@@ -31,10 +48,9 @@ static int step_changed(struct index *ix, sqlite3_stmt *q)
 	return rc == 0 && sqlite3_changes(ix->db) == 0 ? -ENOENT : rc;
 }
 
-static int node_one(struct index *ix, sqlite3_stmt *q, struct index_node *out)
+/* The row q is on (rc 0) as a node; resets q. */
+static int node_read(int rc, sqlite3_stmt *q, struct index_node *out)
 {
-	int rc = step_row(ix, q);
-
 	if (rc < 0)
 		return rc;
 	out->id = sqlite3_column_int64(q, 0);
@@ -54,22 +70,18 @@ static int node_one(struct index *ix, sqlite3_stmt *q, struct index_node *out)
 
 int index_node_get(struct index *ix, int64_t id, struct index_node *out)
 {
-	sqlite3_stmt *q = ix_stmt(ix, NODE_SQL " WHERE n.id=?");
+	sqlite3_stmt *q = NULL;
+	int rc = row_at(ix, NODE_SQL " WHERE n.id=?", &id, 1, &q);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, id);
-	return node_one(ix, q, out);
+	return node_read(rc, q, out);
 }
 
 int index_node_root(struct index *ix, int64_t version, struct index_node *out)
 {
-	sqlite3_stmt *q = ix_stmt(ix, NODE_SQL " WHERE n.version=? AND n.parent=0");
+	sqlite3_stmt *q = NULL;
+	int rc = row_at(ix, NODE_SQL " WHERE n.version=? AND n.parent=0", &version, 1, &q);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, version);
-	return node_one(ix, q, out);
+	return node_read(rc, q, out);
 }
 
 int index_node_lookup(struct index *ix, int64_t parent, const char *name, struct index_node *out)
@@ -80,7 +92,7 @@ int index_node_lookup(struct index *ix, int64_t parent, const char *name, struct
 		return ix_err(ix);
 	sqlite3_bind_int64(q, 1, parent);
 	sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
-	return node_one(ix, q, out);
+	return node_read(step_row(ix, q), q, out);
 }
 
 int index_node_children(struct index *ix, int64_t dir,
@@ -115,14 +127,9 @@ int index_node_children(struct index *ix, int64_t dir,
 
 int index_node_has_children(struct index *ix, int64_t id, bool *yes)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT 1 FROM nodes WHERE parent=? LIMIT 1");
-	int rc;
+	sqlite3_stmt *q = NULL;
+	int rc = row_at(ix, "SELECT 1 FROM nodes WHERE parent=? LIMIT 1", &id, 1, &q);
 
-	*yes = false;
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, id);
-	rc = step_row(ix, q);
 	*yes = rc == 0;
 	if (rc == 0)
 		sqlite3_reset(q);
@@ -141,54 +148,46 @@ static int column_dup(struct index *ix, sqlite3_stmt *q, int col, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
-int index_node_name(struct index *ix, int64_t id, int64_t *parent, char **name)
+/* One row's integer and text columns for id (sql: a literal selecting
+ * them by id); *text as column_dup's. */
+static int int_text(struct index *ix, const char *sql, int64_t id, int64_t *num, char **text)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT parent, name FROM nodes WHERE id=?");
+	sqlite3_stmt *q = NULL;
 	int rc;
 
-	*name = NULL;
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, id);
-	rc = step_row(ix, q);
+	*text = NULL;
+	rc = row_at(ix, sql, &id, 1, &q);
 	if (rc < 0)
 		return rc;
-	*parent = sqlite3_column_int64(q, 0);
-	rc = column_dup(ix, q, 1, name);
+	*num = sqlite3_column_int64(q, 0);
+	rc = column_dup(ix, q, 1, text);
 	sqlite3_reset(q);
 	return rc;
 }
 
+int index_node_name(struct index *ix, int64_t id, int64_t *parent, char **name)
+{
+	return int_text(ix, "SELECT parent, name FROM nodes WHERE id=?", id, parent, name);
+}
+
 int index_node_target(struct index *ix, int64_t id, uint32_t *mode, char **target)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT mode, target FROM nodes WHERE id=?");
-	int rc;
+	int64_t m = 0;
+	int rc = int_text(ix, "SELECT mode, target FROM nodes WHERE id=?", id, &m, target);
 
-	*target = NULL;
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, id);
-	rc = step_row(ix, q);
-	if (rc < 0)
-		return rc;
-	*mode = (uint32_t)sqlite3_column_int64(q, 0);
-	rc = column_dup(ix, q, 1, target);
-	sqlite3_reset(q);
+	*mode = (uint32_t)m;
 	return rc;
 }
 
 int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, size_t *n,
 		      uint64_t *size)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT size, chunks FROM nodes WHERE id=?");
+	sqlite3_stmt *q = NULL;
 	int rc;
 
 	*refs = NULL;
 	*n = 0;
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, id);
-	rc = step_row(ix, q);
+	rc = row_at(ix, "SELECT size, chunks FROM nodes WHERE id=?", &id, 1, &q);
 	if (rc < 0)
 		return rc;
 	if (size)
@@ -202,15 +201,11 @@ int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, siz
 
 int index_node_successor(struct index *ix, int64_t origin, int64_t ckpt, int64_t *next)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT n.id FROM nodes n JOIN versions v ON v.id = n.version"
-				      " WHERE n.origin=? AND v.ckpt=? ORDER BY n.id DESC LIMIT 1");
-	int rc;
+	const int64_t keys[2] = { origin, ckpt };
+	sqlite3_stmt *q = NULL;
+	int rc = row_at(ix, "SELECT n.id FROM nodes n JOIN versions v ON v.id = n.version"
+			    " WHERE n.origin=? AND v.ckpt=? ORDER BY n.id DESC LIMIT 1", keys, 2, &q);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, origin);
-	sqlite3_bind_int64(q, 2, ckpt);
-	rc = step_row(ix, q);
 	if (rc < 0)
 		return rc;
 	*next = sqlite3_column_int64(q, 0);
@@ -327,14 +322,10 @@ int index_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *
 
 int index_ckpt_head_version(struct index *ix, int64_t ckpt, int *state, int64_t *version)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT state, CASE WHEN staging_version != 0 THEN staging_version"
-				      " ELSE committed_version END FROM checkpoints WHERE id=?");
-	int rc;
+	sqlite3_stmt *q = NULL;
+	int rc = row_at(ix, "SELECT state, CASE WHEN staging_version != 0 THEN staging_version"
+			    " ELSE committed_version END FROM checkpoints WHERE id=?", &ckpt, 1, &q);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_int64(q, 1, ckpt);
-	rc = step_row(ix, q);
 	if (rc < 0)
 		return rc;
 	*state = sqlite3_column_int(q, 0);
