@@ -371,13 +371,13 @@ static void ph_run(struct store *st, struct ph_job *j, uint8_t *buf, bool skip)
 			int trc;
 
 			pthread_mutex_lock(&st->mu);
-			trc = store_begin(st);
+			trc = index_tx_begin(st->ix);
 			if (trc == 0)
 				trc = store_chunk_ref(st, &r.ref, 0, r.stored, r.codec);
 			if (trc == 0)
-				trc = store_commit_tx(st);
+				trc = index_tx_commit(st->ix);
 			else
-				store_rollback(st);
+				index_tx_rollback(st->ix);
 			pthread_mutex_unlock(&st->mu);
 			if (trc < 0) {
 				put_forget(st, r.ref.hash, r.isnew);
@@ -523,9 +523,8 @@ static int ofile_get(struct store *st, int64_t id, bool write, int codec, struct
 {
 	struct store_node n;
 	struct ofile *of;
-	sqlite3_stmt *q;
 	char *cname = NULL, *npath = NULL;
-	int rc, vstate = -1;
+	int rc;
 
 	rc = store_node_get_locked(st, id, &n);
 	if (rc < 0)
@@ -552,14 +551,7 @@ static int ofile_get(struct store *st, int64_t id, bool write, int codec, struct
 	of->fd = -1;
 	of->codec = codec;
 	of->refs = 1;
-	q = store_stmt(st, "SELECT state FROM versions WHERE id=?");
-	if (q) {
-		sqlite3_bind_int64(q, 1, n.version);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			vstate = sqlite3_column_int(q, 0);
-		sqlite3_reset(q);
-	}
-	atomic_init(&of->ro, vstate != VER_STAGING);
+	atomic_init(&of->ro, !n.writable); /* its version is not staging */
 	atomic_init(&of->unlinked, false);
 	if (store_rwlock_init(&of->rw) < 0) {
 		free(of);
@@ -923,227 +915,259 @@ out_unlock:
 
 #define PUT_NEW 2 /* flush's put[k]: this flush created the chunk file */
 
-/* Chunks the dirty slots and records the new list (of->rw held for writing). */
-static int flush_locked(struct ofile *of)
-{
-	struct store *st = of->st;
-	struct chunk_ref *nl = NULL;
-	uint32_t *stored = NULL;
-	uint8_t *codecs = NULL, *put = NULL, *buf = NULL, *blob = NULL;
-	uint64_t n_new, k, stored_new = 0;
-	sqlite3_stmt *q;
-	uint64_t zero_k = UINT64_MAX; /* slot holding this flush's zero chunk */
-	uint32_t g = of->grid;
-	int rc = 0, vstate = -1;
-	bool row = false, zero_next = false, regrid = false;
+/* One flush: the new chunk list on grid g and, per slot, what its put did. */
+struct flush {
+	struct chunk_ref *nl;
+	uint32_t *stored;      /* bytes on disk of nl[k]'s chunk */
+	uint8_t *codecs, *put; /* put[k]: 0 none, 1 held, PUT_NEW held and created */
+	uint8_t *buf;          /* CHUNK_SIZE */
+	uint64_t n_new, stored_new;
+	uint64_t zero_k; /* slot holding this flush's zero chunk, UINT64_MAX none */
+	uint32_t g;
+	bool regrid; /* the dirty bitmap is on the old grid */
+};
 
-	ph_drain(of);
-	if (!of->n_dirty && !of->meta_dirty)
-		return 0;
+/* Decide: the new list's grid, and which background results it cannot use
+ * (their chunks have rows); allocates the per-slot arrays. */
+static int flush_plan(struct ofile *of, struct flush *fl)
+{
+	uint64_t k, n;
+
+	fl->g = of->grid;
 	if (of->n_base == 0 && !of->grid_fixed) {
 		/* nothing shared with a base: the grid may follow the data's
 		 * layout (its header is written first, and is here by now) */
 		unsigned char head[16];
 		size_t hl = of->size < sizeof(head) ? (size_t)of->size : sizeof(head);
+		int rc = pread_zero(of->fd, head, hl, 0);
 
-		rc = pread_zero(of->fd, head, hl, 0);
 		if (rc < 0)
 			return rc;
-		g = grid_sniff(head, hl);
-		regrid = g != of->grid; /* the dirty bitmap is on the old grid */
+		fl->g = grid_sniff(head, hl);
+		fl->regrid = fl->g != of->grid;
 	}
-	n_new = grid_count(g, of->size);
-	/* background results this flush cannot use (their chunks have rows) */
+	fl->n_new = grid_count(fl->g, of->size);
 	for (k = 0; k < of->ph_cap; k++) {
 		struct ph_slot *r = &of->ph[k];
 
-		if (r->valid && (regrid || r->res_seq != r->seq || k >= n_new || !slot_dirty(of, k))) {
-			ph_unhold(st, &r->ref);
+		if (r->valid && (fl->regrid || r->res_seq != r->seq || k >= fl->n_new ||
+				 !slot_dirty(of, k))) {
+			ph_unhold(of->st, &r->ref);
 			r->valid = false;
 		}
 	}
-	nl = calloc(n_new ? n_new : 1, sizeof(*nl));
-	stored = calloc(n_new ? n_new : 1, sizeof(*stored));
-	codecs = calloc(n_new ? n_new : 1, 1);
-	put = calloc(n_new ? n_new : 1, 1);
-	buf = malloc(CHUNK_SIZE);
-	if (!nl || !stored || !codecs || !put || !buf) {
-		rc = -ENOMEM;
-		goto out_free;
-	}
-	for (k = 0; k < n_new; k++) {
-		uint64_t start = grid_start(g, k);
-		size_t need = (size_t)(of->size - start < grid_len(g, k) ? of->size - start
-									  : grid_len(g, k));
-		uint32_t slen = 0;
-		int used = 0, codec;
+	n = fl->n_new ? fl->n_new : 1;
+	fl->nl = calloc(n, sizeof(*fl->nl));
+	fl->stored = calloc(n, sizeof(*fl->stored));
+	fl->codecs = calloc(n, 1);
+	fl->put = calloc(n, 1);
+	fl->buf = malloc(CHUNK_SIZE);
+	return fl->nl && fl->stored && fl->codecs && fl->put && fl->buf ? 0 : -ENOMEM;
+}
 
-		if (!regrid && slot_dirty(of, k) && k < of->ph_cap && of->ph[k].valid &&
-		    of->ph[k].ref.raw_len == need) {
-			/* hashed and stored by the worker: its hold is now put[k]'s */
-			nl[k] = of->ph[k].ref;
-			put[k] = 1; /* has its row: nothing to forget on failure */
-			stored[k] = of->ph[k].stored;
-			codecs[k] = of->ph[k].codec;
-			if (of->ph[k].isnew)
-				stored_new += of->ph[k].stored;
-			of->ph[k].valid = false;
-			continue;
-		}
-		if (regrid || slot_dirty(of, k)) {
-			rc = pread_zero(of->fd, buf, need, start);
-		} else if (k < of->n_base && of->base[k].raw_len == need) {
-			nl[k] = of->base[k]; /* unchanged: shared as it is */
-			continue;
-		} else if (k < of->n_base) {
-			/* a short base chunk the file has grown past */
-			rc = base_damage(of, k, chunk_get(st->cs, &of->base[k], buf, CHUNK_SIZE));
-			if (rc == 0 && of->base[k].raw_len < need)
-				memset(buf + of->base[k].raw_len, 0, need - of->base[k].raw_len);
-		} else if (need == CHUNK_SIZE && zero_k != UINT64_MAX) {
-			/* a hole: the zero chunk this flush already stored */
-			pthread_mutex_lock(&st->mu);
-			rc = held_add(&st->held, nl[zero_k].hash);
-			pthread_mutex_unlock(&st->mu);
-			if (rc < 0)
-				goto out_release;
-			nl[k] = nl[zero_k];
-			put[k] = 1;
-			stored[k] = stored[zero_k];
-			codecs[k] = codecs[zero_k];
-			continue;
-		} else {
-			memset(buf, 0, need);
-			if (need == CHUNK_SIZE)
-				zero_next = true;
-		}
-		if (rc < 0)
-			goto out_release;
-		if (of->codec < 0)
-			of->codec = chunk_auto_codec(buf, need); /* decided once per file */
-		codec = of->codec;
-		rc = put_held(of, buf, need, codec, &nl[k], &slen, &used);
-		if (rc < 0)
-			goto out_release;
-		put[k] = rc == 1 ? PUT_NEW : 1;
-		if (zero_next) {
-			zero_k = k;
-			zero_next = false;
-		}
-		if (rc == 1)
-			stored_new += slen;
-		stored[k] = slen;
-		codecs[k] = (uint8_t)used;
-		rc = 0;
+/* Slot k's chunk, hashed and stored by the worker: its hold is now put[k]'s. */
+static void flush_take_ph(struct ofile *of, struct flush *fl, uint64_t k)
+{
+	struct ph_slot *r = &of->ph[k];
+
+	fl->nl[k] = r->ref;
+	fl->put[k] = 1; /* has its row: nothing to forget on failure */
+	fl->stored[k] = r->stored;
+	fl->codecs[k] = r->codec;
+	if (r->isnew)
+		fl->stored_new += r->stored;
+	r->valid = false;
+}
+
+/* Load: slot k of the new list, from the overlay, the base, the worker or
+ * zeros, stored as a chunk held by this flush. */
+static int flush_slot(struct ofile *of, struct flush *fl, uint64_t k)
+{
+	struct store *st = of->st;
+	uint64_t start = grid_start(fl->g, k);
+	size_t need = (size_t)(of->size - start < grid_len(fl->g, k) ? of->size - start
+								     : grid_len(fl->g, k));
+	uint32_t slen = 0;
+	int used = 0, rc = 0;
+	bool zero = false;
+
+	if (!fl->regrid && slot_dirty(of, k) && k < of->ph_cap && of->ph[k].valid &&
+	    of->ph[k].ref.raw_len == need) {
+		flush_take_ph(of, fl, k);
+		return 0;
 	}
-	blob = malloc(n_new * CHUNK_REF_WIRE + 1);
-	if (!blob) {
-		rc = -ENOMEM;
-		goto out_release;
+	if (fl->regrid || slot_dirty(of, k)) {
+		rc = pread_zero(of->fd, fl->buf, need, start);
+	} else if (k < of->n_base && of->base[k].raw_len == need) {
+		fl->nl[k] = of->base[k]; /* unchanged: shared as it is */
+		return 0;
+	} else if (k < of->n_base) {
+		/* a short base chunk the file has grown past */
+		rc = base_damage(of, k, chunk_get(st->cs, &of->base[k], fl->buf, CHUNK_SIZE));
+		if (rc == 0 && of->base[k].raw_len < need)
+			memset(fl->buf + of->base[k].raw_len, 0, need - of->base[k].raw_len);
+	} else if (need == CHUNK_SIZE && fl->zero_k != UINT64_MAX) {
+		/* a hole: the zero chunk this flush already stored */
+		pthread_mutex_lock(&st->mu);
+		rc = held_add(&st->held, fl->nl[fl->zero_k].hash);
+		pthread_mutex_unlock(&st->mu);
+		if (rc < 0)
+			return rc;
+		fl->nl[k] = fl->nl[fl->zero_k];
+		fl->put[k] = 1;
+		fl->stored[k] = fl->stored[fl->zero_k];
+		fl->codecs[k] = fl->codecs[fl->zero_k];
+		return 0;
+	} else {
+		memset(fl->buf, 0, need);
+		zero = need == CHUNK_SIZE;
 	}
-	chunk_refs_encode(nl, (size_t)n_new, blob);
+	if (rc < 0)
+		return rc;
+	if (of->codec < 0)
+		of->codec = chunk_auto_codec(fl->buf, need); /* decided once per file */
+	rc = put_held(of, fl->buf, need, of->codec, &fl->nl[k], &slen, &used);
+	if (rc < 0)
+		return rc;
+	fl->put[k] = rc == 1 ? PUT_NEW : 1;
+	if (zero)
+		fl->zero_k = k;
+	if (rc == 1)
+		fl->stored_new += slen;
+	fl->stored[k] = slen;
+	fl->codecs[k] = (uint8_t)used;
+	return 0;
+}
+
+/* The node row takes the new list: references move from the old list's
+ * changed chunks to the new ones (st->mu held, in a tx). */
+static int flush_row(struct ofile *of, const struct flush *fl)
+{
+	struct store *st = of->st;
+	const struct chunk_ref *nl = fl->nl;
+	uint64_t k;
+	int rc = 0;
+
+	for (k = 0; rc == 0 && k < fl->n_new; k++)
+		if (k >= of->n_base_row || memcmp(nl[k].hash, of->base[k].hash, CHUNK_HASH_LEN))
+			rc = store_chunk_ref(st, &nl[k], 1, fl->stored[k], fl->codecs[k]);
+	for (k = 0; rc == 0 && k < of->n_base_row; k++)
+		if (k >= fl->n_new || memcmp(nl[k].hash, of->base[k].hash, CHUNK_HASH_LEN))
+			rc = store_chunk_ref(st, &of->base[k], -1, 0, 0);
+	store_crash_point(st, "flush:mid_transaction");
+	if (rc == 0)
+		rc = index_node_set_chunks(st->ix, of->node, nl, (size_t)fl->n_new, of->size,
+					   of->mtime_ns);
+	if (rc == 0 && fl->stored_new)
+		rc = index_ckpt_add_stored(st->ix, of->ckpt, fl->stored_new);
+	return rc;
+}
+
+/* Apply, in one transaction: every chunk written gets a row, referenced or
+ * not, so gc finds it; the node row changes for staging data or an aborted
+ * version's leftovers kept for inspection, never for a committed version,
+ * whose bytes are fixed. The open file then holds the new list. */
+static int flush_record(struct ofile *of, const struct flush *fl)
+{
+	struct store *st = of->st;
+	struct index_node n;
+	bool unlinked = atomic_load(&of->unlinked), row;
+	uint64_t k;
+	int rc, vstate;
 
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT v.state FROM nodes n JOIN versions v ON v.id = n.version"
-			   " WHERE n.id=?");
-	if (q) {
-		sqlite3_bind_int64(q, 1, of->node);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			vstate = sqlite3_column_int(q, 0);
-		sqlite3_reset(q);
-	}
-	/* staging data, or an aborted version's leftovers kept for inspection;
-	 * never a committed version, whose bytes are fixed */
-	row = !atomic_load(&of->unlinked) && (vstate == VER_STAGING || vstate == VER_ABORTED);
-	if (!row && !atomic_load(&of->unlinked) && vstate >= 0 && vstate != VER_DEAD) {
-		pthread_mutex_unlock(&st->mu);
+	rc = index_node_get(st->ix, of->node, &n);
+	vstate = rc == 0 ? n.vstate : -1;
+	if (rc < 0 && rc != -ENOENT)
+		goto out_unlock;
+	row = !unlinked && (vstate == VER_STAGING || vstate == VER_ABORTED);
+	if (!row && !unlinked && vstate >= 0 && vstate != VER_DEAD) {
 		rc = -EROFS;
-		goto out_release;
+		goto out_unlock;
 	}
-	rc = store_begin(st);
-	/* every chunk written gets a row, referenced or not, so gc finds it */
-	for (k = 0; rc == 0 && k < n_new; k++)
-		if (put[k])
-			rc = store_chunk_ref(st, &nl[k], 0, stored[k], codecs[k]);
-
-	if (row) {
-		for (k = 0; rc == 0 && k < n_new; k++)
-			if (k >= of->n_base_row || memcmp(nl[k].hash, of->base[k].hash, CHUNK_HASH_LEN))
-				rc = store_chunk_ref(st, &nl[k], 1, stored[k], codecs[k]);
-		for (k = 0; rc == 0 && k < of->n_base_row; k++)
-			if (k >= n_new || memcmp(nl[k].hash, of->base[k].hash, CHUNK_HASH_LEN))
-				rc = store_chunk_ref(st, &of->base[k], -1, 0, 0);
-		store_crash_point(st, "flush:mid_transaction");
-		if (rc == 0) {
-			q = store_stmt(st, "UPDATE nodes SET size=?, chunks=?, mtime=? WHERE id=?");
-			if (!q) {
-				rc = -EIO;
-			} else {
-				sqlite3_bind_int64(q, 1, (sqlite3_int64)of->size);
-				sqlite3_bind_blob(q, 2, blob, (int)(n_new * CHUNK_REF_WIRE), SQLITE_STATIC);
-				sqlite3_bind_int64(q, 3, of->mtime_ns);
-				sqlite3_bind_int64(q, 4, of->node);
-				rc = store_sqlerr(sqlite3_step(q));
-				sqlite3_reset(q);
-			}
-		}
-		if (rc == 0 && stored_new) {
-			q = store_stmt(st, "UPDATE checkpoints SET stored_bytes = stored_bytes + ?"
-					   " WHERE id=?");
-			if (!q) {
-				rc = -EIO;
-			} else {
-				sqlite3_bind_int64(q, 1, (sqlite3_int64)stored_new);
-				sqlite3_bind_int64(q, 2, of->ckpt);
-				rc = store_sqlerr(sqlite3_step(q));
-				sqlite3_reset(q);
-			}
-		}
-	}
+	rc = index_tx_begin(st->ix);
+	for (k = 0; rc == 0 && k < fl->n_new; k++)
+		if (fl->put[k])
+			rc = store_chunk_ref(st, &fl->nl[k], 0, fl->stored[k], fl->codecs[k]);
+	if (row && rc == 0)
+		rc = flush_row(of, fl);
 	if (rc == 0)
-		rc = store_commit_tx(st);
+		rc = index_tx_commit(st->ix);
 	else
-		store_rollback(st);
-
+		index_tx_rollback(st->ix);
 	if (rc == 0) {
-		/* the open file now holds its new list instead of the old one */
-		rc = held_add_list(&st->held, nl, (size_t)n_new);
+		rc = held_add_list(&st->held, fl->nl, (size_t)fl->n_new);
 		if (rc == 0)
 			held_del_list(&st->held, of->base, of->n_base_row);
 	}
+out_unlock:
 	pthread_mutex_unlock(&st->mu);
-	if (rc < 0)
-		goto out_release;
+	return rc;
+}
+
+/* The recorded list becomes the base; the overlay is emptied. */
+static int flush_adopt(struct ofile *of, struct flush *fl)
+{
+	int rc = 0;
+
 	free(of->base);
-	of->base = nl;
-	nl = NULL;
-	of->n_base = of->n_base_row = (size_t)n_new;
-	of->grid = g;
+	of->base = fl->nl;
+	fl->nl = NULL;
+	of->n_base = of->n_base_row = (size_t)fl->n_new;
+	of->grid = fl->g;
 	if (of->fd >= 0 && ftruncate(of->fd, 0) < 0)
 		rc = -errno; /* the bitmap is cleared anyway: the data is in chunks */
 	if (of->dirty)
 		memset(of->dirty, 0, (of->dirty_cap + 7) / 8);
 	of->n_dirty = 0;
 	of->meta_dirty = false;
-out_release:
-	/* drop the holds taken while putting (the list holds its own now) */
+	return rc;
+}
+
+/* Drops the holds taken while putting (the list holds its own now); after
+ * a failure, chunk files this flush created may have no row (a full disk
+ * fails the index write or a later put): none is left behind. */
+static void flush_release(struct ofile *of, struct flush *fl, int rc)
+{
+	struct store *st = of->st;
+	const struct chunk_ref *list = fl->nl ? fl->nl : of->base;
+	uint64_t k;
+
 	pthread_mutex_lock(&st->mu);
-	for (k = 0; k < n_new; k++)
-		if (put[k] && (rc == 0 || put[k] != PUT_NEW))
-			held_del(&st->held, (nl ? nl : of->base)[k].hash);
+	for (k = 0; fl->put && k < fl->n_new; k++)
+		if (fl->put[k] && (rc == 0 || fl->put[k] != PUT_NEW))
+			held_del(&st->held, list[k].hash);
 	pthread_mutex_unlock(&st->mu);
-	/* a failed flush: chunk files it created may have no row (a full
-	 * disk fails the index write or a later put); none is left behind */
-	for (k = 0; rc < 0 && k < n_new; k++)
-		if (put[k] == PUT_NEW)
-			put_forget(st, (nl ? nl : of->base)[k].hash, true);
-out_free:
-	free(nl);
-	free(stored);
-	free(codecs);
-	free(put);
-	free(buf);
-	free(blob);
+	for (k = 0; rc < 0 && fl->put && k < fl->n_new; k++)
+		if (fl->put[k] == PUT_NEW)
+			put_forget(st, list[k].hash, true);
+}
+
+/* Chunks the dirty slots and records the new list (of->rw held for writing). */
+static int flush_locked(struct ofile *of)
+{
+	struct flush fl = { .zero_k = UINT64_MAX };
+	uint64_t k;
+	int rc;
+
+	ph_drain(of);
+	if (!of->n_dirty && !of->meta_dirty)
+		return 0;
+	rc = flush_plan(of, &fl);
+	if (rc == 0) {
+		for (k = 0; rc == 0 && k < fl.n_new; k++)
+			rc = flush_slot(of, &fl, k);
+		if (rc == 0)
+			rc = flush_record(of, &fl);
+		if (rc == 0)
+			rc = flush_adopt(of, &fl);
+		flush_release(of, &fl, rc);
+	}
+	free(fl.nl);
+	free(fl.stored);
+	free(fl.codecs);
+	free(fl.put);
+	free(fl.buf);
 	return rc;
 }
 

@@ -16,10 +16,6 @@
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
-#define NODE_SQL                                                                       \
-	"SELECT n.id, n.version, v.ckpt, n.parent, n.mode, n.size, n.mtime, n.ctime, v.state, n.atime" \
-	" FROM nodes n JOIN versions v ON v.id = n.version"
-
 void store_dirents_free(struct store_dirent *d, size_t n)
 {
 	size_t i;
@@ -29,20 +25,21 @@ void store_dirents_free(struct store_dirent *d, size_t n)
 	free(d);
 }
 
-static void node_from_row(struct store *st, sqlite3_stmt *q, struct store_node *out)
+/* The store's view of a node row: an open file's size and mtime include
+ * its unflushed writes (st->mu held). */
+static void node_from_row(struct store *st, const struct index_node *r, struct store_node *out)
 {
 	struct ofile *of;
 
-	out->id = sqlite3_column_int64(q, 0);
-	out->version = sqlite3_column_int64(q, 1);
-	out->ckpt = sqlite3_column_int64(q, 2);
-	out->parent = sqlite3_column_int64(q, 3);
-	out->mode = (uint32_t)sqlite3_column_int64(q, 4);
-	out->size = (uint64_t)sqlite3_column_int64(q, 5);
-	out->mtime_ns = sqlite3_column_int64(q, 6);
-	out->ctime_ns = sqlite3_column_int64(q, 7);
-	out->writable = sqlite3_column_int(q, 8) == VER_STAGING;
-	/* an open file's size and mtime include unflushed writes */
+	out->id = r->id;
+	out->version = r->version;
+	out->ckpt = r->ckpt;
+	out->parent = r->parent;
+	out->mode = r->mode;
+	out->size = r->size;
+	out->mtime_ns = r->mtime_ns;
+	out->ctime_ns = r->ctime_ns;
+	out->writable = r->vstate == VER_STAGING;
 	of = store_ofile_find(st, out->id);
 	if (of) {
 		int64_t mt = __atomic_load_n(&of->mtime_ns, __ATOMIC_RELAXED);
@@ -51,7 +48,7 @@ static void node_from_row(struct store *st, sqlite3_stmt *q, struct store_node *
 		if (mt > out->mtime_ns)
 			out->mtime_ns = mt;
 	}
-	out->atime_ns = sqlite3_column_type(q, 9) == SQLITE_NULL ? out->mtime_ns : sqlite3_column_int64(q, 9);
+	out->atime_ns = r->has_atime ? r->atime_ns : out->mtime_ns;
 }
 
 /* A file removed while open has no row; its handles still stat it (st->mu
@@ -76,28 +73,30 @@ static int node_from_ofile(struct store *st, int64_t id, struct store_node *out)
 	return 0;
 }
 
-static int node_query1(struct store *st, sqlite3_stmt *q, struct store_node *out)
+/* A row an index verb read (rc 0) as the store shows it. */
+static int node_shown(struct store *st, int rc, const struct index_node *r, struct store_node *out)
 {
-	int s = sqlite3_step(q), rc = 0;
-
-	if (s == SQLITE_ROW)
-		node_from_row(st, q, out);
-	else
-		rc = s == SQLITE_DONE ? -ENOENT : store_sqlerr(s);
-	sqlite3_reset(q);
+	if (rc == 0)
+		node_from_row(st, r, out);
 	return rc;
+}
+
+/* The node and its version's state (-1 for a file removed while open). */
+static int node_state_locked(struct store *st, int64_t id, struct store_node *out, int *vstate)
+{
+	struct index_node r;
+	int rc = index_node_get(st->ix, id, &r);
+
+	*vstate = rc == 0 ? r.vstate : -1;
+	rc = node_shown(st, rc, &r, out);
+	return rc == -ENOENT ? node_from_ofile(st, id, out) : rc;
 }
 
 int store_node_get_locked(struct store *st, int64_t id, struct store_node *out)
 {
-	sqlite3_stmt *q = store_stmt(st, NODE_SQL " WHERE n.id=?");
-	int rc;
+	int vstate;
 
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, id);
-	rc = node_query1(st, q, out);
-	return rc == -ENOENT ? node_from_ofile(st, id, out) : rc;
+	return node_state_locked(st, id, out, &vstate);
 }
 
 int store_node_get(struct store *st, int64_t id, struct store_node *out)
@@ -112,30 +111,20 @@ int store_node_get(struct store *st, int64_t id, struct store_node *out)
 
 int store_version_root(struct store *st, int64_t version, struct store_node *out)
 {
-	sqlite3_stmt *q;
+	struct index_node r;
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, NODE_SQL " WHERE n.version=? AND n.parent=0");
-	if (!q) {
-		rc = -EIO;
-	} else {
-		sqlite3_bind_int64(q, 1, version);
-		rc = node_query1(st, q, out);
-	}
+	rc = node_shown(st, index_node_root(st->ix, version, &r), &r, out);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
 
 static int lookup_locked(struct store *st, int64_t parent, const char *name, struct store_node *out)
 {
-	sqlite3_stmt *q = store_stmt(st, NODE_SQL " WHERE n.parent=? AND n.name=?");
+	struct index_node r;
 
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, parent);
-	sqlite3_bind_text(q, 2, name, -1, SQLITE_STATIC);
-	return node_query1(st, q, out);
+	return node_shown(st, index_node_lookup(st->ix, parent, name, &r), &r, out);
 }
 
 int store_node_lookup(struct store *st, int64_t parent, const char *name, struct store_node *out)
@@ -157,13 +146,31 @@ int store_node_lookup(struct store *st, int64_t parent, const char *name, struct
 	return rc;
 }
 
+struct dirents {
+	struct store_dirent *arr;
+	size_t cnt, cap;
+};
+
+static int dirent_add(void *ctx, const struct store_dirent *e)
+{
+	struct dirents *d = ctx;
+	int rc = UTIL_GROW(d->arr, d->cap, d->cnt, STORE_TREE_MAX);
+
+	if (rc < 0)
+		return rc;
+	d->arr[d->cnt] = *e;
+	d->arr[d->cnt].name = strdup(e->name);
+	if (!d->arr[d->cnt].name)
+		return -ENOMEM;
+	d->cnt++;
+	return 0;
+}
+
 int store_node_list(struct store *st, int64_t dir, struct store_dirent **out, size_t *n)
 {
 	struct store_node p;
-	struct store_dirent *arr = NULL;
-	size_t cnt = 0, cap = 0;
-	sqlite3_stmt *q;
-	int rc, s;
+	struct dirents d = { 0 };
+	int rc;
 
 	*out = NULL;
 	*n = 0;
@@ -171,38 +178,37 @@ int store_node_list(struct store *st, int64_t dir, struct store_dirent **out, si
 	rc = store_node_get_locked(st, dir, &p);
 	if (rc == 0 && !S_ISDIR(p.mode))
 		rc = -ENOTDIR;
-	if (rc < 0)
-		goto out_unlock;
-	q = store_stmt(st, "SELECT id, mode, name FROM nodes WHERE parent=? ORDER BY name");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	sqlite3_bind_int64(q, 1, dir);
-	while ((s = sqlite3_step(q)) == SQLITE_ROW) {
-		rc = UTIL_GROW(arr, cap, cnt, STORE_TREE_MAX);
-		if (rc < 0)
-			break;
-		arr[cnt].id = sqlite3_column_int64(q, 0);
-		arr[cnt].mode = (uint32_t)sqlite3_column_int64(q, 1);
-		arr[cnt].name = strdup((const char *)sqlite3_column_text(q, 2));
-		if (!arr[cnt].name) {
-			rc = -ENOMEM;
-			break;
-		}
-		cnt++;
-	}
-	if (rc == 0 && s != SQLITE_DONE && s != SQLITE_ROW)
-		rc = store_sqlerr(s);
-	sqlite3_reset(q);
-out_unlock:
+	if (rc == 0)
+		rc = index_node_children(st->ix, dir, dirent_add, &d);
 	pthread_mutex_unlock(&st->mu);
 	if (rc < 0) {
-		store_dirents_free(arr, cnt);
+		store_dirents_free(d.arr, d.cnt);
 		return rc;
 	}
-	*out = arr;
-	*n = cnt;
+	*out = d.arr;
+	*n = d.cnt;
+	return 0;
+}
+
+/* *path = name + "/" + *path ("" is empty); -ENOMEM. */
+static int path_prepend(char **path, size_t *len, const char *name)
+{
+	size_t nl = strlen(name);
+	char *np = malloc(nl + 1 + *len + 1);
+
+	if (!np)
+		return -ENOMEM;
+	memcpy(np, name, nl);
+	if (*len) {
+		np[nl] = '/';
+		memcpy(np + nl + 1, *path, *len + 1);
+		*len = nl + 1 + *len;
+	} else {
+		np[nl] = 0;
+		*len = nl;
+	}
+	free(*path);
+	*path = np;
 	return 0;
 }
 
@@ -214,47 +220,15 @@ int store_node_path_locked(struct store *st, int64_t id, char **out)
 
 	*out = NULL;
 	for (depth = 0; depth < STORE_DEPTH_MAX; depth++) {
-		sqlite3_stmt *q = store_stmt(st, "SELECT parent, name FROM nodes WHERE id=?");
-		const char *nm;
-		int64_t parent;
-		size_t nl;
-		char *np;
+		int64_t parent = 0;
+		char *nm = NULL;
 
-		if (!q) {
-			rc = -EIO;
+		rc = index_node_name(st->ix, id, &parent, &nm);
+		if (rc == 0 && parent != 0) /* the root's name is "" */
+			rc = path_prepend(&path, &len, nm);
+		free(nm);
+		if (rc < 0 || parent == 0)
 			break;
-		}
-		sqlite3_bind_int64(q, 1, id);
-		if (sqlite3_step(q) != SQLITE_ROW) {
-			sqlite3_reset(q);
-			rc = -ENOENT;
-			break;
-		}
-		parent = sqlite3_column_int64(q, 0);
-		if (parent == 0) { /* the root's name is "" */
-			sqlite3_reset(q);
-			break;
-		}
-		nm = (const char *)sqlite3_column_text(q, 1);
-		nl = strlen(nm);
-		np = malloc(nl + 1 + len + 1);
-		if (!np) {
-			sqlite3_reset(q);
-			rc = -ENOMEM;
-			break;
-		}
-		memcpy(np, nm, nl);
-		if (len) {
-			np[nl] = '/';
-			memcpy(np + nl + 1, path, len + 1);
-			len = nl + 1 + len;
-		} else {
-			np[nl] = 0;
-			len = nl;
-		}
-		sqlite3_reset(q);
-		free(path);
-		path = np;
 		id = parent;
 	}
 	if (rc == 0 && depth == STORE_DEPTH_MAX)
@@ -285,26 +259,15 @@ int store_node_path(struct store *st, int64_t id, char **out)
 int store_node_follow(struct store *st, int64_t id, struct store_node *out)
 {
 	struct store_node n;
-	sqlite3_stmt *q;
 	int64_t target = 0;
 	int rc, hops, state = -1;
 
 	pthread_mutex_lock(&st->mu);
 	rc = store_node_get_locked(st, id, &n);
+	if (rc == 0)
+		rc = index_ckpt_head_version(st->ix, n.ckpt, &state, &target);
 	if (rc < 0)
 		goto out_unlock;
-	q = store_stmt(st, "SELECT state, CASE WHEN staging_version != 0 THEN staging_version"
-			   " ELSE committed_version END FROM checkpoints WHERE id=?");
-	if (!q) {
-		rc = -EIO;
-		goto out_unlock;
-	}
-	sqlite3_bind_int64(q, 1, n.ckpt);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		state = sqlite3_column_int(q, 0);
-		target = sqlite3_column_int64(q, 1);
-	}
-	sqlite3_reset(q);
 	if (state == CKPT_ABORTED) {
 		*out = n; /* an aborted checkpoint has one version: its own */
 		goto out_unlock;
@@ -321,22 +284,9 @@ int store_node_follow(struct store *st, int64_t id, struct store_node *out)
 			rc = -ELOOP;
 			goto out_unlock;
 		}
-		q = store_stmt(st, "SELECT n.id FROM nodes n JOIN versions v ON v.id = n.version"
-				   " WHERE n.origin=? AND v.ckpt=? ORDER BY n.id DESC LIMIT 1");
-		if (!q) {
-			rc = -EIO;
-			goto out_unlock;
-		}
-		sqlite3_bind_int64(q, 1, n.id);
-		sqlite3_bind_int64(q, 2, n.ckpt);
-		if (sqlite3_step(q) == SQLITE_ROW)
-			next = sqlite3_column_int64(q, 0);
-		sqlite3_reset(q);
-		if (!next) {
-			rc = -ENOENT;
-			goto out_unlock;
-		}
-		rc = store_node_get_locked(st, next, &n);
+		rc = index_node_successor(st->ix, n.id, n.ckpt, &next);
+		if (rc == 0)
+			rc = store_node_get_locked(st, next, &n);
 		if (rc < 0)
 			goto out_unlock;
 	}
@@ -349,24 +299,7 @@ out_unlock:
 int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **refs, size_t *n,
 			     uint64_t *size)
 {
-	sqlite3_stmt *q = store_stmt(st, "SELECT size, chunks FROM nodes WHERE id=?");
-	int rc = 0;
-
-	*refs = NULL;
-	*n = 0;
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, id);
-	if (sqlite3_step(q) == SQLITE_ROW) {
-		*size = (uint64_t)sqlite3_column_int64(q, 0);
-		if (sqlite3_column_bytes(q, 1) > 0)
-			rc = chunk_refs_decode(sqlite3_column_blob(q, 1),
-					       (size_t)sqlite3_column_bytes(q, 1), refs, n);
-	} else {
-		rc = -ENOENT;
-	}
-	sqlite3_reset(q);
-	return rc;
+	return index_node_chunks(st->ix, id, refs, n, size);
 }
 
 /* ---- changes ---- */
@@ -376,19 +309,12 @@ int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **re
 static int parent_for_change(struct store *st, int64_t parent, bool allow_committed,
 			     struct store_node *p, int *vstate)
 {
-	sqlite3_stmt *q;
-	int rc = store_node_get_locked(st, parent, p);
+	int rc = node_state_locked(st, parent, p, vstate);
 
 	if (rc < 0)
 		return rc;
 	if (!S_ISDIR(p->mode))
 		return -ENOTDIR;
-	q = store_stmt(st, "SELECT state FROM versions WHERE id=?");
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, p->version);
-	*vstate = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int(q, 0) : -1;
-	sqlite3_reset(q);
 	if (*vstate == VER_STAGING)
 		return 0;
 	if (allow_committed && *vstate == VER_COMMITTED)
@@ -398,24 +324,15 @@ static int parent_for_change(struct store *st, int64_t parent, bool allow_commit
 
 static int touch_dir(struct store *st, int64_t dir)
 {
-	sqlite3_stmt *q = store_stmt(st, "UPDATE nodes SET mtime=?1, ctime=?1 WHERE id=?2");
-	int rc;
-
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, store_now_ns());
-	sqlite3_bind_int64(q, 2, dir);
-	rc = store_sqlerr(sqlite3_step(q));
-	sqlite3_reset(q);
-	return rc;
+	return index_node_touch(st->ix, dir, store_now_ns());
 }
 
 static int node_insert(struct store *st, int64_t parent, const char *name, uint32_t mode,
 		       const char *target, struct store_node *out)
 {
 	struct store_node p;
-	sqlite3_stmt *q;
-	int64_t now = store_now_ns();
+	struct index_node r = { .parent = parent, .mode = mode };
+	int64_t id = 0;
 	int rc, vstate;
 
 	rc = store_name_check(name);
@@ -423,41 +340,24 @@ static int node_insert(struct store *st, int64_t parent, const char *name, uint3
 		return rc;
 	if (!store_writable(st))
 		return -EROFS;
+	r.size = target ? strlen(target) : 0;
+	r.mtime_ns = r.ctime_ns = store_now_ns();
 	pthread_mutex_lock(&st->mu);
 	rc = parent_for_change(st, parent, false, &p, &vstate);
+	if (rc == 0)
+		rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
-	rc = store_begin(st);
-	if (rc < 0)
-		goto out_unlock;
-	q = store_stmt(st, "INSERT INTO nodes(version, parent, name, mode, size, mtime, ctime, target)"
-			   " VALUES(?,?,?,?,?,?,?,?)");
-	if (!q) {
-		rc = -EIO;
-		goto out_rollback;
-	}
-	sqlite3_bind_int64(q, 1, p.version);
-	sqlite3_bind_int64(q, 2, parent);
-	sqlite3_bind_text(q, 3, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(q, 4, mode);
-	sqlite3_bind_int64(q, 5, target ? (int64_t)strlen(target) : 0);
-	sqlite3_bind_int64(q, 6, now);
-	sqlite3_bind_int64(q, 7, now);
-	if (target)
-		sqlite3_bind_text(q, 8, target, -1, SQLITE_STATIC);
-	rc = store_sqlerr(sqlite3_step(q));
-	sqlite3_reset(q);
-	if (rc < 0)
-		goto out_rollback; /* a UNIQUE violation is -EEXIST */
-	rc = touch_dir(st, parent);
-	if (rc < 0)
-		goto out_rollback;
-	rc = store_commit_tx(st);
+	r.version = p.version;
+	rc = index_node_insert(st->ix, &r, name, target, &id); /* a taken name is -EEXIST */
+	if (rc == 0)
+		rc = touch_dir(st, parent);
+	if (rc == 0)
+		rc = index_tx_commit(st->ix);
+	else
+		index_tx_rollback(st->ix);
 	if (rc == 0 && out)
-		rc = store_node_get_locked(st, sqlite3_last_insert_rowid(st->db), out);
-	goto out_unlock;
-out_rollback:
-	store_rollback(st);
+		rc = store_node_get_locked(st, id, out);
 out_unlock:
 	pthread_mutex_unlock(&st->mu);
 	return rc;
@@ -487,73 +387,37 @@ int store_node_symlink(struct store *st, int64_t parent, const char *name, const
 
 int store_node_readlink(struct store *st, int64_t id, char *buf, size_t len)
 {
-	sqlite3_stmt *q;
-	int rc = 0;
+	char *t = NULL;
+	uint32_t mode = 0;
+	int rc;
 
 	if (!len)
 		return -EINVAL;
 	pthread_mutex_lock(&st->mu);
-	q = store_stmt(st, "SELECT mode, target FROM nodes WHERE id=?");
-	if (!q) {
-		rc = -EIO;
-	} else {
-		sqlite3_bind_int64(q, 1, id);
-		if (sqlite3_step(q) != SQLITE_ROW) {
-			rc = -ENOENT;
-		} else if (!S_ISLNK((uint32_t)sqlite3_column_int64(q, 0))) {
-			rc = -EINVAL;
-		} else {
-			const char *t = (const char *)sqlite3_column_text(q, 1);
-
-			snprintf(buf, len, "%s", t ? t : "");
-		}
-		sqlite3_reset(q);
-	}
+	rc = index_node_target(st->ix, id, &mode, &t);
 	pthread_mutex_unlock(&st->mu);
-	return rc;
-}
-
-/* Drops the chunk references of a node row (before it is deleted). In a tx. */
-static int node_unref_chunks(struct store *st, int64_t id)
-{
-	sqlite3_stmt *q = store_stmt(st, "SELECT chunks FROM nodes WHERE id=?");
-	void *blob = NULL;
-	size_t len = 0;
-	int rc = 0;
-
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, id);
-	if (sqlite3_step(q) == SQLITE_ROW && sqlite3_column_bytes(q, 0) > 0) {
-		len = (size_t)sqlite3_column_bytes(q, 0);
-		blob = malloc(len);
-		if (blob)
-			memcpy(blob, sqlite3_column_blob(q, 0), len);
-		else
-			rc = -ENOMEM;
-	}
-	sqlite3_reset(q);
+	if (rc == 0 && !S_ISLNK(mode))
+		rc = -EINVAL;
 	if (rc == 0)
-		rc = store_chunks_unref_blob(st, blob, len);
-	free(blob);
+		snprintf(buf, len, "%s", t ? t : "");
+	free(t);
 	return rc;
 }
 
-/* Removes one node row (an open file keeps its data, held in memory). */
+/* Removes one node row and its chunk references (an open file keeps its
+ * data, held in memory). In a tx. */
 static int delete_node(struct store *st, int64_t id)
 {
-	sqlite3_stmt *q;
+	struct chunk_ref *refs = NULL;
 	struct ofile *of;
-	int rc = node_unref_chunks(st, id);
+	size_t n = 0, i;
+	int rc = index_node_chunks(st->ix, id, &refs, &n, NULL);
 
-	if (rc < 0)
-		return rc;
-	q = store_stmt(st, "DELETE FROM nodes WHERE id=?");
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, id);
-	rc = store_sqlerr(sqlite3_step(q));
-	sqlite3_reset(q);
+	for (i = 0; rc == 0 && i < n; i++)
+		rc = store_chunk_ref(st, &refs[i], -1, 0, 0);
+	free(refs);
+	if (rc == 0)
+		rc = index_node_delete(st->ix, id);
 	if (rc == 0) {
 		of = store_ofile_find(st, id);
 		if (of)
@@ -562,47 +426,19 @@ static int delete_node(struct store *st, int64_t id)
 	return rc;
 }
 
+/* A change inside a committed checkpoint withdraws it (logged once). */
 static int withdraw_in_tx(struct store *st, int64_t ckpt)
 {
-	sqlite3_stmt *q = store_stmt(st, "UPDATE checkpoints SET withdrawn=1 WHERE id=? AND state=1"
-					 " AND withdrawn=0");
-	int rc;
+	char *name = NULL;
+	bool done = false;
+	int rc = index_ckpt_withdraw_if_committed(st->ix, ckpt, &done);
 
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, ckpt);
-	rc = store_sqlerr(sqlite3_step(q));
-	sqlite3_reset(q);
-	if (rc == 0 && sqlite3_changes(st->db) > 0) {
-		char *name = NULL;
-
-		q = store_stmt(st, "UPDATE metrics SET eligible=0 WHERE ckpt=?");
-		if (!q)
-			return -EIO;
-		sqlite3_bind_int64(q, 1, ckpt);
-		rc = store_sqlerr(sqlite3_step(q));
-		sqlite3_reset(q);
-		if (rc == 0)
-			rc = store_ckpt_name(st, ckpt, &name);
-		if (rc == 0)
-			rc = store_event_add(st, "withdraw", name, NULL);
-		free(name);
-	}
+	if (rc == 0 && done)
+		rc = store_ckpt_name(st, ckpt, &name);
+	if (rc == 0 && done)
+		rc = store_event_add(st, "withdraw", name, NULL);
+	free(name);
 	return rc;
-}
-
-static int has_children(struct store *st, int64_t id, bool *yes)
-{
-	sqlite3_stmt *q = store_stmt(st, "SELECT 1 FROM nodes WHERE parent=? LIMIT 1");
-	int s;
-
-	if (!q)
-		return -EIO;
-	sqlite3_bind_int64(q, 1, id);
-	s = sqlite3_step(q);
-	*yes = s == SQLITE_ROW;
-	sqlite3_reset(q);
-	return s == SQLITE_ROW || s == SQLITE_DONE ? 0 : store_sqlerr(s);
 }
 
 static int remove_entry(struct store *st, int64_t parent, const char *name, bool dir)
@@ -632,13 +468,13 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 		goto out_unlock;
 	}
 	if (dir) {
-		rc = has_children(st, c.id, &kids);
+		rc = index_node_has_children(st->ix, c.id, &kids);
 		if (rc == 0 && kids)
 			rc = -ENOTEMPTY;
 		if (rc < 0)
 			goto out_unlock;
 	}
-	rc = store_begin(st);
+	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
 	rc = delete_node(st, c.id);
@@ -647,9 +483,9 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 	if (rc == 0 && vstate == VER_COMMITTED)
 		rc = withdraw_in_tx(st, p.ckpt);
 	if (rc == 0)
-		rc = store_commit_tx(st);
+		rc = index_tx_commit(st->ix);
 	else
-		store_rollback(st);
+		index_tx_rollback(st->ix);
 out_unlock:
 	pthread_mutex_unlock(&st->mu);
 	return rc;
@@ -676,13 +512,110 @@ int store_node_rmdir(struct store *st, int64_t parent, const char *name)
 	return remove_entry_reserve(st, parent, name, true);
 }
 
+/* A rename's source and the entry it replaces, if any. */
+struct rename_plan {
+	struct store_node src, dst;
+	bool have_dst;
+};
+
+/* The entry dst may be replaced by src (st->mu held). */
+static int rename_may_replace(struct store *st, const struct rename_plan *pl, unsigned int flags)
+{
+	bool kids = false;
+	int rc;
+
+	if (flags & RENAME_NOREPLACE)
+		return -EEXIST;
+	if (S_ISDIR(pl->dst.mode) && !S_ISDIR(pl->src.mode))
+		return -EISDIR;
+	if (!S_ISDIR(pl->dst.mode) && S_ISDIR(pl->src.mode))
+		return -ENOTDIR;
+	if (!S_ISDIR(pl->dst.mode))
+		return 0;
+	rc = index_node_has_children(st->ix, pl->dst.id, &kids);
+	return rc == 0 && kids ? -ENOTEMPTY : rc;
+}
+
+/* A directory may not move below itself (st->mu held). */
+static int rename_not_below(struct store *st, int64_t dir, int64_t new_parent)
+{
+	int64_t a = new_parent;
+	int depth, rc = 0;
+
+	for (depth = 0; a && depth < STORE_DEPTH_MAX; depth++) {
+		struct store_node an;
+
+		if (a == dir)
+			return -EINVAL;
+		rc = store_node_get_locked(st, a, &an);
+		if (rc < 0)
+			return rc;
+		a = an.parent;
+	}
+	return rc;
+}
+
+/* Load and decide (st->mu held): 0 with *pl to apply, 1 when the two names
+ * are the same entry (nothing to do), or a negative errno. */
+static int rename_plan(struct store *st, int64_t parent, const char *name, int64_t new_parent,
+		       const char *new_name, unsigned int flags, struct rename_plan *pl)
+{
+	struct store_node p, np;
+	int rc, vstate;
+
+	rc = parent_for_change(st, parent, false, &p, &vstate);
+	if (rc == 0)
+		rc = parent_for_change(st, new_parent, false, &np, &vstate);
+	if (rc < 0)
+		return rc;
+	if (p.version != np.version)
+		return -EXDEV;
+	rc = lookup_locked(st, parent, name, &pl->src);
+	if (rc < 0)
+		return rc;
+	rc = lookup_locked(st, new_parent, new_name, &pl->dst);
+	if (rc < 0 && rc != -ENOENT)
+		return rc;
+	pl->have_dst = rc == 0;
+	if (pl->have_dst && pl->dst.id == pl->src.id)
+		return 1;
+	if (pl->have_dst) {
+		rc = rename_may_replace(st, pl, flags);
+		if (rc < 0)
+			return rc;
+	}
+	return S_ISDIR(pl->src.mode) ? rename_not_below(st, pl->src.id, new_parent) : 0;
+}
+
+/* Apply, in one transaction (st->mu held). */
+static int rename_apply(struct store *st, const struct rename_plan *pl, int64_t parent,
+			int64_t new_parent, const char *new_name)
+{
+	int rc = index_tx_begin(st->ix);
+
+	if (rc < 0)
+		return rc;
+	if (pl->have_dst)
+		rc = delete_node(st, pl->dst.id);
+	if (rc == 0)
+		rc = index_node_move(st->ix, pl->src.id, new_parent, new_name, store_now_ns());
+	if (rc == 0)
+		rc = touch_dir(st, parent);
+	if (rc == 0 && new_parent != parent)
+		rc = touch_dir(st, new_parent);
+	if (rc == 0)
+		rc = index_tx_commit(st->ix);
+	else
+		index_tx_rollback(st->ix);
+	return rc;
+}
+
 int store_node_rename(struct store *st, int64_t parent, const char *name, int64_t new_parent,
 		      const char *new_name, unsigned int flags)
 {
-	struct store_node p, np, src, dst;
-	sqlite3_stmt *q;
-	int rc, vstate;
-	bool have_dst = false;
+	struct rename_plan pl;
+	struct ofile *of;
+	int rc;
 
 	if (flags & RENAME_EXCHANGE)
 		return -EINVAL;
@@ -696,117 +629,41 @@ int store_node_rename(struct store *st, int64_t parent, const char *name, int64_
 	if (!store_writable(st))
 		return -EROFS;
 	pthread_mutex_lock(&st->mu);
-	rc = parent_for_change(st, parent, false, &p, &vstate);
+	rc = rename_plan(st, parent, name, new_parent, new_name, flags, &pl);
 	if (rc == 0)
-		rc = parent_for_change(st, new_parent, false, &np, &vstate);
-	if (rc < 0)
-		goto out_unlock;
-	if (p.version != np.version) {
-		rc = -EXDEV;
-		goto out_unlock;
-	}
-	rc = lookup_locked(st, parent, name, &src);
-	if (rc < 0)
-		goto out_unlock;
-	rc = lookup_locked(st, new_parent, new_name, &dst);
-	if (rc == 0) {
-		have_dst = true;
-	} else if (rc != -ENOENT) {
-		goto out_unlock;
-	}
-	rc = 0;
-	if (have_dst && dst.id == src.id)
-		goto out_unlock; /* same entry: nothing to do */
-	if (have_dst && (flags & RENAME_NOREPLACE)) {
-		rc = -EEXIST;
-		goto out_unlock;
-	}
-	if (have_dst) {
-		bool kids = false;
-
-		if (S_ISDIR(dst.mode) && !S_ISDIR(src.mode)) {
-			rc = -EISDIR;
-			goto out_unlock;
-		}
-		if (!S_ISDIR(dst.mode) && S_ISDIR(src.mode)) {
-			rc = -ENOTDIR;
-			goto out_unlock;
-		}
-		if (S_ISDIR(dst.mode)) {
-			rc = has_children(st, dst.id, &kids);
-			if (rc == 0 && kids)
-				rc = -ENOTEMPTY;
-			if (rc < 0)
-				goto out_unlock;
-		}
-	}
-	if (S_ISDIR(src.mode)) {
-		/* a directory may not move below itself */
-		int64_t a = new_parent;
-		int depth;
-
-		for (depth = 0; a && depth < STORE_DEPTH_MAX; depth++) {
-			struct store_node an;
-
-			if (a == src.id) {
-				rc = -EINVAL;
-				goto out_unlock;
-			}
-			rc = store_node_get_locked(st, a, &an);
-			if (rc < 0)
-				goto out_unlock;
-			a = an.parent;
-		}
-	}
-	rc = store_begin(st);
-	if (rc < 0)
-		goto out_unlock;
-	if (have_dst)
-		rc = delete_node(st, dst.id);
-	if (rc == 0) {
-		q = store_stmt(st, "UPDATE nodes SET parent=?, name=?, ctime=? WHERE id=?");
-		if (!q) {
-			rc = -EIO;
-		} else {
-			sqlite3_bind_int64(q, 1, new_parent);
-			sqlite3_bind_text(q, 2, new_name, -1, SQLITE_STATIC);
-			sqlite3_bind_int64(q, 3, store_now_ns());
-			sqlite3_bind_int64(q, 4, src.id);
-			rc = store_sqlerr(sqlite3_step(q));
-			sqlite3_reset(q);
-		}
-	}
-	if (rc == 0)
-		rc = touch_dir(st, parent);
-	if (rc == 0 && new_parent != parent)
-		rc = touch_dir(st, new_parent);
-	if (rc == 0)
-		rc = store_commit_tx(st);
-	else
-		store_rollback(st);
-	if (rc == 0) {
-		struct ofile *of = store_ofile_find(st, src.id);
+		rc = rename_apply(st, &pl, parent, new_parent, new_name);
+	of = rc == 0 ? store_ofile_find(st, pl.src.id) : NULL;
+	if (of) {
+		char *np = NULL;
 
 		/* keep the corrupt-event path current (best effort) */
-		if (of) {
-			char *np2 = NULL;
-
-			if (store_node_path_locked(st, src.id, &np2) == 0) {
-				free(of->path);
-				of->path = np2;
-			}
+		if (store_node_path_locked(st, pl.src.id, &np) == 0) {
+			free(of->path);
+			of->path = np;
 		}
 	}
-out_unlock:
 	pthread_mutex_unlock(&st->mu);
-	return rc;
+	return rc == 1 ? 0 : rc;
+}
+
+/* What a removed open file's handles show follows the row's changes; an
+ * explicit mtime wins over the open file's write time. */
+static void ofile_set_attrs(struct ofile *of, int mask, const struct index_node_attrs *a)
+{
+	if (mask & STORE_SET_MTIME)
+		__atomic_store_n(&of->mtime_ns, a->mtime_ns, __ATOMIC_RELAXED);
+	if (mask & STORE_SET_MODE)
+		of->mode = (of->mode & ~07777u) | (a->mode & 07777);
+	if (mask & STORE_SET_ATIME)
+		of->atime_ns = a->atime_ns;
+	else if ((mask & STORE_SET_MTIME) && !of->atime_ns)
+		of->atime_ns = a->shown_atime_ns;
 }
 
 int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, uint64_t size,
 		       int64_t mtime_ns, int64_t atime_ns, struct store_node *out)
 {
 	struct store_node n;
-	sqlite3_stmt *q;
 	int rc, vstate = -1;
 
 	if (!store_writable(st))
@@ -846,39 +703,22 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 	pthread_mutex_lock(&st->mu);
 	if (mask & (STORE_SET_MODE | STORE_SET_MTIME | STORE_SET_ATIME)) {
 		struct ofile *of = store_ofile_find(st, id);
+		struct index_node_attrs a = {
+			.set_mode = mask & STORE_SET_MODE,
+			.set_mtime = mask & STORE_SET_MTIME,
+			.set_atime = mask & STORE_SET_ATIME,
+			.mode = mode,
+			.mtime_ns = mtime_ns,
+			.atime_ns = atime_ns,
+			.shown_atime_ns = n.atime_ns,
+			.now_ns = store_now_ns(),
+		};
 
-		/* atime NULL follows mtime: a new mtime alone pins the old one */
-		q = store_stmt(st, "UPDATE nodes SET mode = CASE WHEN ?2 THEN (mode & ~4095) | ?3"
-				   " ELSE mode END, mtime = CASE WHEN ?4 THEN ?5 ELSE mtime END, ctime=?6,"
-				   " atime = CASE WHEN ?7 THEN ?8 WHEN ?4 THEN coalesce(atime, ?9) ELSE atime END"
-				   " WHERE id=?1");
-		if (!q) {
-			rc = -EIO;
-			goto out_unlock;
-		}
-		sqlite3_bind_int64(q, 1, id);
-		sqlite3_bind_int(q, 2, (mask & STORE_SET_MODE) != 0);
-		sqlite3_bind_int64(q, 3, mode & 07777);
-		sqlite3_bind_int(q, 4, (mask & STORE_SET_MTIME) != 0);
-		sqlite3_bind_int64(q, 5, mtime_ns);
-		sqlite3_bind_int64(q, 6, store_now_ns());
-		sqlite3_bind_int(q, 7, (mask & STORE_SET_ATIME) != 0);
-		sqlite3_bind_int64(q, 8, atime_ns);
-		sqlite3_bind_int64(q, 9, n.atime_ns);
-		rc = store_sqlerr(sqlite3_step(q));
-		sqlite3_reset(q);
-		if (rc == 0 && of) {
-			/* an explicit mtime wins over the open file's write time;
-			 * the rest is what a removed open file's handles show */
-			if (mask & STORE_SET_MTIME)
-				__atomic_store_n(&of->mtime_ns, mtime_ns, __ATOMIC_RELAXED);
-			if (mask & STORE_SET_MODE)
-				of->mode = (of->mode & ~07777u) | (mode & 07777);
-			if (mask & STORE_SET_ATIME)
-				of->atime_ns = atime_ns;
-			else if ((mask & STORE_SET_MTIME) && !of->atime_ns)
-				of->atime_ns = n.atime_ns;
-		}
+		rc = index_node_set_attrs(st->ix, id, &a);
+		if (rc == -ENOENT)
+			rc = 0; /* removed while open: its handles keep the attributes */
+		if (rc == 0 && of)
+			ofile_set_attrs(of, mask, &a);
 	}
 	if (rc == 0 && out)
 		rc = store_node_get_locked(st, id, out);
