@@ -527,8 +527,6 @@ static int store_index_open(struct store *st, char *err, size_t err_len)
 			st->ix = NULL;
 		}
 	}
-	if (rc == 0)
-		store_db_attach(st);
 	return rc;
 }
 

@@ -14,7 +14,6 @@
 #define CKPT_STORE_INT_H
 
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdatomic.h>
 
 #include "chunk.h"
@@ -122,7 +121,6 @@ struct store {
 			    opens only: recovery deletes no chunk file older */
 	int lock_fd;
 	struct index *ix; /* the index (core/index.h) */
-	sqlite3 *db;      /* == the SQLite backend's handle, until every verb is in index_sqlite*.c */
 	struct chunk_store *cs;
 	pthread_mutex_t mu;
 	pthread_rwlock_t gc_rw;
@@ -143,15 +141,6 @@ struct store {
 };
 
 /* ---- store.c: helpers ---- */
-int store_sqlerr(int rc);
-/* Cached prepared statement for a string literal (reset, bindings cleared).
- * NULL on failure; caller holds st->mu and resets it when done. */
-sqlite3_stmt *store_stmt(struct store *st, const char *sql);
-int store_exec(struct store *st, const char *sql);
-int store_begin(struct store *st);
-int store_commit_tx(struct store *st);
-void store_rollback(struct store *st);
-void store_db_attach(struct store *st); /* st->db = the index's handle (transition) */
 int store_name_check(const char *name);
 int store_rwlock_init(pthread_rwlock_t *l); /* writer-preferring */
 int64_t store_now(void);

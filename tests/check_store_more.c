@@ -10,7 +10,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "store_int.h" /* st->db: statement counters in test_lookup_independent_of_size */
+#include "index_sqlite.h" /* the SQLite backend's statement counters in test_lookup_independent_of_size */
+#include "store_int.h"
 #include "store_test_util.h"
 
 #define STORE_DIRTY_FLUSH_TEST 64 /* STORE_DIRTY_FLUSH in core/store_int.h */
@@ -932,7 +933,7 @@ static long long vm_steps(void)
 {
 	long long n = 0;
 
-	for (sqlite3_stmt *q = sqlite3_next_stmt(st->db, NULL); q; q = sqlite3_next_stmt(st->db, q))
+	for (sqlite3_stmt *q = sqlite3_next_stmt(st->ix->db, NULL); q; q = sqlite3_next_stmt(st->ix->db, q))
 		n += sqlite3_stmt_status(q, SQLITE_STMTSTATUS_VM_STEP, 1);
 	return n;
 }
