@@ -129,54 +129,54 @@ static void retain_delete_rule(const struct policy *p, size_t n_metrics, char *o
 		memcpy(out + len - 4, "...", 4);
 }
 
-int retain_decide(const struct policy *p, const struct retain_item *items, size_t n,
-		  struct retain_decision *out)
+/* What each item is marked as, before the rules are applied in order. */
+struct retain_marks {
+	struct retain_cand *cand; /* scratch for the sorts */
+	int32_t *best_of;         /* metric whose best the item is, or -1 */
+	int32_t *kbest_of;        /* metric whose keep_best the item is in, or -1 */
+	bool *in_last;            /* among the keep_last newest */
+	size_t latest;            /* index of the latest item */
+};
+
+static void marks_free(struct retain_marks *mk)
 {
-	struct retain_cand *cand = NULL;
-	int32_t *best_of = NULL, *kbest_of = NULL;
-	bool *in_last = NULL;
-	char del_rule[RETAIN_RULE_MAX];
-	size_t i, j, m, latest = 0, n_metrics;
-	bool off;
-	int rc = 0;
+	free(mk->cand);
+	free(mk->best_of);
+	free(mk->kbest_of);
+	free(mk->in_last);
+}
 
-	if (!p || (n && (!items || !out)))
-		return -EINVAL;
-	if (n == 0)
-		return 0;
-	if (n > RETAIN_MAX_ITEMS)
-		return -E2BIG;
-	n_metrics = p->n_metrics > POLICY_MAX_METRICS ? POLICY_MAX_METRICS : p->n_metrics;
-	off = policy_retention_off(p);
+static int marks_alloc(struct retain_marks *mk, size_t n)
+{
+	size_t i;
 
-	cand = calloc(n, sizeof(*cand));
-	if (!cand)
+	*mk = (struct retain_marks){ 0 };
+	mk->cand = calloc(n, sizeof(*mk->cand));
+	mk->best_of = malloc(n * sizeof(*mk->best_of));
+	mk->kbest_of = malloc(n * sizeof(*mk->kbest_of));
+	mk->in_last = calloc(n, sizeof(*mk->in_last));
+	if (!mk->cand || !mk->best_of || !mk->kbest_of || !mk->in_last) {
+		marks_free(mk);
 		return -ENOMEM;
-	best_of = malloc(n * sizeof(*best_of));
-	if (!best_of) {
-		rc = -ENOMEM;
-		goto out_free_cand;
 	}
-	kbest_of = malloc(n * sizeof(*kbest_of));
-	if (!kbest_of) {
-		rc = -ENOMEM;
-		goto out_free_best;
-	}
-	in_last = calloc(n, sizeof(*in_last));
-	if (!in_last) {
-		rc = -ENOMEM;
-		goto out_free_kbest;
-	}
+	for (i = 0; i < n; i++)
+		mk->best_of[i] = mk->kbest_of[i] = -1;
+	return 0;
+}
 
-	for (i = 0; i < n; i++) {
-		best_of[i] = kbest_of[i] = -1;
-		/* Latest: largest commit_seq; the first one on a (corrupt) tie. */
-		if (items[i].commit_seq > items[latest].commit_seq)
-			latest = i;
-	}
+/* Latest (largest commit_seq; the first one on a (corrupt) tie), the best
+ * and keep_best of every tracked metric, the keep_last newest. The best of
+ * every tracked metric is kept whatever keep_best says (contract: retention
+ * never deletes a tracked best_* target). */
+static void marks_compute(struct retain_marks *mk, const struct policy *p, size_t n_metrics,
+			  const struct retain_item *items, size_t n)
+{
+	struct retain_cand *cand = mk->cand;
+	size_t i, j, m;
 
-	/* The best of every tracked metric is kept whatever keep_best says
-	 * (contract: retention never deletes a tracked best_* target). */
+	for (i = 0; i < n; i++)
+		if (items[i].commit_seq > items[mk->latest].commit_seq)
+			mk->latest = i;
 	for (j = 0; j < n_metrics; j++) {
 		const char *name = p->metrics[j].name;
 
@@ -192,57 +192,75 @@ int retain_decide(const struct policy *p, const struct retain_item *items, size_
 			continue;
 		qsort(cand, m, sizeof(*cand),
 		      p->metrics[j].dir < 0 ? retain_cand_cmp_min : retain_cand_cmp_max);
-		if (best_of[cand[0].idx] < 0)
-			best_of[cand[0].idx] = (int32_t)j;
+		if (mk->best_of[cand[0].idx] < 0)
+			mk->best_of[cand[0].idx] = (int32_t)j;
 		for (i = 0; i < m && i < p->keep_best; i++)
-			if (kbest_of[cand[i].idx] < 0)
-				kbest_of[cand[i].idx] = (int32_t)j;
+			if (mk->kbest_of[cand[i].idx] < 0)
+				mk->kbest_of[cand[i].idx] = (int32_t)j;
 	}
-
 	if (p->keep_last) {
 		for (i = 0; i < n; i++)
 			cand[i] = (struct retain_cand){ 0, false, 0, items[i].commit_seq, i };
 		qsort(cand, n, sizeof(*cand), retain_cand_cmp_newest);
 		for (i = 0; i < n && i < p->keep_last; i++)
-			in_last[cand[i].idx] = true;
+			mk->in_last[cand[i].idx] = true;
 	}
+}
 
+/* The first rule that keeps item i, in the documented order, or the
+ * deletion rule. */
+static void decide_one(struct retain_decision *d, const struct retain_marks *mk, size_t i,
+		       const struct policy *p, const struct retain_item *it, bool off,
+		       const char *del_rule)
+{
+	d->id = it->id;
+	d->keep = true;
+	if (i == mk->latest)
+		snprintf(d->rule, sizeof(d->rule), "latest");
+	else if (it->pinned)
+		snprintf(d->rule, sizeof(d->rule), "pinned");
+	else if (mk->best_of[i] >= 0)
+		snprintf(d->rule, sizeof(d->rule), "best_%s", p->metrics[mk->best_of[i]].name);
+	else if (mk->in_last[i])
+		snprintf(d->rule, sizeof(d->rule), "keep_last=%u", (unsigned)p->keep_last);
+	else if (mk->kbest_of[i] >= 0)
+		snprintf(d->rule, sizeof(d->rule), "keep_best=%u:%s", (unsigned)p->keep_best,
+			 p->metrics[mk->kbest_of[i]].name);
+	else if (retain_keep_every(it, p->keep_every))
+		snprintf(d->rule, sizeof(d->rule), "keep_every=%llu", (unsigned long long)p->keep_every);
+	else if (off)
+		snprintf(d->rule, sizeof(d->rule), "no policy");
+	else {
+		d->keep = false;
+		snprintf(d->rule, sizeof(d->rule), "%s", del_rule);
+	}
+}
+
+int retain_decide(const struct policy *p, const struct retain_item *items, size_t n,
+		  struct retain_decision *out)
+{
+	struct retain_marks mk;
+	char del_rule[RETAIN_RULE_MAX] = "";
+	size_t i, n_metrics;
+	bool off;
+	int rc;
+
+	if (!p || (n && (!items || !out)))
+		return -EINVAL;
+	if (n == 0)
+		return 0;
+	if (n > RETAIN_MAX_ITEMS)
+		return -E2BIG;
+	n_metrics = p->n_metrics > POLICY_MAX_METRICS ? POLICY_MAX_METRICS : p->n_metrics;
+	off = policy_retention_off(p);
+	rc = marks_alloc(&mk, n);
+	if (rc < 0)
+		return rc;
+	marks_compute(&mk, p, n_metrics, items, n);
 	if (!off)
 		retain_delete_rule(p, n_metrics, del_rule, sizeof(del_rule));
-
-	for (i = 0; i < n; i++) {
-		struct retain_decision *d = &out[i];
-
-		d->id = items[i].id;
-		d->keep = true;
-		if (i == latest)
-			snprintf(d->rule, sizeof(d->rule), "latest");
-		else if (items[i].pinned)
-			snprintf(d->rule, sizeof(d->rule), "pinned");
-		else if (best_of[i] >= 0)
-			snprintf(d->rule, sizeof(d->rule), "best_%s", p->metrics[best_of[i]].name);
-		else if (in_last[i])
-			snprintf(d->rule, sizeof(d->rule), "keep_last=%u", (unsigned)p->keep_last);
-		else if (kbest_of[i] >= 0)
-			snprintf(d->rule, sizeof(d->rule), "keep_best=%u:%s",
-				 (unsigned)p->keep_best, p->metrics[kbest_of[i]].name);
-		else if (retain_keep_every(&items[i], p->keep_every))
-			snprintf(d->rule, sizeof(d->rule), "keep_every=%llu",
-				 (unsigned long long)p->keep_every);
-		else if (off)
-			snprintf(d->rule, sizeof(d->rule), "no policy");
-		else {
-			d->keep = false;
-			snprintf(d->rule, sizeof(d->rule), "%s", del_rule);
-		}
-	}
-
-	free(in_last);
-out_free_kbest:
-	free(kbest_of);
-out_free_best:
-	free(best_of);
-out_free_cand:
-	free(cand);
-	return rc;
+	for (i = 0; i < n; i++)
+		decide_one(&out[i], &mk, i, p, &items[i], off, del_rule);
+	marks_free(&mk);
+	return 0;
 }
