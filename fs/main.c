@@ -397,7 +397,7 @@ int main(int argc, char **argv)
 	if (fs_init_patch(se) < 0) /* without it, shared mmap of a checkpoint's own files is ENODEV */
 		fprintf(stderr, "ckptfs: shared mmap of direct files unavailable\n");
 	fs.mnt_id = fs_find_mnt_id(mnt);
-	rc = fs_track_start(&fs);
+	rc = fs_threads_start(&fs);
 	if (rc < 0) {
 		fprintf(stderr, "ckptfs: cannot start threads: %s\n", strerror(-rc));
 		goto out_unmount;
@@ -423,7 +423,7 @@ int main(int argc, char **argv)
 
 out_unmount:
 	/* Clean shutdown: stop the threads, commit quiet complete work. */
-	fs_track_stop(&fs);
+	fs_threads_stop(&fs);
 	fuse_session_unmount(se);
 out_remove_handlers:
 	fuse_remove_signal_handlers(se);
