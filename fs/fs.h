@@ -173,7 +173,7 @@ struct fs {
 	pthread_t timer;
 	bool timer_started;
 
-	/* Reclaiming deleted versions that the kernel merely caches (track.c):
+	/* Reclaiming deleted versions that the kernel merely caches (timer.c):
 	 * written with __atomic builtins, next_sweep_ms by the timer only. */
 	bool reclaim_due;     /* gc + invalidation sweep at the next tick */
 	size_t n_dead_pinned; /* dead versions still pinned after the last sweep, +1 when gc failed */
