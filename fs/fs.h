@@ -1,14 +1,38 @@
 /* The FUSE driver's shared state: the inode table, the staging-checkpoint
  * tracker (commit triggers, killed writers), the invalidation notifier and
- * the .ckptfs control files. Handlers live in ops_*.c; everything here is
- * FUSE-request-free so the helpers can run from the timer thread too.
+ * the .ckptfs control files. Handlers live in ops_*.c; everything below
+ * ops.c is FUSE-request-free so it can run from the timer thread too.
  *
- * Lock order (never the other way round):
- *   commit_lock -> trk_lock -> ino_lock -> reg_lock -> pol_lock
- * nq_lock and timer_lock are leaves (held only to queue or signal). The
- * store has its own internal mutex and never calls back into us.
- * Invalidation notifications are only ever sent by the notifier thread,
- * which holds none of these locks (libfuse documents a deadlock otherwise).
+ * Layers (a file calls only files below it; tools/cycles.sh checks it):
+ *   main.c                      arguments, store, session, loop, teardown
+ *   ops_table.c                 the fuse_lowlevel_ops table, INIT/DESTROY
+ *   ops_dir.c, ops_file.c       the handlers (one reply each)
+ *   ops.c                       what the handlers share (attrs, entries, names)
+ *   timer.c                     timer thread, writer-exit watchers, start/stop
+ *   commit.c                    commit / abort / delete glue, retention, gc
+ *   track.c, inode.c, ctl.c,    the tracker (decides what is due), the inode
+ *   holders.c, initpatch.c      table, control files, descriptor holders, the
+ *                               INIT reply patch: none calls another
+ *   notify.c, procwatch.c       leaves: the notifier queue and thread, the
+ *                               reclaim kick; writer-exit watchers
+ *   core store API (store.h, policy.h), libfuse
+ * track.c and inode.c do not know each other: commit.c (above both) untracks
+ * a checkpoint and rebinds its inodes.
+ *
+ * Lock order (take left before right, never the other way round):
+ *   commit_lock -> trk_lock -> ino_lock -> reg_lock -> pol_lock -> store locks
+ * commit_lock (commit.c) serialises commit/abort/delete/retention; trk_lock
+ * (track.c) guards the track list and exit queue; ino_lock (inode.c) the
+ * inode hash and lookup counts; reg_lock the name registry; pol_lock the
+ * cached policy. nq_lock (notify.c) and timer_lock (timer.c) are leaves:
+ * held only to queue or signal, nothing is called under them. procwatch.c's
+ * own locks are leaves too, and its exit callback runs without them. fs
+ * locks are taken before the store's (st->mu and the ones core/store_int.h
+ * orders below it; inode.c pins versions under ino_lock, commit.c runs
+ * store transitions under commit_lock), never after: the store has no
+ * callbacks and never calls back into fs/. Invalidation notifications are
+ * only ever sent by the notifier thread, which holds none of these locks
+ * (libfuse documents a deadlock otherwise).
  */
 #ifndef CKPTFS_FS_H
 #define CKPTFS_FS_H
@@ -32,6 +56,7 @@ struct pidwatch;
 #define FS_REG_MAX (1u << 20)    /* view / plain-name registry entries */
 #define FS_NOTIFY_MAX 4096       /* queued invalidations (extra ones dropped) */
 #define FS_EXITQ_MAX 1024        /* queued bad process exits */
+#define FS_REASON_MAX 160        /* an abort reason, with its NUL */
 #define FS_TICK_MS 50            /* timer thread period */
 #define FS_TIMEOUT_IMMUTABLE 3600.0
 #define FS_TIMEOUT_LIVE 1.0
@@ -87,7 +112,7 @@ struct fs_track {
 	 * index write while the open data holds the space): hidden from the
 	 * mount now, the timer retries the abort. */
 	bool doomed;
-	char reason[160];
+	char reason[FS_REASON_MAX];
 	bool marked;    /* a commit marker (commit_marker=GLOB) was closed in it */
 	bool invisible; /* a writer the mount cannot see wrote into it */
 };
@@ -148,7 +173,7 @@ struct fs {
 	pthread_t timer;
 	bool timer_started;
 
-	/* Reclaiming deleted versions that the kernel merely caches (track.c):
+	/* Reclaiming deleted versions that the kernel merely caches (timer.c):
 	 * written with __atomic builtins, next_sweep_ms by the timer only. */
 	bool reclaim_due;     /* gc + invalidation sweep at the next tick */
 	size_t n_dead_pinned; /* dead versions still pinned after the last sweep, +1 when gc failed */
@@ -160,7 +185,7 @@ struct fs {
 	struct pidwatch *pidw;
 	const char *writer_exit;  /* pidfd, connector, flush-only or unavailable */
 	uint64_t n_invisible;     /* write opens by processes we cannot see (atomic) */
-	struct fs_commit_opts copts; /* set before fs_track_start, then read-only */
+	struct fs_commit_opts copts; /* set before fs_threads_start, then read-only */
 	bool initialised; /* INIT done: notifications may be sent */
 };
 
@@ -191,9 +216,20 @@ uint32_t fs_reg_id(struct fs *fs, const char *s);
 /* A copy of the registered string (malloc'd) or NULL. */
 char *fs_reg_name(struct fs *fs, uint32_t id);
 
+/* ---- notify.c ---- */
+/* Queue an invalidation for the notifier thread (dropped when the queue is
+ * full or stopped; never blocks on the kernel). */
+void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
+void fs_notify_inode(struct fs *fs, fuse_ino_t ino);
+int fs_notify_start(struct fs *fs);
+/* Stops the notifier (what is still queued is dropped) and frees the queue. */
+void fs_notify_stop(struct fs *fs);
+/* Deleted versions' space: always (something was deleted) or only while
+ * dead versions are still pinned (a handle closed, an inode forgotten),
+ * the timer runs gc and invalidates what pins them at its next tick. */
+void fs_reclaim_kick(struct fs *fs, bool always);
+
 /* ---- track.c ---- */
-int fs_track_start(struct fs *fs);
-void fs_track_stop(struct fs *fs);
 int64_t fs_now_ms(void);
 void fs_track_add(struct fs *fs, int64_t id, int kind, const char *name);
 void fs_track_writer(struct fs *fs, int64_t id, pid_t tid, bool open);
@@ -213,6 +249,34 @@ void fs_track_mark(struct fs *fs, int64_t id);
 bool fs_track_commits_at_close(struct fs *fs, int64_t id, int kind);
 /* true when the checkpoint is being aborted (hidden from the mount). */
 bool fs_track_is_doomed(struct fs *fs, int64_t id);
+/* Its abort could not be recorded: hide it and retry (fs_track_doomed).
+ * The first reason stays. Tracks id if it was not. */
+void fs_track_doom(struct fs *fs, int64_t id, const char *reason);
+/* Ids of tracked checkpoints ready to commit: not temporary, no active
+ * writer, not doomed, and quiet for settle_ms (settle_ms < 0: any quiet
+ * time) or, when only a rename or marker commits it, marked. In the order
+ * they went quiet (last change, then creation order), so the last one to
+ * finish commits last and becomes `latest`; at most max of the oldest. */
+size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max);
+/* Up to max doomed checkpoints and their reasons (to retry the abort). */
+size_t fs_track_doomed(struct fs *fs, int64_t *ids, char (*reasons)[FS_REASON_MAX], size_t max);
+/* Up to max checkpoints that only a rename or marker can commit and that
+ * must be aborted now, with the reason: at unmount every such one with a
+ * final name (temporary names stay staging, aborted at the next mount),
+ * else (commit_timeout_ms > 0) those with no writer and no change for
+ * commit_timeout_ms. */
+size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids, char (*reasons)[FS_REASON_MAX],
+			    size_t max);
+/* A watched process exited: queued when it wrote into a tracked checkpoint
+ * and failed (signal or non-zero status). true when the timer should look
+ * (status != 0). */
+bool fs_track_exit_seen(struct fs *fs, pid_t tgid, int status);
+/* The next checkpoint a queued exit aborts (0: none left) and why. */
+int64_t fs_track_exit_next(struct fs *fs, char *reason, size_t len);
+/* Frees every track (at unmount, with no thread left). */
+void fs_track_release_all(struct fs *fs);
+
+/* ---- commit.c ---- */
 /* Commits ckpt id (its staging version), then runs retention and gc. */
 int fs_commit(struct fs *fs, int64_t id);
 int fs_abort(struct fs *fs, int64_t id, const char *reason);
@@ -221,13 +285,14 @@ int fs_delete(struct fs *fs, int64_t id);
 void fs_after_commit(struct fs *fs);
 /* Commits every quiet, complete staging checkpoint (clean unmount). */
 void fs_commit_quiet(struct fs *fs);
-void fs_notify_entry(struct fs *fs, fuse_ino_t parent, const char *name);
-void fs_notify_inode(struct fs *fs, fuse_ino_t ino);
 void fs_policy_refresh(struct fs *fs);
-/* Deleted versions' space: always (something was deleted) or only while
- * dead versions are still pinned (a handle closed, an inode forgotten),
- * the timer runs gc and invalidates what pins them at its next tick. */
-void fs_reclaim_kick(struct fs *fs, bool always);
+
+/* ---- timer.c ---- */
+/* Starts the notifier, the timer and a writer-exit watcher. */
+int fs_threads_start(struct fs *fs);
+/* Stops them; handles exits seen so far, commits quiet complete work and
+ * aborts what waits for a rename or marker (clean unmount). */
+void fs_threads_stop(struct fs *fs);
 
 /* ---- ctl.c ---- */
 /* Generates a control file's text (malloc'd). */
@@ -246,7 +311,7 @@ bool fs_pid_holds(struct fs *fs, pid_t pid, uint64_t serial);
  * allows shared mmap of direct_io files. 0 or negative. */
 int fs_init_patch(struct fuse_session *se);
 
-/* ---- ops_*.c ---- */
+/* ---- ops_table.c, ops.c ---- */
 extern const struct fuse_lowlevel_ops fs_ops;
 int fs_check_name(const char *name);
 

@@ -317,129 +317,186 @@ out_free:
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* Parses the command line and resolves both paths (*store_path, *mnt:
+ * malloc'd); one line said on failure. */
+static int fs_load_args(int argc, char **argv, struct fs_args *a, char **store_path, char **mnt)
 {
-	static struct fs fs; /* large (policy, fixed inodes): not on the stack */
-	struct fs_args a;
-	memset(&a, 0, sizeof(a));
-	int status = 1;
-	if (fs_parse_args(argc, argv, &a) < 0) {
+	if (fs_parse_args(argc, argv, a) < 0) {
 		fs_usage(stderr);
-		return 1;
+		return -EINVAL;
 	}
-	fuse_set_log_func(fs_fuse_log);
-	char *store_path = fs_abspath(a.store), *mnt = fs_abspath(a.mnt);
-	if (!store_path || !mnt) {
+	*store_path = fs_abspath(a->store);
+	*mnt = fs_abspath(a->mnt);
+	if (!*store_path || !*mnt) {
 		fprintf(stderr, "ckptfs: out of memory\n");
-		return 1;
+		return -ENOMEM;
 	}
 	struct stat mst;
-	if (stat(mnt, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
-		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", a.mnt, stat(mnt, &mst) < 0 ? strerror(errno) : "not a directory");
-		return 1;
+	if (stat(*mnt, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
+		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", a->mnt, stat(*mnt, &mst) < 0 ? strerror(errno) : "not a directory");
+		return -ENOTDIR;
 	}
+	return 0;
+}
 
-	int detach_fd = a.foreground ? -1 : fs_detach_begin();
-	if (!a.foreground && detach_fd < 0) {
-		fprintf(stderr, "ckptfs: cannot daemonize: %s\n", strerror(errno));
-		return 1;
-	}
-
+/* Opens the store read-write and applies the policy options to it; NULL
+ * (one line said) when either fails. */
+static struct store *fs_open_store(struct fs_args *a, const char *store_path)
+{
 	struct store *st = NULL;
 	char err[512] = "";
 	/* CKPT_CHUNK_BARRIER=fsync|syncfs forces the chunk barrier's way */
 	int rc = store_open(store_path, store_barrier_flag(getenv("CKPT_CHUNK_BARRIER")), &st, err,
 			    sizeof(err));
 	if (rc < 0) {
-		fprintf(stderr, "ckptfs: %s: %s\n", a.store, err[0] ? err : strerror(-rc));
-		goto out_detach;
+		fprintf(stderr, "ckptfs: %s: %s\n", a->store, err[0] ? err : strerror(-rc));
+		return NULL;
 	}
-	if (fs_apply_policy(st, &a) < 0)
-		goto out_close_store;
+	if (fs_apply_policy(st, a) < 0) {
+		store_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* The FUSE session and the option vector it was made from. */
+struct fs_session {
+	char opts[sizeof(((struct fs_args *)0)->fuse_opts) + PATH_MAX + 128];
+	char *argv[5];
+	struct fuse_args args;
+	struct fuse_session *se;
+};
+
+/* Clean shutdown: stop the threads (committing quiet complete work), then
+ * unmount and free the session. */
+static void fs_session_end(struct fs *fs, struct fs_session *s)
+{
+	fs_threads_stop(fs);
+	fuse_session_unmount(s->se);
+	fuse_remove_signal_handlers(s->se);
+	fuse_session_destroy(s->se);
+	fuse_opt_free_args(&s->args);
+}
+
+/* Creates the session, mounts it on mnt and starts the mount's threads.
+ * 0, or negative with one line said and everything it did undone. */
+static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, const char *mnt,
+			    struct fs_session *s)
+{
+	int argc = 0, rc;
+	snprintf(s->opts, sizeof(s->opts), "fsname=ckptfs,subtype=ckptfs,max_read=%u%s", 1u << 20, a->fuse_opts);
+	s->argv[argc++] = prog;
+	s->argv[argc++] = "-o";
+	s->argv[argc++] = s->opts;
+	if (a->debug)
+		s->argv[argc++] = "-d";
+	s->argv[argc] = NULL;
+	s->args = (struct fuse_args)FUSE_ARGS_INIT(argc, s->argv);
+	s->se = fuse_session_new(&s->args, &fs_ops, sizeof(fs_ops), fs);
+	if (!s->se) {
+		fprintf(stderr, "ckptfs: bad FUSE options: %s\n",
+			fs_log_last[0] ? fs_log_last : a->fuse_opts[0] ? a->fuse_opts + 1 : "");
+		goto out_free_args;
+	}
+	fs->se = s->se;
+	/* A shell starts background jobs with SIGINT ignored, and libfuse
+	 * only catches signals left at their default: SIGINT and SIGTERM
+	 * always mean a clean shutdown here. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (fuse_set_signal_handlers(s->se) < 0) {
+		fprintf(stderr, "ckptfs: cannot set signal handlers\n");
+		goto out_destroy_session;
+	}
+	if (fuse_session_mount(s->se, mnt) < 0) {
+		fprintf(stderr, "ckptfs: cannot mount on %s%s%s\n", a->mnt, fs_log_last[0] ? ": " : "", fs_log_last);
+		goto out_remove_handlers;
+	}
+	if (fs_init_patch(s->se) < 0) /* without it, shared mmap of a checkpoint's own files is ENODEV */
+		fprintf(stderr, "ckptfs: shared mmap of direct files unavailable\n");
+	fs->mnt_id = fs_find_mnt_id(mnt);
+	rc = fs_threads_start(fs);
+	if (rc < 0) {
+		fprintf(stderr, "ckptfs: cannot start threads: %s\n", strerror(-rc));
+		fs_session_end(fs, s);
+		return rc;
+	}
+	return 0;
+out_remove_handlers:
+	fuse_remove_signal_handlers(s->se);
+out_destroy_session:
+	fuse_session_destroy(s->se);
+out_free_args:
+	fuse_opt_free_args(&s->args);
+	return -EIO;
+}
+
+/* Serves requests until unmounted or signalled; 0 or negative. */
+static int fs_run_loop(struct fuse_session *se)
+{
+	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return fuse_session_loop(se);
+	fuse_loop_cfg_set_clone_fd(cfg, 0);
+	fuse_loop_cfg_set_idle_threads(cfg, 8);
+	fuse_loop_cfg_set_max_threads(cfg, 32);
+	int rc = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	return rc;
+}
+
+/* Undoes fs_init_state, also after it failed half way. */
+static void fs_state_end(struct fs *fs)
+{
+	fs_inodes_release(fs);
+	/* Nothing is cached any more: deleted versions' data goes now, not
+	 * at the next open (and the gc event says how much). */
+	store_gc(fs->st, false, NULL);
+	free(fs->plain_dir);
+}
+
+int main(int argc, char **argv)
+{
+	static struct fs fs;        /* large (policy, fixed inodes): not on the stack */
+	static struct fs_session s; /* holds the FUSE option text */
+	struct fs_args a;
+	struct store *st = NULL;
+	char *store_path = NULL, *mnt = NULL;
+	int status = 1, detach_fd = -1, rc;
+	memset(&a, 0, sizeof(a));
+	if (fs_load_args(argc, argv, &a, &store_path, &mnt) < 0)
+		goto out_free_args;
+	fuse_set_log_func(fs_fuse_log);
+	if (!a.foreground) {
+		detach_fd = fs_detach_begin();
+		if (detach_fd < 0) {
+			fprintf(stderr, "ckptfs: cannot daemonize: %s\n", strerror(errno));
+			goto out_free_args;
+		}
+	}
+	st = fs_open_store(&a, store_path);
+	if (!st)
+		goto out_detach;
 	rc = fs_init_state(&fs, st);
 	fs.copts = a.copts;
 	if (rc < 0) {
 		fprintf(stderr, "ckptfs: %s: %s\n", a.store, strerror(-rc));
 		goto out_release_state;
 	}
-
-	char opts[sizeof(a.fuse_opts) + PATH_MAX + 128];
-	snprintf(opts, sizeof(opts), "fsname=ckptfs,subtype=ckptfs,max_read=%u%s", 1u << 20, a.fuse_opts);
-	char *fargv[5];
-	int fargc = 0;
-	fargv[fargc++] = argv[0];
-	fargv[fargc++] = "-o";
-	fargv[fargc++] = opts;
-	if (a.debug)
-		fargv[fargc++] = "-d";
-	fargv[fargc] = NULL;
-	struct fuse_args args = FUSE_ARGS_INIT(fargc, fargv);
-	struct fuse_session *se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), &fs);
-	if (!se) {
-		fprintf(stderr, "ckptfs: bad FUSE options: %s\n",
-			fs_log_last[0] ? fs_log_last : a.fuse_opts[0] ? a.fuse_opts + 1 : "");
+	if (fs_session_start(&fs, &a, argv[0], mnt, &s) < 0)
 		goto out_release_state;
-	}
-	fs.se = se;
-	/* A shell starts background jobs with SIGINT ignored, and libfuse
-	 * only catches signals left at their default: SIGINT and SIGTERM
-	 * always mean a clean shutdown here. */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	if (fuse_set_signal_handlers(se) < 0) {
-		fprintf(stderr, "ckptfs: cannot set signal handlers\n");
-		goto out_destroy_session;
-	}
-	if (fuse_session_mount(se, mnt) < 0) {
-		fprintf(stderr, "ckptfs: cannot mount on %s%s%s\n", a.mnt, fs_log_last[0] ? ": " : "", fs_log_last);
-		goto out_remove_handlers;
-	}
-	if (fs_init_patch(se) < 0) /* without it, shared mmap of a checkpoint's own files is ENODEV */
-		fprintf(stderr, "ckptfs: shared mmap of direct files unavailable\n");
-	fs.mnt_id = fs_find_mnt_id(mnt);
-	rc = fs_track_start(&fs);
-	if (rc < 0) {
-		fprintf(stderr, "ckptfs: cannot start threads: %s\n", strerror(-rc));
-		goto out_unmount;
-	}
 	fs_detach_end(detach_fd, true);
 	detach_fd = -1;
-	fs_log_capture = a.foreground; /* a daemon's stderr is /dev/null anyway */
-	if (a.debug)
-		fs_log_capture = false;
-
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
-	if (cfg) {
-		fuse_loop_cfg_set_clone_fd(cfg, 0);
-		fuse_loop_cfg_set_idle_threads(cfg, 8);
-		fuse_loop_cfg_set_max_threads(cfg, 32);
-		rc = fuse_session_loop_mt(se, cfg);
-		fuse_loop_cfg_destroy(cfg);
-	} else {
-		rc = fuse_session_loop(se);
-	}
-	status = rc < 0 ? 1 : 0;
+	fs_log_capture = a.foreground && !a.debug; /* a daemon's stderr is /dev/null anyway */
+	status = fs_run_loop(s.se) < 0 ? 1 : 0;
 	fs.initialised = false; /* no more notifications */
-
-out_unmount:
-	/* Clean shutdown: stop the threads, commit quiet complete work. */
-	fs_track_stop(&fs);
-	fuse_session_unmount(se);
-out_remove_handlers:
-	fuse_remove_signal_handlers(se);
-out_destroy_session:
-	fuse_session_destroy(se);
-	fuse_opt_free_args(&args);
+	fs_session_end(&fs, &s);
 out_release_state:
-	fs_inodes_release(&fs);
-	/* Nothing is cached any more: deleted versions' data goes now, not
-	 * at the next open (and the gc event says how much). */
-	store_gc(st, false, NULL);
-	free(fs.plain_dir);
-out_close_store:
+	fs_state_end(&fs);
 	store_close(st);
 out_detach:
 	fs_detach_end(detach_fd, false);
+out_free_args:
 	free(store_path);
 	free(mnt);
 	for (size_t i = 0; i < a.n_copies; i++)

@@ -1,6 +1,6 @@
 /* Seeing writer processes die: the process-events connector and
  * /proc/PID/stat. See procwatch.h. */
-#include "procwatch.h"
+#include "procwatch_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,28 +28,12 @@
 /* PF_EXITING from the kernel's sched.h: set once do_exit() starts, before
  * the task's files are closed, and never cleared. */
 #define PROCWATCH_PF_EXITING 0x00000004u
-/* Big enough for a burst of exits (each event is ~80 bytes); the kernel
- * drops events (ENOBUFS) when this fills. */
-#define PROCWATCH_RCVBUF (4 * 1024 * 1024)
 /* How long procwatch_start waits to see its probe child's exit. */
 #define PROCWATCH_PROBE_MS 1000
 /* /proc/PID/stat is ~350 bytes plus a comm of at most 64; /proc/PID/status
  * is a few KB. Anything longer is truncated, which the parsers reject. */
 #define PROCWATCH_STAT_MAX 4096
 #define PROCWATCH_STATUS_MAX 16384
-
-struct procwatch {
-	int sock;
-	int wake_fd;              /* eventfd: procwatch_stop wakes the thread */
-	procwatch_exit_fn fn;
-	void *ctx;
-	pthread_t thread;
-	pthread_mutex_t lock;     /* guards probe_pid and armed */
-	pthread_cond_t armed_cond;
-	pid_t probe_pid;          /* 0 until the probe child exists */
-	int armed;                /* 1 once the probe's exit was seen */
-	unsigned long lost;       /* ENOBUFS count; only the thread touches it */
-};
 
 /* Sends one PROC_CN_MCAST_* request to the connector. */
 static int procwatch_send_op(int sock, enum proc_cn_mcast_op op)
@@ -370,7 +354,7 @@ static int procwatch_read_file(const char *path, char *buf, size_t size)
  * field 52. comm (field 2) may hold spaces and ')', so fields are counted
  * from the last ')'. -EINVAL when the text is not a stat line; -ENODATA when
  * the kernel is too old to show exit_code (before 3.5). */
-static int procwatch_parse_stat(const char *text, unsigned long *flags, int *exit_code)
+int procwatch_parse_stat(const char *text, unsigned long *flags, int *exit_code)
 {
 	const char *p = strrchr(text, ')');
 	int field;
@@ -413,7 +397,7 @@ static int procwatch_parse_stat(const char *text, unsigned long *flags, int *exi
 }
 
 /* The decision on parsed fields, shared by the live call and the tests. */
-static int procwatch_judge(unsigned long flags, int exit_code, int *status)
+int procwatch_judge(unsigned long flags, int exit_code, int *status)
 {
 	if (status)
 		*status = exit_code;
@@ -455,7 +439,7 @@ int procwatch_dying_badly(pid_t pid, int *status)
 }
 
 /* Parses the Tgid: line out of the text of /proc/TID/status. */
-static pid_t procwatch_parse_tgid(const char *text)
+pid_t procwatch_parse_tgid(const char *text)
 {
 	const char *p = text;
 	char *end;
@@ -532,14 +516,14 @@ struct pidwatch {
 	size_t n;
 };
 
-static int pidwatch_open(pid_t pid)
+int pidwatch_open(pid_t pid)
 {
 	long fd = syscall(SYS_pidfd_open, pid, 0);
 	return fd < 0 ? -errno : (int)fd;
 }
 
 /* 1 with *status set when the kernel has the exit status (after reaping). */
-static int pidwatch_info_exit(int pidfd, int *status)
+int pidwatch_info_exit(int pidfd, int *status)
 {
 	struct pidwatch_info info;
 
@@ -555,7 +539,7 @@ static int pidwatch_info_exit(int pidfd, int *status)
  * the zombie's /proc/PID/stat before. The pidfd is asked again after the
  * stat read: if the process was reaped in between, the pid may name another
  * process by then. -ENODATA when neither knows. */
-static int pidwatch_status(int pidfd, pid_t pid, int *status)
+int pidwatch_status(int pidfd, pid_t pid, int *status)
 {
 	unsigned long flags = 0;
 	int code = 0, ret;
@@ -619,7 +603,7 @@ static void *pidwatch_thread(void *arg)
 
 /* A child that exits 3, reaped, must read back as 0x300 through its pidfd,
  * after the pidfd turned readable. */
-static int pidwatch_probe(void)
+int pidwatch_probe(void)
 {
 	struct pollfd pfd = { .events = POLLIN };
 	int status = 0, ret = 0;

@@ -3,19 +3,20 @@
 #include <check.h>
 #include <errno.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* fs/ is not a library the tests link; compile the module in. */
-#include "../fs/procwatch.c"
+#include "procwatch_int.h"
 
 /* ---- what the callback saw ---- */
 

@@ -908,87 +908,124 @@ static int gc_row(json_t *arr, struct table *t, const char *name, bool keep, con
 
 /* Dry run: the retention plan over every committed checkpoint, plus the
  * aborted checkpoints gc purges, so it lists exactly what gc deletes. */
-static int cmd_gc(struct cli *c)
-{
-	struct retain_row *plan = NULL, *del = NULL;
-	size_t np = 0, nd = 0, na = 0;
-	struct ckpt_info *all = NULL;
-	struct table t = { .ncol = 4, .align = "llll" };
-	json_t *arr = NULL;
-	uint64_t freed = 0;
-	int rc, r;
+/* What `ckpt gc` planned, did, and lists besides (aborted checkpoints). */
+struct gc_run {
+	struct retain_row *plan, *del;
+	size_t np, nd, na;
+	struct ckpt_info *all;
+	uint64_t freed;
+};
 
-	if ((rc = cli_open(c, !c->dry_run)) != CLI_OK)
-		return rc;
-	r = store_retain_plan(c->st, &plan, &np);
+/* A real run: retention, then gc; g->freed counts what left the disk. */
+static int gc_apply(struct cli *c, struct gc_run *g)
+{
+	struct store_stats before, after;
+	bool have_before = store_stats(c->st, &before) == 0;
+	int r = store_retain_run(c->st, &g->del, &g->nd);
+
 	if (r < 0) {
-		cli_err(c, NULL, "planning retention: %s", strerror(-r));
+		cli_err(c, NULL, "applying retention: %s", strerror(-r));
 		return CLI_FAIL;
 	}
-	r = store_ckpt_list(c->st, STORE_LIST_ALL | STORE_LIST_NO_METRICS, &all, &na);
+	r = store_gc(c->st, true, &g->freed);
 	if (r < 0) {
-		cli_err(c, NULL, "listing checkpoints: %s", strerror(-r));
-		rc = CLI_FAIL;
-		goto out_free;
+		cli_err(c, NULL, "collecting garbage: %s", strerror(-r));
+		return CLI_FAIL;
 	}
-	if (!c->dry_run) {
-		struct store_stats before, after;
-		bool have_before = store_stats(c->st, &before) == 0;
+	/* Retention may reclaim on its own: count what left the disk. */
+	if (have_before && store_stats(c->st, &after) == 0 && before.stored_bytes > after.stored_bytes &&
+	    before.stored_bytes - after.stored_bytes > g->freed)
+		g->freed = before.stored_bytes - after.stored_bytes;
+	return CLI_OK;
+}
 
-		r = store_retain_run(c->st, &del, &nd);
-		if (r < 0) {
-			cli_err(c, NULL, "applying retention: %s", strerror(-r));
-			rc = CLI_FAIL;
-			goto out_free;
-		}
-		r = store_gc(c->st, true, &freed);
-		if (r < 0) {
-			cli_err(c, NULL, "collecting garbage: %s", strerror(-r));
-			rc = CLI_FAIL;
-			goto out_free;
-		}
-		/* Retention may reclaim on its own: count what left the disk. */
-		if (have_before && store_stats(c->st, &after) == 0 &&
-		    before.stored_bytes > after.stored_bytes &&
-		    before.stored_bytes - after.stored_bytes > freed)
-			freed = before.stored_bytes - after.stored_bytes;
-	}
+/* One row per planned checkpoint (a real run reports what it did), per
+ * checkpoint the run deleted that the plan did not know, and per aborted
+ * checkpoint. 0 or -errno. */
+static int gc_rows(struct cli *c, const struct gc_run *g, json_t *arr, struct table *t)
+{
+	int r = c->json ? 0 : table_add(t, "NAME", "ACTION", "STATE", "RULE");
 
-	if (c->json && !(arr = json_array())) {
-		rc = CLI_FAIL;
-		cli_err(c, NULL, "%s", strerror(ENOMEM));
-		goto out_free;
-	}
-	if (!c->json)
-		r = table_add(&t, "NAME", "ACTION", "STATE", "RULE");
-	for (size_t i = 0; r >= 0 && i < np; i++) {
-		bool keep = plan[i].keep;
-		const char *rule = plan[i].rule;
+	for (size_t i = 0; r >= 0 && i < g->np; i++) {
+		bool keep = g->plan[i].keep;
+		const char *rule = g->plan[i].rule;
 
 		/* A real run reports what it did: the run's own decisions win over
 		 * the plan taken just before it. */
 		if (!c->dry_run) {
 			keep = true;
-			for (size_t j = 0; j < nd; j++)
-				if (del[j].id == plan[i].id) {
+			for (size_t j = 0; j < g->nd; j++)
+				if (g->del[j].id == g->plan[i].id) {
 					keep = false;
-					rule = del[j].rule;
+					rule = g->del[j].rule;
 				}
 		}
-		r = gc_row(arr, &t, plan[i].name, keep, rule, "committed");
+		r = gc_row(arr, t, g->plan[i].name, keep, rule, "committed");
 	}
 	/* Deleted by the run but not in the plan (a mount committed meanwhile). */
-	for (size_t j = 0; r >= 0 && j < nd; j++) {
+	for (size_t j = 0; r >= 0 && j < g->nd; j++) {
 		bool planned = false;
 
-		for (size_t i = 0; i < np; i++)
-			planned |= plan[i].id == del[j].id;
+		for (size_t i = 0; i < g->np; i++)
+			planned |= g->plan[i].id == g->del[j].id;
 		if (!planned)
-			r = gc_row(arr, &t, del[j].name, false, del[j].rule, "committed");
+			r = gc_row(arr, t, g->del[j].name, false, g->del[j].rule, "committed");
 	}
-	for (size_t i = 0; r >= 0 && i < na; i++)
-		if (all[i].state == CKPT_ABORTED)
-			r = gc_row(arr, &t, all[i].name, false, GC_ABORTED_RULE, "aborted");
+	for (size_t i = 0; r >= 0 && i < g->na; i++)
+		if (g->all[i].state == CKPT_ABORTED)
+			r = gc_row(arr, t, g->all[i].name, false, GC_ABORTED_RULE, "aborted");
+	return r;
+}
+
+/* The text summary under the table. */
+static void gc_summary(struct cli *c, const struct gc_run *g)
+{
+	size_t ndel = 0, nab = 0;
+	char fb[32];
+
+	for (size_t i = 0; i < g->na; i++)
+		nab += g->all[i].state == CKPT_ABORTED;
+	if (c->dry_run) {
+		for (size_t i = 0; i < g->np; i++)
+			ndel += !g->plan[i].keep;
+		printf("dry run: gc would delete %zu committed and %zu aborted checkpoint(s)\n", ndel, nab);
+		return;
+	}
+	fmt_size(g->freed, fb, sizeof(fb));
+	printf("deleted %zu committed and %zu aborted checkpoint(s); freed %s (%llu bytes)\n", g->nd, nab,
+	       fb, (unsigned long long)g->freed);
+	if (c->shared)
+		printf("the store is mounted: space reclamation was left to the mount\n");
+}
+
+static int cmd_gc(struct cli *c)
+{
+	struct gc_run g = { 0 };
+	struct table t = { .ncol = 4, .align = "llll" };
+	json_t *arr = NULL;
+	int rc, r;
+
+	if ((rc = cli_open(c, !c->dry_run)) != CLI_OK)
+		return rc;
+	r = store_retain_plan(c->st, &g.plan, &g.np);
+	if (r < 0) {
+		cli_err(c, NULL, "planning retention: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	r = store_ckpt_list(c->st, STORE_LIST_ALL | STORE_LIST_NO_METRICS, &g.all, &g.na);
+	if (r < 0) {
+		cli_err(c, NULL, "listing checkpoints: %s", strerror(-r));
+		rc = CLI_FAIL;
+		goto out_free;
+	}
+	if (!c->dry_run && (rc = gc_apply(c, &g)) != CLI_OK)
+		goto out_free;
+	if (c->json && !(arr = json_array())) {
+		rc = CLI_FAIL;
+		cli_err(c, NULL, "%s", strerror(ENOMEM));
+		goto out_free;
+	}
+	r = gc_rows(c, &g, arr, &t);
 	if (r < 0) {
 		cli_err(c, NULL, "%s", strerror(-r));
 		rc = CLI_FAIL;
@@ -998,32 +1035,16 @@ static int cmd_gc(struct cli *c)
 		rc = json_print(c, arr);
 		arr = NULL;
 	} else {
-		size_t ndel = 0, nab = 0;
-		char fb[32];
-
 		table_print(&t, stdout);
-		for (size_t i = 0; i < na; i++)
-			nab += all[i].state == CKPT_ABORTED;
-		if (c->dry_run) {
-			for (size_t i = 0; i < np; i++)
-				ndel += !plan[i].keep;
-			printf("dry run: gc would delete %zu committed and %zu aborted checkpoint(s)\n",
-			       ndel, nab);
-		} else {
-			fmt_size(freed, fb, sizeof(fb));
-			printf("deleted %zu committed and %zu aborted checkpoint(s); freed %s (%llu bytes)\n",
-			       nd, nab, fb, (unsigned long long)freed);
-			if (c->shared)
-				printf("the store is mounted: space reclamation was left to the mount\n");
-		}
+		gc_summary(c, &g);
 	}
 
 out_free:
 	json_decref(arr);
 	table_release(&t);
-	ckpt_info_free_array(all, na);
-	retain_rows_free(plan, np);
-	retain_rows_free(del, nd);
+	ckpt_info_free_array(g.all, g.na);
+	retain_rows_free(g.plan, g.np);
+	retain_rows_free(g.del, g.nd);
 	return rc;
 }
 
@@ -1540,55 +1561,111 @@ static void remove_tree(int pfd, const char *name)
 	free(names);
 }
 
-static int cmd_export(struct cli *c)
+/* DEST without trailing slashes (*dest, malloc'd), split into the
+ * directory it goes in (*parent) and its name there (*base, inside *dest).
+ * Refuses an existing path and names that cannot carry the temporary
+ * suffix. CLI_OK, else the exit code with the error said. */
+static int export_dest(struct cli *c, char **dest, const char **parent, char **base)
 {
-	const char *name = c->args[0];
-	char *dest = NULL, *slash, *base, tmp[NAME_MAX + 1];
-	const char *parent;
-	struct export_ctx x = { 0 };
-	struct ckpt_info ci;
-	struct store_node root;
+	char *d = strdup(c->args[1]), *slash;
 	struct stat sb;
-	int64_t version = 0;
-	int rc, r, dirfd = -1;
 	size_t len;
 
-	dest = strdup(c->args[1]);
-	if (!dest) {
+	if (!d) {
 		cli_err(c, NULL, "%s", strerror(ENOMEM));
 		return CLI_FAIL;
 	}
-	len = strlen(dest);
-	while (len > 1 && dest[len - 1] == '/')
-		dest[--len] = '\0';
-	if (fstatat(AT_FDCWD, dest, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+	*dest = d;
+	len = strlen(d);
+	while (len > 1 && d[len - 1] == '/')
+		d[--len] = '\0';
+	if (fstatat(AT_FDCWD, d, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
 		cli_err(c, c->args[1], "refusing to export over an existing path");
-		free(dest);
 		return CLI_FAIL;
 	}
 	if (errno != ENOENT) {
 		cli_err(c, c->args[1], "%s", strerror(errno));
-		free(dest);
 		return CLI_FAIL;
 	}
-	slash = strrchr(dest, '/');
-	if (slash == dest) {
-		parent = "/";
-		base = dest + 1;
+	slash = strrchr(d, '/');
+	if (slash == d) {
+		*parent = "/";
+		*base = d + 1;
 	} else if (slash) {
 		*slash = '\0';
-		parent = dest;
-		base = slash + 1;
+		*parent = d;
+		*base = slash + 1;
 	} else {
-		parent = ".";
-		base = dest;
+		*parent = ".";
+		*base = d;
 	}
-	if (!base[0] || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 ||
-	    strlen(base) + 32 > NAME_MAX) {
+	if (!(*base)[0] || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0 ||
+	    strlen(*base) + 32 > NAME_MAX) {
 		cli_err(c, c->args[1], "not a usable destination name");
-		free(dest);
 		return CLI_USAGE;
 	}
+	return CLI_OK;
+}
+
+/* Renames the finished export tmp to base in dirfd, never over an existing
+ * path. CLI_OK, else CLI_FAIL (said) with tmp left in place. */
+static int export_rename(struct cli *c, int dirfd, const char *tmp, const char *base)
+{
+	struct stat sb;
+	int r = renameat2(dirfd, tmp, dirfd, base, RENAME_NOREPLACE);
+
+	if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
+		/* No RENAME_NOREPLACE here: check, then rename. */
+		if (fstatat(dirfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			errno = EEXIST;
+		else
+			r = renameat(dirfd, tmp, dirfd, base);
+	}
+	if (r < 0) {
+		cli_err(c, c->args[1], "%s", errno == EEXIST ? "refusing to export over an existing path"
+							  : strerror(errno));
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+static int export_report(struct cli *c, const struct ckpt_info *ci, const struct export_ctx *x)
+{
+	if (!c->json) {
+		printf("exported %s to %s: %llu file(s), %llu bytes\n", ci->name, c->args[1],
+		       (unsigned long long)x->files, (unsigned long long)x->bytes);
+		return CLI_OK;
+	}
+	json_t *o = json_object();
+	bool bad = !o;
+
+	if (o) {
+		jset(o, "name", json_string(ci->name), &bad);
+		jset(o, "dest", json_string(c->args[1]), &bad);
+		jset(o, "kind", json_string(kind_name(ci->kind)), &bad);
+		jset(o, "files", json_integer((json_int_t)x->files), &bad);
+		jset(o, "bytes", json_integer((json_int_t)x->bytes), &bad);
+	}
+	if (bad) {
+		json_decref(o);
+		o = NULL;
+	}
+	return json_print(c, o);
+}
+
+static int cmd_export(struct cli *c)
+{
+	const char *name = c->args[0];
+	char *dest = NULL, *base, tmp[NAME_MAX + 1];
+	const char *parent;
+	struct export_ctx x = { 0 };
+	struct ckpt_info ci;
+	struct store_node root;
+	int64_t version = 0;
+	int rc, r, dirfd = -1;
+
+	if ((rc = export_dest(c, &dest, &parent, &base)) != CLI_OK)
+		goto out_free_dest;
 	if ((rc = cli_open(c, false)) != CLI_OK)
 		goto out_free_dest;
 	r = cli_resolve(c, name, RESOLVE_ABORTED, &ci, &version);
@@ -1624,45 +1701,14 @@ static int cmd_export(struct cli *c)
 		rc = CLI_FAIL;
 		goto out_remove_tmp;
 	}
-	r = renameat2(dirfd, tmp, dirfd, base, RENAME_NOREPLACE);
-	if (r < 0 && (errno == EINVAL || errno == ENOSYS)) {
-		/* No RENAME_NOREPLACE here: check, then rename. */
-		if (fstatat(dirfd, base, &sb, AT_SYMLINK_NOFOLLOW) == 0)
-			errno = EEXIST;
-		else
-			r = renameat(dirfd, tmp, dirfd, base);
-	}
-	if (r < 0) {
-		cli_err(c, c->args[1], "%s", errno == EEXIST ? "refusing to export over an existing path"
-							  : strerror(errno));
-		rc = CLI_FAIL;
+	if ((rc = export_rename(c, dirfd, tmp, base)) != CLI_OK)
 		goto out_remove_tmp;
-	}
 	if (fsync(dirfd) < 0) {
 		cli_err(c, c->args[1], "syncing: %s", strerror(errno));
 		rc = CLI_FAIL;
 		goto out_free_buf;
 	}
-	if (c->json) {
-		json_t *o = json_object();
-		bool bad = !o;
-
-		if (o) {
-			jset(o, "name", json_string(ci.name), &bad);
-			jset(o, "dest", json_string(c->args[1]), &bad);
-			jset(o, "kind", json_string(kind_name(ci.kind)), &bad);
-			jset(o, "files", json_integer((json_int_t)x.files), &bad);
-			jset(o, "bytes", json_integer((json_int_t)x.bytes), &bad);
-		}
-		if (bad) {
-			json_decref(o);
-			o = NULL;
-		}
-		rc = json_print(c, o);
-	} else {
-		printf("exported %s to %s: %llu file(s), %llu bytes\n", ci.name, c->args[1],
-		       (unsigned long long)x.files, (unsigned long long)x.bytes);
-	}
+	rc = export_report(c, &ci, &x);
 	goto out_free_buf;
 
 out_remove_tmp:

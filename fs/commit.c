@@ -1,0 +1,154 @@
+/* The commit / abort / delete glue: the store's transition, then what the
+ * mount must do about it (untrack, rebind copy-on-write inodes, invalidate
+ * names, retention, gc). Above the tracker (track.c) and the inode table
+ * (inode.c), which do not call each other; called by the handlers and the
+ * timer. Commit, abort and delete serialise on commit_lock. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+void fs_policy_refresh(struct fs *fs)
+{
+	struct policy *p = malloc(sizeof(*p));
+	if (!p)
+		return;
+	if (store_policy_get(fs->st, p) == 0) {
+		pthread_mutex_lock(&fs->pol_lock);
+		fs->pol = *p;
+		pthread_mutex_unlock(&fs->pol_lock);
+	}
+	free(p);
+}
+
+void fs_after_commit(struct fs *fs)
+{
+	struct retain_row *del = NULL;
+	size_t n = 0;
+	fs_policy_refresh(fs); /* a `ckpt policy` change applies from the next commit */
+	if (store_retain_run(fs->st, &del, &n) == 0) {
+		for (size_t i = 0; i < n; i++) {
+			fs_track_drop(fs, del[i].id);
+			fs_notify_entry(fs, FUSE_ROOT_ID, del[i].name);
+		}
+		retain_rows_free(del, n);
+	}
+	store_gc(fs->st, false, NULL);
+	fs_reclaim_kick(fs, true); /* what the kernel still caches */
+}
+
+/* commit_lock held. The checkpoint's state decides what is left to do. */
+static int fs_commit_locked(struct fs *fs, int64_t id)
+{
+	struct ckpt_info ci;
+	int rc = store_ckpt_get(fs->st, id, &ci);
+	if (rc < 0) {
+		fs_track_drop(fs, id);
+		return rc;
+	}
+	bool staging = ci.state == CKPT_STAGING ||
+		       (ci.state == CKPT_COMMITTED && ci.staging_version != 0);
+	if (!staging) {
+		ckpt_info_release(&ci);
+		fs_track_drop(fs, id);
+		return 0;
+	}
+	bool cow = ci.state == CKPT_COMMITTED;
+	if (fs_track_is_doomed(fs, id)) {
+		ckpt_info_release(&ci);
+		return 0; /* an abort is pending (its error was reported): never commit */
+	}
+	rc = store_ckpt_commit(fs->st, id);
+	fs_track_drop(fs, id);
+	if (rc == 0) {
+		if (cow)
+			fs_inodes_rebind(fs, id, true);
+		fs_after_commit(fs);
+	} else {
+		/* The store aborts on a failed format check or durability; make
+		 * sure of it for any other failure (flushing open files can run
+		 * out of space first): it leaves the listing now, a copy-on-write
+		 * version falls back to the old one. */
+		struct ckpt_info now;
+		if (store_ckpt_get(fs->st, id, &now) == 0) {
+			if (now.state == CKPT_STAGING || (now.state == CKPT_COMMITTED && now.staging_version)) {
+				char reason[128];
+				snprintf(reason, sizeof(reason), "commit failed: %s", strerror(-rc));
+				if (store_ckpt_abort(fs->st, id, reason) < 0)
+					fs_track_doom(fs, id, reason);
+			}
+			ckpt_info_release(&now);
+		}
+		fs_notify_entry(fs, FUSE_ROOT_ID, ci.name);
+		if (cow)
+			fs_inodes_rebind(fs, id, true);
+		store_note(fs->st, "commit of %s failed: %s", ci.name, strerror(-rc));
+	}
+	ckpt_info_release(&ci);
+	return rc;
+}
+
+int fs_commit(struct fs *fs, int64_t id)
+{
+	pthread_mutex_lock(&fs->commit_lock);
+	int rc = fs_commit_locked(fs, id);
+	pthread_mutex_unlock(&fs->commit_lock);
+	return rc;
+}
+
+int fs_abort(struct fs *fs, int64_t id, const char *reason)
+{
+	pthread_mutex_lock(&fs->commit_lock);
+	struct ckpt_info ci;
+	int rc = store_ckpt_get(fs->st, id, &ci);
+	if (rc < 0)
+		goto out_drop;
+	bool cow = ci.state == CKPT_COMMITTED && ci.staging_version != 0;
+	if (ci.state == CKPT_STAGING || cow) {
+		rc = store_ckpt_abort(fs->st, id, reason);
+		if (rc == 0) {
+			if (cow)
+				fs_inodes_rebind(fs, id, true);
+		} else {
+			fs_track_doom(fs, id, reason);
+		}
+		if (!cow)
+			fs_notify_entry(fs, FUSE_ROOT_ID, ci.name);
+	}
+	ckpt_info_release(&ci);
+	if (rc < 0) {
+		pthread_mutex_unlock(&fs->commit_lock);
+		return rc;
+	}
+out_drop:
+	fs_track_drop(fs, id);
+	pthread_mutex_unlock(&fs->commit_lock);
+	return rc;
+}
+
+int fs_delete(struct fs *fs, int64_t id)
+{
+	pthread_mutex_lock(&fs->commit_lock);
+	int rc = store_ckpt_delete(fs->st, id, "user");
+	if (rc == 0) {
+		fs_track_drop(fs, id);
+		store_gc(fs->st, false, NULL);
+		fs_reclaim_kick(fs, true);
+	}
+	pthread_mutex_unlock(&fs->commit_lock);
+	return rc;
+}
+
+void fs_commit_quiet(struct fs *fs)
+{
+	int64_t ids[256];
+	size_t n;
+	/* Each round commits (and untracks) what it found, so this ends. */
+	while ((n = fs_track_ready(fs, -1, ids, 256)) > 0) {
+		for (size_t i = 0; i < n; i++)
+			fs_commit(fs, ids[i]);
+	}
+}
+
