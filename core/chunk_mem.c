@@ -108,6 +108,8 @@ static struct mem_obj *obj_new(const uint8_t hash[CHUNK_HASH_LEN], const struct 
 		return NULL;
 	}
 	for (int i = 0; i < iovcnt; i++) {
+		if (!iov[i].iov_len)
+			continue; /* an empty payload may come with a NULL base */
 		memcpy(o->data + off, iov[i].iov_base, iov[i].iov_len);
 		off += iov[i].iov_len;
 	}
