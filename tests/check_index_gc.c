@@ -2,24 +2,9 @@
  * (core/index.h, section "retention, gc, verify, recovery"), driven through
  * the interface only: a real store gives the rows, the verbs are called on
  * st->ix directly. */
+#define TU_STORE_FIXTURE
 #include "store_test_util.h"
 #include "store_int.h"
-
-static char *dir;
-static struct store *st;
-
-static void setup(void)
-{
-	dir = tu_tmpstore();
-	st = tu_open(dir, 0);
-}
-
-static void teardown(void)
-{
-	store_close(st);
-	tu_rmrf(dir);
-	free(dir);
-}
 
 static struct ckpt_info info(int64_t id)
 {

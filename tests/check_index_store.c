@@ -4,23 +4,8 @@
 #include <sys/stat.h>
 
 #include "store_int.h"
+#define TU_STORE_FIXTURE
 #include "store_test_util.h"
-
-static char *dir;
-static struct store *st;
-
-static void setup(void)
-{
-	dir = tu_tmpstore();
-	st = tu_open(dir, 0);
-}
-
-static void teardown(void)
-{
-	store_close(st);
-	tu_rmrf(dir);
-	free(dir);
-}
 
 static void hash_of(const char *text, uint8_t hash[CHUNK_HASH_LEN])
 {

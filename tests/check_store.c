@@ -5,24 +5,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#define TU_STORE_FIXTURE
 #include "store_test_util.h"
-
-static char *dir;
-static struct store *st;
-
-static void setup(void)
-{
-	dir = tu_tmpstore();
-	st = tu_open(dir, 0);
-}
-
-static void teardown(void)
-{
-	store_close(st);
-	st = NULL;
-	tu_rmrf(dir);
-	free(dir);
-}
 
 START_TEST(test_open_init)
 {
@@ -1159,11 +1143,5 @@ static Suite *store_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(store_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(store_suite());
 }

@@ -6,24 +6,8 @@
  * its row an orphan. */
 #include <time.h>
 
+#define TU_STORE_FIXTURE
 #include "store_test_util.h"
-
-static char *dir;
-static struct store *st;
-
-static void setup(void)
-{
-	dir = tu_tmpstore();
-	st = tu_open(dir, 0);
-}
-
-static void teardown(void)
-{
-	store_close(st);
-	st = NULL;
-	tu_rmrf(dir);
-	free(dir);
-}
 
 /* STORE/chunks/ab/<hash> of the chunk holding data[0..len). */
 static void chunk_file_of(const char *store, const void *data, size_t len, char *out, size_t cap)
@@ -34,12 +18,6 @@ static void chunk_file_of(const char *store, const void *data, size_t len, char 
 	chunk_hash(data, len, h);
 	chunk_hex(h, hex);
 	snprintf(out, cap, "%s/chunks/%.2s/%s", store, hex, hex);
-}
-
-static void count_problem(void *ctx, const char *problem)
-{
-	(*(int *)ctx)++;
-	printf("verify: %s\n", problem);
 }
 
 /* The rule of the newest event of that kind, or NULL (malloc'd). */
@@ -87,7 +65,7 @@ START_TEST(test_read_damage_heals)
 	ck_assert_ptr_nonnull(rule);
 	ck_assert_msg(strstr(rule, "old") != NULL, "heal event names the healed checkpoint: %s", rule);
 	free(rule);
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 0);
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 0);
 	ck_assert_int_eq(problems, 0);
 	free(a);
 	free(buf);
@@ -110,7 +88,7 @@ START_TEST(test_verify_damage_heals_file_ckpt)
 	tu_ckpt1(st, "old", "m.bin", a, sz);
 	chunk_file_of(dir, a, CHUNK_SIZE, path, sizeof(path));
 	tu_flip_byte(path);
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 1);
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1);
 
 	ck_assert_int_eq(store_ckpt_create(st, "last.ckpt", CKPT_FILE, 0644, &id, &node), 0);
 	ck_assert_int_eq(store_file_open(st, node, STORE_F_WRITE, &f), 0);
@@ -120,7 +98,7 @@ START_TEST(test_verify_damage_heals_file_ckpt)
 	tu_expect(st, node, a, sz);
 	tu_expect(st, tu_lookup(st, "old", "m.bin"), a, sz);
 	problems = 0;
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 0);
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 0);
 	free(a);
 }
 END_TEST
@@ -159,7 +137,7 @@ static int enospc_flush_child(const char *base)
 		return 6;
 	if (store_ckpt_abort(s, id, "disk full") != 0 || store_gc(s, true, NULL) != 0)
 		return 7;
-	if (store_verify(s, count_problem, NULL, &problems) != 0 || problems)
+	if (store_verify(s, tu_count_problem, NULL, &problems) != 0 || problems)
 		return 8;
 	store_close(s);
 	free(buf);
@@ -186,7 +164,7 @@ START_TEST(test_verify_orphan_grace)
 {
 	uint8_t data[4096];
 	char path[700], fake[700], cmd[1600];
-	struct store_verify_opts o = { .report = count_problem, .note = count_note };
+	struct store_verify_opts o = { .report = tu_count_problem, .note = count_note };
 	struct timespec old[2] = { { .tv_sec = time(NULL) - 7200 }, { .tv_sec = time(NULL) - 7200 } };
 	struct store *ro;
 	int problems = 0;
@@ -198,7 +176,7 @@ START_TEST(test_verify_orphan_grace)
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/chunks/00' && cp '%s' '%s'", dir, path, fake);
 	ck_assert_int_eq(system(cmd), 0);
 
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 1); /* lock holder */
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1); /* lock holder */
 	ro = tu_open(dir, STORE_RDONLY | STORE_NOCREATE);
 	problems = 0;
 	o.ctx = &problems;
@@ -228,11 +206,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return tu_run(suite());
 }

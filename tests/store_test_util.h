@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <sys/mount.h>
 #include <sys/wait.h>
 #include <stdio.h>
@@ -227,5 +228,64 @@ static inline void tu_in_tmpfs(const char *dir, const char *size, int (*fn)(cons
 	}
 	ck_assert_msg(WEXITSTATUS(status) == 0, "tmpfs child step %d failed", WEXITSTATUS(status));
 }
+
+/* A verify callback that counts the problems in *(int *)ctx and prints them. */
+static inline void tu_count_problem(void *ctx, const char *problem)
+{
+	(*(int *)ctx)++;
+	printf("verify: %s\n", problem);
+}
+
+/* Runs a suite; the exit status for a test's main. */
+static inline int tu_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* The fixture most store suites share: each test gets a fresh read-write
+ * store st in directory dir, closed and removed after it. A suite opts in by
+ * defining TU_STORE_FIXTURE before including this header. */
+#ifdef TU_STORE_FIXTURE
+static char *dir;
+static struct store *st;
+
+static void setup(void)
+{
+	dir = tu_tmpstore();
+	st = tu_open(dir, 0);
+}
+
+static void teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	tu_rmrf(dir);
+	free(dir);
+}
+
+/* Adds to suite s a TCase on the store fixture with a timeout in seconds and
+ * the tests that follow (TU_TCASE ends the list). */
+static inline void tu_tcase(Suite *s, const char *name, double timeout, ...)
+{
+	TCase *tc = tcase_create(name);
+	const TTest *t;
+	va_list ap;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, timeout);
+	va_start(ap, timeout);
+	while ((t = va_arg(ap, const TTest *)))
+		tcase_add_test(tc, t);
+	va_end(ap);
+	suite_add_tcase(s, tc);
+}
+#define TU_TCASE(s, name, timeout, ...) tu_tcase(s, name, timeout, __VA_ARGS__, (const TTest *)NULL)
+#endif
 
 #endif

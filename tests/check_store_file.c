@@ -1,45 +1,14 @@
-/* Store tests on space and scale: dedup, the chunking measurement on a
- * safetensors-like file, corruption, verify, gc reclamation, retention,
- * resolution over 100k checkpoints, concurrency, bounded memory. */
+/* Store tests of file data: dedup, the chunking measurement on a
+ * safetensors-like file, the anchored chunk grid, slots hashed in the
+ * background, a large file in bounded memory, concurrent readers and
+ * writers, and the exact size of a staging checkpoint. */
 #include <pthread.h>
-#include <sched.h>
-#include <sys/mount.h>
-#include <sys/wait.h>
-#include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 
-#include "index_sqlite.h" /* the SQLite backend's statement counters in test_lookup_independent_of_size */
-#include "store_int.h"
+#include "store_int.h" /* STORE_DIRTY_FLUSH in test_large_file_bounded */
+#define TU_STORE_FIXTURE
 #include "store_test_util.h"
-
-#define STORE_DIRTY_FLUSH_TEST 64 /* STORE_DIRTY_FLUSH in core/store_int.h */
-
-static char *dir;
-static struct store *st;
-
-static void setup(void)
-{
-	dir = tu_tmpstore();
-	st = tu_open(dir, 0);
-}
-
-static void teardown(void)
-{
-	store_close(st);
-	st = NULL;
-	tu_rmrf(dir);
-	free(dir);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* Two checkpoints sharing 90% of their bytes store ~1.1x, not 2x. */
 START_TEST(test_dedup_90)
@@ -295,44 +264,6 @@ START_TEST(test_anchored_rewrite)
 }
 END_TEST
 
-static char *first_chunk_file(const char *store)
-{
-	char cmd[600], *line = NULL;
-	size_t cap = 0;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd),
-		 "find '%s/chunks' -type f -size +1k ! -path '*/chunks/tmp/*' | sort | head -1", store);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	ck_assert(getline(&line, &cap, p) > 0);
-	pclose(p);
-	line[strcspn(line, "\n")] = 0;
-	return line;
-}
-
-static char *first_chunk_file_any(const char *store)
-{
-	char cmd[600], *line = NULL;
-	size_t cap = 0;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "find '%s/chunks' -type f ! -path '*/chunks/tmp/*' | sort | head -1",
-		 store);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	ck_assert(getline(&line, &cap, p) > 0);
-	pclose(p);
-	line[strcspn(line, "\n")] = 0;
-	return line;
-}
-
-static void count_problem(void *ctx, const char *problem)
-{
-	(*(int *)ctx)++;
-	printf("verify: %s\n", problem);
-}
-
 /* Slots hashed in the background, then changed before the flush (partial
  * rewrites, a truncate, more appends): the data reads back exactly, and
  * after gc verify finds every chunk file accounted for (unused background
@@ -385,296 +316,9 @@ START_TEST(test_background_hash_changes)
 		tu_expect(st, tu_lookup(st, name, "w.bin"), model, size);
 	}
 	ck_assert_int_eq(store_gc(st, true, NULL), 0);
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 0);
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 0);
 	ck_assert_int_eq(problems, 0);
 	free(model);
-}
-END_TEST
-
-START_TEST(test_corrupt_and_verify)
-{
-	size_t sz = 3 * CHUNK_SIZE;
-	uint8_t *a = malloc(sz), *buf = malloc(sz);
-	struct store_event *ev;
-	struct store_file *f;
-	size_t nev, i;
-	char *path;
-	int problems = 0;
-	bool found = false;
-
-	ck_assert_ptr_nonnull(a);
-	tu_fill(a, sz, 5);
-	tu_ckpt1(st, "ck", "data.bin", a, sz);
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 0);
-	ck_assert_int_eq(problems, 0);
-	/* flip one byte in the middle of a chunk file */
-	path = first_chunk_file(dir);
-	tu_flip_byte(path);
-	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "ck", "data.bin"), STORE_F_READ, &f), 0);
-	{
-		ssize_t r = 0;
-		uint64_t off;
-		int eio = 0;
-
-		/* one of the three chunks is damaged: its range reads -EIO, never wrong bytes */
-		for (off = 0; off < sz; off += CHUNK_SIZE) {
-			r = store_file_read(f, buf, CHUNK_SIZE, off);
-			if (r == -EIO)
-				eio++;
-			else
-				ck_assert(r == CHUNK_SIZE && memcmp(buf, a + off, CHUNK_SIZE) == 0);
-		}
-		ck_assert_int_eq(eio, 1);
-	}
-	ck_assert_int_eq(store_file_close(f), 0);
-	ck_assert_int_eq(store_events(st, &ev, &nev), 0);
-	for (i = 0; i < nev; i++)
-		if (strcmp(ev[i].event, "corrupt") == 0 && ev[i].name &&
-		    strcmp(ev[i].name, "ck/data.bin") == 0)
-			found = true;
-	store_events_free(ev, nev);
-	ck_assert(found);
-	problems = 0;
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 1);
-	ck_assert_int_eq(problems, 1);
-	/* and a missing chunk */
-	ck_assert_int_eq(unlink(path), 0);
-	free(path);
-	path = first_chunk_file(dir);
-	ck_assert_int_eq(unlink(path), 0);
-	problems = 0;
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 2);
-	free(path);
-	free(a);
-	free(buf);
-}
-END_TEST
-
-START_TEST(test_gc_reclaims)
-{
-	size_t sz = 6 * CHUNK_SIZE;
-	uint8_t *a = malloc(sz);
-	struct store_stats s0, s1;
-	int64_t ids[3];
-	uint64_t du0, du1, freed = 0;
-	int i;
-
-	ck_assert_ptr_nonnull(a);
-	for (i = 0; i < 3; i++) {
-		char name[32];
-
-		snprintf(name, sizeof(name), "step-%d", i);
-		tu_fill(a, sz, 100 + (uint64_t)i);
-		ids[i] = tu_ckpt1(st, name, "w", a, sz);
-	}
-	ck_assert_int_eq(store_stats(st, &s0), 0);
-	du0 = tu_du(dir);
-	ck_assert_int_eq(store_ckpt_delete(st, ids[0], "user"), 0);
-	ck_assert_int_eq(store_ckpt_delete(st, ids[1], "user"), 0);
-	ck_assert_int_eq(store_gc(st, false, &freed), 0);
-	ck_assert_int_eq(store_stats(st, &s1), 0);
-	du1 = tu_du(dir);
-	printf("gc: stored %llu -> %llu, on disk %llu -> %llu\n", (unsigned long long)s0.stored_bytes,
-	       (unsigned long long)s1.stored_bytes, (unsigned long long)du0, (unsigned long long)du1);
-	ck_assert_uint_le(s1.stored_bytes, s0.stored_bytes / 3 + 4096);
-	ck_assert_uint_lt(du1 + 2 * sz - CHUNK_SIZE, du0);
-	ck_assert_uint_eq(s1.checkpoints, 1);
-	ck_assert_uint_eq(s1.deleted, 2);
-	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
-	free(a);
-}
-END_TEST
-
-START_TEST(test_retention)
-{
-	/* val_loss by step: 100:0.9 200:0.3 300:0.5 400:0.2 500:0.8 600:0.7 */
-	const double vals[] = { 0.9, 0.3, 0.5, 0.2, 0.8, 0.7 };
-	struct retain_row *plan, *del;
-	size_t np, nd, i, j;
-	struct policy p;
-	int64_t ids[6], best, latest;
-	char *words[] = { "keep_last=2", "metric=val_loss:min", "keep_best=1" };
-
-	for (i = 0; i < 6; i++) {
-		char name[32];
-
-		snprintf(name, sizeof(name), "checkpoint-%zu", (i + 1) * 100);
-		ids[i] = tu_ckpt1(st, name, "f", name, strlen(name));
-		ck_assert_int_eq(store_ckpt_set_metric(st, ids[i], "val_loss", vals[i]), 0);
-	}
-	/* no policy: nothing deleted */
-	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
-	ck_assert_uint_eq(nd, 0);
-	retain_rows_free(del, nd);
-	ck_assert_int_eq(store_ckpt_set_pinned(st, ids[0], true), 0);
-	ck_assert_int_eq(store_policy_get(st, &p), 0);
-	ck_assert_int_eq(policy_apply_words(&p, words, 3, NULL, 0), 0);
-	ck_assert_int_eq(store_policy_set(st, &p), 0);
-	ck_assert_int_eq(store_retain_plan(st, &plan, &np), 0);
-	ck_assert_uint_eq(np, 6);
-	for (i = 0; i < np; i++)
-		printf("plan: %s %s %s\n", plan[i].name, plan[i].keep ? "keep" : "delete", plan[i].rule);
-	/* kept: 100 pinned, 400 best, 500 and 600 newest */
-	ck_assert(plan[0].keep);
-	ck_assert(!plan[1].keep);
-	ck_assert(!plan[2].keep);
-	ck_assert(plan[3].keep);
-	ck_assert(plan[4].keep);
-	ck_assert(plan[5].keep);
-	ck_assert_ptr_nonnull(strstr(plan[1].rule, "policy"));
-	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
-	ck_assert_uint_eq(nd, 2);
-	for (i = 0; i < nd; i++) {
-		bool in_plan = false;
-
-		for (j = 0; j < np; j++)
-			in_plan |= plan[j].id == del[i].id && !plan[j].keep;
-		ck_assert(in_plan);
-	}
-	retain_rows_free(del, nd);
-	retain_rows_free(plan, np);
-	{
-		struct ckpt_info ci;
-
-		ck_assert_int_eq(store_ckpt_get(st, ids[1], &ci), 0);
-		ck_assert_int_eq(ci.state, CKPT_DELETED);
-		ck_assert_ptr_nonnull(strstr(ci.deleted_rule, "policy"));
-		ck_assert_uint_ge(ci.n_metrics, 1); /* metrics stay for ls --all */
-		ckpt_info_release(&ci);
-	}
-	ck_assert_int_eq(store_resolve_best(st, "val_loss", 0, &best, NULL), 0);
-	ck_assert_int_eq(best, ids[3]);
-	ck_assert_int_eq(store_resolve_latest(st, &latest, NULL), 0);
-	ck_assert_int_eq(latest, ids[5]);
-	/* a withdrawn newest checkpoint is neither kept as "latest" nor deleted */
-	{
-		struct store_node root;
-		struct ckpt_info ci;
-		int64_t w;
-
-		w = tu_ckpt1(st, "checkpoint-700", "f", "x", 1);
-		ck_assert_int_eq(store_ckpt_get(st, w, &ci), 0);
-		ck_assert_int_eq(store_version_root(st, ci.version, &root), 0);
-		ckpt_info_release(&ci);
-		ck_assert_int_eq(store_node_unlink(st, root.id, "f"), 0); /* withdraws it */
-		ck_assert_int_eq(store_retain_plan(st, &plan, &np), 0);
-		ck_assert_uint_eq(np, 5);
-		ck_assert_int_eq(plan[4].id, w);
-		ck_assert(plan[4].keep);
-		ck_assert_ptr_nonnull(strstr(plan[4].rule, "withdrawn"));
-		ck_assert(plan[3].keep); /* checkpoint-600: the real latest */
-		ck_assert_str_eq(plan[3].rule, "latest");
-		ck_assert(plan[2].keep); /* 500: keep_last=2 with 600 */
-		retain_rows_free(plan, np);
-	}
-	/* a second run deletes nothing more */
-	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
-	ck_assert_uint_eq(nd, 0);
-	retain_rows_free(del, nd);
-	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
-}
-END_TEST
-
-/* Resolution is index-backed: 100k committed checkpoints built with SQL. */
-START_TEST(test_resolve_100k)
-{
-	const int n = 100000;
-	char p[512];
-	sqlite3 *db;
-	sqlite3_stmt *c, *m;
-	int64_t id, ver, i;
-	double t0, t1;
-	int k;
-
-	store_close(st);
-	snprintf(p, sizeof(p), "%s/index.db", dir);
-	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db,
-					    "INSERT INTO checkpoints(id, name, kind, state, step, commit_seq,"
-					    " created_at, committed_at, version, committed_version, withdrawn)"
-					    " VALUES(?, ?, 0, 1, ?, ?, 0, 0, ?, ?, ?)",
-					    -1, &c, NULL),
-			 SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db,
-					    "INSERT INTO metrics(ckpt, name, value, source, eligible)"
-					    " VALUES(?, 'val_loss', ?, 'name', ?)",
-					    -1, &m, NULL),
-			 SQLITE_OK);
-	for (i = 1; i <= n; i++) {
-		char name[32];
-		/* non-monotone values in [1, 2); a few planted answers below */
-		double v = 1.0 + (double)((i * 7919) % n) / n;
-		int withdrawn = i == n; /* the newest is withdrawn: never latest */
-		int64_t step = (i * 31) % 1000003;
-
-		if (i == 4242 || i == 777)
-			v = 0.125; /* tie: lower step wins */
-		if (i == 99999)
-			v = 0.01; /* the smallest, but withdrawn below */
-		if (i == 99999)
-			withdrawn = 1;
-		snprintf(name, sizeof(name), "step-%lld", (long long)i);
-		sqlite3_bind_int64(c, 1, i);
-		sqlite3_bind_text(c, 2, name, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(c, 3, step);
-		sqlite3_bind_int64(c, 4, i);
-		sqlite3_bind_int64(c, 5, 1000000 + i);
-		sqlite3_bind_int64(c, 6, 1000000 + i);
-		sqlite3_bind_int(c, 7, withdrawn);
-		ck_assert_int_eq(sqlite3_step(c), SQLITE_DONE);
-		sqlite3_reset(c);
-		sqlite3_bind_int64(m, 1, i);
-		sqlite3_bind_double(m, 2, v);
-		sqlite3_bind_int(m, 3, !withdrawn);
-		ck_assert_int_eq(sqlite3_step(m), SQLITE_DONE);
-		sqlite3_reset(m);
-	}
-	sqlite3_finalize(c);
-	sqlite3_finalize(m);
-	ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	st = tu_open(dir, 0);
-
-	t0 = now_s();
-	for (k = 0; k < 1000; k++)
-		ck_assert_int_eq(store_resolve_latest(st, &id, &ver), 0);
-	t1 = now_s();
-	ck_assert_int_eq(id, n - 2); /* n and n-1 are withdrawn */
-	ck_assert_int_eq(ver, 1000000 + n - 2);
-	printf("100k checkpoints: resolve_latest %.1f us per call\n", (t1 - t0) * 1e3);
-	t0 = now_s();
-	for (k = 0; k < 1000; k++)
-		ck_assert_int_eq(store_resolve_best(st, "val_loss", -1, &id, &ver), 0);
-	t1 = now_s();
-	/* 777 (step 24087) and 4242 (step 131502) tie: lower step wins */
-	ck_assert_int_eq(id, 777);
-	printf("100k checkpoints: resolve_best(min) %.1f us per call\n", (t1 - t0) * 1e3);
-	t0 = now_s();
-	for (k = 0; k < 1000; k++)
-		ck_assert_int_eq(store_resolve_best(st, "val_loss", +1, &id, &ver), 0);
-	t1 = now_s();
-	/* max: (i*7919) % n == n-1 */
-	{
-		int64_t want = 0;
-
-		for (i = 1; i <= n; i++)
-			if ((i * 7919) % n == n - 1 && i != n && i != 99999)
-				want = i;
-		ck_assert_int_eq(id, want);
-	}
-	printf("100k checkpoints: resolve_best(max) %.1f us per call\n", (t1 - t0) * 1e3);
-	/* a real commit on top: next commit_seq, and it becomes latest */
-	{
-		int64_t nid;
-
-		t0 = now_s();
-		nid = tu_ckpt1(st, "step-new", "f", "x", 1);
-		t1 = now_s();
-		ck_assert_int_eq(store_resolve_latest(st, &id, &ver), 0);
-		ck_assert_int_eq(id, nid);
-		printf("100k checkpoints: create+write+commit %.2f ms\n", (t1 - t0) * 1e3);
-	}
 }
 END_TEST
 
@@ -808,7 +452,7 @@ START_TEST(test_large_file_bounded)
 	printf("320 MiB sequential write: max RSS %ld -> %ld KiB, overlay peak %llu KiB\n",
 	       ru0.ru_maxrss, ru1.ru_maxrss, (unsigned long long)max_overlay / 1024);
 	ck_assert_int_lt(ru1.ru_maxrss - ru0.ru_maxrss, 96 * 1024);
-	ck_assert_uint_le(max_overlay, (uint64_t)(STORE_DIRTY_FLUSH_TEST + 2) * CHUNK_SIZE);
+	ck_assert_uint_le(max_overlay, (uint64_t)(STORE_DIRTY_FLUSH + 2) * CHUNK_SIZE);
 	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
 	ck_assert_int_eq(store_file_open(st, node, STORE_F_READ, &f), 0);
 	ck_assert_uint_eq(store_file_size(f), total);
@@ -822,170 +466,8 @@ START_TEST(test_large_file_bounded)
 }
 END_TEST
 
-
-/* verify: an orphan chunk file and a reference count that disagrees with
- * the node rows are each one problem. */
-START_TEST(test_verify_orphan_and_counts)
-{
-	char *path, fake[700], cmd[1500], p[512];
-	int problems = 0;
-	sqlite3 *db;
-
-	tu_ckpt1(st, "ck", "f", "some bytes", 10);
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 0);
-	/* a well-named chunk file the index does not know */
-	path = first_chunk_file_any(dir);
-	snprintf(fake, sizeof(fake), "%s/chunks/00/00%062d", dir, 7);
-	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/chunks/00' && cp '%s' '%s'", dir, path, fake);
-	ck_assert_int_eq(system(cmd), 0);
-	free(path);
-	problems = 0;
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 1);
-	unlink(fake);
-	/* a count off by one */
-	snprintf(p, sizeof(p), "%s/index.db", dir);
-	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	sqlite3_busy_timeout(db, 5000);
-	ck_assert_int_eq(sqlite3_exec(db, "UPDATE chunks SET refs = refs + 1", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
-	problems = 0;
-	ck_assert_int_eq(store_verify(st, count_problem, NULL, &problems), 1);
-}
-END_TEST
-
-
-/* A full disk: writes fail with -ENOSPC as they are, the committed data
- * stays intact, the failed checkpoint aborts, and space comes back with gc.
- * Runs in a child with its own mount namespace and a small tmpfs (the
- * mount goes away with the child); skipped without the privilege. */
-static int enospc_child(const char *base)
-{
-	char sdir[600];
-	struct store *s;
-	struct store_file *f;
-	struct store_node n;
-	struct store_stats stt;
-	uint8_t *buf = malloc(CHUNK_SIZE), *got;
-	int64_t id, root, good;
-	ssize_t w = 0;
-	uint64_t off;
-	size_t len;
-	int rc;
-
-	if (!buf)
-		return 2;
-	snprintf(sdir, sizeof(sdir), "%s/store", base);
-	if (store_open(sdir, 0, &s, NULL, 0) != 0)
-		return 3;
-	tu_fill(buf, CHUNK_SIZE, 1);
-	if (store_ckpt_create(s, "good", CKPT_DIR, 0755, &good, &root) != 0 ||
-	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
-	    store_file_write(f, buf, CHUNK_SIZE, 0) != CHUNK_SIZE || store_file_close(f) != 0 ||
-	    store_ckpt_commit(s, good) != 0)
-		return 4;
-	if (store_ckpt_create(s, "big", CKPT_DIR, 0755, &id, &root) != 0 ||
-	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0)
-		return 5;
-	for (off = 0; off < 64ull * CHUNK_SIZE; off += CHUNK_SIZE) {
-		tu_fill(buf, CHUNK_SIZE, off + 7);
-		w = store_file_write(f, buf, CHUNK_SIZE, off);
-		if (w < 0)
-			break;
-	}
-	if (w != -ENOSPC)
-		return 6; /* returned as it is */
-	rc = store_file_close(f);
-	if (rc != 0 && rc != -ENOSPC)
-		return 7;
-	if (store_ckpt_abort(s, id, "disk full") != 0)
-		return 8;
-	if (store_gc(s, true, NULL) != 0 || store_verify(s, NULL, NULL, NULL) != 0)
-		return 9;
-	got = tu_read(s, tu_lookup(s, "good", "f"), &len);
-	tu_fill(buf, CHUNK_SIZE, 1);
-	if (len != CHUNK_SIZE || memcmp(got, buf, len) != 0)
-		return 10;
-	free(got);
-	/* space is back: a new checkpoint commits */
-	if (store_ckpt_create(s, "after", CKPT_DIR, 0755, &id, &root) != 0 ||
-	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
-	    store_file_write(f, buf, CHUNK_SIZE, 0) != CHUNK_SIZE || store_file_close(f) != 0 ||
-	    store_ckpt_commit(s, id) != 0 || store_stats(s, &stt) != 0 || stt.checkpoints != 2)
-		return 11;
-	store_close(s);
-	free(buf);
-	return 0;
-}
-
-START_TEST(test_enospc)
-{
-	tu_in_tmpfs(dir, "12m", enospc_child);
-}
-END_TEST
-
-/* Cost that must not grow with a checkpoint's size, checked without timing:
- * SQLite VM steps of the lookups the mount makes for every file it creates
- * in a staging checkpoint stay the same at 50 and at 3,000 files; and the
- * size a staging checkpoint reports stays exact through creates, writes,
- * truncates, renames and unlinks, and after commit. */
-/* VM steps run by all of the store's statements since the last call. */
-static long long vm_steps(void)
-{
-	long long n = 0;
-
-	for (sqlite3_stmt *q = sqlite3_next_stmt(st->ix->db, NULL); q; q = sqlite3_next_stmt(st->ix->db, q))
-		n += sqlite3_stmt_status(q, SQLITE_STMTSTATUS_VM_STEP, 1);
-	return n;
-}
-
-/* Creates files named f<from>..f<to-1> of 1 byte each under root. */
-static void add_files(int64_t root, int from, int to)
-{
-	char name[32];
-
-	for (int i = from; i < to; i++) {
-		struct store_node n;
-		struct store_file *f;
-
-		snprintf(name, sizeof(name), "f%d", i);
-		ck_assert_int_eq(store_node_create(st, root, name, S_IFREG | 0644, &n), 0);
-		ck_assert_int_eq(store_file_open(st, n.id, STORE_F_WRITE, &f), 0);
-		ck_assert_int_eq(store_file_write(f, "x", 1, 0), 1);
-		ck_assert_int_eq(store_file_close(f), 0);
-	}
-}
-
-/* Steps of the per-file lookups: by name (lookup of the top-level entry)
- * and by id (getattr, open, the writer tracking). */
-static long long lookup_steps(const char *name, int64_t id)
-{
-	struct ckpt_info ci;
-	long long n;
-
-	vm_steps();
-	ck_assert_int_eq(store_ckpt_lookup(st, name, &ci), 0);
-	ckpt_info_release(&ci);
-	ck_assert_int_eq(store_ckpt_get(st, id, &ci), 0);
-	ckpt_info_release(&ci);
-	n = vm_steps();
-	ck_assert_int_gt(n, 0);
-	return n;
-}
-
-START_TEST(test_lookup_independent_of_size)
-{
-	int64_t id, root;
-
-	ck_assert_int_eq(store_ckpt_create(st, "many", CKPT_DIR, S_IFDIR | 0755, &id, &root), 0);
-	add_files(root, 0, 50);
-	long long small = lookup_steps("many", id);
-	add_files(root, 50, 3000);
-	long long big = lookup_steps("many", id);
-	/* A scan of the version's nodes would take thousands of steps more. */
-	ck_assert_msg(big <= small + 50, "lookup steps grew from %lld at 50 files to %lld at 3000", small, big);
-}
-END_TEST
-
+/* The size a staging checkpoint reports stays exact through creates,
+ * writes, truncates, renames and unlinks, and after commit. */
 /* The reported size, by every way of asking, equals want. */
 static void expect_size(int64_t id, const char *name, uint64_t want)
 {
@@ -1074,39 +556,15 @@ START_TEST(test_staging_size_exact)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-	Suite *s = suite_create("store_more");
-	TCase *tc = tcase_create("more");
-
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_dedup_90);
-	tcase_add_test(tc, test_safetensors_10pct);
-	tcase_add_test(tc, test_safetensors_anchored);
-	tcase_add_test(tc, test_anchored_rewrite);
-	tcase_add_test(tc, test_background_hash_changes);
-	tcase_add_test(tc, test_corrupt_and_verify);
-	tcase_add_test(tc, test_gc_reclaims);
-	tcase_add_test(tc, test_verify_orphan_and_counts);
-	tcase_add_test(tc, test_retention);
-	tcase_add_test(tc, test_resolve_100k);
-	tcase_add_test(tc, test_threads);
-	tcase_add_test(tc, test_large_file_bounded);
-	tcase_add_test(tc, test_enospc);
-	tcase_add_test(tc, test_lookup_independent_of_size);
-	tcase_add_test(tc, test_staging_size_exact);
-	suite_add_tcase(s, tc);
-	return s;
-}
-
 int main(void)
 {
-	SRunner *sr = srunner_create(suite());
-	int failed;
+	Suite *s = suite_create("store_file");
 
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	TU_TCASE(s, "dedup", 120, test_dedup_90, test_safetensors_10pct);
+	TU_TCASE(s, "anchored", 120, test_safetensors_anchored, test_anchored_rewrite);
+	TU_TCASE(s, "background", 120, test_background_hash_changes);
+	TU_TCASE(s, "threads", 120, test_threads);
+	TU_TCASE(s, "large", 120, test_large_file_bounded);
+	TU_TCASE(s, "size", 120, test_staging_size_exact);
+	return tu_run(s);
 }

@@ -1,0 +1,328 @@
+/* Store tests of integrity and space: damaged and missing chunks, verify
+ * (orphan chunk files, wrong reference counts), gc reclaiming space,
+ * retention, and a full disk. */
+#include <sqlite3.h>
+
+#define TU_STORE_FIXTURE
+#include "store_test_util.h"
+
+/* The first chunk file (by path) whose find(1) tests are filter (malloc'd). */
+static char *chunk_file_find(const char *store, const char *filter)
+{
+	char cmd[600], *line = NULL;
+	size_t cap = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "find '%s/chunks' -type f %s! -path '*/chunks/tmp/*' | sort | head -1",
+		 store, filter);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	ck_assert(getline(&line, &cap, p) > 0);
+	pclose(p);
+	line[strcspn(line, "\n")] = 0;
+	return line;
+}
+
+static char *first_chunk_file(const char *store)
+{
+	return chunk_file_find(store, "-size +1k ");
+}
+
+static char *first_chunk_file_any(const char *store)
+{
+	return chunk_file_find(store, "");
+}
+
+START_TEST(test_corrupt_and_verify)
+{
+	size_t sz = 3 * CHUNK_SIZE;
+	uint8_t *a = malloc(sz), *buf = malloc(sz);
+	struct store_event *ev;
+	struct store_file *f;
+	size_t nev, i;
+	char *path;
+	int problems = 0;
+	bool found = false;
+
+	ck_assert_ptr_nonnull(a);
+	tu_fill(a, sz, 5);
+	tu_ckpt1(st, "ck", "data.bin", a, sz);
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 0);
+	ck_assert_int_eq(problems, 0);
+	/* flip one byte in the middle of a chunk file */
+	path = first_chunk_file(dir);
+	tu_flip_byte(path);
+	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "ck", "data.bin"), STORE_F_READ, &f), 0);
+	{
+		ssize_t r = 0;
+		uint64_t off;
+		int eio = 0;
+
+		/* one of the three chunks is damaged: its range reads -EIO, never wrong bytes */
+		for (off = 0; off < sz; off += CHUNK_SIZE) {
+			r = store_file_read(f, buf, CHUNK_SIZE, off);
+			if (r == -EIO)
+				eio++;
+			else
+				ck_assert(r == CHUNK_SIZE && memcmp(buf, a + off, CHUNK_SIZE) == 0);
+		}
+		ck_assert_int_eq(eio, 1);
+	}
+	ck_assert_int_eq(store_file_close(f), 0);
+	ck_assert_int_eq(store_events(st, &ev, &nev), 0);
+	for (i = 0; i < nev; i++)
+		if (strcmp(ev[i].event, "corrupt") == 0 && ev[i].name &&
+		    strcmp(ev[i].name, "ck/data.bin") == 0)
+			found = true;
+	store_events_free(ev, nev);
+	ck_assert(found);
+	problems = 0;
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1);
+	ck_assert_int_eq(problems, 1);
+	/* and a missing chunk */
+	ck_assert_int_eq(unlink(path), 0);
+	free(path);
+	path = first_chunk_file(dir);
+	ck_assert_int_eq(unlink(path), 0);
+	problems = 0;
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 2);
+	free(path);
+	free(a);
+	free(buf);
+}
+END_TEST
+
+/* verify: an orphan chunk file and a reference count that disagrees with
+ * the node rows are each one problem. */
+START_TEST(test_verify_orphan_and_counts)
+{
+	char *path, fake[700], cmd[1500], p[512];
+	int problems = 0;
+	sqlite3 *db;
+
+	tu_ckpt1(st, "ck", "f", "some bytes", 10);
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 0);
+	/* a well-named chunk file the index does not know */
+	path = first_chunk_file_any(dir);
+	snprintf(fake, sizeof(fake), "%s/chunks/00/00%062d", dir, 7);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/chunks/00' && cp '%s' '%s'", dir, path, fake);
+	ck_assert_int_eq(system(cmd), 0);
+	free(path);
+	problems = 0;
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1);
+	unlink(fake);
+	/* a count off by one */
+	snprintf(p, sizeof(p), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE chunks SET refs = refs + 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	problems = 0;
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1);
+}
+END_TEST
+
+START_TEST(test_gc_reclaims)
+{
+	size_t sz = 6 * CHUNK_SIZE;
+	uint8_t *a = malloc(sz);
+	struct store_stats s0, s1;
+	int64_t ids[3];
+	uint64_t du0, du1, freed = 0;
+	int i;
+
+	ck_assert_ptr_nonnull(a);
+	for (i = 0; i < 3; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "step-%d", i);
+		tu_fill(a, sz, 100 + (uint64_t)i);
+		ids[i] = tu_ckpt1(st, name, "w", a, sz);
+	}
+	ck_assert_int_eq(store_stats(st, &s0), 0);
+	du0 = tu_du(dir);
+	ck_assert_int_eq(store_ckpt_delete(st, ids[0], "user"), 0);
+	ck_assert_int_eq(store_ckpt_delete(st, ids[1], "user"), 0);
+	ck_assert_int_eq(store_gc(st, false, &freed), 0);
+	ck_assert_int_eq(store_stats(st, &s1), 0);
+	du1 = tu_du(dir);
+	printf("gc: stored %llu -> %llu, on disk %llu -> %llu\n", (unsigned long long)s0.stored_bytes,
+	       (unsigned long long)s1.stored_bytes, (unsigned long long)du0, (unsigned long long)du1);
+	ck_assert_uint_le(s1.stored_bytes, s0.stored_bytes / 3 + 4096);
+	ck_assert_uint_lt(du1 + 2 * sz - CHUNK_SIZE, du0);
+	ck_assert_uint_eq(s1.checkpoints, 1);
+	ck_assert_uint_eq(s1.deleted, 2);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+	free(a);
+}
+END_TEST
+
+START_TEST(test_retention)
+{
+	/* val_loss by step: 100:0.9 200:0.3 300:0.5 400:0.2 500:0.8 600:0.7 */
+	const double vals[] = { 0.9, 0.3, 0.5, 0.2, 0.8, 0.7 };
+	struct retain_row *plan, *del;
+	size_t np, nd, i, j;
+	struct policy p;
+	int64_t ids[6], best, latest;
+	char *words[] = { "keep_last=2", "metric=val_loss:min", "keep_best=1" };
+
+	for (i = 0; i < 6; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "checkpoint-%zu", (i + 1) * 100);
+		ids[i] = tu_ckpt1(st, name, "f", name, strlen(name));
+		ck_assert_int_eq(store_ckpt_set_metric(st, ids[i], "val_loss", vals[i]), 0);
+	}
+	/* no policy: nothing deleted */
+	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
+	ck_assert_uint_eq(nd, 0);
+	retain_rows_free(del, nd);
+	ck_assert_int_eq(store_ckpt_set_pinned(st, ids[0], true), 0);
+	ck_assert_int_eq(store_policy_get(st, &p), 0);
+	ck_assert_int_eq(policy_apply_words(&p, words, 3, NULL, 0), 0);
+	ck_assert_int_eq(store_policy_set(st, &p), 0);
+	ck_assert_int_eq(store_retain_plan(st, &plan, &np), 0);
+	ck_assert_uint_eq(np, 6);
+	for (i = 0; i < np; i++)
+		printf("plan: %s %s %s\n", plan[i].name, plan[i].keep ? "keep" : "delete", plan[i].rule);
+	/* kept: 100 pinned, 400 best, 500 and 600 newest */
+	ck_assert(plan[0].keep);
+	ck_assert(!plan[1].keep);
+	ck_assert(!plan[2].keep);
+	ck_assert(plan[3].keep);
+	ck_assert(plan[4].keep);
+	ck_assert(plan[5].keep);
+	ck_assert_ptr_nonnull(strstr(plan[1].rule, "policy"));
+	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
+	ck_assert_uint_eq(nd, 2);
+	for (i = 0; i < nd; i++) {
+		bool in_plan = false;
+
+		for (j = 0; j < np; j++)
+			in_plan |= plan[j].id == del[i].id && !plan[j].keep;
+		ck_assert(in_plan);
+	}
+	retain_rows_free(del, nd);
+	retain_rows_free(plan, np);
+	{
+		struct ckpt_info ci;
+
+		ck_assert_int_eq(store_ckpt_get(st, ids[1], &ci), 0);
+		ck_assert_int_eq(ci.state, CKPT_DELETED);
+		ck_assert_ptr_nonnull(strstr(ci.deleted_rule, "policy"));
+		ck_assert_uint_ge(ci.n_metrics, 1); /* metrics stay for ls --all */
+		ckpt_info_release(&ci);
+	}
+	ck_assert_int_eq(store_resolve_best(st, "val_loss", 0, &best, NULL), 0);
+	ck_assert_int_eq(best, ids[3]);
+	ck_assert_int_eq(store_resolve_latest(st, &latest, NULL), 0);
+	ck_assert_int_eq(latest, ids[5]);
+	/* a withdrawn newest checkpoint is neither kept as "latest" nor deleted */
+	{
+		struct store_node root;
+		struct ckpt_info ci;
+		int64_t w;
+
+		w = tu_ckpt1(st, "checkpoint-700", "f", "x", 1);
+		ck_assert_int_eq(store_ckpt_get(st, w, &ci), 0);
+		ck_assert_int_eq(store_version_root(st, ci.version, &root), 0);
+		ckpt_info_release(&ci);
+		ck_assert_int_eq(store_node_unlink(st, root.id, "f"), 0); /* withdraws it */
+		ck_assert_int_eq(store_retain_plan(st, &plan, &np), 0);
+		ck_assert_uint_eq(np, 5);
+		ck_assert_int_eq(plan[4].id, w);
+		ck_assert(plan[4].keep);
+		ck_assert_ptr_nonnull(strstr(plan[4].rule, "withdrawn"));
+		ck_assert(plan[3].keep); /* checkpoint-600: the real latest */
+		ck_assert_str_eq(plan[3].rule, "latest");
+		ck_assert(plan[2].keep); /* 500: keep_last=2 with 600 */
+		retain_rows_free(plan, np);
+	}
+	/* a second run deletes nothing more */
+	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
+	ck_assert_uint_eq(nd, 0);
+	retain_rows_free(del, nd);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+}
+END_TEST
+
+/* A full disk: writes fail with -ENOSPC as they are, the committed data
+ * stays intact, the failed checkpoint aborts, and space comes back with gc.
+ * Runs in a child with its own mount namespace and a small tmpfs (the
+ * mount goes away with the child); skipped without the privilege. */
+static int enospc_child(const char *base)
+{
+	char sdir[600];
+	struct store *s;
+	struct store_file *f;
+	struct store_node n;
+	struct store_stats stt;
+	uint8_t *buf = malloc(CHUNK_SIZE), *got;
+	int64_t id, root, good;
+	ssize_t w = 0;
+	uint64_t off;
+	size_t len;
+	int rc;
+
+	if (!buf)
+		return 2;
+	snprintf(sdir, sizeof(sdir), "%s/store", base);
+	if (store_open(sdir, 0, &s, NULL, 0) != 0)
+		return 3;
+	tu_fill(buf, CHUNK_SIZE, 1);
+	if (store_ckpt_create(s, "good", CKPT_DIR, 0755, &good, &root) != 0 ||
+	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
+	    store_file_write(f, buf, CHUNK_SIZE, 0) != CHUNK_SIZE || store_file_close(f) != 0 ||
+	    store_ckpt_commit(s, good) != 0)
+		return 4;
+	if (store_ckpt_create(s, "big", CKPT_DIR, 0755, &id, &root) != 0 ||
+	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0)
+		return 5;
+	for (off = 0; off < 64ull * CHUNK_SIZE; off += CHUNK_SIZE) {
+		tu_fill(buf, CHUNK_SIZE, off + 7);
+		w = store_file_write(f, buf, CHUNK_SIZE, off);
+		if (w < 0)
+			break;
+	}
+	if (w != -ENOSPC)
+		return 6; /* returned as it is */
+	rc = store_file_close(f);
+	if (rc != 0 && rc != -ENOSPC)
+		return 7;
+	if (store_ckpt_abort(s, id, "disk full") != 0)
+		return 8;
+	if (store_gc(s, true, NULL) != 0 || store_verify(s, NULL, NULL, NULL) != 0)
+		return 9;
+	got = tu_read(s, tu_lookup(s, "good", "f"), &len);
+	tu_fill(buf, CHUNK_SIZE, 1);
+	if (len != CHUNK_SIZE || memcmp(got, buf, len) != 0)
+		return 10;
+	free(got);
+	/* space is back: a new checkpoint commits */
+	if (store_ckpt_create(s, "after", CKPT_DIR, 0755, &id, &root) != 0 ||
+	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
+	    store_file_write(f, buf, CHUNK_SIZE, 0) != CHUNK_SIZE || store_file_close(f) != 0 ||
+	    store_ckpt_commit(s, id) != 0 || store_stats(s, &stt) != 0 || stt.checkpoints != 2)
+		return 11;
+	store_close(s);
+	free(buf);
+	return 0;
+}
+
+START_TEST(test_enospc)
+{
+	tu_in_tmpfs(dir, "12m", enospc_child);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("store_gc");
+
+	TU_TCASE(s, "verify", 120, test_corrupt_and_verify, test_verify_orphan_and_counts);
+	TU_TCASE(s, "gc", 120, test_gc_reclaims);
+	TU_TCASE(s, "retention", 120, test_retention);
+	TU_TCASE(s, "enospc", 120, test_enospc);
+	return tu_run(s);
+}
