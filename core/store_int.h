@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 
 #include "chunk.h"
+#include "held.h"
 #include "index.h"
 #include "store.h"
 
@@ -31,15 +32,6 @@ enum { VER_STAGING = 0, VER_COMMITTED = 1, VER_ABORTED = 2, VER_DEAD = 3 };
 /* An open file with this many dirty slots is flushed by the next write, so a
  * sequential writer's overlay (and page cache) stays small. */
 #define STORE_DIRTY_FLUSH 64
-
-struct held_set {
-	struct held_ent {
-		uint8_t hash[CHUNK_HASH_LEN];
-		uint32_t count; /* 0 = empty slot */
-		bool tomb;
-	} *tab;
-	size_t cap, used; /* used counts live + tombstones */
-};
 
 /* One slot's background-hashing state (store_file.c, "background hashing"). */
 struct ph_slot {
@@ -125,7 +117,7 @@ struct store {
 	pthread_mutex_t mu;
 	pthread_rwlock_t gc_rw;
 	struct ofile *files;
-	struct held_set held;
+	struct held_set held; /* held chunks; protected by st->mu */
 	struct pin_ent *pins;
 	size_t n_pins, cap_pins;
 	char notes[STORE_NOTES_MAX][STORE_NOTE_LEN];
@@ -152,15 +144,6 @@ int store_event_add(struct store *st, const char *event, const char *name, const
  * lookups whose "not found" answer must never stand in for a failure. */
 int store_index_error(struct store *st, const char *what);
 bool store_writable(const struct store *st); /* not RDONLY, not SHARED */
-
-/* Held chunks (caller holds st->mu). */
-int held_add(struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
-void held_del(struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
-bool held_has(const struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
-uint32_t held_count(const struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
-void held_free(struct held_set *h);
-int held_add_list(struct held_set *h, const struct chunk_ref *refs, size_t n);
-void held_del_list(struct held_set *h, const struct chunk_ref *refs, size_t n);
 
 /* 1 when the chunk has a row in the index, 0 when not, negative errno
  * (caller holds st->mu). */
