@@ -15,26 +15,6 @@
 
 static const char *const meta_files[] = { "trainer_state.json", "metadata.json", "metrics.json" };
 
-void ckpt_info_release(struct ckpt_info *ci)
-{
-	if (!ci)
-		return;
-	free(ci->name);
-	free(ci->note);
-	free(ci->deleted_rule);
-	free(ci->metrics);
-	memset(ci, 0, sizeof(*ci));
-}
-
-void ckpt_info_free_array(struct ckpt_info *arr, size_t n)
-{
-	size_t i;
-
-	for (i = 0; arr && i < n; i++)
-		ckpt_info_release(&arr[i]);
-	free(arr);
-}
-
 /* Display name of an aborted row: NAME for the newest aborted of its name,
  * NAME~2, NAME~3 ... for older ones (by abort time, then id). */
 static int aborted_display_name(struct store *st, struct ckpt_info *ci)
@@ -226,11 +206,6 @@ int store_ckpt_lookup_aborted(struct store *st, const char *display_name, struct
 	}
 	pthread_mutex_unlock(&st->mu);
 	return rc;
-}
-
-int store_ckpt_name(struct store *st, int64_t ckpt_id, char **out)
-{
-	return index_ckpt_name(st->ix, ckpt_id, out);
 }
 
 /* Ends the transaction: committed when rc is 0, else rolled back; the
@@ -756,86 +731,6 @@ int store_ckpt_promote(struct store *st, int64_t ckpt_id)
 	return commit_common(st, ckpt_id, NULL, true, true);
 }
 
-/* ---- abort, delete (tx-free bodies; caller holds st->mu in a tx) ---- */
-
-/* A committed checkpoint's failed update: the committed checkpoint stays,
- * the staging version becomes an aborted checkpoint of its own. */
-static int abort_update(struct store *st, int64_t ckpt_id, const struct index_ckpt_row *r,
-			const char *name, const char *reason)
-{
-	int64_t nid, now = store_now();
-	struct ofile *of;
-	int rc;
-
-	rc = index_ckpt_insert_aborted(st->ix, name, r->kind, now, reason, r->staging, &nid);
-	if (rc == 0)
-		rc = index_version_move(st->ix, r->staging, VER_ABORTED, nid);
-	if (rc == 0)
-		rc = index_ckpt_set_versions(st->ix, ckpt_id, r->committed, 0);
-	if (rc < 0)
-		return rc;
-	for (of = st->files; of; of = of->next)
-		if (of->version == r->staging)
-			of->ckpt = nid;
-	return 0;
-}
-
-int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reason)
-{
-	struct index_ckpt_row r;
-	char *name = NULL;
-	int rc;
-
-	rc = index_ckpt_row(st->ix, ckpt_id, &r);
-	if (rc < 0)
-		return rc;
-	if (!r.staging)
-		return r.state == CKPT_ABORTED ? 0 : -EINVAL;
-	rc = store_ckpt_name(st, ckpt_id, &name);
-	if (rc < 0)
-		return rc;
-	if (r.state == CKPT_STAGING) {
-		rc = index_version_set_state(st->ix, r.staging, VER_ABORTED);
-		if (rc == 0)
-			rc = index_ckpt_set_aborted(st->ix, ckpt_id, store_now(), reason, r.staging);
-	} else {
-		rc = abort_update(st, ckpt_id, &r, name, reason);
-	}
-	if (rc == 0)
-		rc = store_event_add(st, "abort", name, reason);
-	if (rc == 0)
-		store_files_set_ro(st, r.staging);
-	free(name);
-	return rc;
-}
-
-int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule)
-{
-	struct index_ckpt_row r;
-	char *name = NULL;
-	int rc;
-
-	rc = index_ckpt_row(st->ix, ckpt_id, &r);
-	if (rc < 0)
-		return rc;
-	if (r.state == CKPT_DELETED)
-		return -ENOENT;
-	rc = store_ckpt_name(st, ckpt_id, &name);
-	if (rc < 0)
-		return rc;
-	rc = index_versions_of_ckpt_set_state(st->ix, ckpt_id, VER_DEAD);
-	if (rc == 0)
-		rc = index_ckpt_set_deleted(st->ix, ckpt_id, store_now(), rule ? rule : "user");
-	if (rc == 0)
-		rc = index_metric_update_eligible(st->ix, ckpt_id);
-	if (rc == 0)
-		rc = store_event_add(st, "delete", name, rule ? rule : "user");
-	if (rc == 0 && r.staging)
-		store_files_set_ro(st, r.staging);
-	free(name);
-	return rc;
-}
-
 /* Runs body in a transaction of its own (st->mu taken here): committed when
  * it returns 0, rolled back otherwise. */
 static int in_tx(struct store *st, int (*body)(struct store *st, int64_t id, const char *arg),
@@ -1010,46 +905,6 @@ int store_ckpt_remove_metric(struct store *st, int64_t ckpt_id, const char *name
 	rc = index_metric_remove_xattr(st->ix, ckpt_id, name);
 	pthread_mutex_unlock(&st->mu);
 	return rc == -ENOENT ? -ENODATA : rc;
-}
-
-/* ---- resolution ---- */
-
-/* rc of a resolution: an unreadable index is noted, and is never "no such
- * checkpoint". */
-static int resolved(struct store *st, int rc, const char *what)
-{
-	return rc < 0 && rc != -ENOENT ? store_index_error(st, what) : rc;
-}
-
-int store_resolve_latest(struct store *st, int64_t *ckpt_id, int64_t *version)
-{
-	int rc;
-
-	pthread_mutex_lock(&st->mu);
-	rc = resolved(st, index_ckpt_latest(st->ix, ckpt_id, version), "resolving latest");
-	pthread_mutex_unlock(&st->mu);
-	return rc;
-}
-
-int store_resolve_best(struct store *st, const char *metric, int dir, int64_t *ckpt_id,
-		       int64_t *version)
-{
-	int rc;
-
-	if (!metric || strcmp(metric, "step") == 0 || strcmp(metric, "epoch") == 0)
-		return -ENOENT;
-	if (dir == 0) {
-		struct policy p;
-
-		rc = store_policy_get(st, &p);
-		if (rc < 0)
-			return rc;
-		dir = policy_direction(&p, metric, NULL);
-	}
-	pthread_mutex_lock(&st->mu);
-	rc = resolved(st, index_ckpt_best(st->ix, metric, dir, ckpt_id, version), "resolving best");
-	pthread_mutex_unlock(&st->mu);
-	return rc;
 }
 
 struct name_list {

@@ -463,16 +463,6 @@ static void ph_release_locked(struct ofile *of)
 
 /* ---- the shared open-file state ---- */
 
-struct ofile *store_ofile_find(struct store *st, int64_t node)
-{
-	struct ofile *of;
-
-	for (of = st->files; of; of = of->next)
-		if (of->node == node)
-			return of;
-	return NULL;
-}
-
 static void ofile_destroy(struct ofile *of)
 {
 	char path[PATH_MAX];
@@ -1234,15 +1224,6 @@ int store_flush_version(struct store *st, int64_t version)
 	}
 	free(list);
 	return rc;
-}
-
-void store_files_set_ro(struct store *st, int64_t version)
-{
-	struct ofile *of;
-
-	for (of = st->files; of; of = of->next)
-		if (of->version == version)
-			atomic_store(&of->ro, true);
 }
 
 void store_files_close_all(struct store *st)

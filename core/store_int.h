@@ -132,7 +132,7 @@ struct store {
 	bool ph_started, ph_stop;
 };
 
-/* ---- store.c: helpers ---- */
+/* ---- store_base.c: helpers (the bottom layer) ---- */
 int store_name_check(const char *name);
 int store_rwlock_init(pthread_rwlock_t *l); /* writer-preferring */
 int64_t store_now(void);
@@ -155,6 +155,7 @@ int store_chunks_unref_blob(struct store *st, const void *blob, size_t len);
 int store_chunks_ref_blob(struct store *st, const void *blob, size_t len);
 
 bool store_version_pinned(struct store *st, int64_t version);
+int store_ckpt_name(struct store *st, int64_t ckpt_id, char **out);
 
 /* ---- store_reserve.c: room for the index's writes on a full disk ---- */
 #define STORE_RESERVE_MAX (8u << 20)
@@ -167,24 +168,28 @@ bool store_reserve_release_full(const char *dir);
 /* Allocates the reserve again as far as space allows (lock holder only). */
 void store_reserve_fill(struct store *st);
 
-/* ---- store_ckpt.c ---- */
-int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reason);
-int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule);
-int store_ckpt_name(struct store *st, int64_t ckpt_id, char **out);
-
-/* ---- store_node.c ---- */
+/* ---- store_rows.c: row primitives under the protocol modules ---- */
+struct ofile *store_ofile_find(struct store *st, int64_t node); /* under st->mu */
+/* Marks open files of version read-only (commit / abort). Under st->mu. */
+void store_files_set_ro(struct store *st, int64_t version);
+/* Node reads (st->mu held). */
 int store_node_get_locked(struct store *st, int64_t id, struct store_node *out);
+/* The node and its version's state (-1 for a file removed while open). */
+int store_node_state_locked(struct store *st, int64_t id, struct store_node *out, int *vstate);
+/* A row an index verb read (rc 0) as the store shows it; rc. */
+int store_node_shown(struct store *st, int rc, const struct index_node *r, struct store_node *out);
 int store_node_path_locked(struct store *st, int64_t id, char **out);
 /* Reads a regular node's chunk list and size from the index. */
 int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **refs, size_t *n,
 			     uint64_t *size);
+/* A checkpoint's abort / delete: row changes, an event and open files made
+ * read-only (st->mu held, in a transaction). */
+int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reason);
+int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule);
 
 /* ---- store_file.c ---- */
-struct ofile *store_ofile_find(struct store *st, int64_t node); /* under st->mu */
 /* Flushes every open file of version (none locked by the caller). */
 int store_flush_version(struct store *st, int64_t version);
-/* Marks open files of version read-only (commit / abort). Under st->mu. */
-void store_files_set_ro(struct store *st, int64_t version);
 /* Drops every open-file state (store_close; handles left open are invalid). */
 void store_files_close_all(struct store *st);
 /* The background hashing worker: init at open; stop (finishing or dropping

@@ -25,80 +25,6 @@ void store_dirents_free(struct store_dirent *d, size_t n)
 	free(d);
 }
 
-/* The store's view of a node row: an open file's size and mtime include
- * its unflushed writes (st->mu held). */
-static void node_from_row(struct store *st, const struct index_node *r, struct store_node *out)
-{
-	struct ofile *of;
-
-	out->id = r->id;
-	out->version = r->version;
-	out->ckpt = r->ckpt;
-	out->parent = r->parent;
-	out->mode = r->mode;
-	out->size = r->size;
-	out->mtime_ns = r->mtime_ns;
-	out->ctime_ns = r->ctime_ns;
-	out->writable = r->vstate == VER_STAGING;
-	of = store_ofile_find(st, out->id);
-	if (of) {
-		int64_t mt = __atomic_load_n(&of->mtime_ns, __ATOMIC_RELAXED);
-
-		out->size = __atomic_load_n(&of->size, __ATOMIC_RELAXED);
-		if (mt > out->mtime_ns)
-			out->mtime_ns = mt;
-	}
-	out->atime_ns = r->has_atime ? r->atime_ns : out->mtime_ns;
-}
-
-/* A file removed while open has no row; its handles still stat it (st->mu
- * held). -ENOENT when no handle is open. */
-static int node_from_ofile(struct store *st, int64_t id, struct store_node *out)
-{
-	struct ofile *of = store_ofile_find(st, id);
-
-	if (!of || !atomic_load(&of->unlinked))
-		return -ENOENT;
-	memset(out, 0, sizeof(*out));
-	out->id = id;
-	out->version = of->version;
-	out->ckpt = of->ckpt;
-	out->parent = STORE_NODE_GONE;
-	out->mode = of->mode;
-	out->size = __atomic_load_n(&of->size, __ATOMIC_RELAXED);
-	out->mtime_ns = __atomic_load_n(&of->mtime_ns, __ATOMIC_RELAXED);
-	out->ctime_ns = of->ctime_ns;
-	out->atime_ns = of->atime_ns ? of->atime_ns : out->mtime_ns;
-	out->writable = !atomic_load(&of->ro);
-	return 0;
-}
-
-/* A row an index verb read (rc 0) as the store shows it. */
-static int node_shown(struct store *st, int rc, const struct index_node *r, struct store_node *out)
-{
-	if (rc == 0)
-		node_from_row(st, r, out);
-	return rc;
-}
-
-/* The node and its version's state (-1 for a file removed while open). */
-static int node_state_locked(struct store *st, int64_t id, struct store_node *out, int *vstate)
-{
-	struct index_node r;
-	int rc = index_node_get(st->ix, id, &r);
-
-	*vstate = rc == 0 ? r.vstate : -1;
-	rc = node_shown(st, rc, &r, out);
-	return rc == -ENOENT ? node_from_ofile(st, id, out) : rc;
-}
-
-int store_node_get_locked(struct store *st, int64_t id, struct store_node *out)
-{
-	int vstate;
-
-	return node_state_locked(st, id, out, &vstate);
-}
-
 int store_node_get(struct store *st, int64_t id, struct store_node *out)
 {
 	int rc;
@@ -115,7 +41,7 @@ int store_version_root(struct store *st, int64_t version, struct store_node *out
 	int rc;
 
 	pthread_mutex_lock(&st->mu);
-	rc = node_shown(st, index_node_root(st->ix, version, &r), &r, out);
+	rc = store_node_shown(st, index_node_root(st->ix, version, &r), &r, out);
 	pthread_mutex_unlock(&st->mu);
 	return rc;
 }
@@ -124,7 +50,7 @@ static int lookup_locked(struct store *st, int64_t parent, const char *name, str
 {
 	struct index_node r;
 
-	return node_shown(st, index_node_lookup(st->ix, parent, name, &r), &r, out);
+	return store_node_shown(st, index_node_lookup(st->ix, parent, name, &r), &r, out);
 }
 
 int store_node_lookup(struct store *st, int64_t parent, const char *name, struct store_node *out)
@@ -190,62 +116,6 @@ int store_node_list(struct store *st, int64_t dir, struct store_dirent **out, si
 	return 0;
 }
 
-/* *path = name + "/" + *path ("" is empty); -ENOMEM. */
-static int path_prepend(char **path, size_t *len, const char *name)
-{
-	size_t nl = strlen(name);
-	char *np = malloc(nl + 1 + *len + 1);
-
-	if (!np)
-		return -ENOMEM;
-	memcpy(np, name, nl);
-	if (*len) {
-		np[nl] = '/';
-		memcpy(np + nl + 1, *path, *len + 1);
-		*len = nl + 1 + *len;
-	} else {
-		np[nl] = 0;
-		*len = nl;
-	}
-	free(*path);
-	*path = np;
-	return 0;
-}
-
-int store_node_path_locked(struct store *st, int64_t id, char **out)
-{
-	char *path = NULL;
-	size_t len = 0;
-	int depth, rc = 0;
-
-	*out = NULL;
-	for (depth = 0; depth < STORE_DEPTH_MAX; depth++) {
-		int64_t parent = 0;
-		char *nm = NULL;
-
-		rc = index_node_name(st->ix, id, &parent, &nm);
-		if (rc == 0 && parent != 0) /* the root's name is "" */
-			rc = path_prepend(&path, &len, nm);
-		free(nm);
-		if (rc < 0 || parent == 0)
-			break;
-		id = parent;
-	}
-	if (rc == 0 && depth == STORE_DEPTH_MAX)
-		rc = -ELOOP;
-	if (rc == 0 && !path) {
-		path = strdup("");
-		if (!path)
-			rc = -ENOMEM;
-	}
-	if (rc < 0) {
-		free(path);
-		return rc;
-	}
-	*out = path;
-	return 0;
-}
-
 int store_node_path(struct store *st, int64_t id, char **out)
 {
 	int rc;
@@ -296,12 +166,6 @@ out_unlock:
 	return rc;
 }
 
-int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **refs, size_t *n,
-			     uint64_t *size)
-{
-	return index_node_chunks(st->ix, id, refs, n, size);
-}
-
 /* ---- changes ---- */
 
 /* The directory parent, checked for a change: must be a directory in a
@@ -309,7 +173,7 @@ int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **re
 static int parent_for_change(struct store *st, int64_t parent, bool allow_committed,
 			     struct store_node *p, int *vstate)
 {
-	int rc = node_state_locked(st, parent, p, vstate);
+	int rc = store_node_state_locked(st, parent, p, vstate);
 
 	if (rc < 0)
 		return rc;
