@@ -24,7 +24,7 @@ int store_event_log(struct store *st, const char *event, const char *name, const
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
@@ -34,7 +34,7 @@ int store_event_log(struct store *st, const char *event, const char *name, const
 	else
 		index_tx_rollback(st->ix);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -355,9 +355,9 @@ bool store_changed_externally(struct store *st)
 {
 	int changed;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	changed = index_changed_externally(st->ix);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return changed > 0;
 }
 
@@ -373,7 +373,7 @@ int store_policy_set(struct store *st, const struct policy *p)
 	rc = policy_to_text(p, &text);
 	if (rc < 0)
 		return rc;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
@@ -391,7 +391,7 @@ int store_policy_set(struct store *st, const struct policy *p)
 	else
 		index_tx_rollback(st->ix);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	free(text);
 	return rc;
 }
@@ -402,9 +402,9 @@ int store_stats(struct store *st, struct store_stats *out)
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_stats_get(st->ix, out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	out->dedup_ratio = out->raw_bytes ? (double)out->logical_bytes / (double)out->raw_bytes : 1.0;
 	out->compression_ratio =
 		out->stored_bytes ? (double)out->raw_bytes / (double)out->stored_bytes : 1.0;
@@ -461,9 +461,9 @@ int store_events(struct store *st, struct store_event **out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_events_newest(st->ix, STORE_EVENTS_MAX, event_copy, &l);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		store_events_free(l.ev, l.n);
 		return rc;

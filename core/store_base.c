@@ -122,7 +122,7 @@ void store_version_pin(struct store *st, int64_t version)
 {
 	size_t i;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	for (i = 0; i < st->n_pins; i++) {
 		if (st->pins[i].version == version) {
 			st->pins[i].count++;
@@ -144,14 +144,14 @@ void store_version_pin(struct store *st, int64_t version)
 	st->pins[st->n_pins].count = 1;
 	st->n_pins++;
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 }
 
 void store_version_unpin(struct store *st, int64_t version)
 {
 	size_t i;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	for (i = 0; i < st->n_pins; i++) {
 		if (st->pins[i].version == version) {
 			if (--st->pins[i].count == 0)
@@ -159,13 +159,14 @@ void store_version_unpin(struct store *st, int64_t version)
 			break;
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 }
 
 bool store_version_pinned(struct store *st, int64_t version)
 {
 	size_t i;
 
+	store_assert_mu_held(st);
 	for (i = 0; i < st->n_pins; i++)
 		if (st->pins[i].version == version)
 			return true;
@@ -206,9 +207,9 @@ int store_policy_get(struct store *st, struct policy *out)
 	int rc;
 
 	policy_init(out);
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_policy_foreach(st->ix, policy_line, &t);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc == 0 && t.text)
 		rc = policy_from_text(out, t.text);
 	free(t.text);
@@ -221,6 +222,7 @@ static void note_locked(struct store *st, const char *fmt, va_list ap)
 {
 	size_t slot = (st->notes_head + st->n_notes) % STORE_NOTES_MAX;
 
+	store_assert_mu_held(st);
 	if (st->n_notes == STORE_NOTES_MAX)
 		st->notes_head = (st->notes_head + 1) % STORE_NOTES_MAX;
 	else
@@ -246,11 +248,11 @@ void store_note(struct store *st, const char *fmt, ...)
 {
 	va_list ap;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	va_start(ap, fmt);
 	note_locked(st, fmt, ap);
 	va_end(ap);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 }
 
 int store_index_error(struct store *st, const char *what)
@@ -258,6 +260,7 @@ int store_index_error(struct store *st, const char *what)
 	char line[STORE_NOTE_LEN];
 	int rc = index_last_errno(st->ix);
 
+	store_assert_mu_held(st);
 	snprintf(line, sizeof(line), "index error %s: %s (%s)", what, index_last_error(st->ix),
 		 strerror(-rc));
 	/* a damaged index fails every lookup alike: one note, not 64 */
@@ -272,7 +275,7 @@ char *store_notes(struct store *st)
 	char *out;
 	size_t i, len = 0;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	out = malloc(STORE_NOTES_MAX * (STORE_NOTE_LEN + 1) + 1);
 	if (out) {
 		for (i = 0; i < st->n_notes; i++) {
@@ -282,7 +285,7 @@ char *store_notes(struct store *st)
 		}
 		out[len] = 0;
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return out;
 }
 

@@ -78,9 +78,9 @@ int store_ckpt_logical_bytes(struct store *st, struct ckpt_info *ci)
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = info_logical_bytes(st, ci);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -132,7 +132,7 @@ int store_ckpt_list(struct store *st, int flags, struct ckpt_info **out, size_t 
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_foreach(st->ix, flags & STORE_LIST_ALL, ckpt_list_add, &l);
 	for (i = 0; rc == 0 && i < l.cnt; i++) {
 		rc = info_finish(st, &l.arr[i], !(flags & STORE_LIST_NO_METRICS),
@@ -143,7 +143,7 @@ int store_ckpt_list(struct store *st, int flags, struct ckpt_info **out, size_t 
 			l.cnt--;
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		ckpt_info_free_array(l.arr, l.cnt);
 		return rc;
@@ -158,9 +158,9 @@ int store_ckpt_lookup(struct store *st, const char *name, struct ckpt_info *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = info_found(st, index_ckpt_get_live(st->ix, name, out), out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -169,9 +169,9 @@ int store_ckpt_get(struct store *st, int64_t id, struct ckpt_info *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = info_found(st, index_ckpt_get(st->ix, id, out), out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -187,7 +187,7 @@ int store_ckpt_lookup_aborted(struct store *st, const char *display_name, struct
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = lookup_aborted_rank(st, display_name, 1, out);
 	tilde = strrchr(display_name, '~');
 	if (rc == -ENOENT && tilde && tilde > display_name && tilde[1]) {
@@ -204,7 +204,7 @@ int store_ckpt_lookup_aborted(struct store *st, const char *display_name, struct
 			free(base);
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -244,7 +244,7 @@ int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mod
 		return rc;
 	if (!store_writable(st))
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_tx_begin(ix);
 	if (rc < 0)
 		goto out_unlock;
@@ -263,7 +263,7 @@ int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mod
 	if (rc == 0 && root)
 		*root = rid;
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -298,7 +298,7 @@ int store_ckpt_begin_version(struct store *st, int64_t ckpt_id, int64_t *version
 
 	if (!store_writable(st))
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_row(ix, ckpt_id, &r);
 	if (rc < 0)
 		goto out_unlock;
@@ -322,7 +322,7 @@ int store_ckpt_begin_version(struct store *st, int64_t ckpt_id, int64_t *version
 	if (rc == 0)
 		*version = vid;
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -509,9 +509,9 @@ static int commit_prepare(struct store *st, int64_t ckpt_id, int64_t v, int kind
 		snprintf(prep->why, sizeof(prep->why), "writing file data failed: %s", strerror(-rc));
 		return rc;
 	}
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = version_files(st, v, kind, name, &files, &n);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < n; i++)
@@ -522,9 +522,9 @@ static int commit_prepare(struct store *st, int64_t ckpt_id, int64_t v, int kind
 			goto out_free;
 	}
 	read_metadata(st, kind, name, files, n, prep);
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_metric_foreach_xattr(st->ix, ckpt_id, xattr_metric_keep, &prep->ms);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		snprintf(prep->why, sizeof(prep->why), "reading stored metrics failed: %s", strerror(-rc));
 		goto out_free;
@@ -624,11 +624,11 @@ static int commit_load(struct store *st, int64_t ckpt_id, bool promote, struct i
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_row(st->ix, ckpt_id, r);
 	if (rc == 0)
 		rc = store_ckpt_name(st, ckpt_id, name);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0)
 		return rc;
 	if (promote) {
@@ -700,7 +700,7 @@ static int commit_common(struct store *st, int64_t ckpt_id, const char *new_name
 			store_ckpt_abort(st, ckpt_id, prep.why[0] ? prep.why : strerror(-rc));
 		goto out_release;
 	}
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = durable_begin(st);
 	if (rc < 0)
 		goto out_unlock;
@@ -713,7 +713,7 @@ static int commit_common(struct store *st, int64_t ckpt_id, const char *new_name
 		store_crash_point(st, "commit:after_transaction");
 	}
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 out_release:
 	meta_release(&prep.ms);
 out_free:
@@ -738,11 +738,11 @@ static int in_tx(struct store *st, int (*body)(struct store *st, int64_t id, con
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_tx_begin(st->ix);
 	if (rc == 0)
 		rc = tx_end(st->ix, body(st, id, arg));
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -787,9 +787,9 @@ int store_ckpt_rename(struct store *st, int64_t ckpt_id, const char *new_name, i
 		return rc;
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_row(st->ix, ckpt_id, &r);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0)
 		return rc;
 	if (r.state != CKPT_STAGING && r.state != CKPT_COMMITTED)
@@ -797,7 +797,7 @@ int store_ckpt_rename(struct store *st, int64_t ckpt_id, const char *new_name, i
 	if ((flags & STORE_RENAME_COMMIT) && r.staging)
 		return commit_common(st, ckpt_id, new_name, (flags & STORE_RENAME_NOREPLACE) != 0, false);
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_ckpt_name(st, ckpt_id, &name);
 	if (rc < 0 || strcmp(name, new_name) == 0)
 		goto out_unlock;
@@ -813,7 +813,7 @@ int store_ckpt_rename(struct store *st, int64_t ckpt_id, const char *new_name, i
 		rc = store_event_add(st, "rename", new_name, name);
 	rc = tx_end(st->ix, rc);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	free(name);
 	if (rc == 0 && other)
 		store_gc(st, false, NULL);
@@ -828,7 +828,7 @@ int store_ckpt_withdraw(struct store *st, int64_t ckpt_id)
 
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_row(st->ix, ckpt_id, &r);
 	if (rc < 0 || r.state != CKPT_COMMITTED || r.withdrawn)
 		goto out_unlock;
@@ -844,7 +844,7 @@ int store_ckpt_withdraw(struct store *st, int64_t ckpt_id)
 		rc = store_event_add(st, "withdraw", name, NULL);
 	rc = tx_end(st->ix, rc);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	free(name);
 	return rc;
 }
@@ -855,9 +855,9 @@ int store_ckpt_set_pinned(struct store *st, int64_t ckpt_id, bool pinned)
 
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_set_pinned(st->ix, ckpt_id, pinned);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -878,7 +878,7 @@ int store_ckpt_set_metric(struct store *st, int64_t ckpt_id, const char *name, d
 	} else if (!is_epoch && (!meta_name_usable(name) || strlen(name) >= META_NAME_MAX)) {
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
@@ -889,7 +889,7 @@ int store_ckpt_set_metric(struct store *st, int64_t ckpt_id, const char *name, d
 		rc = index_ckpt_set_epoch(st->ix, ckpt_id, value);
 	rc = tx_end(st->ix, rc);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -901,9 +901,9 @@ int store_ckpt_remove_metric(struct store *st, int64_t ckpt_id, const char *name
 		return -EROFS;
 	if (strcmp(name, "global_step") == 0)
 		name = "step";
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_metric_remove_xattr(st->ix, ckpt_id, name);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc == -ENOENT ? -ENODATA : rc;
 }
 
@@ -933,9 +933,9 @@ int store_metric_names(struct store *st, char ***out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_metric_names(st->ix, name_list_add, &l);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		while (l.cnt)
 			free(l.arr[--l.cnt]);

@@ -1,18 +1,43 @@
 /* Private to core/store*.c: the store's in-memory state and helpers shared
- * by its files (store.c open/index/checkpoints, store_node.c tree,
- * store_file.c data path, store_gc.c retention/gc/verify).
+ * by its files.
  *
- * Locking. st->mu guards the SQLite handle, the statement cache and every
- * in-memory table (open files list, held chunks, pins, notes). Chunk I/O,
- * hashing and compression never run under it. Each open file has its own
- * rwlock (of->rw) over its data state; lock order is of->rw, then st->mu.
- * st->gc_rw orders chunk writers (read side: put + hold) against chunk
- * deletion by gc (write side), so gc never deletes a chunk that a writer has
- * just deduplicated against.
+ * Layers (top to bottom; a file calls only files below it, checked by
+ * tools/cycles.sh):
+ *   store.c        open, close, the event log, policy writes, stats, events
+ *   store_ckpt.c   checkpoints: create, versions, commit, abort, delete ...
+ *   store_node.c   the tree          store_gc.c  retention, gc, verify, recovery
+ *   store_file.c   file data, background hashing
+ *   store_rows.c   open-file table, node reads, abort/delete bodies, latest/best
+ *   store_damage.c, store_reserve.c
+ *   store_base.c   helpers, chunk refcounts, pins, notes, the policy read
+ *   held.c, store_free.c; the index (index.h), chunks (chunk.h), util, policy,
+ *   retain, meta, format
+ *
+ * Locks. st->mu guards the index handle and every in-memory table (open
+ * files list, held chunks, pins, notes); it is taken through store_mu_lock()
+ * / store_mu_unlock(), and a *_locked helper that needs it asserts so at
+ * entry (store_assert_mu_held, debug builds). Chunk I/O, hashing and
+ * compression never run under it, except chunk_release (gc, a forgotten put)
+ * and the checks that decide it. Each open file has its own rwlock (of->rw)
+ * over its data state. st->gc_rw orders chunk writers (read side: put + hold)
+ * against chunk deletion by gc (write side), so gc never deletes a chunk
+ * that a writer has just deduplicated against.
+ *
+ * Lock order (a thread holding a lock takes only locks to its right):
+ *   fs/ locks (fs/fs.h) -> any store lock; the store never calls back into fs/
+ *   of->rw -> of->ph_mu -> st->phq_mu          (flush, truncate, queueing a job)
+ *   of->rw -> st->gc_rw -> st->mu              (flush's put_held; gc: gc_rw -> mu)
+ *   st->mu -> chunk store locks                (chunk_release under put_forget)
+ *   sf->cache_mu -> chunk store locks          (chunk_get into a handle's cache)
+ *   chunk_dir: barrier_mu -> mu; chunk_mem: mu only
+ * st->mu is never held while taking of->rw, gc_rw, ph_mu, phq_mu or
+ * cache_mu; of->ph_mu and st->phq_mu are never held while taking st->mu; the
+ * background worker takes no of->rw. Nothing is taken recursively.
  */
 #ifndef CKPT_STORE_INT_H
 #define CKPT_STORE_INT_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -114,7 +139,9 @@ struct store {
 	int lock_fd;
 	struct index *ix; /* the index (core/index.h) */
 	struct chunk_store *cs;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu; /* through store_mu_lock / store_mu_unlock */
+	_Atomic(pthread_t) mu_owner; /* debug builds: who holds mu, when mu_owned */
+	atomic_bool mu_owned;
 	pthread_rwlock_t gc_rw;
 	struct ofile *files;
 	struct held_set held; /* held chunks; protected by st->mu */
@@ -131,6 +158,37 @@ struct store {
 	pthread_t ph_thread;
 	bool ph_started, ph_stop;
 };
+
+/* ---- st->mu: lock, unlock, and the precondition of a *_locked helper ----
+ * Debug builds (NDEBUG unset: the Debug/ASan build) record the owner thread,
+ * so store_assert_mu_held() checks that the caller holds st->mu; release
+ * builds compile the bookkeeping and the checks out. */
+static inline bool store_mu_held(struct store *st)
+{
+	return atomic_load_explicit(&st->mu_owned, memory_order_relaxed) &&
+	       pthread_equal(atomic_load_explicit(&st->mu_owner, memory_order_relaxed),
+			     pthread_self());
+}
+
+static inline void store_mu_lock(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+#ifndef NDEBUG
+	atomic_store_explicit(&st->mu_owner, pthread_self(), memory_order_relaxed);
+	atomic_store_explicit(&st->mu_owned, true, memory_order_relaxed);
+#endif
+}
+
+static inline void store_mu_unlock(struct store *st)
+{
+#ifndef NDEBUG
+	assert(store_mu_held(st));
+	atomic_store_explicit(&st->mu_owned, false, memory_order_relaxed);
+#endif
+	pthread_mutex_unlock(&st->mu);
+}
+
+#define store_assert_mu_held(st) assert(store_mu_held(st))
 
 /* ---- store_base.c: helpers (the bottom layer) ---- */
 int store_name_check(const char *name);

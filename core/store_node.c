@@ -29,9 +29,9 @@ int store_node_get(struct store *st, int64_t id, struct store_node *out)
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, id, out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -40,9 +40,9 @@ int store_version_root(struct store *st, int64_t version, struct store_node *out
 	struct index_node r;
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_shown(st, index_node_root(st->ix, version, &r), &r, out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -50,6 +50,7 @@ static int lookup_locked(struct store *st, int64_t parent, const char *name, str
 {
 	struct index_node r;
 
+	store_assert_mu_held(st);
 	return store_node_shown(st, index_node_lookup(st->ix, parent, name, &r), &r, out);
 }
 
@@ -62,13 +63,13 @@ int store_node_lookup(struct store *st, int64_t parent, const char *name, struct
 		return -ENOENT;
 	if (strlen(name) > STORE_NAME_MAX)
 		return -ENAMETOOLONG;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, parent, &p);
 	if (rc == 0 && !S_ISDIR(p.mode))
 		rc = -ENOTDIR;
 	if (rc == 0)
 		rc = lookup_locked(st, parent, name, out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -100,13 +101,13 @@ int store_node_list(struct store *st, int64_t dir, struct store_dirent **out, si
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, dir, &p);
 	if (rc == 0 && !S_ISDIR(p.mode))
 		rc = -ENOTDIR;
 	if (rc == 0)
 		rc = index_node_children(st->ix, dir, dirent_add, &d);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		store_dirents_free(d.arr, d.cnt);
 		return rc;
@@ -120,9 +121,9 @@ int store_node_path(struct store *st, int64_t id, char **out)
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_path_locked(st, id, out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -132,7 +133,7 @@ int store_node_follow(struct store *st, int64_t id, struct store_node *out)
 	int64_t target = 0;
 	int rc, hops, state = -1;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, id, &n);
 	if (rc == 0)
 		rc = index_ckpt_head_version(st->ix, n.ckpt, &state, &target);
@@ -162,7 +163,7 @@ int store_node_follow(struct store *st, int64_t id, struct store_node *out)
 	}
 	*out = n;
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -206,7 +207,7 @@ static int node_insert(struct store *st, int64_t parent, const char *name, uint3
 		return -EROFS;
 	r.size = target ? strlen(target) : 0;
 	r.mtime_ns = r.ctime_ns = store_now_ns();
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = parent_for_change(st, parent, false, &p, &vstate);
 	if (rc == 0)
 		rc = index_tx_begin(st->ix);
@@ -223,7 +224,7 @@ static int node_insert(struct store *st, int64_t parent, const char *name, uint3
 	if (rc == 0 && out)
 		rc = store_node_get_locked(st, id, out);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -257,9 +258,9 @@ int store_node_readlink(struct store *st, int64_t id, char *buf, size_t len)
 
 	if (!len)
 		return -EINVAL;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_node_target(st->ix, id, &mode, &t);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc == 0 && !S_ISLNK(mode))
 		rc = -EINVAL;
 	if (rc == 0)
@@ -317,7 +318,7 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 		return -ENAMETOOLONG;
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = parent_for_change(st, parent, true, &p, &vstate);
 	if (rc == 0)
 		rc = lookup_locked(st, parent, name, &c);
@@ -351,7 +352,7 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 	else
 		index_tx_rollback(st->ix);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -492,7 +493,7 @@ int store_node_rename(struct store *st, int64_t parent, const char *name, int64_
 		return -ENOENT;
 	if (!store_writable(st))
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = rename_plan(st, parent, name, new_parent, new_name, flags, &pl);
 	if (rc == 0)
 		rc = rename_apply(st, &pl, parent, new_parent, new_name);
@@ -506,7 +507,7 @@ int store_node_rename(struct store *st, int64_t parent, const char *name, int64_
 			of->path = np;
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc == 1 ? 0 : rc;
 }
 
@@ -532,7 +533,7 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 
 	if (!store_writable(st))
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, id, &n);
 	if (rc < 0)
 		goto out_unlock;
@@ -545,7 +546,7 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 		rc = S_ISDIR(n.mode) ? -EISDIR : -EINVAL;
 		goto out_unlock;
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 
 	if (mask & STORE_SET_SIZE) {
 		struct store_file *f;
@@ -564,7 +565,7 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 		if (rc < 0)
 			return rc;
 	}
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	if (mask & (STORE_SET_MODE | STORE_SET_MTIME | STORE_SET_ATIME)) {
 		struct ofile *of = store_ofile_find(st, id);
 		struct index_node_attrs a = {
@@ -587,6 +588,6 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 	if (rc == 0 && out)
 		rc = store_node_get_locked(st, id, out);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }

@@ -17,6 +17,7 @@ struct ofile *store_ofile_find(struct store *st, int64_t node)
 {
 	struct ofile *of;
 
+	store_assert_mu_held(st);
 	for (of = st->files; of; of = of->next)
 		if (of->node == node)
 			return of;
@@ -27,6 +28,7 @@ void store_files_set_ro(struct store *st, int64_t version)
 {
 	struct ofile *of;
 
+	store_assert_mu_held(st);
 	for (of = st->files; of; of = of->next)
 		if (of->version == version)
 			atomic_store(&of->ro, true);
@@ -96,6 +98,7 @@ int store_node_state_locked(struct store *st, int64_t id, struct store_node *out
 	struct index_node r;
 	int rc = index_node_get(st->ix, id, &r);
 
+	store_assert_mu_held(st);
 	*vstate = rc == 0 ? r.vstate : -1;
 	rc = store_node_shown(st, rc, &r, out);
 	return rc == -ENOENT ? node_from_ofile(st, id, out) : rc;
@@ -136,6 +139,7 @@ int store_node_path_locked(struct store *st, int64_t id, char **out)
 	size_t len = 0;
 	int depth, rc = 0;
 
+	store_assert_mu_held(st);
 	*out = NULL;
 	for (depth = 0; depth < STORE_DEPTH_MAX; depth++) {
 		int64_t parent = 0;
@@ -167,6 +171,7 @@ int store_node_path_locked(struct store *st, int64_t id, char **out)
 int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **refs, size_t *n,
 			     uint64_t *size)
 {
+	store_assert_mu_held(st);
 	return index_node_chunks(st->ix, id, refs, n, size);
 }
 
@@ -200,6 +205,7 @@ int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reaso
 	char *name = NULL;
 	int rc;
 
+	store_assert_mu_held(st);
 	rc = index_ckpt_row(st->ix, ckpt_id, &r);
 	if (rc < 0)
 		return rc;
@@ -229,6 +235,7 @@ int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule
 	char *name = NULL;
 	int rc;
 
+	store_assert_mu_held(st);
 	rc = index_ckpt_row(st->ix, ckpt_id, &r);
 	if (rc < 0)
 		return rc;
@@ -263,9 +270,9 @@ int store_resolve_latest(struct store *st, int64_t *ckpt_id, int64_t *version)
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = resolved(st, index_ckpt_latest(st->ix, ckpt_id, version), "resolving latest");
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -284,8 +291,8 @@ int store_resolve_best(struct store *st, const char *metric, int dir, int64_t *c
 			return rc;
 		dir = policy_direction(&p, metric, NULL);
 	}
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = resolved(st, index_ckpt_best(st->ix, metric, dir, ckpt_id, version), "resolving best");
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
