@@ -126,7 +126,7 @@ static uint64_t get_le64(const uint8_t *p)
 	return v;
 }
 
-/* ---- hashing and names ---- */
+/* ---- hashing (names as text: chunk_hex.c) ---- */
 
 void chunk_hash(const void *data, size_t len, uint8_t out[CHUNK_HASH_LEN])
 {
@@ -136,50 +136,6 @@ void chunk_hash(const void *data, size_t len, uint8_t out[CHUNK_HASH_LEN])
 uint64_t chunk_xxh(const void *data, size_t len)
 {
 	return XXH3_64bits(data, len);
-}
-
-void chunk_hex(const uint8_t hash[CHUNK_HASH_LEN], char out[65])
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (int i = 0; i < CHUNK_HASH_LEN; i++) {
-		out[2 * i] = digits[hash[i] >> 4];
-		out[2 * i + 1] = digits[hash[i] & 15];
-	}
-	out[64] = '\0';
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int chunk_unhex(const char *hex, uint8_t out[CHUNK_HASH_LEN])
-{
-	uint8_t tmp[CHUNK_HASH_LEN];
-
-	if (!hex)
-		return -EINVAL;
-	for (int i = 0; i < CHUNK_HASH_LEN; i++) {
-		int hi = hexval(hex[2 * i]), lo;
-
-		if (hi < 0)
-			return -EINVAL;
-		lo = hexval(hex[2 * i + 1]);
-		if (lo < 0)
-			return -EINVAL;
-		tmp[i] = (uint8_t)(hi << 4 | lo);
-	}
-	if (hex[64] != '\0')
-		return -EINVAL;
-	memcpy(out, tmp, CHUNK_HASH_LEN);
-	return 0;
 }
 
 /* ---- the CKC1 header ---- */

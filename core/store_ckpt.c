@@ -15,26 +15,6 @@
 
 static const char *const meta_files[] = { "trainer_state.json", "metadata.json", "metrics.json" };
 
-void ckpt_info_release(struct ckpt_info *ci)
-{
-	if (!ci)
-		return;
-	free(ci->name);
-	free(ci->note);
-	free(ci->deleted_rule);
-	free(ci->metrics);
-	memset(ci, 0, sizeof(*ci));
-}
-
-void ckpt_info_free_array(struct ckpt_info *arr, size_t n)
-{
-	size_t i;
-
-	for (i = 0; arr && i < n; i++)
-		ckpt_info_release(&arr[i]);
-	free(arr);
-}
-
 /* Display name of an aborted row: NAME for the newest aborted of its name,
  * NAME~2, NAME~3 ... for older ones (by abort time, then id). */
 static int aborted_display_name(struct store *st, struct ckpt_info *ci)
@@ -98,9 +78,9 @@ int store_ckpt_logical_bytes(struct store *st, struct ckpt_info *ci)
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = info_logical_bytes(st, ci);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -152,7 +132,7 @@ int store_ckpt_list(struct store *st, int flags, struct ckpt_info **out, size_t 
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_foreach(st->ix, flags & STORE_LIST_ALL, ckpt_list_add, &l);
 	for (i = 0; rc == 0 && i < l.cnt; i++) {
 		rc = info_finish(st, &l.arr[i], !(flags & STORE_LIST_NO_METRICS),
@@ -163,7 +143,7 @@ int store_ckpt_list(struct store *st, int flags, struct ckpt_info **out, size_t 
 			l.cnt--;
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		ckpt_info_free_array(l.arr, l.cnt);
 		return rc;
@@ -178,9 +158,9 @@ int store_ckpt_lookup(struct store *st, const char *name, struct ckpt_info *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = info_found(st, index_ckpt_get_live(st->ix, name, out), out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -189,9 +169,9 @@ int store_ckpt_get(struct store *st, int64_t id, struct ckpt_info *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = info_found(st, index_ckpt_get(st->ix, id, out), out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -207,7 +187,7 @@ int store_ckpt_lookup_aborted(struct store *st, const char *display_name, struct
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = lookup_aborted_rank(st, display_name, 1, out);
 	tilde = strrchr(display_name, '~');
 	if (rc == -ENOENT && tilde && tilde > display_name && tilde[1]) {
@@ -224,13 +204,8 @@ int store_ckpt_lookup_aborted(struct store *st, const char *display_name, struct
 			free(base);
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
-}
-
-int store_ckpt_name(struct store *st, int64_t ckpt_id, char **out)
-{
-	return index_ckpt_name(st->ix, ckpt_id, out);
 }
 
 /* Ends the transaction: committed when rc is 0, else rolled back; the
@@ -269,7 +244,7 @@ int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mod
 		return rc;
 	if (!store_writable(st))
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_tx_begin(ix);
 	if (rc < 0)
 		goto out_unlock;
@@ -288,7 +263,7 @@ int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mod
 	if (rc == 0 && root)
 		*root = rid;
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -323,7 +298,7 @@ int store_ckpt_begin_version(struct store *st, int64_t ckpt_id, int64_t *version
 
 	if (!store_writable(st))
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_row(ix, ckpt_id, &r);
 	if (rc < 0)
 		goto out_unlock;
@@ -347,7 +322,7 @@ int store_ckpt_begin_version(struct store *st, int64_t ckpt_id, int64_t *version
 	if (rc == 0)
 		*version = vid;
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -534,9 +509,9 @@ static int commit_prepare(struct store *st, int64_t ckpt_id, int64_t v, int kind
 		snprintf(prep->why, sizeof(prep->why), "writing file data failed: %s", strerror(-rc));
 		return rc;
 	}
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = version_files(st, v, kind, name, &files, &n);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < n; i++)
@@ -547,9 +522,9 @@ static int commit_prepare(struct store *st, int64_t ckpt_id, int64_t v, int kind
 			goto out_free;
 	}
 	read_metadata(st, kind, name, files, n, prep);
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_metric_foreach_xattr(st->ix, ckpt_id, xattr_metric_keep, &prep->ms);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		snprintf(prep->why, sizeof(prep->why), "reading stored metrics failed: %s", strerror(-rc));
 		goto out_free;
@@ -649,11 +624,11 @@ static int commit_load(struct store *st, int64_t ckpt_id, bool promote, struct i
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_row(st->ix, ckpt_id, r);
 	if (rc == 0)
 		rc = store_ckpt_name(st, ckpt_id, name);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0)
 		return rc;
 	if (promote) {
@@ -725,7 +700,7 @@ static int commit_common(struct store *st, int64_t ckpt_id, const char *new_name
 			store_ckpt_abort(st, ckpt_id, prep.why[0] ? prep.why : strerror(-rc));
 		goto out_release;
 	}
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = durable_begin(st);
 	if (rc < 0)
 		goto out_unlock;
@@ -738,7 +713,7 @@ static int commit_common(struct store *st, int64_t ckpt_id, const char *new_name
 		store_crash_point(st, "commit:after_transaction");
 	}
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 out_release:
 	meta_release(&prep.ms);
 out_free:
@@ -756,86 +731,6 @@ int store_ckpt_promote(struct store *st, int64_t ckpt_id)
 	return commit_common(st, ckpt_id, NULL, true, true);
 }
 
-/* ---- abort, delete (tx-free bodies; caller holds st->mu in a tx) ---- */
-
-/* A committed checkpoint's failed update: the committed checkpoint stays,
- * the staging version becomes an aborted checkpoint of its own. */
-static int abort_update(struct store *st, int64_t ckpt_id, const struct index_ckpt_row *r,
-			const char *name, const char *reason)
-{
-	int64_t nid, now = store_now();
-	struct ofile *of;
-	int rc;
-
-	rc = index_ckpt_insert_aborted(st->ix, name, r->kind, now, reason, r->staging, &nid);
-	if (rc == 0)
-		rc = index_version_move(st->ix, r->staging, VER_ABORTED, nid);
-	if (rc == 0)
-		rc = index_ckpt_set_versions(st->ix, ckpt_id, r->committed, 0);
-	if (rc < 0)
-		return rc;
-	for (of = st->files; of; of = of->next)
-		if (of->version == r->staging)
-			of->ckpt = nid;
-	return 0;
-}
-
-int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reason)
-{
-	struct index_ckpt_row r;
-	char *name = NULL;
-	int rc;
-
-	rc = index_ckpt_row(st->ix, ckpt_id, &r);
-	if (rc < 0)
-		return rc;
-	if (!r.staging)
-		return r.state == CKPT_ABORTED ? 0 : -EINVAL;
-	rc = store_ckpt_name(st, ckpt_id, &name);
-	if (rc < 0)
-		return rc;
-	if (r.state == CKPT_STAGING) {
-		rc = index_version_set_state(st->ix, r.staging, VER_ABORTED);
-		if (rc == 0)
-			rc = index_ckpt_set_aborted(st->ix, ckpt_id, store_now(), reason, r.staging);
-	} else {
-		rc = abort_update(st, ckpt_id, &r, name, reason);
-	}
-	if (rc == 0)
-		rc = store_event_add(st, "abort", name, reason);
-	if (rc == 0)
-		store_files_set_ro(st, r.staging);
-	free(name);
-	return rc;
-}
-
-int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule)
-{
-	struct index_ckpt_row r;
-	char *name = NULL;
-	int rc;
-
-	rc = index_ckpt_row(st->ix, ckpt_id, &r);
-	if (rc < 0)
-		return rc;
-	if (r.state == CKPT_DELETED)
-		return -ENOENT;
-	rc = store_ckpt_name(st, ckpt_id, &name);
-	if (rc < 0)
-		return rc;
-	rc = index_versions_of_ckpt_set_state(st->ix, ckpt_id, VER_DEAD);
-	if (rc == 0)
-		rc = index_ckpt_set_deleted(st->ix, ckpt_id, store_now(), rule ? rule : "user");
-	if (rc == 0)
-		rc = index_metric_update_eligible(st->ix, ckpt_id);
-	if (rc == 0)
-		rc = store_event_add(st, "delete", name, rule ? rule : "user");
-	if (rc == 0 && r.staging)
-		store_files_set_ro(st, r.staging);
-	free(name);
-	return rc;
-}
-
 /* Runs body in a transaction of its own (st->mu taken here): committed when
  * it returns 0, rolled back otherwise. */
 static int in_tx(struct store *st, int (*body)(struct store *st, int64_t id, const char *arg),
@@ -843,11 +738,11 @@ static int in_tx(struct store *st, int (*body)(struct store *st, int64_t id, con
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_tx_begin(st->ix);
 	if (rc == 0)
 		rc = tx_end(st->ix, body(st, id, arg));
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -892,9 +787,9 @@ int store_ckpt_rename(struct store *st, int64_t ckpt_id, const char *new_name, i
 		return rc;
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_row(st->ix, ckpt_id, &r);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0)
 		return rc;
 	if (r.state != CKPT_STAGING && r.state != CKPT_COMMITTED)
@@ -902,7 +797,7 @@ int store_ckpt_rename(struct store *st, int64_t ckpt_id, const char *new_name, i
 	if ((flags & STORE_RENAME_COMMIT) && r.staging)
 		return commit_common(st, ckpt_id, new_name, (flags & STORE_RENAME_NOREPLACE) != 0, false);
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_ckpt_name(st, ckpt_id, &name);
 	if (rc < 0 || strcmp(name, new_name) == 0)
 		goto out_unlock;
@@ -918,7 +813,7 @@ int store_ckpt_rename(struct store *st, int64_t ckpt_id, const char *new_name, i
 		rc = store_event_add(st, "rename", new_name, name);
 	rc = tx_end(st->ix, rc);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	free(name);
 	if (rc == 0 && other)
 		store_gc(st, false, NULL);
@@ -933,7 +828,7 @@ int store_ckpt_withdraw(struct store *st, int64_t ckpt_id)
 
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_row(st->ix, ckpt_id, &r);
 	if (rc < 0 || r.state != CKPT_COMMITTED || r.withdrawn)
 		goto out_unlock;
@@ -949,7 +844,7 @@ int store_ckpt_withdraw(struct store *st, int64_t ckpt_id)
 		rc = store_event_add(st, "withdraw", name, NULL);
 	rc = tx_end(st->ix, rc);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	free(name);
 	return rc;
 }
@@ -960,9 +855,9 @@ int store_ckpt_set_pinned(struct store *st, int64_t ckpt_id, bool pinned)
 
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_set_pinned(st->ix, ckpt_id, pinned);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -983,7 +878,7 @@ int store_ckpt_set_metric(struct store *st, int64_t ckpt_id, const char *name, d
 	} else if (!is_epoch && (!meta_name_usable(name) || strlen(name) >= META_NAME_MAX)) {
 		return -EINVAL;
 	}
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
@@ -994,7 +889,7 @@ int store_ckpt_set_metric(struct store *st, int64_t ckpt_id, const char *name, d
 		rc = index_ckpt_set_epoch(st->ix, ckpt_id, value);
 	rc = tx_end(st->ix, rc);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -1006,50 +901,10 @@ int store_ckpt_remove_metric(struct store *st, int64_t ckpt_id, const char *name
 		return -EROFS;
 	if (strcmp(name, "global_step") == 0)
 		name = "step";
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_metric_remove_xattr(st->ix, ckpt_id, name);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc == -ENOENT ? -ENODATA : rc;
-}
-
-/* ---- resolution ---- */
-
-/* rc of a resolution: an unreadable index is noted, and is never "no such
- * checkpoint". */
-static int resolved(struct store *st, int rc, const char *what)
-{
-	return rc < 0 && rc != -ENOENT ? store_index_error(st, what) : rc;
-}
-
-int store_resolve_latest(struct store *st, int64_t *ckpt_id, int64_t *version)
-{
-	int rc;
-
-	pthread_mutex_lock(&st->mu);
-	rc = resolved(st, index_ckpt_latest(st->ix, ckpt_id, version), "resolving latest");
-	pthread_mutex_unlock(&st->mu);
-	return rc;
-}
-
-int store_resolve_best(struct store *st, const char *metric, int dir, int64_t *ckpt_id,
-		       int64_t *version)
-{
-	int rc;
-
-	if (!metric || strcmp(metric, "step") == 0 || strcmp(metric, "epoch") == 0)
-		return -ENOENT;
-	if (dir == 0) {
-		struct policy p;
-
-		rc = store_policy_get(st, &p);
-		if (rc < 0)
-			return rc;
-		dir = policy_direction(&p, metric, NULL);
-	}
-	pthread_mutex_lock(&st->mu);
-	rc = resolved(st, index_ckpt_best(st->ix, metric, dir, ckpt_id, version), "resolving best");
-	pthread_mutex_unlock(&st->mu);
-	return rc;
 }
 
 struct name_list {
@@ -1078,9 +933,9 @@ int store_metric_names(struct store *st, char ***out, size_t *n)
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_metric_names(st->ix, name_list_add, &l);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		while (l.cnt)
 			free(l.arr[--l.cnt]);

@@ -41,6 +41,7 @@ void store_chunk_users_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LE
 {
 	struct users_text u = { out, len, 0 };
 
+	store_assert_mu_held(st);
 	assert(len > 8);
 	out[0] = 0;
 	index_chunk_users(st->ix, hash, users_add, &u); /* on failure: the names found so far */
@@ -48,6 +49,7 @@ void store_chunk_users_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LE
 
 int store_damage_mark_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], const char *how)
 {
+	store_assert_mu_held(st);
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
 	return index_damage_add(st->ix, hash, store_now(), how);
@@ -57,9 +59,9 @@ bool store_damage_known(struct store *st, const uint8_t hash[CHUNK_HASH_LEN])
 {
 	bool known;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	known = index_damage_exists(st->ix, hash) == 0;
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return known;
 }
 
@@ -69,7 +71,7 @@ void store_damage_healed(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], c
 	bool was;
 
 	chunk_hex(hash, hex);
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	was = index_damage_del(st->ix, hash) == 0;
 	if (was) { /* a concurrent put of the same bytes logs it once */
 		store_chunk_users_locked(st, hash, users, sizeof(users));
@@ -77,7 +79,7 @@ void store_damage_healed(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], c
 			 users[0] ? users : "(no checkpoint uses it now)");
 		store_event_add(st, "heal", by, rule);
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (was)
 		store_note(st, "healed damaged chunk %.16s (saved again by %s)", hex, by ? by : "?");
 }

@@ -168,13 +168,13 @@ static int base_damage(struct ofile *of, uint64_t k, int rc)
 		return rc;
 	snprintf(rule, sizeof(rule), "damaged chunk at offset %llu",
 		 (unsigned long long)grid_start(of->grid, k));
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	if (!(st->flags & STORE_RDONLY)) {
 		store_event_add(st, "corrupt", path, rule);
 		if (rc == -EIO)
 			store_damage_mark_locked(st, of->base[k].hash, "read");
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	store_note(st, "corrupt data in %s (%s)", path, rule);
 	return -EIO;
 }
@@ -196,10 +196,10 @@ static int put_held(struct ofile *of, const void *buf, size_t len, int codec,
 	rc = chunk_put_ref(st->cs, buf, ref, codec, heal ? CHUNK_PUT_REWRITE : 0, stored,
 			   codec_used);
 	if (rc >= 0) {
-		pthread_mutex_lock(&st->mu);
+		store_mu_lock(st);
 		if (held_add(&st->held, ref->hash) < 0)
 			rc = -ENOMEM;
-		pthread_mutex_unlock(&st->mu);
+		store_mu_unlock(st);
 	}
 	pthread_rwlock_unlock(&st->gc_rw);
 	if (rc == 2) {
@@ -269,9 +269,9 @@ static void ph_drain(struct ofile *of)
  * worker writes it), so gc reclaims it once unreferenced. */
 static void ph_unhold(struct store *st, const struct chunk_ref *ref)
 {
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	held_del(&st->held, ref->hash);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 }
 
 /* A chunk put_held stored that may never get a row (the index write
@@ -281,12 +281,12 @@ static void ph_unhold(struct store *st, const struct chunk_ref *ref)
 static void put_forget(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], bool isnew)
 {
 	pthread_rwlock_wrlock(&st->gc_rw); /* no put between check and delete */
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	held_del(&st->held, hash);
 	/* on a failed check (negative) the file stays: never delete in doubt */
 	if (isnew && !held_has(&st->held, hash) && store_chunk_has_row(st, hash) == 0)
 		chunk_release(st->cs, hash);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	pthread_rwlock_unlock(&st->gc_rw);
 }
 
@@ -314,9 +314,9 @@ static void ph_queue(struct ofile *of, uint64_t k, int codec)
 			      .len = grid_len(of->grid, k), .codec = codec };
 	/* the job's reference, taken before the worker can drop it; not the
 	 * last one when undone: the caller's handle holds one */
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	of->refs++;
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	pthread_mutex_lock(&of->ph_mu);
 	if (of->ph_jobs < PH_MAX_JOBS) {
 		pthread_mutex_lock(&st->phq_mu);
@@ -335,9 +335,9 @@ static void ph_queue(struct ofile *of, uint64_t k, int codec)
 	}
 	pthread_mutex_unlock(&of->ph_mu);
 	if (!queued) {
-		pthread_mutex_lock(&st->mu);
+		store_mu_lock(st);
 		of->refs--;
-		pthread_mutex_unlock(&st->mu);
+		store_mu_unlock(st);
 		free(j);
 	}
 }
@@ -370,7 +370,7 @@ static void ph_run(struct store *st, struct ph_job *j, uint8_t *buf, bool skip)
 		if (rc >= 0) {
 			int trc;
 
-			pthread_mutex_lock(&st->mu);
+			store_mu_lock(st);
 			trc = index_tx_begin(st->ix);
 			if (trc == 0)
 				trc = store_chunk_ref(st, &r.ref, 0, r.stored, r.codec);
@@ -378,7 +378,7 @@ static void ph_run(struct store *st, struct ph_job *j, uint8_t *buf, bool skip)
 				trc = index_tx_commit(st->ix);
 			else
 				index_tx_rollback(st->ix);
-			pthread_mutex_unlock(&st->mu);
+			store_mu_unlock(st);
 			if (trc < 0) {
 				put_forget(st, r.ref.hash, r.isnew);
 				rc = trc;
@@ -456,22 +456,13 @@ void store_ph_stop(struct store *st)
 /* Drops the holds of a file's unused results (st->mu held). */
 static void ph_release_locked(struct ofile *of)
 {
+	store_assert_mu_held(of->st);
 	for (size_t k = 0; k < of->ph_cap; k++)
 		if (of->ph[k].valid)
 			held_del(&of->st->held, of->ph[k].ref.hash);
 }
 
 /* ---- the shared open-file state ---- */
-
-struct ofile *store_ofile_find(struct store *st, int64_t node)
-{
-	struct ofile *of;
-
-	for (of = st->files; of; of = of->next)
-		if (of->node == node)
-			return of;
-	return NULL;
-}
 
 static void ofile_destroy(struct ofile *of)
 {
@@ -499,7 +490,7 @@ static void ofile_put(struct ofile *of)
 	struct store *st = of->st;
 	bool last = false;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	if (--of->refs == 0) {
 		struct ofile **pp;
 
@@ -513,7 +504,7 @@ static void ofile_put(struct ofile *of)
 		ph_release_locked(of);
 		last = true;
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (last)
 		ofile_destroy(of);
 }
@@ -616,9 +607,9 @@ int store_file_open(struct store *st, int64_t id, int flags, struct store_file *
 		return -ENOMEM;
 	f->flags = flags | (write ? STORE_F_WRITE : 0);
 	pthread_mutex_init(&f->cache_mu, NULL);
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = ofile_get(st, id, write, codec, &f->of);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		pthread_mutex_destroy(&f->cache_mu);
 		free(f);
@@ -1008,9 +999,9 @@ static int flush_slot(struct ofile *of, struct flush *fl, uint64_t k)
 			memset(fl->buf + of->base[k].raw_len, 0, need - of->base[k].raw_len);
 	} else if (need == CHUNK_SIZE && fl->zero_k != UINT64_MAX) {
 		/* a hole: the zero chunk this flush already stored */
-		pthread_mutex_lock(&st->mu);
+		store_mu_lock(st);
 		rc = held_add(&st->held, fl->nl[fl->zero_k].hash);
-		pthread_mutex_unlock(&st->mu);
+		store_mu_unlock(st);
 		if (rc < 0)
 			return rc;
 		fl->nl[k] = fl->nl[fl->zero_k];
@@ -1075,7 +1066,7 @@ static int flush_record(struct ofile *of, const struct flush *fl)
 	uint64_t k;
 	int rc, vstate;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_node_get(st->ix, of->node, &n);
 	vstate = rc == 0 ? n.vstate : -1;
 	if (rc < 0 && rc != -ENOENT)
@@ -1101,7 +1092,7 @@ static int flush_record(struct ofile *of, const struct flush *fl)
 			held_del_list(&st->held, of->base, of->n_base_row);
 	}
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -1133,11 +1124,11 @@ static void flush_release(struct ofile *of, struct flush *fl, int rc)
 	const struct chunk_ref *list = fl->nl ? fl->nl : of->base;
 	uint64_t k;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	for (k = 0; fl->put && k < fl->n_new; k++)
 		if (fl->put[k] && (rc == 0 || fl->put[k] != PUT_NEW))
 			held_del(&st->held, list[k].hash);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	for (k = 0; rc < 0 && fl->put && k < fl->n_new; k++)
 		if (fl->put[k] == PUT_NEW)
 			put_forget(st, list[k].hash, true);
@@ -1204,13 +1195,13 @@ int store_flush_version(struct store *st, int64_t version)
 	size_t n = 0, i;
 	int rc = 0;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	for (of = st->files; of; of = of->next)
 		n += of->version == version;
 	if (n) {
 		list = malloc(n * sizeof(*list));
 		if (!list) {
-			pthread_mutex_unlock(&st->mu);
+			store_mu_unlock(st);
 			return -ENOMEM;
 		}
 		n = 0;
@@ -1221,7 +1212,7 @@ int store_flush_version(struct store *st, int64_t version)
 			}
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	for (i = 0; i < n; i++) {
 		int frc;
 
@@ -1234,15 +1225,6 @@ int store_flush_version(struct store *st, int64_t version)
 	}
 	free(list);
 	return rc;
-}
-
-void store_files_set_ro(struct store *st, int64_t version)
-{
-	struct ofile *of;
-
-	for (of = st->files; of; of = of->next)
-		if (of->version == version)
-			atomic_store(&of->ro, true);
 }
 
 void store_files_close_all(struct store *st)
@@ -1304,9 +1286,9 @@ int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off)
 				if (rc < 0) {
 					r->cur = SIZE_MAX;
 					if (rc == -EIO) { /* the next save of these bytes rewrites it */
-						pthread_mutex_lock(&r->st->mu);
+						store_mu_lock(r->st);
 						store_damage_mark_locked(r->st, r->refs[k].hash, "commit check");
-						pthread_mutex_unlock(&r->st->mu);
+						store_mu_unlock(r->st);
 					}
 					return rc == -ENOENT ? -EIO : rc;
 				}

@@ -59,6 +59,7 @@ static int dead_versions_locked(struct store *st, bool pinned, int64_t **ids, si
 	size_t i, k = 0;
 	int rc = index_version_dead_ids(st->ix, ids, n);
 
+	store_assert_mu_held(st);
 	if (rc < 0)
 		return rc;
 	for (i = 0; i < *n; i++)
@@ -80,12 +81,12 @@ int store_versions_dead_pinned(struct store *st, int64_t **out, size_t *n, size_
 	*out = NULL;
 	*n = 0;
 	*n_unpinned = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = dead_versions_locked(st, true, out, n);
 	/* in the same look: a pin dropped after store_gc looked is gc's work */
 	if (rc == 0 && store_writable(st))
 		rc = dead_versions_locked(st, false, &unpinned, n_unpinned);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	free(unpinned);
 	if (rc < 0) {
 		free(*out);
@@ -104,6 +105,7 @@ static int ckpts_apply_locked(struct store *st, int64_t *ids, size_t n,
 	size_t i;
 	int rc = 0;
 
+	store_assert_mu_held(st);
 	if (n) {
 		rc = index_tx_begin(st->ix);
 		for (i = 0; rc == 0 && i < n; i++)
@@ -124,6 +126,7 @@ int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purg
 	size_t n = 0, i;
 	int rc = 0;
 
+	store_assert_mu_held(st);
 	*n_purged = 0;
 	if (purge_aborted) {
 		rc = index_ckpt_aborted_ids(st->ix, &ids, &n);
@@ -188,6 +191,7 @@ static int forget_rows_locked(struct store *st, const struct unref_set *u)
 	size_t i;
 	int rc = index_tx_begin(st->ix);
 
+	store_assert_mu_held(st);
 	for (i = 0; rc == 0 && i < u->n; i++) {
 		rc = index_chunk_forget_unreferenced(st->ix, u->hashes[i]);
 		if (rc == -ENOENT)
@@ -211,18 +215,18 @@ int store_release_unreferenced(struct store *st, uint64_t *freed)
 	if (!st->locked || !store_writable(st))
 		return 0;
 	pthread_rwlock_wrlock(&st->gc_rw); /* no chunk_put runs meanwhile */
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_chunks_unreferenced(st->ix, unref_cb, &u);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0)
 		goto out_unlock_gc;
 	/* files first: a crash between leaves rows with refs 0, removed next time */
 	rc = release_files(st, &u, freed);
 	store_crash_point(st, "gc:before_rows");
 	if (u.n) {
-		pthread_mutex_lock(&st->mu);
+		store_mu_lock(st);
 		r = forget_rows_locked(st, &u);
-		pthread_mutex_unlock(&st->mu);
+		store_mu_unlock(st);
 		if (r < 0 && rc == 0)
 			rc = r;
 	}
@@ -237,9 +241,9 @@ static int gc_once(struct store *st, bool purge_aborted, uint64_t *purged, uint6
 	uint64_t n = 0, b = 0;
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_gc_locked_index(st, purge_aborted, &n);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	*purged += n;
 	if (rc < 0)
 		return rc;
@@ -269,9 +273,9 @@ int store_gc(struct store *st, bool purge_aborted, uint64_t *freed)
 
 		snprintf(rule, sizeof(rule), "purged %llu versions, freed %llu bytes",
 			 (unsigned long long)purged, (unsigned long long)bytes);
-		pthread_mutex_lock(&st->mu);
+		store_mu_lock(st);
 		store_event_add(st, "gc", NULL, rule);
-		pthread_mutex_unlock(&st->mu);
+		store_mu_unlock(st);
 	}
 	return rc;
 }
@@ -332,7 +336,7 @@ int store_recover(struct store *st)
 	uint64_t purged, freed;
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_unfinished_ids(st->ix, &ids, &n);
 	if (rc == 0)
 		rc = ckpts_apply_locked(st, ids, n, store_ckpt_abort_locked, reason);
@@ -359,7 +363,7 @@ int store_recover(struct store *st)
 			kept++;
 	}
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	free(oc.hashes);
 	if (kept)
 		store_note(st, "recovery: kept %zu chunk files without an index row that are older"
@@ -393,9 +397,9 @@ static int plan(struct store *st, const struct policy *p, struct retain_row **ou
 
 	*out = NULL;
 	*nout = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_committed(st->ix, &c, &n);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0)
 		return rc;
 	items = calloc(n ? n : 1, sizeof(*items));
@@ -492,6 +496,7 @@ static int retain_safe_locked(struct store *st, const struct retain_run *r, size
 	size_t j;
 	int rc;
 
+	store_assert_mu_held(st);
 	*safe = !r->rows[i].keep;
 	for (j = 0; *safe && j < r->np; j++)
 		*safe = r->protect[j] != r->rows[i].id;
@@ -507,6 +512,7 @@ static int retain_apply_locked(struct store *st, struct retain_run *r)
 	size_t i;
 	int rc = index_tx_begin(st->ix);
 
+	store_assert_mu_held(st);
 	for (i = 0; rc == 0 && i < r->n; i++) {
 		char rule[RETAIN_RULE_MAX + 16];
 		bool safe;
@@ -562,9 +568,9 @@ static int retain_run_once(struct store *st, struct retain_row **deleted, size_t
 		goto out_free;
 	}
 	protect_resolved(st, &p, &r);
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = retain_apply_locked(st, &r);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	for (i = 0; i < r.n; i++)
 		if (r.refused[i])
 			store_note(st, "retention: refused to delete %s (%s): protected", r.rows[i].name,
@@ -636,6 +642,7 @@ static int file_paths_locked(struct store *st, struct file_list *l, int rc, int 
 {
 	size_t i;
 
+	store_assert_mu_held(st);
 	for (i = 0; i < l->n; i++) {
 		int64_t id = (int64_t)(intptr_t)l->arr[i].path;
 		int r;
@@ -664,14 +671,14 @@ int store_ckpt_files(struct store *st, int64_t ckpt_id, struct store_file_entry 
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_ckpt_version_kind(st->ix, ckpt_id, &version, &kind);
 	if (rc == 0)
 		rc = store_ckpt_name(st, ckpt_id, &cname);
 	if (rc == 0)
 		rc = index_version_nodes(st->ix, version, file_node_cb, &l);
 	rc = file_paths_locked(st, &l, rc, kind, cname);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	free(cname);
 	if (rc < 0) {
 		store_file_entries_free(l.arr, l.n);
@@ -729,10 +736,10 @@ static int orphan_file_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 
 	if (held_has(v->rows, hash))
 		return 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	row = store_chunk_has_row(st, hash); /* a row written since */
 	in_flight = held_has(&st->held, hash);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (chunk_mtime(st->cs, hash, &mtime) < 0)
 		return 0; /* gone */
 	mtime /= 1000000000; /* seconds, as v->young */
@@ -764,10 +771,10 @@ static void verify_damaged(struct verify_ctx *v, const uint8_t hash[CHUNK_HASH_L
 	int mrc;
 
 	chunk_hex(hash, hex);
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	store_chunk_users_locked(st, hash, users, sizeof(users));
 	mrc = store_damage_mark_locked(st, hash, "verify");
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	problem(v, "damaged chunk %s (%s, %u references; used by %s; %s)", hex, strerror(-err), cnt,
 		users[0] ? users : "no checkpoint",
 		mrc == 0 ? "marked: the next save of these bytes rewrites it"
@@ -815,12 +822,12 @@ static int verify_load(struct verify_ctx *v, struct held_set *recount, struct ve
 	struct store *st = v->st;
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	index_check_consistency(st->ix, index_problem_cb, v);
 	rc = index_all_chunk_lists(st->ix, recount_cb, recount);
 	if (rc == 0)
 		rc = index_chunk_rows(st->ix, verify_row_cb, r);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 

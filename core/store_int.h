@@ -1,22 +1,48 @@
 /* Private to core/store*.c: the store's in-memory state and helpers shared
- * by its files (store.c open/index/checkpoints, store_node.c tree,
- * store_file.c data path, store_gc.c retention/gc/verify).
+ * by its files.
  *
- * Locking. st->mu guards the SQLite handle, the statement cache and every
- * in-memory table (open files list, held chunks, pins, notes). Chunk I/O,
- * hashing and compression never run under it. Each open file has its own
- * rwlock (of->rw) over its data state; lock order is of->rw, then st->mu.
- * st->gc_rw orders chunk writers (read side: put + hold) against chunk
- * deletion by gc (write side), so gc never deletes a chunk that a writer has
- * just deduplicated against.
+ * Layers (top to bottom; a file calls only files below it, checked by
+ * tools/cycles.sh):
+ *   store.c        open, close, the event log, policy writes, stats, events
+ *   store_ckpt.c   checkpoints: create, versions, commit, abort, delete ...
+ *   store_node.c   the tree          store_gc.c  retention, gc, verify, recovery
+ *   store_file.c   file data, background hashing
+ *   store_rows.c   open-file table, node reads, abort/delete bodies, latest/best
+ *   store_damage.c, store_reserve.c
+ *   store_base.c   helpers, chunk refcounts, pins, notes, the policy read
+ *   held.c, store_free.c; the index (index.h), chunks (chunk.h), util, policy,
+ *   retain, meta, format
+ *
+ * Locks. st->mu guards the index handle and every in-memory table (open
+ * files list, held chunks, pins, notes); it is taken through store_mu_lock()
+ * / store_mu_unlock(), and a *_locked helper that needs it asserts so at
+ * entry (store_assert_mu_held, debug builds). Chunk I/O, hashing and
+ * compression never run under it, except chunk_release (gc, a forgotten put)
+ * and the checks that decide it. Each open file has its own rwlock (of->rw)
+ * over its data state. st->gc_rw orders chunk writers (read side: put + hold)
+ * against chunk deletion by gc (write side), so gc never deletes a chunk
+ * that a writer has just deduplicated against.
+ *
+ * Lock order (a thread holding a lock takes only locks to its right):
+ *   fs/ locks (fs/fs.h) -> any store lock; the store never calls back into fs/
+ *   of->rw -> of->ph_mu -> st->phq_mu          (flush, truncate, queueing a job)
+ *   of->rw -> st->gc_rw -> st->mu              (flush's put_held; gc: gc_rw -> mu)
+ *   st->mu -> chunk store locks                (chunk_release under put_forget)
+ *   sf->cache_mu -> chunk store locks          (chunk_get into a handle's cache)
+ *   chunk_dir: barrier_mu -> mu; chunk_mem: mu only
+ * st->mu is never held while taking of->rw, gc_rw, ph_mu, phq_mu or
+ * cache_mu; of->ph_mu and st->phq_mu are never held while taking st->mu; the
+ * background worker takes no of->rw. Nothing is taken recursively.
  */
 #ifndef CKPT_STORE_INT_H
 #define CKPT_STORE_INT_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "chunk.h"
+#include "held.h"
 #include "index.h"
 #include "store.h"
 
@@ -31,15 +57,6 @@ enum { VER_STAGING = 0, VER_COMMITTED = 1, VER_ABORTED = 2, VER_DEAD = 3 };
 /* An open file with this many dirty slots is flushed by the next write, so a
  * sequential writer's overlay (and page cache) stays small. */
 #define STORE_DIRTY_FLUSH 64
-
-struct held_set {
-	struct held_ent {
-		uint8_t hash[CHUNK_HASH_LEN];
-		uint32_t count; /* 0 = empty slot */
-		bool tomb;
-	} *tab;
-	size_t cap, used; /* used counts live + tombstones */
-};
 
 /* One slot's background-hashing state (store_file.c, "background hashing"). */
 struct ph_slot {
@@ -122,10 +139,12 @@ struct store {
 	int lock_fd;
 	struct index *ix; /* the index (core/index.h) */
 	struct chunk_store *cs;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu; /* through store_mu_lock / store_mu_unlock */
+	_Atomic(pthread_t) mu_owner; /* debug builds: who holds mu, when mu_owned */
+	atomic_bool mu_owned;
 	pthread_rwlock_t gc_rw;
 	struct ofile *files;
-	struct held_set held;
+	struct held_set held; /* held chunks; protected by st->mu */
 	struct pin_ent *pins;
 	size_t n_pins, cap_pins;
 	char notes[STORE_NOTES_MAX][STORE_NOTE_LEN];
@@ -140,7 +159,38 @@ struct store {
 	bool ph_started, ph_stop;
 };
 
-/* ---- store.c: helpers ---- */
+/* ---- st->mu: lock, unlock, and the precondition of a *_locked helper ----
+ * Debug builds (NDEBUG unset: the Debug/ASan build) record the owner thread,
+ * so store_assert_mu_held() checks that the caller holds st->mu; release
+ * builds compile the bookkeeping and the checks out. */
+static inline bool store_mu_held(struct store *st)
+{
+	return atomic_load_explicit(&st->mu_owned, memory_order_relaxed) &&
+	       pthread_equal(atomic_load_explicit(&st->mu_owner, memory_order_relaxed),
+			     pthread_self());
+}
+
+static inline void store_mu_lock(struct store *st)
+{
+	pthread_mutex_lock(&st->mu);
+#ifndef NDEBUG
+	atomic_store_explicit(&st->mu_owner, pthread_self(), memory_order_relaxed);
+	atomic_store_explicit(&st->mu_owned, true, memory_order_relaxed);
+#endif
+}
+
+static inline void store_mu_unlock(struct store *st)
+{
+#ifndef NDEBUG
+	assert(store_mu_held(st));
+	atomic_store_explicit(&st->mu_owned, false, memory_order_relaxed);
+#endif
+	pthread_mutex_unlock(&st->mu);
+}
+
+#define store_assert_mu_held(st) assert(store_mu_held(st))
+
+/* ---- store_base.c: helpers (the bottom layer) ---- */
 int store_name_check(const char *name);
 int store_rwlock_init(pthread_rwlock_t *l); /* writer-preferring */
 int64_t store_now(void);
@@ -153,15 +203,6 @@ int store_event_add(struct store *st, const char *event, const char *name, const
 int store_index_error(struct store *st, const char *what);
 bool store_writable(const struct store *st); /* not RDONLY, not SHARED */
 
-/* Held chunks (caller holds st->mu). */
-int held_add(struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
-void held_del(struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
-bool held_has(const struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
-uint32_t held_count(const struct held_set *h, const uint8_t hash[CHUNK_HASH_LEN]);
-void held_free(struct held_set *h);
-int held_add_list(struct held_set *h, const struct chunk_ref *refs, size_t n);
-void held_del_list(struct held_set *h, const struct chunk_ref *refs, size_t n);
-
 /* 1 when the chunk has a row in the index, 0 when not, negative errno
  * (caller holds st->mu). */
 int store_chunk_has_row(struct store *st, const uint8_t hash[CHUNK_HASH_LEN]);
@@ -172,6 +213,7 @@ int store_chunks_unref_blob(struct store *st, const void *blob, size_t len);
 int store_chunks_ref_blob(struct store *st, const void *blob, size_t len);
 
 bool store_version_pinned(struct store *st, int64_t version);
+int store_ckpt_name(struct store *st, int64_t ckpt_id, char **out);
 
 /* ---- store_reserve.c: room for the index's writes on a full disk ---- */
 #define STORE_RESERVE_MAX (8u << 20)
@@ -184,24 +226,28 @@ bool store_reserve_release_full(const char *dir);
 /* Allocates the reserve again as far as space allows (lock holder only). */
 void store_reserve_fill(struct store *st);
 
-/* ---- store_ckpt.c ---- */
-int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reason);
-int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule);
-int store_ckpt_name(struct store *st, int64_t ckpt_id, char **out);
-
-/* ---- store_node.c ---- */
+/* ---- store_rows.c: row primitives under the protocol modules ---- */
+struct ofile *store_ofile_find(struct store *st, int64_t node); /* under st->mu */
+/* Marks open files of version read-only (commit / abort). Under st->mu. */
+void store_files_set_ro(struct store *st, int64_t version);
+/* Node reads (st->mu held). */
 int store_node_get_locked(struct store *st, int64_t id, struct store_node *out);
+/* The node and its version's state (-1 for a file removed while open). */
+int store_node_state_locked(struct store *st, int64_t id, struct store_node *out, int *vstate);
+/* A row an index verb read (rc 0) as the store shows it; rc. */
+int store_node_shown(struct store *st, int rc, const struct index_node *r, struct store_node *out);
 int store_node_path_locked(struct store *st, int64_t id, char **out);
 /* Reads a regular node's chunk list and size from the index. */
 int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **refs, size_t *n,
 			     uint64_t *size);
+/* A checkpoint's abort / delete: row changes, an event and open files made
+ * read-only (st->mu held, in a transaction). */
+int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reason);
+int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule);
 
 /* ---- store_file.c ---- */
-struct ofile *store_ofile_find(struct store *st, int64_t node); /* under st->mu */
 /* Flushes every open file of version (none locked by the caller). */
 int store_flush_version(struct store *st, int64_t version);
-/* Marks open files of version read-only (commit / abort). Under st->mu. */
-void store_files_set_ro(struct store *st, int64_t version);
 /* Drops every open-file state (store_close; handles left open are invalid). */
 void store_files_close_all(struct store *st);
 /* The background hashing worker: init at open; stop (finishing or dropping

@@ -25,87 +25,13 @@ void store_dirents_free(struct store_dirent *d, size_t n)
 	free(d);
 }
 
-/* The store's view of a node row: an open file's size and mtime include
- * its unflushed writes (st->mu held). */
-static void node_from_row(struct store *st, const struct index_node *r, struct store_node *out)
-{
-	struct ofile *of;
-
-	out->id = r->id;
-	out->version = r->version;
-	out->ckpt = r->ckpt;
-	out->parent = r->parent;
-	out->mode = r->mode;
-	out->size = r->size;
-	out->mtime_ns = r->mtime_ns;
-	out->ctime_ns = r->ctime_ns;
-	out->writable = r->vstate == VER_STAGING;
-	of = store_ofile_find(st, out->id);
-	if (of) {
-		int64_t mt = __atomic_load_n(&of->mtime_ns, __ATOMIC_RELAXED);
-
-		out->size = __atomic_load_n(&of->size, __ATOMIC_RELAXED);
-		if (mt > out->mtime_ns)
-			out->mtime_ns = mt;
-	}
-	out->atime_ns = r->has_atime ? r->atime_ns : out->mtime_ns;
-}
-
-/* A file removed while open has no row; its handles still stat it (st->mu
- * held). -ENOENT when no handle is open. */
-static int node_from_ofile(struct store *st, int64_t id, struct store_node *out)
-{
-	struct ofile *of = store_ofile_find(st, id);
-
-	if (!of || !atomic_load(&of->unlinked))
-		return -ENOENT;
-	memset(out, 0, sizeof(*out));
-	out->id = id;
-	out->version = of->version;
-	out->ckpt = of->ckpt;
-	out->parent = STORE_NODE_GONE;
-	out->mode = of->mode;
-	out->size = __atomic_load_n(&of->size, __ATOMIC_RELAXED);
-	out->mtime_ns = __atomic_load_n(&of->mtime_ns, __ATOMIC_RELAXED);
-	out->ctime_ns = of->ctime_ns;
-	out->atime_ns = of->atime_ns ? of->atime_ns : out->mtime_ns;
-	out->writable = !atomic_load(&of->ro);
-	return 0;
-}
-
-/* A row an index verb read (rc 0) as the store shows it. */
-static int node_shown(struct store *st, int rc, const struct index_node *r, struct store_node *out)
-{
-	if (rc == 0)
-		node_from_row(st, r, out);
-	return rc;
-}
-
-/* The node and its version's state (-1 for a file removed while open). */
-static int node_state_locked(struct store *st, int64_t id, struct store_node *out, int *vstate)
-{
-	struct index_node r;
-	int rc = index_node_get(st->ix, id, &r);
-
-	*vstate = rc == 0 ? r.vstate : -1;
-	rc = node_shown(st, rc, &r, out);
-	return rc == -ENOENT ? node_from_ofile(st, id, out) : rc;
-}
-
-int store_node_get_locked(struct store *st, int64_t id, struct store_node *out)
-{
-	int vstate;
-
-	return node_state_locked(st, id, out, &vstate);
-}
-
 int store_node_get(struct store *st, int64_t id, struct store_node *out)
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, id, out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -114,9 +40,9 @@ int store_version_root(struct store *st, int64_t version, struct store_node *out
 	struct index_node r;
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
-	rc = node_shown(st, index_node_root(st->ix, version, &r), &r, out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_lock(st);
+	rc = store_node_shown(st, index_node_root(st->ix, version, &r), &r, out);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -124,7 +50,8 @@ static int lookup_locked(struct store *st, int64_t parent, const char *name, str
 {
 	struct index_node r;
 
-	return node_shown(st, index_node_lookup(st->ix, parent, name, &r), &r, out);
+	store_assert_mu_held(st);
+	return store_node_shown(st, index_node_lookup(st->ix, parent, name, &r), &r, out);
 }
 
 int store_node_lookup(struct store *st, int64_t parent, const char *name, struct store_node *out)
@@ -136,13 +63,13 @@ int store_node_lookup(struct store *st, int64_t parent, const char *name, struct
 		return -ENOENT;
 	if (strlen(name) > STORE_NAME_MAX)
 		return -ENAMETOOLONG;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, parent, &p);
 	if (rc == 0 && !S_ISDIR(p.mode))
 		rc = -ENOTDIR;
 	if (rc == 0)
 		rc = lookup_locked(st, parent, name, out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -174,13 +101,13 @@ int store_node_list(struct store *st, int64_t dir, struct store_dirent **out, si
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, dir, &p);
 	if (rc == 0 && !S_ISDIR(p.mode))
 		rc = -ENOTDIR;
 	if (rc == 0)
 		rc = index_node_children(st->ix, dir, dirent_add, &d);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc < 0) {
 		store_dirents_free(d.arr, d.cnt);
 		return rc;
@@ -190,69 +117,13 @@ int store_node_list(struct store *st, int64_t dir, struct store_dirent **out, si
 	return 0;
 }
 
-/* *path = name + "/" + *path ("" is empty); -ENOMEM. */
-static int path_prepend(char **path, size_t *len, const char *name)
-{
-	size_t nl = strlen(name);
-	char *np = malloc(nl + 1 + *len + 1);
-
-	if (!np)
-		return -ENOMEM;
-	memcpy(np, name, nl);
-	if (*len) {
-		np[nl] = '/';
-		memcpy(np + nl + 1, *path, *len + 1);
-		*len = nl + 1 + *len;
-	} else {
-		np[nl] = 0;
-		*len = nl;
-	}
-	free(*path);
-	*path = np;
-	return 0;
-}
-
-int store_node_path_locked(struct store *st, int64_t id, char **out)
-{
-	char *path = NULL;
-	size_t len = 0;
-	int depth, rc = 0;
-
-	*out = NULL;
-	for (depth = 0; depth < STORE_DEPTH_MAX; depth++) {
-		int64_t parent = 0;
-		char *nm = NULL;
-
-		rc = index_node_name(st->ix, id, &parent, &nm);
-		if (rc == 0 && parent != 0) /* the root's name is "" */
-			rc = path_prepend(&path, &len, nm);
-		free(nm);
-		if (rc < 0 || parent == 0)
-			break;
-		id = parent;
-	}
-	if (rc == 0 && depth == STORE_DEPTH_MAX)
-		rc = -ELOOP;
-	if (rc == 0 && !path) {
-		path = strdup("");
-		if (!path)
-			rc = -ENOMEM;
-	}
-	if (rc < 0) {
-		free(path);
-		return rc;
-	}
-	*out = path;
-	return 0;
-}
-
 int store_node_path(struct store *st, int64_t id, char **out)
 {
 	int rc;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_path_locked(st, id, out);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -262,7 +133,7 @@ int store_node_follow(struct store *st, int64_t id, struct store_node *out)
 	int64_t target = 0;
 	int rc, hops, state = -1;
 
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, id, &n);
 	if (rc == 0)
 		rc = index_ckpt_head_version(st->ix, n.ckpt, &state, &target);
@@ -292,14 +163,8 @@ int store_node_follow(struct store *st, int64_t id, struct store_node *out)
 	}
 	*out = n;
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
-}
-
-int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **refs, size_t *n,
-			     uint64_t *size)
-{
-	return index_node_chunks(st->ix, id, refs, n, size);
 }
 
 /* ---- changes ---- */
@@ -309,7 +174,7 @@ int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **re
 static int parent_for_change(struct store *st, int64_t parent, bool allow_committed,
 			     struct store_node *p, int *vstate)
 {
-	int rc = node_state_locked(st, parent, p, vstate);
+	int rc = store_node_state_locked(st, parent, p, vstate);
 
 	if (rc < 0)
 		return rc;
@@ -342,7 +207,7 @@ static int node_insert(struct store *st, int64_t parent, const char *name, uint3
 		return -EROFS;
 	r.size = target ? strlen(target) : 0;
 	r.mtime_ns = r.ctime_ns = store_now_ns();
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = parent_for_change(st, parent, false, &p, &vstate);
 	if (rc == 0)
 		rc = index_tx_begin(st->ix);
@@ -359,7 +224,7 @@ static int node_insert(struct store *st, int64_t parent, const char *name, uint3
 	if (rc == 0 && out)
 		rc = store_node_get_locked(st, id, out);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -393,9 +258,9 @@ int store_node_readlink(struct store *st, int64_t id, char *buf, size_t len)
 
 	if (!len)
 		return -EINVAL;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = index_node_target(st->ix, id, &mode, &t);
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	if (rc == 0 && !S_ISLNK(mode))
 		rc = -EINVAL;
 	if (rc == 0)
@@ -453,7 +318,7 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 		return -ENAMETOOLONG;
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = parent_for_change(st, parent, true, &p, &vstate);
 	if (rc == 0)
 		rc = lookup_locked(st, parent, name, &c);
@@ -487,7 +352,7 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 	else
 		index_tx_rollback(st->ix);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
 
@@ -628,7 +493,7 @@ int store_node_rename(struct store *st, int64_t parent, const char *name, int64_
 		return -ENOENT;
 	if (!store_writable(st))
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = rename_plan(st, parent, name, new_parent, new_name, flags, &pl);
 	if (rc == 0)
 		rc = rename_apply(st, &pl, parent, new_parent, new_name);
@@ -642,7 +507,7 @@ int store_node_rename(struct store *st, int64_t parent, const char *name, int64_
 			of->path = np;
 		}
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc == 1 ? 0 : rc;
 }
 
@@ -668,7 +533,7 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 
 	if (!store_writable(st))
 		return -EROFS;
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	rc = store_node_get_locked(st, id, &n);
 	if (rc < 0)
 		goto out_unlock;
@@ -681,7 +546,7 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 		rc = S_ISDIR(n.mode) ? -EISDIR : -EINVAL;
 		goto out_unlock;
 	}
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 
 	if (mask & STORE_SET_SIZE) {
 		struct store_file *f;
@@ -700,7 +565,7 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 		if (rc < 0)
 			return rc;
 	}
-	pthread_mutex_lock(&st->mu);
+	store_mu_lock(st);
 	if (mask & (STORE_SET_MODE | STORE_SET_MTIME | STORE_SET_ATIME)) {
 		struct ofile *of = store_ofile_find(st, id);
 		struct index_node_attrs a = {
@@ -723,6 +588,6 @@ int store_node_setattr(struct store *st, int64_t id, int mask, uint32_t mode, ui
 	if (rc == 0 && out)
 		rc = store_node_get_locked(st, id, out);
 out_unlock:
-	pthread_mutex_unlock(&st->mu);
+	store_mu_unlock(st);
 	return rc;
 }
