@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -350,51 +349,6 @@ bool store_version_pinned(struct store *st, int64_t version)
 
 /* ---- open / close ---- */
 
-static int store_lock(struct store *st, char *err, size_t err_len)
-{
-	char path[PATH_MAX], buf[32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/lock", st->dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		int e = errno;
-
-		util_seterr(err, err_len, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		long pid = 0;
-
-		if (e == EWOULDBLOCK) {
-			n = pread(fd, buf, sizeof(buf) - 1, 0);
-			if (n > 0) {
-				buf[n] = 0;
-				pid = strtol(buf, NULL, 10);
-			}
-			if (pid > 0)
-				util_seterr(err, err_len, "%s: already mounted or in use by pid %ld",
-				       st->dir, pid);
-			else
-				util_seterr(err, err_len, "%s: already mounted or in use", st->dir);
-			close(fd);
-			return -EBUSY;
-		}
-		util_seterr(err, err_len, "%s: lock: %s", path, strerror(e));
-		close(fd);
-		return -e;
-	}
-	/* who holds it, for the next opener's message */
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
-		/* informational only */
-	}
-	st->lock_fd = fd;
-	st->locked = true;
-	return 0;
-}
-
 static int chunk_found_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 {
 	(void)ctx;
@@ -463,7 +417,7 @@ static int store_alloc(const char *dir, int flags, struct store **out)
 	*out = NULL;
 	if (!st)
 		return -ENOMEM;
-	st->lock_fd = -1;
+	st->ixops = &index_sqlite_ops;
 	st->flags = flags;
 	st->dir = strdup(dir);
 	if (!st->dir) {
@@ -512,12 +466,13 @@ static int store_index_open(struct store *st, char *err, size_t err_len)
 {
 	int ixf = (st->flags & STORE_RDONLY ? INDEX_RDONLY : 0) | (store_writable(st) ? INDEX_CHECK : 0);
 	enum index_none none;
-	int rc = index_open_sqlite(st->dir, ixf, &st->ix, &none, err, err_len);
+	int rc = index_open(st->ixops, st->dir, ixf, &st->ix, &none, err, err_len);
 
 	if (none != INDEX_FOUND) {
 		rc = store_index_none(st, none, rc, err, err_len);
 		if (rc == 0)
-			rc = index_open_sqlite(st->dir, ixf | INDEX_CREATE, &st->ix, &none, err, err_len);
+			rc = index_open(st->ixops, st->dir, ixf | INDEX_CREATE, &st->ix, &none, err,
+					err_len);
 	}
 	if (rc == 0 && store_writable(st)) {
 		rc = index_info_get(st->ix, "initialised_at", &st->init_ns);
@@ -567,9 +522,10 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 	if (rc < 0)
 		return rc;
 	if (!(flags & (STORE_RDONLY | STORE_SHARED))) {
-		rc = store_lock(st, err, err_len);
+		rc = index_lock(st->ixops, st->dir, &st->lock, err, err_len);
 		if (rc < 0)
 			goto out_free;
+		st->locked = true;
 	}
 	rc = store_index_open(st, err, err_len);
 	if (rc < 0)
@@ -610,8 +566,7 @@ out_close_chunks:
 out_close_index:
 	index_close(st->ix, false);
 out_unlock:
-	if (st->lock_fd >= 0)
-		close(st->lock_fd);
+	index_unlock(st->ixops, st->lock);
 	pthread_rwlock_destroy(&st->gc_rw);
 	pthread_mutex_destroy(&st->mu);
 out_free:
@@ -641,8 +596,7 @@ void store_close(struct store *st)
 	store_files_close_all(st);
 	index_close(st->ix, store_writable(st));
 	chunk_store_close(st->cs);
-	if (st->lock_fd >= 0)
-		close(st->lock_fd); /* releases the flock */
+	index_unlock(st->ixops, st->lock);
 	held_free(&st->held);
 	free(st->pins);
 	pthread_rwlock_destroy(&st->gc_rw);

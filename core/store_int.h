@@ -119,7 +119,8 @@ struct store {
 	bool locked; /* holds STORE/lock: may delete chunk files */
 	int64_t init_ns; /* when this index was initialised (store_info), read-write
 			    opens only: recovery deletes no chunk file older */
-	int lock_fd;
+	const struct index_ops *ixops; /* the index backend */
+	struct index_lock *lock; /* the backend's single-writer lock, when locked */
 	struct index *ix; /* the index (core/index.h) */
 	struct chunk_store *cs;
 	pthread_mutex_t mu;

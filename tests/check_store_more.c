@@ -933,7 +933,9 @@ static long long vm_steps(void)
 {
 	long long n = 0;
 
-	for (sqlite3_stmt *q = sqlite3_next_stmt(st->ix->db, NULL); q; q = sqlite3_next_stmt(st->ix->db, q))
+	sqlite3 *db = ixs_of(st->ix)->db;
+
+	for (sqlite3_stmt *q = sqlite3_next_stmt(db, NULL); q; q = sqlite3_next_stmt(db, q))
 		n += sqlite3_stmt_status(q, SQLITE_STMTSTATUS_VM_STEP, 1);
 	return n;
 }
