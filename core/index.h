@@ -93,6 +93,11 @@ static inline bool index_lock_held_elsewhere(const struct index_ops *ops, const 
 static inline void index_close(struct index *ix, bool fold_wal);
 /* store_info's integer value of key; -ENOENT when it has none. */
 static inline int index_info_get(struct index *ix, const char *key, int64_t *value);
+/* store_info's text value of key (*value malloc'd, the caller frees);
+ * -ENOENT when it has none. put inserts or replaces it (outside a
+ * transaction is fine). */
+static inline int index_info_get_text(struct index *ix, const char *key, char **value);
+static inline int index_info_put_text(struct index *ix, const char *key, const char *value);
 
 /* The event log (`ckpt log`). Strings may be NULL except event. */
 struct index_event {

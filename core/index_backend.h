@@ -36,6 +36,8 @@ struct index_lock;
 
 struct index_store_ops {
 	int (*info_get)(struct index *ix, const char *key, int64_t *value);
+	int (*info_get_text)(struct index *ix, const char *key, char **value);
+	int (*info_put_text)(struct index *ix, const char *key, const char *value);
 	int (*event_add)(struct index *ix, int64_t time, const char *event, const char *name,
 		const char *rule);
 	int (*events_newest)(struct index *ix, size_t max, int (*cb)(void *ctx,
@@ -273,6 +275,16 @@ static inline void index_close(struct index *ix, bool fold_wal)
 static inline int index_info_get(struct index *ix, const char *key, int64_t *value)
 {
 	return ix->ops->store->info_get(ix, key, value);
+}
+
+static inline int index_info_get_text(struct index *ix, const char *key, char **value)
+{
+	return ix->ops->store->info_get_text(ix, key, value);
+}
+
+static inline int index_info_put_text(struct index *ix, const char *key, const char *value)
+{
+	return ix->ops->store->info_put_text(ix, key, value);
 }
 
 static inline int index_event_add(struct index *ix, int64_t time, const char *event,

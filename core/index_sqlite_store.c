@@ -262,7 +262,9 @@ void ixs_close(struct index *ix, bool fold_wal)
 	ix_disconnect(ix, fold_wal);
 }
 
-static int ixs_info_get(struct index *ix, const char *key, int64_t *value)
+/* store_info's value of key, as an integer (value) or a copy of its text
+ * (text); -ENOENT when it has none. */
+static int ix_info_value(struct index *ix, const char *key, int64_t *value, char **text)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT value FROM store_info WHERE key=?");
 	bool row;
@@ -272,10 +274,34 @@ static int ixs_info_get(struct index *ix, const char *key, int64_t *value)
 		return ix_err(ix);
 	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 	rc = ix_step_row(ix, q, &row);
-	if (row)
+	if (row && value)
 		*value = sqlite3_column_int64(q, 0);
+	if (row && text && !(*text = strdup((const char *)sqlite3_column_text(q, 0) ?: "")))
+		rc = -ENOMEM;
 	sqlite3_reset(q);
 	return rc < 0 ? rc : row ? 0 : -ENOENT;
+}
+
+static int ixs_info_get(struct index *ix, const char *key, int64_t *value)
+{
+	return ix_info_value(ix, key, value, NULL);
+}
+
+static int ixs_info_get_text(struct index *ix, const char *key, char **value)
+{
+	*value = NULL;
+	return ix_info_value(ix, key, NULL, value);
+}
+
+static int ixs_info_put_text(struct index *ix, const char *key, const char *value)
+{
+	sqlite3_stmt *q = ix_stmt(ix, "INSERT OR REPLACE INTO store_info(key, value) VALUES(?, ?)");
+
+	if (!q)
+		return ix_err(ix);
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+	return ix_step_done(ix, q);
 }
 
 /* ---- events ---- */
@@ -538,6 +564,8 @@ static int ixs_damage_del(struct index *ix, const uint8_t *hash)
 
 const struct index_store_ops ixs_store_ops = {
 	.info_get = ixs_info_get,
+	.info_get_text = ixs_info_get_text,
+	.info_put_text = ixs_info_put_text,
 	.event_add = ixs_event_add,
 	.events_newest = ixs_events_newest,
 	.policy_foreach = ixs_policy_foreach,

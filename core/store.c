@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk_backend.h"
 #include "store_int.h"
 #include "util.h"
 
@@ -460,9 +461,9 @@ static int store_index_none(struct store *st, enum index_none none, int rc, char
 	return 0; /* missing, but unreadable: the creating open says why */
 }
 
-/* Opens the index (st->ix): found, or new where nothing is lost by making
- * one; then, for the lock holder, when the index was initialised. */
-static int store_index_open(struct store *st, char *err, size_t err_len)
+/* Opens the index (st->ix): found, or new (*created) where nothing is lost
+ * by making one; then, for the lock holder, when the index was initialised. */
+static int store_index_open(struct store *st, bool *created, char *err, size_t err_len)
 {
 	int ixf = (st->flags & STORE_RDONLY ? INDEX_RDONLY : 0) | (store_writable(st) ? INDEX_CHECK : 0);
 	enum index_none none;
@@ -473,6 +474,7 @@ static int store_index_open(struct store *st, char *err, size_t err_len)
 		if (rc == 0)
 			rc = index_open(st->ixops, st->dir, ixf | INDEX_CREATE, &st->ix, &none, err,
 					err_len);
+		*created = rc == 0;
 	}
 	if (rc == 0 && store_writable(st)) {
 		rc = index_info_get(st->ix, "initialised_at", &st->init_ns);
@@ -507,10 +509,13 @@ static int store_recover_open(struct store *st, char *err, size_t err_len)
 	return rc;
 }
 
-static int store_open_once(const char *dir, int flags, struct store **out, char *err, size_t err_len)
+static int store_open_once(const struct store_spec *sp, int flags, struct store **out, char *err,
+			   size_t err_len)
 {
+	const char *dir = sp->dir;
 	struct store *st = NULL;
 	char path[PATH_MAX];
+	bool created = false;
 	int rc;
 
 	*out = NULL;
@@ -521,18 +526,24 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 		rc = store_alloc(dir, flags, &st);
 	if (rc < 0)
 		return rc;
+	if (sp->index)
+		st->ixops = sp->index;
 	if (!(flags & (STORE_RDONLY | STORE_SHARED))) {
 		rc = index_lock(st->ixops, st->dir, &st->lock, err, err_len);
 		if (rc < 0)
 			goto out_free;
 		st->locked = true;
 	}
-	rc = store_index_open(st, err, err_len);
+	rc = store_index_open(st, &created, err, err_len);
 	if (rc < 0)
 		goto out_unlock;
+	rc = store_spec_settle(st, sp, created, err, err_len);
+	if (rc < 0)
+		goto out_close_index;
 
 	snprintf(path, sizeof(path), "%s/chunks", dir);
-	if ((flags & (STORE_RDONLY | STORE_SHARED)) && access(path, F_OK) < 0) {
+	if ((flags & (STORE_RDONLY | STORE_SHARED)) && st->chunk_ops == &chunk_backend_dir &&
+	    access(path, F_OK) < 0) {
 		/* an initialised store whose chunk directory is gone */
 		rc = -errno;
 		util_seterr(err, err_len, "%s: %s", path, strerror(-rc));
@@ -540,6 +551,7 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 	}
 	{
 		struct chunk_opts copts = {
+			.backend = st->chunk_ops,
 			.spec = path,
 			.barrier = (flags & STORE_BARRIER_FSYNC)    ? CHUNK_BARRIER_FSYNC
 				   : (flags & STORE_BARRIER_SYNCFS) ? CHUNK_BARRIER_SYNCFS
@@ -575,15 +587,22 @@ out_free:
 	return rc;
 }
 
-int store_open(const char *dir, int flags, struct store **out, char *err, size_t err_len)
+int store_open(const char *spec, int flags, struct store **out, char *err, size_t err_len)
 {
-	int rc = store_open_once(dir, flags, out, err, err_len);
+	struct store_spec sp;
+	int rc;
 
+	*out = NULL;
+	rc = store_spec_parse(spec, &sp, err, err_len);
+	if (rc < 0)
+		return rc;
+	rc = store_open_once(&sp, flags, out, err, err_len);
 	/* A full disk refuses even SQLite's WAL and shared-memory files (an
 	 * I/O error): with the reserve released, the store opens, and the
 	 * deletions that make room work. */
-	if ((rc == -ENOSPC || rc == -EIO) && store_reserve_release_full(dir))
-		rc = store_open_once(dir, flags, out, err, err_len);
+	if ((rc == -ENOSPC || rc == -EIO) && store_reserve_release_full(sp.dir))
+		rc = store_open_once(&sp, flags, out, err, err_len);
+	store_spec_release(&sp);
 	return rc;
 }
 
