@@ -15,7 +15,9 @@
  * - strings and arrays handed out are the caller's to free, as each verb
  *   says.
  *
- * No file outside core/index_sqlite*.c includes <sqlite3.h>.
+ * No file outside core/index_sqlite*.c includes <sqlite3.h>. Every verb is a
+ * static inline dispatcher through the open index's ops table
+ * (core/index_backend.h, included at the end).
  */
 #ifndef CKPT_INDEX_H
 #define CKPT_INDEX_H
@@ -31,36 +33,37 @@ struct index;
 /* One transaction at a time per connection; begin takes the write lock
  * (BEGIN IMMEDIATE), commit makes it durable as the current durability
  * mode says, and rolls back when it fails. */
-int index_tx_begin(struct index *ix);
-int index_tx_commit(struct index *ix);
-void index_tx_rollback(struct index *ix);
+static inline int index_tx_begin(struct index *ix);
+static inline int index_tx_commit(struct index *ix);
+static inline void index_tx_rollback(struct index *ix);
 /* Durable commits (synchronous=FULL) for the commit transaction; everything
  * else runs NORMAL: a crash may lose the newest non-commit changes, which
  * recovery redoes, never a commit. */
-int index_set_durable(struct index *ix, bool durable);
+static inline int index_set_durable(struct index *ix, bool durable);
 /* Another connection changed the index since the last call (PRAGMA
  * data_version): 1 changed, 0 not, negative errno. */
-int index_changed_externally(struct index *ix);
+static inline int index_changed_externally(struct index *ix);
 /* The errno and text of the connection's last failure, for messages. */
-int index_last_errno(struct index *ix);
-const char *index_last_error(struct index *ix);
+static inline int index_last_errno(struct index *ix);
+static inline const char *index_last_error(struct index *ix);
 
 /* ==== store: open, schema, info, policy, events, stats ================== */
 
 struct store_stats;
 
-/* index_open_sqlite flags */
+/* index_open flags */
 #define INDEX_RDONLY 0x1 /* read-only connection: writes nothing, not even a
 			    missing column (read through a temporary view) */
 #define INDEX_CREATE 0x2 /* a missing or empty index is initialised (WAL, schema) */
 #define INDEX_CHECK 0x4  /* the single writer's open: the b-trees are checked
 			    (-EUCLEAN when damaged) and store_info's
 			    initialised_at is recorded when absent */
-/* What index_open_sqlite found where no index could be opened. */
+/* What index_open found where no index could be opened. */
 enum index_none { INDEX_FOUND = 0, INDEX_NONE_MISSING, INDEX_NONE_EMPTY };
 
-/* Opens the SQLite index DIR/index.db: checks its format (-EPROTONOSUPPORT
- * for a newer format or a database that is not a ckptfs index), adds columns
+/* Opens the index of backend ops at where (sqlite: the store directory;
+ * index_open_sqlite is that backend). The SQLite index DIR/index.db:
+ * checks its format (-EPROTONOSUPPORT for a newer format or a database that is not a ckptfs index), adds columns
  * that came after format 1, and unless INDEX_RDONLY switches to WAL with
  * synchronous=NORMAL and makes sure the damaged_chunks table exists.
  * Without INDEX_CREATE, a missing index.db or an empty one is -ENODATA with
@@ -68,38 +71,58 @@ enum index_none { INDEX_FOUND = 0, INDEX_NONE_MISSING, INDEX_NONE_EMPTY };
  * cannot even be looked at is its -errno with *none INDEX_NONE_MISSING;
  * otherwise *none is INDEX_FOUND. On failure *out is NULL and err (may be
  * NULL) holds one line, except for -ENODATA, whose message is the caller's. */
-int index_open_sqlite(const char *dir, int flags, struct index **out, enum index_none *none,
-		      char *err, size_t err_len);
+struct index_ops;
+static inline int index_open(const struct index_ops *ops, const char *where, int flags,
+			     struct index **out, enum index_none *none, char *err, size_t err_len);
+static inline int index_open_sqlite(const char *dir, int flags, struct index **out,
+				    enum index_none *none, char *err, size_t err_len);
+/* The single-writer lock (lease) of the store at where, taken by the one
+ * read-write opener before it opens the index (sqlite: flock on DIR/lock;
+ * a PostgreSQL backend: an advisory lock). -EBUSY with "DIR: already
+ * mounted or in use by pid N" (or without the pid) when another holds it;
+ * a crashed holder's lock goes with it. unlock releases (NULL is fine).
+ * held_elsewhere: whether another opener holds it now, looking without
+ * taking (true when in doubt). */
+struct index_lock;
+static inline int index_lock(const struct index_ops *ops, const char *where,
+			     struct index_lock **out, char *err, size_t err_len);
+static inline void index_unlock(const struct index_ops *ops, struct index_lock *lk);
+static inline bool index_lock_held_elsewhere(const struct index_ops *ops, const char *where);
 /* Closes; fold_wal (the writer's close) checkpoints the WAL into the
  * database first. NULL is a no-op. */
-void index_close(struct index *ix, bool fold_wal);
+static inline void index_close(struct index *ix, bool fold_wal);
 /* store_info's integer value of key; -ENOENT when it has none. */
-int index_info_get(struct index *ix, const char *key, int64_t *value);
+static inline int index_info_get(struct index *ix, const char *key, int64_t *value);
+/* store_info's text value of key (*value malloc'd, the caller frees);
+ * -ENOENT when it has none. put inserts or replaces it (outside a
+ * transaction is fine). */
+static inline int index_info_get_text(struct index *ix, const char *key, char **value);
+static inline int index_info_put_text(struct index *ix, const char *key, const char *value);
 
 /* The event log (`ckpt log`). Strings may be NULL except event. */
 struct index_event {
 	int64_t time;
 	const char *event, *name, *rule; /* borrowed: valid during the callback */
 };
-int index_event_add(struct index *ix, int64_t time, const char *event, const char *name,
+static inline int index_event_add(struct index *ix, int64_t time, const char *event, const char *name,
 		    const char *rule);
 /* Calls cb for the newest max events, oldest first; non-zero from cb stops
  * the walk and is returned. */
-int index_events_newest(struct index *ix, size_t max,
+static inline int index_events_newest(struct index *ix, size_t max,
 			int (*cb)(void *ctx, const struct index_event *ev), void *ctx);
 
 /* The policy as key=value rows. foreach walks them in key order (strings
  * borrowed during the callback; non-zero from cb stops and is returned);
  * clear deletes every row; put inserts or replaces one. */
-int index_policy_foreach(struct index *ix, int (*cb)(void *ctx, const char *key, const char *value),
+static inline int index_policy_foreach(struct index *ix, int (*cb)(void *ctx, const char *key, const char *value),
 			 void *ctx);
-int index_policy_clear(struct index *ix);
-int index_policy_put(struct index *ix, const char *key, const char *value);
+static inline int index_policy_clear(struct index *ix);
+static inline int index_policy_put(struct index *ix, const char *key, const char *value);
 
 /* Counts and byte sums of store_stats (checkpoints by state, committed
  * logical bytes, chunk rows and their raw/stored bytes); the ratios are left
  * 0 for the caller. out is zeroed first. */
-int index_stats_get(struct index *ix, struct store_stats *out);
+static inline int index_stats_get(struct index *ix, struct store_stats *out);
 
 /* ==== checkpoints and versions, metrics ================================= */
 
@@ -151,27 +174,27 @@ typedef int (*index_metric_cb)(void *ctx, const struct metric *m);
 typedef int (*index_name_cb)(void *ctx, const char *name);
 
 /* Lookups. */
-int index_ckpt_row(struct index *ix, int64_t id, struct index_ckpt_row *out);
-int index_ckpt_get(struct index *ix, int64_t id, struct ckpt_info *out);
+static inline int index_ckpt_row(struct index *ix, int64_t id, struct index_ckpt_row *out);
+static inline int index_ckpt_get(struct index *ix, int64_t id, struct ckpt_info *out);
 /* The staging or committed checkpoint named name. */
-int index_ckpt_get_live(struct index *ix, const char *name, struct ckpt_info *out);
-int index_ckpt_live_id(struct index *ix, const char *name, int64_t *id);
+static inline int index_ckpt_get_live(struct index *ix, const char *name, struct ckpt_info *out);
+static inline int index_ckpt_live_id(struct index *ix, const char *name, int64_t *id);
 /* The rank-th newest (1 = newest; by ended_at, then id) aborted checkpoint
  * of name, and the rank of one (*rank = 1 + how many are newer). */
-int index_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank,
+static inline int index_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank,
 			   struct ckpt_info *out);
-int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at, int64_t id,
+static inline int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at, int64_t id,
 			    int64_t *rank);
-int index_ckpt_name(struct index *ix, int64_t id, char **out); /* *out: caller frees */
+static inline int index_ckpt_name(struct index *ix, int64_t id, char **out); /* *out: caller frees */
 /* Every checkpoint (all) or the live ones, by commit order (uncommitted
  * last, by creation); each row is handed to cb. */
-int index_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx);
+static inline int index_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx);
 /* The newest committed, not withdrawn checkpoint; -ENOENT when none. */
-int index_ckpt_latest(struct index *ix, int64_t *id, int64_t *committed_version);
+static inline int index_ckpt_latest(struct index *ix, int64_t *id, int64_t *committed_version);
 /* The committed, not withdrawn checkpoint with the lowest (dir < 0) or
  * highest eligible value of metric; ties: lower step (none last), then
  * earlier commit. -ENOENT when none. */
-int index_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
+static inline int index_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
 		    int64_t *committed_version);
 
 /* Row changes (in a transaction unless said otherwise). A change of one
@@ -179,62 +202,62 @@ int index_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
  * (versions_of_ckpt, metric_update_eligible, metric_clear_derived) succeed
  * on an empty set. */
 /* A new staging checkpoint without versions yet; -EEXIST on a conflict. */
-int index_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id);
+static inline int index_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id);
 /* A new aborted checkpoint holding version (a committed one's failed
  * update). */
-int index_ckpt_insert_aborted(struct index *ix, const char *name, int kind, int64_t now,
+static inline int index_ckpt_insert_aborted(struct index *ix, const char *name, int kind, int64_t now,
 			      const char *note, int64_t version, int64_t *id);
-int index_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, int64_t staging);
-int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
+static inline int index_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, int64_t staging);
+static inline int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
 			   int64_t version);
-int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char *rule);
+static inline int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char *rule);
 /* State committed with the next commit_seq, the row's fields from c. */
-int index_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c);
-int index_ckpt_rename(struct index *ix, int64_t id, const char *name);
-int index_ckpt_set_withdrawn(struct index *ix, int64_t id);
-int index_ckpt_set_step(struct index *ix, int64_t id, int64_t step);
-int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoch);
+static inline int index_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c);
+static inline int index_ckpt_rename(struct index *ix, int64_t id, const char *name);
+static inline int index_ckpt_set_withdrawn(struct index *ix, int64_t id);
+static inline int index_ckpt_set_step(struct index *ix, int64_t id, int64_t step);
+static inline int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoch);
 /* Outside a transaction is fine. */
-int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned);
+static inline int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned);
 
 /* Versions. */
-int index_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64_t *id); /* staging */
+static inline int index_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64_t *id); /* staging */
 /* The root directory node of a new, empty version (mode includes the type). */
-int index_version_create_root(struct index *ix, int64_t version, uint32_t mode, int64_t now_ns,
+static inline int index_version_create_root(struct index *ix, int64_t version, uint32_t mode, int64_t now_ns,
 			      int64_t *root);
-int index_version_set_state(struct index *ix, int64_t version, int state);
+static inline int index_version_set_state(struct index *ix, int64_t version, int state);
 /* Sets the state and moves the version to checkpoint ckpt. */
-int index_version_move(struct index *ix, int64_t version, int state, int64_t ckpt);
-int index_versions_of_ckpt_set_state(struct index *ix, int64_t ckpt, int state);
+static inline int index_version_move(struct index *ix, int64_t version, int state, int64_t ckpt);
+static inline int index_versions_of_ckpt_set_state(struct index *ix, int64_t ckpt, int state);
 /* Copies the tree of version src into dst (new node ids, origin = the
  * copied id, parents and root relinked). Chunk references are not taken. */
-int index_version_copy_tree(struct index *ix, int64_t src, int64_t dst);
+static inline int index_version_copy_tree(struct index *ix, int64_t src, int64_t dst);
 /* Every node of version with a chunk list, to cb. */
-int index_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb, void *ctx);
+static inline int index_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb, void *ctx);
 /* Every regular file of version, to cb. */
-int index_version_files(struct index *ix, int64_t version, index_file_cb cb, void *ctx);
+static inline int index_version_files(struct index *ix, int64_t version, index_file_cb cb, void *ctx);
 /* Sum of the sizes of the regular files of version. */
-int index_version_file_bytes(struct index *ix, int64_t version, uint64_t *bytes);
+static inline int index_version_file_bytes(struct index *ix, int64_t version, uint64_t *bytes);
 
 /* Metrics. "xattr" rows are the ones set by hand; the others are derived
  * at commit. */
 /* The metrics of ckpt but step and epoch, by name, to cb. */
-int index_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx);
+static inline int index_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx);
 /* The xattr metrics of ckpt (step and epoch included), to cb. */
-int index_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx);
+static inline int index_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx);
 /* Sets (or replaces) an xattr metric, eligible as its checkpoint is;
  * -ENOENT when no such checkpoint. */
-int index_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name, double value);
+static inline int index_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name, double value);
 /* Outside a transaction is fine; -ENOENT when no such xattr metric. */
-int index_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *name);
-int index_metric_clear_derived(struct index *ix, int64_t ckpt);
+static inline int index_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *name);
+static inline int index_metric_clear_derived(struct index *ix, int64_t ckpt);
 /* Adds a derived metric; a row of that name already there is kept. */
-int index_metric_add(struct index *ix, int64_t ckpt, const struct metric *m);
+static inline int index_metric_add(struct index *ix, int64_t ckpt, const struct metric *m);
 /* Metrics are eligible for best exactly when their checkpoint is committed
  * and not withdrawn: recomputes that for ckpt's rows. */
-int index_metric_update_eligible(struct index *ix, int64_t ckpt);
+static inline int index_metric_update_eligible(struct index *ix, int64_t ckpt);
 /* The distinct names of eligible metrics but step and epoch, sorted. */
-int index_metric_names(struct index *ix, index_name_cb cb, void *ctx);
+static inline int index_metric_names(struct index *ix, index_name_cb cb, void *ctx);
 
 
 /* ==== nodes: the tree of a version and its chunk lists ================== */
@@ -257,46 +280,46 @@ struct index_node {
 };
 
 /* One node by id; -ENOENT when there is no such row. */
-int index_node_get(struct index *ix, int64_t id, struct index_node *out);
+static inline int index_node_get(struct index *ix, int64_t id, struct index_node *out);
 /* The root of a version (parent 0); -ENOENT when it has none. */
-int index_node_root(struct index *ix, int64_t version, struct index_node *out);
+static inline int index_node_root(struct index *ix, int64_t version, struct index_node *out);
 /* The entry name of directory parent; -ENOENT when there is none. */
-int index_node_lookup(struct index *ix, int64_t parent, const char *name,
+static inline int index_node_lookup(struct index *ix, int64_t parent, const char *name,
 		      struct index_node *out);
 /* Calls cb for each entry of directory dir in name order (e->name is valid
  * during the call only); a non-zero return stops and is returned. */
-int index_node_children(struct index *ix, int64_t dir,
+static inline int index_node_children(struct index *ix, int64_t dir,
 			int (*cb)(void *ctx, const struct store_dirent *e), void *ctx);
 /* Whether directory id has an entry (*yes), 0 or negative errno. */
-int index_node_has_children(struct index *ix, int64_t id, bool *yes);
+static inline int index_node_has_children(struct index *ix, int64_t id, bool *yes);
 /* A node's parent and entry name (*name malloc'd, the caller frees; "" for
  * a root); -ENOENT when there is no such row. */
-int index_node_name(struct index *ix, int64_t id, int64_t *parent, char **name);
+static inline int index_node_name(struct index *ix, int64_t id, int64_t *parent, char **name);
 /* A node's mode and symlink target (*target malloc'd, NULL when the row has
  * none; the caller frees); -ENOENT when there is no such row. */
-int index_node_target(struct index *ix, int64_t id, uint32_t *mode, char **target);
+static inline int index_node_target(struct index *ix, int64_t id, uint32_t *mode, char **target);
 /* A node's chunk list (*refs malloc'd, NULL when empty; the caller frees)
  * and size (size may be NULL); -ENOENT when there is no such row, -EIO when
  * the list is damaged. */
-int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, size_t *n,
+static inline int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, size_t *n,
 		      uint64_t *size);
 /* The newest node of checkpoint ckpt copied from node origin (copy on
  * write); -ENOENT when there is none. */
-int index_node_successor(struct index *ix, int64_t origin, int64_t ckpt, int64_t *next);
+static inline int index_node_successor(struct index *ix, int64_t origin, int64_t ckpt, int64_t *next);
 
 /* Changes (in a transaction). Uses n->version, parent, mode, size, mtime_ns
  * and ctime_ns; target may be NULL. -EEXIST when parent already has the
  * name. *id is the new row's. */
-int index_node_insert(struct index *ix, const struct index_node *n, const char *name,
+static inline int index_node_insert(struct index *ix, const struct index_node *n, const char *name,
 		      const char *target, int64_t *id);
 /* Deletes the row (its chunk references are the caller's to drop first);
  * -ENOENT when there is no such row. */
-int index_node_delete(struct index *ix, int64_t id);
+static inline int index_node_delete(struct index *ix, int64_t id);
 /* Sets mtime and ctime (a directory whose entries changed). */
-int index_node_touch(struct index *ix, int64_t id, int64_t now_ns);
+static inline int index_node_touch(struct index *ix, int64_t id, int64_t now_ns);
 /* Moves the node to parent/name, ctime now; -EEXIST when the name is
  * taken. */
-int index_node_move(struct index *ix, int64_t id, int64_t parent, const char *name,
+static inline int index_node_move(struct index *ix, int64_t id, int64_t parent, const char *name,
 		    int64_t now_ns);
 /* Attribute changes, each when its flag is set: mode's permission bits,
  * mtime, atime; ctime is now_ns. An mtime set without an atime pins the
@@ -306,21 +329,21 @@ struct index_node_attrs {
 	uint32_t mode;
 	int64_t mtime_ns, atime_ns, shown_atime_ns, now_ns;
 };
-int index_node_set_attrs(struct index *ix, int64_t id, const struct index_node_attrs *a);
+static inline int index_node_set_attrs(struct index *ix, int64_t id, const struct index_node_attrs *a);
 /* Records a regular file's data: its chunk list, size and mtime. */
-int index_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *refs, size_t n,
+static inline int index_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *refs, size_t n,
 			  uint64_t size, int64_t mtime_ns);
 /* Every update above: -ENOENT when there is no such row. */
 
 /* Checkpoint rows the tree changes touch (may move to their group). */
 /* The checkpoint's state and the version its files live in now (staging if
  * any, else committed; 0 when none); -ENOENT when there is no such row. */
-int index_ckpt_head_version(struct index *ix, int64_t ckpt, int *state, int64_t *version);
+static inline int index_ckpt_head_version(struct index *ix, int64_t ckpt, int *state, int64_t *version);
 /* A committed checkpoint not yet withdrawn becomes withdrawn, its metrics
  * no longer eligible for "best" (*done); otherwise nothing changes. */
-int index_ckpt_withdraw_if_committed(struct index *ix, int64_t ckpt, bool *done);
+static inline int index_ckpt_withdraw_if_committed(struct index *ix, int64_t ckpt, bool *done);
 /* Adds bytes to the checkpoint's stored_bytes; -ENOENT when no such row. */
-int index_ckpt_add_stored(struct index *ix, int64_t ckpt, uint64_t bytes);
+static inline int index_ckpt_add_stored(struct index *ix, int64_t ckpt, uint64_t bytes);
 
 
 /* ==== chunks and their references, damage ============================== */
@@ -332,21 +355,21 @@ struct chunk_ref;
  * missing with r->raw_len, stored and codec (delta 0 only makes sure a row
  * exists, so gc can find the chunk); delta < 0 on a missing row changes
  * nothing and is 0. */
-int index_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta, uint32_t stored,
+static inline int index_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta, uint32_t stored,
 		    int codec);
 /* 0 when the chunk has a row, -ENOENT when not. */
-int index_chunk_exists(struct index *ix, const uint8_t *hash);
+static inline int index_chunk_exists(struct index *ix, const uint8_t *hash);
 /* Calls cb with the name of each checkpoint (distinct, sorted) whose
  * unpurged versions list the chunk; non-zero from cb stops and is returned. */
-int index_chunk_users(struct index *ix, const uint8_t *hash,
+static inline int index_chunk_users(struct index *ix, const uint8_t *hash,
 		      int (*cb)(void *ctx, const char *ckpt_name), void *ctx);
 
 /* Damaged chunks (damaged_chunks). add records one, 0 also when it is
  * already recorded (the first finding stays); exists is 0 or -ENOENT; del
  * forgets one, -ENOENT when it was not recorded. */
-int index_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at, const char *how);
-int index_damage_exists(struct index *ix, const uint8_t *hash);
-int index_damage_del(struct index *ix, const uint8_t *hash);
+static inline int index_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at, const char *how);
+static inline int index_damage_exists(struct index *ix, const uint8_t *hash);
+static inline int index_damage_del(struct index *ix, const uint8_t *hash);
 
 /* ==== retention, gc, verify, recovery =================================== */
 
@@ -371,53 +394,55 @@ struct index_committed {
 
 /* Every committed checkpoint in commit order, with its metrics; free the
  * array with index_committed_free. */
-int index_ckpt_committed(struct index *ix, struct index_committed **out, size_t *n);
+static inline int index_ckpt_committed(struct index *ix, struct index_committed **out, size_t *n);
 void index_committed_free(struct index_committed *c, size_t n);
 /* Ids (allocated array) of the aborted checkpoints. */
-int index_ckpt_aborted_ids(struct index *ix, int64_t **ids, size_t *n);
+static inline int index_ckpt_aborted_ids(struct index *ix, int64_t **ids, size_t *n);
 /* Ids (allocated array) of checkpoints left staging: staging ones, and
  * committed ones with a staging version. */
-int index_ckpt_unfinished_ids(struct index *ix, int64_t **ids, size_t *n);
+static inline int index_ckpt_unfinished_ids(struct index *ix, int64_t **ids, size_t *n);
 /* Whether retention may delete the checkpoint: *ok is true when it is
  * committed and not pinned; -ENOENT when it has no row. */
-int index_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *ok);
+static inline int index_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *ok);
 /* The checkpoint's current version and kind (CKPT_*); -ENOENT: no row. */
-int index_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *version, int *kind);
+static inline int index_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *version, int *kind);
 
 /* Ids (allocated array) of the dead versions (state 3). */
-int index_version_dead_ids(struct index *ix, int64_t **ids, size_t *n);
+static inline int index_version_dead_ids(struct index *ix, int64_t **ids, size_t *n);
 /* Every node of a version, as (id, mode, size); any order. */
-int index_version_nodes(struct index *ix, int64_t version,
+static inline int index_version_nodes(struct index *ix, int64_t version,
 			int (*cb)(void *ctx, int64_t id, uint32_t mode, uint64_t size), void *ctx);
 /* The non-empty chunk lists of a version's nodes, decoded; -EIO when a list
  * is damaged. index_all_chunk_lists: those of every node row. The callback
  * may change other rows (e.g. chunk references). */
-int index_version_chunk_refs(struct index *ix, int64_t version,
+static inline int index_version_chunk_refs(struct index *ix, int64_t version,
 			      int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n),
 			      void *ctx);
-int index_all_chunk_lists(struct index *ix,
+static inline int index_all_chunk_lists(struct index *ix,
 			  int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n), void *ctx);
 /* Deletes a version's node rows and its row; later copies whose origin was
  * one of its nodes point to that node's origin instead. Chunk references
  * are the caller's (index_version_chunk_refs first). -ENOENT: no version
  * row (nothing changed). In a transaction. */
-int index_version_purge(struct index *ix, int64_t version);
+static inline int index_version_purge(struct index *ix, int64_t version);
 
 /* Every chunk row (hash, refs). */
-int index_chunk_rows(struct index *ix,
+static inline int index_chunk_rows(struct index *ix,
 		     int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx);
 /* The chunk rows nothing references (refs <= 0), as index_chunk_rows. */
-int index_chunks_unreferenced(struct index *ix,
+static inline int index_chunks_unreferenced(struct index *ix,
 			      int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx);
 /* Deletes the chunk's row if still unreferenced; -ENOENT when there is no
  * such row (none, or referenced again). In a transaction. */
-int index_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash);
+static inline int index_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash);
 
 /* The engine's own integrity check, then the rows' consistency (committed
  * versions, versions, roots and nodes that point at missing rows): cb gets
  * one text per problem, and the engine's message when a check cannot run.
  * Returns 0 or cb's non-zero. */
-int index_check_consistency(struct index *ix, int (*cb)(void *ctx, const char *problem),
+static inline int index_check_consistency(struct index *ix, int (*cb)(void *ctx, const char *problem),
 			    void *ctx);
+
+#include "index_backend.h"
 
 #endif

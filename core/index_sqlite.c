@@ -37,47 +37,48 @@ int ix_sqlerr(int rc)
 
 int ix_err(struct index *ix)
 {
-	int rc = ix_sqlerr(sqlite3_errcode(ix->db));
+	int rc = ix_sqlerr(sqlite3_errcode(ixs_of(ix)->db));
 
 	return rc ? rc : -EIO;
 }
 
 sqlite3_stmt *ix_stmt(struct index *ix, const char *sql)
 {
+	struct index_sqlite *x = ixs_of(ix);
 	sqlite3_stmt *s = NULL;
 	size_t i;
 
-	for (i = 0; i < ix->n_stmts; i++) {
-		if (ix->stmts[i].sql == sql) {
-			s = ix->stmts[i].stmt;
+	for (i = 0; i < x->n_stmts; i++) {
+		if (x->stmts[i].sql == sql) {
+			s = x->stmts[i].stmt;
 			sqlite3_reset(s);
 			sqlite3_clear_bindings(s);
 			return s;
 		}
 	}
-	if (ix->n_stmts == ix->cap_stmts) {
-		size_t nc = ix->cap_stmts ? ix->cap_stmts * 2 : 64;
+	if (x->n_stmts == x->cap_stmts) {
+		size_t nc = x->cap_stmts ? x->cap_stmts * 2 : 64;
 		struct ix_stmt_ent *ns;
 
 		if (nc > IX_STMT_CACHE)
 			return NULL;
-		ns = realloc(ix->stmts, nc * sizeof(*ns));
+		ns = realloc(x->stmts, nc * sizeof(*ns));
 		if (!ns)
 			return NULL;
-		ix->stmts = ns;
-		ix->cap_stmts = nc;
+		x->stmts = ns;
+		x->cap_stmts = nc;
 	}
-	if (sqlite3_prepare_v3(ix->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v3(x->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK)
 		return NULL;
-	ix->stmts[ix->n_stmts].sql = sql;
-	ix->stmts[ix->n_stmts].stmt = s;
-	ix->n_stmts++;
+	x->stmts[x->n_stmts].sql = sql;
+	x->stmts[x->n_stmts].stmt = s;
+	x->n_stmts++;
 	return s;
 }
 
 int ix_exec(struct index *ix, const char *sql)
 {
-	return ix_sqlerr(sqlite3_exec(ix->db, sql, NULL, NULL, NULL));
+	return ix_sqlerr(sqlite3_exec(ixs_of(ix)->db, sql, NULL, NULL, NULL));
 }
 
 int ix_step_done(struct index *ix, sqlite3_stmt *q)
@@ -89,52 +90,56 @@ int ix_step_done(struct index *ix, sqlite3_stmt *q)
 	return rc;
 }
 
-int ix_connect(const char *path, int oflags, struct index **out)
+int ix_connect(const struct index_ops *ops, const char *path, int oflags, struct index **out)
 {
-	struct index *ix = calloc(1, sizeof(*ix));
+	struct index_sqlite *ixs = calloc(1, sizeof(*ixs));
+	struct index *ix = &ixs->base;
 	int rc;
 
 	*out = NULL;
-	if (!ix)
+	if (!ixs)
 		return -ENOMEM;
-	rc = sqlite3_open_v2(path, &ix->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
+	ix->ops = ops; /* the backend's table, passed down by index_open */
+	rc = sqlite3_open_v2(path, &ixs->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		/* the caller reads the message before ix_disconnect */
 		*out = ix;
 		return ix_sqlerr(rc) ?: -EIO;
 	}
-	sqlite3_busy_timeout(ix->db, 10000);
+	sqlite3_busy_timeout(ixs->db, 10000);
 	*out = ix;
 	return 0;
 }
 
 void ix_disconnect(struct index *ix, bool wal_truncate)
 {
-	if (!ix)
+	struct index_sqlite *ixs = ixs_of(ix);
+
+	if (!ixs)
 		return;
-	while (ix->n_stmts)
-		sqlite3_finalize(ix->stmts[--ix->n_stmts].stmt);
-	free(ix->stmts);
-	if (wal_truncate && ix->db)
-		sqlite3_exec(ix->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-	sqlite3_close(ix->db);
-	free(ix);
+	while (ixs->n_stmts)
+		sqlite3_finalize(ixs->stmts[--ixs->n_stmts].stmt);
+	free(ixs->stmts);
+	if (wal_truncate && ixs->db)
+		sqlite3_exec(ixs->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(ixs->db);
+	free(ixs);
 }
 
 /* ---- index.h: transactions ---- */
 
-int index_tx_begin(struct index *ix)
+int ixs_tx_begin(struct index *ix)
 {
 	return ix_exec(ix, "BEGIN IMMEDIATE");
 }
 
-void index_tx_rollback(struct index *ix)
+void ixs_tx_rollback(struct index *ix)
 {
-	if (!sqlite3_get_autocommit(ix->db))
-		sqlite3_exec(ix->db, "ROLLBACK", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(ixs_of(ix)->db))
+		sqlite3_exec(ixs_of(ix)->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int index_tx_commit(struct index *ix)
+int ixs_tx_commit(struct index *ix)
 {
 	int rc = ix_exec(ix, "COMMIT");
 
@@ -143,12 +148,12 @@ int index_tx_commit(struct index *ix)
 	return rc;
 }
 
-int index_set_durable(struct index *ix, bool durable)
+int ixs_set_durable(struct index *ix, bool durable)
 {
 	return ix_exec(ix, durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
 }
 
-int index_changed_externally(struct index *ix)
+int ixs_changed_externally(struct index *ix)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "PRAGMA data_version");
 	int64_t v;
@@ -164,17 +169,17 @@ int index_changed_externally(struct index *ix)
 	}
 	v = sqlite3_column_int64(q, 0);
 	sqlite3_reset(q);
-	changed = ix->data_version != 0 && v != ix->data_version;
-	ix->data_version = v;
+	changed = ixs_of(ix)->data_version != 0 && v != ixs_of(ix)->data_version;
+	ixs_of(ix)->data_version = v;
 	return changed;
 }
 
-int index_last_errno(struct index *ix)
+int ixs_last_errno(struct index *ix)
 {
 	return ix_err(ix);
 }
 
-const char *index_last_error(struct index *ix)
+const char *ixs_last_error(struct index *ix)
 {
-	return ix && ix->db ? sqlite3_errmsg(ix->db) : "cannot open the index";
+	return ix && ixs_of(ix)->db ? sqlite3_errmsg(ixs_of(ix)->db) : "cannot open the index";
 }

@@ -85,14 +85,14 @@ static int insert_id(struct index *ix, sqlite3_stmt *q, int64_t *id)
 	int rc = ix_step_done(ix, q);
 
 	if (rc == 0 && id)
-		*id = sqlite3_last_insert_rowid(ix->db);
+		*id = sqlite3_last_insert_rowid(ixs_of(ix)->db);
 	return rc;
 }
 
 /* 0 when the last statement changed a row, else -ENOENT. */
 static int changed(struct index *ix, int rc)
 {
-	return rc == 0 && sqlite3_changes(ix->db) == 0 ? -ENOENT : rc;
+	return rc == 0 && sqlite3_changes(ixs_of(ix)->db) == 0 ? -ENOENT : rc;
 }
 
 static int dup_col(sqlite3_stmt *q, int col, char **out)
@@ -153,7 +153,7 @@ static int info_one(struct index *ix, sqlite3_stmt *q, struct ckpt_info *out)
 	return rc;
 }
 
-int index_ckpt_get(struct index *ix, int64_t id, struct ckpt_info *out)
+static int ixs_ckpt_get(struct index *ix, int64_t id, struct ckpt_info *out)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT " CKPT_COLS " FROM checkpoints WHERE id=?");
 
@@ -163,7 +163,7 @@ int index_ckpt_get(struct index *ix, int64_t id, struct ckpt_info *out)
 	return info_one(ix, q, out);
 }
 
-int index_ckpt_get_live(struct index *ix, const char *name, struct ckpt_info *out)
+static int ixs_ckpt_get_live(struct index *ix, const char *name, struct ckpt_info *out)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT " CKPT_COLS " FROM checkpoints WHERE name=? AND"
 				      " state IN (0,1)");
@@ -174,7 +174,7 @@ int index_ckpt_get_live(struct index *ix, const char *name, struct ckpt_info *ou
 	return info_one(ix, q, out);
 }
 
-int index_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank,
+static int ixs_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank,
 			   struct ckpt_info *out)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT " CKPT_COLS " FROM checkpoints WHERE state=2 AND name=?"
@@ -187,7 +187,7 @@ int index_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank,
 	return info_one(ix, q, out);
 }
 
-int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at, int64_t id,
+static int ixs_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at, int64_t id,
 			    int64_t *rank)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT count(*) FROM checkpoints WHERE state=2 AND name=?"
@@ -208,7 +208,7 @@ int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at
 	return 0;
 }
 
-int index_ckpt_row(struct index *ix, int64_t id, struct index_ckpt_row *r)
+static int ixs_ckpt_row(struct index *ix, int64_t id, struct index_ckpt_row *r)
 {
 	sqlite3_stmt *q;
 	int rc = row_id(ix, "SELECT state, committed_version, staging_version, kind, version,"
@@ -226,7 +226,7 @@ int index_ckpt_row(struct index *ix, int64_t id, struct index_ckpt_row *r)
 	return 0;
 }
 
-int index_ckpt_live_id(struct index *ix, const char *name, int64_t *id)
+static int ixs_ckpt_live_id(struct index *ix, const char *name, int64_t *id)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT id FROM checkpoints WHERE name=? AND state IN (0,1)");
 	int rc;
@@ -242,7 +242,7 @@ int index_ckpt_live_id(struct index *ix, const char *name, int64_t *id)
 	return 0;
 }
 
-int index_ckpt_name(struct index *ix, int64_t id, char **out)
+static int ixs_ckpt_name(struct index *ix, int64_t id, char **out)
 {
 	sqlite3_stmt *q;
 	int rc;
@@ -256,7 +256,7 @@ int index_ckpt_name(struct index *ix, int64_t id, char **out)
 	return rc;
 }
 
-int index_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx)
+static int ixs_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx)
 {
 	static const char sql_live[] = "SELECT " CKPT_COLS " FROM checkpoints WHERE state IN (0,1)"
 				       " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
@@ -292,7 +292,7 @@ static int resolve_row(struct index *ix, sqlite3_stmt *q, int64_t *id, int64_t *
 	return 0;
 }
 
-int index_ckpt_latest(struct index *ix, int64_t *id, int64_t *committed_version)
+static int ixs_ckpt_latest(struct index *ix, int64_t *id, int64_t *committed_version)
 {
 	/* the partial index holds exactly the candidates; the planner would
 	 * otherwise pick ckpt_state and sort */
@@ -305,7 +305,7 @@ int index_ckpt_latest(struct index *ix, int64_t *id, int64_t *committed_version)
 	return resolve_row(ix, q, id, committed_version);
 }
 
-int index_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
+static int ixs_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
 		    int64_t *committed_version)
 {
 	/* ties: lower step (none last), then earlier commit — retain_cmp_best's order */
@@ -327,7 +327,7 @@ int index_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
 
 /* ---- checkpoints: row changes ---- */
 
-int index_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id)
+static int ixs_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO checkpoints(name, kind, state, created_at)"
 				      " VALUES(?,?,0,?)");
@@ -340,7 +340,7 @@ int index_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now,
 	return insert_id(ix, q, id);
 }
 
-int index_ckpt_insert_aborted(struct index *ix, const char *name, int kind, int64_t now,
+static int ixs_ckpt_insert_aborted(struct index *ix, const char *name, int kind, int64_t now,
 			      const char *note, int64_t version, int64_t *id)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO checkpoints(name, kind, state, created_at,"
@@ -357,7 +357,7 @@ int index_ckpt_insert_aborted(struct index *ix, const char *name, int kind, int6
 	return insert_id(ix, q, id);
 }
 
-int index_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, int64_t staging)
+static int ixs_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, int64_t staging)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET version=?2, staging_version=?3"
 				      " WHERE id=?1");
@@ -370,7 +370,7 @@ int index_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, int64
 	return changed(ix, ix_step_done(ix, q));
 }
 
-int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
+static int ixs_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
 			   int64_t version)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET state=2, ended_at=?2, note=?3,"
@@ -385,7 +385,7 @@ int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char
 	return changed(ix, ix_step_done(ix, q));
 }
 
-int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char *rule)
+static int ixs_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char *rule)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET state=3, ended_at=?2, deleted_rule=?3,"
 				      " staging_version=0 WHERE id=?1");
@@ -398,7 +398,7 @@ int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char
 	return changed(ix, ix_step_done(ix, q));
 }
 
-int index_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c)
+static int ixs_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET state=1, withdrawn=0,"
 				      " commit_seq=(SELECT coalesce(max(commit_seq),0)+1 FROM checkpoints),"
@@ -423,7 +423,7 @@ int index_ckpt_set_committed(struct index *ix, int64_t id, const struct index_co
 	return changed(ix, ix_step_done(ix, q));
 }
 
-int index_ckpt_rename(struct index *ix, int64_t id, const char *name)
+static int ixs_ckpt_rename(struct index *ix, int64_t id, const char *name)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET name=? WHERE id=?");
 
@@ -434,17 +434,17 @@ int index_ckpt_rename(struct index *ix, int64_t id, const char *name)
 	return changed(ix, ix_step_done(ix, q));
 }
 
-int index_ckpt_set_withdrawn(struct index *ix, int64_t id)
+static int ixs_ckpt_set_withdrawn(struct index *ix, int64_t id)
 {
 	return changed(ix, exec_ids(ix, "UPDATE checkpoints SET withdrawn=1 WHERE id=?", id, 0));
 }
 
-int index_ckpt_set_step(struct index *ix, int64_t id, int64_t step)
+static int ixs_ckpt_set_step(struct index *ix, int64_t id, int64_t step)
 {
 	return changed(ix, exec_ids(ix, "UPDATE checkpoints SET step=?2 WHERE id=?1", id, step));
 }
 
-int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoch)
+static int ixs_ckpt_set_epoch(struct index *ix, int64_t id, double epoch)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET epoch=? WHERE id=?");
 
@@ -455,7 +455,7 @@ int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoch)
 	return changed(ix, ix_step_done(ix, q));
 }
 
-int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned)
+static int ixs_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned)
 {
 	return changed(ix, exec_ids(ix, "UPDATE checkpoints SET pinned=? WHERE id=?", pinned ? 1 : 0,
 				    id));
@@ -463,7 +463,7 @@ int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned)
 
 /* ---- versions ---- */
 
-int index_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64_t *id)
+static int ixs_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64_t *id)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO versions(ckpt, state, created_at) VALUES(?, 0, ?)");
 
@@ -474,7 +474,7 @@ int index_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64_t *i
 	return insert_id(ix, q, id);
 }
 
-int index_version_create_root(struct index *ix, int64_t version, uint32_t mode, int64_t now_ns,
+static int ixs_version_create_root(struct index *ix, int64_t version, uint32_t mode, int64_t now_ns,
 			      int64_t *root)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO nodes(version, parent, name, mode, size, mtime,"
@@ -496,12 +496,12 @@ int index_version_create_root(struct index *ix, int64_t version, uint32_t mode, 
 	return rc;
 }
 
-int index_version_set_state(struct index *ix, int64_t version, int state)
+static int ixs_version_set_state(struct index *ix, int64_t version, int state)
 {
 	return changed(ix, exec_ids(ix, "UPDATE versions SET state=?2 WHERE id=?1", version, state));
 }
 
-int index_version_move(struct index *ix, int64_t version, int state, int64_t ckpt)
+static int ixs_version_move(struct index *ix, int64_t version, int state, int64_t ckpt)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE versions SET state=?2, ckpt=?3 WHERE id=?1");
 
@@ -513,12 +513,12 @@ int index_version_move(struct index *ix, int64_t version, int state, int64_t ckp
 	return changed(ix, ix_step_done(ix, q));
 }
 
-int index_versions_of_ckpt_set_state(struct index *ix, int64_t ckpt, int state)
+static int ixs_versions_of_ckpt_set_state(struct index *ix, int64_t ckpt, int state)
 {
 	return exec_ids(ix, "UPDATE versions SET state=?2 WHERE ckpt=?1", ckpt, state);
 }
 
-int index_version_copy_tree(struct index *ix, int64_t src, int64_t dst)
+static int ixs_version_copy_tree(struct index *ix, int64_t src, int64_t dst)
 {
 	int rc;
 
@@ -555,7 +555,7 @@ static int files_foreach(struct index *ix, sqlite3_stmt *q, index_file_cb cb, vo
 	return step_end(ix, q, s, rc);
 }
 
-int index_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb, void *ctx)
+static int ixs_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb, void *ctx)
 {
 	sqlite3_stmt *q = stmt_id(ix, "SELECT id, size, chunks FROM nodes WHERE version=? AND"
 				      " chunks IS NOT NULL", version);
@@ -563,7 +563,7 @@ int index_version_chunk_lists(struct index *ix, int64_t version, index_file_cb c
 	return q ? files_foreach(ix, q, cb, ctx) : ix_err(ix);
 }
 
-int index_version_files(struct index *ix, int64_t version, index_file_cb cb, void *ctx)
+static int ixs_version_files(struct index *ix, int64_t version, index_file_cb cb, void *ctx)
 {
 	sqlite3_stmt *q = stmt_id(ix, "SELECT id, size, chunks FROM nodes WHERE version=? AND"
 				      " (mode & 61440) = 32768", version);
@@ -571,7 +571,7 @@ int index_version_files(struct index *ix, int64_t version, index_file_cb cb, voi
 	return q ? files_foreach(ix, q, cb, ctx) : ix_err(ix);
 }
 
-int index_version_file_bytes(struct index *ix, int64_t version, uint64_t *bytes)
+static int ixs_version_file_bytes(struct index *ix, int64_t version, uint64_t *bytes)
 {
 	sqlite3_stmt *q;
 	int rc = row_id(ix, "SELECT total(size) FROM nodes WHERE version=? AND"
@@ -606,7 +606,7 @@ static int metrics_foreach(struct index *ix, sqlite3_stmt *q, const char *dflt, 
 	return step_end(ix, q, s, rc);
 }
 
-int index_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx)
+static int ixs_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx)
 {
 	sqlite3_stmt *q = stmt_id(ix, "SELECT name, value, source FROM metrics WHERE ckpt=?"
 				      " AND name NOT IN ('step','epoch') ORDER BY name", ckpt);
@@ -614,7 +614,7 @@ int index_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb, voi
 	return q ? metrics_foreach(ix, q, NULL, cb, ctx) : ix_err(ix);
 }
 
-int index_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx)
+static int ixs_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx)
 {
 	sqlite3_stmt *q = stmt_id(ix, "SELECT name, value FROM metrics WHERE ckpt=? AND"
 				      " source='xattr'", ckpt);
@@ -622,7 +622,7 @@ int index_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb c
 	return q ? metrics_foreach(ix, q, "xattr", cb, ctx) : ix_err(ix);
 }
 
-int index_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name, double value)
+static int ixs_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name, double value)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT OR REPLACE INTO metrics(ckpt, name, value, source,"
 				      " eligible) SELECT id, ?2, ?3, 'xattr', state=1 AND withdrawn=0"
@@ -636,7 +636,7 @@ int index_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name, dou
 	return changed(ix, ix_step_done(ix, q));
 }
 
-int index_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *name)
+static int ixs_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *name)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "DELETE FROM metrics WHERE ckpt=? AND name=? AND source='xattr'");
 
@@ -647,12 +647,12 @@ int index_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *name)
 	return changed(ix, ix_step_done(ix, q));
 }
 
-int index_metric_clear_derived(struct index *ix, int64_t ckpt)
+static int ixs_metric_clear_derived(struct index *ix, int64_t ckpt)
 {
 	return exec_ids(ix, "DELETE FROM metrics WHERE ckpt=? AND source != 'xattr'", ckpt, 0);
 }
 
-int index_metric_add(struct index *ix, int64_t ckpt, const struct metric *m)
+static int ixs_metric_add(struct index *ix, int64_t ckpt, const struct metric *m)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT OR IGNORE INTO metrics(ckpt, name, value, source)"
 				      " VALUES(?,?,?,?)");
@@ -666,13 +666,13 @@ int index_metric_add(struct index *ix, int64_t ckpt, const struct metric *m)
 	return ix_step_done(ix, q);
 }
 
-int index_metric_update_eligible(struct index *ix, int64_t ckpt)
+static int ixs_metric_update_eligible(struct index *ix, int64_t ckpt)
 {
 	return exec_ids(ix, "UPDATE metrics SET eligible = (SELECT state=1 AND withdrawn=0 FROM"
 			    " checkpoints WHERE id=?1) WHERE ckpt=?1", ckpt, 0);
 }
 
-int index_metric_names(struct index *ix, index_name_cb cb, void *ctx)
+static int ixs_metric_names(struct index *ix, index_name_cb cb, void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT DISTINCT name FROM metrics WHERE eligible=1"
 				      " AND name NOT IN ('step','epoch') ORDER BY name");
@@ -684,3 +684,44 @@ int index_metric_names(struct index *ix, index_name_cb cb, void *ctx)
 		rc = cb(ctx, (const char *)sqlite3_column_text(q, 0));
 	return step_end(ix, q, s, rc);
 }
+
+const struct index_ckpt_ops ixs_ckpt_ops = {
+	.ckpt_get = ixs_ckpt_get,
+	.ckpt_get_live = ixs_ckpt_get_live,
+	.ckpt_get_aborted = ixs_ckpt_get_aborted,
+	.ckpt_aborted_rank = ixs_ckpt_aborted_rank,
+	.ckpt_row = ixs_ckpt_row,
+	.ckpt_live_id = ixs_ckpt_live_id,
+	.ckpt_name = ixs_ckpt_name,
+	.ckpt_foreach = ixs_ckpt_foreach,
+	.ckpt_latest = ixs_ckpt_latest,
+	.ckpt_best = ixs_ckpt_best,
+	.ckpt_insert = ixs_ckpt_insert,
+	.ckpt_insert_aborted = ixs_ckpt_insert_aborted,
+	.ckpt_set_versions = ixs_ckpt_set_versions,
+	.ckpt_set_aborted = ixs_ckpt_set_aborted,
+	.ckpt_set_deleted = ixs_ckpt_set_deleted,
+	.ckpt_set_committed = ixs_ckpt_set_committed,
+	.ckpt_rename = ixs_ckpt_rename,
+	.ckpt_set_withdrawn = ixs_ckpt_set_withdrawn,
+	.ckpt_set_step = ixs_ckpt_set_step,
+	.ckpt_set_epoch = ixs_ckpt_set_epoch,
+	.ckpt_set_pinned = ixs_ckpt_set_pinned,
+	.version_insert = ixs_version_insert,
+	.version_create_root = ixs_version_create_root,
+	.version_set_state = ixs_version_set_state,
+	.version_move = ixs_version_move,
+	.versions_of_ckpt_set_state = ixs_versions_of_ckpt_set_state,
+	.version_copy_tree = ixs_version_copy_tree,
+	.version_chunk_lists = ixs_version_chunk_lists,
+	.version_files = ixs_version_files,
+	.version_file_bytes = ixs_version_file_bytes,
+	.metric_foreach = ixs_metric_foreach,
+	.metric_foreach_xattr = ixs_metric_foreach_xattr,
+	.metric_set_xattr = ixs_metric_set_xattr,
+	.metric_remove_xattr = ixs_metric_remove_xattr,
+	.metric_clear_derived = ixs_metric_clear_derived,
+	.metric_add = ixs_metric_add,
+	.metric_update_eligible = ixs_metric_update_eligible,
+	.metric_names = ixs_metric_names,
+};

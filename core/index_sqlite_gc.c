@@ -50,18 +50,18 @@ static int ids_query(struct index *ix, const char *sql, int64_t arg, int64_t **i
 	return rc;
 }
 
-int index_ckpt_aborted_ids(struct index *ix, int64_t **ids, size_t *n)
+static int ixs_ckpt_aborted_ids(struct index *ix, int64_t **ids, size_t *n)
 {
 	return ids_query(ix, "SELECT id FROM checkpoints WHERE state=2", 0, ids, n);
 }
 
-int index_ckpt_unfinished_ids(struct index *ix, int64_t **ids, size_t *n)
+static int ixs_ckpt_unfinished_ids(struct index *ix, int64_t **ids, size_t *n)
 {
 	return ids_query(ix, "SELECT id FROM checkpoints WHERE state=0 OR (state=1 AND staging_version != 0)",
 			 0, ids, n);
 }
 
-int index_version_dead_ids(struct index *ix, int64_t **ids, size_t *n)
+static int ixs_version_dead_ids(struct index *ix, int64_t **ids, size_t *n)
 {
 	return ids_query(ix, "SELECT id FROM versions WHERE state=3", 0, ids, n);
 }
@@ -148,7 +148,7 @@ static int committed_metrics(struct index *ix, struct index_committed *c, size_t
 	return rc;
 }
 
-int index_ckpt_committed(struct index *ix, struct index_committed **out, size_t *n)
+static int ixs_ckpt_committed(struct index *ix, struct index_committed **out, size_t *n)
 {
 	int rc;
 
@@ -181,7 +181,7 @@ static int row_by_id(struct index *ix, const char *sql, int64_t id, sqlite3_stmt
 	return step_end(ix, *q, s) ?: -ENOENT;
 }
 
-int index_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *ok)
+static int ixs_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *ok)
 {
 	sqlite3_stmt *q;
 	int rc = row_by_id(ix, "SELECT state=1 AND pinned=0 FROM checkpoints WHERE id=?", ckpt_id, &q);
@@ -192,7 +192,7 @@ int index_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *ok)
 	return rc;
 }
 
-int index_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *version, int *kind)
+static int ixs_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *version, int *kind)
 {
 	sqlite3_stmt *q;
 	int rc = row_by_id(ix, "SELECT version, kind FROM checkpoints WHERE id=?", ckpt_id, &q);
@@ -207,7 +207,7 @@ int index_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *version,
 
 /* ---- versions and their nodes ---- */
 
-int index_version_nodes(struct index *ix, int64_t version,
+static int ixs_version_nodes(struct index *ix, int64_t version,
 			int (*cb)(void *ctx, int64_t id, uint32_t mode, uint64_t size), void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT id, mode, size FROM nodes WHERE version=?");
@@ -248,7 +248,7 @@ static int chunk_lists(struct index *ix, sqlite3_stmt *q,
 	return rc;
 }
 
-int index_version_chunk_refs(struct index *ix, int64_t version,
+static int ixs_version_chunk_refs(struct index *ix, int64_t version,
 			      int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n),
 			      void *ctx)
 {
@@ -260,7 +260,7 @@ int index_version_chunk_refs(struct index *ix, int64_t version,
 	return chunk_lists(ix, q, cb, ctx);
 }
 
-int index_all_chunk_lists(struct index *ix,
+static int ixs_all_chunk_lists(struct index *ix,
 			  int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n), void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT chunks FROM nodes WHERE chunks IS NOT NULL");
@@ -280,7 +280,7 @@ static int exec_id(struct index *ix, const char *sql, int64_t id)
 	return ix_step_done(ix, q);
 }
 
-int index_version_purge(struct index *ix, int64_t version)
+static int ixs_version_purge(struct index *ix, int64_t version)
 {
 	int rc = exec_id(ix, "UPDATE nodes SET origin = (SELECT o.origin FROM nodes o WHERE"
 			     " o.id = nodes.origin) WHERE origin IN (SELECT id FROM nodes WHERE version=?)",
@@ -290,7 +290,7 @@ int index_version_purge(struct index *ix, int64_t version)
 		rc = exec_id(ix, "DELETE FROM nodes WHERE version=?", version);
 	if (rc == 0)
 		rc = exec_id(ix, "DELETE FROM versions WHERE id=?", version);
-	if (rc == 0 && sqlite3_changes(ix->db) == 0)
+	if (rc == 0 && sqlite3_changes(ixs_of(ix)->db) == 0)
 		rc = -ENOENT;
 	return rc;
 }
@@ -316,19 +316,19 @@ static int hash_rows(struct index *ix, const char *sql,
 	return rc;
 }
 
-int index_chunk_rows(struct index *ix,
+static int ixs_chunk_rows(struct index *ix,
 		     int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx)
 {
 	return hash_rows(ix, "SELECT hash, refs FROM chunks", cb, ctx);
 }
 
-int index_chunks_unreferenced(struct index *ix,
+static int ixs_chunks_unreferenced(struct index *ix,
 			      int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx)
 {
 	return hash_rows(ix, "SELECT hash, refs FROM chunks WHERE refs <= 0", cb, ctx);
 }
 
-int index_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash)
+static int ixs_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "DELETE FROM chunks WHERE hash=? AND refs <= 0");
 	int rc;
@@ -337,7 +337,7 @@ int index_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash)
 		return ix_err(ix);
 	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
 	rc = ix_step_done(ix, q);
-	if (rc == 0 && sqlite3_changes(ix->db) == 0)
+	if (rc == 0 && sqlite3_changes(ixs_of(ix)->db) == 0)
 		rc = -ENOENT;
 	return rc;
 }
@@ -363,7 +363,7 @@ static const char *const consistency_checks[] = {
 
 /* Prepared and finalized each time, not cached: a damaged index may fail to
  * prepare one and still answer the next. */
-int index_check_consistency(struct index *ix, int (*cb)(void *ctx, const char *problem), void *ctx)
+static int ixs_check_consistency(struct index *ix, int (*cb)(void *ctx, const char *problem), void *ctx)
 {
 	size_t i;
 	int rc = 0, s;
@@ -371,8 +371,8 @@ int index_check_consistency(struct index *ix, int (*cb)(void *ctx, const char *p
 	for (i = 0; rc == 0 && i < sizeof(consistency_checks) / sizeof(consistency_checks[0]); i++) {
 		sqlite3_stmt *q = NULL;
 
-		if (sqlite3_prepare_v2(ix->db, consistency_checks[i], -1, &q, NULL) != SQLITE_OK) {
-			rc = cb(ctx, sqlite3_errmsg(ix->db));
+		if (sqlite3_prepare_v2(ixs_of(ix)->db, consistency_checks[i], -1, &q, NULL) != SQLITE_OK) {
+			rc = cb(ctx, sqlite3_errmsg(ixs_of(ix)->db));
 			continue;
 		}
 		while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
@@ -383,8 +383,25 @@ int index_check_consistency(struct index *ix, int (*cb)(void *ctx, const char *p
 			rc = cb(ctx, t ? t : "?");
 		}
 		if (rc == 0 && s != SQLITE_DONE)
-			rc = cb(ctx, sqlite3_errmsg(ix->db));
+			rc = cb(ctx, sqlite3_errmsg(ixs_of(ix)->db));
 		sqlite3_finalize(q);
 	}
 	return rc;
 }
+
+const struct index_gc_ops ixs_gc_ops = {
+	.ckpt_aborted_ids = ixs_ckpt_aborted_ids,
+	.ckpt_unfinished_ids = ixs_ckpt_unfinished_ids,
+	.version_dead_ids = ixs_version_dead_ids,
+	.ckpt_committed = ixs_ckpt_committed,
+	.ckpt_deletable = ixs_ckpt_deletable,
+	.ckpt_version_kind = ixs_ckpt_version_kind,
+	.version_nodes = ixs_version_nodes,
+	.version_chunk_refs = ixs_version_chunk_refs,
+	.all_chunk_lists = ixs_all_chunk_lists,
+	.version_purge = ixs_version_purge,
+	.chunk_rows = ixs_chunk_rows,
+	.chunks_unreferenced = ixs_chunks_unreferenced,
+	.chunk_forget_unreferenced = ixs_chunk_forget_unreferenced,
+	.check_consistency = ixs_check_consistency,
+};

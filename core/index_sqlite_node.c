@@ -45,7 +45,7 @@ static int step_changed(struct index *ix, sqlite3_stmt *q)
 {
 	int rc = ix_step_done(ix, q);
 
-	return rc == 0 && sqlite3_changes(ix->db) == 0 ? -ENOENT : rc;
+	return rc == 0 && sqlite3_changes(ixs_of(ix)->db) == 0 ? -ENOENT : rc;
 }
 
 /* The row q is on (rc 0) as a node; resets q. */
@@ -68,7 +68,7 @@ static int node_read(int rc, sqlite3_stmt *q, struct index_node *out)
 	return 0;
 }
 
-int index_node_get(struct index *ix, int64_t id, struct index_node *out)
+static int ixs_node_get(struct index *ix, int64_t id, struct index_node *out)
 {
 	sqlite3_stmt *q = NULL;
 	int rc = row_at(ix, NODE_SQL " WHERE n.id=?", &id, 1, &q);
@@ -76,7 +76,7 @@ int index_node_get(struct index *ix, int64_t id, struct index_node *out)
 	return node_read(rc, q, out);
 }
 
-int index_node_root(struct index *ix, int64_t version, struct index_node *out)
+static int ixs_node_root(struct index *ix, int64_t version, struct index_node *out)
 {
 	sqlite3_stmt *q = NULL;
 	int rc = row_at(ix, NODE_SQL " WHERE n.version=? AND n.parent=0", &version, 1, &q);
@@ -84,7 +84,7 @@ int index_node_root(struct index *ix, int64_t version, struct index_node *out)
 	return node_read(rc, q, out);
 }
 
-int index_node_lookup(struct index *ix, int64_t parent, const char *name, struct index_node *out)
+static int ixs_node_lookup(struct index *ix, int64_t parent, const char *name, struct index_node *out)
 {
 	sqlite3_stmt *q = ix_stmt(ix, NODE_SQL " WHERE n.parent=? AND n.name=?");
 
@@ -95,7 +95,7 @@ int index_node_lookup(struct index *ix, int64_t parent, const char *name, struct
 	return node_read(step_row(ix, q), q, out);
 }
 
-int index_node_children(struct index *ix, int64_t dir,
+static int ixs_node_children(struct index *ix, int64_t dir,
 			int (*cb)(void *ctx, const struct store_dirent *e), void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT id, mode, name FROM nodes WHERE parent=? ORDER BY name");
@@ -125,7 +125,7 @@ int index_node_children(struct index *ix, int64_t dir,
 	return rc;
 }
 
-int index_node_has_children(struct index *ix, int64_t id, bool *yes)
+static int ixs_node_has_children(struct index *ix, int64_t id, bool *yes)
 {
 	sqlite3_stmt *q = NULL;
 	int rc = row_at(ix, "SELECT 1 FROM nodes WHERE parent=? LIMIT 1", &id, 1, &q);
@@ -165,12 +165,12 @@ static int int_text(struct index *ix, const char *sql, int64_t id, int64_t *num,
 	return rc;
 }
 
-int index_node_name(struct index *ix, int64_t id, int64_t *parent, char **name)
+static int ixs_node_name(struct index *ix, int64_t id, int64_t *parent, char **name)
 {
 	return int_text(ix, "SELECT parent, name FROM nodes WHERE id=?", id, parent, name);
 }
 
-int index_node_target(struct index *ix, int64_t id, uint32_t *mode, char **target)
+static int ixs_node_target(struct index *ix, int64_t id, uint32_t *mode, char **target)
 {
 	int64_t m = 0;
 	int rc = int_text(ix, "SELECT mode, target FROM nodes WHERE id=?", id, &m, target);
@@ -179,7 +179,7 @@ int index_node_target(struct index *ix, int64_t id, uint32_t *mode, char **targe
 	return rc;
 }
 
-int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, size_t *n,
+static int ixs_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, size_t *n,
 		      uint64_t *size)
 {
 	sqlite3_stmt *q = NULL;
@@ -199,7 +199,7 @@ int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, siz
 	return rc;
 }
 
-int index_node_successor(struct index *ix, int64_t origin, int64_t ckpt, int64_t *next)
+static int ixs_node_successor(struct index *ix, int64_t origin, int64_t ckpt, int64_t *next)
 {
 	const int64_t keys[2] = { origin, ckpt };
 	sqlite3_stmt *q = NULL;
@@ -215,7 +215,7 @@ int index_node_successor(struct index *ix, int64_t origin, int64_t ckpt, int64_t
 
 /* ---- changes ---- */
 
-int index_node_insert(struct index *ix, const struct index_node *n, const char *name,
+static int ixs_node_insert(struct index *ix, const struct index_node *n, const char *name,
 		      const char *target, int64_t *id)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO nodes(version, parent, name, mode, size, mtime,"
@@ -235,7 +235,7 @@ int index_node_insert(struct index *ix, const struct index_node *n, const char *
 		sqlite3_bind_text(q, 8, target, -1, SQLITE_STATIC);
 	rc = ix_step_done(ix, q); /* a UNIQUE violation is -EEXIST */
 	if (rc == 0)
-		*id = sqlite3_last_insert_rowid(ix->db);
+		*id = sqlite3_last_insert_rowid(ixs_of(ix)->db);
 	return rc;
 }
 
@@ -246,14 +246,14 @@ static int change_id(struct index *ix, sqlite3_stmt *q, int64_t id)
 	return step_changed(ix, q);
 }
 
-int index_node_delete(struct index *ix, int64_t id)
+static int ixs_node_delete(struct index *ix, int64_t id)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "DELETE FROM nodes WHERE id=?1");
 
 	return q ? change_id(ix, q, id) : ix_err(ix);
 }
 
-int index_node_touch(struct index *ix, int64_t id, int64_t now_ns)
+static int ixs_node_touch(struct index *ix, int64_t id, int64_t now_ns)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE nodes SET mtime=?2, ctime=?2 WHERE id=?1");
 
@@ -263,7 +263,7 @@ int index_node_touch(struct index *ix, int64_t id, int64_t now_ns)
 	return change_id(ix, q, id);
 }
 
-int index_node_move(struct index *ix, int64_t id, int64_t parent, const char *name,
+static int ixs_node_move(struct index *ix, int64_t id, int64_t parent, const char *name,
 		    int64_t now_ns)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE nodes SET parent=?2, name=?3, ctime=?4 WHERE id=?1");
@@ -276,7 +276,7 @@ int index_node_move(struct index *ix, int64_t id, int64_t parent, const char *na
 	return change_id(ix, q, id);
 }
 
-int index_node_set_attrs(struct index *ix, int64_t id, const struct index_node_attrs *a)
+static int ixs_node_set_attrs(struct index *ix, int64_t id, const struct index_node_attrs *a)
 {
 	/* atime NULL follows mtime: a new mtime alone pins the old one */
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE nodes SET mode = CASE WHEN ?2 THEN (mode & ~4095) | ?3"
@@ -297,7 +297,7 @@ int index_node_set_attrs(struct index *ix, int64_t id, const struct index_node_a
 	return change_id(ix, q, id);
 }
 
-int index_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *refs, size_t n,
+static int ixs_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *refs, size_t n,
 			  uint64_t size, int64_t mtime_ns)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE nodes SET size=?2, chunks=?3, mtime=?4 WHERE id=?1");
@@ -320,7 +320,7 @@ int index_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *
 
 /* ---- checkpoint rows the tree changes touch ---- */
 
-int index_ckpt_head_version(struct index *ix, int64_t ckpt, int *state, int64_t *version)
+static int ixs_ckpt_head_version(struct index *ix, int64_t ckpt, int *state, int64_t *version)
 {
 	sqlite3_stmt *q = NULL;
 	int rc = row_at(ix, "SELECT state, CASE WHEN staging_version != 0 THEN staging_version"
@@ -334,7 +334,7 @@ int index_ckpt_head_version(struct index *ix, int64_t ckpt, int *state, int64_t 
 	return 0;
 }
 
-int index_ckpt_withdraw_if_committed(struct index *ix, int64_t ckpt, bool *done)
+static int ixs_ckpt_withdraw_if_committed(struct index *ix, int64_t ckpt, bool *done)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET withdrawn=1 WHERE id=?1 AND state=1"
 				      " AND withdrawn=0");
@@ -355,7 +355,7 @@ int index_ckpt_withdraw_if_committed(struct index *ix, int64_t ckpt, bool *done)
 	return ix_step_done(ix, q);
 }
 
-int index_ckpt_add_stored(struct index *ix, int64_t ckpt, uint64_t bytes)
+static int ixs_ckpt_add_stored(struct index *ix, int64_t ckpt, uint64_t bytes)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET stored_bytes = stored_bytes + ?2"
 				      " WHERE id=?1");
@@ -365,3 +365,24 @@ int index_ckpt_add_stored(struct index *ix, int64_t ckpt, uint64_t bytes)
 	sqlite3_bind_int64(q, 2, (sqlite3_int64)bytes);
 	return change_id(ix, q, ckpt);
 }
+
+const struct index_node_ops ixs_node_ops = {
+	.node_get = ixs_node_get,
+	.node_root = ixs_node_root,
+	.node_lookup = ixs_node_lookup,
+	.node_children = ixs_node_children,
+	.node_has_children = ixs_node_has_children,
+	.node_name = ixs_node_name,
+	.node_target = ixs_node_target,
+	.node_chunks = ixs_node_chunks,
+	.node_successor = ixs_node_successor,
+	.node_insert = ixs_node_insert,
+	.node_delete = ixs_node_delete,
+	.node_touch = ixs_node_touch,
+	.node_move = ixs_node_move,
+	.node_set_attrs = ixs_node_set_attrs,
+	.node_set_chunks = ixs_node_set_chunks,
+	.ckpt_head_version = ixs_ckpt_head_version,
+	.ckpt_withdraw_if_committed = ixs_ckpt_withdraw_if_committed,
+	.ckpt_add_stored = ixs_ckpt_add_stored,
+};

@@ -170,7 +170,7 @@ static int ix_quick_check(struct index *ix, const char *dir, char *err, size_t e
 	sqlite3_stmt *q = ix_stmt(ix, "PRAGMA quick_check(1)");
 	int s = q ? sqlite3_step(q) : SQLITE_ERROR;
 	const char *what = s == SQLITE_ROW ? (const char *)sqlite3_column_text(q, 0)
-					   : sqlite3_errmsg(ix->db);
+					   : sqlite3_errmsg(ixs_of(ix)->db);
 	bool ok = s == SQLITE_ROW && what && strcmp(what, "ok") == 0;
 
 	if (!ok)
@@ -222,8 +222,8 @@ static int ix_prepare_writes(struct index *ix, const char *dir, int flags, char 
 	return rc;
 }
 
-int index_open_sqlite(const char *dir, int flags, struct index **out, enum index_none *none,
-		      char *err, size_t err_len)
+int ixs_open(const struct index_ops *ops, const char *dir, int flags, struct index **out, enum index_none *none, char *err,
+	     size_t err_len)
 {
 	char path[PATH_MAX];
 	struct index *ix;
@@ -237,7 +237,7 @@ int index_open_sqlite(const char *dir, int flags, struct index **out, enum index
 		return errno == ENOENT ? -ENODATA : -errno;
 	}
 	oflags = (flags & INDEX_RDONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	rc = ix_connect(path, oflags, &ix);
+	rc = ix_connect(ops, path, oflags, &ix);
 	if (rc < 0) {
 		util_seterr(err, err_len, "%s: %s", path, index_last_error(ix));
 		goto out_close;
@@ -247,7 +247,7 @@ int index_open_sqlite(const char *dir, int flags, struct index **out, enum index
 		rc = ix_prepare_writes(ix, dir, flags, err, err_len);
 	if (rc < 0) {
 		if (rc != -ENODATA && rc != -EPROTONOSUPPORT && rc != -EUCLEAN)
-			util_seterr(err, err_len, "%s: %s", path, sqlite3_errmsg(ix->db));
+			util_seterr(err, err_len, "%s: %s", path, sqlite3_errmsg(ixs_of(ix)->db));
 		goto out_close;
 	}
 	*out = ix;
@@ -257,12 +257,14 @@ out_close:
 	return rc;
 }
 
-void index_close(struct index *ix, bool fold_wal)
+void ixs_close(struct index *ix, bool fold_wal)
 {
 	ix_disconnect(ix, fold_wal);
 }
 
-int index_info_get(struct index *ix, const char *key, int64_t *value)
+/* store_info's value of key, as an integer (value) or a copy of its text
+ * (text); -ENOENT when it has none. */
+static int ix_info_value(struct index *ix, const char *key, int64_t *value, char **text)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT value FROM store_info WHERE key=?");
 	bool row;
@@ -272,15 +274,39 @@ int index_info_get(struct index *ix, const char *key, int64_t *value)
 		return ix_err(ix);
 	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
 	rc = ix_step_row(ix, q, &row);
-	if (row)
+	if (row && value)
 		*value = sqlite3_column_int64(q, 0);
+	if (row && text && !(*text = strdup((const char *)sqlite3_column_text(q, 0) ?: "")))
+		rc = -ENOMEM;
 	sqlite3_reset(q);
 	return rc < 0 ? rc : row ? 0 : -ENOENT;
 }
 
+static int ixs_info_get(struct index *ix, const char *key, int64_t *value)
+{
+	return ix_info_value(ix, key, value, NULL);
+}
+
+static int ixs_info_get_text(struct index *ix, const char *key, char **value)
+{
+	*value = NULL;
+	return ix_info_value(ix, key, NULL, value);
+}
+
+static int ixs_info_put_text(struct index *ix, const char *key, const char *value)
+{
+	sqlite3_stmt *q = ix_stmt(ix, "INSERT OR REPLACE INTO store_info(key, value) VALUES(?, ?)");
+
+	if (!q)
+		return ix_err(ix);
+	sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, value, -1, SQLITE_STATIC);
+	return ix_step_done(ix, q);
+}
+
 /* ---- events ---- */
 
-int index_event_add(struct index *ix, int64_t time, const char *event, const char *name,
+static int ixs_event_add(struct index *ix, int64_t time, const char *event, const char *name,
 		    const char *rule)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO events(time, event, name, rule) VALUES(?,?,?,?)");
@@ -335,7 +361,7 @@ static int event_row(sqlite3_stmt *q, void *ctx)
 	return c->fn.event(c->ctx, &ev);
 }
 
-int index_events_newest(struct index *ix, size_t max,
+static int ixs_events_newest(struct index *ix, size_t max,
 			int (*cb)(void *ctx, const struct index_event *ev), void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT time, event, name, rule FROM (SELECT * FROM events"
@@ -365,7 +391,7 @@ static int name_row(sqlite3_stmt *q, void *ctx)
 	return c->fn.name(c->ctx, (const char *)sqlite3_column_text(q, 0));
 }
 
-int index_policy_foreach(struct index *ix, int (*cb)(void *ctx, const char *key, const char *value),
+static int ixs_policy_foreach(struct index *ix, int (*cb)(void *ctx, const char *key, const char *value),
 			 void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT key, value FROM policy ORDER BY key");
@@ -376,12 +402,12 @@ int index_policy_foreach(struct index *ix, int (*cb)(void *ctx, const char *key,
 	return ix_walk(ix, q, kv_row, &c);
 }
 
-int index_policy_clear(struct index *ix)
+static int ixs_policy_clear(struct index *ix)
 {
 	return ix_exec(ix, "DELETE FROM policy");
 }
 
-int index_policy_put(struct index *ix, const char *key, const char *value)
+static int ixs_policy_put(struct index *ix, const char *key, const char *value)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT OR REPLACE INTO policy(key, value) VALUES(?, ?)");
 
@@ -426,7 +452,7 @@ static int stats_chunk_row(sqlite3_stmt *q, void *ctx)
 	return 0;
 }
 
-int index_stats_get(struct index *ix, struct store_stats *out)
+static int ixs_stats_get(struct index *ix, struct store_stats *out)
 {
 	sqlite3_stmt *q;
 	int rc;
@@ -446,7 +472,7 @@ int index_stats_get(struct index *ix, struct store_stats *out)
 
 /* ==== chunks and their references, damage ==== */
 
-int index_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta, uint32_t stored,
+static int ixs_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta, uint32_t stored,
 		    int codec)
 {
 	sqlite3_stmt *q;
@@ -486,12 +512,12 @@ static int ix_hash_exists(struct index *ix, const char *sql, const uint8_t *hash
 	return rc < 0 ? rc : row ? 0 : -ENOENT;
 }
 
-int index_chunk_exists(struct index *ix, const uint8_t *hash)
+static int ixs_chunk_exists(struct index *ix, const uint8_t *hash)
 {
 	return ix_hash_exists(ix, "SELECT 1 FROM chunks WHERE hash=?", hash);
 }
 
-int index_chunk_users(struct index *ix, const uint8_t *hash,
+static int ixs_chunk_users(struct index *ix, const uint8_t *hash,
 		      int (*cb)(void *ctx, const char *ckpt_name), void *ctx)
 {
 	/* a hash sits at a multiple of CHUNK_REF_WIRE in a chunk list; a match
@@ -507,7 +533,7 @@ int index_chunk_users(struct index *ix, const uint8_t *hash,
 	return ix_walk(ix, q, name_row, &c);
 }
 
-int index_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at, const char *how)
+static int ixs_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at, const char *how)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "INSERT OR IGNORE INTO damaged_chunks(hash, found_at, how) VALUES(?,?,?)");
 
@@ -519,12 +545,12 @@ int index_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at, co
 	return ix_step_done(ix, q);
 }
 
-int index_damage_exists(struct index *ix, const uint8_t *hash)
+static int ixs_damage_exists(struct index *ix, const uint8_t *hash)
 {
 	return ix_hash_exists(ix, "SELECT 1 FROM damaged_chunks WHERE hash=?", hash);
 }
 
-int index_damage_del(struct index *ix, const uint8_t *hash)
+static int ixs_damage_del(struct index *ix, const uint8_t *hash)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "DELETE FROM damaged_chunks WHERE hash=?");
 	int rc;
@@ -533,5 +559,26 @@ int index_damage_del(struct index *ix, const uint8_t *hash)
 		return ix_err(ix);
 	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
 	rc = ix_step_done(ix, q);
-	return rc < 0 ? rc : sqlite3_changes(ix->db) > 0 ? 0 : -ENOENT;
+	return rc < 0 ? rc : sqlite3_changes(ixs_of(ix)->db) > 0 ? 0 : -ENOENT;
 }
+
+const struct index_store_ops ixs_store_ops = {
+	.info_get = ixs_info_get,
+	.info_get_text = ixs_info_get_text,
+	.info_put_text = ixs_info_put_text,
+	.event_add = ixs_event_add,
+	.events_newest = ixs_events_newest,
+	.policy_foreach = ixs_policy_foreach,
+	.policy_clear = ixs_policy_clear,
+	.policy_put = ixs_policy_put,
+	.stats_get = ixs_stats_get,
+};
+
+const struct index_chunk_ops ixs_chunk_ops = {
+	.chunk_ref = ixs_chunk_ref,
+	.chunk_exists = ixs_chunk_exists,
+	.chunk_users = ixs_chunk_users,
+	.damage_add = ixs_damage_add,
+	.damage_exists = ixs_damage_exists,
+	.damage_del = ixs_damage_del,
+};

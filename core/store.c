@@ -12,11 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk_backend.h"
 #include "store_int.h"
 #include "util.h"
 
@@ -39,51 +39,6 @@ out_unlock:
 }
 
 /* ---- open / close ---- */
-
-static int store_lock(struct store *st, char *err, size_t err_len)
-{
-	char path[PATH_MAX], buf[32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/lock", st->dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		int e = errno;
-
-		util_seterr(err, err_len, "%s: %s", path, strerror(e));
-		return -e;
-	}
-	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		int e = errno;
-		long pid = 0;
-
-		if (e == EWOULDBLOCK) {
-			n = pread(fd, buf, sizeof(buf) - 1, 0);
-			if (n > 0) {
-				buf[n] = 0;
-				pid = strtol(buf, NULL, 10);
-			}
-			if (pid > 0)
-				util_seterr(err, err_len, "%s: already mounted or in use by pid %ld",
-				       st->dir, pid);
-			else
-				util_seterr(err, err_len, "%s: already mounted or in use", st->dir);
-			close(fd);
-			return -EBUSY;
-		}
-		util_seterr(err, err_len, "%s: lock: %s", path, strerror(e));
-		close(fd);
-		return -e;
-	}
-	/* who holds it, for the next opener's message */
-	n = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
-		/* informational only */
-	}
-	st->lock_fd = fd;
-	st->locked = true;
-	return 0;
-}
 
 static int chunk_found_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 {
@@ -153,7 +108,7 @@ static int store_alloc(const char *dir, int flags, struct store **out)
 	*out = NULL;
 	if (!st)
 		return -ENOMEM;
-	st->lock_fd = -1;
+	st->ixops = &index_sqlite_ops;
 	st->flags = flags;
 	st->dir = strdup(dir);
 	if (!st->dir) {
@@ -196,18 +151,20 @@ static int store_index_none(struct store *st, enum index_none none, int rc, char
 	return 0; /* missing, but unreadable: the creating open says why */
 }
 
-/* Opens the index (st->ix): found, or new where nothing is lost by making
- * one; then, for the lock holder, when the index was initialised. */
-static int store_index_open(struct store *st, char *err, size_t err_len)
+/* Opens the index (st->ix): found, or new (*created) where nothing is lost
+ * by making one; then, for the lock holder, when the index was initialised. */
+static int store_index_open(struct store *st, bool *created, char *err, size_t err_len)
 {
 	int ixf = (st->flags & STORE_RDONLY ? INDEX_RDONLY : 0) | (store_writable(st) ? INDEX_CHECK : 0);
 	enum index_none none;
-	int rc = index_open_sqlite(st->dir, ixf, &st->ix, &none, err, err_len);
+	int rc = index_open(st->ixops, st->dir, ixf, &st->ix, &none, err, err_len);
 
 	if (none != INDEX_FOUND) {
 		rc = store_index_none(st, none, rc, err, err_len);
 		if (rc == 0)
-			rc = index_open_sqlite(st->dir, ixf | INDEX_CREATE, &st->ix, &none, err, err_len);
+			rc = index_open(st->ixops, st->dir, ixf | INDEX_CREATE, &st->ix, &none, err,
+					err_len);
+		*created = rc == 0;
 	}
 	if (rc == 0 && store_writable(st)) {
 		rc = index_info_get(st->ix, "initialised_at", &st->init_ns);
@@ -242,10 +199,13 @@ static int store_recover_open(struct store *st, char *err, size_t err_len)
 	return rc;
 }
 
-static int store_open_once(const char *dir, int flags, struct store **out, char *err, size_t err_len)
+static int store_open_once(const struct store_spec *sp, int flags, struct store **out, char *err,
+			   size_t err_len)
 {
+	const char *dir = sp->dir;
 	struct store *st = NULL;
 	char path[PATH_MAX];
+	bool created = false;
 	int rc;
 
 	*out = NULL;
@@ -256,17 +216,26 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 		rc = store_alloc(dir, flags, &st);
 	if (rc < 0)
 		return rc;
+	if (sp->index)
+		st->ixops = sp->index;
 	if (!(flags & (STORE_RDONLY | STORE_SHARED))) {
-		rc = store_lock(st, err, err_len);
+		rc = index_lock(st->ixops, st->dir, &st->lock, err, err_len);
 		if (rc < 0)
 			goto out_free;
+		st->locked = true;
 	}
-	rc = store_index_open(st, err, err_len);
+	rc = store_index_open(st, &created, err, err_len);
 	if (rc < 0)
 		goto out_unlock;
+	rc = store_spec_settle(st, sp, created, err, err_len);
+	if (rc == 0) /* a plain DIR of a store recorded as mem */
+		rc = store_spec_durable(st->dir, st->chunk_ops, flags, err, err_len);
+	if (rc < 0)
+		goto out_close_index;
 
 	snprintf(path, sizeof(path), "%s/chunks", dir);
-	if ((flags & (STORE_RDONLY | STORE_SHARED)) && access(path, F_OK) < 0) {
+	if ((flags & (STORE_RDONLY | STORE_SHARED)) && st->chunk_ops == &chunk_backend_dir &&
+	    access(path, F_OK) < 0) {
 		/* an initialised store whose chunk directory is gone */
 		rc = -errno;
 		util_seterr(err, err_len, "%s: %s", path, strerror(-rc));
@@ -274,6 +243,7 @@ static int store_open_once(const char *dir, int flags, struct store **out, char 
 	}
 	{
 		struct chunk_opts copts = {
+			.backend = st->chunk_ops,
 			.spec = path,
 			.barrier = (flags & STORE_BARRIER_FSYNC)    ? CHUNK_BARRIER_FSYNC
 				   : (flags & STORE_BARRIER_SYNCFS) ? CHUNK_BARRIER_SYNCFS
@@ -300,8 +270,7 @@ out_close_chunks:
 out_close_index:
 	index_close(st->ix, false);
 out_unlock:
-	if (st->lock_fd >= 0)
-		close(st->lock_fd);
+	index_unlock(st->ixops, st->lock);
 	pthread_rwlock_destroy(&st->gc_rw);
 	pthread_mutex_destroy(&st->mu);
 out_free:
@@ -310,15 +279,27 @@ out_free:
 	return rc;
 }
 
-int store_open(const char *dir, int flags, struct store **out, char *err, size_t err_len)
+int store_open(const char *spec, int flags, struct store **out, char *err, size_t err_len)
 {
-	int rc = store_open_once(dir, flags, out, err, err_len);
+	struct store_spec sp;
+	int rc;
 
+	*out = NULL;
+	rc = store_spec_parse(spec, &sp, err, err_len);
+	if (rc < 0)
+		return rc;
+	rc = store_spec_durable(sp.dir, sp.chunks, flags, err, err_len); /* before creating */
+	if (rc < 0) {
+		store_spec_release(&sp);
+		return rc;
+	}
+	rc = store_open_once(&sp, flags, out, err, err_len);
 	/* A full disk refuses even SQLite's WAL and shared-memory files (an
 	 * I/O error): with the reserve released, the store opens, and the
 	 * deletions that make room work. */
-	if ((rc == -ENOSPC || rc == -EIO) && store_reserve_release_full(dir))
-		rc = store_open_once(dir, flags, out, err, err_len);
+	if ((rc == -ENOSPC || rc == -EIO) && store_reserve_release_full(sp.dir))
+		rc = store_open_once(&sp, flags, out, err, err_len);
+	store_spec_release(&sp);
 	return rc;
 }
 
@@ -331,8 +312,7 @@ void store_close(struct store *st)
 	store_files_close_all(st);
 	index_close(st->ix, store_writable(st));
 	chunk_store_close(st->cs);
-	if (st->lock_fd >= 0)
-		close(st->lock_fd); /* releases the flock */
+	index_unlock(st->ixops, st->lock);
 	held_free(&st->held);
 	free(st->pins);
 	pthread_rwlock_destroy(&st->gc_rw);

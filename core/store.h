@@ -59,6 +59,9 @@ enum {
 				  no chunk file deletion (the mount reclaims) */
 	STORE_BARRIER_FSYNC = 1 << 3,  /* chunk barrier: always fsync each new chunk */
 	STORE_BARRIER_SYNCFS = 1 << 4, /* chunk barrier: always syncfs (neither: auto) */
+	STORE_DURABLE = 1 << 5, /* refuse backends that keep nothing past the
+				   process (chunks=mem, the core's unit tests):
+				   what ckptfs and ckpt pass */
 };
 
 /* The STORE_BARRIER_* flag for a barrier mode named "fsync" or "syncfs"
@@ -73,8 +76,19 @@ static inline int store_barrier_flag(const char *mode)
 	return 0;
 }
 
-/* Opens STORE dir, creating and initialising it when missing or empty
- * (unless STORE_NOCREATE or STORE_RDONLY, which also refuse an empty
+/* The store address: DIR[?OPTION[,OPTION...]], OPTION one of
+ *   index=sqlite       the index backend (sqlite: DIR/index.db)
+ *   chunks=dir|mem     the chunk backend (dir: DIR/chunks; mem: in memory,
+ *                      for tests, gone at close)
+ * A plain DIR is the store's recorded backends (sqlite + dir for a new one
+ * or one created before backends were recorded). The options start at the
+ * last '?' followed by NAME=; a directory whose name has such a part is
+ * written with a trailing '?'. store_spec_options returns the text after
+ * that '?' (possibly ""), or NULL when spec is a plain DIR. */
+const char *store_spec_options(const char *spec);
+
+/* Opens STORE dir (a store address, above), creating and initialising it
+ * when missing or empty (unless STORE_NOCREATE or STORE_RDONLY, which also refuse an empty
  * index.db). A read-write open takes the
  * store lock and runs recovery: every staging checkpoint left from before is
  * aborted (event "abort", reason "left staging at open"), temporary and
@@ -82,7 +96,10 @@ static inline int store_barrier_flag(const char *mode)
  * Errors, with a one-line message in err (may be NULL):
  *   -EBUSY    another process holds the store open read-write ("already
  *             mounted or in use by pid N")
- *   -EPROTONOSUPPORT  the index has a newer format version
+ *   -EPROTONOSUPPORT  the index has a newer format version, or the address
+ *             names an unknown backend
+ *   -EINVAL   a bad address option, or backends other than the ones the
+ *             store recorded at creation
  *   -EUCLEAN  a read-write open found chunk data but index.db missing or
  *             empty, or the index damaged (quick_check): nothing is changed
  *   -ENOTDIR / -ENOENT / -EACCES / -EIO  as they come. */

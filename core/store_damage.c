@@ -8,11 +8,8 @@
  * index, so stores made before it get it at their next mount. */
 #include <assert.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 
 #include "store_int.h"
 
@@ -86,25 +83,5 @@ void store_damage_healed(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], c
 
 bool store_lock_held_elsewhere(struct store *st)
 {
-	char path[PATH_MAX], line[256], want[64];
-	struct stat sb;
-	bool held = false;
-	FILE *f;
-
-	if (st->locked)
-		return false;
-	snprintf(path, sizeof(path), "%s/lock", st->dir);
-	if (stat(path, &sb) < 0)
-		return errno != ENOENT; /* never locked when absent; in doubt, held */
-	/* /proc/locks names a flock by "major:minor:inode" (hex, hex, decimal):
-	 * looking is not taking, so a mount starting meanwhile is not refused */
-	snprintf(want, sizeof(want), " %02x:%02x:%llu ", major(sb.st_dev), minor(sb.st_dev),
-		 (unsigned long long)sb.st_ino);
-	f = fopen("/proc/locks", "re");
-	if (!f)
-		return true;
-	while (!held && fgets(line, sizeof(line), f))
-		held = strstr(line, "FLOCK") && strstr(line, want);
-	fclose(f);
-	return held;
+	return !st->locked && index_lock_held_elsewhere(st->ixops, st->dir);
 }

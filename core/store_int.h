@@ -136,7 +136,9 @@ struct store {
 	bool locked; /* holds STORE/lock: may delete chunk files */
 	int64_t init_ns; /* when this index was initialised (store_info), read-write
 			    opens only: recovery deletes no chunk file older */
-	int lock_fd;
+	const struct index_ops *ixops; /* the index backend */
+	const struct chunk_backend_ops *chunk_ops; /* the chunk backend */
+	struct index_lock *lock; /* the backend's single-writer lock, when locked */
 	struct index *ix; /* the index (core/index.h) */
 	struct chunk_store *cs;
 	pthread_mutex_t mu; /* through store_mu_lock / store_mu_unlock */
@@ -282,6 +284,28 @@ void store_damage_healed(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], c
 void store_chunk_users_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], char *out,
 			      size_t len);
 /* Whether another process (a mount) holds STORE/lock now; true in doubt. */
+/* A parsed store address (store_spec.c): the directory, and the backends
+ * it names (NULL: not named). */
+struct store_spec {
+	char *dir;
+	const struct index_ops *index;
+	const struct chunk_backend_ops *chunks;
+};
+/* -EINVAL (bad or unknown option, a backend named twice) or
+ * -EPROTONOSUPPORT (unknown backend), with one line in err. */
+int store_spec_parse(const char *spec, struct store_spec *out, char *err, size_t err_len);
+/* -EPROTONOSUPPORT (one line in err) when flags has STORE_DURABLE and
+ * chunks is a backend that keeps nothing past the process (mem). */
+int store_spec_durable(const char *dir, const struct chunk_backend_ops *chunks, int flags,
+		       char *err, size_t err_len);
+void store_spec_release(struct store_spec *s);
+/* With st->ix open: a new store (created) records st->ixops and the chunk
+ * backend asked for (default dir); an existing one is checked against the
+ * ones it recorded (none recorded: sqlite + dir), -EINVAL on a mismatch,
+ * -EPROTONOSUPPORT for a recorded backend this build lacks. Sets
+ * st->chunk_ops. */
+int store_spec_settle(struct store *st, const struct store_spec *s, bool created, char *err,
+		      size_t err_len);
 bool store_lock_held_elsewhere(struct store *st);
 
 /* ---- store_gc.c ---- */

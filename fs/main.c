@@ -32,6 +32,7 @@ struct fs_args {
 	char *words[FS_MAX_WORDS]; /* policy words: point into opts copies */
 	size_t n_words;
 	char fuse_opts[8192];
+	char store_opts[256]; /* ",index=...,chunks=...": appended to STORE's address */
 	char *copies[FS_MAX_WORDS];
 	size_t n_copies;
 	struct fs_commit_opts copts;
@@ -44,6 +45,8 @@ static void fs_usage(FILE *f)
 		   "  compress=none|zlib|zstd|auto settle_ms=N hide_virtual latest_name=NAME\n"
 		   "  best_prefix=PREFIX plain=GLOB[:GLOB...]\n"
 		   "mount options: commit=close|rename commit_marker=GLOB commit_timeout_ms=N;\n"
+		   "store options: index=sqlite chunks=dir|mem (checked against the ones the\n"
+		   "  store recorded when it was made; also as STORE?index=sqlite,chunks=dir)\n"
 		   "  other options go to FUSE (allow_other brings default_permissions)\n");
 }
 
@@ -106,6 +109,13 @@ static int fs_add_opts(struct fs_args *a, const char *list)
 			return taken;
 		if (taken)
 			continue;
+		if (!strncmp(w, "index=", 6) || !strncmp(w, "chunks=", 7)) {
+			size_t used = strlen(a->store_opts);
+			int n = snprintf(a->store_opts + used, sizeof(a->store_opts) - used, ",%s", w);
+			if (n < 0 || (size_t)n >= sizeof(a->store_opts) - used)
+				return -E2BIG;
+			continue;
+		}
 		if (fs_is_policy_key(w)) {
 			if (a->n_words >= FS_MAX_WORDS)
 				return -E2BIG;
@@ -325,8 +335,16 @@ static int fs_load_args(int argc, char **argv, struct fs_args *a, char **store_p
 		fs_usage(stderr);
 		return -EINVAL;
 	}
-	*store_path = fs_abspath(a->store);
+	char *path = fs_abspath(a->store);
 	*mnt = fs_abspath(a->mnt);
+	*store_path = NULL;
+	/* -o index=,chunks= join STORE's own options (after its '?', if any) */
+	const char *sopts = path ? store_spec_options(path) : NULL;
+	if (path && asprintf(store_path, "%s%s%s", path,
+			     !a->store_opts[0] ? "" : !sopts ? "?" : sopts[0] ? "," : "",
+			     a->store_opts + (a->store_opts[0] != 0)) < 0)
+		*store_path = NULL;
+	free(path);
 	if (!*store_path || !*mnt) {
 		fprintf(stderr, "ckptfs: out of memory\n");
 		return -ENOMEM;
@@ -346,7 +364,7 @@ static struct store *fs_open_store(struct fs_args *a, const char *store_path)
 	struct store *st = NULL;
 	char err[512] = "";
 	/* CKPT_CHUNK_BARRIER=fsync|syncfs forces the chunk barrier's way */
-	int rc = store_open(store_path, store_barrier_flag(getenv("CKPT_CHUNK_BARRIER")), &st, err,
+	int rc = store_open(store_path, STORE_DURABLE | store_barrier_flag(getenv("CKPT_CHUNK_BARRIER")), &st, err,
 			    sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "ckptfs: %s: %s\n", a->store, err[0] ? err : strerror(-rc));

@@ -129,7 +129,7 @@ static long long vm_steps(void)
 {
 	long long n = 0;
 
-	for (sqlite3_stmt *q = sqlite3_next_stmt(st->ix->db, NULL); q; q = sqlite3_next_stmt(st->ix->db, q))
+	for (sqlite3_stmt *q = sqlite3_next_stmt(ixs_of(st->ix)->db, NULL); q; q = sqlite3_next_stmt(ixs_of(st->ix)->db, q))
 		n += sqlite3_stmt_status(q, SQLITE_STMTSTATUS_VM_STEP, 1);
 	return n;
 }

@@ -355,9 +355,17 @@ static int cli_open(struct cli *c, int mode)
 	struct stat sb;
 	/* CKPT_CHUNK_BARRIER=fsync|syncfs forces the chunk barrier's way */
 	int bf = store_barrier_flag(getenv("CKPT_CHUNK_BARRIER"));
+	/* the directory part of a store address (DIR?OPTIONS) */
+	const char *opts = store_spec_options(c->store_path);
+	int dlen = opts ? (int)(opts - 1 - c->store_path) : (int)strlen(c->store_path);
+	char dir[PATH_MAX];
 	int r;
 
-	if (stat(c->store_path, &sb) < 0) {
+	if (snprintf(dir, sizeof(dir), "%.*s", dlen, c->store_path) >= (int)sizeof(dir)) {
+		cli_err(c, c->store_path, "%s", strerror(ENAMETOOLONG));
+		return CLI_NOSTORE;
+	}
+	if (stat(dir, &sb) < 0) {
 		cli_err(c, c->store_path, "no such store: %s", strerror(errno));
 		return CLI_NOSTORE;
 	}
@@ -365,7 +373,7 @@ static int cli_open(struct cli *c, int mode)
 		cli_err(c, c->store_path, "not a store: %s", strerror(ENOTDIR));
 		return CLI_NOSTORE;
 	}
-	if (snprintf(idx, sizeof(idx), "%s/index.db", c->store_path) >= (int)sizeof(idx)) {
+	if (snprintf(idx, sizeof(idx), "%s/index.db", dir) >= (int)sizeof(idx)) {
 		cli_err(c, c->store_path, "%s", strerror(ENAMETOOLONG));
 		return CLI_NOSTORE;
 	}
@@ -374,20 +382,20 @@ static int cli_open(struct cli *c, int mode)
 		return CLI_NOSTORE;
 	}
 	if (mode == OPEN_INDEX) {
-		r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | bf, &c->st, err, sizeof(err));
+		r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | STORE_DURABLE | bf, &c->st, err, sizeof(err));
 		c->shared = r == 0;
 		if (r < 0 && !c->repair)
 			mode = OPEN_READ;
 	}
 	if (mode == OPEN_READ) {
 		err[0] = '\0';
-		r = store_open(c->store_path, STORE_RDONLY | STORE_NOCREATE | bf, &c->st, err, sizeof(err));
+		r = store_open(c->store_path, STORE_RDONLY | STORE_NOCREATE | STORE_DURABLE | bf, &c->st, err, sizeof(err));
 	} else if (mode == OPEN_WRITE) {
-		r = store_open(c->store_path, STORE_NOCREATE | bf, &c->st, err, sizeof(err));
+		r = store_open(c->store_path, STORE_NOCREATE | STORE_DURABLE | bf, &c->st, err, sizeof(err));
 		if (r == -EBUSY) {
 			/* A mount holds the lock: index-only changes beside it. */
 			err[0] = '\0';
-			r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | bf, &c->st, err,
+			r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | STORE_DURABLE | bf, &c->st, err,
 				       sizeof(err));
 			c->shared = r == 0;
 		}
@@ -1965,7 +1973,9 @@ static void usage(FILE *out)
 		fprintf(out, "  ckpt %s\n", commands[i].usage);
 	fprintf(out, "\n--json (anywhere after the command) prints JSON; ckpt COMMAND --help for more.\n"
 		     "Exit codes: 0 ok, 1 verification failure or operation failed, 2 usage error,\n"
-		     "3 store missing or unusable, 4 no such checkpoint.\n");
+		     "3 store missing or unusable, 4 no such checkpoint.\n"
+		     "STORE is a directory, or DIR?index=sqlite,chunks=dir|mem naming its backends\n"
+		     "(refused unless they are the ones the store recorded when it was made).\n");
 }
 
 static void command_help(const struct command *cmd)
