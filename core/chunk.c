@@ -38,13 +38,18 @@ struct chunk_store {
 	struct chunk_backend *be;
 };
 
-
 static pthread_key_t zstd_cctx_key, zstd_dctx_key;
 static pthread_once_t zstd_key_once = PTHREAD_ONCE_INIT;
 static int zstd_key_err;
 
-static void zstd_cctx_free(void *p) { ZSTD_freeCCtx(p); }
-static void zstd_dctx_free(void *p) { ZSTD_freeDCtx(p); }
+static void zstd_cctx_free(void *p)
+{
+	ZSTD_freeCCtx(p);
+}
+static void zstd_dctx_free(void *p)
+{
+	ZSTD_freeDCtx(p);
+}
 
 static void zstd_keys_init(void)
 {
@@ -149,8 +154,8 @@ struct chunk_hdr {
 	uint64_t file_size; /* the object's size */
 };
 
-static void hdr_encode(uint8_t b[CHUNK_HDR_LEN], int codec, uint32_t raw_len,
-		       uint32_t payload_len, uint64_t xxh)
+static void hdr_encode(uint8_t b[CHUNK_HDR_LEN], int codec, uint32_t raw_len, uint32_t payload_len,
+		       uint64_t xxh)
 {
 	memcpy(b, CHUNK_MAGIC, 4);
 	b[4] = (uint8_t)codec;
@@ -215,14 +220,13 @@ static int payload_decompress(const struct chunk_hdr *h, const uint8_t *src, voi
 		uLongf n = h->raw_len;
 
 		return uncompress(out, &n, src, h->payload_len) != Z_OK || n != h->raw_len ? -EIO
-											    : 0;
+											   : 0;
 	}
 }
 
 /* Compresses data with codec into a new buffer (*out, *out_len). Returns 1
  * when compressed and smaller, 0 when the raw data should be kept. */
-static int compress_payload(int codec, const void *data, size_t len, uint8_t **out,
-			    size_t *out_len)
+static int compress_payload(int codec, const void *data, size_t len, uint8_t **out, size_t *out_len)
 {
 	size_t bound;
 	uint8_t *buf;
@@ -374,7 +378,7 @@ struct chunk_backend *chunk_store_backend(struct chunk_store *cs)
 const struct chunk_backend_ops *chunk_backend_find(const char *name)
 {
 	static const struct chunk_backend_ops *const all[] = { &chunk_backend_dir,
-								&chunk_backend_mem };
+							       &chunk_backend_mem };
 
 	for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++)
 		if (!strcmp(all[i]->name, name))
@@ -388,8 +392,8 @@ const struct chunk_backend_ops *chunk_backend_find(const char *name)
  * put, so a chunk torn by a crash is rewritten instead of deduplicated.
  * Returns 1 when it looks intact, 0 when it must be rewritten, -ENOENT when
  * absent, other negative errno on failure. */
-static int existing_ok(struct chunk_store *cs, const struct chunk_ref *ref,
-		       uint32_t *stored_len, int *codec_used)
+static int existing_ok(struct chunk_store *cs, const struct chunk_ref *ref, uint32_t *stored_len,
+		       int *codec_used)
 {
 	struct chunk_hdr h;
 	int rc = hdr_get(cs, ref->hash, &h);
@@ -429,8 +433,8 @@ int chunk_put(struct chunk_store *cs, const void *data, size_t len, int codec,
 	return rc;
 }
 
-int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_ref *ref,
-		  int codec, int flags, uint32_t *stored_len, int *codec_used)
+int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_ref *ref, int codec,
+		  int flags, uint32_t *stored_len, int *codec_used)
 {
 	uint8_t hdr[CHUNK_HDR_LEN];
 	uint8_t *cbuf = NULL;
@@ -544,8 +548,8 @@ int chunk_release(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
 	return cs->ops->remove(cs->be, hash);
 }
 
-int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
-		 uint32_t *raw_len, uint32_t *stored_len)
+int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], uint32_t *raw_len,
+		 uint32_t *stored_len)
 {
 	struct chunk_hdr h = { 0 };
 	uint8_t sum[CHUNK_HASH_LEN];
@@ -610,12 +614,12 @@ int chunk_barrier(struct chunk_store *cs)
 	return cs->ops->barrier ? cs->ops->barrier(cs->be) : 0;
 }
 
-int chunk_foreach(struct chunk_store *cs,
-		  int (*fn)(void *ctx, const uint8_t hash[CHUNK_HASH_LEN]), void *ctx)
+int chunk_foreach(struct chunk_store *cs, int (*fn)(void *ctx, const uint8_t hash[CHUNK_HASH_LEN]),
+		  void *ctx)
 {
 	if (!cs || !fn)
 		return -EINVAL;
-	return cs->ops->foreach(cs->be, fn, ctx);
+	return cs->ops->foreach (cs->be, fn, ctx);
 }
 
 /* ---- chunk lists ---- */

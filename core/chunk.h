@@ -33,8 +33,8 @@ enum chunk_codec {
  * verify it on read without re-hashing with SHA-256. */
 struct chunk_ref {
 	uint8_t hash[CHUNK_HASH_LEN]; /* SHA-256 of the raw (uncompressed) bytes */
-	uint64_t xxh;                 /* XXH3-64 of the raw bytes: read-time check */
-	uint32_t raw_len;             /* bytes of file data, <= CHUNK_SIZE */
+	uint64_t xxh;		      /* XXH3-64 of the raw bytes: read-time check */
+	uint32_t raw_len;	      /* bytes of file data, <= CHUNK_SIZE */
 };
 
 /* Serialised size of one chunk_ref inside a chunk-list BLOB (little endian:
@@ -47,15 +47,15 @@ struct chunk_backend_ops;
 /* How the durability barrier of the dir backend makes new chunks durable. */
 enum chunk_barrier_mode {
 	CHUNK_BARRIER_AUTO = 0, /* fsync each new chunk when at most 16, else syncfs */
-	CHUNK_BARRIER_FSYNC,    /* always fsync each new chunk (and its directories) */
-	CHUNK_BARRIER_SYNCFS,   /* always syncfs the store's filesystem */
+	CHUNK_BARRIER_FSYNC,	/* always fsync each new chunk (and its directories) */
+	CHUNK_BARRIER_SYNCFS,	/* always syncfs the store's filesystem */
 };
 
 /* Everything a chunk store is opened with; zero-initialise, then set. The
  * library reads no environment: front ends map their variables here. */
 struct chunk_opts {
 	const struct chunk_backend_ops *backend; /* NULL: chunk_backend_dir */
-	const char *spec; /* where: the dir backend's directory; mem ignores it */
+	const char *spec;		 /* where: the dir backend's directory; mem ignores it */
 	enum chunk_barrier_mode barrier; /* dir backend only */
 };
 
@@ -96,8 +96,8 @@ void chunk_ref_of(const void *data, size_t len, struct chunk_ref *ref);
 /* chunk_put for data whose ref (from chunk_ref_of) the caller has already
  * computed; flags 0 or CHUNK_PUT_REWRITE. Returns what chunk_put returns,
  * or 2 when CHUNK_PUT_REWRITE replaced (or re-created) the chunk file. */
-int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_ref *ref,
-		  int codec, int flags, uint32_t *stored_len, int *codec_used);
+int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_ref *ref, int codec,
+		  int flags, uint32_t *stored_len, int *codec_used);
 
 /* Reads the chunk of ref into buf (cap >= ref->raw_len), decompressing, and
  * verifies length and XXH3 against ref. -ENOENT when missing, -EIO on any
@@ -123,8 +123,8 @@ int chunk_barrier(struct chunk_store *cs);
 /* Full check of one stored chunk: reads, decompresses and re-hashes with
  * SHA-256. 0 when intact, -ENOENT missing, -EIO damaged. *raw_len and
  * *stored_len (may be NULL) receive the sizes found. */
-int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
-		 uint32_t *raw_len, uint32_t *stored_len);
+int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], uint32_t *raw_len,
+		 uint32_t *stored_len);
 
 /* Size of a stored chunk as kept (its file size, header included), or
  * negative errno. */
@@ -135,8 +135,8 @@ int chunk_mtime(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], int6
 
 /* Calls fn for every chunk present in the store (for verify and recovery).
  * Stops and returns fn's value when it is non-zero. */
-int chunk_foreach(struct chunk_store *cs,
-		  int (*fn)(void *ctx, const uint8_t hash[CHUNK_HASH_LEN]), void *ctx);
+int chunk_foreach(struct chunk_store *cs, int (*fn)(void *ctx, const uint8_t hash[CHUNK_HASH_LEN]),
+		  void *ctx);
 
 /* Serialise / parse chunk-list BLOBs (n * CHUNK_REF_WIRE bytes). */
 void chunk_refs_encode(const struct chunk_ref *refs, size_t n, uint8_t *out);

@@ -40,7 +40,7 @@ struct chunk_backend {
 };
 
 struct chunk_obj_stat {
-	uint64_t size;    /* bytes of the object (what stored_size reports) */
+	uint64_t size;	  /* bytes of the object (what stored_size reports) */
 	int64_t mtime_ns; /* when it was written (put or replace), ns since the epoch */
 };
 

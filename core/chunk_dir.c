@@ -466,7 +466,7 @@ static int barrier_syncfs(struct chunk_dir *d)
 
 static int barrier_fsync(struct chunk_dir *d)
 {
-	uint8_t (*list)[CHUNK_HASH_LEN];
+	uint8_t(*list)[CHUNK_HASH_LEN];
 	uint8_t fans[256] = { 0 };
 	size_t n;
 	int overflow, rc = 0;

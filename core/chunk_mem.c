@@ -226,7 +226,7 @@ static int mem_remove(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LE
 static int mem_foreach(struct chunk_backend *be, chunk_foreach_fn fn, void *ctx)
 {
 	struct chunk_mem *m = mem_of(be);
-	uint8_t (*names)[CHUNK_HASH_LEN] = NULL;
+	uint8_t(*names)[CHUNK_HASH_LEN] = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
 

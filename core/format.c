@@ -70,7 +70,7 @@ static uint16_t le16(const unsigned char *p)
 static uint32_t le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-	       ((uint32_t)p[3] << 24);
+		((uint32_t)p[3] << 24);
 }
 
 static uint64_t le64(const unsigned char *p)
@@ -88,9 +88,8 @@ struct zip_dir {
 };
 
 /* Reads the zip64 record a locator at loc_off points to. */
-static int zip64_record(const char *path, format_read_fn rd, void *ctx,
-			const unsigned char *loc, uint64_t loc_off, struct zip_dir *z64, char *why,
-			size_t why_len)
+static int zip64_record(const char *path, format_read_fn rd, void *ctx, const unsigned char *loc,
+			uint64_t loc_off, struct zip_dir *z64, char *why, size_t why_len)
 {
 	unsigned char rec[56];
 	uint64_t rec_off = le64(loc + 8);
@@ -540,11 +539,11 @@ static unsigned st_dtype_bits(const char *dt)
 		const char *name;
 		unsigned bits;
 	} tab[] = {
-		{ "F64", 64 },	   { "F32", 32 },	{ "F16", 16 },	   { "BF16", 16 },
-		{ "I64", 64 },	   { "I32", 32 },	{ "I16", 16 },	   { "I8", 8 },
-		{ "U64", 64 },	   { "U32", 32 },	{ "U16", 16 },	   { "U8", 8 },
-		{ "BOOL", 8 },	   { "F8_E4M3", 8 },	{ "F8_E5M2", 8 }, { "F8_E8M0", 8 },
-		{ "C64", 64 },	   { "F6_E2M3", 6 },	{ "F6_E3M2", 6 }, { "F4", 4 },
+		{ "F64", 64 }, { "F32", 32 },	 { "F16", 16 },	   { "BF16", 16 },
+		{ "I64", 64 }, { "I32", 32 },	 { "I16", 16 },	   { "I8", 8 },
+		{ "U64", 64 }, { "U32", 32 },	 { "U16", 16 },	   { "U8", 8 },
+		{ "BOOL", 8 }, { "F8_E4M3", 8 }, { "F8_E5M2", 8 }, { "F8_E8M0", 8 },
+		{ "C64", 64 }, { "F6_E2M3", 6 }, { "F6_E3M2", 6 }, { "F4", 4 },
 	};
 
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
@@ -570,11 +569,12 @@ static int st_tensor(const char *path, const char *name, json_t *t, struct st_ra
 	if (!dbits)
 		return bad(why, why_len, path, "safetensors tensor \"%.60s\" dtype %.20s unknown",
 			   name, json_string_value(dt));
-	json_array_foreach(shape, i, d) {
+	json_array_foreach(shape, i, d)
+	{
 		if (!json_is_integer(d) || json_integer_value(d) < 0 ||
 		    __builtin_mul_overflow(count, (uint64_t)json_integer_value(d), &count))
-			return bad(why, why_len, path, "safetensors tensor \"%.60s\" shape malformed",
-				   name);
+			return bad(why, why_len, path,
+				   "safetensors tensor \"%.60s\" shape malformed", name);
 	}
 	for (i = 0; i < 2; i++) {
 		d = json_array_get(offs, i);
@@ -640,16 +640,19 @@ static int check_safetensors(const char *path, uint64_t size, format_read_fn rd,
 		rc = -ENOMEM;
 		goto out_decref_root;
 	}
-	json_object_foreach(root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		if (!strcmp(key, "__metadata__")) {
 			const char *mk;
 			json_t *mv;
 
 			if (!json_is_object(v)) {
-				rc = bad(why, why_len, path, "safetensors __metadata__ not an object");
+				rc = bad(why, why_len, path,
+					 "safetensors __metadata__ not an object");
 				goto out_free_ranges;
 			}
-			json_object_foreach(v, mk, mv) {
+			json_object_foreach(v, mk, mv)
+			{
 				if (!json_is_string(mv)) {
 					rc = bad(why, why_len, path,
 						 "safetensors __metadata__ value not a string");

@@ -20,8 +20,8 @@ typedef int (*format_read_fn)(void *ctx, void *buf, size_t len, uint64_t off);
  * format, -EBADMSG when it is truncated or inconsistent (why receives a short
  * reason such as "model.pt: zip end of central directory missing"), or the
  * read callback's negative errno. */
-int format_check(const char *path, uint64_t size, format_read_fn rd, void *ctx,
-		 char *why, size_t why_len);
+int format_check(const char *path, uint64_t size, format_read_fn rd, void *ctx, char *why,
+		 size_t why_len);
 
 /* Where the array data of a file begins, from its first len bytes (head):
  * 8 + N for a safetensors layout (8-byte little-endian header length N, then

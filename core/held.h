@@ -16,7 +16,7 @@ struct held_set {
 		uint8_t hash[CHUNK_HASH_LEN];
 		uint32_t count; /* 0 = empty slot */
 		bool tomb;
-	} *tab;
+	} * tab;
 	size_t cap, used; /* used counts live + tombstones */
 };
 

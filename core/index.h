@@ -52,10 +52,12 @@ static inline const char *index_last_error(struct index *ix);
 struct store_stats;
 
 /* index_open flags */
-#define INDEX_RDONLY 0x1 /* read-only connection: writes nothing, not even a
+#define INDEX_RDONLY \
+	0x1		 /* read-only connection: writes nothing, not even a
 			    missing column (read through a temporary view) */
 #define INDEX_CREATE 0x2 /* a missing or empty index is initialised (WAL, schema) */
-#define INDEX_CHECK 0x4  /* the single writer's open: the b-trees are checked
+#define INDEX_CHECK \
+	0x4 /* the single writer's open: the b-trees are checked
 			    (-EUCLEAN when damaged) and store_info's
 			    initialised_at is recorded when absent */
 /* What index_open found where no index could be opened. */
@@ -104,18 +106,20 @@ struct index_event {
 	int64_t time;
 	const char *event, *name, *rule; /* borrowed: valid during the callback */
 };
-static inline int index_event_add(struct index *ix, int64_t time, const char *event, const char *name,
-		    const char *rule);
+static inline int index_event_add(struct index *ix, int64_t time, const char *event,
+				  const char *name, const char *rule);
 /* Calls cb for the newest max events, oldest first; non-zero from cb stops
  * the walk and is returned. */
 static inline int index_events_newest(struct index *ix, size_t max,
-			int (*cb)(void *ctx, const struct index_event *ev), void *ctx);
+				      int (*cb)(void *ctx, const struct index_event *ev),
+				      void *ctx);
 
 /* The policy as key=value rows. foreach walks them in key order (strings
  * borrowed during the callback; non-zero from cb stops and is returned);
  * clear deletes every row; put inserts or replaces one. */
-static inline int index_policy_foreach(struct index *ix, int (*cb)(void *ctx, const char *key, const char *value),
-			 void *ctx);
+static inline int index_policy_foreach(struct index *ix,
+				       int (*cb)(void *ctx, const char *key, const char *value),
+				       void *ctx);
 static inline int index_policy_clear(struct index *ix);
 static inline int index_policy_put(struct index *ix, const char *key, const char *value);
 
@@ -182,10 +186,11 @@ static inline int index_ckpt_live_id(struct index *ix, const char *name, int64_t
 /* The rank-th newest (1 = newest; by ended_at, then id) aborted checkpoint
  * of name, and the rank of one (*rank = 1 + how many are newer). */
 static inline int index_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank,
-			   struct ckpt_info *out);
-static inline int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at, int64_t id,
-			    int64_t *rank);
-static inline int index_ckpt_name(struct index *ix, int64_t id, char **out); /* *out: caller frees */
+					 struct ckpt_info *out);
+static inline int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at,
+					  int64_t id, int64_t *rank);
+static inline int index_ckpt_name(struct index *ix, int64_t id,
+				  char **out); /* *out: caller frees */
 /* Every checkpoint (all) or the live ones, by commit order (uncommitted
  * last, by creation); each row is handed to cb. */
 static inline int index_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx);
@@ -195,24 +200,29 @@ static inline int index_ckpt_latest(struct index *ix, int64_t *id, int64_t *comm
  * highest eligible value of metric; ties: lower step (none last), then
  * earlier commit. -ENOENT when none. */
 static inline int index_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
-		    int64_t *committed_version);
+				  int64_t *committed_version);
 
 /* Row changes (in a transaction unless said otherwise). A change of one
  * row by its id returns -ENOENT when there is no such row; changes of a set
  * (versions_of_ckpt, metric_update_eligible, metric_clear_derived) succeed
  * on an empty set. */
 /* A new staging checkpoint without versions yet; -EEXIST on a conflict. */
-static inline int index_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id);
+static inline int index_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now,
+				    int64_t *id);
 /* A new aborted checkpoint holding version (a committed one's failed
  * update). */
-static inline int index_ckpt_insert_aborted(struct index *ix, const char *name, int kind, int64_t now,
-			      const char *note, int64_t version, int64_t *id);
-static inline int index_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, int64_t staging);
-static inline int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
-			   int64_t version);
-static inline int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char *rule);
+static inline int index_ckpt_insert_aborted(struct index *ix, const char *name, int kind,
+					    int64_t now, const char *note, int64_t version,
+					    int64_t *id);
+static inline int index_ckpt_set_versions(struct index *ix, int64_t id, int64_t version,
+					  int64_t staging);
+static inline int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now,
+					 const char *note, int64_t version);
+static inline int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now,
+					 const char *rule);
 /* State committed with the next commit_seq, the row's fields from c. */
-static inline int index_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c);
+static inline int index_ckpt_set_committed(struct index *ix, int64_t id,
+					   const struct index_commit *c);
 static inline int index_ckpt_rename(struct index *ix, int64_t id, const char *name);
 static inline int index_ckpt_set_withdrawn(struct index *ix, int64_t id);
 static inline int index_ckpt_set_step(struct index *ix, int64_t id, int64_t step);
@@ -221,10 +231,11 @@ static inline int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoc
 static inline int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned);
 
 /* Versions. */
-static inline int index_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64_t *id); /* staging */
+static inline int index_version_insert(struct index *ix, int64_t ckpt, int64_t now,
+				       int64_t *id); /* staging */
 /* The root directory node of a new, empty version (mode includes the type). */
-static inline int index_version_create_root(struct index *ix, int64_t version, uint32_t mode, int64_t now_ns,
-			      int64_t *root);
+static inline int index_version_create_root(struct index *ix, int64_t version, uint32_t mode,
+					    int64_t now_ns, int64_t *root);
 static inline int index_version_set_state(struct index *ix, int64_t version, int state);
 /* Sets the state and moves the version to checkpoint ckpt. */
 static inline int index_version_move(struct index *ix, int64_t version, int state, int64_t ckpt);
@@ -233,21 +244,26 @@ static inline int index_versions_of_ckpt_set_state(struct index *ix, int64_t ckp
  * copied id, parents and root relinked). Chunk references are not taken. */
 static inline int index_version_copy_tree(struct index *ix, int64_t src, int64_t dst);
 /* Every node of version with a chunk list, to cb. */
-static inline int index_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb, void *ctx);
+static inline int index_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb,
+					    void *ctx);
 /* Every regular file of version, to cb. */
-static inline int index_version_files(struct index *ix, int64_t version, index_file_cb cb, void *ctx);
+static inline int index_version_files(struct index *ix, int64_t version, index_file_cb cb,
+				      void *ctx);
 /* Sum of the sizes of the regular files of version. */
 static inline int index_version_file_bytes(struct index *ix, int64_t version, uint64_t *bytes);
 
 /* Metrics. "xattr" rows are the ones set by hand; the others are derived
  * at commit. */
 /* The metrics of ckpt but step and epoch, by name, to cb. */
-static inline int index_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx);
+static inline int index_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb,
+				       void *ctx);
 /* The xattr metrics of ckpt (step and epoch included), to cb. */
-static inline int index_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx);
+static inline int index_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb,
+					     void *ctx);
 /* Sets (or replaces) an xattr metric, eligible as its checkpoint is;
  * -ENOENT when no such checkpoint. */
-static inline int index_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name, double value);
+static inline int index_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name,
+					 double value);
 /* Outside a transaction is fine; -ENOENT when no such xattr metric. */
 static inline int index_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *name);
 static inline int index_metric_clear_derived(struct index *ix, int64_t ckpt);
@@ -258,7 +274,6 @@ static inline int index_metric_add(struct index *ix, int64_t ckpt, const struct 
 static inline int index_metric_update_eligible(struct index *ix, int64_t ckpt);
 /* The distinct names of eligible metrics but step and epoch, sorted. */
 static inline int index_metric_names(struct index *ix, index_name_cb cb, void *ctx);
-
 
 /* ==== nodes: the tree of a version and its chunk lists ================== */
 
@@ -275,7 +290,7 @@ struct index_node {
 	uint64_t size;
 	int64_t mtime_ns, ctime_ns;
 	int64_t atime_ns; /* valid when has_atime */
-	bool has_atime;   /* false: the row's atime is unset (follows mtime) */
+	bool has_atime;	  /* false: the row's atime is unset (follows mtime) */
 	int vstate;
 };
 
@@ -285,11 +300,12 @@ static inline int index_node_get(struct index *ix, int64_t id, struct index_node
 static inline int index_node_root(struct index *ix, int64_t version, struct index_node *out);
 /* The entry name of directory parent; -ENOENT when there is none. */
 static inline int index_node_lookup(struct index *ix, int64_t parent, const char *name,
-		      struct index_node *out);
+				    struct index_node *out);
 /* Calls cb for each entry of directory dir in name order (e->name is valid
  * during the call only); a non-zero return stops and is returned. */
 static inline int index_node_children(struct index *ix, int64_t dir,
-			int (*cb)(void *ctx, const struct store_dirent *e), void *ctx);
+				      int (*cb)(void *ctx, const struct store_dirent *e),
+				      void *ctx);
 /* Whether directory id has an entry (*yes), 0 or negative errno. */
 static inline int index_node_has_children(struct index *ix, int64_t id, bool *yes);
 /* A node's parent and entry name (*name malloc'd, the caller frees; "" for
@@ -301,17 +317,18 @@ static inline int index_node_target(struct index *ix, int64_t id, uint32_t *mode
 /* A node's chunk list (*refs malloc'd, NULL when empty; the caller frees)
  * and size (size may be NULL); -ENOENT when there is no such row, -EIO when
  * the list is damaged. */
-static inline int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, size_t *n,
-		      uint64_t *size);
+static inline int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs,
+				    size_t *n, uint64_t *size);
 /* The newest node of checkpoint ckpt copied from node origin (copy on
  * write); -ENOENT when there is none. */
-static inline int index_node_successor(struct index *ix, int64_t origin, int64_t ckpt, int64_t *next);
+static inline int index_node_successor(struct index *ix, int64_t origin, int64_t ckpt,
+				       int64_t *next);
 
 /* Changes (in a transaction). Uses n->version, parent, mode, size, mtime_ns
  * and ctime_ns; target may be NULL. -EEXIST when parent already has the
  * name. *id is the new row's. */
 static inline int index_node_insert(struct index *ix, const struct index_node *n, const char *name,
-		      const char *target, int64_t *id);
+				    const char *target, int64_t *id);
 /* Deletes the row (its chunk references are the caller's to drop first);
  * -ENOENT when there is no such row. */
 static inline int index_node_delete(struct index *ix, int64_t id);
@@ -320,7 +337,7 @@ static inline int index_node_touch(struct index *ix, int64_t id, int64_t now_ns)
 /* Moves the node to parent/name, ctime now; -EEXIST when the name is
  * taken. */
 static inline int index_node_move(struct index *ix, int64_t id, int64_t parent, const char *name,
-		    int64_t now_ns);
+				  int64_t now_ns);
 /* Attribute changes, each when its flag is set: mode's permission bits,
  * mtime, atime; ctime is now_ns. An mtime set without an atime pins the
  * atime the node showed (shown_atime_ns) when the row has none. */
@@ -329,22 +346,23 @@ struct index_node_attrs {
 	uint32_t mode;
 	int64_t mtime_ns, atime_ns, shown_atime_ns, now_ns;
 };
-static inline int index_node_set_attrs(struct index *ix, int64_t id, const struct index_node_attrs *a);
+static inline int index_node_set_attrs(struct index *ix, int64_t id,
+				       const struct index_node_attrs *a);
 /* Records a regular file's data: its chunk list, size and mtime. */
-static inline int index_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *refs, size_t n,
-			  uint64_t size, int64_t mtime_ns);
+static inline int index_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *refs,
+					size_t n, uint64_t size, int64_t mtime_ns);
 /* Every update above: -ENOENT when there is no such row. */
 
 /* Checkpoint rows the tree changes touch (may move to their group). */
 /* The checkpoint's state and the version its files live in now (staging if
  * any, else committed; 0 when none); -ENOENT when there is no such row. */
-static inline int index_ckpt_head_version(struct index *ix, int64_t ckpt, int *state, int64_t *version);
+static inline int index_ckpt_head_version(struct index *ix, int64_t ckpt, int *state,
+					  int64_t *version);
 /* A committed checkpoint not yet withdrawn becomes withdrawn, its metrics
  * no longer eligible for "best" (*done); otherwise nothing changes. */
 static inline int index_ckpt_withdraw_if_committed(struct index *ix, int64_t ckpt, bool *done);
 /* Adds bytes to the checkpoint's stored_bytes; -ENOENT when no such row. */
 static inline int index_ckpt_add_stored(struct index *ix, int64_t ckpt, uint64_t bytes);
-
 
 /* ==== chunks and their references, damage ============================== */
 
@@ -355,19 +373,20 @@ struct chunk_ref;
  * missing with r->raw_len, stored and codec (delta 0 only makes sure a row
  * exists, so gc can find the chunk); delta < 0 on a missing row changes
  * nothing and is 0. */
-static inline int index_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta, uint32_t stored,
-		    int codec);
+static inline int index_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta,
+				  uint32_t stored, int codec);
 /* 0 when the chunk has a row, -ENOENT when not. */
 static inline int index_chunk_exists(struct index *ix, const uint8_t *hash);
 /* Calls cb with the name of each checkpoint (distinct, sorted) whose
  * unpurged versions list the chunk; non-zero from cb stops and is returned. */
 static inline int index_chunk_users(struct index *ix, const uint8_t *hash,
-		      int (*cb)(void *ctx, const char *ckpt_name), void *ctx);
+				    int (*cb)(void *ctx, const char *ckpt_name), void *ctx);
 
 /* Damaged chunks (damaged_chunks). add records one, 0 also when it is
  * already recorded (the first finding stays); exists is 0 or -ENOENT; del
  * forgets one, -ENOENT when it was not recorded. */
-static inline int index_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at, const char *how);
+static inline int index_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at,
+				   const char *how);
 static inline int index_damage_exists(struct index *ix, const uint8_t *hash);
 static inline int index_damage_del(struct index *ix, const uint8_t *hash);
 
@@ -387,8 +406,8 @@ struct index_committed {
 	bool has_step;
 	int64_t step;
 	bool pinned;
-	bool withdrawn;          /* a part was removed by hand */
-	struct metric *metrics;  /* without 'step' and 'epoch' */
+	bool withdrawn;		/* a part was removed by hand */
+	struct metric *metrics; /* without 'step' and 'epoch' */
 	size_t n_metrics, cap_metrics;
 };
 
@@ -405,21 +424,25 @@ static inline int index_ckpt_unfinished_ids(struct index *ix, int64_t **ids, siz
  * committed and not pinned; -ENOENT when it has no row. */
 static inline int index_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *ok);
 /* The checkpoint's current version and kind (CKPT_*); -ENOENT: no row. */
-static inline int index_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *version, int *kind);
+static inline int index_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *version,
+					  int *kind);
 
 /* Ids (allocated array) of the dead versions (state 3). */
 static inline int index_version_dead_ids(struct index *ix, int64_t **ids, size_t *n);
 /* Every node of a version, as (id, mode, size); any order. */
 static inline int index_version_nodes(struct index *ix, int64_t version,
-			int (*cb)(void *ctx, int64_t id, uint32_t mode, uint64_t size), void *ctx);
+				      int (*cb)(void *ctx, int64_t id, uint32_t mode,
+						uint64_t size),
+				      void *ctx);
 /* The non-empty chunk lists of a version's nodes, decoded; -EIO when a list
  * is damaged. index_all_chunk_lists: those of every node row. The callback
  * may change other rows (e.g. chunk references). */
 static inline int index_version_chunk_refs(struct index *ix, int64_t version,
-			      int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n),
-			      void *ctx);
-static inline int index_all_chunk_lists(struct index *ix,
-			  int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n), void *ctx);
+					   int (*cb)(void *ctx, const struct chunk_ref *refs,
+						     size_t n),
+					   void *ctx);
+static inline int index_all_chunk_lists(
+	struct index *ix, int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n), void *ctx);
 /* Deletes a version's node rows and its row; later copies whose origin was
  * one of its nodes point to that node's origin instead. Chunk references
  * are the caller's (index_version_chunk_refs first). -ENOENT: no version
@@ -428,10 +451,12 @@ static inline int index_version_purge(struct index *ix, int64_t version);
 
 /* Every chunk row (hash, refs). */
 static inline int index_chunk_rows(struct index *ix,
-		     int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx);
+				   int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+				   void *ctx);
 /* The chunk rows nothing references (refs <= 0), as index_chunk_rows. */
 static inline int index_chunks_unreferenced(struct index *ix,
-			      int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx);
+					    int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+					    void *ctx);
 /* Deletes the chunk's row if still unreferenced; -ENOENT when there is no
  * such row (none, or referenced again). In a transaction. */
 static inline int index_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash);
@@ -440,8 +465,8 @@ static inline int index_chunk_forget_unreferenced(struct index *ix, const uint8_
  * versions, versions, roots and nodes that point at missing rows): cb gets
  * one text per problem, and the engine's message when a check cannot run.
  * Returns 0 or cb's non-zero. */
-static inline int index_check_consistency(struct index *ix, int (*cb)(void *ctx, const char *problem),
-			    void *ctx);
+static inline int index_check_consistency(struct index *ix,
+					  int (*cb)(void *ctx, const char *problem), void *ctx);
 
 #include "index_backend.h"
 

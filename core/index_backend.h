@@ -39,11 +39,11 @@ struct index_store_ops {
 	int (*info_get_text)(struct index *ix, const char *key, char **value);
 	int (*info_put_text)(struct index *ix, const char *key, const char *value);
 	int (*event_add)(struct index *ix, int64_t time, const char *event, const char *name,
-		const char *rule);
-	int (*events_newest)(struct index *ix, size_t max, int (*cb)(void *ctx,
-		const struct index_event *ev), void *ctx);
-	int (*policy_foreach)(struct index *ix, int (*cb)(void *ctx, const char *key,
-		const char *value), void *ctx);
+			 const char *rule);
+	int (*events_newest)(struct index *ix, size_t max,
+			     int (*cb)(void *ctx, const struct index_event *ev), void *ctx);
+	int (*policy_foreach)(struct index *ix,
+			      int (*cb)(void *ctx, const char *key, const char *value), void *ctx);
 	int (*policy_clear)(struct index *ix);
 	int (*policy_put)(struct index *ix, const char *key, const char *value);
 	int (*stats_get)(struct index *ix, struct store_stats *out);
@@ -55,20 +55,20 @@ struct index_ckpt_ops {
 	int (*ckpt_get_live)(struct index *ix, const char *name, struct ckpt_info *out);
 	int (*ckpt_live_id)(struct index *ix, const char *name, int64_t *id);
 	int (*ckpt_get_aborted)(struct index *ix, const char *name, int64_t rank,
-		struct ckpt_info *out);
+				struct ckpt_info *out);
 	int (*ckpt_aborted_rank)(struct index *ix, const char *name, int64_t ended_at, int64_t id,
-		int64_t *rank);
+				 int64_t *rank);
 	int (*ckpt_name)(struct index *ix, int64_t id, char **out);
 	int (*ckpt_foreach)(struct index *ix, bool all, index_ckpt_cb cb, void *ctx);
 	int (*ckpt_latest)(struct index *ix, int64_t *id, int64_t *committed_version);
 	int (*ckpt_best)(struct index *ix, const char *metric, int dir, int64_t *id,
-		int64_t *committed_version);
+			 int64_t *committed_version);
 	int (*ckpt_insert)(struct index *ix, const char *name, int kind, int64_t now, int64_t *id);
 	int (*ckpt_insert_aborted)(struct index *ix, const char *name, int kind, int64_t now,
-		const char *note, int64_t version, int64_t *id);
+				   const char *note, int64_t version, int64_t *id);
 	int (*ckpt_set_versions)(struct index *ix, int64_t id, int64_t version, int64_t staging);
 	int (*ckpt_set_aborted)(struct index *ix, int64_t id, int64_t now, const char *note,
-		int64_t version);
+				int64_t version);
 	int (*ckpt_set_deleted)(struct index *ix, int64_t id, int64_t now, const char *rule);
 	int (*ckpt_set_committed)(struct index *ix, int64_t id, const struct index_commit *c);
 	int (*ckpt_rename)(struct index *ix, int64_t id, const char *name);
@@ -78,7 +78,7 @@ struct index_ckpt_ops {
 	int (*ckpt_set_pinned)(struct index *ix, int64_t id, bool pinned);
 	int (*version_insert)(struct index *ix, int64_t ckpt, int64_t now, int64_t *id);
 	int (*version_create_root)(struct index *ix, int64_t version, uint32_t mode, int64_t now_ns,
-		int64_t *root);
+				   int64_t *root);
 	int (*version_set_state)(struct index *ix, int64_t version, int state);
 	int (*version_move)(struct index *ix, int64_t version, int state, int64_t ckpt);
 	int (*versions_of_ckpt_set_state)(struct index *ix, int64_t ckpt, int state);
@@ -100,24 +100,24 @@ struct index_node_ops {
 	int (*node_get)(struct index *ix, int64_t id, struct index_node *out);
 	int (*node_root)(struct index *ix, int64_t version, struct index_node *out);
 	int (*node_lookup)(struct index *ix, int64_t parent, const char *name,
-		struct index_node *out);
-	int (*node_children)(struct index *ix, int64_t dir, int (*cb)(void *ctx,
-		const struct store_dirent *e), void *ctx);
+			   struct index_node *out);
+	int (*node_children)(struct index *ix, int64_t dir,
+			     int (*cb)(void *ctx, const struct store_dirent *e), void *ctx);
 	int (*node_has_children)(struct index *ix, int64_t id, bool *yes);
 	int (*node_name)(struct index *ix, int64_t id, int64_t *parent, char **name);
 	int (*node_target)(struct index *ix, int64_t id, uint32_t *mode, char **target);
 	int (*node_chunks)(struct index *ix, int64_t id, struct chunk_ref **refs, size_t *n,
-		uint64_t *size);
+			   uint64_t *size);
 	int (*node_successor)(struct index *ix, int64_t origin, int64_t ckpt, int64_t *next);
 	int (*node_insert)(struct index *ix, const struct index_node *n, const char *name,
-		const char *target, int64_t *id);
+			   const char *target, int64_t *id);
 	int (*node_delete)(struct index *ix, int64_t id);
 	int (*node_touch)(struct index *ix, int64_t id, int64_t now_ns);
 	int (*node_move)(struct index *ix, int64_t id, int64_t parent, const char *name,
-		int64_t now_ns);
+			 int64_t now_ns);
 	int (*node_set_attrs)(struct index *ix, int64_t id, const struct index_node_attrs *a);
 	int (*node_set_chunks)(struct index *ix, int64_t id, const struct chunk_ref *refs, size_t n,
-		uint64_t size, int64_t mtime_ns);
+			       uint64_t size, int64_t mtime_ns);
 	int (*ckpt_head_version)(struct index *ix, int64_t ckpt, int *state, int64_t *version);
 	int (*ckpt_withdraw_if_committed)(struct index *ix, int64_t ckpt, bool *done);
 	int (*ckpt_add_stored)(struct index *ix, int64_t ckpt, uint64_t bytes);
@@ -125,10 +125,10 @@ struct index_node_ops {
 
 struct index_chunk_ops {
 	int (*chunk_ref)(struct index *ix, const struct chunk_ref *r, int delta, uint32_t stored,
-		int codec);
+			 int codec);
 	int (*chunk_exists)(struct index *ix, const uint8_t *hash);
-	int (*chunk_users)(struct index *ix, const uint8_t *hash, int (*cb)(void *ctx,
-		const char *ckpt_name), void *ctx);
+	int (*chunk_users)(struct index *ix, const uint8_t *hash,
+			   int (*cb)(void *ctx, const char *ckpt_name), void *ctx);
 	int (*damage_add)(struct index *ix, const uint8_t *hash, int64_t found_at, const char *how);
 	int (*damage_exists)(struct index *ix, const uint8_t *hash);
 	int (*damage_del)(struct index *ix, const uint8_t *hash);
@@ -141,20 +141,24 @@ struct index_gc_ops {
 	int (*ckpt_deletable)(struct index *ix, int64_t ckpt_id, bool *ok);
 	int (*ckpt_version_kind)(struct index *ix, int64_t ckpt_id, int64_t *version, int *kind);
 	int (*version_dead_ids)(struct index *ix, int64_t **ids, size_t *n);
-	int (*version_nodes)(struct index *ix, int64_t version, int (*cb)(void *ctx, int64_t id,
-		uint32_t mode, uint64_t size), void *ctx);
-	int (*version_chunk_refs)(struct index *ix, int64_t version, int (*cb)(void *ctx,
-		const struct chunk_ref *refs, size_t n), void *ctx);
-	int (*all_chunk_lists)(struct index *ix, int (*cb)(void *ctx, const struct chunk_ref *refs,
-		size_t n), void *ctx);
+	int (*version_nodes)(struct index *ix, int64_t version,
+			     int (*cb)(void *ctx, int64_t id, uint32_t mode, uint64_t size),
+			     void *ctx);
+	int (*version_chunk_refs)(struct index *ix, int64_t version,
+				  int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n),
+				  void *ctx);
+	int (*all_chunk_lists)(struct index *ix,
+			       int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n),
+			       void *ctx);
 	int (*version_purge)(struct index *ix, int64_t version);
 	int (*chunk_rows)(struct index *ix, int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
-		void *ctx);
-	int (*chunks_unreferenced)(struct index *ix, int (*cb)(void *ctx, const uint8_t *hash,
-		int64_t refs), void *ctx);
+			  void *ctx);
+	int (*chunks_unreferenced)(struct index *ix,
+				   int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+				   void *ctx);
 	int (*chunk_forget_unreferenced)(struct index *ix, const uint8_t *hash);
 	int (*check_consistency)(struct index *ix, int (*cb)(void *ctx, const char *problem),
-		void *ctx);
+				 void *ctx);
 };
 
 struct index_ops {
@@ -163,8 +167,7 @@ struct index_ops {
 	/* Opens the index at where (its meaning is the backend's: the store
 	 * directory for sqlite); flags and results as index_open. */
 	int (*open)(const struct index_ops *ops, const char *where, int flags, struct index **out,
-		    enum index_none *none,
-		    char *err, size_t err_len);
+		    enum index_none *none, char *err, size_t err_len);
 	/* The single-writer lock of the store at where, as index_lock: taken
 	 * before open by the one read-write opener; unlock releases it (NULL
 	 * is fine); held_elsewhere looks without taking. */
@@ -289,19 +292,20 @@ static inline int index_info_put_text(struct index *ix, const char *key, const c
 }
 
 static inline int index_event_add(struct index *ix, int64_t time, const char *event,
-				const char *name, const char *rule)
+				  const char *name, const char *rule)
 {
 	return ix->ops->store->event_add(ix, time, event, name, rule);
 }
 
-static inline int index_events_newest(struct index *ix, size_t max, int (*cb)(void *ctx,
-				const struct index_event *ev), void *ctx)
+static inline int index_events_newest(struct index *ix, size_t max,
+				      int (*cb)(void *ctx, const struct index_event *ev), void *ctx)
 {
 	return ix->ops->store->events_newest(ix, max, cb, ctx);
 }
 
-static inline int index_policy_foreach(struct index *ix, int (*cb)(void *ctx, const char *key,
-				const char *value), void *ctx)
+static inline int index_policy_foreach(struct index *ix,
+				       int (*cb)(void *ctx, const char *key, const char *value),
+				       void *ctx)
 {
 	return ix->ops->store->policy_foreach(ix, cb, ctx);
 }
@@ -342,13 +346,13 @@ static inline int index_ckpt_live_id(struct index *ix, const char *name, int64_t
 }
 
 static inline int index_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank,
-				struct ckpt_info *out)
+					 struct ckpt_info *out)
 {
 	return ix->ops->ckpt->ckpt_get_aborted(ix, name, rank, out);
 }
 
 static inline int index_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at,
-				int64_t id, int64_t *rank)
+					  int64_t id, int64_t *rank)
 {
 	return ix->ops->ckpt->ckpt_aborted_rank(ix, name, ended_at, id, rank);
 }
@@ -369,43 +373,44 @@ static inline int index_ckpt_latest(struct index *ix, int64_t *id, int64_t *comm
 }
 
 static inline int index_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
-				int64_t *committed_version)
+				  int64_t *committed_version)
 {
 	return ix->ops->ckpt->ckpt_best(ix, metric, dir, id, committed_version);
 }
 
 static inline int index_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now,
-				int64_t *id)
+				    int64_t *id)
 {
 	return ix->ops->ckpt->ckpt_insert(ix, name, kind, now, id);
 }
 
 static inline int index_ckpt_insert_aborted(struct index *ix, const char *name, int kind,
-				int64_t now, const char *note, int64_t version, int64_t *id)
+					    int64_t now, const char *note, int64_t version,
+					    int64_t *id)
 {
 	return ix->ops->ckpt->ckpt_insert_aborted(ix, name, kind, now, note, version, id);
 }
 
 static inline int index_ckpt_set_versions(struct index *ix, int64_t id, int64_t version,
-				int64_t staging)
+					  int64_t staging)
 {
 	return ix->ops->ckpt->ckpt_set_versions(ix, id, version, staging);
 }
 
-static inline int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
-				int64_t version)
+static inline int index_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now,
+					 const char *note, int64_t version)
 {
 	return ix->ops->ckpt->ckpt_set_aborted(ix, id, now, note, version);
 }
 
 static inline int index_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now,
-				const char *rule)
+					 const char *rule)
 {
 	return ix->ops->ckpt->ckpt_set_deleted(ix, id, now, rule);
 }
 
 static inline int index_ckpt_set_committed(struct index *ix, int64_t id,
-				const struct index_commit *c)
+					   const struct index_commit *c)
 {
 	return ix->ops->ckpt->ckpt_set_committed(ix, id, c);
 }
@@ -441,7 +446,7 @@ static inline int index_version_insert(struct index *ix, int64_t ckpt, int64_t n
 }
 
 static inline int index_version_create_root(struct index *ix, int64_t version, uint32_t mode,
-				int64_t now_ns, int64_t *root)
+					    int64_t now_ns, int64_t *root)
 {
 	return ix->ops->ckpt->version_create_root(ix, version, mode, now_ns, root);
 }
@@ -467,13 +472,13 @@ static inline int index_version_copy_tree(struct index *ix, int64_t src, int64_t
 }
 
 static inline int index_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb,
-				void *ctx)
+					    void *ctx)
 {
 	return ix->ops->ckpt->version_chunk_lists(ix, version, cb, ctx);
 }
 
 static inline int index_version_files(struct index *ix, int64_t version, index_file_cb cb,
-				void *ctx)
+				      void *ctx)
 {
 	return ix->ops->ckpt->version_files(ix, version, cb, ctx);
 }
@@ -484,19 +489,19 @@ static inline int index_version_file_bytes(struct index *ix, int64_t version, ui
 }
 
 static inline int index_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb,
-				void *ctx)
+				       void *ctx)
 {
 	return ix->ops->ckpt->metric_foreach(ix, ckpt, cb, ctx);
 }
 
 static inline int index_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb,
-				void *ctx)
+					     void *ctx)
 {
 	return ix->ops->ckpt->metric_foreach_xattr(ix, ckpt, cb, ctx);
 }
 
 static inline int index_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name,
-				double value)
+					 double value)
 {
 	return ix->ops->ckpt->metric_set_xattr(ix, ckpt, name, value);
 }
@@ -537,13 +542,13 @@ static inline int index_node_root(struct index *ix, int64_t version, struct inde
 }
 
 static inline int index_node_lookup(struct index *ix, int64_t parent, const char *name,
-				struct index_node *out)
+				    struct index_node *out)
 {
 	return ix->ops->node->node_lookup(ix, parent, name, out);
 }
 
-static inline int index_node_children(struct index *ix, int64_t dir, int (*cb)(void *ctx,
-				const struct store_dirent *e), void *ctx)
+static inline int index_node_children(struct index *ix, int64_t dir,
+				      int (*cb)(void *ctx, const struct store_dirent *e), void *ctx)
 {
 	return ix->ops->node->node_children(ix, dir, cb, ctx);
 }
@@ -563,20 +568,20 @@ static inline int index_node_target(struct index *ix, int64_t id, uint32_t *mode
 	return ix->ops->node->node_target(ix, id, mode, target);
 }
 
-static inline int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, size_t *n,
-				uint64_t *size)
+static inline int index_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs,
+				    size_t *n, uint64_t *size)
 {
 	return ix->ops->node->node_chunks(ix, id, refs, n, size);
 }
 
 static inline int index_node_successor(struct index *ix, int64_t origin, int64_t ckpt,
-				int64_t *next)
+				       int64_t *next)
 {
 	return ix->ops->node->node_successor(ix, origin, ckpt, next);
 }
 
 static inline int index_node_insert(struct index *ix, const struct index_node *n, const char *name,
-				const char *target, int64_t *id)
+				    const char *target, int64_t *id)
 {
 	return ix->ops->node->node_insert(ix, n, name, target, id);
 }
@@ -592,25 +597,25 @@ static inline int index_node_touch(struct index *ix, int64_t id, int64_t now_ns)
 }
 
 static inline int index_node_move(struct index *ix, int64_t id, int64_t parent, const char *name,
-				int64_t now_ns)
+				  int64_t now_ns)
 {
 	return ix->ops->node->node_move(ix, id, parent, name, now_ns);
 }
 
 static inline int index_node_set_attrs(struct index *ix, int64_t id,
-				const struct index_node_attrs *a)
+				       const struct index_node_attrs *a)
 {
 	return ix->ops->node->node_set_attrs(ix, id, a);
 }
 
 static inline int index_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *refs,
-				size_t n, uint64_t size, int64_t mtime_ns)
+					size_t n, uint64_t size, int64_t mtime_ns)
 {
 	return ix->ops->node->node_set_chunks(ix, id, refs, n, size, mtime_ns);
 }
 
 static inline int index_ckpt_head_version(struct index *ix, int64_t ckpt, int *state,
-				int64_t *version)
+					  int64_t *version)
 {
 	return ix->ops->node->ckpt_head_version(ix, ckpt, state, version);
 }
@@ -626,7 +631,7 @@ static inline int index_ckpt_add_stored(struct index *ix, int64_t ckpt, uint64_t
 }
 
 static inline int index_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta,
-				uint32_t stored, int codec)
+				  uint32_t stored, int codec)
 {
 	return ix->ops->chunk->chunk_ref(ix, r, delta, stored, codec);
 }
@@ -636,14 +641,14 @@ static inline int index_chunk_exists(struct index *ix, const uint8_t *hash)
 	return ix->ops->chunk->chunk_exists(ix, hash);
 }
 
-static inline int index_chunk_users(struct index *ix, const uint8_t *hash, int (*cb)(void *ctx,
-				const char *ckpt_name), void *ctx)
+static inline int index_chunk_users(struct index *ix, const uint8_t *hash,
+				    int (*cb)(void *ctx, const char *ckpt_name), void *ctx)
 {
 	return ix->ops->chunk->chunk_users(ix, hash, cb, ctx);
 }
 
 static inline int index_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at,
-				const char *how)
+				   const char *how)
 {
 	return ix->ops->chunk->damage_add(ix, hash, found_at, how);
 }
@@ -679,7 +684,7 @@ static inline int index_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *
 }
 
 static inline int index_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *version,
-				int *kind)
+					  int *kind)
 {
 	return ix->ops->gc->ckpt_version_kind(ix, ckpt_id, version, kind);
 }
@@ -689,20 +694,24 @@ static inline int index_version_dead_ids(struct index *ix, int64_t **ids, size_t
 	return ix->ops->gc->version_dead_ids(ix, ids, n);
 }
 
-static inline int index_version_nodes(struct index *ix, int64_t version, int (*cb)(void *ctx,
-				int64_t id, uint32_t mode, uint64_t size), void *ctx)
+static inline int index_version_nodes(struct index *ix, int64_t version,
+				      int (*cb)(void *ctx, int64_t id, uint32_t mode,
+						uint64_t size),
+				      void *ctx)
 {
 	return ix->ops->gc->version_nodes(ix, version, cb, ctx);
 }
 
-static inline int index_version_chunk_refs(struct index *ix, int64_t version, int (*cb)(void *ctx,
-				const struct chunk_ref *refs, size_t n), void *ctx)
+static inline int index_version_chunk_refs(struct index *ix, int64_t version,
+					   int (*cb)(void *ctx, const struct chunk_ref *refs,
+						     size_t n),
+					   void *ctx)
 {
 	return ix->ops->gc->version_chunk_refs(ix, version, cb, ctx);
 }
 
-static inline int index_all_chunk_lists(struct index *ix, int (*cb)(void *ctx,
-				const struct chunk_ref *refs, size_t n), void *ctx)
+static inline int index_all_chunk_lists(
+	struct index *ix, int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n), void *ctx)
 {
 	return ix->ops->gc->all_chunk_lists(ix, cb, ctx);
 }
@@ -712,14 +721,16 @@ static inline int index_version_purge(struct index *ix, int64_t version)
 	return ix->ops->gc->version_purge(ix, version);
 }
 
-static inline int index_chunk_rows(struct index *ix, int (*cb)(void *ctx, const uint8_t *hash,
-				int64_t refs), void *ctx)
+static inline int index_chunk_rows(struct index *ix,
+				   int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+				   void *ctx)
 {
 	return ix->ops->gc->chunk_rows(ix, cb, ctx);
 }
 
-static inline int index_chunks_unreferenced(struct index *ix, int (*cb)(void *ctx,
-				const uint8_t *hash, int64_t refs), void *ctx)
+static inline int index_chunks_unreferenced(struct index *ix,
+					    int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+					    void *ctx)
 {
 	return ix->ops->gc->chunks_unreferenced(ix, cb, ctx);
 }
@@ -729,8 +740,8 @@ static inline int index_chunk_forget_unreferenced(struct index *ix, const uint8_
 	return ix->ops->gc->chunk_forget_unreferenced(ix, hash);
 }
 
-static inline int index_check_consistency(struct index *ix, int (*cb)(void *ctx,
-				const char *problem), void *ctx)
+static inline int index_check_consistency(struct index *ix,
+					  int (*cb)(void *ctx, const char *problem), void *ctx)
 {
 	return ix->ops->gc->check_consistency(ix, cb, ctx);
 }

@@ -16,7 +16,7 @@ struct index_sqlite {
 	struct ix_stmt_ent {
 		const char *sql; /* string literal: compared by address */
 		sqlite3_stmt *stmt;
-	} *stmts; /* grows; never evicts (a statement may be mid-step) */
+	} * stmts; /* grows; never evicts (a statement may be mid-step) */
 	size_t n_stmts, cap_stmts;
 	int64_t data_version;
 };
@@ -34,8 +34,8 @@ extern const struct index_ckpt_ops ixs_ckpt_ops;
 extern const struct index_node_ops ixs_node_ops;
 extern const struct index_chunk_ops ixs_chunk_ops;
 extern const struct index_gc_ops ixs_gc_ops;
-int ixs_open(const struct index_ops *ops, const char *dir, int flags, struct index **out, enum index_none *none, char *err,
-	     size_t err_len);
+int ixs_open(const struct index_ops *ops, const char *dir, int flags, struct index **out,
+	     enum index_none *none, char *err, size_t err_len);
 void ixs_close(struct index *ix, bool fold_wal);
 /* The connection verbs (index_sqlite.c). */
 int ixs_tx_begin(struct index *ix);

@@ -11,9 +11,9 @@
 #include "meta.h"
 #include "store.h"
 
-#define CKPT_COLS                                                                              \
-	"id, name, kind, state, step, epoch, commit_seq, created_at, committed_at, ended_at,"  \
-	" pinned, withdrawn, version, committed_version, staging_version, logical_bytes,"      \
+#define CKPT_COLS                                                                             \
+	"id, name, kind, state, step, epoch, commit_seq, created_at, committed_at, ended_at," \
+	" pinned, withdrawn, version, committed_version, staging_version, logical_bytes,"     \
 	" stored_bytes, note, deleted_rule"
 
 /* Steps q expecting at most one row: 0 on a row (q stays on it), -ENOENT
@@ -165,8 +165,9 @@ static int ixs_ckpt_get(struct index *ix, int64_t id, struct ckpt_info *out)
 
 static int ixs_ckpt_get_live(struct index *ix, const char *name, struct ckpt_info *out)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT " CKPT_COLS " FROM checkpoints WHERE name=? AND"
-				      " state IN (0,1)");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT " CKPT_COLS " FROM checkpoints WHERE name=? AND"
+				  " state IN (0,1)");
 
 	if (!q)
 		return ix_err(ix);
@@ -175,10 +176,11 @@ static int ixs_ckpt_get_live(struct index *ix, const char *name, struct ckpt_inf
 }
 
 static int ixs_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank,
-			   struct ckpt_info *out)
+				struct ckpt_info *out)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT " CKPT_COLS " FROM checkpoints WHERE state=2 AND name=?"
-				      " ORDER BY ended_at DESC, id DESC LIMIT 1 OFFSET ?");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT " CKPT_COLS " FROM checkpoints WHERE state=2 AND name=?"
+				  " ORDER BY ended_at DESC, id DESC LIMIT 1 OFFSET ?");
 
 	if (!q)
 		return ix_err(ix);
@@ -188,10 +190,11 @@ static int ixs_ckpt_get_aborted(struct index *ix, const char *name, int64_t rank
 }
 
 static int ixs_ckpt_aborted_rank(struct index *ix, const char *name, int64_t ended_at, int64_t id,
-			    int64_t *rank)
+				 int64_t *rank)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT count(*) FROM checkpoints WHERE state=2 AND name=?"
-				      " AND (ended_at > ? OR (ended_at = ? AND id > ?))");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT count(*) FROM checkpoints WHERE state=2 AND name=?"
+				  " AND (ended_at > ? OR (ended_at = ? AND id > ?))");
 	int rc;
 
 	if (!q)
@@ -211,8 +214,10 @@ static int ixs_ckpt_aborted_rank(struct index *ix, const char *name, int64_t end
 static int ixs_ckpt_row(struct index *ix, int64_t id, struct index_ckpt_row *r)
 {
 	sqlite3_stmt *q;
-	int rc = row_id(ix, "SELECT state, committed_version, staging_version, kind, version,"
-			    " withdrawn FROM checkpoints WHERE id=?", id, &q);
+	int rc = row_id(ix,
+			"SELECT state, committed_version, staging_version, kind, version,"
+			" withdrawn FROM checkpoints WHERE id=?",
+			id, &q);
 
 	if (rc < 0)
 		return rc;
@@ -296,9 +301,10 @@ static int ixs_ckpt_latest(struct index *ix, int64_t *id, int64_t *committed_ver
 {
 	/* the partial index holds exactly the candidates; the planner would
 	 * otherwise pick ckpt_state and sort */
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT id, committed_version FROM checkpoints INDEXED BY"
-				      " ckpt_latest WHERE state=1 AND withdrawn=0"
-				      " ORDER BY commit_seq DESC LIMIT 1");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT id, committed_version FROM checkpoints INDEXED BY"
+				  " ckpt_latest WHERE state=1 AND withdrawn=0"
+				  " ORDER BY commit_seq DESC LIMIT 1");
 
 	if (!q)
 		return ix_err(ix);
@@ -306,7 +312,7 @@ static int ixs_ckpt_latest(struct index *ix, int64_t *id, int64_t *committed_ver
 }
 
 static int ixs_ckpt_best(struct index *ix, const char *metric, int dir, int64_t *id,
-		    int64_t *committed_version)
+			 int64_t *committed_version)
 {
 	/* ties: lower step (none last), then earlier commit — retain_cmp_best's order */
 	static const char sql_min[] =
@@ -329,8 +335,9 @@ static int ixs_ckpt_best(struct index *ix, const char *metric, int dir, int64_t 
 
 static int ixs_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO checkpoints(name, kind, state, created_at)"
-				      " VALUES(?,?,0,?)");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "INSERT INTO checkpoints(name, kind, state, created_at)"
+				  " VALUES(?,?,0,?)");
 
 	if (!q)
 		return ix_err(ix);
@@ -341,10 +348,11 @@ static int ixs_ckpt_insert(struct index *ix, const char *name, int kind, int64_t
 }
 
 static int ixs_ckpt_insert_aborted(struct index *ix, const char *name, int kind, int64_t now,
-			      const char *note, int64_t version, int64_t *id)
+				   const char *note, int64_t version, int64_t *id)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO checkpoints(name, kind, state, created_at,"
-				      " ended_at, note, version) VALUES(?,?,2,?,?,?,?)");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "INSERT INTO checkpoints(name, kind, state, created_at,"
+				  " ended_at, note, version) VALUES(?,?,2,?,?,?,?)");
 
 	if (!q)
 		return ix_err(ix);
@@ -359,8 +367,9 @@ static int ixs_ckpt_insert_aborted(struct index *ix, const char *name, int kind,
 
 static int ixs_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, int64_t staging)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET version=?2, staging_version=?3"
-				      " WHERE id=?1");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "UPDATE checkpoints SET version=?2, staging_version=?3"
+				  " WHERE id=?1");
 
 	if (!q)
 		return ix_err(ix);
@@ -371,10 +380,11 @@ static int ixs_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, 
 }
 
 static int ixs_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
-			   int64_t version)
+				int64_t version)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET state=2, ended_at=?2, note=?3,"
-				      " version=?4, staging_version=0 WHERE id=?1");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "UPDATE checkpoints SET state=2, ended_at=?2, note=?3,"
+				  " version=?4, staging_version=0 WHERE id=?1");
 
 	if (!q)
 		return ix_err(ix);
@@ -387,8 +397,9 @@ static int ixs_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const
 
 static int ixs_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char *rule)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET state=3, ended_at=?2, deleted_rule=?3,"
-				      " staging_version=0 WHERE id=?1");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "UPDATE checkpoints SET state=3, ended_at=?2, deleted_rule=?3,"
+				  " staging_version=0 WHERE id=?1");
 
 	if (!q)
 		return ix_err(ix);
@@ -400,11 +411,13 @@ static int ixs_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const
 
 static int ixs_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET state=1, withdrawn=0,"
-				      " commit_seq=(SELECT coalesce(max(commit_seq),0)+1 FROM checkpoints),"
-				      " committed_at=?2, version=?3, committed_version=?3,"
-				      " staging_version=0, step=?4, epoch=?5, logical_bytes=?6, note=?7,"
-				      " name=coalesce(?8, name), ended_at=0 WHERE id=?1");
+	sqlite3_stmt *q = ix_stmt(
+		ix,
+		"UPDATE checkpoints SET state=1, withdrawn=0,"
+		" commit_seq=(SELECT coalesce(max(commit_seq),0)+1 FROM checkpoints),"
+		" committed_at=?2, version=?3, committed_version=?3,"
+		" staging_version=0, step=?4, epoch=?5, logical_bytes=?6, note=?7,"
+		" name=coalesce(?8, name), ended_at=0 WHERE id=?1");
 
 	if (!q)
 		return ix_err(ix);
@@ -457,15 +470,16 @@ static int ixs_ckpt_set_epoch(struct index *ix, int64_t id, double epoch)
 
 static int ixs_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned)
 {
-	return changed(ix, exec_ids(ix, "UPDATE checkpoints SET pinned=? WHERE id=?", pinned ? 1 : 0,
-				    id));
+	return changed(
+		ix, exec_ids(ix, "UPDATE checkpoints SET pinned=? WHERE id=?", pinned ? 1 : 0, id));
 }
 
 /* ---- versions ---- */
 
 static int ixs_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64_t *id)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO versions(ckpt, state, created_at) VALUES(?, 0, ?)");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "INSERT INTO versions(ckpt, state, created_at) VALUES(?, 0, ?)");
 
 	if (!q)
 		return ix_err(ix);
@@ -475,10 +489,11 @@ static int ixs_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64
 }
 
 static int ixs_version_create_root(struct index *ix, int64_t version, uint32_t mode, int64_t now_ns,
-			      int64_t *root)
+				   int64_t *root)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO nodes(version, parent, name, mode, size, mtime,"
-				      " ctime) VALUES(?, 0, '', ?, 0, ?, ?)");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "INSERT INTO nodes(version, parent, name, mode, size, mtime,"
+				  " ctime) VALUES(?, 0, '', ?, 0, ?, ?)");
 	int64_t rid;
 	int rc;
 
@@ -490,7 +505,8 @@ static int ixs_version_create_root(struct index *ix, int64_t version, uint32_t m
 	sqlite3_bind_int64(q, 4, now_ns);
 	rc = insert_id(ix, q, &rid);
 	if (rc == 0)
-		rc = changed(ix, exec_ids(ix, "UPDATE versions SET root=? WHERE id=?", rid, version));
+		rc = changed(ix,
+			     exec_ids(ix, "UPDATE versions SET root=? WHERE id=?", rid, version));
 	if (rc == 0 && root)
 		*root = rid;
 	return rc;
@@ -498,7 +514,8 @@ static int ixs_version_create_root(struct index *ix, int64_t version, uint32_t m
 
 static int ixs_version_set_state(struct index *ix, int64_t version, int state)
 {
-	return changed(ix, exec_ids(ix, "UPDATE versions SET state=?2 WHERE id=?1", version, state));
+	return changed(ix,
+		       exec_ids(ix, "UPDATE versions SET state=?2 WHERE id=?1", version, state));
 }
 
 static int ixs_version_move(struct index *ix, int64_t version, int state, int64_t ckpt)
@@ -522,17 +539,22 @@ static int ixs_version_copy_tree(struct index *ix, int64_t src, int64_t dst)
 {
 	int rc;
 
-	rc = exec_ids(ix, "INSERT INTO nodes(version, parent, name, mode, size, mtime, ctime, chunks,"
-			  " target, origin, atime) SELECT ?2, parent, name, mode, size, mtime, ctime,"
-			  " chunks, target, id, atime FROM nodes WHERE version=?1 ORDER BY id",
+	rc = exec_ids(ix,
+		      "INSERT INTO nodes(version, parent, name, mode, size, mtime, ctime, chunks,"
+		      " target, origin, atime) SELECT ?2, parent, name, mode, size, mtime, ctime,"
+		      " chunks, target, id, atime FROM nodes WHERE version=?1 ORDER BY id",
 		      src, dst);
 	if (rc == 0)
-		rc = exec_ids(ix, "UPDATE nodes SET parent = (SELECT n2.id FROM nodes n2 WHERE"
-				  " n2.version=?1 AND n2.origin = nodes.parent) WHERE version=?1 AND"
-				  " parent != 0", dst, 0);
+		rc = exec_ids(ix,
+			      "UPDATE nodes SET parent = (SELECT n2.id FROM nodes n2 WHERE"
+			      " n2.version=?1 AND n2.origin = nodes.parent) WHERE version=?1 AND"
+			      " parent != 0",
+			      dst, 0);
 	if (rc == 0)
-		rc = exec_ids(ix, "UPDATE versions SET root = (SELECT id FROM nodes WHERE version=?1"
-				  " AND parent=0) WHERE id=?1", dst, 0);
+		rc = exec_ids(ix,
+			      "UPDATE versions SET root = (SELECT id FROM nodes WHERE version=?1"
+			      " AND parent=0) WHERE id=?1",
+			      dst, 0);
 	return rc;
 }
 
@@ -547,7 +569,8 @@ static int files_foreach(struct index *ix, sqlite3_stmt *q, index_file_cb cb, vo
 
 		if (sqlite3_column_bytes(q, 2) > 0)
 			rc = chunk_refs_decode(sqlite3_column_blob(q, 2),
-					       (size_t)sqlite3_column_bytes(q, 2), &row.refs, &row.n);
+					       (size_t)sqlite3_column_bytes(q, 2), &row.refs,
+					       &row.n);
 		if (rc == 0)
 			rc = cb(ctx, &row);
 		free(row.refs);
@@ -557,16 +580,20 @@ static int files_foreach(struct index *ix, sqlite3_stmt *q, index_file_cb cb, vo
 
 static int ixs_version_chunk_lists(struct index *ix, int64_t version, index_file_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = stmt_id(ix, "SELECT id, size, chunks FROM nodes WHERE version=? AND"
-				      " chunks IS NOT NULL", version);
+	sqlite3_stmt *q = stmt_id(ix,
+				  "SELECT id, size, chunks FROM nodes WHERE version=? AND"
+				  " chunks IS NOT NULL",
+				  version);
 
 	return q ? files_foreach(ix, q, cb, ctx) : ix_err(ix);
 }
 
 static int ixs_version_files(struct index *ix, int64_t version, index_file_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = stmt_id(ix, "SELECT id, size, chunks FROM nodes WHERE version=? AND"
-				      " (mode & 61440) = 32768", version);
+	sqlite3_stmt *q = stmt_id(ix,
+				  "SELECT id, size, chunks FROM nodes WHERE version=? AND"
+				  " (mode & 61440) = 32768",
+				  version);
 
 	return q ? files_foreach(ix, q, cb, ctx) : ix_err(ix);
 }
@@ -574,8 +601,10 @@ static int ixs_version_files(struct index *ix, int64_t version, index_file_cb cb
 static int ixs_version_file_bytes(struct index *ix, int64_t version, uint64_t *bytes)
 {
 	sqlite3_stmt *q;
-	int rc = row_id(ix, "SELECT total(size) FROM nodes WHERE version=? AND"
-			    " (mode & 61440) = 32768", version, &q);
+	int rc = row_id(ix,
+			"SELECT total(size) FROM nodes WHERE version=? AND"
+			" (mode & 61440) = 32768",
+			version, &q);
 
 	if (rc < 0)
 		return rc == -ENOENT ? -EIO : rc; /* an aggregate always has its row */
@@ -608,25 +637,30 @@ static int metrics_foreach(struct index *ix, sqlite3_stmt *q, const char *dflt, 
 
 static int ixs_metric_foreach(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = stmt_id(ix, "SELECT name, value, source FROM metrics WHERE ckpt=?"
-				      " AND name NOT IN ('step','epoch') ORDER BY name", ckpt);
+	sqlite3_stmt *q = stmt_id(ix,
+				  "SELECT name, value, source FROM metrics WHERE ckpt=?"
+				  " AND name NOT IN ('step','epoch') ORDER BY name",
+				  ckpt);
 
 	return q ? metrics_foreach(ix, q, NULL, cb, ctx) : ix_err(ix);
 }
 
 static int ixs_metric_foreach_xattr(struct index *ix, int64_t ckpt, index_metric_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = stmt_id(ix, "SELECT name, value FROM metrics WHERE ckpt=? AND"
-				      " source='xattr'", ckpt);
+	sqlite3_stmt *q = stmt_id(ix,
+				  "SELECT name, value FROM metrics WHERE ckpt=? AND"
+				  " source='xattr'",
+				  ckpt);
 
 	return q ? metrics_foreach(ix, q, "xattr", cb, ctx) : ix_err(ix);
 }
 
 static int ixs_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name, double value)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "INSERT OR REPLACE INTO metrics(ckpt, name, value, source,"
-				      " eligible) SELECT id, ?2, ?3, 'xattr', state=1 AND withdrawn=0"
-				      " FROM checkpoints WHERE id=?1");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "INSERT OR REPLACE INTO metrics(ckpt, name, value, source,"
+				  " eligible) SELECT id, ?2, ?3, 'xattr', state=1 AND withdrawn=0"
+				  " FROM checkpoints WHERE id=?1");
 
 	if (!q)
 		return ix_err(ix);
@@ -638,7 +672,8 @@ static int ixs_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name
 
 static int ixs_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *name)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "DELETE FROM metrics WHERE ckpt=? AND name=? AND source='xattr'");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "DELETE FROM metrics WHERE ckpt=? AND name=? AND source='xattr'");
 
 	if (!q)
 		return ix_err(ix);
@@ -654,8 +689,9 @@ static int ixs_metric_clear_derived(struct index *ix, int64_t ckpt)
 
 static int ixs_metric_add(struct index *ix, int64_t ckpt, const struct metric *m)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "INSERT OR IGNORE INTO metrics(ckpt, name, value, source)"
-				      " VALUES(?,?,?,?)");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "INSERT OR IGNORE INTO metrics(ckpt, name, value, source)"
+				  " VALUES(?,?,?,?)");
 
 	if (!q)
 		return ix_err(ix);
@@ -668,14 +704,17 @@ static int ixs_metric_add(struct index *ix, int64_t ckpt, const struct metric *m
 
 static int ixs_metric_update_eligible(struct index *ix, int64_t ckpt)
 {
-	return exec_ids(ix, "UPDATE metrics SET eligible = (SELECT state=1 AND withdrawn=0 FROM"
-			    " checkpoints WHERE id=?1) WHERE ckpt=?1", ckpt, 0);
+	return exec_ids(ix,
+			"UPDATE metrics SET eligible = (SELECT state=1 AND withdrawn=0 FROM"
+			" checkpoints WHERE id=?1) WHERE ckpt=?1",
+			ckpt, 0);
 }
 
 static int ixs_metric_names(struct index *ix, index_name_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT DISTINCT name FROM metrics WHERE eligible=1"
-				      " AND name NOT IN ('step','epoch') ORDER BY name");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT DISTINCT name FROM metrics WHERE eligible=1"
+				  " AND name NOT IN ('step','epoch') ORDER BY name");
 	int s = SQLITE_DONE, rc = 0;
 
 	if (!q)

@@ -57,8 +57,10 @@ static int ixs_ckpt_aborted_ids(struct index *ix, int64_t **ids, size_t *n)
 
 static int ixs_ckpt_unfinished_ids(struct index *ix, int64_t **ids, size_t *n)
 {
-	return ids_query(ix, "SELECT id FROM checkpoints WHERE state=0 OR (state=1 AND staging_version != 0)",
-			 0, ids, n);
+	return ids_query(
+		ix,
+		"SELECT id FROM checkpoints WHERE state=0 OR (state=1 AND staging_version != 0)", 0,
+		ids, n);
 }
 
 static int ixs_version_dead_ids(struct index *ix, int64_t **ids, size_t *n)
@@ -81,8 +83,9 @@ void index_committed_free(struct index_committed *c, size_t n)
 
 static int committed_rows(struct index *ix, struct index_committed **out, size_t *n)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT id, name, commit_seq, step, pinned, withdrawn FROM"
-				      " checkpoints WHERE state=1 ORDER BY commit_seq");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT id, name, commit_seq, step, pinned, withdrawn FROM"
+				  " checkpoints WHERE state=1 ORDER BY commit_seq");
 	size_t cap = 0;
 	int rc = 0, s;
 
@@ -117,9 +120,11 @@ static int committed_rows(struct index *ix, struct index_committed **out, size_t
 /* The metrics of the committed checkpoints c[] (in the same commit order). */
 static int committed_metrics(struct index *ix, struct index_committed *c, size_t n)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT m.ckpt, m.name, m.value, m.source FROM metrics m JOIN"
-				      " checkpoints c ON c.id = m.ckpt WHERE c.state=1 AND m.name NOT IN"
-				      " ('step','epoch') ORDER BY c.commit_seq");
+	sqlite3_stmt *q = ix_stmt(
+		ix,
+		"SELECT m.ckpt, m.name, m.value, m.source FROM metrics m JOIN"
+		" checkpoints c ON c.id = m.ckpt WHERE c.state=1 AND m.name NOT IN"
+		" ('step','epoch') ORDER BY c.commit_seq");
 	size_t j = 0;
 	int rc = 0, s;
 
@@ -140,7 +145,8 @@ static int committed_metrics(struct index *ix, struct index_committed *c, size_t
 		memset(m, 0, sizeof(*m));
 		snprintf(m->name, sizeof(m->name), "%s", (const char *)sqlite3_column_text(q, 1));
 		m->value = sqlite3_column_double(q, 2);
-		snprintf(m->source, sizeof(m->source), "%s", (const char *)sqlite3_column_text(q, 3));
+		snprintf(m->source, sizeof(m->source), "%s",
+			 (const char *)sqlite3_column_text(q, 3));
 	}
 	if (rc == 0 && s != SQLITE_ROW)
 		return step_end(ix, q, s);
@@ -184,7 +190,8 @@ static int row_by_id(struct index *ix, const char *sql, int64_t id, sqlite3_stmt
 static int ixs_ckpt_deletable(struct index *ix, int64_t ckpt_id, bool *ok)
 {
 	sqlite3_stmt *q;
-	int rc = row_by_id(ix, "SELECT state=1 AND pinned=0 FROM checkpoints WHERE id=?", ckpt_id, &q);
+	int rc = row_by_id(ix, "SELECT state=1 AND pinned=0 FROM checkpoints WHERE id=?", ckpt_id,
+			   &q);
 
 	*ok = rc == 0 && sqlite3_column_int(q, 0) != 0;
 	if (rc == 0)
@@ -208,7 +215,8 @@ static int ixs_ckpt_version_kind(struct index *ix, int64_t ckpt_id, int64_t *ver
 /* ---- versions and their nodes ---- */
 
 static int ixs_version_nodes(struct index *ix, int64_t version,
-			int (*cb)(void *ctx, int64_t id, uint32_t mode, uint64_t size), void *ctx)
+			     int (*cb)(void *ctx, int64_t id, uint32_t mode, uint64_t size),
+			     void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT id, mode, size FROM nodes WHERE version=?");
 	int rc = 0, s;
@@ -249,10 +257,11 @@ static int chunk_lists(struct index *ix, sqlite3_stmt *q,
 }
 
 static int ixs_version_chunk_refs(struct index *ix, int64_t version,
-			      int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n),
-			      void *ctx)
+				  int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n),
+				  void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT chunks FROM nodes WHERE version=? AND chunks IS NOT NULL");
+	sqlite3_stmt *q = ix_stmt(
+		ix, "SELECT chunks FROM nodes WHERE version=? AND chunks IS NOT NULL");
 
 	if (!q)
 		return ix_err(ix);
@@ -261,7 +270,8 @@ static int ixs_version_chunk_refs(struct index *ix, int64_t version,
 }
 
 static int ixs_all_chunk_lists(struct index *ix,
-			  int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n), void *ctx)
+			       int (*cb)(void *ctx, const struct chunk_ref *refs, size_t n),
+			       void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT chunks FROM nodes WHERE chunks IS NOT NULL");
 
@@ -282,9 +292,11 @@ static int exec_id(struct index *ix, const char *sql, int64_t id)
 
 static int ixs_version_purge(struct index *ix, int64_t version)
 {
-	int rc = exec_id(ix, "UPDATE nodes SET origin = (SELECT o.origin FROM nodes o WHERE"
-			     " o.id = nodes.origin) WHERE origin IN (SELECT id FROM nodes WHERE version=?)",
-			 version);
+	int rc = exec_id(
+		ix,
+		"UPDATE nodes SET origin = (SELECT o.origin FROM nodes o WHERE"
+		" o.id = nodes.origin) WHERE origin IN (SELECT id FROM nodes WHERE version=?)",
+		version);
 
 	if (rc == 0)
 		rc = exec_id(ix, "DELETE FROM nodes WHERE version=?", version);
@@ -316,14 +328,15 @@ static int hash_rows(struct index *ix, const char *sql,
 	return rc;
 }
 
-static int ixs_chunk_rows(struct index *ix,
-		     int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx)
+static int ixs_chunk_rows(struct index *ix, int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+			  void *ctx)
 {
 	return hash_rows(ix, "SELECT hash, refs FROM chunks", cb, ctx);
 }
 
 static int ixs_chunks_unreferenced(struct index *ix,
-			      int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx)
+				   int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+				   void *ctx)
 {
 	return hash_rows(ix, "SELECT hash, refs FROM chunks WHERE refs <= 0", cb, ctx);
 }
@@ -363,15 +376,18 @@ static const char *const consistency_checks[] = {
 
 /* Prepared and finalized each time, not cached: a damaged index may fail to
  * prepare one and still answer the next. */
-static int ixs_check_consistency(struct index *ix, int (*cb)(void *ctx, const char *problem), void *ctx)
+static int ixs_check_consistency(struct index *ix, int (*cb)(void *ctx, const char *problem),
+				 void *ctx)
 {
 	size_t i;
 	int rc = 0, s;
 
-	for (i = 0; rc == 0 && i < sizeof(consistency_checks) / sizeof(consistency_checks[0]); i++) {
+	for (i = 0; rc == 0 && i < sizeof(consistency_checks) / sizeof(consistency_checks[0]);
+	     i++) {
 		sqlite3_stmt *q = NULL;
 
-		if (sqlite3_prepare_v2(ixs_of(ix)->db, consistency_checks[i], -1, &q, NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v2(ixs_of(ix)->db, consistency_checks[i], -1, &q, NULL) !=
+		    SQLITE_OK) {
 			rc = cb(ctx, sqlite3_errmsg(ixs_of(ix)->db));
 			continue;
 		}

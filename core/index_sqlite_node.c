@@ -6,7 +6,7 @@
 
 #include "index_sqlite.h"
 
-#define NODE_SQL                                                                                   \
+#define NODE_SQL                                                                                       \
 	"SELECT n.id, n.version, v.ckpt, n.parent, n.mode, n.size, n.mtime, n.ctime, v.state, n.atime" \
 	" FROM nodes n JOIN versions v ON v.id = n.version"
 
@@ -26,8 +26,7 @@ static int step_row(struct index *ix, sqlite3_stmt *q)
 /* Prepares sql (a literal), binds ?1..?n to keys and steps to its row: 0
  * with *qp on the row (the caller reads it, then resets), -ENOENT without
  * one, or the engine's error. */
-static int row_at(struct index *ix, const char *sql, const int64_t *keys, int n,
-		  sqlite3_stmt **qp)
+static int row_at(struct index *ix, const char *sql, const int64_t *keys, int n, sqlite3_stmt **qp)
 {
 	sqlite3_stmt *q = ix_stmt(ix, sql);
 	int i;
@@ -84,7 +83,8 @@ static int ixs_node_root(struct index *ix, int64_t version, struct index_node *o
 	return node_read(rc, q, out);
 }
 
-static int ixs_node_lookup(struct index *ix, int64_t parent, const char *name, struct index_node *out)
+static int ixs_node_lookup(struct index *ix, int64_t parent, const char *name,
+			   struct index_node *out)
 {
 	sqlite3_stmt *q = ix_stmt(ix, NODE_SQL " WHERE n.parent=? AND n.name=?");
 
@@ -96,9 +96,10 @@ static int ixs_node_lookup(struct index *ix, int64_t parent, const char *name, s
 }
 
 static int ixs_node_children(struct index *ix, int64_t dir,
-			int (*cb)(void *ctx, const struct store_dirent *e), void *ctx)
+			     int (*cb)(void *ctx, const struct store_dirent *e), void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT id, mode, name FROM nodes WHERE parent=? ORDER BY name");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT id, mode, name FROM nodes WHERE parent=? ORDER BY name");
 	int rc = 0, s;
 
 	if (!q)
@@ -180,7 +181,7 @@ static int ixs_node_target(struct index *ix, int64_t id, uint32_t *mode, char **
 }
 
 static int ixs_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs, size_t *n,
-		      uint64_t *size)
+			   uint64_t *size)
 {
 	sqlite3_stmt *q = NULL;
 	int rc;
@@ -193,8 +194,8 @@ static int ixs_node_chunks(struct index *ix, int64_t id, struct chunk_ref **refs
 	if (size)
 		*size = (uint64_t)sqlite3_column_int64(q, 0);
 	if (sqlite3_column_bytes(q, 1) > 0)
-		rc = chunk_refs_decode(sqlite3_column_blob(q, 1), (size_t)sqlite3_column_bytes(q, 1),
-				       refs, n);
+		rc = chunk_refs_decode(sqlite3_column_blob(q, 1),
+				       (size_t)sqlite3_column_bytes(q, 1), refs, n);
 	sqlite3_reset(q);
 	return rc;
 }
@@ -203,8 +204,10 @@ static int ixs_node_successor(struct index *ix, int64_t origin, int64_t ckpt, in
 {
 	const int64_t keys[2] = { origin, ckpt };
 	sqlite3_stmt *q = NULL;
-	int rc = row_at(ix, "SELECT n.id FROM nodes n JOIN versions v ON v.id = n.version"
-			    " WHERE n.origin=? AND v.ckpt=? ORDER BY n.id DESC LIMIT 1", keys, 2, &q);
+	int rc = row_at(ix,
+			"SELECT n.id FROM nodes n JOIN versions v ON v.id = n.version"
+			" WHERE n.origin=? AND v.ckpt=? ORDER BY n.id DESC LIMIT 1",
+			keys, 2, &q);
 
 	if (rc < 0)
 		return rc;
@@ -216,10 +219,11 @@ static int ixs_node_successor(struct index *ix, int64_t origin, int64_t ckpt, in
 /* ---- changes ---- */
 
 static int ixs_node_insert(struct index *ix, const struct index_node *n, const char *name,
-		      const char *target, int64_t *id)
+			   const char *target, int64_t *id)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO nodes(version, parent, name, mode, size, mtime,"
-				      " ctime, target) VALUES(?,?,?,?,?,?,?,?)");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "INSERT INTO nodes(version, parent, name, mode, size, mtime,"
+				  " ctime, target) VALUES(?,?,?,?,?,?,?,?)");
 	int rc;
 
 	if (!q)
@@ -264,7 +268,7 @@ static int ixs_node_touch(struct index *ix, int64_t id, int64_t now_ns)
 }
 
 static int ixs_node_move(struct index *ix, int64_t id, int64_t parent, const char *name,
-		    int64_t now_ns)
+			 int64_t now_ns)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE nodes SET parent=?2, name=?3, ctime=?4 WHERE id=?1");
 
@@ -279,10 +283,12 @@ static int ixs_node_move(struct index *ix, int64_t id, int64_t parent, const cha
 static int ixs_node_set_attrs(struct index *ix, int64_t id, const struct index_node_attrs *a)
 {
 	/* atime NULL follows mtime: a new mtime alone pins the old one */
-	sqlite3_stmt *q = ix_stmt(ix, "UPDATE nodes SET mode = CASE WHEN ?2 THEN (mode & ~4095) | ?3"
-				      " ELSE mode END, mtime = CASE WHEN ?4 THEN ?5 ELSE mtime END, ctime=?6,"
-				      " atime = CASE WHEN ?7 THEN ?8 WHEN ?4 THEN coalesce(atime, ?9) ELSE atime END"
-				      " WHERE id=?1");
+	sqlite3_stmt *q = ix_stmt(
+		ix,
+		"UPDATE nodes SET mode = CASE WHEN ?2 THEN (mode & ~4095) | ?3"
+		" ELSE mode END, mtime = CASE WHEN ?4 THEN ?5 ELSE mtime END, ctime=?6,"
+		" atime = CASE WHEN ?7 THEN ?8 WHEN ?4 THEN coalesce(atime, ?9) ELSE atime END"
+		" WHERE id=?1");
 
 	if (!q)
 		return ix_err(ix);
@@ -298,7 +304,7 @@ static int ixs_node_set_attrs(struct index *ix, int64_t id, const struct index_n
 }
 
 static int ixs_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *refs, size_t n,
-			  uint64_t size, int64_t mtime_ns)
+			       uint64_t size, int64_t mtime_ns)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "UPDATE nodes SET size=?2, chunks=?3, mtime=?4 WHERE id=?1");
 	uint8_t *blob;
@@ -323,8 +329,10 @@ static int ixs_node_set_chunks(struct index *ix, int64_t id, const struct chunk_
 static int ixs_ckpt_head_version(struct index *ix, int64_t ckpt, int *state, int64_t *version)
 {
 	sqlite3_stmt *q = NULL;
-	int rc = row_at(ix, "SELECT state, CASE WHEN staging_version != 0 THEN staging_version"
-			    " ELSE committed_version END FROM checkpoints WHERE id=?", &ckpt, 1, &q);
+	int rc = row_at(ix,
+			"SELECT state, CASE WHEN staging_version != 0 THEN staging_version"
+			" ELSE committed_version END FROM checkpoints WHERE id=?",
+			&ckpt, 1, &q);
 
 	if (rc < 0)
 		return rc;
@@ -336,8 +344,9 @@ static int ixs_ckpt_head_version(struct index *ix, int64_t ckpt, int *state, int
 
 static int ixs_ckpt_withdraw_if_committed(struct index *ix, int64_t ckpt, bool *done)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET withdrawn=1 WHERE id=?1 AND state=1"
-				      " AND withdrawn=0");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "UPDATE checkpoints SET withdrawn=1 WHERE id=?1 AND state=1"
+				  " AND withdrawn=0");
 	int rc;
 
 	*done = false;
@@ -357,8 +366,9 @@ static int ixs_ckpt_withdraw_if_committed(struct index *ix, int64_t ckpt, bool *
 
 static int ixs_ckpt_add_stored(struct index *ix, int64_t ckpt, uint64_t bytes)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "UPDATE checkpoints SET stored_bytes = stored_bytes + ?2"
-				      " WHERE id=?1");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "UPDATE checkpoints SET stored_bytes = stored_bytes + ?2"
+				  " WHERE id=?1");
 
 	if (!q)
 		return ix_err(ix);

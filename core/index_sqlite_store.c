@@ -61,9 +61,8 @@ static const char ix_schema[] =
 static const char ix_damaged_schema[] =
 	"CREATE TABLE IF NOT EXISTS damaged_chunks("
 	" hash BLOB PRIMARY KEY, found_at INTEGER NOT NULL, how TEXT) WITHOUT ROWID";
-static const char ix_info_schema[] =
-	"CREATE TABLE IF NOT EXISTS store_info("
-	" key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID";
+static const char ix_info_schema[] = "CREATE TABLE IF NOT EXISTS store_info("
+				     " key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID";
 
 /* Steps q expecting at most one row: 0 with the row (*row true) or none,
  * else the engine's errno; q stays on its row for the caller's columns. */
@@ -100,12 +99,14 @@ static int ix_query_int64(struct index *ix, const char *sql, int64_t *v)
 static int ix_atime_column(struct index *ix, bool rdonly)
 {
 	int64_t has;
-	int rc = ix_query_int64(ix, "SELECT 1 FROM pragma_table_info('nodes') WHERE name='atime'", &has);
+	int rc = ix_query_int64(ix, "SELECT 1 FROM pragma_table_info('nodes') WHERE name='atime'",
+				&has);
 
 	if (rc < 0 || has)
 		return rc;
 	if (rdonly)
-		return ix_exec(ix, "CREATE TEMP VIEW nodes AS SELECT *, NULL AS atime FROM main.nodes");
+		return ix_exec(ix,
+			       "CREATE TEMP VIEW nodes AS SELECT *, NULL AS atime FROM main.nodes");
 	return ix_exec(ix, "ALTER TABLE nodes ADD COLUMN atime INTEGER");
 }
 
@@ -133,8 +134,8 @@ static int ix_schema_create(struct index *ix)
  * without INDEX_CREATE (untouched), -EPROTONOSUPPORT for one that is not
  * ours; 1 when a message was set, else the engine's errno for the caller's
  * "DIR/index.db: message". */
-static int ix_format(struct index *ix, const char *dir, int flags, enum index_none *none,
-		     char *err, size_t err_len)
+static int ix_format(struct index *ix, const char *dir, int flags, enum index_none *none, char *err,
+		     size_t err_len)
 {
 	int64_t uv, tables;
 	int rc = ix_query_int64(ix, "PRAGMA user_version", &uv);
@@ -153,7 +154,8 @@ static int ix_format(struct index *ix, const char *dir, int flags, enum index_no
 	if (rc < 0)
 		return rc;
 	if (tables) {
-		util_seterr(err, err_len, "%s: index.db is not a ckptfs index (user_version 0)", dir);
+		util_seterr(err, err_len, "%s: index.db is not a ckptfs index (user_version 0)",
+			    dir);
 		return -EPROTONOSUPPORT;
 	}
 	if (!(flags & INDEX_CREATE)) {
@@ -222,8 +224,8 @@ static int ix_prepare_writes(struct index *ix, const char *dir, int flags, char 
 	return rc;
 }
 
-int ixs_open(const struct index_ops *ops, const char *dir, int flags, struct index **out, enum index_none *none, char *err,
-	     size_t err_len)
+int ixs_open(const struct index_ops *ops, const char *dir, int flags, struct index **out,
+	     enum index_none *none, char *err, size_t err_len)
 {
 	char path[PATH_MAX];
 	struct index *ix;
@@ -236,7 +238,8 @@ int ixs_open(const struct index_ops *ops, const char *dir, int flags, struct ind
 		*none = INDEX_NONE_MISSING;
 		return errno == ENOENT ? -ENODATA : -errno;
 	}
-	oflags = (flags & INDEX_RDONLY) ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+	oflags = (flags & INDEX_RDONLY) ? SQLITE_OPEN_READONLY
+					: SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
 	rc = ix_connect(ops, path, oflags, &ix);
 	if (rc < 0) {
 		util_seterr(err, err_len, "%s: %s", path, index_last_error(ix));
@@ -307,9 +310,10 @@ static int ixs_info_put_text(struct index *ix, const char *key, const char *valu
 /* ---- events ---- */
 
 static int ixs_event_add(struct index *ix, int64_t time, const char *event, const char *name,
-		    const char *rule)
+			 const char *rule)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "INSERT INTO events(time, event, name, rule) VALUES(?,?,?,?)");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "INSERT INTO events(time, event, name, rule) VALUES(?,?,?,?)");
 
 	if (!q)
 		return ix_err(ix);
@@ -362,10 +366,11 @@ static int event_row(sqlite3_stmt *q, void *ctx)
 }
 
 static int ixs_events_newest(struct index *ix, size_t max,
-			int (*cb)(void *ctx, const struct index_event *ev), void *ctx)
+			     int (*cb)(void *ctx, const struct index_event *ev), void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT time, event, name, rule FROM (SELECT * FROM events"
-				      " ORDER BY id DESC LIMIT ?) ORDER BY id");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT time, event, name, rule FROM (SELECT * FROM events"
+				  " ORDER BY id DESC LIMIT ?) ORDER BY id");
 	struct ix_cb c = { .fn.event = cb, .ctx = ctx };
 
 	if (!q)
@@ -391,8 +396,8 @@ static int name_row(sqlite3_stmt *q, void *ctx)
 	return c->fn.name(c->ctx, (const char *)sqlite3_column_text(q, 0));
 }
 
-static int ixs_policy_foreach(struct index *ix, int (*cb)(void *ctx, const char *key, const char *value),
-			 void *ctx)
+static int ixs_policy_foreach(struct index *ix,
+			      int (*cb)(void *ctx, const char *key, const char *value), void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix, "SELECT key, value FROM policy ORDER BY key");
 	struct ix_cb c = { .fn.kv = cb, .ctx = ctx };
@@ -458,7 +463,8 @@ static int ixs_stats_get(struct index *ix, struct store_stats *out)
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	q = ix_stmt(ix, "SELECT state, count(*), sum(logical_bytes) FROM checkpoints GROUP BY state");
+	q = ix_stmt(ix,
+		    "SELECT state, count(*), sum(logical_bytes) FROM checkpoints GROUP BY state");
 	if (!q)
 		return ix_err(ix);
 	rc = ix_walk(ix, q, stats_state_row, out);
@@ -473,13 +479,14 @@ static int ixs_stats_get(struct index *ix, struct store_stats *out)
 /* ==== chunks and their references, damage ==== */
 
 static int ixs_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta, uint32_t stored,
-		    int codec)
+			 int codec)
 {
 	sqlite3_stmt *q;
 
 	if (delta >= 0) {
-		q = ix_stmt(ix, "INSERT INTO chunks(hash, raw, stored, codec, refs) VALUES(?,?,?,?,?)"
-				" ON CONFLICT(hash) DO UPDATE SET refs = refs + excluded.refs");
+		q = ix_stmt(ix,
+			    "INSERT INTO chunks(hash, raw, stored, codec, refs) VALUES(?,?,?,?,?)"
+			    " ON CONFLICT(hash) DO UPDATE SET refs = refs + excluded.refs");
 		if (!q)
 			return ix_err(ix);
 		sqlite3_bind_blob(q, 1, r->hash, CHUNK_HASH_LEN, SQLITE_STATIC);
@@ -518,13 +525,15 @@ static int ixs_chunk_exists(struct index *ix, const uint8_t *hash)
 }
 
 static int ixs_chunk_users(struct index *ix, const uint8_t *hash,
-		      int (*cb)(void *ctx, const char *ckpt_name), void *ctx)
+			   int (*cb)(void *ctx, const char *ckpt_name), void *ctx)
 {
 	/* a hash sits at a multiple of CHUNK_REF_WIRE in a chunk list; a match
 	 * anywhere else in 44-byte records of random hashes does not happen */
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT DISTINCT c.name FROM nodes n JOIN versions v ON v.id = n.version"
-				      " JOIN checkpoints c ON c.id = v.ckpt WHERE v.state != 3"
-				      " AND n.chunks IS NOT NULL AND instr(n.chunks, ?) > 0 ORDER BY c.name");
+	sqlite3_stmt *q = ix_stmt(
+		ix,
+		"SELECT DISTINCT c.name FROM nodes n JOIN versions v ON v.id = n.version"
+		" JOIN checkpoints c ON c.id = v.ckpt WHERE v.state != 3"
+		" AND n.chunks IS NOT NULL AND instr(n.chunks, ?) > 0 ORDER BY c.name");
 	struct ix_cb c = { .fn.name = cb, .ctx = ctx };
 
 	if (!q)
@@ -535,7 +544,8 @@ static int ixs_chunk_users(struct index *ix, const uint8_t *hash,
 
 static int ixs_damage_add(struct index *ix, const uint8_t *hash, int64_t found_at, const char *how)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "INSERT OR IGNORE INTO damaged_chunks(hash, found_at, how) VALUES(?,?,?)");
+	sqlite3_stmt *q = ix_stmt(
+		ix, "INSERT OR IGNORE INTO damaged_chunks(hash, found_at, how) VALUES(?,?,?)");
 
 	if (!q)
 		return ix_err(ix);

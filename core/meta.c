@@ -43,8 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define META_PROBLEMS_MAX 4096  /* problem notes beyond this are dropped */
-#define META_NUMBER_TEXT_MAX 256 /* longest number text parsed */
+#define META_PROBLEMS_MAX 4096		 /* problem notes beyond this are dropped */
+#define META_NUMBER_TEXT_MAX 256	 /* longest number text parsed */
 #define META_STEP_MAX 9007199254740992.0 /* 2^53: exact in a double */
 
 void meta_init(struct meta_set *ms)
@@ -121,8 +121,8 @@ int meta_set_value(struct meta_set *ms, const char *name, double value, const ch
 	}
 	len = strlen(name);
 	if (len > META_NAME_MAX - 1) {
-		meta_problem(ms, "%s: metric name too long (%zu bytes), skipped", source ? source : "?",
-			     len);
+		meta_problem(ms, "%s: metric name too long (%zu bytes), skipped",
+			     source ? source : "?", len);
 		return -ENAMETOOLONG;
 	}
 	for (i = 0; i < ms->n_metrics; i++) {
@@ -133,8 +133,8 @@ int meta_set_value(struct meta_set *ms, const char *name, double value, const ch
 		}
 	}
 	if (ms->n_metrics >= META_MAX_METRICS) {
-		meta_problem(ms, "%s: more than %d metrics, \"%.40s\" skipped", source ? source : "?",
-			     META_MAX_METRICS, name);
+		meta_problem(ms, "%s: more than %d metrics, \"%.40s\" skipped",
+			     source ? source : "?", META_MAX_METRICS, name);
 		return -ENOSPC;
 	}
 	if (ms->n_metrics == ms->cap) {
@@ -226,9 +226,9 @@ int meta_parse_number(const char *text, size_t len, double *out)
 }
 
 static const char *const meta_extensions[] = {
-	".ckpt", ".pt",	 ".pth",     ".bin",	".safetensors", ".npy",	 ".npz",   ".h5",
-	".hdf5", ".msgpack", ".pkl", ".pickle", ".tar",	       ".zip", ".json", ".distcp",
-	".index", ".data",
+	".ckpt", ".pt",	 ".pth",  ".bin",     ".safetensors", ".npy",
+	".npz",	 ".h5",	 ".hdf5", ".msgpack", ".pkl",	      ".pickle",
+	".tar",	 ".zip", ".json", ".distcp",  ".index",	      ".data",
 };
 
 static size_t strip_extension(const char *name, size_t len)
@@ -340,7 +340,8 @@ int meta_from_name(struct meta_set *ms, const char *name)
 				rc = meta_set_value(ms, key, v, "name");
 				if (rc == -ENOMEM)
 					return rc;
-				if (rc == 0 && (!strcmp(key, "step") || !strcmp(key, "global_step")))
+				if (rc == 0 &&
+				    (!strcmp(key, "step") || !strcmp(key, "global_step")))
 					pair_step = true;
 				if (rc == 0 && !strcmp(key, "epoch"))
 					pair_epoch = true;
@@ -493,7 +494,8 @@ static int set_json_number(struct meta_set *ms, const char *key, json_t *v, cons
 		return 0;
 	rc = meta_set_value(ms, key, json_number_value(v), source);
 	if (rc == -EINVAL)
-		meta_problem(ms, "%s: \"%.40s\" value %g refused", source, key, json_number_value(v));
+		meta_problem(ms, "%s: \"%.40s\" value %g refused", source, key,
+			     json_number_value(v));
 	return rc == -ENOMEM ? rc : 0;
 }
 
@@ -517,10 +519,12 @@ int meta_from_trainer_state(struct meta_set *ms, const char *json, size_t len)
 		goto out_release_tmp;
 	}
 	/* Later entries override earlier ones: each key keeps its last value. */
-	json_array_foreach(hist, i, entry) {
+	json_array_foreach(hist, i, entry)
+	{
 		if (!json_is_object(entry))
 			continue;
-		json_object_foreach(entry, key, v) {
+		json_object_foreach(entry, key, v)
+		{
 			if (!strcmp(key, "step") || !strcmp(key, "epoch") ||
 			    !strcmp(key, "global_step"))
 				continue;
@@ -533,7 +537,8 @@ int meta_from_trainer_state(struct meta_set *ms, const char *json, size_t len)
 	if (!rc)
 		rc = set_json_number(&tmp, "epoch", json_object_get(root, "epoch"), src);
 	if (!rc)
-		rc = set_json_number(&tmp, "best_metric", json_object_get(root, "best_metric"), src);
+		rc = set_json_number(&tmp, "best_metric", json_object_get(root, "best_metric"),
+				     src);
 	if (!rc)
 		rc = meta_merge(ms, &tmp, src);
 out_release_tmp:
@@ -555,7 +560,8 @@ int meta_from_json(struct meta_set *ms, const char *json, size_t len, const char
 	if (!root)
 		return rc;
 	meta_init(&tmp);
-	json_object_foreach(root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		rc = set_json_number(&tmp, key, v, source);
 		if (rc)
 			goto out_release_tmp;
@@ -563,7 +569,8 @@ int meta_from_json(struct meta_set *ms, const char *json, size_t len, const char
 	/* The nested metrics object overrides top-level fields of the same name. */
 	metrics = json_object_get(root, "metrics");
 	if (json_is_object(metrics)) {
-		json_object_foreach(metrics, key, v) {
+		json_object_foreach(metrics, key, v)
+		{
 			rc = set_json_number(&tmp, key, v, source);
 			if (rc)
 				goto out_release_tmp;

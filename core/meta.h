@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define META_NAME_MAX 128   /* longest metric name kept */
-#define META_SOURCE_MAX 32  /* "name", "trainer_state.json", "xattr", ... */
+#define META_NAME_MAX 128	  /* longest metric name kept */
+#define META_SOURCE_MAX 32	  /* "name", "trainer_state.json", "xattr", ... */
 #define META_JSON_MAX (16u << 20) /* metadata files larger than this are refused */
 #define META_MAX_METRICS 4096
 

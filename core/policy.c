@@ -61,7 +61,7 @@ static const char *policy_quote(char *buf, size_t len, const char *value)
 }
 
 __attribute__((format(printf, 3, 4))) static int policy_fail(char *why, size_t why_len,
-							    const char *fmt, ...)
+							     const char *fmt, ...)
 {
 	va_list ap;
 
@@ -235,8 +235,8 @@ static int policy_add_metric(struct policy_metric *list, size_t *n, const char *
 	policy_quote(q, sizeof(q), item);
 	colon = strrchr(item, ':');
 	if (!colon)
-		return policy_fail(why, why_len, "metric: '%s' needs a direction (NAME:min or NAME:max)",
-				   q);
+		return policy_fail(why, why_len,
+				   "metric: '%s' needs a direction (NAME:min or NAME:max)", q);
 	if (!strcmp(colon + 1, "min"))
 		dir = -1;
 	else if (!strcmp(colon + 1, "max"))
@@ -471,9 +471,9 @@ int policy_to_text(const struct policy *p, char **out)
 		    strchr(p->metrics[i].name, ','))
 			return -EINVAL;
 
-	rc = policy_buf_add(&b, "keep_last=%u\nkeep_best=%u\nkeep_every=%llu\nmetric=",
-			    (unsigned)p->keep_last, (unsigned)p->keep_best,
-			    (unsigned long long)p->keep_every);
+	rc = policy_buf_add(
+		&b, "keep_last=%u\nkeep_best=%u\nkeep_every=%llu\nmetric=", (unsigned)p->keep_last,
+		(unsigned)p->keep_best, (unsigned long long)p->keep_every);
 	/* All tracked metrics on one line: one row per key in the index. */
 	for (i = 0; !rc && i < p->n_metrics; i++)
 		rc = policy_buf_add(&b, "%s%s:%s", i ? "," : "", p->metrics[i].name,
@@ -594,8 +594,10 @@ int policy_check_names(const struct policy *p, char *why, size_t why_len)
 	policy_quote(q, sizeof(q), p->plain);
 	policy_quote(n, sizeof(n), p->latest_name);
 	if (policy_is_plain(p, p->latest_name))
-		return policy_fail(why, why_len, "plain=%s matches latest_name=%s, the virtual entry "
-				   "(give latest_name=OTHER to keep a plain file of that name)", q, n);
+		return policy_fail(why, why_len,
+				   "plain=%s matches latest_name=%s, the virtual entry "
+				   "(give latest_name=OTHER to keep a plain file of that name)",
+				   q, n);
 	if (policy_is_plain(p, ".ckptfs"))
 		return policy_fail(why, why_len, "plain=%s matches .ckptfs, which is reserved", q);
 	if (bl && strncmp(p->latest_name, p->best_prefix, bl) == 0 && p->latest_name[bl])

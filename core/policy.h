@@ -19,12 +19,12 @@ struct policy_metric {
 };
 
 struct policy {
-	uint32_t keep_last;  /* 0 = rule off */
-	uint32_t keep_best;  /* 0 = rule off; per tracked metric */
-	uint64_t keep_every; /* 0 = rule off */
+	uint32_t keep_last;				  /* 0 = rule off */
+	uint32_t keep_best;				  /* 0 = rule off; per tracked metric */
+	uint64_t keep_every;				  /* 0 = rule off */
 	struct policy_metric metrics[POLICY_MAX_METRICS]; /* tracked metrics */
 	size_t n_metrics;
-	int compress;       /* enum chunk_codec: NONE (default), ZLIB, ZSTD, AUTO */
+	int compress;	    /* enum chunk_codec: NONE (default), ZLIB, ZSTD, AUTO */
 	uint32_t settle_ms; /* default 2000 */
 	bool hide_virtual;
 	char latest_name[POLICY_TEXT_MAX]; /* default "latest" */
@@ -56,7 +56,7 @@ int policy_apply_words(struct policy *p, char *const *words, size_t n, char *why
 /* Serialise to / parse from key=value lines (the index stores one row per
  * key; this is the same text the CLI prints). Serialisation covers every
  * field; parsing ignores unknown keys (a newer store may have more). */
-int policy_to_text(const struct policy *p, char **out);   /* malloc'd */
+int policy_to_text(const struct policy *p, char **out); /* malloc'd */
 int policy_from_text(struct policy *p, const char *text);
 
 /* Direction for a metric: the tracked direction when tracked, else

@@ -132,10 +132,10 @@ static void retain_delete_rule(const struct policy *p, size_t n_metrics, char *o
 /* What each item is marked as, before the rules are applied in order. */
 struct retain_marks {
 	struct retain_cand *cand; /* scratch for the sorts */
-	int32_t *best_of;         /* metric whose best the item is, or -1 */
-	int32_t *kbest_of;        /* metric whose keep_best the item is in, or -1 */
-	bool *in_last;            /* among the keep_last newest */
-	size_t latest;            /* index of the latest item */
+	int32_t *best_of;	  /* metric whose best the item is, or -1 */
+	int32_t *kbest_of;	  /* metric whose keep_best the item is in, or -1 */
+	bool *in_last;		  /* among the keep_last newest */
+	size_t latest;		  /* index of the latest item */
 };
 
 static void marks_free(struct retain_marks *mk)
@@ -227,7 +227,8 @@ static void decide_one(struct retain_decision *d, const struct retain_marks *mk,
 		snprintf(d->rule, sizeof(d->rule), "keep_best=%u:%s", (unsigned)p->keep_best,
 			 p->metrics[mk->kbest_of[i]].name);
 	else if (retain_keep_every(it, p->keep_every))
-		snprintf(d->rule, sizeof(d->rule), "keep_every=%llu", (unsigned long long)p->keep_every);
+		snprintf(d->rule, sizeof(d->rule), "keep_every=%llu",
+			 (unsigned long long)p->keep_every);
 	else if (off)
 		snprintf(d->rule, sizeof(d->rule), "no policy");
 	else {

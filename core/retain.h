@@ -45,7 +45,7 @@ int retain_decide(const struct policy *p, const struct retain_item *items, size_
 /* Compares two candidates for "best" by a metric in direction dir (-1 min,
  * +1 max): negative when a is better. Ties: lower step (no step sorts last),
  * then smaller commit_seq. Shared with the store's resolution so both agree. */
-int retain_cmp_best(double va, bool a_has_step, int64_t a_step, int64_t a_seq,
-		    double vb, bool b_has_step, int64_t b_step, int64_t b_seq, int dir);
+int retain_cmp_best(double va, bool a_has_step, int64_t a_step, int64_t a_seq, double vb,
+		    bool b_has_step, int64_t b_step, int64_t b_seq, int dir);
 
 #endif

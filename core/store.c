@@ -68,10 +68,11 @@ static int refuse_new_index(const char *dir, const char *why, char *err, size_t 
 		util_seterr(err, err_len, "%s: %s", path, strerror(-rc));
 	if (rc <= 0)
 		return rc;
-	util_seterr(err, err_len,
-	       "%s: %s but chunks/ holds checkpoint data; refusing to start a new index over it"
-	       " (restore index.db from a backup, or move chunks/ away for a fresh store)",
-	       dir, why);
+	util_seterr(
+		err, err_len,
+		"%s: %s but chunks/ holds checkpoint data; refusing to start a new index over it"
+		" (restore index.db from a backup, or move chunks/ away for a fresh store)",
+		dir, why);
 	return -EUCLEAN;
 }
 
@@ -141,13 +142,14 @@ static int store_index_none(struct store *st, enum index_none none, int rc, char
 		if (missing)
 			util_seterr(err, err_len, "%s: not a ckptfs store (no index.db)", st->dir);
 		else
-			util_seterr(err, err_len, "%s: store is not initialised (index.db is empty)",
-				    st->dir);
+			util_seterr(err, err_len,
+				    "%s: store is not initialised (index.db is empty)", st->dir);
 		return rc == -ENODATA ? -ENOENT : rc;
 	}
 	if (rc == -ENODATA)
-		return refuse_new_index(st->dir, missing ? "index.db is missing" : "index.db is empty",
-					err, err_len);
+		return refuse_new_index(st->dir,
+					missing ? "index.db is missing" : "index.db is empty", err,
+					err_len);
 	return 0; /* missing, but unreadable: the creating open says why */
 }
 
@@ -155,7 +157,8 @@ static int store_index_none(struct store *st, enum index_none none, int rc, char
  * by making one; then, for the lock holder, when the index was initialised. */
 static int store_index_open(struct store *st, bool *created, char *err, size_t err_len)
 {
-	int ixf = (st->flags & STORE_RDONLY ? INDEX_RDONLY : 0) | (store_writable(st) ? INDEX_CHECK : 0);
+	int ixf = (st->flags & STORE_RDONLY ? INDEX_RDONLY : 0) |
+		(store_writable(st) ? INDEX_CHECK : 0);
 	enum index_none none;
 	int rc = index_open(st->ixops, st->dir, ixf, &st->ix, &none, err, err_len);
 
@@ -169,7 +172,8 @@ static int store_index_open(struct store *st, bool *created, char *err, size_t e
 	if (rc == 0 && store_writable(st)) {
 		rc = index_info_get(st->ix, "initialised_at", &st->init_ns);
 		if (rc < 0) {
-			util_seterr(err, err_len, "%s/index.db: %s", st->dir, index_last_error(st->ix));
+			util_seterr(err, err_len, "%s/index.db: %s", st->dir,
+				    index_last_error(st->ix));
 			index_close(st->ix, false);
 			st->ix = NULL;
 		}
@@ -245,9 +249,9 @@ static int store_open_once(const struct store_spec *sp, int flags, struct store 
 		struct chunk_opts copts = {
 			.backend = st->chunk_ops,
 			.spec = path,
-			.barrier = (flags & STORE_BARRIER_FSYNC)    ? CHUNK_BARRIER_FSYNC
-				   : (flags & STORE_BARRIER_SYNCFS) ? CHUNK_BARRIER_SYNCFS
-								    : CHUNK_BARRIER_AUTO,
+			.barrier = (flags & STORE_BARRIER_FSYNC) ? CHUNK_BARRIER_FSYNC
+				: (flags & STORE_BARRIER_SYNCFS) ? CHUNK_BARRIER_SYNCFS
+								 : CHUNK_BARRIER_AUTO,
 		};
 
 		rc = chunk_store_open_with(&copts, &st->cs);
@@ -358,7 +362,8 @@ int store_policy_set(struct store *st, const struct policy *p)
 	if (rc < 0)
 		goto out_unlock;
 	rc = index_policy_clear(st->ix);
-	for (line = strtok_r(text, "\n", &save); line && rc == 0; line = strtok_r(NULL, "\n", &save)) {
+	for (line = strtok_r(text, "\n", &save); line && rc == 0;
+	     line = strtok_r(NULL, "\n", &save)) {
 		char *eq = strchr(line, '=');
 
 		if (!eq)
@@ -385,9 +390,11 @@ int store_stats(struct store *st, struct store_stats *out)
 	store_mu_lock(st);
 	rc = index_stats_get(st->ix, out);
 	store_mu_unlock(st);
-	out->dedup_ratio = out->raw_bytes ? (double)out->logical_bytes / (double)out->raw_bytes : 1.0;
-	out->compression_ratio =
-		out->stored_bytes ? (double)out->raw_bytes / (double)out->stored_bytes : 1.0;
+	out->dedup_ratio = out->raw_bytes ? (double)out->logical_bytes / (double)out->raw_bytes
+					  : 1.0;
+	out->compression_ratio = out->stored_bytes
+		? (double)out->raw_bytes / (double)out->stored_bytes
+		: 1.0;
 	return rc;
 }
 

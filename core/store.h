@@ -50,16 +50,16 @@ struct store;
 /* ---- open / close --------------------------------------------------------- */
 
 enum {
-	STORE_RDONLY = 1 << 0, /* no lock, no recovery, no writes: the CLI's
+	STORE_RDONLY = 1 << 0,	       /* no lock, no recovery, no writes: the CLI's
 				  read-only commands, safe beside a mount */
-	STORE_NOCREATE = 1 << 1, /* fail with -ENOENT instead of creating */
-	STORE_SHARED = 1 << 2, /* index changes without the lock, beside a live
+	STORE_NOCREATE = 1 << 1,       /* fail with -ENOENT instead of creating */
+	STORE_SHARED = 1 << 2,	       /* index changes without the lock, beside a live
 				  mount that holds it (`ckpt pin/unpin/policy/
 				  commit/gc`): no recovery, no file data writes,
 				  no chunk file deletion (the mount reclaims) */
 	STORE_BARRIER_FSYNC = 1 << 3,  /* chunk barrier: always fsync each new chunk */
 	STORE_BARRIER_SYNCFS = 1 << 4, /* chunk barrier: always syncfs (neither: auto) */
-	STORE_DURABLE = 1 << 5, /* refuse backends that keep nothing past the
+	STORE_DURABLE = 1 << 5,	       /* refuse backends that keep nothing past the
 				   process (chunks=mem, the core's unit tests):
 				   what ckptfs and ckpt pass */
 };
@@ -128,9 +128,9 @@ int store_policy_set(struct store *st, const struct policy *p);
 
 struct ckpt_info {
 	int64_t id;
-	char *name;         /* for aborted ones, the display name (NAME, NAME~2 ...) */
-	int kind;           /* enum ckpt_kind */
-	int state;          /* enum ckpt_state */
+	char *name; /* for aborted ones, the display name (NAME, NAME~2 ...) */
+	int kind;   /* enum ckpt_kind */
+	int state;  /* enum ckpt_state */
 	bool has_step;
 	int64_t step;
 	bool has_epoch;
@@ -140,17 +140,17 @@ struct ckpt_info {
 	int64_t committed_at; /* 0 when never committed */
 	int64_t ended_at;     /* aborted / deleted at; 0 otherwise */
 	bool pinned;
-	bool withdrawn;       /* part of it was removed: never latest/best */
-	int64_t version;      /* the version its name shows: the staging
+	bool withdrawn;		   /* part of it was removed: never latest/best */
+	int64_t version;	   /* the version its name shows: the staging
 				 version if one exists, else the committed one */
 	int64_t committed_version; /* 0 when none */
 	int64_t staging_version;   /* 0 when none */
-	uint64_t logical_bytes; /* sum of file sizes (of `version`); for staging
+	uint64_t logical_bytes;	   /* sum of file sizes (of `version`); for staging
 				   and aborted ones only with STORE_LIST_SIZES
 				   or store_ckpt_logical_bytes, else 0 */
-	uint64_t stored_bytes;  /* bytes of chunks first stored by this checkpoint */
-	char *note;             /* abort reason, metric problems, rule of deletion; may be NULL */
-	char *deleted_rule;     /* "user", "policy: ...", "replaced"; NULL unless deleted */
+	uint64_t stored_bytes;	   /* bytes of chunks first stored by this checkpoint */
+	char *note;		/* abort reason, metric problems, rule of deletion; may be NULL */
+	char *deleted_rule;	/* "user", "policy: ...", "replaced"; NULL unless deleted */
 	struct metric *metrics; /* with their sources */
 	size_t n_metrics;
 };
@@ -159,9 +159,9 @@ void ckpt_info_release(struct ckpt_info *ci);
 void ckpt_info_free_array(struct ckpt_info *arr, size_t n);
 
 enum {
-	STORE_LIST_ALL = 1 << 0,        /* include aborted and deleted */
+	STORE_LIST_ALL = 1 << 0,	/* include aborted and deleted */
 	STORE_LIST_NO_METRICS = 1 << 1, /* skip metrics (fast readdir) */
-	STORE_LIST_SIZES = 1 << 2,      /* logical_bytes of staging/aborted ones too */
+	STORE_LIST_SIZES = 1 << 2,	/* logical_bytes of staging/aborted ones too */
 };
 
 /* Fills ci->logical_bytes of a staging or aborted checkpoint (a scan of its
@@ -185,8 +185,8 @@ int store_ckpt_lookup_aborted(struct store *st, const char *display_name, struct
  * (a directory, or an empty regular file for CKPT_FILE) with mode. -EEXIST
  * when a live checkpoint has that name, -ENAMETOOLONG, -EILSEQ (not UTF-8),
  * -EINVAL ("", ".", "..", contains '/'). *root receives the root node id. */
-int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mode,
-		      int64_t *ckpt_id, int64_t *root);
+int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mode, int64_t *ckpt_id,
+		      int64_t *root);
 
 /* Starts (or returns the existing) staging version of a committed
  * checkpoint: a copy of the committed tree sharing all chunks (no data is
@@ -268,14 +268,14 @@ struct store_node {
 	int64_t id;
 	int64_t version;
 	int64_t ckpt;
-	int64_t parent;   /* 0 for a version's root; STORE_NODE_GONE for a file
+	int64_t parent; /* 0 for a version's root; STORE_NODE_GONE for a file
 			     removed while open (its handles keep it) */
-	uint32_t mode;    /* S_IFDIR / S_IFREG / S_IFLNK | permission bits */
-	uint64_t size;    /* current size, including unflushed writes of an open file */
+	uint32_t mode;	/* S_IFDIR / S_IFREG / S_IFLNK | permission bits */
+	uint64_t size;	/* current size, including unflushed writes of an open file */
 	int64_t mtime_ns;
 	int64_t ctime_ns;
 	int64_t atime_ns; /* as last set (utimens); mtime_ns until then; reads never move it */
-	bool writable;    /* its version is staging */
+	bool writable;	  /* its version is staging */
 };
 
 #define STORE_NODE_GONE (-1)
@@ -403,10 +403,10 @@ struct store_stats {
 	uint64_t checkpoints; /* committed */
 	uint64_t staging, aborted, deleted;
 	uint64_t logical_bytes; /* sum over committed checkpoints */
-	uint64_t stored_bytes;  /* chunk bytes on disk */
-	uint64_t raw_bytes;     /* uncompressed bytes of the stored chunks */
+	uint64_t stored_bytes;	/* chunk bytes on disk */
+	uint64_t raw_bytes;	/* uncompressed bytes of the stored chunks */
 	uint64_t chunks;
-	double dedup_ratio;       /* logical / raw */
+	double dedup_ratio;	  /* logical / raw */
 	double compression_ratio; /* raw / stored */
 };
 int store_stats(struct store *st, struct store_stats *out);
@@ -415,7 +415,7 @@ struct store_event {
 	int64_t time;
 	char *event; /* commit, abort, delete, withdraw, gc, corrupt, promote, rename */
 	char *name;
-	char *rule;  /* or reason; may be NULL */
+	char *rule; /* or reason; may be NULL */
 };
 void store_events_free(struct store_event *ev, size_t n);
 /* Records an event of the mount itself (e.g. "invisible": a writer of

@@ -234,7 +234,8 @@ static void note_locked(struct store *st, const char *fmt, va_list ap)
 			*c = ' ';
 }
 
-static void note_locked_fmt(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note_locked_fmt(struct store *st, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void note_locked_fmt(struct store *st, const char *fmt, ...)
 {
 	va_list ap;

@@ -229,8 +229,8 @@ static int live_free(struct store *st, const char *name, int64_t *id)
 	return rc == -ENOENT ? 0 : rc;
 }
 
-int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mode,
-		      int64_t *ckpt_id, int64_t *root)
+int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mode, int64_t *ckpt_id,
+		      int64_t *root)
 {
 	struct index *ix = st->ix;
 	int64_t cid, vid, rid, now = store_now(), now_ns = store_now_ns();
@@ -443,8 +443,9 @@ static int check_formats(struct store *st, const struct commit_file *files, size
 			snprintf(prep->why, sizeof(prep->why), "%s: format check failed",
 				 files[i].path);
 		if (rc < 0 && rc != -EBADMSG)
-			snprintf(prep->why, sizeof(prep->why), "%s: reading for the format check: %s",
-				 files[i].path, strerror(-rc));
+			snprintf(prep->why, sizeof(prep->why),
+				 "%s: reading for the format check: %s", files[i].path,
+				 strerror(-rc));
 	}
 	return rc;
 }
@@ -465,13 +466,14 @@ static void read_metadata(struct store *st, int kind, const char *name,
 			if (strcmp(files[i].path, meta_files[k]) != 0)
 				continue;
 			if (files[i].size > META_JSON_MAX) {
-				meta_problem(&prep->ms, "%s: larger than %u bytes, ignored", meta_files[k],
-					     META_JSON_MAX);
+				meta_problem(&prep->ms, "%s: larger than %u bytes, ignored",
+					     meta_files[k], META_JSON_MAX);
 				break;
 			}
 			rc = read_small(st, &files[i], &text);
 			if (rc < 0) {
-				meta_problem(&prep->ms, "%s: unreadable: %s", meta_files[k], strerror(-rc));
+				meta_problem(&prep->ms, "%s: unreadable: %s", meta_files[k],
+					     strerror(-rc));
 				break;
 			}
 			if (k == 0)
@@ -494,8 +496,8 @@ static int xattr_metric_keep(void *ctx, const struct metric *m)
 /* Everything of a commit that happens before its transaction: flush, format
  * checks, metrics, chunk barrier. Runs without st->mu except for index reads.
  * Returns -EBADMSG with prep->why when a check failed. */
-static int commit_prepare(struct store *st, int64_t ckpt_id, int64_t v, int kind,
-			  const char *name, bool checks, struct commit_prep *prep)
+static int commit_prepare(struct store *st, int64_t ckpt_id, int64_t v, int kind, const char *name,
+			  bool checks, struct commit_prep *prep)
 {
 	struct commit_file *files = NULL;
 	size_t n = 0, i;
@@ -506,7 +508,8 @@ static int commit_prepare(struct store *st, int64_t ckpt_id, int64_t v, int kind
 	prep->why[0] = 0;
 	rc = store_flush_version(st, v);
 	if (rc < 0) {
-		snprintf(prep->why, sizeof(prep->why), "writing file data failed: %s", strerror(-rc));
+		snprintf(prep->why, sizeof(prep->why), "writing file data failed: %s",
+			 strerror(-rc));
 		return rc;
 	}
 	store_mu_lock(st);
@@ -526,14 +529,16 @@ static int commit_prepare(struct store *st, int64_t ckpt_id, int64_t v, int kind
 	rc = index_metric_foreach_xattr(st->ix, ckpt_id, xattr_metric_keep, &prep->ms);
 	store_mu_unlock(st);
 	if (rc < 0) {
-		snprintf(prep->why, sizeof(prep->why), "reading stored metrics failed: %s", strerror(-rc));
+		snprintf(prep->why, sizeof(prep->why), "reading stored metrics failed: %s",
+			 strerror(-rc));
 		goto out_free;
 	}
 
 	store_crash_point(st, "commit:before_barrier");
 	rc = chunk_barrier(st->cs);
 	if (rc < 0) {
-		snprintf(prep->why, sizeof(prep->why), "making data durable failed: %s", strerror(-rc));
+		snprintf(prep->why, sizeof(prep->why), "making data durable failed: %s",
+			 strerror(-rc));
 		goto out_free;
 	}
 	store_crash_point(st, "commit:after_barrier");
@@ -795,7 +800,8 @@ int store_ckpt_rename(struct store *st, int64_t ckpt_id, const char *new_name, i
 	if (r.state != CKPT_STAGING && r.state != CKPT_COMMITTED)
 		return -ENOENT;
 	if ((flags & STORE_RENAME_COMMIT) && r.staging)
-		return commit_common(st, ckpt_id, new_name, (flags & STORE_RENAME_NOREPLACE) != 0, false);
+		return commit_common(st, ckpt_id, new_name, (flags & STORE_RENAME_NOREPLACE) != 0,
+				     false);
 
 	store_mu_lock(st);
 	rc = store_ckpt_name(st, ckpt_id, &name);

@@ -78,7 +78,8 @@ void store_damage_healed(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], c
 	}
 	store_mu_unlock(st);
 	if (was)
-		store_note(st, "healed damaged chunk %.16s (saved again by %s)", hex, by ? by : "?");
+		store_note(st, "healed damaged chunk %.16s (saved again by %s)", hex,
+			   by ? by : "?");
 }
 
 bool store_lock_held_elsewhere(struct store *st)

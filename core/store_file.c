@@ -72,7 +72,7 @@ static void slot_set(struct ofile *of, uint64_t k, bool on)
 	if (on)
 		of->dirty[k / 8] |= (uint8_t)(1u << (k % 8));
 	else
-		of->dirty[k / 8] &= (uint8_t)~(1u << (k % 8));
+		of->dirty[k / 8] &= (uint8_t) ~(1u << (k % 8));
 }
 
 static int bitmap_grow(struct ofile *of, uint64_t slots)
@@ -183,8 +183,8 @@ static int base_damage(struct ofile *of, uint64_t k, int rc)
  * row references it (gc deletes with gc_rw held for writing). A chunk known
  * to be damaged is rewritten, not deduplicated onto. Returns 1 (a new chunk
  * file) or 0 (present, or a damaged one rewritten), or a negative errno. */
-static int put_held(struct ofile *of, const void *buf, size_t len, int codec,
-		    struct chunk_ref *ref, uint32_t *stored, int *codec_used)
+static int put_held(struct ofile *of, const void *buf, size_t len, int codec, struct chunk_ref *ref,
+		    uint32_t *stored, int *codec_used)
 {
 	struct store *st = of->st;
 	bool heal;
@@ -310,8 +310,11 @@ static void ph_queue(struct ofile *of, uint64_t k, int codec)
 
 	if (!j)
 		return;
-	*j = (struct ph_job){ .of = of, .k = k, .start = grid_start(of->grid, k),
-			      .len = grid_len(of->grid, k), .codec = codec };
+	*j = (struct ph_job){ .of = of,
+			      .k = k,
+			      .start = grid_start(of->grid, k),
+			      .len = grid_len(of->grid, k),
+			      .codec = codec };
 	/* the job's reference, taken before the worker can drop it; not the
 	 * last one when undone: the caller's handle holds one */
 	store_mu_lock(st);
@@ -559,7 +562,8 @@ static int ofile_get(struct store *st, int64_t id, bool write, int codec, struct
 	if (rc < 0)
 		goto out_free;
 	/* "ckpt/path" names the file in corrupt events */
-	if (store_ckpt_name(st, n.ckpt, &cname) == 0 && store_node_path_locked(st, id, &npath) == 0) {
+	if (store_ckpt_name(st, n.ckpt, &cname) == 0 &&
+	    store_node_path_locked(st, id, &npath) == 0) {
 		size_t l = strlen(cname) + strlen(npath) + 2;
 
 		of->path = malloc(l);
@@ -830,7 +834,8 @@ out_mark:
 	if ((of->grid_fixed || of->n_base > 0) && of->codec >= 0) {
 		/* the slots this write completed go to the worker */
 		for (k = first; k <= last; k++)
-			if (grid_start(of->grid, k) + grid_len(of->grid, k) <= end && slot_dirty(of, k))
+			if (grid_start(of->grid, k) + grid_len(of->grid, k) <= end &&
+			    slot_dirty(of, k))
 				ph_queue(of, k, of->codec);
 	}
 	if (of->n_dirty >= STORE_DIRTY_FLUSH)
@@ -863,7 +868,7 @@ int store_file_truncate(struct store_file *f, uint64_t size)
 			of->ph[k].seq += 2;
 		pthread_mutex_unlock(&of->ph_mu);
 		if (size == 0)
-			of->grid_fixed = false; /* the next first bytes choose again */
+			of->grid_fixed = false;	   /* the next first bytes choose again */
 		keep = grid_count(of->grid, size); /* slots still in the file */
 		/* a partial last slot keeps only its first bytes: make it dirty */
 		k = grid_slot(of->grid, size);
@@ -911,7 +916,7 @@ struct flush {
 	struct chunk_ref *nl;
 	uint32_t *stored;      /* bytes on disk of nl[k]'s chunk */
 	uint8_t *codecs, *put; /* put[k]: 0 none, 1 held, PUT_NEW held and created */
-	uint8_t *buf;          /* CHUNK_SIZE */
+	uint8_t *buf;	       /* CHUNK_SIZE */
 	uint64_t n_new, stored_new;
 	uint64_t zero_k; /* slot holding this flush's zero chunk, UINT64_MAX none */
 	uint32_t g;
@@ -941,8 +946,8 @@ static int flush_plan(struct ofile *of, struct flush *fl)
 	for (k = 0; k < of->ph_cap; k++) {
 		struct ph_slot *r = &of->ph[k];
 
-		if (r->valid && (fl->regrid || r->res_seq != r->seq || k >= fl->n_new ||
-				 !slot_dirty(of, k))) {
+		if (r->valid &&
+		    (fl->regrid || r->res_seq != r->seq || k >= fl->n_new || !slot_dirty(of, k))) {
 			ph_unhold(of->st, &r->ref);
 			r->valid = false;
 		}
@@ -1273,7 +1278,8 @@ int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off)
 	}
 	while (len) {
 		uint64_t k = grid_slot(r->grid, off);
-		size_t so = (size_t)(off - grid_start(r->grid, k)), n = grid_len(r->grid, k) - so, have;
+		size_t so = (size_t)(off - grid_start(r->grid, k)), n = grid_len(r->grid, k) - so,
+		       have;
 
 		if (n > len)
 			n = len;
@@ -1285,9 +1291,11 @@ int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off)
 
 				if (rc < 0) {
 					r->cur = SIZE_MAX;
-					if (rc == -EIO) { /* the next save of these bytes rewrites it */
+					if (rc ==
+					    -EIO) { /* the next save of these bytes rewrites it */
 						store_mu_lock(r->st);
-						store_damage_mark_locked(r->st, r->refs[k].hash, "commit check");
+						store_damage_mark_locked(r->st, r->refs[k].hash,
+									 "commit check");
 						store_mu_unlock(r->st);
 					}
 					return rc == -ENOENT ? -EIO : rc;

@@ -366,8 +366,10 @@ out_unlock:
 	store_mu_unlock(st);
 	free(oc.hashes);
 	if (kept)
-		store_note(st, "recovery: kept %zu chunk files without an index row that are older"
-			   " than the index (see README, \"Choices\")", kept);
+		store_note(st,
+			   "recovery: kept %zu chunk files without an index row that are older"
+			   " than the index (see README, \"Choices\")",
+			   kept);
 	if (rc == 0)
 		rc = store_release_unreferenced(st, &freed);
 	return rc;
@@ -415,9 +417,12 @@ static int plan(struct store *st, const struct policy *p, struct retain_row **ou
 	for (i = 0, j = 0; i < n; i++) {
 		if (c[i].withdrawn)
 			continue;
-		items[j++] = (struct retain_item){ .id = c[i].id, .commit_seq = c[i].commit_seq,
-						   .has_step = c[i].has_step, .step = c[i].step,
-						   .pinned = c[i].pinned, .metrics = c[i].metrics,
+		items[j++] = (struct retain_item){ .id = c[i].id,
+						   .commit_seq = c[i].commit_seq,
+						   .has_step = c[i].has_step,
+						   .step = c[i].step,
+						   .pinned = c[i].pinned,
+						   .metrics = c[i].metrics,
 						   .n_metrics = c[i].n_metrics };
 	}
 	rc = j ? retain_decide(p, items, j, dec) : 0;
@@ -429,7 +434,8 @@ static int plan(struct store *st, const struct policy *p, struct retain_row **ou
 		c[i].name = NULL;
 		if (c[i].withdrawn) {
 			rows[i].keep = true;
-			snprintf(rows[i].rule, sizeof(rows[i].rule), "withdrawn (not managed by retention)");
+			snprintf(rows[i].rule, sizeof(rows[i].rule),
+				 "withdrawn (not managed by retention)");
 			continue;
 		}
 		rows[i].keep = dec[j].keep;
@@ -474,7 +480,7 @@ struct retain_run {
 	size_t n, nd;
 	int64_t *protect; /* latest and best_<metric>: checked again here */
 	size_t np;
-	bool *refused;    /* rows[i] planned for deletion but protected */
+	bool *refused; /* rows[i] planned for deletion but protected */
 };
 
 static void protect_resolved(struct store *st, const struct policy *p, struct retain_run *r)
@@ -573,8 +579,8 @@ static int retain_run_once(struct store *st, struct retain_row **deleted, size_t
 	store_mu_unlock(st);
 	for (i = 0; i < r.n; i++)
 		if (r.refused[i])
-			store_note(st, "retention: refused to delete %s (%s): protected", r.rows[i].name,
-				   r.rows[i].rule);
+			store_note(st, "retention: refused to delete %s (%s): protected",
+				   r.rows[i].name, r.rows[i].rule);
 	if (rc < 0)
 		goto out_free;
 	if (r.nd)
@@ -703,11 +709,12 @@ struct verify_ctx {
 	void *uctx;
 	int problems;
 	bool live_writer;   /* a mount holds the lock: it may be putting chunks */
-	int64_t young;      /* its files newer than this may be between file and row */
+	int64_t young;	    /* its files newer than this may be between file and row */
 	uint64_t n_skipped; /* such files without a row, not reported */
 };
 
-static void problem(struct verify_ctx *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void problem(struct verify_ctx *v, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void problem(struct verify_ctx *v, const char *fmt, ...)
 {
 	char line[256];
@@ -741,8 +748,8 @@ static int orphan_file_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 	in_flight = held_has(&st->held, hash);
 	store_mu_unlock(st);
 	if (chunk_mtime(st->cs, hash, &mtime) < 0)
-		return 0; /* gone */
-	mtime /= 1000000000; /* seconds, as v->young */
+		return 0;	   /* gone */
+	mtime /= 1000000000;	   /* seconds, as v->young */
 	if (row == 1 || in_flight) /* recorded or in flight */
 		return 0;
 	if (v->live_writer && mtime >= v->young) {
@@ -864,7 +871,10 @@ int store_verify_ex(struct store *st, const struct store_verify_opts *o)
 	void *ctx = o->ctx;
 	struct held_set recount = { 0 }, rowset = { 0 };
 	struct verify_rows rows = { .set = &rowset };
-	struct verify_ctx v = { .st = st, .rows = &rowset, .report = o->report, .uctx = ctx,
+	struct verify_ctx v = { .st = st,
+				.rows = &rowset,
+				.report = o->report,
+				.uctx = ctx,
 				.young = store_now() - STORE_ORPHAN_GRACE };
 	size_t i;
 	int rc;
@@ -880,8 +890,8 @@ int store_verify_ex(struct store *st, const struct store_verify_opts *o)
 
 		if (e->count && !held_has(&rowset, e->hash)) {
 			chunk_hex(e->hash, hex);
-			problem(&v, "chunk %s referenced %u times has no index row%s", hex, e->count,
-				chunk_has(st->cs, e->hash) == 1 ? "" : " and no file");
+			problem(&v, "chunk %s referenced %u times has no index row%s", hex,
+				e->count, chunk_has(st->cs, e->hash) == 1 ? "" : " and no file");
 		}
 	}
 	v.live_writer = store_lock_held_elsewhere(st);

@@ -53,7 +53,7 @@ enum { VER_STAGING = 0, VER_COMMITTED = 1, VER_ABORTED = 2, VER_DEAD = 3 };
 #define STORE_NOTE_LEN 512
 #define STORE_NAME_MAX 255
 #define STORE_TREE_MAX (1u << 22) /* nodes of one version: cap for walks */
-#define STORE_EVENTS_MAX 100000   /* newest events returned by store_events */
+#define STORE_EVENTS_MAX 100000	  /* newest events returned by store_events */
 /* An open file with this many dirty slots is flushed by the next write, so a
  * sequential writer's overlay (and page cache) stays small. */
 #define STORE_DIRTY_FLUSH 64
@@ -61,44 +61,44 @@ enum { VER_STAGING = 0, VER_COMMITTED = 1, VER_ABORTED = 2, VER_DEAD = 3 };
 /* One slot's background-hashing state (store_file.c, "background hashing"). */
 struct ph_slot {
 	struct chunk_ref ref; /* the result, when valid */
-	uint32_t seq;         /* odd while a write changes the slot's bytes */
+	uint32_t seq;	      /* odd while a write changes the slot's bytes */
 	uint32_t res_seq;     /* seq the result was read at */
 	uint32_t stored;      /* bytes on disk of the result's chunk */
 	uint8_t codec;
-	bool valid;           /* a result, its chunk held in st->held */
-	bool isnew;           /* chunk_put wrote a new chunk file */
+	bool valid; /* a result, its chunk held in st->held */
+	bool isnew; /* chunk_put wrote a new chunk file */
 };
 
 /* The one shared state of an open regular file (all handles of a node). */
 struct ofile {
 	struct store *st;
 	int64_t node, version, ckpt;
-	int refs;           /* handles; protected by st->mu */
-	struct ofile *next; /* st->files list; protected by st->mu */
-	atomic_bool ro;     /* version no longer staging: writes refused */
+	int refs;	      /* handles; protected by st->mu */
+	struct ofile *next;   /* st->files list; protected by st->mu */
+	atomic_bool ro;	      /* version no longer staging: writes refused */
 	atomic_bool unlinked; /* node row gone: flush keeps data, skips the row */
 
-	pthread_rwlock_t rw; /* guards everything below */
+	pthread_rwlock_t rw;	/* guards everything below */
 	struct chunk_ref *base; /* the node row's chunk list (held in st->held) */
-	size_t n_base_row;      /* entries of base */
-	size_t n_base;          /* leading entries still valid (a truncate cuts) */
+	size_t n_base_row;	/* entries of base */
+	size_t n_base;		/* leading entries still valid (a truncate cuts) */
 	uint64_t size;
-	bool meta_dirty;     /* size changed without dirty slots */
-	int fd;              /* overlay STORE/staging/<node>, -1 until written */
-	uint8_t *dirty;      /* bitmap of slots whose bytes live in the overlay */
-	size_t dirty_cap;    /* slots the bitmap covers */
+	bool meta_dirty;  /* size changed without dirty slots */
+	int fd;		  /* overlay STORE/staging/<node>, -1 until written */
+	uint8_t *dirty;	  /* bitmap of slots whose bytes live in the overlay */
+	size_t dirty_cap; /* slots the bitmap covers */
 	uint64_t n_dirty;
-	int codec;           /* chunk codec for new chunks; -1 undecided (auto) */
-	bool codec_set;      /* the first writer's policy chose it */
+	int codec;	/* chunk codec for new chunks; -1 undecided (auto) */
+	bool codec_set; /* the first writer's policy chose it */
 	int64_t mtime_ns;
 	/* The node row's attributes, for a file removed while open (stat
 	 * through its handles); protected by st->mu. */
 	uint32_t mode;
 	int64_t ctime_ns, atime_ns;
-	char *path;          /* "ckpt/path" for corrupt events */
-	uint8_t *scratch;    /* CHUNK_SIZE, for base copies on write */
-	uint32_t grid;       /* chunk 0's length: the grid (see store_file.c) */
-	bool grid_fixed;     /* grid chosen at the first write, not at flush */
+	char *path;	  /* "ckpt/path" for corrupt events */
+	uint8_t *scratch; /* CHUNK_SIZE, for base copies on write */
+	uint32_t grid;	  /* chunk 0's length: the grid (see store_file.c) */
+	bool grid_fixed;  /* grid chosen at the first write, not at flush */
 
 	pthread_mutex_t ph_mu; /* guards the three below; only phq_mu nests inside */
 	pthread_cond_t ph_cv;  /* signalled when ph_jobs drops */
@@ -133,15 +133,15 @@ struct ph_job {
 struct store {
 	char *dir;
 	int flags;
-	bool locked; /* holds STORE/lock: may delete chunk files */
-	int64_t init_ns; /* when this index was initialised (store_info), read-write
+	bool locked;		       /* holds STORE/lock: may delete chunk files */
+	int64_t init_ns;	       /* when this index was initialised (store_info), read-write
 			    opens only: recovery deletes no chunk file older */
 	const struct index_ops *ixops; /* the index backend */
 	const struct chunk_backend_ops *chunk_ops; /* the chunk backend */
 	struct index_lock *lock; /* the backend's single-writer lock, when locked */
-	struct index *ix; /* the index (core/index.h) */
+	struct index *ix;	 /* the index (core/index.h) */
 	struct chunk_store *cs;
-	pthread_mutex_t mu; /* through store_mu_lock / store_mu_unlock */
+	pthread_mutex_t mu;	     /* through store_mu_lock / store_mu_unlock */
 	_Atomic(pthread_t) mu_owner; /* debug builds: who holds mu, when mu_owned */
 	atomic_bool mu_owned;
 	pthread_rwlock_t gc_rw;
@@ -168,8 +168,8 @@ struct store {
 static inline bool store_mu_held(struct store *st)
 {
 	return atomic_load_explicit(&st->mu_owned, memory_order_relaxed) &&
-	       pthread_equal(atomic_load_explicit(&st->mu_owner, memory_order_relaxed),
-			     pthread_self());
+		pthread_equal(atomic_load_explicit(&st->mu_owner, memory_order_relaxed),
+			      pthread_self());
 }
 
 static inline void store_mu_lock(struct store *st)
@@ -263,8 +263,8 @@ struct chunk_reader {
 	size_t n;
 	uint64_t size;
 	uint32_t grid; /* chunk 0's length (store_file.c) */
-	uint8_t *buf; /* CHUNK_SIZE, lazily allocated */
-	size_t cur;   /* index of the chunk in buf, SIZE_MAX when none */
+	uint8_t *buf;  /* CHUNK_SIZE, lazily allocated */
+	size_t cur;    /* index of the chunk in buf, SIZE_MAX when none */
 };
 void chunk_reader_init(struct chunk_reader *r, struct store *st, const struct chunk_ref *refs,
 		       size_t n, uint64_t size);

@@ -217,7 +217,8 @@ int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reaso
 	if (r.state == CKPT_STAGING) {
 		rc = index_version_set_state(st->ix, r.staging, VER_ABORTED);
 		if (rc == 0)
-			rc = index_ckpt_set_aborted(st->ix, ckpt_id, store_now(), reason, r.staging);
+			rc = index_ckpt_set_aborted(st->ix, ckpt_id, store_now(), reason,
+						    r.staging);
 	} else {
 		rc = abort_update(st, ckpt_id, &r, name, reason);
 	}

@@ -35,8 +35,9 @@ static int spec_option(struct store_spec *s, const char *w, char *err, size_t er
 	const void *be, *had;
 
 	if (!is_index && !is_chunks) {
-		util_seterr(err, err_len, "%s: unknown store option '%s' (index=sqlite, chunks=dir|mem)",
-			    s->dir, w);
+		util_seterr(err, err_len,
+			    "%s: unknown store option '%s' (index=sqlite, chunks=dir|mem)", s->dir,
+			    w);
 		return -EINVAL;
 	}
 	v++;
@@ -48,7 +49,8 @@ static int spec_option(struct store_spec *s, const char *w, char *err, size_t er
 	}
 	had = is_index ? (const void *)s->index : (const void *)s->chunks;
 	if (had && had != be) {
-		util_seterr(err, err_len, "%s: %s given twice", s->dir, is_index ? "index" : "chunks");
+		util_seterr(err, err_len, "%s: %s given twice", s->dir,
+			    is_index ? "index" : "chunks");
 		return -EINVAL;
 	}
 	if (is_index)
@@ -76,7 +78,8 @@ int store_spec_parse(const char *spec, struct store_spec *out, char *err, size_t
 		rc = -EINVAL;
 		goto out_free;
 	}
-	if (opts && opts[0] && (strstr(opts, ",,") || opts[strlen(opts) - 1] == ',' || opts[0] == ',')) {
+	if (opts && opts[0] &&
+	    (strstr(opts, ",,") || opts[strlen(opts) - 1] == ',' || opts[0] == ',')) {
 		util_seterr(err, err_len, "%s: empty store option", spec);
 		rc = -EINVAL;
 		goto out_free;
@@ -133,14 +136,17 @@ int store_spec_settle(struct store *st, const struct store_spec *s, bool created
 		rc = spec_recorded(st, SPEC_CHUNK_KEY, "dir", &chname);
 	if (rc < 0) {
 		util_seterr(err, err_len, "%s: %s", st->dir, strerror(-rc));
-	} else if (strcmp(ixname, st->ixops->name) || (s->chunks && strcmp(chname, s->chunks->name))) {
-		util_seterr(err, err_len, "%s: store was created with index=%s,chunks=%s, not %s=%s",
-			    st->dir, ixname, chname, strcmp(ixname, st->ixops->name) ? "index" : "chunks",
+	} else if (strcmp(ixname, st->ixops->name) ||
+		   (s->chunks && strcmp(chname, s->chunks->name))) {
+		util_seterr(err, err_len,
+			    "%s: store was created with index=%s,chunks=%s, not %s=%s", st->dir,
+			    ixname, chname, strcmp(ixname, st->ixops->name) ? "index" : "chunks",
 			    strcmp(ixname, st->ixops->name) ? st->ixops->name : s->chunks->name);
 		rc = -EINVAL;
 	} else if (!(st->chunk_ops = chunk_backend_find(chname))) {
-		util_seterr(err, err_len, "%s: store uses chunk backend '%s', unknown to this version",
-			    st->dir, chname);
+		util_seterr(err, err_len,
+			    "%s: store uses chunk backend '%s', unknown to this version", st->dir,
+			    chname);
 		rc = -EPROTONOSUPPORT;
 	}
 	free(ixname);
@@ -155,6 +161,7 @@ int store_spec_durable(const char *dir, const struct chunk_backend_ops *chunks, 
 		return 0;
 	util_seterr(err, err_len,
 		    "%s: chunks=mem keeps chunk data only in this process's memory (for the core's"
-		    " unit tests); ckptfs and ckpt refuse it", dir);
+		    " unit tests); ckptfs and ckpt refuse it",
+		    dir);
 	return -EPROTONOSUPPORT;
 }

@@ -20,13 +20,13 @@ int util_grow_ptr(void **p, size_t *cap, size_t n, size_t elem, size_t max);
 
 /* The same on a typed array lvalue: UTIL_GROW(arr, cap, n, max) is 0 or a
  * negative errno, and updates arr and cap. */
-#define UTIL_GROW(arr, cap, n, max)                                                  \
-	({                                                                           \
-		void *util_p_ = (arr);                                               \
+#define UTIL_GROW(arr, cap, n, max)                                                         \
+	({                                                                                  \
+		void *util_p_ = (arr);                                                      \
 		int util_rc_ = util_grow_ptr(&util_p_, &(cap), (n), sizeof(*(arr)), (max)); \
-		if (util_rc_ == 0)                                                   \
-			(arr) = util_p_;                                             \
-		util_rc_;                                                            \
+		if (util_rc_ == 0)                                                          \
+			(arr) = util_p_;                                                    \
+		util_rc_;                                                                   \
 	})
 
 #endif

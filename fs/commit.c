@@ -49,7 +49,7 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 		return rc;
 	}
 	bool staging = ci.state == CKPT_STAGING ||
-		       (ci.state == CKPT_COMMITTED && ci.staging_version != 0);
+		(ci.state == CKPT_COMMITTED && ci.staging_version != 0);
 	if (!staging) {
 		ckpt_info_release(&ci);
 		fs_track_drop(fs, id);
@@ -73,9 +73,11 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 		 * version falls back to the old one. */
 		struct ckpt_info now;
 		if (store_ckpt_get(fs->st, id, &now) == 0) {
-			if (now.state == CKPT_STAGING || (now.state == CKPT_COMMITTED && now.staging_version)) {
+			if (now.state == CKPT_STAGING ||
+			    (now.state == CKPT_COMMITTED && now.staging_version)) {
 				char reason[128];
-				snprintf(reason, sizeof(reason), "commit failed: %s", strerror(-rc));
+				snprintf(reason, sizeof(reason), "commit failed: %s",
+					 strerror(-rc));
 				if (store_ckpt_abort(fs->st, id, reason) < 0)
 					fs_track_doom(fs, id, reason);
 			}
@@ -151,4 +153,3 @@ void fs_commit_quiet(struct fs *fs)
 			fs_commit(fs, ids[i]);
 	}
 }
-

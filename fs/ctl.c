@@ -8,7 +8,7 @@
 
 #include "fs.h"
 
-const char *const fs_ctl_names[FS_CTL_N] = {"status", "latest", "retention", "checkpoints.tsv"};
+const char *const fs_ctl_names[FS_CTL_N] = { "status", "latest", "retention", "checkpoints.tsv" };
 
 #define FS_CTL_MAX (64u << 20) /* a control file never grows past this */
 #define FS_CTL_PROBLEMS 20     /* metric problems shown in status */
@@ -19,7 +19,8 @@ struct fs_buf {
 	int err;
 };
 
-static void fs_buf_printf(struct fs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fs_buf_printf(struct fs_buf *b, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void fs_buf_printf(struct fs_buf *b, const char *fmt, ...)
 {
 	if (b->err)
@@ -63,7 +64,11 @@ static void fs_buf_tsv(struct fs_buf *b, const char *s)
 		if (!c)
 			return;
 		if (c == '\\' || c == '\t' || c == '\n' || c == '\r')
-			fs_buf_printf(b, "\\%c", c == '\\' ? '\\' : c == '\t' ? 't' : c == '\n' ? 'n' : 'r');
+			fs_buf_printf(b, "\\%c",
+				      c == '\\'		  ? '\\'
+					      : c == '\t' ? 't'
+					      : c == '\n' ? 'n'
+							  : 'r');
 		else
 			fs_buf_printf(b, "\\x%02x", c);
 		run = s + 1;
@@ -73,10 +78,14 @@ static void fs_buf_tsv(struct fs_buf *b, const char *s)
 static const char *fs_state_name(int state)
 {
 	switch (state) {
-	case CKPT_STAGING: return "staging";
-	case CKPT_COMMITTED: return "committed";
-	case CKPT_ABORTED: return "aborted";
-	default: return "deleted";
+	case CKPT_STAGING:
+		return "staging";
+	case CKPT_COMMITTED:
+		return "committed";
+	case CKPT_ABORTED:
+		return "aborted";
+	default:
+		return "deleted";
 	}
 }
 
@@ -103,12 +112,12 @@ static void fs_gen_status(struct fs *fs, struct fs_buf *b)
 	fs_buf_printf(b, "checkpoints: %llu\nstaging: %llu\naborted: %llu\ndeleted: %llu\n",
 		      (unsigned long long)s.checkpoints, (unsigned long long)s.staging,
 		      (unsigned long long)s.aborted, (unsigned long long)s.deleted);
-	fs_buf_printf(b, "logical_bytes: %llu\nstored_bytes: %llu\n", (unsigned long long)s.logical_bytes,
-		      (unsigned long long)s.stored_bytes);
+	fs_buf_printf(b, "logical_bytes: %llu\nstored_bytes: %llu\n",
+		      (unsigned long long)s.logical_bytes, (unsigned long long)s.stored_bytes);
 	fs_buf_printf(b, "process_exit_connector: %s\n", fs->pw_status);
 	fs_buf_printf(b, "writer_exit: %s\n", fs->writer_exit ? fs->writer_exit : "unavailable");
-	fs_buf_printf(b, "commit: %s%s%s", fs->copts.rename_only ? "rename" : "close", fs->copts.marker[0] ? ", marker " : "",
-		      fs->copts.marker);
+	fs_buf_printf(b, "commit: %s%s%s", fs->copts.rename_only ? "rename" : "close",
+		      fs->copts.marker[0] ? ", marker " : "", fs->copts.marker);
 	if (fs->copts.timeout_ms > 0)
 		fs_buf_printf(b, ", timeout %lld ms", (long long)fs->copts.timeout_ms);
 	fs_buf_printf(b, "\n");
@@ -121,7 +130,8 @@ static void fs_gen_status(struct fs *fs, struct fs_buf *b)
 		pthread_mutex_unlock(&fs->pol_lock);
 		if (policy_to_text(p, &text) == 0 && text) {
 			fs_buf_printf(b, "policy:\n");
-			for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+			for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
+			     l = strtok_r(NULL, "\n", &save))
 				fs_buf_printf(b, "  %s\n", l);
 		}
 		free(text);
@@ -132,11 +142,15 @@ static void fs_gen_status(struct fs *fs, struct fs_buf *b)
 	fs_buf_printf(b, "notes:\n");
 	uint64_t invisible = __atomic_load_n(&fs->n_invisible, __ATOMIC_RELAXED);
 	if (invisible)
-		fs_buf_printf(b, "  invisible writers: %llu writes by processes this mount cannot see (FUSE pid 0: "
-			      "another PID namespace); their exits are not detected: see commit=rename, "
-			      "commit_marker=GLOB\n", (unsigned long long)invisible);
+		fs_buf_printf(
+			b,
+			"  invisible writers: %llu writes by processes this mount cannot see (FUSE pid 0: "
+			"another PID namespace); their exits are not detected: see commit=rename, "
+			"commit_marker=GLOB\n",
+			(unsigned long long)invisible);
 	if (notes)
-		for (char *save = NULL, *l = strtok_r(notes, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		for (char *save = NULL, *l = strtok_r(notes, "\n", &save); l;
+		     l = strtok_r(NULL, "\n", &save))
 			fs_buf_printf(b, "  %s\n", l);
 	free(notes);
 
@@ -147,7 +161,8 @@ static void fs_gen_status(struct fs *fs, struct fs_buf *b)
 		fs_buf_printf(b, "aborted checkpoints:\n");
 		for (size_t i = 0; i < n; i++)
 			if (arr[i].state == CKPT_ABORTED)
-				fs_buf_printf(b, "  %s: %s\n", arr[i].name, arr[i].note ? arr[i].note : "");
+				fs_buf_printf(b, "  %s: %s\n", arr[i].name,
+					      arr[i].note ? arr[i].note : "");
 		fs_buf_printf(b, "metric problems:\n");
 		size_t shown = 0;
 		for (size_t i = n; i-- > 0 && shown < FS_CTL_PROBLEMS;) {
@@ -225,14 +240,23 @@ static void fs_gen_tsv(struct fs *fs, struct fs_buf *b)
 
 int fs_ctl_generate(struct fs *fs, int ctl, char **out, size_t *len)
 {
-	struct fs_buf b = {0};
+	struct fs_buf b = { 0 };
 	fs_buf_printf(&b, "%s", ""); /* so an empty file still has a buffer */
 	switch (ctl) {
-	case FS_CTL_STATUS: fs_gen_status(fs, &b); break;
-	case FS_CTL_LATEST: fs_gen_latest(fs, &b); break;
-	case FS_CTL_RETENTION: fs_gen_retention(fs, &b); break;
-	case FS_CTL_TSV: fs_gen_tsv(fs, &b); break;
-	default: b.err = -EINVAL;
+	case FS_CTL_STATUS:
+		fs_gen_status(fs, &b);
+		break;
+	case FS_CTL_LATEST:
+		fs_gen_latest(fs, &b);
+		break;
+	case FS_CTL_RETENTION:
+		fs_gen_retention(fs, &b);
+		break;
+	case FS_CTL_TSV:
+		fs_gen_tsv(fs, &b);
+		break;
+	default:
+		b.err = -EINVAL;
 	}
 	if (b.err) {
 		free(b.s);

@@ -52,24 +52,24 @@ struct procwatch;
 struct pidwatch;
 
 #define FS_NAME_MAX 255
-#define FS_MAX_WRITERS 64        /* writer tgids remembered per checkpoint */
-#define FS_REG_MAX (1u << 20)    /* view / plain-name registry entries */
-#define FS_NOTIFY_MAX 4096       /* queued invalidations (extra ones dropped) */
-#define FS_EXITQ_MAX 1024        /* queued bad process exits */
-#define FS_REASON_MAX 160        /* an abort reason, with its NUL */
-#define FS_TICK_MS 50            /* timer thread period */
+#define FS_MAX_WRITERS 64     /* writer tgids remembered per checkpoint */
+#define FS_REG_MAX (1u << 20) /* view / plain-name registry entries */
+#define FS_NOTIFY_MAX 4096    /* queued invalidations (extra ones dropped) */
+#define FS_EXITQ_MAX 1024     /* queued bad process exits */
+#define FS_REASON_MAX 160     /* an abort reason, with its NUL */
+#define FS_TICK_MS 50	      /* timer thread period */
 #define FS_TIMEOUT_IMMUTABLE 3600.0
 #define FS_TIMEOUT_LIVE 1.0
-#define FS_SWEEP_MS 1000        /* re-invalidation of still pinned dead versions */
+#define FS_SWEEP_MS 1000 /* re-invalidation of still pinned dead versions */
 
 /* Reserved inode kinds: everything but NODE and PLAIN is a fixed inode. */
 enum fs_ino_kind {
 	FS_INO_ROOT,
-	FS_INO_CTLDIR,   /* .ckptfs */
-	FS_INO_CTLFILE,  /* .ckptfs/<file> */
+	FS_INO_CTLDIR,	 /* .ckptfs */
+	FS_INO_CTLFILE,	 /* .ckptfs/<file> */
 	FS_INO_ABORTDIR, /* .ckptfs/aborted */
-	FS_INO_NODE,     /* a store node reached through a view */
-	FS_INO_PLAIN,    /* STORE/plain/NAME */
+	FS_INO_NODE,	 /* a store node reached through a view */
+	FS_INO_PLAIN,	 /* STORE/plain/NAME */
 };
 
 enum fs_ctl { FS_CTL_STATUS, FS_CTL_LATEST, FS_CTL_RETENTION, FS_CTL_TSV, FS_CTL_N };
@@ -79,15 +79,15 @@ enum fs_ctl { FS_CTL_STATUS, FS_CTL_LATEST, FS_CTL_RETENTION, FS_CTL_TSV, FS_CTL
 
 struct fs_inode {
 	struct fs_inode *hnext; /* hash chain; protected by ino_lock */
-	int kind;               /* enum fs_ino_kind */
-	int ctl;                /* enum fs_ctl for FS_INO_CTLFILE */
-	uint32_t view;          /* FS_VIEW_DIRECT, a virtual view id, or FS_VIEW_PLAIN */
-	int64_t node;           /* store node (direct view: rebound on new versions);
+	int kind;		/* enum fs_ino_kind */
+	int ctl;		/* enum fs_ctl for FS_INO_CTLFILE */
+	uint32_t view;		/* FS_VIEW_DIRECT, a virtual view id, or FS_VIEW_PLAIN */
+	int64_t node;		/* store node (direct view: rebound on new versions);
 				   for PLAIN the registry id of the name */
-	int64_t version;        /* pinned version (0: none) */
+	int64_t version;	/* pinned version (0: none) */
 	int64_t ckpt;
-	uint64_t nlookup;       /* protected by ino_lock */
-	uint64_t serial;        /* st_ino shown to users */
+	uint64_t nlookup; /* protected by ino_lock */
+	uint64_t serial;  /* st_ino shown to users */
 };
 
 struct fs_notify {
@@ -102,10 +102,10 @@ struct fs_track {
 	struct fs_track *next;
 	int64_t id;
 	int kind;
-	bool temp;              /* temporary name: commits only by rename */
-	int n_active;           /* write handles open and written since their last flush */
+	bool temp;		/* temporary name: commits only by rename */
+	int n_active;		/* write handles open and written since their last flush */
 	int64_t last_change_ms; /* monotonic */
-	uint64_t seq;           /* creation order (ties of last_change_ms) */
+	uint64_t seq;		/* creation order (ties of last_change_ms) */
 	pid_t writers[FS_MAX_WRITERS];
 	size_t n_writers;
 	/* The abort could not be recorded yet (a full disk refuses even the
@@ -113,19 +113,19 @@ struct fs_track {
 	 * mount now, the timer retries the abort. */
 	bool doomed;
 	char reason[FS_REASON_MAX];
-	bool marked;    /* a commit marker (commit_marker=GLOB) was closed in it */
+	bool marked;	/* a commit marker (commit_marker=GLOB) was closed in it */
 	bool invisible; /* a writer the mount cannot see wrote into it */
 };
 
 /* How checkpoints commit (mount options, not policy: a property of the
  * deployment, not of the store). */
 struct fs_commit_opts {
-	bool rename_only;     /* commit=rename: only temporary-name renames and
+	bool rename_only;   /* commit=rename: only temporary-name renames and
 				 markers commit */
-	char marker[256];     /* commit_marker=GLOB ("": none): a directory
+	char marker[256];   /* commit_marker=GLOB ("": none): a directory
 				 checkpoint commits when a file whose name matches
 				 is closed in it, never by settle */
-	int64_t timeout_ms;   /* commit_timeout_ms=N: a checkpoint waiting for a
+	int64_t timeout_ms; /* commit_timeout_ms=N: a checkpoint waiting for a
 				 rename or marker, with no writer and no change
 				 for N ms, is aborted (0: only at unmount) */
 };
@@ -183,10 +183,10 @@ struct fs {
 	struct procwatch *pw;
 	char pw_status[160];
 	struct pidwatch *pidw;
-	const char *writer_exit;  /* pidfd, connector, flush-only or unavailable */
-	uint64_t n_invisible;     /* write opens by processes we cannot see (atomic) */
+	const char *writer_exit;     /* pidfd, connector, flush-only or unavailable */
+	uint64_t n_invisible;	     /* write opens by processes we cannot see (atomic) */
 	struct fs_commit_opts copts; /* set before fs_threads_start, then read-only */
-	bool initialised; /* INIT done: notifications may be sent */
+	bool initialised;	     /* INIT done: notifications may be sent */
 };
 
 /* ---- inode.c ---- */
@@ -265,8 +265,8 @@ size_t fs_track_doomed(struct fs *fs, int64_t *ids, char (*reasons)[FS_REASON_MA
  * final name (temporary names stay staging, aborted at the next mount),
  * else (commit_timeout_ms > 0) those with no writer and no change for
  * commit_timeout_ms. */
-size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids, char (*reasons)[FS_REASON_MAX],
-			    size_t max);
+size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
+			    char (*reasons)[FS_REASON_MAX], size_t max);
 /* A watched process exited: queued when it wrote into a tracked checkpoint
  * and failed (signal or non-zero status). true when the timer should look
  * (status != 0). */

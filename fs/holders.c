@@ -22,8 +22,8 @@ static void fs_unescape(char *s)
 {
 	char *w = s;
 	for (char *r = s; *r; r++) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
-		    r[3] <= '7') {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' &&
+		    r[3] >= '0' && r[3] <= '7') {
 			*w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
 			r += 3;
 		} else {
@@ -70,7 +70,8 @@ static bool fs_fdinfo_matches(int dirfd, const char *fd, int mnt_id, uint64_t se
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	const char *m = strstr(buf, "mnt_id:"), *i = strstr(buf, "\nino:"), *fl = strstr(buf, "flags:");
+	const char *m = strstr(buf, "mnt_id:"), *i = strstr(buf, "\nino:"),
+		   *fl = strstr(buf, "flags:");
 	if (!m || !i || !fl)
 		return false;
 	/* A descriptor open only for reading (the writer's own reader of the

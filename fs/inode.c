@@ -215,8 +215,8 @@ void fs_inodes_rebind(struct fs *fs, int64_t ckpt, bool inval)
 	struct fs_inode **todo = NULL;
 	for (size_t i = 0; i < fs->hcap; i++) {
 		for (struct fs_inode *in = fs->htab[i]; in; in = in->hnext) {
-			if (in->kind != FS_INO_NODE || in->view != FS_VIEW_DIRECT || in->ckpt != ckpt ||
-			    in->version == version)
+			if (in->kind != FS_INO_NODE || in->view != FS_VIEW_DIRECT ||
+			    in->ckpt != ckpt || in->version == version)
 				continue;
 			if (n == cap) {
 				size_t ncap = cap ? cap * 2 : 16;
@@ -234,7 +234,8 @@ out_rebind:
 		struct fs_inode *in = todo[i];
 		char *path = NULL;
 		struct store_node cur;
-		if (store_node_path(fs->st, in->node, &path) == 0 && fs_walk(fs, root.id, path, &cur) == 0 &&
+		if (store_node_path(fs->st, in->node, &path) == 0 &&
+		    fs_walk(fs, root.id, path, &cur) == 0 &&
 		    !fs_hash_find(fs, FS_VIEW_DIRECT, cur.id)) {
 			fs_hash_remove(fs, in);
 			int64_t old = in->version;
@@ -341,12 +342,14 @@ void fs_inodes_inval_versions(struct fs *fs, const int64_t *v, size_t nv)
 	size_t n = 0, cap = 0;
 	pthread_mutex_lock(&fs->ino_lock);
 	for (size_t i = 0; i < fs->hcap && n < FS_NOTIFY_MAX / 2; i++) {
-		for (struct fs_inode *in = fs->htab[i]; in && n < FS_NOTIFY_MAX / 2; in = in->hnext) {
+		for (struct fs_inode *in = fs->htab[i]; in && n < FS_NOTIFY_MAX / 2;
+		     in = in->hnext) {
 			if (in->kind != FS_INO_NODE || !fs_version_in(in->version, v, nv))
 				continue;
 			if (UTIL_GROW(todo, cap, n, FS_NOTIFY_MAX) < 0)
 				goto out_collected;
-			todo[n++] = (struct fs_pinned){ fs_ino_id(fs, in), in->view, in->node, in->ckpt };
+			todo[n++] = (struct fs_pinned){ fs_ino_id(fs, in), in->view, in->node,
+							in->ckpt };
 		}
 	}
 out_collected:

@@ -22,9 +22,10 @@
 
 #define FS_MAX_WORDS 256
 
-static const char *const fs_policy_keys[] = {"keep_last", "keep_best", "keep_every", "metric",
-					     "compress", "settle_ms", "hide_virtual", "latest_name",
-					     "best_prefix", "plain"};
+static const char *const fs_policy_keys[] = { "keep_last",    "keep_best",   "keep_every",
+					      "metric",	      "compress",    "settle_ms",
+					      "hide_virtual", "latest_name", "best_prefix",
+					      "plain" };
 
 struct fs_args {
 	const char *store, *mnt;
@@ -40,14 +41,15 @@ struct fs_args {
 
 static void fs_usage(FILE *f)
 {
-	fprintf(f, "usage: ckptfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
-		   "policy options: keep_last=N keep_best=K metric=NAME:min|max keep_every=N\n"
-		   "  compress=none|zlib|zstd|auto settle_ms=N hide_virtual latest_name=NAME\n"
-		   "  best_prefix=PREFIX plain=GLOB[:GLOB...]\n"
-		   "mount options: commit=close|rename commit_marker=GLOB commit_timeout_ms=N;\n"
-		   "store options: index=sqlite chunks=dir|mem (checked against the ones the\n"
-		   "  store recorded when it was made; also as STORE?index=sqlite,chunks=dir)\n"
-		   "  other options go to FUSE (allow_other brings default_permissions)\n");
+	fprintf(f,
+		"usage: ckptfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
+		"policy options: keep_last=N keep_best=K metric=NAME:min|max keep_every=N\n"
+		"  compress=none|zlib|zstd|auto settle_ms=N hide_virtual latest_name=NAME\n"
+		"  best_prefix=PREFIX plain=GLOB[:GLOB...]\n"
+		"mount options: commit=close|rename commit_marker=GLOB commit_timeout_ms=N;\n"
+		"store options: index=sqlite chunks=dir|mem (checked against the ones the\n"
+		"  store recorded when it was made; also as STORE?index=sqlite,chunks=dir)\n"
+		"  other options go to FUSE (allow_other brings default_permissions)\n");
 }
 
 static bool fs_is_policy_key(const char *word)
@@ -89,8 +91,10 @@ static int fs_take_commit_opt(struct fs_commit_opts *o, const char *word)
 	}
 	return 1;
 out_bad:
-	fprintf(stderr, "ckptfs: bad option: %s (commit=close|rename, commit_marker=GLOB without '/', "
-		"commit_timeout_ms=N)\n", word);
+	fprintf(stderr,
+		"ckptfs: bad option: %s (commit=close|rename, commit_marker=GLOB without '/', "
+		"commit_timeout_ms=N)\n",
+		word);
 	return -EINVAL;
 }
 
@@ -111,7 +115,8 @@ static int fs_add_opts(struct fs_args *a, const char *list)
 			continue;
 		if (!strncmp(w, "index=", 6) || !strncmp(w, "chunks=", 7)) {
 			size_t used = strlen(a->store_opts);
-			int n = snprintf(a->store_opts + used, sizeof(a->store_opts) - used, ",%s", w);
+			int n = snprintf(a->store_opts + used, sizeof(a->store_opts) - used, ",%s",
+					 w);
 			if (n < 0 || (size_t)n >= sizeof(a->store_opts) - used)
 				return -E2BIG;
 			continue;
@@ -145,7 +150,8 @@ static bool fs_opts_have(const char *list, const char *word)
  * with default_permissions, so allow_other always brings it along. */
 static int fs_secure_allow_other(struct fs_args *a)
 {
-	if (!fs_opts_have(a->fuse_opts, "allow_other") || fs_opts_have(a->fuse_opts, "default_permissions"))
+	if (!fs_opts_have(a->fuse_opts, "allow_other") ||
+	    fs_opts_have(a->fuse_opts, "default_permissions"))
 		return 0;
 	size_t used = strlen(a->fuse_opts);
 	int n = snprintf(a->fuse_opts + used, sizeof(a->fuse_opts) - used, ",default_permissions");
@@ -340,9 +346,13 @@ static int fs_load_args(int argc, char **argv, struct fs_args *a, char **store_p
 	*store_path = NULL;
 	/* -o index=,chunks= join STORE's own options (after its '?', if any) */
 	const char *sopts = path ? store_spec_options(path) : NULL;
-	if (path && asprintf(store_path, "%s%s%s", path,
-			     !a->store_opts[0] ? "" : !sopts ? "?" : sopts[0] ? "," : "",
-			     a->store_opts + (a->store_opts[0] != 0)) < 0)
+	if (path &&
+	    asprintf(store_path, "%s%s%s", path,
+		     !a->store_opts[0]	? ""
+			     : !sopts	? "?"
+			     : sopts[0] ? ","
+					: "",
+		     a->store_opts + (a->store_opts[0] != 0)) < 0)
 		*store_path = NULL;
 	free(path);
 	if (!*store_path || !*mnt) {
@@ -351,7 +361,8 @@ static int fs_load_args(int argc, char **argv, struct fs_args *a, char **store_p
 	}
 	struct stat mst;
 	if (stat(*mnt, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
-		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", a->mnt, stat(*mnt, &mst) < 0 ? strerror(errno) : "not a directory");
+		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", a->mnt,
+			stat(*mnt, &mst) < 0 ? strerror(errno) : "not a directory");
 		return -ENOTDIR;
 	}
 	return 0;
@@ -364,8 +375,9 @@ static struct store *fs_open_store(struct fs_args *a, const char *store_path)
 	struct store *st = NULL;
 	char err[512] = "";
 	/* CKPT_CHUNK_BARRIER=fsync|syncfs forces the chunk barrier's way */
-	int rc = store_open(store_path, STORE_DURABLE | store_barrier_flag(getenv("CKPT_CHUNK_BARRIER")), &st, err,
-			    sizeof(err));
+	int rc = store_open(store_path,
+			    STORE_DURABLE | store_barrier_flag(getenv("CKPT_CHUNK_BARRIER")), &st,
+			    err, sizeof(err));
 	if (rc < 0) {
 		fprintf(stderr, "ckptfs: %s: %s\n", a->store, err[0] ? err : strerror(-rc));
 		return NULL;
@@ -402,7 +414,8 @@ static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, 
 			    struct fs_session *s)
 {
 	int argc = 0, rc;
-	snprintf(s->opts, sizeof(s->opts), "fsname=ckptfs,subtype=ckptfs,max_read=%u%s", 1u << 20, a->fuse_opts);
+	snprintf(s->opts, sizeof(s->opts), "fsname=ckptfs,subtype=ckptfs,max_read=%u%s", 1u << 20,
+		 a->fuse_opts);
 	s->argv[argc++] = prog;
 	s->argv[argc++] = "-o";
 	s->argv[argc++] = s->opts;
@@ -413,7 +426,9 @@ static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, 
 	s->se = fuse_session_new(&s->args, &fs_ops, sizeof(fs_ops), fs);
 	if (!s->se) {
 		fprintf(stderr, "ckptfs: bad FUSE options: %s\n",
-			fs_log_last[0] ? fs_log_last : a->fuse_opts[0] ? a->fuse_opts + 1 : "");
+			fs_log_last[0]		  ? fs_log_last
+				: a->fuse_opts[0] ? a->fuse_opts + 1
+						  : "");
 		goto out_free_args;
 	}
 	fs->se = s->se;
@@ -427,10 +442,12 @@ static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, 
 		goto out_destroy_session;
 	}
 	if (fuse_session_mount(s->se, mnt) < 0) {
-		fprintf(stderr, "ckptfs: cannot mount on %s%s%s\n", a->mnt, fs_log_last[0] ? ": " : "", fs_log_last);
+		fprintf(stderr, "ckptfs: cannot mount on %s%s%s\n", a->mnt,
+			fs_log_last[0] ? ": " : "", fs_log_last);
 		goto out_remove_handlers;
 	}
-	if (fs_init_patch(s->se) < 0) /* without it, shared mmap of a checkpoint's own files is ENODEV */
+	if (fs_init_patch(s->se) <
+	    0) /* without it, shared mmap of a checkpoint's own files is ENODEV */
 		fprintf(stderr, "ckptfs: shared mmap of direct files unavailable\n");
 	fs->mnt_id = fs_find_mnt_id(mnt);
 	rc = fs_threads_start(fs);
@@ -475,7 +492,7 @@ static void fs_state_end(struct fs *fs)
 
 int main(int argc, char **argv)
 {
-	static struct fs fs;        /* large (policy, fixed inodes): not on the stack */
+	static struct fs fs;	    /* large (policy, fixed inodes): not on the stack */
 	static struct fs_session s; /* holds the FUSE option text */
 	struct fs_args a;
 	struct store *st = NULL;

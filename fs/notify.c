@@ -53,7 +53,8 @@ static void *fs_notifier_main(void *arg)
 		 * (-ENOENT for an entry the kernel never had) are expected. */
 		if (fs->initialised) {
 			if (n.what == 0)
-				fuse_lowlevel_notify_inval_entry(fs->se, n.ino, n.name, strlen(n.name));
+				fuse_lowlevel_notify_inval_entry(fs->se, n.ino, n.name,
+								 strlen(n.name));
 			else
 				fuse_lowlevel_notify_inval_inode(fs->se, n.ino, 0, 0);
 		}

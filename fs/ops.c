@@ -223,8 +223,8 @@ int fs_entry_fixed(struct fs *fs, struct fs_inode *in, struct fuse_entry_param *
 	return 0;
 }
 
-int fs_entry_for_node(struct fs *fs, struct fs_inode *parent, uint32_t view, const struct store_node *n,
-		      struct fuse_entry_param *e)
+int fs_entry_for_node(struct fs *fs, struct fs_inode *parent, uint32_t view,
+		      const struct store_node *n, struct fuse_entry_param *e)
 {
 	struct fs_inode *in;
 	int rc = fs_inode_get(fs, view, n->id, n->version, n->ckpt, FS_INO_NODE, &in);

@@ -15,25 +15,25 @@ struct fs_dent {
 
 /* An open file or directory (fi->fh). Owned by the handle's open/release. */
 struct fs_handle {
-	int type;               /* enum fs_htype */
-	int refs;               /* 1 for the open file, +1 per request using it
+	int type;	      /* enum fs_htype */
+	int refs;	      /* 1 for the open file, +1 per request using it
 				   (atomic): the last put closes and frees */
-	struct store_file *f;   /* FS_H_STORE */
-	int64_t ckpt;           /* FS_H_STORE */
-	int kind;               /* the checkpoint's kind */
-	bool writer;            /* opened for writing */
-	bool marker;            /* a writer of a file named like commit_marker=GLOB
+	struct store_file *f; /* FS_H_STORE */
+	int64_t ckpt;	      /* FS_H_STORE */
+	int kind;	      /* the checkpoint's kind */
+	bool writer;	      /* opened for writing */
+	bool marker;	      /* a writer of a file named like commit_marker=GLOB
 				   in a directory checkpoint: its close commits */
-	bool append;            /* O_APPEND: writes go to the file's end as the store
+	bool append;	      /* O_APPEND: writes go to the file's end as the store
 				   sees it (the kernel's size may show the committed
 				   version while a file checkpoint is overwritten) */
-	bool active;            /* a writer that wrote (or opened) since its last flush:
+	bool active;	      /* a writer that wrote (or opened) since its last flush:
 				   counted in its track's n_active; changed only with
 				   __atomic_exchange_n (writes and flushes run concurrently) */
-	int fd;                 /* FS_H_PLAIN */
-	char *buf;              /* FS_H_CTL */
+	int fd;		      /* FS_H_PLAIN */
+	char *buf;	      /* FS_H_CTL */
 	size_t len;
-	struct fs_dent *ents;   /* FS_H_DIR */
+	struct fs_dent *ents; /* FS_H_DIR */
 	size_t n_ents;
 };
 
@@ -61,8 +61,8 @@ int fs_node_writable(struct fs *fs, struct fs_inode *in, struct store_node *out)
 void fs_fill_attr(struct fs *fs, struct fs_inode *in, const struct store_node *n, struct stat *st);
 int fs_getattr_in(struct fs *fs, struct fs_inode *in, struct stat *st, double *timeout);
 /* Builds the entry for a child inode (one lookup reference taken). */
-int fs_entry_for_node(struct fs *fs, struct fs_inode *parent, uint32_t view, const struct store_node *n,
-		      struct fuse_entry_param *e);
+int fs_entry_for_node(struct fs *fs, struct fs_inode *parent, uint32_t view,
+		      const struct store_node *n, struct fuse_entry_param *e);
 int fs_entry_plain(struct fs *fs, const char *name, struct fuse_entry_param *e);
 int fs_entry_fixed(struct fs *fs, struct fs_inode *in, struct fuse_entry_param *e);
 char *fs_plain_path(struct fs *fs, const char *name);
@@ -82,7 +82,8 @@ void fs_op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name);
 void fs_op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup);
 void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets);
 void fs_op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi);
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi);
 void fs_op_readlink(fuse_req_t req, fuse_ino_t ino);
 void fs_op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev);
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode);
@@ -93,15 +94,17 @@ void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_
 		  const char *newname, unsigned int flags);
 void fs_op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname);
 void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
-void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
+void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi);
 void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_statfs(fuse_req_t req, fuse_ino_t ino);
-void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
-		    int flags);
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		    size_t size, int flags);
 void fs_op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size);
 void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
 void fs_op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name);
-void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi);
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi);
 void fs_op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi);
 void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,

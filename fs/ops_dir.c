@@ -26,8 +26,8 @@ static int fs_view_id(struct fs *fs, const char *prefix, const char *name, uint3
 }
 
 /* A virtual entry bound to version: its root in its own view. */
-static int fs_entry_bound(struct fs *fs, struct fs_inode *parent, const char *view_name, int64_t version,
-			  struct fuse_entry_param *e)
+static int fs_entry_bound(struct fs *fs, struct fs_inode *parent, const char *view_name,
+			  int64_t version, struct fuse_entry_param *e)
 {
 	uint32_t view;
 	int rc = fs_view_id(fs, "", view_name, &view);
@@ -59,7 +59,8 @@ static int fs_lookup_latest(struct fs *fs, const char *name, struct fuse_entry_p
 	return rc;
 }
 
-static int fs_lookup_best(struct fs *fs, const char *name, const char *metric, struct fuse_entry_param *e)
+static int fs_lookup_best(struct fs *fs, const char *name, const char *metric,
+			  struct fuse_entry_param *e)
 {
 	int rc = -ENOENT;
 	for (int tries = 0; tries < 3; tries++) {
@@ -110,7 +111,8 @@ static int fs_lookup_root(struct fs *fs, const char *name, struct fuse_entry_par
 	return -ENOENT;
 }
 
-static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name, struct fuse_entry_param *e)
+static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
+			struct fuse_entry_param *e)
 {
 	int rc = fs_check_name(name);
 	if (rc < 0)
@@ -183,11 +185,12 @@ void fs_op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *f
  * handle reads or writes, which is not the one the name shows while a file
  * checkpoint is overwritten (the writer's staging file, or a reader's
  * committed one). */
-static void fs_getattr_fh(struct fs *fs, struct fs_inode *in, struct fuse_file_info *fi, struct stat *st,
-			  double *timeout)
+static void fs_getattr_fh(struct fs *fs, struct fs_inode *in, struct fuse_file_info *fi,
+			  struct stat *st, double *timeout)
 {
 	struct fs_handle *h = fs_fh(fi);
-	if (!h || h->type != FS_H_STORE || !h->f || in->kind != FS_INO_NODE || in->view != FS_VIEW_DIRECT)
+	if (!h || h->type != FS_H_STORE || !h->f || in->kind != FS_INO_NODE ||
+	    in->view != FS_VIEW_DIRECT)
 		return;
 	struct store_node hn;
 	if (store_node_get(fs->st, store_file_node(h->f), &hn) < 0)
@@ -246,8 +249,10 @@ static int fs_top_create_check(struct fs *fs, const char *name, const char *what
 	if (strcmp(name, ".ckptfs") == 0)
 		return -EEXIST;
 	if (fs_is_latest_name(fs, name)) {
-		store_note(fs->st, "%s `%s` refused: it is the virtual latest entry "
-			   "(mount with -o latest_name=OTHER,plain=%s to keep such a file)", what, name, name);
+		store_note(fs->st,
+			   "%s `%s` refused: it is the virtual latest entry "
+			   "(mount with -o latest_name=OTHER,plain=%s to keep such a file)",
+			   what, name, name);
 		return -EEXIST;
 	}
 	return 0;
@@ -263,7 +268,8 @@ static int fs_do_mkdir(struct fs *fs, fuse_ino_t parent, const char *name, mode_
 		if (rc < 0)
 			return rc;
 		int64_t id, rootid;
-		rc = store_ckpt_create(fs->st, name, CKPT_DIR, S_IFDIR | (mode & 07777), &id, &rootid);
+		rc = store_ckpt_create(fs->st, name, CKPT_DIR, S_IFDIR | (mode & 07777), &id,
+				       &rootid);
 		if (rc < 0)
 			return rc;
 		fs_track_add(fs, id, CKPT_DIR, name);
@@ -441,8 +447,10 @@ static int fs_rename_top(struct fs *fs, const char *name, const char *newname, u
 		if (a && b) {
 			struct stat st;
 			if (src_plain && lstat(a, &st) == 0)
-				rc = dst_plain ? (renameat2(AT_FDCWD, a, AT_FDCWD, b, flags) < 0 ? -errno : 0)
-					       : -EXDEV;
+				rc = dst_plain
+					? (renameat2(AT_FDCWD, a, AT_FDCWD, b, flags) < 0 ? -errno
+											  : 0)
+					: -EXDEV;
 			else
 				rc = src_plain && !dst_plain ? -ENOENT : -EXDEV;
 		}
@@ -452,7 +460,8 @@ static int fs_rename_top(struct fs *fs, const char *name, const char *newname, u
 			return rc;
 	}
 	if (fs_is_latest_name(fs, newname)) {
-		store_note(fs->st, "rename to `%s` refused: it is the virtual latest entry", newname);
+		store_note(fs->st, "rename to `%s` refused: it is the virtual latest entry",
+			   newname);
 		return -EPERM;
 	}
 	struct ckpt_info ci;
@@ -488,7 +497,8 @@ static int fs_rename_top(struct fs *fs, const char *name, const char *newname, u
 	}
 
 	int sflags = (flags & RENAME_NOREPLACE) ? STORE_RENAME_NOREPLACE : 0;
-	bool commit = state == CKPT_STAGING && policy_is_temp_name(name) && !policy_is_temp_name(newname);
+	bool commit = state == CKPT_STAGING && policy_is_temp_name(name) &&
+		!policy_is_temp_name(newname);
 	if (commit)
 		sflags |= STORE_RENAME_COMMIT;
 	pthread_mutex_lock(&fs->commit_lock);
@@ -521,9 +531,9 @@ static int fs_do_rename(struct fs *fs, fuse_ino_t parent, const char *name, fuse
 		if (p->kind == FS_INO_ROOT && strcmp(name, ".ckptfs") == 0)
 			return -EPERM;
 		return (p->kind == FS_INO_NODE || np->kind == FS_INO_NODE) &&
-				       (p->kind == FS_INO_NODE ? p : np)->view == FS_VIEW_DIRECT
-			       ? -EXDEV
-			       : -EROFS;
+				(p->kind == FS_INO_NODE ? p : np)->view == FS_VIEW_DIRECT
+			? -EXDEV
+			: -EROFS;
 	}
 	if (p->kind != FS_INO_NODE || np->kind != FS_INO_NODE || p->view != FS_VIEW_DIRECT ||
 	    np->view != FS_VIEW_DIRECT)
@@ -587,7 +597,7 @@ static void fs_dents_add(struct fs_dents *d, const char *name, uint32_t mode, ui
 		d->err = -ENOMEM;
 		return;
 	}
-	d->v[d->n++] = (struct fs_dent){copy, mode, ino ? ino : 1};
+	d->v[d->n++] = (struct fs_dent){ copy, mode, ino ? ino : 1 };
 }
 
 static bool fs_dents_has(const struct fs_dents *d, const char *name)
@@ -658,7 +668,8 @@ static void fs_list_root(struct fs *fs, struct fs_dents *d)
 		if (strcmp(m, "step") != 0 && strcmp(m, "epoch") != 0 && meta_name_usable(m) &&
 		    strlen(prefix) + strlen(m) <= FS_NAME_MAX) {
 			snprintf(full, sizeof(full), "%s%s", prefix, m);
-			if (!fs_dents_has(d, full) && store_resolve_best(fs->st, m, 0, &id, &version) == 0)
+			if (!fs_dents_has(d, full) &&
+			    store_resolve_best(fs->st, m, 0, &id, &version) == 0)
 				fs_dents_add(d, full, fs_ckpt_type(fs, id), 3);
 		}
 		free(names[i]);
@@ -668,7 +679,7 @@ static void fs_list_root(struct fs *fs, struct fs_dents *d)
 
 static int fs_do_opendir(struct fs *fs, struct fs_inode *in, struct fs_handle **out)
 {
-	struct fs_dents d = {0};
+	struct fs_dents d = { 0 };
 	fs_dents_add(&d, ".", S_IFDIR, in->serial);
 	fs_dents_add(&d, "..", S_IFDIR, 1);
 	switch (in->kind) {
@@ -690,7 +701,8 @@ static int fs_do_opendir(struct fs *fs, struct fs_inode *in, struct fs_handle **
 		}
 		for (size_t i = 0; i < n; i++)
 			if (arr[i].state == CKPT_ABORTED)
-				fs_dents_add(&d, arr[i].name, arr[i].kind == CKPT_FILE ? S_IFREG : S_IFDIR,
+				fs_dents_add(&d, arr[i].name,
+					     arr[i].kind == CKPT_FILE ? S_IFREG : S_IFDIR,
 					     1000 + (uint64_t)arr[i].id);
 		ckpt_info_free_array(arr, n);
 		break;
@@ -748,7 +760,8 @@ void fs_op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fs_handle_free(h); /* the opener was interrupted */
 }
 
-void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		   struct fuse_file_info *fi)
 {
 	(void)ino;
 	struct fs_handle *h = fs_fh(fi);
@@ -759,8 +772,9 @@ void fs_op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struc
 	}
 	size_t used = 0;
 	for (size_t i = off > 0 ? (size_t)off : 0; i < h->n_ents; i++) {
-		struct stat st = {.st_ino = h->ents[i].ino, .st_mode = h->ents[i].mode & S_IFMT};
-		size_t len = fuse_add_direntry(req, buf + used, size - used, h->ents[i].name, &st, (off_t)(i + 1));
+		struct stat st = { .st_ino = h->ents[i].ino, .st_mode = h->ents[i].mode & S_IFMT };
+		size_t len = fuse_add_direntry(req, buf + used, size - used, h->ents[i].name, &st,
+					       (off_t)(i + 1));
 		if (len > size - used)
 			break;
 		used += len;
@@ -836,8 +850,8 @@ static int fs_xattr_all(struct fs *fs, int64_t ckpt, char **out, size_t *len)
 	}
 	size_t n = 0;
 	char num[48];
-#define FS_XPUT(name, value)                                                                      \
-	n += (size_t)snprintf(buf + n, cap - n, FS_XATTR_PREFIX "%s", name) + 1;                   \
+#define FS_XPUT(name, value)                                                     \
+	n += (size_t)snprintf(buf + n, cap - n, FS_XATTR_PREFIX "%s", name) + 1; \
 	n += (size_t)snprintf(buf + n, cap - n, "%s", value) + 1
 	FS_XPUT("pinned", ci.pinned ? "1" : "0");
 	if (ci.has_step) {
@@ -928,7 +942,8 @@ void fs_op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 	free(all);
 }
 
-static int fs_do_setxattr(struct fs *fs, fuse_ino_t ino, const char *name, const char *value, size_t size)
+static int fs_do_setxattr(struct fs *fs, fuse_ino_t ino, const char *name, const char *value,
+			  size_t size)
 {
 	int64_t ckpt;
 	int rc = fs_xattr_target(fs, ino, true, &ckpt);
@@ -948,8 +963,8 @@ static int fs_do_setxattr(struct fs *fs, fuse_ino_t ino, const char *name, const
 	return store_ckpt_set_metric(fs->st, ckpt, metric, v);
 }
 
-void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value, size_t size,
-		    int flags)
+void fs_op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+		    size_t size, int flags)
 {
 	(void)flags;
 	fuse_reply_err(req, -fs_do_setxattr(fs_of(req), ino, name, value, size));

@@ -49,7 +49,8 @@ static bool fs_is_marker(struct fs *fs, const struct store_node *n)
 
 /* Opens node for I/O into a new handle; writers are recorded as writers of
  * the checkpoint (pid: the requesting thread). */
-static int fs_open_node(struct fs *fs, const struct store_node *n, int sflags, pid_t pid, struct fs_handle **out)
+static int fs_open_node(struct fs *fs, const struct store_node *n, int sflags, pid_t pid,
+			struct fs_handle **out)
 {
 	if (S_ISDIR(n->mode))
 		return -EISDIR;
@@ -78,7 +79,8 @@ static int fs_open_node(struct fs *fs, const struct store_node *n, int sflags, p
 	return 0;
 }
 
-static int fs_open_plain(struct fs *fs, const char *name, int oflags, mode_t mode, struct fs_handle **out)
+static int fs_open_plain(struct fs *fs, const char *name, int oflags, mode_t mode,
+			 struct fs_handle **out)
 {
 	char *path = fs_plain_path(fs, name);
 	if (!path)
@@ -108,15 +110,18 @@ static void fs_note_virtual_write(struct fs *fs, struct fs_inode *in)
 	struct store_node n;
 	if (view && strncmp(view, "latest:", 7) == 0 && store_node_get(fs->st, in->node, &n) == 0 &&
 	    n.parent == 0)
-		store_note(fs->st, "writing `%s` refused: it is the virtual latest entry "
-			   "(mount with -o latest_name=OTHER,plain=%s to keep such a file)", view + 7, view + 7);
+		store_note(fs->st,
+			   "writing `%s` refused: it is the virtual latest entry "
+			   "(mount with -o latest_name=OTHER,plain=%s to keep such a file)",
+			   view + 7, view + 7);
 	free(view);
 }
 
 /* ---- create ---------------------------------------------------------------- */
 
-static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-			struct fuse_file_info *fi, struct fuse_entry_param *e, struct fs_handle **out)
+static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const char *name,
+			mode_t mode, struct fuse_file_info *fi, struct fuse_entry_param *e,
+			struct fs_handle **out)
 {
 	struct fs_inode *p = fs_ino(fs, parent);
 	pid_t pid = fuse_req_ctx(req)->pid;
@@ -140,12 +145,15 @@ static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const 
 			return rc;
 		}
 		if (fs_is_latest_name(fs, name)) {
-			store_note(fs->st, "creating `%s` refused: it is the virtual latest entry "
-				   "(mount with -o latest_name=OTHER,plain=%s to keep such a file)", name, name);
+			store_note(fs->st,
+				   "creating `%s` refused: it is the virtual latest entry "
+				   "(mount with -o latest_name=OTHER,plain=%s to keep such a file)",
+				   name, name);
 			return -EEXIST;
 		}
 		int64_t id, root;
-		rc = store_ckpt_create(fs->st, name, CKPT_FILE, S_IFREG | (mode & 07777), &id, &root);
+		rc = store_ckpt_create(fs->st, name, CKPT_FILE, S_IFREG | (mode & 07777), &id,
+				       &root);
 		if (rc < 0)
 			return rc;
 		fs_track_add(fs, id, CKPT_FILE, name);
@@ -176,7 +184,8 @@ static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const 
 	return rc;
 }
 
-void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+void fs_op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		  struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct fuse_entry_param e;
@@ -293,11 +302,12 @@ static int fs_hput(struct fs *fs, struct fs_handle *h)
 	if (h->type == FS_H_STORE) {
 		rc = store_file_close(h->f);
 		if (rc < 0)
-			fprintf(stderr, "ckptfs: closing a file of checkpoint %lld: %s\n", (long long)h->ckpt,
-				strerror(-rc));
+			fprintf(stderr, "ckptfs: closing a file of checkpoint %lld: %s\n",
+				(long long)h->ckpt, strerror(-rc));
 		if (h->writer && fs_write_error_aborts(rc)) {
 			char reason[96];
-			snprintf(reason, sizeof(reason), "write failed at close: %s", strerror(-rc));
+			snprintf(reason, sizeof(reason), "write failed at close: %s",
+				 strerror(-rc));
 			fs_abort(fs, h->ckpt, reason);
 		}
 	} else if (h->type == FS_H_PLAIN) {
@@ -417,10 +427,11 @@ static int fs_do_flush(struct fs *fs, fuse_req_t req, fuse_ino_t ino, struct fs_
 		 * non-zero) with the file still open: never commit that. */
 		char reason[96];
 		if (status & 0x7f)
-			snprintf(reason, sizeof(reason), "writer pid %d killed by signal %d", (int)pid, status & 0x7f);
+			snprintf(reason, sizeof(reason), "writer pid %d killed by signal %d",
+				 (int)pid, status & 0x7f);
 		else
-			snprintf(reason, sizeof(reason), "writer pid %d exited with status %d", (int)pid,
-				 (status >> 8) & 0xff);
+			snprintf(reason, sizeof(reason), "writer pid %d exited with status %d",
+				 (int)pid, (status >> 8) & 0xff);
 		fs_abort(fs, h->ckpt, reason);
 		return 0;
 	}
@@ -446,7 +457,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct fs_handle *h = fs_fh(fi);
 	bool commit = false;
 	int64_t ckpt = h->ckpt;
-	if (h->type == FS_H_STORE && h->writer && __atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL)) {
+	if (h->type == FS_H_STORE && h->writer &&
+	    __atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL)) {
 		/* Released without a last flush that let go (the fd was held
 		 * elsewhere, mmap, or a writer we cannot see): the last close. */
 		commit = fs_writer_closed(fs, h);
@@ -470,7 +482,8 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 		rc = store_file_flush(h->f);
 		if (fs_write_error_aborts(rc)) {
 			char reason[96];
-			snprintf(reason, sizeof(reason), "write failed at fsync: %s", strerror(-rc));
+			snprintf(reason, sizeof(reason), "write failed at fsync: %s",
+				 strerror(-rc));
 			fs_abort(fs, h->ckpt, reason);
 		}
 	}
@@ -492,18 +505,21 @@ static int fs_setattr_plain(struct fs *fs, struct fs_inode *in, struct stat *att
 	if ((to_set & FUSE_SET_ATTR_MODE) && chmod(path, attr->st_mode & 07777) < 0)
 		rc = -errno;
 	if (rc == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
-		int r = h && h->type == FS_H_PLAIN ? ftruncate(h->fd, attr->st_size) : truncate(path, attr->st_size);
+		int r = h && h->type == FS_H_PLAIN ? ftruncate(h->fd, attr->st_size)
+						   : truncate(path, attr->st_size);
 		if (r < 0)
 			rc = -errno;
 	}
 	if (rc == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME))) {
-		struct timespec ts[2] = {{.tv_nsec = UTIME_OMIT}, {.tv_nsec = UTIME_OMIT}};
+		struct timespec ts[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
 		if (to_set & FUSE_SET_ATTR_ATIME)
-			ts[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
-								     : attr->st_atim;
+			ts[0] = (to_set & FUSE_SET_ATTR_ATIME_NOW)
+				? (struct timespec){ .tv_nsec = UTIME_NOW }
+				: attr->st_atim;
 		if (to_set & FUSE_SET_ATTR_MTIME)
-			ts[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){.tv_nsec = UTIME_NOW}
-								     : attr->st_mtim;
+			ts[1] = (to_set & FUSE_SET_ATTR_MTIME_NOW)
+				? (struct timespec){ .tv_nsec = UTIME_NOW }
+				: attr->st_mtim;
 		if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
 			rc = -errno;
 	}
@@ -560,8 +576,8 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 	}
 	struct store_node n = cur;
 	if (mask) {
-		rc = store_node_setattr(fs->st, cur.id, mask, attr->st_mode & 07777, (uint64_t)attr->st_size, mtime,
-					atime, &n);
+		rc = store_node_setattr(fs->st, cur.id, mask, attr->st_mode & 07777,
+					(uint64_t)attr->st_size, mtime, atime, &n);
 		if (rc < 0)
 			return rc;
 	} else {
@@ -585,7 +601,8 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 	return 0;
 }
 
-void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set, struct fuse_file_info *fi)
+void fs_op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		   struct fuse_file_info *fi)
 {
 	struct fs *fs = fs_of(req);
 	struct stat st;

@@ -94,7 +94,8 @@ static void procwatch_parse(struct procwatch *pw, const char *buf, size_t len)
 		const struct cn_msg *cn;
 		struct proc_event ev;
 		size_t need = NLMSG_LENGTH(sizeof(*cn));
-		size_t exit_end = offsetof(struct proc_event, event_data) + sizeof(ev.event_data.exit);
+		size_t exit_end = offsetof(struct proc_event, event_data) +
+			sizeof(ev.event_data.exit);
 
 		if (nl->nlmsg_type == NLMSG_NOOP || nl->nlmsg_type == NLMSG_ERROR)
 			continue;
@@ -272,15 +273,14 @@ int procwatch_start(procwatch_exit_fn fn, void *ctx, struct procwatch **out)
 	*out = pw;
 	return 0;
 
-out_stop_thread:
-	{
-		uint64_t one = 1;
-		if (write(pw->wake_fd, &one, sizeof(one)) < 0) {
-			/* An eventfd write only fails on overflow; the
+out_stop_thread : {
+	uint64_t one = 1;
+	if (write(pw->wake_fd, &one, sizeof(one)) < 0) {
+		/* An eventfd write only fails on overflow; the
 			 * counter is far from that. */
-		}
-		pthread_join(pw->thread, NULL);
 	}
+	pthread_join(pw->thread, NULL);
+}
 out_destroy_lock:
 	pthread_mutex_destroy(&pw->lock);
 out_destroy_cond:
@@ -501,11 +501,11 @@ struct pidwatch_info {
 	int32_t exit_code;
 };
 _Static_assert(sizeof(struct pidwatch_info) == 64, "PIDFD_INFO_SIZE_VER0");
-#define PIDWATCH_INFO_EXIT (1ULL << 3)         /* PIDFD_INFO_EXIT */
+#define PIDWATCH_INFO_EXIT (1ULL << 3)				/* PIDFD_INFO_EXIT */
 #define PIDWATCH_GET_INFO _IOWR(0xFF, 11, struct pidwatch_info) /* PIDFD_GET_INFO */
 
 struct pidwatch {
-	int ep;      /* epoll over the pidfds and wake_fd */
+	int ep;	     /* epoll over the pidfds and wake_fd */
 	int wake_fd; /* eventfd: pidwatch_stop wakes the thread */
 	procwatch_exit_fn fn;
 	void *ctx;

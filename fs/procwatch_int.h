@@ -15,15 +15,15 @@
 
 struct procwatch {
 	int sock;
-	int wake_fd;              /* eventfd: procwatch_stop wakes the thread */
+	int wake_fd; /* eventfd: procwatch_stop wakes the thread */
 	procwatch_exit_fn fn;
 	void *ctx;
 	pthread_t thread;
-	pthread_mutex_t lock;     /* guards probe_pid and armed */
+	pthread_mutex_t lock; /* guards probe_pid and armed */
 	pthread_cond_t armed_cond;
-	pid_t probe_pid;          /* 0 until the probe child exists */
-	int armed;                /* 1 once the probe's exit was seen */
-	unsigned long lost;       /* ENOBUFS count; only the thread touches it */
+	pid_t probe_pid;    /* 0 until the probe child exists */
+	int armed;	    /* 1 once the probe's exit was seen */
+	unsigned long lost; /* ENOBUFS count; only the thread touches it */
 };
 
 /* /proc/PID/stat text -> flags and exit_code (0, -EINVAL, -ENODATA). */

@@ -35,7 +35,7 @@ static void fs_reclaim(struct fs *fs)
 	/* again on busy, full disk, or a pin dropped while gc ran: its forget's
 	 * kick saw no pinned version, so nothing else would run gc for it */
 	bool again = store_versions_dead_pinned(fs->st, &dead, &n, &unpinned) < 0 || rc < 0 ||
-		     unpinned > 0;
+		unpinned > 0;
 	__atomic_store_n(&fs->n_dead_pinned, n + again, __ATOMIC_RELEASE);
 	fs->next_sweep_ms = now + FS_SWEEP_MS;
 	if (dead && n)
@@ -133,7 +133,8 @@ static void *fs_timer_main(void *arg)
 		if (store_changed_externally(fs->st)) {
 			fs_policy_refresh(fs);
 			fs_inval_root_names(fs);
-			fs_reclaim_kick(fs, true); /* `ckpt gc` deleted what only the mount may reclaim */
+			fs_reclaim_kick(
+				fs, true); /* `ckpt gc` deleted what only the mount may reclaim */
 		}
 		fs_reclaim(fs);
 		pthread_mutex_lock(&fs->pol_lock);
@@ -166,7 +167,8 @@ static void fs_exit_watch_start(struct fs *fs)
 	} else {
 		int status;
 		fs->pw = NULL;
-		fs->writer_exit = procwatch_dying_badly(getpid(), &status) >= 0 ? "flush-only" : "unavailable";
+		fs->writer_exit = procwatch_dying_badly(getpid(), &status) >= 0 ? "flush-only"
+										: "unavailable";
 		snprintf(fs->pw_status, sizeof(fs->pw_status),
 			 "unavailable (%s): only writers dying while closing a file are seen",
 			 strerror(-rc));

@@ -65,10 +65,13 @@ void fs_track_add(struct fs *fs, int64_t id, int kind, const char *name)
 static void fs_note_invisible(struct fs *fs, int64_t id, pid_t pid, bool first_in_ckpt)
 {
 	if (__atomic_fetch_add(&fs->n_invisible, 1, __ATOMIC_RELAXED) == 0)
-		fprintf(stderr, "ckptfs: this mount cannot see a writer process (pid %d%s): its exit is not "
+		fprintf(stderr,
+			"ckptfs: this mount cannot see a writer process (pid %d%s): its exit is not "
 			"detected, so a killed writer may commit; mount with -o commit=rename or "
-			"-o commit_marker=GLOB where that matters\n", (int)pid,
-			pid <= 0 ? ": FUSE reports 0, the daemon runs in another PID namespace" : ": no pidfd");
+			"-o commit_marker=GLOB where that matters\n",
+			(int)pid,
+			pid <= 0 ? ": FUSE reports 0, the daemon runs in another PID namespace"
+				 : ": no pidfd");
 	struct ckpt_info ci;
 	if (first_in_ckpt && store_ckpt_get(fs->st, id, &ci) == 0) {
 		store_event_log(fs->st, "invisible", ci.name, "writer not visible to the mount");
@@ -179,7 +182,7 @@ bool fs_track_commits_at_close(struct fs *fs, int64_t id, int kind)
 	struct fs_track *t = fs_track_find(fs, id);
 	/* untracked: no writer ever opened it here (a path setattr) */
 	bool now = t ? !t->doomed && !t->temp && t->n_active == 0 &&
-			       (kind == CKPT_FILE ? !fs->copts.rename_only : t->marked)
+			(kind == CKPT_FILE ? !fs->copts.rename_only : t->marked)
 		     : kind == CKPT_FILE && !fs->copts.rename_only;
 	pthread_mutex_unlock(&fs->trk_lock);
 	return now;
@@ -237,8 +240,9 @@ size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max
 		if (t->temp || t->n_active > 0 || t->doomed)
 			continue;
 		/* Waiting for a marker: only a marked one is ready, at once. */
-		if (fs_track_awaits_trigger(fs, t) ? !t->marked
-						   : settle_ms >= 0 && now - t->last_change_ms < settle_ms)
+		if (fs_track_awaits_trigger(fs, t)
+			    ? !t->marked
+			    : settle_ms >= 0 && now - t->last_change_ms < settle_ms)
 			continue;
 		r[n].id = t->id;
 		r[n].last_change_ms = t->last_change_ms;
@@ -256,7 +260,6 @@ size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max
 	free(r);
 	return n;
 }
-
 
 /* ---- process exits --------------------------------------------------------- */
 
@@ -285,7 +288,8 @@ static void fs_exit_reason(pid_t pid, int status, char *buf, size_t len)
 	if (WIFSIGNALED(status) || (status & 0x7f))
 		snprintf(buf, len, "writer pid %d killed by signal %d", (int)pid, status & 0x7f);
 	else
-		snprintf(buf, len, "writer pid %d exited with status %d", (int)pid, (status >> 8) & 0xff);
+		snprintf(buf, len, "writer pid %d exited with status %d", (int)pid,
+			 (status >> 8) & 0xff);
 }
 
 int64_t fs_track_exit_next(struct fs *fs, char *reason, size_t len)
@@ -325,8 +329,8 @@ size_t fs_track_doomed(struct fs *fs, int64_t *ids, char (*reasons)[FS_REASON_MA
 	return n;
 }
 
-size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids, char (*reasons)[FS_REASON_MAX],
-			    size_t max)
+size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
+			    char (*reasons)[FS_REASON_MAX], size_t max)
 {
 	const struct fs_commit_opts *o = &fs->copts;
 	int64_t now = fs_now_ms();
@@ -342,11 +346,13 @@ size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids, char (*re
 	for (struct fs_track *t = fs->tracks; t && n < max; t = t->next) {
 		if (t->doomed || t->marked || !fs_track_awaits_trigger(fs, t))
 			continue;
-		if (unmount ? t->temp : (t->n_active > 0 || now - t->last_change_ms < o->timeout_ms))
+		if (unmount ? t->temp
+			    : (t->n_active > 0 || now - t->last_change_ms < o->timeout_ms))
 			continue;
 		ids[n] = t->id;
 		if (t->kind == CKPT_DIR && o->marker[0] && !t->temp)
-			snprintf(reasons[n], FS_REASON_MAX, "no commit marker (%.80s) %s", o->marker, when);
+			snprintf(reasons[n], FS_REASON_MAX, "no commit marker (%.80s) %s",
+				 o->marker, when);
 		else
 			snprintf(reasons[n], FS_REASON_MAX, "not committed by a rename %s", when);
 		n++;

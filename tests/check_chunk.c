@@ -57,7 +57,7 @@ static void fill_random(uint8_t *p, size_t n)
 static void fill_text(uint8_t *p, size_t n, unsigned seed)
 {
 	static const char *words[] = { "tensor ", "weight ", "layer.", "bias ", "optimizer ",
-				       "step=", "0.125 ", "loss ", "\n" };
+				       "step=",	  "0.125 ",  "loss ",  "\n" };
 	size_t i = 0;
 	unsigned k = seed;
 
@@ -244,11 +244,11 @@ static void teardown(void)
 
 START_TEST(test_hash_vectors)
 {
-	static const uint8_t abc_sha[CHUNK_HASH_LEN] = {
-		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-		0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-		0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad
-	};
+	static const uint8_t abc_sha[CHUNK_HASH_LEN] = { 0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf,
+							 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae,
+							 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96,
+							 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61,
+							 0xf2, 0x00, 0x15, 0xad };
 	uint8_t h[CHUNK_HASH_LEN], back[CHUNK_HASH_LEN];
 	char hex[65];
 
@@ -465,7 +465,8 @@ START_TEST(test_damage)
 			fill_random(data, CHUNK_SIZE);
 		else
 			fill_text(data, CHUNK_SIZE, (unsigned)c);
-		ck_assert_int_eq(chunk_put(cs, data, CHUNK_SIZE, codecs[c], &ref, &stored, NULL), 1);
+		ck_assert_int_eq(chunk_put(cs, data, CHUNK_SIZE, codecs[c], &ref, &stored, NULL),
+				 1);
 
 		/* payload byte flipped: first, middle, last */
 		{
@@ -576,9 +577,9 @@ START_TEST(test_put_rewrite)
 	fill_text(data, sizeof(data), 5);
 	chunk_ref_of(data, sizeof(data), &ref);
 	/* absent: rewrite creates it */
-	ck_assert_int_eq(chunk_put_ref(cs, data, &ref, CHUNK_CODEC_ZSTD, CHUNK_PUT_REWRITE,
-				       &stored, &used),
-			 2);
+	ck_assert_int_eq(
+		chunk_put_ref(cs, data, &ref, CHUNK_CODEC_ZSTD, CHUNK_PUT_REWRITE, &stored, &used),
+		2);
 	ck_assert_int_eq(used, CHUNK_CODEC_ZSTD);
 	ck_assert_uint_eq(obj_size(ref.hash), stored);
 	obj_damage(ref.hash, HDR_LEN + 10, -1, 0);
@@ -586,9 +587,9 @@ START_TEST(test_put_rewrite)
 	ck_assert_int_eq(chunk_put_ref(cs, data, &ref, CHUNK_CODEC_ZSTD, 0, NULL, NULL), 0);
 	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), -EIO);
 	/* the heal mode writes it again */
-	ck_assert_int_eq(chunk_put_ref(cs, data, &ref, CHUNK_CODEC_NONE, CHUNK_PUT_REWRITE,
-				       &stored, &used),
-			 2);
+	ck_assert_int_eq(
+		chunk_put_ref(cs, data, &ref, CHUNK_CODEC_NONE, CHUNK_PUT_REWRITE, &stored, &used),
+		2);
 	ck_assert_int_eq(used, CHUNK_CODEC_NONE);
 	ck_assert_uint_eq(stored, HDR_LEN + sizeof(data));
 	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), 0);
@@ -836,9 +837,9 @@ START_TEST(test_foreach)
 
 	for (int i = 0; i < N; i++) {
 		fill_random(data, sizeof(data));
-		ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &refs[i], NULL,
-					   NULL),
-				 1);
+		ck_assert_int_eq(
+			chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &refs[i], NULL, NULL),
+			1);
 	}
 	/* strays in the dir backend's tree that are not chunks: ignored */
 	if (on_dir()) {
@@ -1039,9 +1040,9 @@ static void barrier_roundtrip(void)
 
 	for (int i = 0; i < 8; i++) {
 		fill_random(data, sizeof(data));
-		ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_ZSTD, &refs[i], NULL,
-					   NULL),
-				 1);
+		ck_assert_int_eq(
+			chunk_put(cs, data, sizeof(data), CHUNK_CODEC_ZSTD, &refs[i], NULL, NULL),
+			1);
 	}
 	/* a chunk released before the barrier does not make it fail */
 	ck_assert_int_eq(chunk_release(cs, refs[3].hash), 0);
@@ -1083,9 +1084,9 @@ START_TEST(test_barrier_auto)
 	barrier_roundtrip(); /* 8 chunks: fsync */
 	for (int i = 0; i < 40; i++) {
 		fill_random(data, sizeof(data));
-		ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &refs[i], NULL,
-					   NULL),
-				 1);
+		ck_assert_int_eq(
+			chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &refs[i], NULL, NULL),
+			1);
 	}
 	ck_assert_int_eq(chunk_barrier(cs), 0); /* 40: syncfs */
 	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &refs[0], NULL, NULL),
@@ -1205,16 +1206,16 @@ START_TEST(test_bench)
 	fill_random(src, (mb < 256 ? mb : 256) * CHUNK_SIZE);
 	for (int round = 0; round < 12; round++) {
 		static const char *modes[] = { "fsync", "syncfs", "auto" };
-		static const enum chunk_barrier_mode mode_of[] = {
-			CHUNK_BARRIER_FSYNC, CHUNK_BARRIER_SYNCFS, CHUNK_BARRIER_AUTO
-		};
+		static const enum chunk_barrier_mode mode_of[] = { CHUNK_BARRIER_FSYNC,
+								   CHUNK_BARRIER_SYNCFS,
+								   CHUNK_BARRIER_AUTO };
 		static const size_t counts[] = { 1, 4, 32, 256 };
 
 		for (int m = 0; m < 3; m++) {
 			size_t n = counts[round % 4] < mb ? counts[round % 4] : mb;
 
 			bench_reopen(mode_of[m]);
-			sync(); /* start each run with nothing dirty */
+			sync();			    /* start each run with nothing dirty */
 			src[round * 3 + m] ^= 0x5a; /* fresh hashes each run */
 			t = bench_put(CHUNK_CODEC_NONE, src, n, refs);
 			tb = now();

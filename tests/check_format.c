@@ -56,7 +56,8 @@ static int check_buf(const char *name, const void *buf, size_t n, struct mem *ou
 	ck_assert_msg(m.outside == 0, "%s: %u reads outside the file", name, m.outside);
 	ck_assert_msg(rc == 0 || rc == -EBADMSG, "%s: rc %d", name, rc);
 	if (rc == -EBADMSG)
-		ck_assert_msg(strncmp(why, name, strlen(name)) == 0 && strlen(why) > strlen(name) + 2,
+		ck_assert_msg(strncmp(why, name, strlen(name)) == 0 &&
+				      strlen(why) > strlen(name) + 2,
 			      "%s: reason \"%s\" does not name the file", name, why);
 	if (out)
 		*out = m;
@@ -111,8 +112,9 @@ static uint32_t get32(const unsigned char *p)
 }
 
 static const char *const good_fixtures[] = {
-	"model.pt",	"many.pt",	 "plain.zip.bin",     "f4.npy",	  "v2.npy", "u1.npy",
-	"c16.npy",	"object.npy",	 "unicode.npy",	      "model.safetensors", "zero.safetensors",
+	"model.pt",	    "many.pt", "plain.zip.bin", "f4.npy",      "v2.npy",
+	"u1.npy",	    "c16.npy", "object.npy",	"unicode.npy", "model.safetensors",
+	"zero.safetensors",
 };
 
 START_TEST(test_good_fixtures)
@@ -312,7 +314,7 @@ START_TEST(test_npy_header_edits)
 		int rc;
 	} edits[] = {
 		{ "(3, 4)", "(3, 5)", -EBADMSG }, /* wrong shape */
-		{ "(3, 4)", "(4, 3)", 0 },	   /* same size */
+		{ "(3, 4)", "(4, 3)", 0 },	  /* same size */
 		{ "(3, 4)", "(2, 6)", 0 },
 		{ "(3, 4)", "(12, )", 0 },
 		{ "(3, 4)", "( 12 )", -EBADMSG }, /* "(12)" is not a tuple */
@@ -528,7 +530,8 @@ START_TEST(test_safetensors_headers)
 		/* malformed entries */
 		{ "{\"a\":{\"dtype\":\"Q7\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, -EBADMSG },
 		{ "{\"a\":{\"dtype\":\"U8\",\"shape\":[-1],\"data_offsets\":[0,1]}}", 1, -EBADMSG },
-		{ "{\"a\":{\"dtype\":\"U8\",\"shape\":[1.5],\"data_offsets\":[0,1]}}", 1, -EBADMSG },
+		{ "{\"a\":{\"dtype\":\"U8\",\"shape\":[1.5],\"data_offsets\":[0,1]}}", 1,
+		  -EBADMSG },
 		{ "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,0]}}", 1, -EBADMSG },
 		{ "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0]}}", 1, -EBADMSG },
 		{ "{\"a\":{\"dtype\":\"U8\",\"shape\":[1]}}", 1, -EBADMSG },
@@ -588,8 +591,12 @@ START_TEST(test_data_start)
 	static const struct {
 		const char *name;
 		bool known;
-	} fx[] = { { "model.safetensors", true }, { "zero.safetensors", true }, { "f4.npy", true },
-		   { "v2.npy", true }, { "model.pt", false }, { "plain.zip.bin", false } };
+	} fx[] = { { "model.safetensors", true },
+		   { "zero.safetensors", true },
+		   { "f4.npy", true },
+		   { "v2.npy", true },
+		   { "model.pt", false },
+		   { "plain.zip.bin", false } };
 	unsigned char h[16];
 	size_t i, n;
 
@@ -610,18 +617,18 @@ START_TEST(test_data_start)
 	put64(h, 4096);
 	h[8] = '{';
 	ck_assert_uint_eq(format_data_start(h, 16), 8 + 4096);
-	ck_assert_uint_eq(format_data_start(h, 8), 0);		/* too short to tell */
+	ck_assert_uint_eq(format_data_start(h, 8), 0); /* too short to tell */
 	h[8] = '[';
-	ck_assert_uint_eq(format_data_start(h, 16), 0);		/* not a JSON object */
+	ck_assert_uint_eq(format_data_start(h, 16), 0); /* not a JSON object */
 	h[8] = '{';
 	put64(h, (100u << 20) + 1);
-	ck_assert_uint_eq(format_data_start(h, 16), 0);		/* beyond the header cap */
+	ck_assert_uint_eq(format_data_start(h, 16), 0); /* beyond the header cap */
 	put64(h, 1);
-	ck_assert_uint_eq(format_data_start(h, 16), 0);		/* shorter than "{}" */
+	ck_assert_uint_eq(format_data_start(h, 16), 0); /* shorter than "{}" */
 	memcpy(h, "\x93NUMPY\x02\x00", 8);
 	put32(h + 8, 0xffffffffu);
-	ck_assert_uint_eq(format_data_start(h, 16), 0);		/* npy header too long */
-	ck_assert_uint_eq(format_data_start(h, 11), 0);		/* v2 needs 12 bytes */
+	ck_assert_uint_eq(format_data_start(h, 16), 0); /* npy header too long */
+	ck_assert_uint_eq(format_data_start(h, 11), 0); /* v2 needs 12 bytes */
 }
 END_TEST
 
@@ -681,8 +688,9 @@ START_TEST(test_reads_are_small)
 	ck_assert_uint_le(m.bytes_read, 4096);
 	free(b);
 
-	b = make_st("{\"w\":{\"dtype\":\"F32\",\"shape\":[4096,4096],\"data_offsets\":[0,67108864]}}",
-		    data, &n);
+	b = make_st(
+		"{\"w\":{\"dtype\":\"F32\",\"shape\":[4096,4096],\"data_offsets\":[0,67108864]}}",
+		data, &n);
 	ck_assert_int_eq(check_buf("big.safetensors", b, n, &m), 0);
 	ck_assert_uint_le(m.bytes_read, 4096);
 	free(b);
@@ -786,11 +794,12 @@ int main(void)
 
 	/* Fixtures sit next to this source file (CMake compiles it by its
 	 * absolute path); CKPT_FIXTURES overrides. */
-	snprintf(fixdir, sizeof(fixdir), "%s", getenv("CKPT_FIXTURES") ? getenv("CKPT_FIXTURES") : __FILE__);
+	snprintf(fixdir, sizeof(fixdir), "%s",
+		 getenv("CKPT_FIXTURES") ? getenv("CKPT_FIXTURES") : __FILE__);
 	if (!getenv("CKPT_FIXTURES")) {
 		slash = strrchr(fixdir, '/');
-		snprintf(slash ? slash + 1 : fixdir, sizeof(fixdir) - (size_t)(slash ? slash + 1 - fixdir : 0),
-			 "fixtures");
+		snprintf(slash ? slash + 1 : fixdir,
+			 sizeof(fixdir) - (size_t)(slash ? slash + 1 - fixdir : 0), "fixtures");
 	}
 	sr = srunner_create(format_suite());
 	srunner_run_all(sr, CK_NORMAL);

@@ -174,9 +174,14 @@ static void damage_btree(const char *name)
 	char junk[4096];
 	int fd;
 
-	ck_assert_int_eq(sqlite3_open_v2(spath("index.db"), &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT rootpage, (SELECT page_size FROM pragma_page_size)"
-					    " FROM sqlite_master WHERE name=?", -1, &q, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_open_v2(spath("index.db"), &db, SQLITE_OPEN_READONLY, NULL),
+			 SQLITE_OK);
+	ck_assert_int_eq(
+		sqlite3_prepare_v2(db,
+				   "SELECT rootpage, (SELECT page_size FROM pragma_page_size)"
+				   " FROM sqlite_master WHERE name=?",
+				   -1, &q, NULL),
+		SQLITE_OK);
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 	ck_assert_int_eq(sqlite3_step(q), SQLITE_ROW);
 	page = sqlite3_column_int64(q, 0);

@@ -34,7 +34,8 @@ static int64_t make_staging(const char *name, int64_t now, int64_t *version)
 	ck_assert_int_eq(index_tx_begin(ix), 0);
 	ck_assert_int_eq(index_ckpt_insert(ix, name, CKPT_DIR, now, &id), 0);
 	ck_assert_int_eq(index_version_insert(ix, id, now, &v), 0);
-	ck_assert_int_eq(index_version_create_root(ix, v, S_IFDIR | 0755, now * 1000000000, &root), 0);
+	ck_assert_int_eq(index_version_create_root(ix, v, S_IFDIR | 0755, now * 1000000000, &root),
+			 0);
 	ck_assert_int_gt(root, 0);
 	ck_assert_int_eq(index_ckpt_set_versions(ix, id, v, v), 0);
 	ck_assert_int_eq(index_tx_commit(ix), 0);
@@ -46,8 +47,12 @@ static int64_t make_staging(const char *name, int64_t now, int64_t *version)
 /* Commits id's staging version v as commit_tx does (no metrics). */
 static void commit_row(int64_t id, int64_t v, int64_t step, const char *new_name)
 {
-	struct index_commit c = { .now = 1000 + step, .version = v, .has_step = true,
-				  .step = step, .logical = 42, .new_name = new_name };
+	struct index_commit c = { .now = 1000 + step,
+				  .version = v,
+				  .has_step = true,
+				  .step = step,
+				  .logical = 42,
+				  .new_name = new_name };
 
 	ck_assert_int_eq(index_tx_begin(ix), 0);
 	ck_assert_int_eq(index_version_move(ix, v, VER_COMMITTED, id), 0);

@@ -234,7 +234,7 @@ START_TEST(test_chunk_lists)
 	ck_assert_ptr_nonnull(data);
 	tu_fill(data, len, 3);
 	id = tu_ckpt1(st, "big", "w.bin", data, len); /* two chunks */
-	e = tu_ckpt1(st, "empty", "w.bin", "", 0);     /* no chunk list */
+	e = tu_ckpt1(st, "empty", "w.bin", "", 0);    /* no chunk list */
 	ci = info(id);
 	ce = info(e);
 	pthread_mutex_lock(&st->mu);

@@ -36,8 +36,11 @@ static void teardown(void)
 /* A new node under parent, in its own transaction; returns its id. */
 static int64_t add(int64_t parent, const char *name, uint32_t mode, const char *target)
 {
-	struct index_node n = { .version = version, .parent = parent, .mode = mode,
-				.mtime_ns = 1000, .ctime_ns = 1000 };
+	struct index_node n = { .version = version,
+				.parent = parent,
+				.mode = mode,
+				.mtime_ns = 1000,
+				.ctime_ns = 1000 };
 	int64_t id = 0;
 
 	n.size = target ? strlen(target) : 0;
@@ -201,8 +204,9 @@ START_TEST(test_set_attrs)
 	struct index_node r;
 	int64_t a = add(root, "a", S_IFREG | 0644, NULL);
 	struct index_node_attrs m = { .set_mode = true, .mode = 0600 | S_IFDIR, .now_ns = 2000 };
-	struct index_node_attrs t = { .set_mtime = true, .mtime_ns = 3000, .shown_atime_ns = 1500,
-				      .now_ns = 4000 };
+	struct index_node_attrs t = {
+		.set_mtime = true, .mtime_ns = 3000, .shown_atime_ns = 1500, .now_ns = 4000
+	};
 	struct index_node_attrs at = { .set_atime = true, .atime_ns = 9000, .now_ns = 5000 };
 
 	ck_assert_int_eq(index_node_set_attrs(st->ix, a, &m), 0);

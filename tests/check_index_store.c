@@ -34,7 +34,8 @@ START_TEST(test_open_missing_empty_create)
 	ck_assert_int_eq(stat(path, &sb), 0);
 	ck_assert_int_eq(sb.st_size, 0);
 	/* created when asked; found afterwards, read-only too */
-	ck_assert_int_eq(index_open_sqlite(d, INDEX_CREATE | INDEX_CHECK, &ix, &none, err, sizeof(err)), 0);
+	ck_assert_int_eq(
+		index_open_sqlite(d, INDEX_CREATE | INDEX_CHECK, &ix, &none, err, sizeof(err)), 0);
 	ck_assert_int_eq(none, INDEX_FOUND);
 	ck_assert_int_eq(index_info_get(ix, "initialised_at", &at), 0);
 	ck_assert_int_gt(at, 0);
@@ -139,7 +140,8 @@ START_TEST(test_stats_and_chunk_rows)
 	ck_assert(s.dedup_ratio == 0 && s.compression_ratio == 0); /* the caller's */
 	/* checkpoints by state */
 	tu_ckpt1(st, "one", "f", "stats bytes", 11);
-	ck_assert_int_eq(store_ckpt_create(st, "two", CKPT_DIR, 0755, &(int64_t){ 0 }, &(int64_t){ 0 }), 0);
+	ck_assert_int_eq(
+		store_ckpt_create(st, "two", CKPT_DIR, 0755, &(int64_t){ 0 }, &(int64_t){ 0 }), 0);
 	ck_assert_int_eq(index_stats_get(st->ix, &s), 0);
 	ck_assert_uint_eq(s.checkpoints, 1);
 	ck_assert_uint_eq(s.staging, 1);

@@ -17,11 +17,11 @@ static const struct metric *find_metric(const struct meta_set *ms, const char *n
 	return NULL;
 }
 
-#define ck_assert_metric(ms, nm, val)                                                              \
-	do {                                                                                       \
-		const struct metric *m_ = find_metric((ms), (nm));                                 \
-		ck_assert_msg(m_ != NULL, "metric %s missing", (nm));                              \
-		ck_assert_double_eq_tol(m_->value, (val), 1e-12);                                  \
+#define ck_assert_metric(ms, nm, val)                                 \
+	do {                                                          \
+		const struct metric *m_ = find_metric((ms), (nm));    \
+		ck_assert_msg(m_ != NULL, "metric %s missing", (nm)); \
+		ck_assert_double_eq_tol(m_->value, (val), 1e-12);     \
 	} while (0)
 
 /* ---- names ---- */
@@ -47,8 +47,8 @@ END_TEST
 START_TEST(test_name_extensions)
 {
 	static const char *const names[] = {
-		"val_loss=0.5.pt",  "val_loss=0.5.pth",	   "val_loss=0.5.bin",
-		"val_loss=0.5.npy", "val_loss=0.5.npz",	   "val_loss=0.5.safetensors",
+		"val_loss=0.5.pt",  "val_loss=0.5.pth",	    "val_loss=0.5.bin",
+		"val_loss=0.5.npy", "val_loss=0.5.npz",	    "val_loss=0.5.safetensors",
 		"val_loss=0.5.h5",  "val_loss=0.5.msgpack", "val_loss=0.5.CKPT",
 		"val_loss=0.5",
 	};
@@ -435,8 +435,9 @@ START_TEST(test_trainer_state_malformed)
 
 	/* a syntax error on line 3 is reported with its line */
 	meta_init(&ms);
-	ck_assert_int_eq(meta_from_trainer_state(&ms, "{\n\"global_step\": 5,\n\"epoch\": ,\n}", 30),
-			 -EINVAL);
+	ck_assert_int_eq(
+		meta_from_trainer_state(&ms, "{\n\"global_step\": 5,\n\"epoch\": ,\n}", 30),
+		-EINVAL);
 	ck_assert(!ms.has_step);
 	ck_assert_ptr_nonnull(strstr(ms.problems, "line 3"));
 	meta_release(&ms);
@@ -594,7 +595,8 @@ START_TEST(test_metadata_malformed)
 
 	meta_init(&ms);
 	ck_assert_int_eq(meta_set_value(&ms, "acc", 0.5, "name"), 0);
-	ck_assert_int_eq(meta_from_json(&ms, "{\"acc\": 0.9, \"b\": }", 19, "metrics.json"), -EINVAL);
+	ck_assert_int_eq(meta_from_json(&ms, "{\"acc\": 0.9, \"b\": }", 19, "metrics.json"),
+			 -EINVAL);
 	ck_assert_metric(&ms, "acc", 0.5);
 	ck_assert_uint_eq(ms.n_metrics, 1);
 	ck_assert_ptr_nonnull(strstr(ms.problems, "metrics.json"));
@@ -648,10 +650,11 @@ END_TEST
 
 START_TEST(test_default_direction)
 {
-	static const char *const mins[] = { "val_loss", "LOSS",	 "train_err", "error_rate",
+	static const char *const mins[] = { "val_loss",	  "LOSS",    "train_err", "error_rate",
 					    "perplexity", "val_ppl", "wer",	  "CER",
-					    "mse",	 "val_mae", "rmse" };
-	static const char *const maxs[] = { "accuracy", "val_acc", "f1", "bleu", "auc", "best_metric" };
+					    "mse",	  "val_mae", "rmse" };
+	static const char *const maxs[] = { "accuracy", "val_acc", "f1",
+					    "bleu",	"auc",	   "best_metric" };
 
 	for (size_t i = 0; i < sizeof(mins) / sizeof(mins[0]); i++)
 		ck_assert_msg(meta_default_direction(mins[i]) == -1, "%s", mins[i]);
@@ -675,7 +678,7 @@ START_TEST(test_name_usable)
 	ck_assert(meta_name_usable("gen\xc3\xa9ral"));
 	ck_assert(!meta_name_usable("bad\xc3"));
 	ck_assert(!meta_name_usable("bad\xff"));
-	ck_assert(!meta_name_usable("\xc0\xaf")); /* overlong '/' */
+	ck_assert(!meta_name_usable("\xc0\xaf"));     /* overlong '/' */
 	ck_assert(!meta_name_usable("\xed\xa0\x80")); /* surrogate */
 	memset(n256, 'a', 256);
 	n256[256] = '\0';

@@ -63,8 +63,8 @@ END_TEST
 START_TEST(test_numbers_reject)
 {
 	static const char *const keys[] = { "keep_last", "keep_best", "keep_every", "settle_ms" };
-	static const char *const bad[] = { "", "abc", "-1", "+1", " 1", "1 ", "1.5", "0x10",
-					   "1e3", "3k" };
+	static const char *const bad[] = { "",	 "abc", "-1",	"+1",  " 1",
+					   "1 ", "1.5", "0x10", "1e3", "3k" };
 	struct policy p, before;
 	char why[256];
 
@@ -189,10 +189,9 @@ END_TEST
 START_TEST(test_metric_reject)
 {
 	static const char *const bad[] = {
-		"val_loss",   "val_loss:",	"val_loss:up", "val_loss:MIN", ":min",
-		"a:b:min",    "a/b:max",	"step:max",    "epoch:min",    "..:min",
-		"a:min,",     ",a:min",		"a:min,,b:max", "a:min,b",     "x\ny:min",
-		"\xff\xfe:min",
+		"val_loss",	"val_loss:", "val_loss:up", "val_loss:MIN", ":min",   "a:b:min",
+		"a/b:max",	"step:max",  "epoch:min",   "..:min",	    "a:min,", ",a:min",
+		"a:min,,b:max", "a:min,b",   "x\ny:min",    "\xff\xfe:min",
 	};
 	struct policy p, before;
 	char why[256];
@@ -544,9 +543,9 @@ START_TEST(test_text_roundtrip)
 	text = NULL;
 
 	/* Every field changed round-trips. */
-	ck_assert_int_eq(policy_apply_words(&p, words, sizeof(words) / sizeof(words[0]), why,
-					    sizeof(why)),
-			 0);
+	ck_assert_int_eq(
+		policy_apply_words(&p, words, sizeof(words) / sizeof(words[0]), why, sizeof(why)),
+		0);
 	ck_assert_int_eq(policy_to_text(&p, &text), 0);
 	ck_assert_ptr_nonnull(strstr(text, "metric=val_loss:min,acc:max\n"));
 	ck_assert_ptr_nonnull(strstr(text, "keep_every=1000\n"));
@@ -590,8 +589,9 @@ START_TEST(test_from_text_lenient)
 
 	/* Unknown keys ignored (a newer store), missing keys default, repeated
 	 * metric lines add up, CRLF and blank lines tolerated. */
-	ck_assert_int_eq(policy_from_text(&p, "future_option=42\r\n\nkeep_last=4\n"
-					      "metric=a:min\nmetric=b:max\nhide_virtual\n"),
+	ck_assert_int_eq(policy_from_text(&p,
+					  "future_option=42\r\n\nkeep_last=4\n"
+					  "metric=a:min\nmetric=b:max\nhide_virtual\n"),
 			 0);
 	ck_assert_uint_eq(p.keep_last, 4);
 	ck_assert_uint_eq(p.n_metrics, 2);

@@ -31,7 +31,9 @@ struct seen {
 	int status[SEEN_MAX];
 };
 
-static struct seen seen = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, {0}, {0} };
+static struct seen seen = {
+	PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, { 0 }, { 0 }
+};
 
 static void record_exit(void *ctx, pid_t tgid, int status)
 {
@@ -106,8 +108,10 @@ static struct procwatch *start_or_skip(const char *test)
 	int ret = procwatch_start(record_exit, &seen, &pw);
 
 	if (ret == -EPERM || ret == -EACCES || ret == -EPROTONOSUPPORT || ret == -ETIMEDOUT) {
-		fprintf(stderr, "%s: SKIP: process-events connector unavailable (%s; needs "
-			"CAP_NET_ADMIN in the initial pid namespace)\n", test, strerror(-ret));
+		fprintf(stderr,
+			"%s: SKIP: process-events connector unavailable (%s; needs "
+			"CAP_NET_ADMIN in the initial pid namespace)\n",
+			test, strerror(-ret));
 		return NULL;
 	}
 	ck_assert_int_eq(ret, 0);
@@ -165,7 +169,6 @@ static void *return_at_once(void *arg)
 	return arg;
 }
 
-
 /* ---- pidfds ---- */
 
 static struct pidwatch *pidwatch_or_skip(const char *test)
@@ -174,8 +177,8 @@ static struct pidwatch *pidwatch_or_skip(const char *test)
 	int ret = pidwatch_start(record_exit, &seen, &pw);
 
 	if (ret == -ENOSYS || ret == -EOPNOTSUPP) {
-		fprintf(stderr, "%s: SKIP: no pidfd exit status here (%s; needs Linux >= 6.15)\n", test,
-			strerror(-ret));
+		fprintf(stderr, "%s: SKIP: no pidfd exit status here (%s; needs Linux >= 6.15)\n",
+			test, strerror(-ret));
 		return NULL;
 	}
 	ck_assert_int_eq(ret, 0);
@@ -432,9 +435,9 @@ END_TEST
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	int hold;          /* 1: the next callback waits until it is 0 */
-	int held;          /* 1 while a callback is waiting */
-	pid_t watch;       /* record pw->lost when this tgid is reported */
+	int hold;    /* 1: the next callback waits until it is 0 */
+	int held;    /* 1 while a callback is waiting */
+	pid_t watch; /* record pw->lost when this tgid is reported */
 	unsigned long lost_seen;
 	struct procwatch *pw;
 } gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, NULL };
@@ -554,7 +557,9 @@ static int start_without_net_admin(void)
 	ret = procwatch_start(record_exit, &seen, &pw);
 	if (ret < 0)
 		return ret == -EPERM || ret == -EACCES || ret == -EPROTONOSUPPORT ||
-			       ret == -ETIMEDOUT ? 0 : 12;
+				ret == -ETIMEDOUT
+			? 0
+			: 12;
 	kid = fork();
 	if (kid < 0)
 		return 13;
@@ -621,7 +626,8 @@ START_TEST(test_foreign_pidns_refused)
 	ck_assert_int_eq(waitpid(child, &wstatus, 0), child);
 	ck_assert(WIFEXITED(wstatus));
 	if (WEXITSTATUS(wstatus) == 77) {
-		fprintf(stderr, "test_foreign_pidns_refused: SKIP: cannot unshare a pid namespace here\n");
+		fprintf(stderr,
+			"test_foreign_pidns_refused: SKIP: cannot unshare a pid namespace here\n");
 		return;
 	}
 	ck_assert_int_eq(WEXITSTATUS(wstatus), 0);
@@ -796,7 +802,8 @@ START_TEST(test_tgid)
 	ck_assert_int_eq(waitpid(child, NULL, 0), child);
 	ck_assert_int_eq(procwatch_tgid(child), -ENOENT);
 
-	ck_assert_int_eq(procwatch_parse_tgid("Name:\tx\nUmask:\t0022\nTgid:\t812\nNgid:\t0\n"), 812);
+	ck_assert_int_eq(procwatch_parse_tgid("Name:\tx\nUmask:\t0022\nTgid:\t812\nNgid:\t0\n"),
+			 812);
 	ck_assert_int_eq(procwatch_parse_tgid("Tgid:\t7"), 7);
 	/* "NSTgid:" must not be taken for "Tgid:". */
 	ck_assert_int_eq(procwatch_parse_tgid("NSTgid:\t9\n"), -EINVAL);

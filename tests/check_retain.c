@@ -81,15 +81,15 @@ static struct policy make_policy(char *const *words, size_t n)
 	ck_assert_msg(policy_apply_words(&p, words, n, why, sizeof(why)) == 0, "%s", why);
 	return p;
 }
-#define POLICY(...)                                                                                \
+#define POLICY(...) \
 	make_policy((char *[]){ __VA_ARGS__ }, sizeof((char *[]){ __VA_ARGS__ }) / sizeof(char *))
 
 /* Asserts decision i: keep (1) / delete (0) and the rule text. */
-#define ck_assert_decision(t, i, k, r)                                                             \
-	do {                                                                                       \
-		ck_assert_msg((t)->out[(i)].keep == (k), "row %d: keep=%d rule '%s'", (int)(i),    \
-			      (t)->out[(i)].keep, (t)->out[(i)].rule);                             \
-		ck_assert_str_eq((t)->out[(i)].rule, (r));                                         \
+#define ck_assert_decision(t, i, k, r)                                                          \
+	do {                                                                                    \
+		ck_assert_msg((t)->out[(i)].keep == (k), "row %d: keep=%d rule '%s'", (int)(i), \
+			      (t)->out[(i)].keep, (t)->out[(i)].rule);                          \
+		ck_assert_str_eq((t)->out[(i)].rule, (r));                                      \
 	} while (0)
 
 START_TEST(test_cmp_best)
@@ -259,9 +259,9 @@ START_TEST(test_non_monotone)
 {
 	/* Loss falls, then overfits: the best are in the middle, not the last. */
 	static const struct row rows[] = {
-		{ 1, 1000, false, 1.0, ABSENT }, { 2, 2000, false, 0.5, ABSENT },
-		{ 3, 3000, false, 0.3, ABSENT }, { 4, 4000, false, 0.35, ABSENT },
-		{ 5, 5000, false, 0.6, ABSENT }, { 6, 6000, false, 0.8, ABSENT },
+		{ 1, 1000, false, 1.0, ABSENT },  { 2, 2000, false, 0.5, ABSENT },
+		{ 3, 3000, false, 0.3, ABSENT },  { 4, 4000, false, 0.35, ABSENT },
+		{ 5, 5000, false, 0.6, ABSENT },  { 6, 6000, false, 0.8, ABSENT },
 		{ 7, 7000, false, 0.31, ABSENT }, { 8, 8000, false, 0.9, ABSENT },
 	};
 	struct table t;
@@ -376,10 +376,10 @@ END_TEST
 START_TEST(test_keep_every)
 {
 	static const struct row rows[] = {
-		{ 1, 0, false, ABSENT, ABSENT },     { 2, 500, false, ABSENT, ABSENT },
-		{ 3, 1000, false, ABSENT, ABSENT },  { 4, 1500, false, ABSENT, ABSENT },
-		{ 5, -1, false, ABSENT, ABSENT },    { 6, 2000, false, ABSENT, ABSENT },
-		{ 7, 2001, false, ABSENT, ABSENT },  { 8, 3000000, false, ABSENT, ABSENT },
+		{ 1, 0, false, ABSENT, ABSENT },    { 2, 500, false, ABSENT, ABSENT },
+		{ 3, 1000, false, ABSENT, ABSENT }, { 4, 1500, false, ABSENT, ABSENT },
+		{ 5, -1, false, ABSENT, ABSENT },   { 6, 2000, false, ABSENT, ABSENT },
+		{ 7, 2001, false, ABSENT, ABSENT }, { 8, 3000000, false, ABSENT, ABSENT },
 		{ 9, 2500, false, ABSENT, ABSENT },
 	};
 	struct table t;
@@ -409,14 +409,14 @@ START_TEST(test_union_and_rule_order)
 {
 	static const struct row rows[] = {
 		/* seq step pin val_loss */
-		{ 1, 1000, false, 0.9, ABSENT }, /* keep_every */
-		{ 2, 1100, false, 0.1, ABSENT }, /* best */
-		{ 3, 1200, false, 0.3, ABSENT }, /* keep_best=2 */
-		{ 4, 1300, true, 0.8, ABSENT },	 /* pinned */
-		{ 5, 1400, false, 0.7, ABSENT }, /* deleted */
-		{ 6, 2000, false, 0.6, ABSENT }, /* keep_every */
-		{ 7, 1700, false, 0.5, ABSENT }, /* keep_last */
-		{ 8, 1800, false, 0.4, ABSENT }, /* keep_last (0.4 is third best) */
+		{ 1, 1000, false, 0.9, ABSENT },    /* keep_every */
+		{ 2, 1100, false, 0.1, ABSENT },    /* best */
+		{ 3, 1200, false, 0.3, ABSENT },    /* keep_best=2 */
+		{ 4, 1300, true, 0.8, ABSENT },	    /* pinned */
+		{ 5, 1400, false, 0.7, ABSENT },    /* deleted */
+		{ 6, 2000, false, 0.6, ABSENT },    /* keep_every */
+		{ 7, 1700, false, 0.5, ABSENT },    /* keep_last */
+		{ 8, 1800, false, 0.4, ABSENT },    /* keep_last (0.4 is third best) */
 		{ 9, 1900, false, ABSENT, ABSENT }, /* latest */
 	};
 	struct table t;
@@ -429,8 +429,9 @@ START_TEST(test_union_and_rule_order)
 	ck_assert_decision(&t, 7, 1, "keep_last=3");
 	ck_assert_decision(&t, 6, 1, "keep_last=3");
 	ck_assert_decision(&t, 5, 1, "keep_every=1000");
-	ck_assert_decision(&t, 4, 0,
-			   "policy: not kept by keep_last=3, keep_best=2 (val_loss:min), keep_every=1000");
+	ck_assert_decision(
+		&t, 4, 0,
+		"policy: not kept by keep_last=3, keep_best=2 (val_loss:min), keep_every=1000");
 	ck_assert_decision(&t, 3, 1, "pinned");
 	ck_assert_decision(&t, 2, 1, "keep_best=2:val_loss");
 	ck_assert_decision(&t, 1, 1, "best_val_loss");
@@ -503,7 +504,8 @@ START_TEST(test_delete_rule_cut)
 	ck_assert(!t.out[0].keep);
 	ck_assert_uint_lt(strlen(t.out[0].rule), RETAIN_RULE_MAX);
 	ck_assert_uint_gt(strlen(t.out[0].rule), RETAIN_RULE_MAX - 10);
-	ck_assert(strncmp(t.out[0].rule, "policy: not kept by keep_last=1, keep_best=1 (", 46) == 0);
+	ck_assert(strncmp(t.out[0].rule, "policy: not kept by keep_last=1, keep_best=1 (", 46) ==
+		  0);
 	ck_assert_str_eq(t.out[0].rule + strlen(t.out[0].rule) - 3, "...");
 	table_free(&t);
 }
@@ -586,7 +588,8 @@ static void check_invariants(const struct policy *p, const struct retain_item *i
 				      (unsigned long long)seed, i, out[i].rule);
 		/* A delete is outside every active rule's set; a keep is inside one. */
 		if (in_last || kbest_j >= 0 || in_every || off)
-			ck_assert_msg(out[i].keep, "seed %llu row %zu: kept by a rule, deleted (%s)",
+			ck_assert_msg(out[i].keep,
+				      "seed %llu row %zu: kept by a rule, deleted (%s)",
 				      (unsigned long long)seed, i, out[i].rule);
 		if (!out[i].keep)
 			ck_assert_msg(strncmp(out[i].rule, "policy: not kept by ", 20) == 0,
@@ -610,7 +613,8 @@ static void check_invariants(const struct policy *p, const struct retain_item *i
 		else if (off)
 			snprintf(want, sizeof(want), "no policy");
 		if (want[0]) {
-			ck_assert_msg(out[i].keep, "seed %llu row %zu", (unsigned long long)seed, i);
+			ck_assert_msg(out[i].keep, "seed %llu row %zu", (unsigned long long)seed,
+				      i);
 			ck_assert_msg(!strcmp(out[i].rule, want), "seed %llu row %zu: '%s' != '%s'",
 				      (unsigned long long)seed, i, out[i].rule, want);
 		} else {
@@ -662,8 +666,9 @@ START_TEST(test_property_random)
 					continue;
 				snprintf(metrics[i][it->n_metrics].name, META_NAME_MAX, "%s",
 					 names[j]);
-				metrics[i][it->n_metrics++].value =
-					rnd(12) == 0 ? NAN : (double)rnd(6) / 4.0;
+				metrics[i][it->n_metrics++].value = rnd(12) == 0
+					? NAN
+					: (double)rnd(6) / 4.0;
 			}
 		}
 		policy_init(&p);

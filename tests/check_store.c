@@ -48,13 +48,15 @@ START_TEST(test_names)
 	ck_assert_int_eq(store_ckpt_create(st, ".", CKPT_DIR, 0755, &id, &root), -EINVAL);
 	ck_assert_int_eq(store_ckpt_create(st, "..", CKPT_DIR, 0755, &id, &root), -EINVAL);
 	ck_assert_int_eq(store_ckpt_create(st, "a/b", CKPT_DIR, 0755, &id, &root), -EINVAL);
-	ck_assert_int_eq(store_ckpt_create(st, longname, CKPT_DIR, 0755, &id, &root), -ENAMETOOLONG);
+	ck_assert_int_eq(store_ckpt_create(st, longname, CKPT_DIR, 0755, &id, &root),
+			 -ENAMETOOLONG);
 	ck_assert_int_eq(store_ckpt_create(st, "bad\xff", CKPT_DIR, 0755, &id, &root), -EILSEQ);
 	ck_assert_int_eq(store_ckpt_create(st, "\xc0\xaf", CKPT_DIR, 0755, &id, &root), -EILSEQ);
 	longname[255] = 0; /* exactly 255 bytes is fine */
 	ck_assert_int_eq(store_ckpt_create(st, longname, CKPT_DIR, 0755, &id, &root), 0);
 	ck_assert_int_eq(store_ckpt_create(st, "h\xc3\xa9llo", CKPT_DIR, 0755, &id, &root), 0);
-	ck_assert_int_eq(store_ckpt_create(st, "h\xc3\xa9llo", CKPT_DIR, 0755, &id, &root), -EEXIST);
+	ck_assert_int_eq(store_ckpt_create(st, "h\xc3\xa9llo", CKPT_DIR, 0755, &id, &root),
+			 -EEXIST);
 	ck_assert_int_eq(store_node_create(st, root, "x\xfe", 0644, NULL), -EILSEQ);
 	ck_assert_int_eq(store_node_mkdir(st, root, "..", 0755, NULL), -EINVAL);
 	memset(longname, 'b', 256);
@@ -105,7 +107,8 @@ START_TEST(test_tree_ops)
 	ck_assert_int_eq(store_node_rename(st, root, "sub", d.id, "loop", 0), -EINVAL);
 	ck_assert_int_eq(store_node_mkdir(st, root, "empty", 0755, &n), 0);
 	ck_assert_int_eq(store_node_rename(st, root, "link", root, "empty", 0), -EISDIR);
-	ck_assert_int_eq(store_node_rename(st, root, "link", root, "sub", RENAME_NOREPLACE), -EEXIST);
+	ck_assert_int_eq(store_node_rename(st, root, "link", root, "sub", RENAME_NOREPLACE),
+			 -EEXIST);
 	ck_assert_int_eq(store_node_rename(st, root, "sub", root, "empty", 0), 0);
 	ck_assert_int_eq(store_node_lookup(st, root, "empty", &n), 0);
 	ck_assert_int_eq(n.id, d.id);
@@ -147,7 +150,8 @@ static void model_run(const char *codec, uint64_t seed)
 		if (r < 60) { /* write near chunk boundaries or anywhere */
 			uint64_t b = (tu_rand(&s) % 6) * CHUNK_SIZE;
 
-			off = (tu_rand(&s) & 1) ? b + (tu_rand(&s) % 64) - 32 : tu_rand(&s) % (cap - 1);
+			off = (tu_rand(&s) & 1) ? b + (tu_rand(&s) % 64) - 32
+						: tu_rand(&s) % (cap - 1);
 			if (off > cap - 1)
 				off = b;
 			n = 1 + tu_rand(&s) % ((tu_rand(&s) & 3) ? 4096 : CHUNK_SIZE + 100);
@@ -275,8 +279,9 @@ START_TEST(test_commit_latest)
 		bool found = false;
 
 		for (i = 0; i < nev; i++)
-			if (strcmp(ev[i].event, "delete") == 0 && strcmp(ev[i].name, "checkpoint-100") == 0 &&
-			    ev[i].rule && strcmp(ev[i].rule, "user") == 0)
+			if (strcmp(ev[i].event, "delete") == 0 &&
+			    strcmp(ev[i].name, "checkpoint-100") == 0 && ev[i].rule &&
+			    strcmp(ev[i].rule, "user") == 0)
 				found = true;
 		ck_assert(found);
 	}
@@ -495,7 +500,8 @@ START_TEST(test_single_file_and_rename_commit)
 	ck_assert_int_eq(store_file_open(st, root, STORE_F_WRITE, &f), 0);
 	ck_assert_int_eq(store_file_write(f, "newer", 5, 0), 5);
 	ck_assert_int_eq(store_file_close(f), 0);
-	ck_assert_int_eq(store_ckpt_rename(st, id, "last.ckpt", STORE_RENAME_NOREPLACE | STORE_RENAME_COMMIT),
+	ck_assert_int_eq(store_ckpt_rename(st, id, "last.ckpt",
+					   STORE_RENAME_NOREPLACE | STORE_RENAME_COMMIT),
 			 -EEXIST);
 	ck_assert_int_eq(store_ckpt_rename(st, id, "last.ckpt", STORE_RENAME_COMMIT), 0);
 	ck_assert_int_eq(store_resolve_latest(st, &lid, NULL), 0);
@@ -556,7 +562,8 @@ START_TEST(test_cow_version)
 	ck_assert_int_ne(lv, v2);
 	ck_assert_int_eq(store_file_open(st, n2.id, STORE_F_WRITE, &wr), 0);
 	memset(b, 0xee, sizeof(b));
-	ck_assert_int_eq(store_file_write(wr, b, sizeof(b), 3 * CHUNK_SIZE + 10), (ssize_t)sizeof(b));
+	ck_assert_int_eq(store_file_write(wr, b, sizeof(b), 3 * CHUNK_SIZE + 10),
+			 (ssize_t)sizeof(b));
 	ck_assert_int_eq(store_file_close(wr), 0);
 	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
 	ck_assert_int_eq(store_stats(st, &s2), 0);
@@ -718,7 +725,9 @@ START_TEST(test_atime_kept)
 	ck_assert_int_eq(store_ckpt_create(st, "at", CKPT_DIR, S_IFDIR | 0755, &id, &root), 0);
 	ck_assert_int_eq(store_node_create(st, root, "f", 0644, &n), 0);
 	ck_assert_int_eq(n.atime_ns, n.mtime_ns); /* never set: follows mtime */
-	ck_assert_int_eq(store_node_setattr(st, n.id, STORE_SET_ATIME | STORE_SET_MTIME, 0, 0, 2000, 1000, &n), 0);
+	ck_assert_int_eq(store_node_setattr(st, n.id, STORE_SET_ATIME | STORE_SET_MTIME, 0, 0, 2000,
+					    1000, &n),
+			 0);
 	ck_assert_int_eq(n.atime_ns, 1000);
 	ck_assert_int_eq(n.mtime_ns, 2000);
 	ck_assert_int_eq(store_node_setattr(st, n.id, STORE_SET_MTIME, 0, 0, 3000, 0, &n), 0);
@@ -766,7 +775,9 @@ START_TEST(test_unlinked_open)
 	ck_assert_uint_eq(g.size, 6);
 	ck_assert_uint_eq(g.mode, S_IFREG | 0640);
 	ck_assert(g.writable);
-	ck_assert_int_eq(store_node_setattr(st, n.id, STORE_SET_SIZE | STORE_SET_MODE, 0600, 3, 0, 0, &g), 0);
+	ck_assert_int_eq(
+		store_node_setattr(st, n.id, STORE_SET_SIZE | STORE_SET_MODE, 0600, 3, 0, 0, &g),
+		0);
 	ck_assert_uint_eq(g.size, 3);
 	ck_assert_uint_eq(g.mode, S_IFREG | 0600);
 	ck_assert_int_eq(store_file_close(f), 0);
@@ -832,7 +843,6 @@ START_TEST(test_shared_reader_sees_writer)
 }
 END_TEST
 
-
 /* STORE_SHARED beside the read-write holder: index changes without the lock
  * (the `ckpt pin/policy/commit/gc` path), seen by the holder. */
 START_TEST(test_shared_open)
@@ -873,7 +883,6 @@ START_TEST(test_shared_open)
 	store_close(ro);
 }
 END_TEST
-
 
 /* Holes (truncate up, writes far past the end) share one zero chunk. */
 START_TEST(test_sparse_holes)
@@ -955,7 +964,6 @@ START_TEST(test_model_many_slots)
 }
 END_TEST
 
-
 /* The policy's codec applies even when a reader opened the file first. */
 START_TEST(test_codec_reader_first)
 {
@@ -985,7 +993,6 @@ START_TEST(test_codec_reader_first)
 }
 END_TEST
 
-
 /* follow maps an old node through versions, also after a middle version
  * was purged (origin links are compressed then). */
 START_TEST(test_follow_through_purged)
@@ -1006,7 +1013,7 @@ START_TEST(test_follow_through_purged)
 	ck_assert_int_eq(store_ckpt_commit(st, id), 0);
 	ck_assert_int_eq(store_gc(st, false, NULL), 0);
 	ck_assert_int_eq(store_version_root(st, v2, &r), -ENOENT); /* purged */
-	ck_assert_int_eq(store_version_root(st, v1, &r), 0);       /* pinned: kept */
+	ck_assert_int_eq(store_version_root(st, v1, &r), 0);	   /* pinned: kept */
 	ck_assert_int_eq(store_node_follow(st, n1, &n), 0);
 	ck_assert_int_eq(n.version, v3);
 	ck_assert_int_eq(store_node_follow(st, r.id, &n), 0); /* the root too */

@@ -117,7 +117,8 @@ static int child_patch(struct store *st, const struct mck *m, const struct patch
 		return 20;
 	if (store_version_root(st, ci.committed_version, &root) != 0 ||
 	    store_node_lookup(st, root.id, file_name(0), &old) != 0 ||
-	    store_ckpt_begin_version(st, ci.id, &v) != 0 || store_node_follow(st, old.id, &nn) != 0 ||
+	    store_ckpt_begin_version(st, ci.id, &v) != 0 ||
+	    store_node_follow(st, old.id, &nn) != 0 ||
 	    store_file_open(st, nn.id, STORE_F_WRITE, &f) != 0)
 		return 21;
 	tu_fill(buf, p->len, p->seed);
@@ -173,12 +174,12 @@ static const struct {
 	const char *point;
 	enum scenario sc;
 } points[] = {
-	{ "commit:before_barrier", SC_WRITE },	 { "commit:after_barrier", SC_WRITE },
-	{ "commit:mid_transaction", SC_WRITE },	 { "commit:after_transaction", SC_WRITE },
-	{ "flush:mid_transaction", SC_WRITE },	 { "commit:before_barrier", SC_PATCH },
-	{ "commit:mid_transaction", SC_PATCH },	 { "commit:after_transaction", SC_PATCH },
-	{ "delete:mid_transaction", SC_DELETE }, { "gc:mid_purge", SC_DELETE },
-	{ "gc:before_rows", SC_DELETE },	 { "commit:before_barrier", SC_REPLACE },
+	{ "commit:before_barrier", SC_WRITE },	  { "commit:after_barrier", SC_WRITE },
+	{ "commit:mid_transaction", SC_WRITE },	  { "commit:after_transaction", SC_WRITE },
+	{ "flush:mid_transaction", SC_WRITE },	  { "commit:before_barrier", SC_PATCH },
+	{ "commit:mid_transaction", SC_PATCH },	  { "commit:after_transaction", SC_PATCH },
+	{ "delete:mid_transaction", SC_DELETE },  { "gc:mid_purge", SC_DELETE },
+	{ "gc:before_rows", SC_DELETE },	  { "commit:before_barrier", SC_REPLACE },
 	{ "commit:mid_transaction", SC_REPLACE }, { "commit:after_transaction", SC_REPLACE },
 };
 
@@ -244,7 +245,8 @@ static void run_iteration(int it, uint64_t *s)
 			struct ckpt_info ci;
 
 			if (store_ckpt_lookup(st, model[target].name, &ci) != 0 ||
-			    store_ckpt_delete(st, ci.id, "user") != 0 || store_gc(st, true, NULL) != 0)
+			    store_ckpt_delete(st, ci.id, "user") != 0 ||
+			    store_gc(st, true, NULL) != 0)
 				rc = 30;
 			ckpt_info_release(&ci);
 		}
@@ -261,15 +263,15 @@ static void run_iteration(int it, uint64_t *s)
 	/* every previously committed checkpoint: intact (the targets are checked below) */
 	for (k = 0; k < n_model; k++)
 		if (model[k].live && k != target)
-			ck_assert_msg(ckpt_matches(st, &model[k]), "iteration %d (%s): %s damaged", it,
-				      point ? point : "random", model[k].name);
+			ck_assert_msg(ckpt_matches(st, &model[k]), "iteration %d (%s): %s damaged",
+				      it, point ? point : "random", model[k].name);
 	if (sc == SC_WRITE) {
 		struct ckpt_info ci;
 
 		if (store_ckpt_lookup(st, cand.name, &ci) == 0) {
 			ckpt_info_release(&ci);
-			ck_assert_msg(ckpt_matches(st, &cand), "iteration %d: committed partial %s", it,
-				      cand.name);
+			ck_assert_msg(ckpt_matches(st, &cand), "iteration %d: committed partial %s",
+				      it, cand.name);
 			ck_assert(n_model < MAX_CKPTS);
 			cand.live = true;
 			model[n_model++] = cand;
@@ -287,7 +289,8 @@ static void run_iteration(int it, uint64_t *s)
 			model[target] = cand;
 		} else {
 			ck_assert_msg(ckpt_matches(st, &model[target]),
-				      "iteration %d: %s neither old nor new after replace", it, cand.name);
+				      "iteration %d: %s neither old nor new after replace", it,
+				      cand.name);
 		}
 		if (point && strcmp(point, "commit:after_transaction") == 0)
 			ck_assert(model[target].live && ckpt_matches(st, &cand));
@@ -307,8 +310,9 @@ static void run_iteration(int it, uint64_t *s)
 		if (ckpt_matches(st, &patched))
 			model[target] = patched;
 		else
-			ck_assert_msg(ckpt_matches(st, &model[target]), "iteration %d: %s neither old nor new",
-				      it, model[target].name);
+			ck_assert_msg(ckpt_matches(st, &model[target]),
+				      "iteration %d: %s neither old nor new", it,
+				      model[target].name);
 	} else {
 		struct ckpt_info ci;
 
@@ -329,7 +333,8 @@ static void run_iteration(int it, uint64_t *s)
 			ck_assert_int_eq(store_ckpt_get(st, lid, &ci), 0);
 			for (k = 0; k < n_model; k++)
 				known |= model[k].live && strcmp(model[k].name, ci.name) == 0;
-			ck_assert_msg(known, "latest %s is not a known committed checkpoint", ci.name);
+			ck_assert_msg(known, "latest %s is not a known committed checkpoint",
+				      ci.name);
 			ckpt_info_release(&ci);
 		}
 	}
@@ -356,8 +361,9 @@ START_TEST(test_crash_points)
 		for (k = 0; k < n_model; k++)
 			live += model[k].live;
 		printf("crash test: 72 iterations (write %d, new version %d, delete %d, replace %d),"
-		       " %d killed, %d checkpoints committed, %d live at the end\n", n_sc[SC_WRITE],
-		       n_sc[SC_PATCH], n_sc[SC_DELETE], n_sc[SC_REPLACE], n_killed, n_model, live);
+		       " %d killed, %d checkpoints committed, %d live at the end\n",
+		       n_sc[SC_WRITE], n_sc[SC_PATCH], n_sc[SC_DELETE], n_sc[SC_REPLACE], n_killed,
+		       n_model, live);
 		ck_assert_int_gt(n_sc[SC_REPLACE], 5);
 		ck_assert_int_gt(n_sc[SC_PATCH], 5);
 		ck_assert_int_gt(n_sc[SC_DELETE], 5);
@@ -376,7 +382,8 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	tcase_set_timeout(tc, 600); /* 72 child runs; ASan on a loaded 2-core machine passed 120 s */
+	tcase_set_timeout(tc,
+			  600); /* 72 child runs; ASan on a loaded 2-core machine passed 120 s */
 	tcase_add_test(tc, test_crash_points);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

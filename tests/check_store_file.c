@@ -59,8 +59,9 @@ static size_t make_safetensors(uint8_t **out, size_t ntensors, size_t tensor_byt
 	ck_assert_ptr_nonnull(hdr);
 	hl += (size_t)sprintf(hdr + hl, "{");
 	for (i = 0; i < ntensors; i++) {
-		hl += (size_t)sprintf(hdr + hl, "%s\"t%zu\":{\"dtype\":\"U8\",\"shape\":[%zu],"
-					       "\"data_offsets\":[%llu,%llu]}",
+		hl += (size_t)sprintf(hdr + hl,
+				      "%s\"t%zu\":{\"dtype\":\"U8\",\"shape\":[%zu],"
+				      "\"data_offsets\":[%llu,%llu]}",
 				      i ? "," : "", i, tensor_bytes, (unsigned long long)off,
 				      (unsigned long long)(off + tensor_bytes));
 		off += tensor_bytes;
@@ -136,7 +137,8 @@ static void check_ranges(int64_t node, const uint8_t *want, size_t size, uint64_
 	ck_assert_ptr_nonnull(buf);
 	ck_assert_int_eq(store_file_open(st, node, STORE_F_READ, &f), 0);
 	for (i = 0; i < n; i++) {
-		uint64_t off = tu_rand(&seed) % (size + 10), len = 1 + tu_rand(&seed) % (3 * CHUNK_SIZE);
+		uint64_t off = tu_rand(&seed) % (size + 10),
+			 len = 1 + tu_rand(&seed) % (3 * CHUNK_SIZE);
 		uint64_t exp = off >= size ? 0 : (off + len > size ? size - off : len);
 		ssize_t r = store_file_read(f, buf, len, off);
 
@@ -381,8 +383,8 @@ static void *writer_thread(void *p)
 		}
 		tu_fill(buf, 3 * CHUNK_SIZE, a->seed + (uint64_t)i);
 		for (j = 0; j < 3; j++)
-			if (store_file_write(f, buf + j * CHUNK_SIZE, CHUNK_SIZE, (uint64_t)j * CHUNK_SIZE) !=
-			    CHUNK_SIZE)
+			if (store_file_write(f, buf + j * CHUNK_SIZE, CHUNK_SIZE,
+					     (uint64_t)j * CHUNK_SIZE) != CHUNK_SIZE)
 				a->errors++;
 		if (store_file_close(f) != 0 || store_ckpt_commit(st, id) != 0)
 			a->errors++;
@@ -406,7 +408,9 @@ START_TEST(test_threads)
 	tu_ckpt1(st, "base", "f", a, sz);
 	node = tu_lookup(st, "base", "f");
 	for (i = 0; i < 6; i++) {
-		args[i] = (struct thr_arg){ .node = node, .data = a, .size = sz, .seed = 1 + (uint64_t)i };
+		args[i] = (struct thr_arg){
+			.node = node, .data = a, .size = sz, .seed = 1 + (uint64_t)i
+		};
 		ck_assert_int_eq(pthread_create(&th[i], NULL, i < 4 ? reader_thread : writer_thread,
 						&args[i]),
 				 0);
@@ -503,7 +507,8 @@ START_TEST(test_staging_size_exact)
 	ck_assert_int_eq(store_ckpt_create(st, "sized", CKPT_DIR, S_IFDIR | 0755, &id, &root), 0);
 	ck_assert_int_eq(store_node_mkdir(st, root, "sub", S_IFDIR | 0755, &n), 0);
 	sub = n.id;
-	ck_assert_int_eq(store_node_symlink(st, root, "link", "sub/f0", &n), 0); /* not a file: no bytes */
+	ck_assert_int_eq(store_node_symlink(st, root, "link", "sub/f0", &n),
+			 0); /* not a file: no bytes */
 	expect_size(id, "sized", 0);
 	for (int step = 0; step < 2000; step++) {
 		int i = (int)(rand_r(&seed) % N), op = (int)(rand_r(&seed) % 4);
@@ -520,7 +525,8 @@ START_TEST(test_staging_size_exact)
 
 			snprintf(other, sizeof(other), "f%d", j);
 			if (j != i && rand_r(&seed) % 2) {
-				ck_assert_int_eq(store_node_rename(st, sub, name, sub, other, 0), 0);
+				ck_assert_int_eq(store_node_rename(st, sub, name, sub, other, 0),
+						 0);
 				sizes[j] = sizes[i];
 			} else {
 				ck_assert_int_eq(store_node_unlink(st, sub, name), 0);

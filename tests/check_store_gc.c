@@ -13,8 +13,9 @@ static char *chunk_file_find(const char *store, const char *filter)
 	size_t cap = 0;
 	FILE *p;
 
-	snprintf(cmd, sizeof(cmd), "find '%s/chunks' -type f %s! -path '*/chunks/tmp/*' | sort | head -1",
-		 store, filter);
+	snprintf(cmd, sizeof(cmd),
+		 "find '%s/chunks' -type f %s! -path '*/chunks/tmp/*' | sort | head -1", store,
+		 filter);
 	p = popen(cmd, "r");
 	ck_assert_ptr_nonnull(p);
 	ck_assert(getline(&line, &cap, p) > 0);
@@ -115,7 +116,8 @@ START_TEST(test_verify_orphan_and_counts)
 	snprintf(p, sizeof(p), "%s/index.db", dir);
 	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
-	ck_assert_int_eq(sqlite3_exec(db, "UPDATE chunks SET refs = refs + 1", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "UPDATE chunks SET refs = refs + 1", NULL, NULL, NULL),
+			 SQLITE_OK);
 	sqlite3_close(db);
 	problems = 0;
 	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1);
@@ -146,8 +148,9 @@ START_TEST(test_gc_reclaims)
 	ck_assert_int_eq(store_gc(st, false, &freed), 0);
 	ck_assert_int_eq(store_stats(st, &s1), 0);
 	du1 = tu_du(dir);
-	printf("gc: stored %llu -> %llu, on disk %llu -> %llu\n", (unsigned long long)s0.stored_bytes,
-	       (unsigned long long)s1.stored_bytes, (unsigned long long)du0, (unsigned long long)du1);
+	printf("gc: stored %llu -> %llu, on disk %llu -> %llu\n",
+	       (unsigned long long)s0.stored_bytes, (unsigned long long)s1.stored_bytes,
+	       (unsigned long long)du0, (unsigned long long)du1);
 	ck_assert_uint_le(s1.stored_bytes, s0.stored_bytes / 3 + 4096);
 	ck_assert_uint_lt(du1 + 2 * sz - CHUNK_SIZE, du0);
 	ck_assert_uint_eq(s1.checkpoints, 1);
@@ -185,7 +188,8 @@ START_TEST(test_retention)
 	ck_assert_int_eq(store_retain_plan(st, &plan, &np), 0);
 	ck_assert_uint_eq(np, 6);
 	for (i = 0; i < np; i++)
-		printf("plan: %s %s %s\n", plan[i].name, plan[i].keep ? "keep" : "delete", plan[i].rule);
+		printf("plan: %s %s %s\n", plan[i].name, plan[i].keep ? "keep" : "delete",
+		       plan[i].rule);
 	/* kept: 100 pinned, 400 best, 500 and 600 newest */
 	ck_assert(plan[0].keep);
 	ck_assert(!plan[1].keep);
@@ -272,12 +276,14 @@ static int enospc_child(const char *base)
 		return 3;
 	tu_fill(buf, CHUNK_SIZE, 1);
 	if (store_ckpt_create(s, "good", CKPT_DIR, 0755, &good, &root) != 0 ||
-	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
+	    store_node_create(s, root, "f", 0644, &n) != 0 ||
+	    store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
 	    store_file_write(f, buf, CHUNK_SIZE, 0) != CHUNK_SIZE || store_file_close(f) != 0 ||
 	    store_ckpt_commit(s, good) != 0)
 		return 4;
 	if (store_ckpt_create(s, "big", CKPT_DIR, 0755, &id, &root) != 0 ||
-	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0)
+	    store_node_create(s, root, "f", 0644, &n) != 0 ||
+	    store_file_open(s, n.id, STORE_F_WRITE, &f) != 0)
 		return 5;
 	for (off = 0; off < 64ull * CHUNK_SIZE; off += CHUNK_SIZE) {
 		tu_fill(buf, CHUNK_SIZE, off + 7);
@@ -301,7 +307,8 @@ static int enospc_child(const char *base)
 	free(got);
 	/* space is back: a new checkpoint commits */
 	if (store_ckpt_create(s, "after", CKPT_DIR, 0755, &id, &root) != 0 ||
-	    store_node_create(s, root, "f", 0644, &n) != 0 || store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
+	    store_node_create(s, root, "f", 0644, &n) != 0 ||
+	    store_file_open(s, n.id, STORE_F_WRITE, &f) != 0 ||
 	    store_file_write(f, buf, CHUNK_SIZE, 0) != CHUNK_SIZE || store_file_close(f) != 0 ||
 	    store_ckpt_commit(s, id) != 0 || store_stats(s, &stt) != 0 || stt.checkpoints != 2)
 		return 11;

@@ -63,7 +63,8 @@ START_TEST(test_read_damage_heals)
 	tu_expect(st, tu_lookup(st, "old", "m.bin"), a, sz); /* healed too */
 	rule = last_event(st, "heal");
 	ck_assert_ptr_nonnull(rule);
-	ck_assert_msg(strstr(rule, "old") != NULL, "heal event names the healed checkpoint: %s", rule);
+	ck_assert_msg(strstr(rule, "old") != NULL, "heal event names the healed checkpoint: %s",
+		      rule);
 	free(rule);
 	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 0);
 	ck_assert_int_eq(problems, 0);
@@ -165,7 +166,8 @@ START_TEST(test_verify_orphan_grace)
 	uint8_t data[4096];
 	char path[700], fake[700], cmd[1600];
 	struct store_verify_opts o = { .report = tu_count_problem, .note = count_note };
-	struct timespec old[2] = { { .tv_sec = time(NULL) - 7200 }, { .tv_sec = time(NULL) - 7200 } };
+	struct timespec old[2] = { { .tv_sec = time(NULL) - 7200 },
+				   { .tv_sec = time(NULL) - 7200 } };
 	struct store *ro;
 	int problems = 0;
 

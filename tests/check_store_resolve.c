@@ -33,17 +33,19 @@ START_TEST(test_resolve_100k)
 	snprintf(p, sizeof(p), "%s/index.db", dir);
 	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db,
-					    "INSERT INTO checkpoints(id, name, kind, state, step, commit_seq,"
-					    " created_at, committed_at, version, committed_version, withdrawn)"
-					    " VALUES(?, ?, 0, 1, ?, ?, 0, 0, ?, ?, ?)",
-					    -1, &c, NULL),
+	ck_assert_int_eq(sqlite3_prepare_v2(
+				 db,
+				 "INSERT INTO checkpoints(id, name, kind, state, step, commit_seq,"
+				 " created_at, committed_at, version, committed_version, withdrawn)"
+				 " VALUES(?, ?, 0, 1, ?, ?, 0, 0, ?, ?, ?)",
+				 -1, &c, NULL),
 			 SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db,
-					    "INSERT INTO metrics(ckpt, name, value, source, eligible)"
-					    " VALUES(?, 'val_loss', ?, 'name', ?)",
-					    -1, &m, NULL),
-			 SQLITE_OK);
+	ck_assert_int_eq(
+		sqlite3_prepare_v2(db,
+				   "INSERT INTO metrics(ckpt, name, value, source, eligible)"
+				   " VALUES(?, 'val_loss', ?, 'name', ?)",
+				   -1, &m, NULL),
+		SQLITE_OK);
 	for (i = 1; i <= n; i++) {
 		char name[32];
 		/* non-monotone values in [1, 2); a few planted answers below */
@@ -129,7 +131,8 @@ static long long vm_steps(void)
 {
 	long long n = 0;
 
-	for (sqlite3_stmt *q = sqlite3_next_stmt(ixs_of(st->ix)->db, NULL); q; q = sqlite3_next_stmt(ixs_of(st->ix)->db, q))
+	for (sqlite3_stmt *q = sqlite3_next_stmt(ixs_of(st->ix)->db, NULL); q;
+	     q = sqlite3_next_stmt(ixs_of(st->ix)->db, q))
 		n += sqlite3_stmt_status(q, SQLITE_STMTSTATUS_VM_STEP, 1);
 	return n;
 }
@@ -178,7 +181,8 @@ START_TEST(test_lookup_independent_of_size)
 	add_files(root, 50, 3000);
 	long long big = lookup_steps("many", id);
 	/* A scan of the version's nodes would take thousands of steps more. */
-	ck_assert_msg(big <= small + 50, "lookup steps grew from %lld at 50 files to %lld at 3000", small, big);
+	ck_assert_msg(big <= small + 50, "lookup steps grew from %lld at 50 files to %lld at 3000",
+		      small, big);
 }
 END_TEST
 

@@ -83,11 +83,13 @@ START_TEST(test_parse)
 
 	ck_assert_int_eq(store_spec_parse("/a?chunks=dir,chunks=dir", &s, err, sizeof(err)), 0);
 	store_spec_release(&s);
-	ck_assert_int_eq(store_spec_parse("/a?chunks=dir,chunks=mem", &s, err, sizeof(err)), -EINVAL);
+	ck_assert_int_eq(store_spec_parse("/a?chunks=dir,chunks=mem", &s, err, sizeof(err)),
+			 -EINVAL);
 	ck_assert_int_eq(store_spec_parse("/a?chunks=dir,", &s, err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(store_spec_parse("?chunks=dir", &s, err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(store_spec_parse("/a?chunk=dir", &s, err, sizeof(err)), -EINVAL);
-	ck_assert_int_eq(store_spec_parse("/a?chunks=rados", &s, err, sizeof(err)), -EPROTONOSUPPORT);
+	ck_assert_int_eq(store_spec_parse("/a?chunks=rados", &s, err, sizeof(err)),
+			 -EPROTONOSUPPORT);
 	ck_assert_int_eq(store_spec_parse("/a?index=postgresql", &s, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
 }
@@ -127,7 +129,8 @@ START_TEST(test_unknown_refused)
 	struct stat sb;
 
 	expect_refused("?chunks=rados", 0, -EPROTONOSUPPORT, "unknown chunk backend 'rados'");
-	expect_refused("?index=postgresql", 0, -EPROTONOSUPPORT, "unknown index backend 'postgresql'");
+	expect_refused("?index=postgresql", 0, -EPROTONOSUPPORT,
+		       "unknown index backend 'postgresql'");
 	expect_refused("?colour=red", 0, -EINVAL, "unknown store option 'colour=red'");
 	ck_assert_int_eq(stat(dir, &sb), -1);
 	ck_assert_int_eq(errno, ENOENT);
@@ -167,7 +170,8 @@ START_TEST(test_mem_recorded)
 	st = tu_open(dir, 0);
 	ck_assert_ptr_eq(st->chunk_ops, &chunk_backend_mem);
 	store_close(st);
-	expect_refused("?chunks=dir", 0, -EINVAL, "created with index=sqlite,chunks=mem, not chunks=dir");
+	expect_refused("?chunks=dir", 0, -EINVAL,
+		       "created with index=sqlite,chunks=mem, not chunks=dir");
 }
 END_TEST
 
@@ -182,8 +186,11 @@ START_TEST(test_legacy_store)
 	store_close(st);
 	snprintf(path, sizeof(path), "%s/index.db", dir);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "DELETE FROM store_info WHERE key IN ('index_backend',"
-				      " 'chunk_backend')", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db,
+				      "DELETE FROM store_info WHERE key IN ('index_backend',"
+				      " 'chunk_backend')",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
 	ck_assert_int_eq(sqlite3_changes(db), 2);
 	sqlite3_close(db);
 

@@ -127,7 +127,7 @@ START_TEST(test_writer_bookkeeping)
 {
 	struct fs *fs = fs_new();
 	ck_assert_int_eq(fs_track_active(fs, 7), -1); /* untracked */
-	fs_track_writer(fs, 7, getpid(), true);      /* untracked: ignored */
+	fs_track_writer(fs, 7, getpid(), true);	      /* untracked: ignored */
 	ck_assert_int_eq(fs_track_active(fs, 7), -1);
 
 	fs_track_add(fs, 7, CKPT_DIR, "d");
@@ -203,7 +203,7 @@ START_TEST(test_exits)
 	fs_track_writer(fs, 2, NO_PID, true);
 	fs_track_writer(fs, 3, NO_PID - 1, true);
 
-	ck_assert(!fs_track_exit_seen(fs, NO_PID, 0)); /* a clean exit aborts nothing */
+	ck_assert(!fs_track_exit_seen(fs, NO_PID, 0));		/* a clean exit aborts nothing */
 	ck_assert(fs_track_exit_seen(fs, NO_PID - 2, SIGKILL)); /* not a writer here */
 	ck_assert_uint_eq(fs->n_exitq, 0);
 	ck_assert_int_eq(fs_track_exit_next(fs, reason, sizeof(reason)), 0);
@@ -239,7 +239,7 @@ START_TEST(test_doom_retry)
 	ck_assert_uint_eq(fs_track_doomed(fs, ids, reasons, 4), 0);
 	ck_assert(!fs_track_is_doomed(fs, 5));
 	fs_track_doom(fs, 5, "writer pid 9 killed by signal 9"); /* untracked: tracked now */
-	fs_track_doom(fs, 5, "second reason");                   /* the first reason stays */
+	fs_track_doom(fs, 5, "second reason");			 /* the first reason stays */
 	fs_track_add(fs, 6, CKPT_FILE, "f");
 	fs_track_doom(fs, 6, "commit failed: No space left on device");
 	ck_assert(fs_track_is_doomed(fs, 5));

@@ -7,6 +7,9 @@ src=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc)
 cd "$src"
 
+echo "== style (.clang-format)"
+bash tools/format.sh --check
+
 echo "== build (RelWithDebInfo)"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"

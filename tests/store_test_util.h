@@ -213,7 +213,8 @@ static inline void tu_in_tmpfs(const char *dir, const char *size, int (*fn)(cons
 	if (pid == 0) {
 		int r = 77;
 
-		if (unshare(CLONE_NEWNS) == 0 && mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
+		if (unshare(CLONE_NEWNS) == 0 &&
+		    mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0 &&
 		    mount("tmpfs", base, "tmpfs", 0, opts) == 0)
 			r = fn(base);
 		fflush(stdout);

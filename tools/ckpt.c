@@ -37,13 +37,13 @@
 
 enum {
 	CLI_OK = 0,
-	CLI_FAIL = 1,     /* verification failure / operation failed */
-	CLI_USAGE = 2,    /* usage error */
-	CLI_NOSTORE = 3,  /* store missing or unusable */
-	CLI_NOCKPT = 4,   /* no such checkpoint */
+	CLI_FAIL = 1,	 /* verification failure / operation failed */
+	CLI_USAGE = 2,	 /* usage error */
+	CLI_NOSTORE = 3, /* store missing or unusable */
+	CLI_NOCKPT = 4,	 /* no such checkpoint */
 };
 
-#define CLI_MAX_ARGS 1024     /* positional words accepted on one line */
+#define CLI_MAX_ARGS 1024 /* positional words accepted on one line */
 #define EXPORT_BUF (1u << 20)
 
 struct cli {
@@ -121,10 +121,14 @@ static void fmt_time(int64_t t, bool with_offset, char *buf, size_t len)
 static const char *state_name(int state)
 {
 	switch (state) {
-	case CKPT_STAGING: return "staging";
-	case CKPT_COMMITTED: return "committed";
-	case CKPT_ABORTED: return "aborted";
-	case CKPT_DELETED: return "deleted";
+	case CKPT_STAGING:
+		return "staging";
+	case CKPT_COMMITTED:
+		return "committed";
+	case CKPT_ABORTED:
+		return "aborted";
+	case CKPT_DELETED:
+		return "deleted";
 	}
 	return "unknown";
 }
@@ -137,10 +141,14 @@ static const char *kind_name(int kind)
 static const char *codec_name(int codec)
 {
 	switch (codec) {
-	case CHUNK_CODEC_NONE: return "none";
-	case CHUNK_CODEC_ZLIB: return "zlib";
-	case CHUNK_CODEC_ZSTD: return "zstd";
-	case CHUNK_CODEC_AUTO: return "auto";
+	case CHUNK_CODEC_NONE:
+		return "none";
+	case CHUNK_CODEC_ZLIB:
+		return "zlib";
+	case CHUNK_CODEC_ZSTD:
+		return "zstd";
+	case CHUNK_CODEC_AUTO:
+		return "auto";
 	}
 	return "unknown";
 }
@@ -172,7 +180,7 @@ static char *metrics_text(const struct ckpt_info *ci, bool with_sources)
 struct table {
 	size_t ncol;
 	const char *align; /* per column: 'l' or 'r' */
-	char **cells;      /* row-major, malloc'd strings */
+	char **cells;	   /* row-major, malloc'd strings */
 	size_t nrows, cap;
 };
 
@@ -283,8 +291,8 @@ static int json_print(const struct cli *c, json_t *root)
 	/* The fewest significant digits that still give back every number
 	 * exactly: 0.8, not 0.80000000000000004. */
 	for (int prec = 15; prec <= 17; prec++) {
-		char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
-						      JSON_REAL_PRECISION(prec));
+		char *text = json_dumps(
+			root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(prec));
 		json_t *back;
 		bool exact;
 
@@ -382,21 +390,25 @@ static int cli_open(struct cli *c, int mode)
 		return CLI_NOSTORE;
 	}
 	if (mode == OPEN_INDEX) {
-		r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | STORE_DURABLE | bf, &c->st, err, sizeof(err));
+		r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | STORE_DURABLE | bf,
+			       &c->st, err, sizeof(err));
 		c->shared = r == 0;
 		if (r < 0 && !c->repair)
 			mode = OPEN_READ;
 	}
 	if (mode == OPEN_READ) {
 		err[0] = '\0';
-		r = store_open(c->store_path, STORE_RDONLY | STORE_NOCREATE | STORE_DURABLE | bf, &c->st, err, sizeof(err));
+		r = store_open(c->store_path, STORE_RDONLY | STORE_NOCREATE | STORE_DURABLE | bf,
+			       &c->st, err, sizeof(err));
 	} else if (mode == OPEN_WRITE) {
-		r = store_open(c->store_path, STORE_NOCREATE | STORE_DURABLE | bf, &c->st, err, sizeof(err));
+		r = store_open(c->store_path, STORE_NOCREATE | STORE_DURABLE | bf, &c->st, err,
+			       sizeof(err));
 		if (r == -EBUSY) {
 			/* A mount holds the lock: index-only changes beside it. */
 			err[0] = '\0';
-			r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | STORE_DURABLE | bf, &c->st, err,
-				       sizeof(err));
+			r = store_open(c->store_path,
+				       STORE_NOCREATE | STORE_SHARED | STORE_DURABLE | bf, &c->st,
+				       err, sizeof(err));
 			c->shared = r == 0;
 		}
 	}
@@ -526,17 +538,20 @@ static void ls_warn_invisible(struct cli *c, const struct ckpt_info *list, size_
 			continue;
 		for (size_t e = 0; e < nev; e++)
 			if (strcmp(ev[e].event, "invisible") == 0 && ev[e].name &&
-			    strcmp(ev[e].name, list[i].name) == 0 && ev[e].time >= list[i].created_at) {
+			    strcmp(ev[e].name, list[i].name) == 0 &&
+			    ev[e].time >= list[i].created_at) {
 				hit++;
 				break;
 			}
 	}
 	store_events_free(ev, nev);
 	if (hit)
-		fprintf(stderr, "ckpt: warning: %zu checkpoint(s) listed were written by processes not visible "
+		fprintf(stderr,
+			"ckpt: warning: %zu checkpoint(s) listed were written by processes not visible "
 			"to the mount (FUSE pid 0: the daemon runs in another PID namespace, e.g. a sidecar); "
 			"a killed writer among them is not detected: mount with -o commit=rename or "
-			"-o commit_marker=GLOB\n", hit);
+			"-o commit_marker=GLOB\n",
+			hit);
 }
 
 static int cmd_ls(struct cli *c)
@@ -792,7 +807,8 @@ static int policy_words(char **args, size_t n, char ***out, size_t *nw)
 			}
 			if (cnt == cap) {
 				size_t nc = cap ? cap * 2 : 8;
-				char **nw2 = cnt >= CLI_MAX_ARGS ? NULL : realloc(w, nc * sizeof(*w));
+				char **nw2 = cnt >= CLI_MAX_ARGS ? NULL
+								 : realloc(w, nc * sizeof(*w));
 
 				if (!nw2) {
 					free(dup);
@@ -864,7 +880,10 @@ static int cmd_policy(struct cli *c)
 	if (r == 0)
 		r = policy_check_names(&p, why, sizeof(why));
 	if (r == -ENOENT || r == -EINVAL) {
-		cli_err(c, "option", "%s", why[0] ? why : r == -ENOENT ? "unknown option" : "bad value");
+		cli_err(c, "option", "%s",
+			why[0]		       ? why
+				: r == -ENOENT ? "unknown option"
+					       : "bad value");
 		rc = CLI_USAGE;
 		goto out_free_words;
 	}
@@ -880,7 +899,8 @@ static int cmd_policy(struct cli *c)
 		goto out_free_words;
 	}
 	if (c->shared && !c->json)
-		fprintf(stderr, "ckpt: policy: the running mount applies it from its next commit\n");
+		fprintf(stderr,
+			"ckpt: policy: the running mount applies it from its next commit\n");
 	rc = policy_print(c, &p);
 
 out_free_words:
@@ -941,7 +961,8 @@ static int gc_apply(struct cli *c, struct gc_run *g)
 		return CLI_FAIL;
 	}
 	/* Retention may reclaim on its own: count what left the disk. */
-	if (have_before && store_stats(c->st, &after) == 0 && before.stored_bytes > after.stored_bytes &&
+	if (have_before && store_stats(c->st, &after) == 0 &&
+	    before.stored_bytes > after.stored_bytes &&
 	    before.stored_bytes - after.stored_bytes > g->freed)
 		g->freed = before.stored_bytes - after.stored_bytes;
 	return CLI_OK;
@@ -996,12 +1017,13 @@ static void gc_summary(struct cli *c, const struct gc_run *g)
 	if (c->dry_run) {
 		for (size_t i = 0; i < g->np; i++)
 			ndel += !g->plan[i].keep;
-		printf("dry run: gc would delete %zu committed and %zu aborted checkpoint(s)\n", ndel, nab);
+		printf("dry run: gc would delete %zu committed and %zu aborted checkpoint(s)\n",
+		       ndel, nab);
 		return;
 	}
 	fmt_size(g->freed, fb, sizeof(fb));
-	printf("deleted %zu committed and %zu aborted checkpoint(s); freed %s (%llu bytes)\n", g->nd, nab,
-	       fb, (unsigned long long)g->freed);
+	printf("deleted %zu committed and %zu aborted checkpoint(s); freed %s (%llu bytes)\n",
+	       g->nd, nab, fb, (unsigned long long)g->freed);
 	if (c->shared)
 		printf("the store is mounted: space reclamation was left to the mount\n");
 }
@@ -1102,8 +1124,9 @@ static void verify_progress(void *ctx, uint64_t done, uint64_t total)
 	if (!v->tty)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (done < total && (now.tv_sec - v->last.tv_sec) * 1000000000L +
-				    (now.tv_nsec - v->last.tv_nsec) < 100000000L)
+	if (done < total &&
+	    (now.tv_sec - v->last.tv_sec) * 1000000000L + (now.tv_nsec - v->last.tv_nsec) <
+		    100000000L)
 		return; /* at most ten updates a second */
 	v->last = now;
 	fprintf(stderr, "\rverify: %llu/%llu", (unsigned long long)done, (unsigned long long)total);
@@ -1254,7 +1277,8 @@ static void node_times(const struct store_node *n, struct timespec ts[2])
 	ts[1] = ts[0];
 }
 
-static int export_file(struct export_ctx *x, const struct store_node *n, int dirfd, const char *name)
+static int export_file(struct export_ctx *x, const struct store_node *n, int dirfd,
+		       const char *name)
 {
 	struct store_file *f = NULL;
 	struct timespec ts[2];
@@ -1309,7 +1333,8 @@ out_close_fd:
 }
 
 /* A file or a symlink (anything but a directory) as dirfd/name. */
-static int export_leaf(struct export_ctx *x, const struct store_node *n, int dirfd, const char *name)
+static int export_leaf(struct export_ctx *x, const struct store_node *n, int dirfd,
+		       const char *name)
 {
 	char target[PATH_MAX];
 	struct timespec ts[2];
@@ -1351,8 +1376,8 @@ struct export_stack {
 };
 
 /* Makes dirfd/name for directory node n, opens it (*fd) and pushes its frame. */
-static int export_push(struct export_ctx *x, struct export_stack *s, const struct store_node *n, int dirfd,
-		       const char *name, int *fd)
+static int export_push(struct export_ctx *x, struct export_stack *s, const struct store_node *n,
+		       int dirfd, const char *name, int *fd)
 {
 	struct export_frame *f;
 	int r;
@@ -1410,7 +1435,8 @@ static int export_pop(struct export_ctx *x, struct export_stack *s, int *fd)
 	if (s->depth > 1 && (up = openat(*fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		r = -errno;
 	node_times(&f->n, ts);
-	if (r == 0 && (fchmod(*fd, f->n.mode & 07777) < 0 || futimens(*fd, ts) < 0 || fsync(*fd) < 0))
+	if (r == 0 &&
+	    (fchmod(*fd, f->n.mode & 07777) < 0 || futimens(*fd, ts) < 0 || fsync(*fd) < 0))
 		r = -errno;
 	if (r < 0)
 		export_fail_at(x, f->n.id);
@@ -1425,7 +1451,8 @@ static int export_pop(struct export_ctx *x, struct export_stack *s, int *fd)
  * open at a time (going back up through "..", inside the temporary tree this
  * process made), frames on the heap, so nesting as deep as the store keeps
  * (STORE_DEPTH_MAX) costs neither stack nor file descriptors. */
-static int export_tree(struct export_ctx *x, const struct store_node *top, int dirfd, const char *name)
+static int export_tree(struct export_ctx *x, const struct store_node *top, int dirfd,
+		       const char *name)
 {
 	struct export_stack s = { 0 };
 	int fd, r = export_push(x, &s, top, dirfd, name, &fd);
@@ -1442,7 +1469,8 @@ static int export_tree(struct export_ctx *x, const struct store_node *top, int d
 		}
 		cn = f->ents[f->next].name;
 		/* Names come from the index: never let one step outside DEST. */
-		if (!cn || !cn[0] || strchr(cn, '/') || strcmp(cn, ".") == 0 || strcmp(cn, "..") == 0) {
+		if (!cn || !cn[0] || strchr(cn, '/') || strcmp(cn, ".") == 0 ||
+		    strcmp(cn, "..") == 0) {
 			export_fail_at(x, f->n.id);
 			r = -EINVAL;
 			break;
@@ -1505,7 +1533,8 @@ static int remove_files(int fd, char **sub)
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (de->d_type == DT_UNKNOWN)
-			dir = fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(sb.st_mode);
+			dir = fstatat(fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+				S_ISDIR(sb.st_mode);
 		if (!dir)
 			unlinkat(fd, de->d_name, 0);
 		else if (!*sub)
@@ -1630,8 +1659,9 @@ static int export_rename(struct cli *c, int dirfd, const char *tmp, const char *
 			r = renameat(dirfd, tmp, dirfd, base);
 	}
 	if (r < 0) {
-		cli_err(c, c->args[1], "%s", errno == EEXIST ? "refusing to export over an existing path"
-							  : strerror(errno));
+		cli_err(c, c->args[1], "%s",
+			errno == EEXIST ? "refusing to export over an existing path"
+					: strerror(errno));
 		return CLI_FAIL;
 	}
 	return CLI_OK;
@@ -1703,7 +1733,8 @@ static int cmd_export(struct cli *c)
 	/* Written beside DEST under a temporary name and renamed at the end, so
 	 * a partial export never looks complete. */
 	snprintf(tmp, sizeof(tmp), ".%s.ckpt-export-%ld.tmp", base, (long)getpid());
-	r = S_ISDIR(root.mode) ? export_tree(&x, &root, dirfd, tmp) : export_leaf(&x, &root, dirfd, tmp);
+	r = S_ISDIR(root.mode) ? export_tree(&x, &root, dirfd, tmp)
+			       : export_leaf(&x, &root, dirfd, tmp);
 	if (r < 0) {
 		cli_err(c, name, "exporting %s: %s", x.failed[0] ? x.failed : ".", strerror(-r));
 		rc = CLI_FAIL;
@@ -1971,11 +2002,12 @@ static void usage(FILE *out)
 	fprintf(out, "usage: ckpt COMMAND STORE [ARGS] [--json]\n\ncommands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(out, "  ckpt %s\n", commands[i].usage);
-	fprintf(out, "\n--json (anywhere after the command) prints JSON; ckpt COMMAND --help for more.\n"
-		     "Exit codes: 0 ok, 1 verification failure or operation failed, 2 usage error,\n"
-		     "3 store missing or unusable, 4 no such checkpoint.\n"
-		     "STORE is a directory, or DIR?index=sqlite,chunks=dir|mem naming its backends\n"
-		     "(refused unless they are the ones the store recorded when it was made).\n");
+	fprintf(out,
+		"\n--json (anywhere after the command) prints JSON; ckpt COMMAND --help for more.\n"
+		"Exit codes: 0 ok, 1 verification failure or operation failed, 2 usage error,\n"
+		"3 store missing or unusable, 4 no such checkpoint.\n"
+		"STORE is a directory, or DIR?index=sqlite,chunks=dir|mem naming its backends\n"
+		"(refused unless they are the ones the store recorded when it was made).\n");
 }
 
 static void command_help(const struct command *cmd)

@@ -82,12 +82,12 @@ struct mck {
 	bool live;
 	int64_t id;
 	int kind;
-	int state; /* CKPT_STAGING / CKPT_COMMITTED */
+	int state;	/* CKPT_STAGING / CKPT_COMMITTED */
 	int cver, sver; /* model versions, -1 none */
 	int64_t seq;
 	bool withdrawn;
 	bool has_step; /* set by a commit under the name "step-7" */
-	bool has_m[2];  /* xattr metrics loss, acc */
+	bool has_m[2]; /* xattr metrics loss, acc */
 	double mval[2];
 };
 
@@ -258,7 +258,8 @@ static uint8_t pat(uint8_t seed, uint64_t i)
 	if (!seed)
 		return 0;
 	return (uint8_t)((seed ^ (uint8_t)(i * 131u) ^ (uint8_t)((i >> 10) * 17u) ^
-			  (uint8_t)(i >> 20)) & 0x3f);
+			  (uint8_t)(i >> 20)) &
+			 0x3f);
 }
 
 /* ---- checks ---- */
@@ -298,7 +299,8 @@ static void check_file_node(int64_t node, int fo, const char *what)
 	if (rc < 0)
 		fail("%s: node_get(%lld) = %d", what, (long long)node, rc);
 	if (n.size != M.fo[fo].size)
-		fail("%s: node size %llu, model %zu", what, (unsigned long long)n.size, M.fo[fo].size);
+		fail("%s: node size %llu, model %zu", what, (unsigned long long)n.size,
+		     M.fo[fo].size);
 	rc = store_file_open(M.st, node, STORE_F_READ, &f);
 	if (rc < 0)
 		fail("%s: open for read = %d", what, rc);
@@ -368,8 +370,8 @@ static void check_version(int vi)
 			int rc = store_node_lookup(M.st, parent_node(v, p), path_leaf(p), &n);
 
 			if (rc < 0 || n.id != e->node)
-				fail("lookup of path %d in version %lld: rc %d id %lld, model %lld", p,
-				     (long long)v->vid, rc, (long long)(rc < 0 ? 0 : n.id),
+				fail("lookup of path %d in version %lld: rc %d id %lld, model %lld",
+				     p, (long long)v->vid, rc, (long long)(rc < 0 ? 0 : n.id),
 				     (long long)e->node);
 			snprintf(what, sizeof(what), "file %d (node %lld) of version %lld", p,
 				 (long long)e->node, (long long)v->vid);
@@ -418,7 +420,8 @@ static void check_best(void)
 			if (!c->live || c->state != CKPT_COMMITTED || c->withdrawn || !c->has_m[m])
 				continue;
 			if (b) {
-				double dv = m == 0 ? c->mval[m] - b->mval[m] : b->mval[m] - c->mval[m];
+				double dv = m == 0 ? c->mval[m] - b->mval[m]
+						   : b->mval[m] - c->mval[m];
 
 				if (dv > 0)
 					continue;
@@ -435,8 +438,8 @@ static void check_best(void)
 		rc = store_resolve_best(M.st, metric_names[m], 0, &id, &ver);
 		if (bi < 0) {
 			if (rc != -ENOENT)
-				fail("best_%s: model has none, store rc %d id %lld", metric_names[m], rc,
-				     (long long)id);
+				fail("best_%s: model has none, store rc %d id %lld",
+				     metric_names[m], rc, (long long)id);
 			continue;
 		}
 		if (rc < 0 || id != M.ck[bi].id || ver != M.ver[M.ck[bi].cver].vid)
@@ -462,12 +465,14 @@ static void check_info(int s)
 	if (rc < 0)
 		fail("lookup %s: rc %d", ck_names[s], rc);
 	if (ci.id != c->id || ci.state != c->state || ci.kind != c->kind ||
-	    ci.withdrawn != c->withdrawn || (c->state == CKPT_COMMITTED && ci.has_step != c->has_step) ||
+	    ci.withdrawn != c->withdrawn ||
+	    (c->state == CKPT_COMMITTED && ci.has_step != c->has_step) ||
 	    ci.committed_version != (c->cver >= 0 ? M.ver[c->cver].vid : 0) ||
 	    ci.staging_version != (c->sver >= 0 ? M.ver[c->sver].vid : 0))
-		fail("info %s: id %lld/%lld state %d/%d withdrawn %d/%d cv %lld sv %lld", ck_names[s],
-		     (long long)ci.id, (long long)c->id, ci.state, c->state, ci.withdrawn,
-		     c->withdrawn, (long long)ci.committed_version, (long long)ci.staging_version);
+		fail("info %s: id %lld/%lld state %d/%d withdrawn %d/%d cv %lld sv %lld",
+		     ck_names[s], (long long)ci.id, (long long)c->id, ci.state, c->state,
+		     ci.withdrawn, c->withdrawn, (long long)ci.committed_version,
+		     (long long)ci.staging_version);
 	ckpt_info_release(&ci);
 }
 
@@ -633,7 +638,8 @@ static void op_begin_version(void)
 				continue;
 			rc = store_node_lookup(M.st, parent_node(dst, p), path_leaf(p), &n);
 			if (rc < 0)
-				fail("copied version %lld lacks path %d: %d", (long long)vid, p, rc);
+				fail("copied version %lld lacks path %d: %d", (long long)vid, p,
+				     rc);
 			if (n.id == src->e[p].node)
 				fail("copied version shares node id %lld", (long long)n.id);
 			dst->e[p].type = src->e[p].type;
@@ -931,8 +937,8 @@ static uint64_t pick_off(const struct fobj *f)
 
 static size_t pick_len(void)
 {
-	static const size_t lens[] = { 1, 3, 100, 4096, 65537, MIB - 1, MIB, MIB + 1,
-				       2 * MIB - 1, 2 * MIB + 5, 3 * MIB, 17 };
+	static const size_t lens[] = { 1,   3,	     100,	  4096,	       65537,	MIB - 1,
+				       MIB, MIB + 1, 2 * MIB - 1, 2 * MIB + 5, 3 * MIB, 17 };
 	uint8_t a = u8();
 	size_t l = lens[a % 12];
 
@@ -1016,15 +1022,16 @@ static void op_read(void)
 	n = store_file_read(mh->f, buf, len, off);
 	want = off >= f->size ? 0 : f->size - off < len ? f->size - off : len;
 	if (n < 0 || (size_t)n != want)
-		fail("read %zu at %llu: got %zd, model %zu (size %zu)", len, (unsigned long long)off,
-		     n, want, f->size);
+		fail("read %zu at %llu: got %zd, model %zu (size %zu)", len,
+		     (unsigned long long)off, n, want, f->size);
 	if (want && memcmp(buf, f->data + off, want) != 0) {
 		size_t i = 0;
 
 		while (buf[i] == f->data[off + i])
 			i++;
 		fail("read %zu at %llu: differs at file offset %llu: got %02x, model %02x", len,
-		     (unsigned long long)off, (unsigned long long)(off + i), buf[i], f->data[off + i]);
+		     (unsigned long long)off, (unsigned long long)(off + i), buf[i],
+		     f->data[off + i]);
 	}
 	free(buf);
 }
@@ -1161,30 +1168,78 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (M.op_no = 0; M.op_no < MAX_OPS && M.pos < M.in_len; M.op_no++) {
 		switch (u8() % 24) {
-		case 0: case 1: op_create(); break;
-		case 2: op_mknod(false); break;
-		case 3: op_mknod(true); break;
-		case 4: op_remove(); break;
-		case 5: op_rename(); break;
-		case 6: case 7: op_open(); break;
-		case 8: case 9: case 10: op_write(); break;
-		case 11: op_read(); break;
-		case 12: op_truncate(); break;
-		case 13: op_flush(); break;
-		case 14: close_handle(u8() % NH); break;
-		case 15: op_commit(); break;
-		case 16: op_abort(); break;
-		case 17: op_delete(); break;
-		case 18: op_begin_version(); break;
-		case 19: op_set_metric(); break;
-		case 20: op_check_handle(); break;
-		case 21: op_ck_rename(); break;
-		case 22: op_setattr_size(); break;
+		case 0:
+		case 1:
+			op_create();
+			break;
+		case 2:
+			op_mknod(false);
+			break;
+		case 3:
+			op_mknod(true);
+			break;
+		case 4:
+			op_remove();
+			break;
+		case 5:
+			op_rename();
+			break;
+		case 6:
+		case 7:
+			op_open();
+			break;
+		case 8:
+		case 9:
+		case 10:
+			op_write();
+			break;
+		case 11:
+			op_read();
+			break;
+		case 12:
+			op_truncate();
+			break;
+		case 13:
+			op_flush();
+			break;
+		case 14:
+			close_handle(u8() % NH);
+			break;
+		case 15:
+			op_commit();
+			break;
+		case 16:
+			op_abort();
+			break;
+		case 17:
+			op_delete();
+			break;
+		case 18:
+			op_begin_version();
+			break;
+		case 19:
+			op_set_metric();
+			break;
+		case 20:
+			op_check_handle();
+			break;
+		case 21:
+			op_ck_rename();
+			break;
+		case 22:
+			op_setattr_size();
+			break;
 		default:
 			switch (u8() % 4) {
-			case 0: op_gc(); break;
-			case 1: op_reopen(); break;
-			default: op_check_ck(); break;
+			case 0:
+				op_gc();
+				break;
+			case 1:
+				op_reopen();
+				break;
+			default:
+				op_check_ck();
+				break;
 			}
 		}
 		check_latest(); /* a few indexed queries: after every operation */

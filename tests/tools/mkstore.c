@@ -63,7 +63,8 @@ static void fill(uint8_t *buf, size_t len, uint64_t seed, uint64_t off)
 	for (size_t i = 0; i < len; i++) {
 		uint64_t pos = off + i;
 
-		buf[i] = (uint8_t)(splitmix(seed * 0x100000001b3ULL ^ (pos >> 3)) >> ((pos & 7) * 8));
+		buf[i] = (uint8_t)(splitmix(seed * 0x100000001b3ULL ^ (pos >> 3)) >>
+				   ((pos & 7) * 8));
 	}
 }
 
@@ -96,7 +97,8 @@ static int write_content(struct store *st, int64_t id, json_t *spec, uint8_t *bu
 		if (size < 0 || (uint64_t)size > MK_MAX_FILE)
 			r = -EFBIG;
 		for (uint64_t off = 0; r == 0 && off < (uint64_t)size; off += MK_BLOCK) {
-			size_t n = (uint64_t)size - off < MK_BLOCK ? (size_t)((uint64_t)size - off) : MK_BLOCK;
+			size_t n = (uint64_t)size - off < MK_BLOCK ? (size_t)((uint64_t)size - off)
+								   : MK_BLOCK;
 			ssize_t w;
 
 			fill(buf, n, seed, off);
@@ -151,7 +153,8 @@ static int add_entry(struct store *st, int64_t root, json_t *e, uint8_t *buf)
 {
 	const char *path = json_string_value(json_object_get(e, "path"));
 	json_t *mode_j = json_object_get(e, "mode");
-	uint32_t mode = json_is_integer(mode_j) ? (uint32_t)json_integer_value(mode_j) & 07777 : 0644;
+	uint32_t mode = json_is_integer(mode_j) ? (uint32_t)json_integer_value(mode_j) & 07777
+						: 0644;
 	struct store_node n;
 	char *dup, *base;
 	int64_t parent;
@@ -169,8 +172,8 @@ static int add_entry(struct store *st, int64_t root, json_t *e, uint8_t *buf)
 		r = store_node_symlink(st, parent, base,
 				       json_string_value(json_object_get(e, "symlink")), &n);
 	} else if (json_is_true(json_object_get(e, "dir"))) {
-		r = store_node_mkdir(st, parent, base, S_IFDIR | (json_is_integer(mode_j) ? mode : 0755),
-				     &n);
+		r = store_node_mkdir(st, parent, base,
+				     S_IFDIR | (json_is_integer(mode_j) ? mode : 0755), &n);
 	} else {
 		r = store_node_create(st, parent, base, S_IFREG | mode, &n);
 		if (r == 0)
@@ -203,7 +206,7 @@ static int build_ckpt(struct store *st, json_t *c, uint8_t *buf)
 	json_t *files = json_object_get(c, "files"), *metrics = json_object_get(c, "metrics");
 	json_t *mode_j = json_object_get(c, "mode"), *e, *v;
 	uint32_t mode = json_is_integer(mode_j) ? (uint32_t)json_integer_value(mode_j) & 07777
-						 : (kind == CKPT_FILE ? 0644 : 0755);
+						: (kind == CKPT_FILE ? 0644 : 0755);
 	int64_t id, root;
 	const char *key;
 	size_t i;
@@ -224,7 +227,8 @@ static int build_ckpt(struct store *st, json_t *c, uint8_t *buf)
 		if (r < 0)
 			return fail(what, r);
 	} else {
-		json_array_foreach(files, i, e) {
+		json_array_foreach(files, i, e)
+		{
 			r = add_entry(st, root, e, buf);
 			if (r < 0) {
 				snprintf(what, sizeof(what), "%s/%s", name,
@@ -246,7 +250,8 @@ static int build_ckpt(struct store *st, json_t *c, uint8_t *buf)
 	r = store_ckpt_commit(st, id);
 	if (r < 0)
 		return fail(what, r);
-	json_object_foreach(metrics, key, v) {
+	json_object_foreach(metrics, key, v)
+	{
 		r = store_ckpt_set_metric(st, id, key, json_number_value(v));
 		if (r < 0)
 			return fail(key, r);
@@ -295,7 +300,8 @@ static int plain_content(const char *path, json_t *spec, uint32_t mode, uint8_t 
 		if (size < 0 || (uint64_t)size > MK_MAX_FILE)
 			r = -EFBIG;
 		for (uint64_t off = 0; r == 0 && off < (uint64_t)size; off += MK_BLOCK) {
-			size_t n = (uint64_t)size - off < MK_BLOCK ? (size_t)((uint64_t)size - off) : MK_BLOCK;
+			size_t n = (uint64_t)size - off < MK_BLOCK ? (size_t)((uint64_t)size - off)
+								   : MK_BLOCK;
 
 			fill(buf, n, seed, off);
 			if (write(fd, buf, n) != (ssize_t)n)
@@ -305,7 +311,8 @@ static int plain_content(const char *path, json_t *spec, uint32_t mode, uint8_t 
 	if (r == 0 && fchmod(fd, mode) < 0)
 		r = -errno;
 	if (r == 0 && json_is_integer(json_object_get(spec, "mtime"))) {
-		struct timespec ts[2] = { { .tv_sec = (time_t)json_integer_value(json_object_get(spec, "mtime")) } };
+		struct timespec ts[2] = { { .tv_sec = (time_t)json_integer_value(
+						    json_object_get(spec, "mtime")) } };
 
 		ts[1] = ts[0];
 		if (futimens(fd, ts) < 0)
@@ -345,11 +352,14 @@ static int plain_ckpt(const char *dir, json_t *c, uint8_t *buf)
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (kind_s && strcmp(kind_s, "file") == 0)
 		return plain_content(path, c,
-				     json_is_integer(mode_j) ? (uint32_t)json_integer_value(mode_j) & 07777 : 0644,
+				     json_is_integer(mode_j)
+					     ? (uint32_t)json_integer_value(mode_j) & 07777
+					     : 0644,
 				     buf);
 	if (mkdir(path, 0755) < 0)
 		return -errno;
-	json_array_foreach(json_object_get(c, "files"), i, e) {
+	json_array_foreach(json_object_get(c, "files"), i, e)
+	{
 		const char *rel = json_string_value(json_object_get(e, "path"));
 		json_t *m = json_object_get(e, "mode");
 
@@ -363,12 +373,16 @@ static int plain_ckpt(const char *dir, json_t *c, uint8_t *buf)
 			if (symlink(json_string_value(json_object_get(e, "symlink")), path) < 0)
 				return -errno;
 		} else if (json_is_true(json_object_get(e, "dir"))) {
-			if (mkdir(path, json_is_integer(m) ? (mode_t)json_integer_value(m) & 07777 : 0755) < 0 &&
+			if (mkdir(path,
+				  json_is_integer(m) ? (mode_t)json_integer_value(m) & 07777
+						     : 0755) < 0 &&
 			    errno != EEXIST)
 				return -errno;
 		} else {
-			r = plain_content(path, e, json_is_integer(m) ? (uint32_t)json_integer_value(m) & 07777 : 0644,
-					  buf);
+			r = plain_content(
+				path, e,
+				json_is_integer(m) ? (uint32_t)json_integer_value(m) & 07777 : 0644,
+				buf);
 			if (r < 0)
 				return r;
 		}
@@ -408,7 +422,8 @@ int main(int argc, char **argv)
 		return fail("buffer", -ENOMEM);
 	}
 	if (plain) {
-		json_array_foreach(json_object_get(desc, "checkpoints"), i, c) {
+		json_array_foreach(json_object_get(desc, "checkpoints"), i, c)
+		{
 			r = plain_ckpt(argv[1], c, buf);
 			if (r < 0) {
 				rc = fail(json_string_value(json_object_get(c, "name")) ?: "?", r);
@@ -429,9 +444,8 @@ int main(int argc, char **argv)
 		char *words[64], why[256] = "";
 		size_t n = 0;
 
-		json_array_foreach(pol, i, c)
-			if (n < 64 && json_is_string(c))
-				words[n++] = (char *)json_string_value(c);
+		json_array_foreach(pol, i, c) if (n < 64 && json_is_string(c))
+			words[n++] = (char *)json_string_value(c);
 		r = store_policy_get(st, &p);
 		if (r == 0)
 			r = policy_apply_words(&p, words, n, why, sizeof(why));
@@ -444,7 +458,8 @@ int main(int argc, char **argv)
 		}
 	}
 	ckpts = json_object_get(desc, "checkpoints");
-	json_array_foreach(ckpts, i, c) {
+	json_array_foreach(ckpts, i, c)
+	{
 		rc = build_ckpt(st, c, buf);
 		if (rc)
 			break;

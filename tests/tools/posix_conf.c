@@ -49,18 +49,18 @@ static void fail_at(int line, const char *fmt, ...)
 	failures++;
 }
 
-#define CHECK(cond, ...)                                                                                 \
-	do {                                                                                             \
-		checks++;                                                                                \
-		if (!(cond))                                                                             \
-			fail_at(__LINE__, __VA_ARGS__);                                                  \
+#define CHECK(cond, ...)                                \
+	do {                                            \
+		checks++;                               \
+		if (!(cond))                            \
+			fail_at(__LINE__, __VA_ARGS__); \
 	} while (0)
 /* A call that must fail with errno e. */
-#define CHECK_ERR(call, e)                                                                               \
-	do {                                                                                             \
-		errno = 0;                                                                               \
-		long r_ = (long)(call);                                                                  \
-		CHECK(r_ == -1 && errno == (e), "%s: want %s, got %ld", #call, strerror(e), r_);       \
+#define CHECK_ERR(call, e)                                                                       \
+	do {                                                                                     \
+		errno = 0;                                                                       \
+		long r_ = (long)(call);                                                          \
+		CHECK(r_ == -1 && errno == (e), "%s: want %s, got %ld", #call, strerror(e), r_); \
 	} while (0)
 
 static char *path(const char *rel)
@@ -114,12 +114,13 @@ static int make_file(const char *rel, size_t len, unsigned seed)
 static void check_content(const char *rel, size_t len, size_t keep, unsigned seed)
 {
 	struct stat st;
-	CHECK(stat(path(rel), &st) == 0 && (size_t)st.st_size == len, "%s: size %lld, want %zu", rel,
-	      (long long)st.st_size, len);
+	CHECK(stat(path(rel), &st) == 0 && (size_t)st.st_size == len, "%s: size %lld, want %zu",
+	      rel, (long long)st.st_size, len);
 	unsigned char *got = malloc(len + 1), *want = malloc(len + 1);
 	int fd = open(path(rel), O_RDONLY);
 	ssize_t n = 0, r;
-	while (got && fd >= 0 && (size_t)n <= len && (r = read(fd, got + n, len + 1 - (size_t)n)) > 0)
+	while (got && fd >= 0 && (size_t)n <= len &&
+	       (r = read(fd, got + n, len + 1 - (size_t)n)) > 0)
 		n += r;
 	if (fd >= 0)
 		close(fd);
@@ -128,8 +129,8 @@ static void check_content(const char *rel, size_t len, size_t keep, unsigned see
 		if (keep < len)
 			memset(want + keep, 0, len - keep);
 	}
-	CHECK(got && want && (size_t)n == len && memcmp(got, want, len) == 0, "%s: content differs (%zd bytes read)",
-	      rel, n);
+	CHECK(got && want && (size_t)n == len && memcmp(got, want, len) == 0,
+	      "%s: content differs (%zd bytes read)", rel, n);
 	free(got);
 	free(want);
 }
@@ -159,7 +160,8 @@ static void test_create(void)
 	CHECK(write_all(fd, buf, sizeof(buf)) == 0, "write");
 	CHECK(close(fd) == 0, "close");
 	struct stat st;
-	CHECK(stat(path("c"), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0640 && st.st_nlink == 1,
+	CHECK(stat(path("c"), &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0640 &&
+		      st.st_nlink == 1,
 	      "type/mode/nlink: %o %lu", st.st_mode, (unsigned long)st.st_nlink);
 	check_content("c", 100, 100, 1);
 	CHECK(unlink(path("c")) == 0, "unlink");
@@ -179,13 +181,17 @@ static void test_unlink_open(void)
 	CHECK(write_all(fd, buf, sizeof(buf)) == 0, "write after unlink");
 	struct stat st;
 	CHECK(fstat(fd, &st) == 0, "fstat after unlink");
-	CHECK(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 && st.st_size == 300 && st.st_nlink == 0,
+	CHECK(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0644 && st.st_size == 300 &&
+		      st.st_nlink == 0,
 	      "fstat after unlink: mode %o size %lld nlink %lu", st.st_mode, (long long)st.st_size,
 	      (unsigned long)st.st_nlink);
-	CHECK(pread(fd, got, sizeof(got), 0) == 300 && memcmp(got, buf, 300) == 0, "read after unlink");
+	CHECK(pread(fd, got, sizeof(got), 0) == 300 && memcmp(got, buf, 300) == 0,
+	      "read after unlink");
 	CHECK(ftruncate(fd, 10) == 0, "ftruncate after unlink");
-	CHECK(fstat(fd, &st) == 0 && st.st_size == 10, "size after ftruncate: %lld", (long long)st.st_size);
-	CHECK(fchmod(fd, 0600) == 0 && fstat(fd, &st) == 0 && (st.st_mode & 07777) == 0600, "fchmod after unlink");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 10, "size after ftruncate: %lld",
+	      (long long)st.st_size);
+	CHECK(fchmod(fd, 0600) == 0 && fstat(fd, &st) == 0 && (st.st_mode & 07777) == 0600,
+	      "fchmod after unlink");
 	CHECK(close(fd) == 0, "close");
 	check_missing("u");
 	/* a new file under the same name is a different file */
@@ -193,7 +199,8 @@ static void test_unlink_open(void)
 	fd = open(path("u"), O_RDONLY);
 	CHECK(fd >= 0 && unlink(path("u")) == 0, "open + unlink");
 	CHECK(make_file("u", 9, 3) == 0, "recreate while the old one is open");
-	CHECK(fstat(fd, &st) == 0 && st.st_size == 5 && pread(fd, got, 9, 0) == 5, "old fd keeps the old file");
+	CHECK(fstat(fd, &st) == 0 && st.st_size == 5 && pread(fd, got, 9, 0) == 5,
+	      "old fd keeps the old file");
 	close(fd);
 	check_content("u", 9, 9, 3);
 	unlink(path("u"));
@@ -257,7 +264,8 @@ static void test_rename(void)
 	CHECK_ERR(renameat2(AT_FDCWD, path("r3"), AT_FDCWD, path("r2"), RENAME_NOREPLACE), EEXIST);
 
 	cur_test = "rename dir";
-	CHECK(mkdir(path("da"), 0755) == 0 && make_file("da/f1", 3, 1) == 0 && make_file("da/f2", 4, 2) == 0,
+	CHECK(mkdir(path("da"), 0755) == 0 && make_file("da/f1", 3, 1) == 0 &&
+		      make_file("da/f2", 4, 2) == 0,
 	      "dir with files");
 	CHECK(rename(path("da"), path("db")) == 0, "rename dir");
 	check_missing("da");
@@ -277,16 +285,19 @@ static void test_rename(void)
 	CHECK_ERR(rename(path("full"), path("r2")), ENOTDIR);
 
 	cur_test = "rename dir loop";
-	CHECK(mkdir(path("a"), 0755) == 0 && mkdir(path("a/b"), 0755) == 0 && mkdir(path("a/b/c"), 0755) == 0,
+	CHECK(mkdir(path("a"), 0755) == 0 && mkdir(path("a/b"), 0755) == 0 &&
+		      mkdir(path("a/b/c"), 0755) == 0,
 	      "a/b/c");
 	CHECK(rename(path("a"), path("a")) == 0, "a onto itself");
 	CHECK_ERR(rename(path("a"), path("a/b/c/a")), EINVAL);
 	CHECK_ERR(rename(path("a"), path("a/b/c")), EINVAL);
 	CHECK_ERR(rename(path("a/b/c"), path("a")), ENOTEMPTY);
 	CHECK(make_file("a/foo", 2, 0) == 0, "a/foo");
-	CHECK(rename(path("a/foo"), path("a/b/c/bar")) == 0 && rename(path("a/b/c/bar"), path("a/foo")) == 0,
+	CHECK(rename(path("a/foo"), path("a/b/c/bar")) == 0 &&
+		      rename(path("a/b/c/bar"), path("a/foo")) == 0,
 	      "file down and back up");
-	CHECK(rename(path("a/b"), path("d2")) == 0 && rename(path("d2"), path("a/b")) == 0, "dir up and back");
+	CHECK(rename(path("a/b"), path("d2")) == 0 && rename(path("d2"), path("a/b")) == 0,
+	      "dir up and back");
 	check_content("a/foo", 2, 2, 0);
 	CHECK(unlink(path("a/foo")) == 0 && rmdir(path("a/b/c")) == 0 && rmdir(path("a/b")) == 0 &&
 		      rmdir(path("a")) == 0,
@@ -304,8 +315,10 @@ static void test_rename(void)
  * shrinking and growing, from files of both sides of it. */
 static void test_truncate(void)
 {
-	static const size_t sizes[] = {0, 1, 13, 26, 126, 4096, MIB - 1, MIB, MIB + 1, 2 * MIB + 100, 3 * MIB};
-	static const size_t starts[] = {26, MIB + MIB / 2};
+	static const size_t sizes[] = { 0,	1,	 13,  26,      126,
+					4096,	MIB - 1, MIB, MIB + 1, 2 * MIB + 100,
+					3 * MIB };
+	static const size_t starts[] = { 26, MIB + MIB / 2 };
 	const size_t n = sizeof(sizes) / sizeof(sizes[0]);
 	for (size_t s = 0; s < 2; s++) {
 		for (size_t i = 0; i < n; i++) {
@@ -314,7 +327,8 @@ static void test_truncate(void)
 			cur_test = "truncate(path)";
 			if (make_file("t", from, 5) < 0)
 				continue;
-			CHECK(truncate(path("t"), (off_t)len) == 0, "truncate %zu -> %zu", from, len);
+			CHECK(truncate(path("t"), (off_t)len) == 0, "truncate %zu -> %zu", from,
+			      len);
 			check_content("t", len, keep, 5);
 
 			cur_test = "ftruncate";
@@ -325,7 +339,8 @@ static void test_truncate(void)
 			CHECK((mode_of("t") & 07777) == 0600, "fchmod visible: %o", mode_of("t"));
 			CHECK(ftruncate(fd, (off_t)len) == 0, "ftruncate %zu -> %zu", from, len);
 			struct stat st;
-			CHECK(fstat(fd, &st) == 0 && (size_t)st.st_size == len, "fstat after ftruncate %zu", len);
+			CHECK(fstat(fd, &st) == 0 && (size_t)st.st_size == len,
+			      "fstat after ftruncate %zu", len);
 			CHECK(close(fd) == 0, "close");
 			check_content("t", len, keep, 6);
 			CHECK(unlink(path("t")) == 0, "unlink");
@@ -355,7 +370,8 @@ static void one_open(int exist, int flags, mode_t mode, const char *what)
 	unlink(path("o"));
 	if (exist) {
 		int cfd = open(path("o"), O_CREAT | O_WRONLY | O_TRUNC, 0644);
-		CHECK(cfd >= 0 && write_all(cfd, data2, l2) == 0 && close(cfd) == 0, "create existing");
+		CHECK(cfd >= 0 && write_all(cfd, data2, l2) == 0 && close(cfd) == 0,
+		      "create existing");
 	}
 	errno = 0;
 	int fd = open(path("o"), flags, mode);
@@ -372,9 +388,10 @@ static void one_open(int exist, int flags, mode_t mode, const char *what)
 		return;
 	size_t len = exist && !(flags & O_TRUNC) ? l2 : 0;
 	struct stat st;
-	CHECK(stat(path("o"), &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len, "size %lld, want %zu",
-	      (long long)st.st_size, len);
-	CHECK((st.st_mode & 07777) == (exist ? 0644 : (mode & ~022u)), "mode %o", st.st_mode & 07777);
+	CHECK(stat(path("o"), &st) == 0 && S_ISREG(st.st_mode) && (size_t)st.st_size == len,
+	      "size %lld, want %zu", (long long)st.st_size, len);
+	CHECK((st.st_mode & 07777) == (exist ? 0644 : (mode & ~022u)), "mode %o",
+	      st.st_mode & 07777);
 	int acc = flags & O_ACCMODE;
 	errno = 0;
 	ssize_t w = write(fd, data1, l1);
@@ -390,8 +407,8 @@ static void one_open(int exist, int flags, mode_t mode, const char *what)
 			CHECK(write(fd, "!", 1) == 1, "append write");
 		if (flags & O_APPEND)
 			len++;
-		CHECK(fstat(fd, &st) == 0 && (size_t)st.st_size == len, "size after write %lld, want %zu",
-		      (long long)st.st_size, len);
+		CHECK(fstat(fd, &st) == 0 && (size_t)st.st_size == len,
+		      "size after write %lld, want %zu", (long long)st.st_size, len);
 	}
 	CHECK(lseek(fd, 0, SEEK_SET) == 0, "lseek");
 	errno = 0;
@@ -426,19 +443,19 @@ out_close:
 
 static void test_open_flags(void)
 {
-	static const int accs[] = {O_RDONLY, O_WRONLY, O_RDWR};
-	static const int extras[] = {0,
-				     O_CREAT,
-				     O_TRUNC,
-				     O_APPEND,
-				     O_CREAT | O_EXCL,
-				     O_CREAT | O_TRUNC,
-				     O_CREAT | O_APPEND,
-				     O_TRUNC | O_APPEND,
-				     O_CREAT | O_EXCL | O_TRUNC,
-				     O_CREAT | O_TRUNC | O_APPEND,
-				     O_CREAT | O_EXCL | O_APPEND};
-	static const mode_t modes[] = {0600, 0644, 0400, 0200, 0000};
+	static const int accs[] = { O_RDONLY, O_WRONLY, O_RDWR };
+	static const int extras[] = { 0,
+				      O_CREAT,
+				      O_TRUNC,
+				      O_APPEND,
+				      O_CREAT | O_EXCL,
+				      O_CREAT | O_TRUNC,
+				      O_CREAT | O_APPEND,
+				      O_TRUNC | O_APPEND,
+				      O_CREAT | O_EXCL | O_TRUNC,
+				      O_CREAT | O_TRUNC | O_APPEND,
+				      O_CREAT | O_EXCL | O_APPEND };
+	static const mode_t modes[] = { 0600, 0644, 0400, 0200, 0000 };
 	char what[128];
 	for (int exist = 0; exist < 2; exist++)
 		for (size_t a = 0; a < 3; a++)
@@ -448,8 +465,10 @@ static void test_open_flags(void)
 					/* O_RDONLY|O_TRUNC truncates on Linux (unspecified by POSIX) */
 					if (!(flags & O_CREAT) && m > 0)
 						continue; /* mode only matters with O_CREAT */
-					snprintf(what, sizeof(what), "open(%s, acc %d flags 0%o mode 0%o)",
-						 exist ? "existing" : "missing", accs[a], extras[e], modes[m]);
+					snprintf(what, sizeof(what),
+						 "open(%s, acc %d flags 0%o mode 0%o)",
+						 exist ? "existing" : "missing", accs[a], extras[e],
+						 modes[m]);
 					one_open(exist, flags, modes[m], what);
 				}
 }
@@ -459,27 +478,30 @@ static void test_utime(void)
 	struct stat st;
 	cur_test = "utime";
 	CHECK(make_file("ut", 10, 0) == 0, "file");
-	struct utimbuf ub = {.actime = 987631200, .modtime = 123116400};
+	struct utimbuf ub = { .actime = 987631200, .modtime = 123116400 };
 	CHECK(utime(path("ut"), &ub) == 0, "utime");
 	CHECK(stat(path("ut"), &st) == 0 && st.st_atime == 987631200 && st.st_mtime == 123116400,
 	      "utime: atime %lld mtime %lld", (long long)st.st_atime, (long long)st.st_mtime);
 
 	cur_test = "utimensat";
-	struct timespec ts[2] = {{1200000000, 987654321}, {1500000000, 123456789}};
+	struct timespec ts[2] = { { 1200000000, 987654321 }, { 1500000000, 123456789 } };
 	CHECK(utimensat(AT_FDCWD, path("ut"), ts, 0) == 0, "utimensat");
-	CHECK(stat(path("ut"), &st) == 0 && st.st_atim.tv_sec == ts[0].tv_sec && st.st_atim.tv_nsec == ts[0].tv_nsec &&
-		      st.st_mtim.tv_sec == ts[1].tv_sec && st.st_mtim.tv_nsec == ts[1].tv_nsec,
-	      "utimensat: atime %lld.%09ld mtime %lld.%09ld", (long long)st.st_atim.tv_sec, st.st_atim.tv_nsec,
-	      (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
-	struct timespec omit_a[2] = {{0, UTIME_OMIT}, {1600000000, 1}};
+	CHECK(stat(path("ut"), &st) == 0 && st.st_atim.tv_sec == ts[0].tv_sec &&
+		      st.st_atim.tv_nsec == ts[0].tv_nsec && st.st_mtim.tv_sec == ts[1].tv_sec &&
+		      st.st_mtim.tv_nsec == ts[1].tv_nsec,
+	      "utimensat: atime %lld.%09ld mtime %lld.%09ld", (long long)st.st_atim.tv_sec,
+	      st.st_atim.tv_nsec, (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+	struct timespec omit_a[2] = { { 0, UTIME_OMIT }, { 1600000000, 1 } };
 	CHECK(utimensat(AT_FDCWD, path("ut"), omit_a, 0) == 0, "utimensat atime UTIME_OMIT");
-	CHECK(stat(path("ut"), &st) == 0 && st.st_atim.tv_sec == 1200000000 && st.st_atim.tv_nsec == 987654321 &&
-		      st.st_mtim.tv_sec == 1600000000 && st.st_mtim.tv_nsec == 1,
+	CHECK(stat(path("ut"), &st) == 0 && st.st_atim.tv_sec == 1200000000 &&
+		      st.st_atim.tv_nsec == 987654321 && st.st_mtim.tv_sec == 1600000000 &&
+		      st.st_mtim.tv_nsec == 1,
 	      "UTIME_OMIT keeps atime");
-	struct timespec omit_m[2] = {{1300000000, 5}, {0, UTIME_OMIT}};
+	struct timespec omit_m[2] = { { 1300000000, 5 }, { 0, UTIME_OMIT } };
 	CHECK(utimensat(AT_FDCWD, path("ut"), omit_m, 0) == 0, "utimensat mtime UTIME_OMIT");
-	CHECK(stat(path("ut"), &st) == 0 && st.st_atim.tv_sec == 1300000000 && st.st_atim.tv_nsec == 5 &&
-		      st.st_mtim.tv_sec == 1600000000 && st.st_mtim.tv_nsec == 1,
+	CHECK(stat(path("ut"), &st) == 0 && st.st_atim.tv_sec == 1300000000 &&
+		      st.st_atim.tv_nsec == 5 && st.st_mtim.tv_sec == 1600000000 &&
+		      st.st_mtim.tv_nsec == 1,
 	      "UTIME_OMIT keeps mtime");
 	struct timespec before;
 	clock_gettime(CLOCK_REALTIME, &before);
@@ -489,11 +511,14 @@ static void test_utime(void)
 	      "UTIME_NOW");
 	int fd = open(path("ut"), O_RDWR);
 	CHECK(fd >= 0 && futimens(fd, ts) == 0, "futimens");
-	CHECK(fstat(fd, &st) == 0 && st.st_atim.tv_nsec == 987654321 && st.st_mtim.tv_nsec == 123456789,
+	CHECK(fstat(fd, &st) == 0 && st.st_atim.tv_nsec == 987654321 &&
+		      st.st_mtim.tv_nsec == 123456789,
 	      "futimens kept");
 	close(fd);
-	CHECK(mkdir(path("utd"), 0755) == 0 && utimensat(AT_FDCWD, path("utd"), ts, 0) == 0, "utimensat on a dir");
-	CHECK(stat(path("utd"), &st) == 0 && st.st_atim.tv_nsec == 987654321 && st.st_mtim.tv_nsec == 123456789,
+	CHECK(mkdir(path("utd"), 0755) == 0 && utimensat(AT_FDCWD, path("utd"), ts, 0) == 0,
+	      "utimensat on a dir");
+	CHECK(stat(path("utd"), &st) == 0 && st.st_atim.tv_nsec == 987654321 &&
+		      st.st_mtim.tv_nsec == 123456789,
 	      "dir times kept");
 	rmdir(path("utd"));
 	unlink(path("ut"));
@@ -527,8 +552,9 @@ static void test_seekdir(void)
 	for (int i = n - 1; i >= 0; i--) {
 		seekdir(d, offs[i]);
 		de = readdir(d);
-		CHECK(de && strcmp(de->d_name, names[i]) == 0, "seekdir to entry %d gives %s, want %s", i,
-		      de ? de->d_name : "(end)", names[i]);
+		CHECK(de && strcmp(de->d_name, names[i]) == 0,
+		      "seekdir to entry %d gives %s, want %s", i, de ? de->d_name : "(end)",
+		      names[i]);
 	}
 	rewinddir(d);
 	de = readdir(d);
@@ -546,7 +572,8 @@ static void test_copy_file_range(void)
 	cur_test = "copy_file_range";
 	size_t len = 2 * MIB + 333;
 	CHECK(make_file("cin", len, 9) == 0, "source");
-	int in = open(path("cin"), O_RDONLY), out = open(path("cout"), O_CREAT | O_WRONLY | O_TRUNC, 0644);
+	int in = open(path("cin"), O_RDONLY),
+	    out = open(path("cout"), O_CREAT | O_WRONLY | O_TRUNC, 0644);
 	CHECK(in >= 0 && out >= 0, "open");
 	loff_t pin = 0, pout = 0;
 	size_t done = 0;
@@ -584,9 +611,11 @@ static void test_statx(void)
 		      sx.stx_atime.tv_nsec == (uint32_t)st.st_atim.tv_nsec,
 	      "statx agrees with stat");
 	int fd = open(path("sx"), O_RDONLY);
-	CHECK(statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &sx) == 0 && sx.stx_size == 12345, "statx on an fd");
+	CHECK(statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &sx) == 0 && sx.stx_size == 12345,
+	      "statx on an fd");
 	close(fd);
-	CHECK(statx(AT_FDCWD, path("sx"), AT_STATX_FORCE_SYNC, STATX_SIZE, &sx) == 0 && sx.stx_size == 12345,
+	CHECK(statx(AT_FDCWD, path("sx"), AT_STATX_FORCE_SYNC, STATX_SIZE, &sx) == 0 &&
+		      sx.stx_size == 12345,
 	      "statx force sync");
 	CHECK_ERR(statx(AT_FDCWD, path("nope"), 0, STATX_BASIC_STATS, &sx), ENOENT);
 	unlink(path("sx"));
@@ -601,7 +630,7 @@ static void test_documented_differences(void)
 	CHECK_ERR(mknod(path("n"), S_IFREG | 0644, 0), EPERM);
 	CHECK_ERR(mkfifo(path("fifo"), 0644), EPERM);
 	int s = socket(AF_UNIX, SOCK_STREAM, 0);
-	struct sockaddr_un su = {.sun_family = AF_UNIX};
+	struct sockaddr_un su = { .sun_family = AF_UNIX };
 	snprintf(su.sun_path, sizeof(su.sun_path), "%s", path("sock"));
 	if (s >= 0 && strlen(path("sock")) < sizeof(su.sun_path)) {
 		CHECK_ERR(bind(s, (struct sockaddr *)&su, sizeof(su)), EPERM);

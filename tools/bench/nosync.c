@@ -6,12 +6,29 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-int fsync(int fd) { (void)fd; return 0; }
-int fdatasync(int fd) { (void)fd; return 0; }
-int syncfs(int fd) { (void)fd; return 0; }
-void sync(void) {}
+int fsync(int fd)
+{
+	(void)fd;
+	return 0;
+}
+int fdatasync(int fd)
+{
+	(void)fd;
+	return 0;
+}
+int syncfs(int fd)
+{
+	(void)fd;
+	return 0;
+}
+void sync(void)
+{
+}
 int sync_file_range(int fd, off64_t off, off64_t n, unsigned int flags)
 {
-	(void)fd; (void)off; (void)n; (void)flags;
+	(void)fd;
+	(void)off;
+	(void)n;
+	(void)flags;
 	return 0;
 }
