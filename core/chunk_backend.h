@@ -3,7 +3,7 @@
  * chunk.c owns what a chunk is (SHA-256 name, CKC1 header, codecs, the XXH3
  * check against the index's ref); a backend only keeps opaque objects under
  * their 32-byte names. Modelled on git's struct odb_source (odb/source.h) and
- * SQLite's sqlite3_vfs: the store passes a backend in at open instead of one
+ * SQLite's VFS object: the store passes a backend in at open instead of one
  * being chosen inside. Backends:
  *   chunk_backend_dir  today's local directory (core/chunk_dir.c)
  *   chunk_backend_mem  in memory, for tests (core/chunk_mem.c)
