@@ -36,6 +36,9 @@ struct index;
 static inline int index_tx_begin(struct index *ix);
 static inline int index_tx_commit(struct index *ix);
 static inline void index_tx_rollback(struct index *ix);
+/* Ends the transaction by the caller's outcome: commits when rc is 0 and
+ * returns the commit's result, else rolls back and returns rc. */
+static inline int index_tx_end(struct index *ix, int rc);
 /* Durable commits (synchronous=FULL) for the commit transaction; everything
  * else runs NORMAL: a crash may lose the newest non-commit changes, which
  * recovery redoes, never a commit. */

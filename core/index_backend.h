@@ -250,6 +250,15 @@ static inline void index_tx_rollback(struct index *ix)
 	ix->ops->tx_rollback(ix);
 }
 
+static inline int index_tx_end(struct index *ix, int rc)
+{
+	if (rc != 0) {
+		index_tx_rollback(ix);
+		return rc;
+	}
+	return index_tx_commit(ix);
+}
+
 static inline int index_set_durable(struct index *ix, bool durable)
 {
 	return ix->ops->set_durable(ix, durable);

@@ -29,10 +29,7 @@ int store_event_log(struct store *st, const char *event, const char *name, const
 	if (rc < 0)
 		goto out_unlock;
 	rc = store_event_add(st, event, name, rule);
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = index_tx_end(st->ix, rc);
 out_unlock:
 	store_mu_unlock(st);
 	return rc;
@@ -371,10 +368,7 @@ int store_policy_set(struct store *st, const struct policy *p)
 		*eq = 0;
 		rc = index_policy_put(st->ix, line, eq + 1);
 	}
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = index_tx_end(st->ix, rc);
 out_unlock:
 	store_mu_unlock(st);
 	free(text);

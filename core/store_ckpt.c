@@ -208,17 +208,6 @@ int store_ckpt_lookup_aborted(struct store *st, const char *display_name, struct
 	return rc;
 }
 
-/* Ends the transaction: committed when rc is 0, else rolled back; the
- * outcome. */
-static int tx_end(struct index *ix, int rc)
-{
-	if (rc < 0) {
-		index_tx_rollback(ix);
-		return rc;
-	}
-	return index_tx_commit(ix);
-}
-
 /* 0 when no live checkpoint is called name, -EEXIST with *id when one is. */
 static int live_free(struct store *st, const char *name, int64_t *id)
 {
@@ -257,7 +246,7 @@ int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mod
 		rc = index_version_create_root(ix, vid, (mode & 07777) | type, now_ns, &rid);
 	if (rc == 0)
 		rc = index_ckpt_set_versions(ix, cid, vid, vid);
-	rc = tx_end(ix, rc);
+	rc = index_tx_end(ix, rc);
 	if (rc == 0 && ckpt_id)
 		*ckpt_id = cid;
 	if (rc == 0 && root)
@@ -318,7 +307,7 @@ int store_ckpt_begin_version(struct store *st, int64_t ckpt_id, int64_t *version
 		rc = copy_tree(st, r.committed, vid);
 	if (rc == 0)
 		rc = index_ckpt_set_versions(ix, ckpt_id, vid, vid);
-	rc = tx_end(ix, rc);
+	rc = index_tx_end(ix, rc);
 	if (rc == 0)
 		*version = vid;
 out_unlock:
@@ -616,7 +605,7 @@ static int durable_begin(struct store *st)
 
 static int durable_end(struct store *st, int rc)
 {
-	rc = tx_end(st->ix, rc);
+	rc = index_tx_end(st->ix, rc);
 	index_set_durable(st->ix, false);
 	return rc;
 }
@@ -746,7 +735,7 @@ static int in_tx(struct store *st, int (*body)(struct store *st, int64_t id, con
 	store_mu_lock(st);
 	rc = index_tx_begin(st->ix);
 	if (rc == 0)
-		rc = tx_end(st->ix, body(st, id, arg));
+		rc = index_tx_end(st->ix, body(st, id, arg));
 	store_mu_unlock(st);
 	return rc;
 }
@@ -817,7 +806,7 @@ int store_ckpt_rename(struct store *st, int64_t ckpt_id, const char *new_name, i
 		rc = index_ckpt_rename(st->ix, ckpt_id, new_name);
 	if (rc == 0)
 		rc = store_event_add(st, "rename", new_name, name);
-	rc = tx_end(st->ix, rc);
+	rc = index_tx_end(st->ix, rc);
 out_unlock:
 	store_mu_unlock(st);
 	free(name);
@@ -848,7 +837,7 @@ int store_ckpt_withdraw(struct store *st, int64_t ckpt_id)
 		rc = store_ckpt_name(st, ckpt_id, &name);
 	if (rc == 0)
 		rc = store_event_add(st, "withdraw", name, NULL);
-	rc = tx_end(st->ix, rc);
+	rc = index_tx_end(st->ix, rc);
 out_unlock:
 	store_mu_unlock(st);
 	free(name);
@@ -893,7 +882,7 @@ int store_ckpt_set_metric(struct store *st, int64_t ckpt_id, const char *name, d
 		rc = index_ckpt_set_step(st->ix, ckpt_id, (int64_t)value);
 	if (rc == 0 && is_epoch)
 		rc = index_ckpt_set_epoch(st->ix, ckpt_id, value);
-	rc = tx_end(st->ix, rc);
+	rc = index_tx_end(st->ix, rc);
 out_unlock:
 	store_mu_unlock(st);
 	return rc;

@@ -377,10 +377,7 @@ static void ph_run(struct store *st, struct ph_job *j, uint8_t *buf, bool skip)
 			trc = index_tx_begin(st->ix);
 			if (trc == 0)
 				trc = store_chunk_ref(st, &r.ref, 0, r.stored, r.codec);
-			if (trc == 0)
-				trc = index_tx_commit(st->ix);
-			else
-				index_tx_rollback(st->ix);
+			trc = index_tx_end(st->ix, trc);
 			store_mu_unlock(st);
 			if (trc < 0) {
 				put_forget(st, r.ref.hash, r.isnew);
@@ -1087,10 +1084,7 @@ static int flush_record(struct ofile *of, const struct flush *fl)
 			rc = store_chunk_ref(st, &fl->nl[k], 0, fl->stored[k], fl->codecs[k]);
 	if (row && rc == 0)
 		rc = flush_row(of, fl);
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = index_tx_end(st->ix, rc);
 	if (rc == 0) {
 		rc = held_add_list(&st->held, fl->nl, (size_t)fl->n_new);
 		if (rc == 0)

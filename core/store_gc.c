@@ -110,10 +110,7 @@ static int ckpts_apply_locked(struct store *st, int64_t *ids, size_t n,
 		rc = index_tx_begin(st->ix);
 		for (i = 0; rc == 0 && i < n; i++)
 			rc = fn(st, ids[i], why);
-		if (rc == 0)
-			rc = index_tx_commit(st->ix);
-		else
-			index_tx_rollback(st->ix);
+		rc = index_tx_end(st->ix, rc);
 	}
 	free(ids);
 	return rc;
@@ -197,10 +194,7 @@ static int forget_rows_locked(struct store *st, const struct unref_set *u)
 		if (rc == -ENOENT)
 			rc = 0; /* referenced again: its row stays */
 	}
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = index_tx_end(st->ix, rc);
 	return rc;
 }
 
@@ -538,10 +532,7 @@ static int retain_apply_locked(struct store *st, struct retain_run *r)
 			r->nd++;
 		}
 	}
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = index_tx_end(st->ix, rc);
 	return rc;
 }
 

@@ -217,10 +217,7 @@ static int node_insert(struct store *st, int64_t parent, const char *name, uint3
 	rc = index_node_insert(st->ix, &r, name, target, &id); /* a taken name is -EEXIST */
 	if (rc == 0)
 		rc = touch_dir(st, parent);
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = index_tx_end(st->ix, rc);
 	if (rc == 0 && out)
 		rc = store_node_get_locked(st, id, out);
 out_unlock:
@@ -347,10 +344,7 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 		rc = touch_dir(st, parent);
 	if (rc == 0 && vstate == VER_COMMITTED)
 		rc = withdraw_in_tx(st, p.ckpt);
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = index_tx_end(st->ix, rc);
 out_unlock:
 	store_mu_unlock(st);
 	return rc;
@@ -468,10 +462,7 @@ static int rename_apply(struct store *st, const struct rename_plan *pl, int64_t 
 		rc = touch_dir(st, parent);
 	if (rc == 0 && new_parent != parent)
 		rc = touch_dir(st, new_parent);
-	if (rc == 0)
-		rc = index_tx_commit(st->ix);
-	else
-		index_tx_rollback(st->ix);
+	rc = index_tx_end(st->ix, rc);
 	return rc;
 }
 
