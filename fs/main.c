@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "sdnotify.h"
 #include <fuse_log.h>
 
 #define FS_MAX_WORDS 256
@@ -43,6 +44,7 @@ static void fs_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ckptfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
+		"       ckptfs -h|--help | -V|--version\n"
 		"policy options: keep_last=N keep_best=K metric=NAME:min|max keep_every=N\n"
 		"  compress=none|zlib|zstd|auto settle_ms=N hide_virtual latest_name=NAME\n"
 		"  best_prefix=PREFIX plain=GLOB[:GLOB...]\n"
@@ -168,6 +170,9 @@ static int fs_parse_args(int argc, char **argv, struct fs_args *a)
 			a->debug = a->foreground = true;
 		} else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
 			fs_usage(stdout);
+			exit(0);
+		} else if (strcmp(s, "-V") == 0 || strcmp(s, "--version") == 0) {
+			printf("ckptfs %s\n", CKPT_VERSION);
 			exit(0);
 		} else if (strcmp(s, "-o") == 0) {
 			if (++i >= argc)
@@ -494,6 +499,7 @@ int main(int argc, char **argv)
 {
 	static struct fs fs;	    /* large (policy, fixed inodes): not on the stack */
 	static struct fs_session s; /* holds the FUSE option text */
+	static struct fs_sd_ready ready;
 	struct fs_args a;
 	struct store *st = NULL;
 	char *store_path = NULL, *mnt = NULL;
@@ -523,9 +529,14 @@ int main(int argc, char **argv)
 	fs_detach_end(detach_fd, true);
 	detach_fd = -1;
 	fs_log_capture = a.foreground && !a.debug; /* a daemon's stderr is /dev/null anyway */
+	rc = fs_sd_ready_start(&ready, mnt);	   /* Type=notify: READY=1 once the mount answers */
+	if (rc < 0)
+		fprintf(stderr, "ckptfs: cannot start the readiness thread: %s\n", strerror(-rc));
 	status = fs_run_loop(s.se) < 0 ? 1 : 0;
+	fs_sd_notify("STOPPING=1");
 	fs.initialised = false; /* no more notifications */
 	fs_session_end(&fs, &s);
+	fs_sd_ready_join(&ready);
 out_release_state:
 	fs_state_end(&fs);
 	store_close(st);

@@ -1999,7 +1999,9 @@ static const struct command commands[] = {
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: ckpt COMMAND STORE [ARGS] [--json]\n\ncommands:\n");
+	fprintf(out,
+		"usage: ckpt COMMAND STORE [ARGS] [--json]\n"
+		"       ckpt -h|--help | -V|--version | help COMMAND\n\ncommands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(out, "  ckpt %s\n", commands[i].usage);
 	fprintf(out,
@@ -2037,6 +2039,10 @@ int main(int argc, char **argv)
 					return CLI_OK;
 				}
 		usage(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("ckpt %s\n", CKPT_VERSION);
 		return CLI_OK;
 	}
 	for (size_t i = 0; i < N_COMMANDS; i++)
