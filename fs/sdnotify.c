@@ -42,8 +42,8 @@ static void *fs_sd_ready_main(void *arg)
 	struct fs_sd_ready *r = arg;
 	struct stat st;
 	if (stat(r->mnt, &st) < 0) {
-		fprintf(stderr, "ckptfs: mount %s does not answer (%s); READY=1 not sent\n",
-			r->mnt, strerror(errno));
+		fprintf(stderr, "ckptfs: mount %s does not answer (%s); READY=1 not sent\n", r->mnt,
+			strerror(errno));
 		return NULL;
 	}
 	int rc = fs_sd_notify("READY=1");
