@@ -28,7 +28,7 @@ grep -q "timed out" "$T/w0.err" || fail "wait timeout message: $(cat "$T/w0.err"
 # a watcher and a follower, then a commit
 "$CKPT" log "$STORE" --follow --json >"$T/follow.out" 2>"$T/follow.err" &
 FPID=$!
-"$CKPT" wait "$MNT" --json >"$T/w1.out" 2>"$T/w1.err" &
+"$CKPT" wait "$MNT" --json --timeout 30 >"$T/w1.out" 2>"$T/w1.err" &
 WPID=$!
 sleep 1 # both have read where the log ends
 cp "$T/data" "$MNT/ck2"
