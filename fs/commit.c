@@ -98,9 +98,6 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 	return rc;
 }
 
-const double fs_commit_bounds[FS_COMMIT_BUCKETS - 1] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-							 0.5,	1,    2.5,   5,	   10 };
-
 /* A commit's latency into the histogram (the commit lock's wait included:
  * what the writer's close or rename waited for). */
 static void fs_commit_observe(struct fs *fs, const struct timespec *t0)

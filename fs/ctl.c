@@ -252,7 +252,9 @@ static uint64_t fs_load(const uint64_t *counter)
 	return __atomic_load_n(counter, __ATOMIC_RELAXED);
 }
 
-extern const double fs_commit_bounds[FS_COMMIT_BUCKETS - 1];
+/* Upper bounds (seconds) of ckptfs_commit_seconds' buckets but +Inf. */
+const double fs_commit_bounds[FS_COMMIT_BUCKETS - 1] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+							 0.5,	1,    2.5,   5,	   10 };
 
 /* The Prometheus text exposition format (version 0.0.4): counters of this
  * daemon since it mounted, gauges of the store now. */

@@ -139,6 +139,7 @@ struct fs_commit_opts {
 
 /* Commit latency histogram bounds in seconds (.ckptfs/metrics); +Inf last. */
 #define FS_COMMIT_BUCKETS 12
+extern const double fs_commit_bounds[FS_COMMIT_BUCKETS - 1]; /* ctl.c */
 
 /* What this daemon did since it mounted (.ckptfs/metrics): every field is
  * changed with __atomic builtins only, by any thread, lock-free. */
