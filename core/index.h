@@ -106,6 +106,7 @@ static inline int index_info_put_text(struct index *ix, const char *key, const c
 
 /* The event log (`ckpt log`). Strings may be NULL except event. */
 struct index_event {
+	int64_t id; /* increasing in the order events were recorded */
 	int64_t time;
 	const char *event, *name, *rule; /* borrowed: valid during the callback */
 };
@@ -116,6 +117,11 @@ static inline int index_event_add(struct index *ix, int64_t time, const char *ev
 static inline int index_events_newest(struct index *ix, size_t max,
 				      int (*cb)(void *ctx, const struct index_event *ev),
 				      void *ctx);
+/* Calls cb for at most max events with id > after_id, oldest first (one
+ * range scan of the primary key: cheap enough to run at every wake-up of a
+ * watcher); non-zero from cb stops the walk and is returned. */
+static inline int index_events_after(struct index *ix, int64_t after_id, size_t max,
+				     int (*cb)(void *ctx, const struct index_event *ev), void *ctx);
 
 /* The policy as key=value rows. foreach walks them in key order (strings
  * borrowed during the callback; non-zero from cb stops and is returned);

@@ -42,6 +42,8 @@ struct index_store_ops {
 			 const char *rule);
 	int (*events_newest)(struct index *ix, size_t max,
 			     int (*cb)(void *ctx, const struct index_event *ev), void *ctx);
+	int (*events_after)(struct index *ix, int64_t after_id, size_t max,
+			    int (*cb)(void *ctx, const struct index_event *ev), void *ctx);
 	int (*policy_foreach)(struct index *ix,
 			      int (*cb)(void *ctx, const char *key, const char *value), void *ctx);
 	int (*policy_clear)(struct index *ix);
@@ -310,6 +312,12 @@ static inline int index_events_newest(struct index *ix, size_t max,
 				      int (*cb)(void *ctx, const struct index_event *ev), void *ctx)
 {
 	return ix->ops->store->events_newest(ix, max, cb, ctx);
+}
+
+static inline int index_events_after(struct index *ix, int64_t after_id, size_t max,
+				     int (*cb)(void *ctx, const struct index_event *ev), void *ctx)
+{
+	return ix->ops->store->events_after(ix, after_id, max, cb, ctx);
 }
 
 static inline int index_policy_foreach(struct index *ix,

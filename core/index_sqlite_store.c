@@ -356,6 +356,7 @@ static int event_row(sqlite3_stmt *q, void *ctx)
 {
 	struct ix_cb *c = ctx;
 	struct index_event ev = {
+		.id = sqlite3_column_int64(q, 4),
 		.time = sqlite3_column_int64(q, 0),
 		.event = (const char *)sqlite3_column_text(q, 1),
 		.name = (const char *)sqlite3_column_text(q, 2),
@@ -369,13 +370,28 @@ static int ixs_events_newest(struct index *ix, size_t max,
 			     int (*cb)(void *ctx, const struct index_event *ev), void *ctx)
 {
 	sqlite3_stmt *q = ix_stmt(ix,
-				  "SELECT time, event, name, rule FROM (SELECT * FROM events"
+				  "SELECT time, event, name, rule, id FROM (SELECT * FROM events"
 				  " ORDER BY id DESC LIMIT ?) ORDER BY id");
 	struct ix_cb c = { .fn.event = cb, .ctx = ctx };
 
 	if (!q)
 		return ix_err(ix);
 	sqlite3_bind_int64(q, 1, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	return ix_walk(ix, q, event_row, &c);
+}
+
+static int ixs_events_after(struct index *ix, int64_t after_id, size_t max,
+			    int (*cb)(void *ctx, const struct index_event *ev), void *ctx)
+{
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT time, event, name, rule, id FROM events"
+				  " WHERE id > ? ORDER BY id LIMIT ?");
+	struct ix_cb c = { .fn.event = cb, .ctx = ctx };
+
+	if (!q)
+		return ix_err(ix);
+	sqlite3_bind_int64(q, 1, after_id);
+	sqlite3_bind_int64(q, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
 	return ix_walk(ix, q, event_row, &c);
 }
 
@@ -578,6 +594,7 @@ const struct index_store_ops ixs_store_ops = {
 	.info_put_text = ixs_info_put_text,
 	.event_add = ixs_event_add,
 	.events_newest = ixs_events_newest,
+	.events_after = ixs_events_after,
 	.policy_foreach = ixs_policy_foreach,
 	.policy_clear = ixs_policy_clear,
 	.policy_put = ixs_policy_put,

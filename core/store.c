@@ -428,6 +428,7 @@ static int event_copy(void *ctx, const struct index_event *row)
 	if (UTIL_GROW(l->ev, l->cap, l->n, SIZE_MAX) < 0)
 		return -ENOMEM;
 	e = &l->ev[l->n++];
+	e->id = row->id;
 	e->time = row->time;
 	e->event = strdup_null(row->event, &oom);
 	e->name = strdup_null(row->name, &oom);
@@ -435,7 +436,9 @@ static int event_copy(void *ctx, const struct index_event *row)
 	return oom ? -ENOMEM : 0;
 }
 
-int store_events(struct store *st, struct store_event **out, size_t *n)
+/* after_id < 0: the newest STORE_EVENTS_MAX; else those after it. */
+static int events_copy(struct store *st, int64_t after_id, size_t max, struct store_event **out,
+		       size_t *n)
 {
 	struct event_list l = { 0 };
 	int rc;
@@ -443,7 +446,8 @@ int store_events(struct store *st, struct store_event **out, size_t *n)
 	*out = NULL;
 	*n = 0;
 	store_mu_lock(st);
-	rc = index_events_newest(st->ix, STORE_EVENTS_MAX, event_copy, &l);
+	rc = after_id < 0 ? index_events_newest(st->ix, max, event_copy, &l)
+			  : index_events_after(st->ix, after_id, max, event_copy, &l);
 	store_mu_unlock(st);
 	if (rc < 0) {
 		store_events_free(l.ev, l.n);
@@ -452,4 +456,15 @@ int store_events(struct store *st, struct store_event **out, size_t *n)
 	*out = l.ev;
 	*n = l.n;
 	return 0;
+}
+
+int store_events(struct store *st, struct store_event **out, size_t *n)
+{
+	return events_copy(st, -1, STORE_EVENTS_MAX, out, n);
+}
+
+int store_events_after(struct store *st, int64_t after_id, size_t max, struct store_event **out,
+		       size_t *n)
+{
+	return events_copy(st, after_id < 0 ? 0 : after_id, max, out, n);
 }

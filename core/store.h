@@ -412,6 +412,7 @@ struct store_stats {
 int store_stats(struct store *st, struct store_stats *out);
 
 struct store_event {
+	int64_t id; /* increasing in recording order */
 	int64_t time;
 	char *event; /* commit, abort, delete, withdraw, gc, corrupt, promote, rename */
 	char *name;
@@ -422,6 +423,10 @@ void store_events_free(struct store_event *ev, size_t n);
  * checkpoint name that the mount cannot see), for `ckpt log` / `ckpt ls`. */
 int store_event_log(struct store *st, const char *event, const char *name, const char *rule);
 int store_events(struct store *st, struct store_event **out, size_t *n);
+/* At most max events with id > after_id, oldest first (after_id 0: from the
+ * first); a watcher's cheap "what is new" query. */
+int store_events_after(struct store *st, int64_t after_id, size_t max, struct store_event **out,
+		       size_t *n);
 
 /* Files of a checkpoint's shown version: paths and sizes, sorted. */
 struct store_file_entry {

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs.h"
 
@@ -33,13 +34,15 @@ void fs_after_commit(struct fs *fs)
 			fs_track_drop(fs, del[i].id);
 			fs_notify_entry(fs, FUSE_ROOT_ID, del[i].name);
 		}
+		fs_count(&fs->m.deletions, n);
 		retain_rows_free(del, n);
 	}
 	store_gc(fs->st, false, NULL);
 	fs_reclaim_kick(fs, true); /* what the kernel still caches */
 }
 
-/* commit_lock held. The checkpoint's state decides what is left to do. */
+/* commit_lock held. The checkpoint's state decides what is left to do:
+ * 1 when it committed now, 0 when nothing was to be done, or -errno. */
 static int fs_commit_locked(struct fs *fs, int64_t id)
 {
 	struct ckpt_info ci;
@@ -66,6 +69,7 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 		if (cow)
 			fs_inodes_rebind(fs, id, true);
 		fs_after_commit(fs);
+		rc = 1;
 	} else {
 		/* The store aborts on a failed format check or durability; make
 		 * sure of it for any other failure (flushing open files can run
@@ -80,6 +84,8 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 					 strerror(-rc));
 				if (store_ckpt_abort(fs->st, id, reason) < 0)
 					fs_track_doom(fs, id, reason);
+				else
+					fs_count(&fs->m.aborts, 1);
 			}
 			ckpt_info_release(&now);
 		}
@@ -92,12 +98,31 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 	return rc;
 }
 
+/* A commit's latency into the histogram (the commit lock's wait included:
+ * what the writer's close or rename waited for). */
+static void fs_commit_observe(struct fs *fs, const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	int64_t ns = (int64_t)(t1.tv_sec - t0->tv_sec) * 1000000000 + (t1.tv_nsec - t0->tv_nsec);
+	size_t b = 0;
+	while (b < FS_COMMIT_BUCKETS - 1 && (double)ns / 1e9 > fs_commit_bounds[b])
+		b++;
+	fs_count(&fs->m.commit_bucket[b], 1);
+	fs_count(&fs->m.commit_ns, ns > 0 ? (uint64_t)ns : 0);
+	fs_count(&fs->m.commits, 1);
+}
+
 int fs_commit(struct fs *fs, int64_t id)
 {
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_mutex_lock(&fs->commit_lock);
 	int rc = fs_commit_locked(fs, id);
 	pthread_mutex_unlock(&fs->commit_lock);
-	return rc;
+	if (rc == 1)
+		fs_commit_observe(fs, &t0);
+	return rc < 0 ? rc : 0;
 }
 
 int fs_abort(struct fs *fs, int64_t id, const char *reason)
@@ -111,6 +136,7 @@ int fs_abort(struct fs *fs, int64_t id, const char *reason)
 	if (ci.state == CKPT_STAGING || cow) {
 		rc = store_ckpt_abort(fs->st, id, reason);
 		if (rc == 0) {
+			fs_count(&fs->m.aborts, 1);
 			if (cow)
 				fs_inodes_rebind(fs, id, true);
 		} else {
@@ -135,6 +161,7 @@ int fs_delete(struct fs *fs, int64_t id)
 	pthread_mutex_lock(&fs->commit_lock);
 	int rc = store_ckpt_delete(fs->st, id, "user");
 	if (rc == 0) {
+		fs_count(&fs->m.deletions, 1);
 		fs_track_drop(fs, id);
 		store_gc(fs->st, false, NULL);
 		fs_reclaim_kick(fs, true);

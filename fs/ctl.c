@@ -1,6 +1,7 @@
 /* The .ckptfs control files: read-only text regenerated at every open. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +9,8 @@
 
 #include "fs.h"
 
-const char *const fs_ctl_names[FS_CTL_N] = { "status", "latest", "retention", "checkpoints.tsv" };
+const char *const fs_ctl_names[FS_CTL_N] = { "status", "latest", "retention", "checkpoints.tsv",
+					     "metrics" };
 
 #define FS_CTL_MAX (64u << 20) /* a control file never grows past this */
 #define FS_CTL_PROBLEMS 20     /* metric problems shown in status */
@@ -238,6 +240,82 @@ static void fs_gen_tsv(struct fs *fs, struct fs_buf *b)
 	ckpt_info_free_array(arr, n);
 }
 
+static void fs_metric(struct fs_buf *b, const char *name, const char *type, const char *help,
+		      uint64_t v)
+{
+	fs_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+		      (unsigned long long)v);
+}
+
+static uint64_t fs_load(const uint64_t *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
+
+/* Upper bounds (seconds) of ckptfs_commit_seconds' buckets but +Inf. */
+const double fs_commit_bounds[FS_COMMIT_BUCKETS - 1] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+							 0.5,	1,    2.5,   5,	   10 };
+
+/* The Prometheus text exposition format (version 0.0.4): counters of this
+ * daemon since it mounted, gauges of the store now. */
+static void fs_gen_metrics(struct fs *fs, struct fs_buf *b)
+{
+	static const struct {
+		const char *name, *help;
+		size_t off;
+	} counters[] = {
+		{ "ckptfs_commits_total", "Checkpoints this mount committed.",
+		  offsetof(struct fs_metrics, commits) },
+		{ "ckptfs_aborts_total", "Checkpoints this mount aborted.",
+		  offsetof(struct fs_metrics, aborts) },
+		{ "ckptfs_deletions_total", "Checkpoints this mount deleted (rm and retention).",
+		  offsetof(struct fs_metrics, deletions) },
+		{ "ckptfs_reads_total", "Read requests served from checkpoints.",
+		  offsetof(struct fs_metrics, reads) },
+		{ "ckptfs_read_bytes_total", "Bytes read from checkpoints.",
+		  offsetof(struct fs_metrics, read_bytes) },
+		{ "ckptfs_writes_total", "Write requests into staging checkpoints.",
+		  offsetof(struct fs_metrics, writes) },
+		{ "ckptfs_write_bytes_total", "Bytes written into staging checkpoints.",
+		  offsetof(struct fs_metrics, write_bytes) },
+		{ "ckptfs_read_failures_total",
+		  "Reads that failed verification (EIO/EBADMSG: damaged data).",
+		  offsetof(struct fs_metrics, read_failures) },
+	};
+	struct store_stats s;
+	uint64_t cum = 0;
+
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		fs_metric(b, counters[i].name, "counter", counters[i].help,
+			  fs_load((const uint64_t *)((const char *)&fs->m + counters[i].off)));
+	memset(&s, 0, sizeof(s));
+	int rc = store_stats(fs->st, &s);
+	if (rc < 0) {
+		b->err = rc; /* a scrape error, never a zero that looks real */
+		return;
+	}
+	fs_metric(b, "ckptfs_checkpoints", "gauge", "Committed checkpoints in the store.",
+		  s.checkpoints);
+	fs_metric(b, "ckptfs_logical_bytes", "gauge", "Bytes of the committed checkpoints.",
+		  s.logical_bytes);
+	fs_metric(b, "ckptfs_stored_bytes", "gauge", "Chunk bytes on disk.", s.stored_bytes);
+	fs_metric(b, "ckptfs_chunks", "gauge", "Chunks in the store.", s.chunks);
+	fs_buf_printf(b,
+		      "# HELP ckptfs_commit_seconds Time from the commit trigger to the commit.\n"
+		      "# TYPE ckptfs_commit_seconds histogram\n");
+	for (size_t i = 0; i < FS_COMMIT_BUCKETS; i++) {
+		cum += fs_load(&fs->m.commit_bucket[i]);
+		if (i + 1 < FS_COMMIT_BUCKETS)
+			fs_buf_printf(b, "ckptfs_commit_seconds_bucket{le=\"%g\"} %llu\n",
+				      fs_commit_bounds[i], (unsigned long long)cum);
+		else
+			fs_buf_printf(b, "ckptfs_commit_seconds_bucket{le=\"+Inf\"} %llu\n",
+				      (unsigned long long)cum);
+	}
+	fs_buf_printf(b, "ckptfs_commit_seconds_sum %.9f\nckptfs_commit_seconds_count %llu\n",
+		      (double)fs_load(&fs->m.commit_ns) / 1e9, (unsigned long long)cum);
+}
+
 int fs_ctl_generate(struct fs *fs, int ctl, char **out, size_t *len)
 {
 	struct fs_buf b = { 0 };
@@ -254,6 +332,9 @@ int fs_ctl_generate(struct fs *fs, int ctl, char **out, size_t *len)
 		break;
 	case FS_CTL_TSV:
 		fs_gen_tsv(fs, &b);
+		break;
+	case FS_CTL_METRICS:
+		fs_gen_metrics(fs, &b);
 		break;
 	default:
 		b.err = -EINVAL;

@@ -72,7 +72,14 @@ enum fs_ino_kind {
 	FS_INO_PLAIN,	 /* STORE/plain/NAME */
 };
 
-enum fs_ctl { FS_CTL_STATUS, FS_CTL_LATEST, FS_CTL_RETENTION, FS_CTL_TSV, FS_CTL_N };
+enum fs_ctl {
+	FS_CTL_STATUS,
+	FS_CTL_LATEST,
+	FS_CTL_RETENTION,
+	FS_CTL_TSV,
+	FS_CTL_METRICS,
+	FS_CTL_N
+};
 
 #define FS_VIEW_DIRECT 0u
 #define FS_VIEW_PLAIN UINT32_MAX
@@ -128,6 +135,20 @@ struct fs_commit_opts {
 	int64_t timeout_ms; /* commit_timeout_ms=N: a checkpoint waiting for a
 				 rename or marker, with no writer and no change
 				 for N ms, is aborted (0: only at unmount) */
+};
+
+/* Commit latency histogram bounds in seconds (.ckptfs/metrics); +Inf last. */
+#define FS_COMMIT_BUCKETS 12
+extern const double fs_commit_bounds[FS_COMMIT_BUCKETS - 1]; /* ctl.c */
+
+/* What this daemon did since it mounted (.ckptfs/metrics): every field is
+ * changed with __atomic builtins only, by any thread, lock-free. */
+struct fs_metrics {
+	uint64_t commits, aborts, deletions;
+	uint64_t reads, read_bytes, writes, write_bytes;
+	uint64_t read_failures;			   /* EIO / EBADMSG: data found damaged */
+	uint64_t commit_bucket[FS_COMMIT_BUCKETS]; /* per bucket, not cumulative */
+	uint64_t commit_ns;			   /* sum of commit latencies */
 };
 
 struct fs {
@@ -187,7 +208,14 @@ struct fs {
 	uint64_t n_invisible;	     /* write opens by processes we cannot see (atomic) */
 	struct fs_commit_opts copts; /* set before fs_threads_start, then read-only */
 	bool initialised;	     /* INIT done: notifications may be sent */
+	struct fs_metrics m;
 };
+
+/* Adds n to a counter of fs->m. */
+static inline void fs_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
 
 /* ---- inode.c ---- */
 int fs_inodes_init(struct fs *fs);

@@ -345,6 +345,12 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 			r = -errno;
 	} else
 		r = store_file_read(h->f, buf, size, (uint64_t)off);
+	if (r >= 0) {
+		fs_count(&fs->m.reads, 1);
+		fs_count(&fs->m.read_bytes, (uint64_t)r);
+	} else if (r == -EIO || r == -EBADMSG) {
+		fs_count(&fs->m.read_failures, 1);
+	}
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
 	else
@@ -375,6 +381,8 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 			snprintf(reason, sizeof(reason), "write failed: %s", strerror((int)-r));
 			fs_abort(fs, h->ckpt, reason);
 		} else if (r >= 0) {
+			fs_count(&fs->m.writes, 1);
+			fs_count(&fs->m.write_bytes, (uint64_t)r);
 			/* Written again after a flush (a dup'ed fd): active again. */
 			if (!__atomic_exchange_n(&h->active, true, __ATOMIC_ACQ_REL))
 				fs_track_writer(fs, h->ckpt, fuse_req_ctx(req)->pid, true);

@@ -91,6 +91,37 @@ START_TEST(test_events)
 }
 END_TEST
 
+static int id_cb(void *ctx, const struct index_event *ev)
+{
+	*(int64_t *)ctx = ev->id;
+	return 0;
+}
+
+/* The watcher's query: events after an id, oldest first, at most max. */
+START_TEST(test_events_after)
+{
+	char out[256] = "";
+	int64_t first = 0, last = 0;
+
+	ck_assert_int_eq(index_tx_begin(st->ix), 0);
+	ck_assert_int_eq(index_event_add(st->ix, 10, "commit", "a", NULL), 0);
+	ck_assert_int_eq(index_events_newest(st->ix, 1, id_cb, &first), 0);
+	ck_assert_int_eq(index_event_add(st->ix, 11, "delete", "b", "keep_last=1"), 0);
+	ck_assert_int_eq(index_event_add(st->ix, 12, "gc", NULL, NULL), 0);
+	ck_assert_int_eq(index_tx_commit(st->ix), 0);
+	ck_assert_int_eq(index_events_after(st->ix, first, 100, event_cb, out), 0);
+	ck_assert_str_eq(out, "11:delete:b:keep_last=1;12:gc:-:-;");
+	out[0] = 0;
+	ck_assert_int_eq(index_events_after(st->ix, first, 1, event_cb, out), 0);
+	ck_assert_str_eq(out, "11:delete:b:keep_last=1;");
+	ck_assert_int_eq(index_events_newest(st->ix, 1, id_cb, &last), 0);
+	ck_assert_int_gt(last, first);
+	out[0] = 0;
+	ck_assert_int_eq(index_events_after(st->ix, last, 100, event_cb, out), 0);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
 static int kv_cb(void *ctx, const char *k, const char *v)
 {
 	char *out = ctx;
@@ -216,6 +247,7 @@ static Suite *index_store_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_open_missing_empty_create);
 	tcase_add_test(tc, test_events);
+	tcase_add_test(tc, test_events_after);
 	tcase_add_test(tc, test_policy);
 	tcase_add_test(tc, test_stats_and_chunk_rows);
 	tcase_add_test(tc, test_chunk_users);

@@ -23,6 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
@@ -37,10 +39,11 @@
 
 enum {
 	CLI_OK = 0,
-	CLI_FAIL = 1,	 /* verification failure / operation failed */
-	CLI_USAGE = 2,	 /* usage error */
-	CLI_NOSTORE = 3, /* store missing or unusable */
-	CLI_NOCKPT = 4,	 /* no such checkpoint */
+	CLI_FAIL = 1,	   /* verification failure / operation failed */
+	CLI_USAGE = 2,	   /* usage error */
+	CLI_NOSTORE = 3,   /* store missing or unusable */
+	CLI_NOCKPT = 4,	   /* no such checkpoint */
+	CLI_TIMEOUT = 124, /* wait: nothing committed in time (timeout(1)'s code) */
 };
 
 #define CLI_MAX_ARGS 1024 /* positional words accepted on one line */
@@ -49,8 +52,13 @@ enum {
 struct cli {
 	const char *cmd;
 	const char *store_path;
-	bool json, all, dry_run, repair;
-	char **args; /* positional words after STORE (not owned) */
+	bool json, all, dry_run, repair, follow;
+	const char *after; /* wait --after NAME */
+	double timeout;	   /* wait --timeout S (< 0: none) */
+	long last_n;	   /* log -n N (< 0: all) */
+	int64_t since;	   /* log --since TIME (0: all) */
+	char *mount_store; /* the store a mount point names (owned) */
+	char **args;	   /* positional words after STORE (not owned) */
 	size_t n_args;
 	struct store *st;
 	bool shared; /* opened STORE_SHARED beside a live mount */
@@ -1779,7 +1787,7 @@ static int print_ckpt(struct cli *c, int64_t id, const char *verb)
 	if (c->json)
 		rc = json_print(c, ckpt_json(&ci));
 	else {
-		printf("%s %s\n", verb, ci.name);
+		printf("%s%s%s\n", verb ? verb : "", verb ? " " : "", ci.name);
 		rc = CLI_OK;
 	}
 	ckpt_info_release(&ci);
@@ -1866,12 +1874,190 @@ static int cmd_commit(struct cli *c)
 	return print_ckpt(c, id, "committed");
 }
 
-/* ---- log ------------------------------------------------------------------- */
+/* ---- log, wait: the event log and watching it -------------------------------- */
+
+static json_t *event_json(const struct store_event *e)
+{
+	json_t *o = json_object();
+	bool bad = !o;
+
+	jset(o, "time", jtime(e->time), &bad);
+	jset(o, "event", json_string(e->event ? e->event : ""), &bad);
+	jset(o, "name", jstr_or_null(e->name), &bad);
+	jset(o, "rule", jstr_or_null(e->rule), &bad);
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* One event as one line: a compact JSON object (JSON Lines) or text. */
+static int event_line(const struct cli *c, const struct store_event *e)
+{
+	char when[64];
+
+	if (c->json) {
+		json_t *o = event_json(e);
+		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+		json_decref(o);
+		if (!text)
+			return -ENOMEM;
+		puts(text);
+		free(text);
+	} else {
+		fmt_time(e->time, false, when, sizeof(when));
+		printf("%-19s  %-9s %s  %s\n", when, e->event, e->name ? e->name : "-",
+		       e->rule ? e->rule : "-");
+	}
+	return fflush(stdout) == 0 ? 0 : -EIO;
+}
+
+/* Wakes on changes of the store's index files (inotify on the store
+ * directory: the index and its WAL are written there by whoever commits).
+ * A one-second tick runs the same cheap query, for directories whose
+ * writers inotify cannot see (a network filesystem). */
+struct watch {
+	int fd;
+	int64_t deadline_ms; /* CLOCK_MONOTONIC; < 0: none */
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int watch_open(struct cli *c, struct watch *w)
+{
+	w->deadline_ms = c->timeout < 0 ? -1 : mono_ms() + (int64_t)(c->timeout * 1000.0);
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd < 0 ||
+	    inotify_add_watch(w->fd, store_dir(c->st),
+			      IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE | IN_MOVED_TO) < 0) {
+		cli_err(c, store_dir(c->st), "watching the index: %s", strerror(errno));
+		if (w->fd >= 0)
+			close(w->fd);
+		return CLI_FAIL;
+	}
+	return CLI_OK;
+}
+
+/* Sleeps until the index may have changed: 0, or 1 at the deadline. */
+static int watch_next(struct watch *w)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	struct pollfd p = { .fd = w->fd, .events = POLLIN };
+	int ms = 1000;
+
+	if (w->deadline_ms >= 0) {
+		int64_t left = w->deadline_ms - mono_ms();
+
+		if (left <= 0)
+			return 1;
+		if (left < ms)
+			ms = (int)left;
+	}
+	if (poll(&p, 1, ms) > 0)
+		while (read(w->fd, buf, sizeof(buf)) > 0)
+			; /* drained: one query answers every change so far */
+	return 0;
+}
+
+/* Events with id > *after, at most 4096 per call; *after advances. */
+static int events_next(struct cli *c, int64_t *after, struct store_event **ev, size_t *n)
+{
+	int r = store_events_after(c->st, *after, 4096, ev, n);
+
+	if (r < 0) {
+		cli_err(c, NULL, "reading events: %s", strerror(-r));
+		return CLI_FAIL;
+	}
+	if (*n)
+		*after = (*ev)[*n - 1].id;
+	return CLI_OK;
+}
+
+/* The events `log` shows first: the newest ones, from --since, the last -n;
+ * *first is the index of the first one shown. */
+static void log_window(const struct cli *c, const struct store_event *ev, size_t n, size_t *first)
+{
+	size_t i = 0;
+
+	while (c->since && i < n && ev[i].time < c->since)
+		i++;
+	if (c->last_n >= 0 && n - i > (size_t)c->last_n)
+		i = n - (size_t)c->last_n;
+	*first = i;
+}
+
+static int log_print(struct cli *c, const struct store_event *ev, size_t n)
+{
+	struct table t = { .ncol = 4, .align = "llll" };
+	json_t *arr;
+	int r;
+
+	if (c->json) {
+		arr = json_array();
+		for (size_t i = 0; arr && i < n; i++)
+			if (json_array_append_new(arr, event_json(&ev[i])) != 0) {
+				json_decref(arr);
+				arr = NULL;
+			}
+		return json_print(c, arr);
+	}
+	r = table_add(&t, "TIME", "EVENT", "NAME", "RULE");
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		char when[64];
+
+		fmt_time(ev[i].time, false, when, sizeof(when));
+		r = table_add(&t, when, ev[i].event, ev[i].name ? ev[i].name : "-",
+			      ev[i].rule ? ev[i].rule : "-");
+	}
+	if (r == 0)
+		table_print(&t, stdout);
+	else
+		cli_err(c, NULL, "%s", strerror(-r));
+	table_release(&t);
+	return r == 0 ? CLI_OK : CLI_FAIL;
+}
+
+/* --follow: the window as lines, then every new event as it is recorded,
+ * until killed (or stdout closes). */
+static int log_follow(struct cli *c, const struct store_event *ev, size_t n, int64_t after)
+{
+	struct store_event *more;
+	struct watch w;
+	size_t m;
+	int rc, r = 0;
+
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = event_line(c, &ev[i]);
+	if (r == 0 && (rc = watch_open(c, &w)) != CLI_OK)
+		return rc;
+	while (r == 0) {
+		watch_next(&w);
+		if ((rc = events_next(c, &after, &more, &m)) != CLI_OK)
+			break;
+		for (size_t i = 0; r == 0 && i < m; i++)
+			r = event_line(c, &more[i]);
+		store_events_free(more, m);
+	}
+	if (r < 0) {
+		cli_err(c, NULL, "writing output: %s", strerror(-r));
+		rc = CLI_FAIL;
+	}
+	close(w.fd);
+	return rc;
+}
 
 static int cmd_log(struct cli *c)
 {
 	struct store_event *ev = NULL;
-	size_t n = 0;
+	size_t n = 0, first;
 	int rc, r;
 
 	if ((rc = cli_open(c, false)) != CLI_OK)
@@ -1881,55 +2067,108 @@ static int cmd_log(struct cli *c)
 		cli_err(c, NULL, "reading events: %s", strerror(-r));
 		return CLI_FAIL;
 	}
-	if (c->json) {
-		json_t *arr = json_array();
-		bool bad = !arr;
-
-		for (size_t i = 0; !bad && i < n; i++) {
-			json_t *o = json_object();
-
-			if (!o) {
-				bad = true;
-				break;
-			}
-			jset(o, "time", jtime(ev[i].time), &bad);
-			jset(o, "event", json_string(ev[i].event ? ev[i].event : ""), &bad);
-			jset(o, "name", jstr_or_null(ev[i].name), &bad);
-			jset(o, "rule", jstr_or_null(ev[i].rule), &bad);
-			if (json_array_append_new(arr, o) != 0)
-				bad = true;
-		}
-		if (bad) {
-			json_decref(arr);
-			arr = NULL;
-		}
-		rc = json_print(c, arr);
-	} else {
-		struct table t = { .ncol = 4, .align = "llll" };
-
-		r = table_add(&t, "TIME", "EVENT", "NAME", "RULE");
-		for (size_t i = 0; r == 0 && i < n; i++) {
-			char when[64];
-
-			fmt_time(ev[i].time, false, when, sizeof(when));
-			r = table_add(&t, when, ev[i].event, ev[i].name ? ev[i].name : "-",
-				      ev[i].rule ? ev[i].rule : "-");
-		}
-		if (r == 0) {
-			table_print(&t, stdout);
-		} else {
-			cli_err(c, NULL, "%s", strerror(-r));
-			rc = CLI_FAIL;
-		}
-		table_release(&t);
-	}
+	log_window(c, ev, n, &first);
+	if (c->follow)
+		rc = log_follow(c, ev + first, n - first, n ? ev[n - 1].id : 0);
+	else
+		rc = log_print(c, ev + first, n - first);
 	store_events_free(ev, n);
+	return rc;
+}
+
+/* The id of the last "commit" event of name (0: none) and of the newest
+ * event. One pass over the log, at start only. */
+static int commit_event_of(struct cli *c, const char *name, int64_t *commit_id, int64_t *newest)
+{
+	struct store_event *ev;
+	size_t n;
+	int rc;
+
+	*commit_id = 0;
+	*newest = 0;
+	do {
+		if ((rc = events_next(c, newest, &ev, &n)) != CLI_OK)
+			return rc;
+		for (size_t i = 0; name && i < n; i++)
+			if (strcmp(ev[i].event, "commit") == 0 && ev[i].name &&
+			    strcmp(ev[i].name, name) == 0)
+				*commit_id = ev[i].id;
+		store_events_free(ev, n);
+	} while (n);
+	return CLI_OK;
+}
+
+/* The first committed checkpoint among the commit events in ev (one whose
+ * name was deleted or renamed since is skipped): its id, or 0. */
+static int64_t first_committed(struct cli *c, const struct store_event *ev, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ckpt_info ci;
+		int64_t id = 0;
+
+		if (strcmp(ev[i].event, "commit") != 0 || !ev[i].name ||
+		    store_ckpt_lookup(c->st, ev[i].name, &ci) < 0)
+			continue;
+		if (ci.state == CKPT_COMMITTED)
+			id = ci.id;
+		ckpt_info_release(&ci);
+		if (id)
+			return id;
+	}
+	return 0;
+}
+
+/* Blocks until a checkpoint commits after --after NAME (default: now, i.e.
+ * after the current latest) and prints it; 124 at --timeout. */
+static int cmd_wait(struct cli *c)
+{
+	const char *name = c->after;
+	struct ckpt_info ci;
+	struct store_event *ev;
+	struct watch w;
+	int64_t after = 0, newest = 0, id = 0;
+	size_t n;
+	int rc;
+
+	if ((rc = cli_open(c, false)) != CLI_OK)
+		return rc;
+	if (name && cli_resolve_info(c, name, 0, &ci, NULL) == 0) {
+		name = NULL; /* latest, best_<metric>: the checkpoint they name */
+		rc = commit_event_of(c, ci.name, &after, &newest);
+		ckpt_info_release(&ci);
+	} else {
+		rc = commit_event_of(c, name, &after, &newest);
+	}
+	if (rc != CLI_OK)
+		return rc;
+	if (!c->after)
+		after = newest;
+	else if (!after)
+		return resolve_fail(c, c->after, -ENOENT);
+	if ((rc = watch_open(c, &w)) != CLI_OK)
+		return rc;
+	for (;;) {
+		if ((rc = events_next(c, &after, &ev, &n)) != CLI_OK)
+			break;
+		id = first_committed(c, ev, n);
+		store_events_free(ev, n);
+		if (id) {
+			rc = print_ckpt(c, id, NULL);
+			break;
+		}
+		if (n == 0 && watch_next(&w) == 1) {
+			cli_err(c, NULL, "timed out after %g s", c->timeout);
+			rc = CLI_TIMEOUT;
+			break;
+		}
+	}
+	close(w.fd);
 	return rc;
 }
 
 /* ---- command table and main ------------------------------------------------ */
 
-enum { OPT_ALL = 1, OPT_DRY_RUN = 2, OPT_REPAIR = 4 };
+enum { OPT_ALL = 1, OPT_DRY_RUN = 2, OPT_REPAIR = 4, OPT_LOG = 8, OPT_WAIT = 16 };
 
 struct command {
 	const char *name;
@@ -1987,9 +2226,19 @@ static const struct command commands[] = {
 	  "Pins a checkpoint: retention keeps it. JSON: its ls object.\n" },
 	{ "unpin", cmd_unpin, 1, 1, 0, "unpin STORE NAME [--json]",
 	  "Removes the pin. JSON: its ls object.\n" },
-	{ "log", cmd_log, 0, 0, 0, "log STORE [--json]",
+	{ "log", cmd_log, 0, 0, OPT_LOG, "log STORE [-n N] [--since TIME] [--follow] [--json]",
 	  "The index's events (commit, abort, delete, withdraw, gc, corrupt, heal, promote,\n"
-	  "rename) with their rule or reason. JSON: an array of {time, event, name, rule}.\n" },
+	  "rename) with their rule or reason. JSON: an array of {time, event, name, rule}.\n"
+	  "-n N: only the last N. --since TIME: only those at or after TIME (local\n"
+	  "YYYY-MM-DD[THH:MM[:SS]], @EPOCH_SECONDS, or Ns/Nm/Nh/Nd ago). --follow: then\n"
+	  "every new event as it is recorded, until killed; with --json one object per\n"
+	  "line (JSON Lines). Woken by inotify on the store's index files.\n" },
+	{ "wait", cmd_wait, 0, 0, OPT_WAIT, "wait STORE [--after NAME] [--timeout S] [--json]",
+	  "Blocks until a checkpoint newer than NAME (default: the current latest)\n"
+	  "commits, and prints its name (JSON: its ls object). NAME may be a checkpoint,\n"
+	  "one deleted since, the latest name or best_<metric>; when several newer ones\n"
+	  "exist, the oldest still committed is printed, so `--after` of each answer\n"
+	  "walks them all. Exit 124 when --timeout S seconds pass first.\n" },
 	{ "commit", cmd_commit, 1, 1, 0, "commit STORE NAME [--json]",
 	  "Promotes an aborted checkpoint as it is (no checks re-run), then applies\n"
 	  "retention as after any commit. JSON: its ls object.\n" },
@@ -2007,7 +2256,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"\n--json (anywhere after the command) prints JSON; ckpt COMMAND --help for more.\n"
 		"Exit codes: 0 ok, 1 verification failure or operation failed, 2 usage error,\n"
-		"3 store missing or unusable, 4 no such checkpoint.\n"
+		"3 store missing or unusable, 4 no such checkpoint, 124 wait timed out.\n"
+		"STORE may also be a mount point: its .ckptfs/status names the store.\n"
 		"STORE is a directory, or DIR?index=sqlite,chunks=dir|mem naming its backends\n"
 		"(refused unless they are the ones the store recorded when it was made).\n");
 }
@@ -2017,10 +2267,114 @@ static void command_help(const struct command *cmd)
 	printf("usage: ckpt %s\n\n%s", cmd->usage, cmd->help);
 }
 
+/* --since TIME: local YYYY-MM-DD[THH:MM[:SS]], @EPOCH, or N{s,m,h,d} ago. */
+static int parse_since(const char *t, int64_t *out)
+{
+	static const char *const fmts[] = { "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
+					    "%Y-%m-%d %H:%M:%S", "%Y-%m-%d" };
+	struct tm tm;
+	char *end;
+	long long v;
+
+	if (t[0] == '@' || (t[0] >= '0' && t[0] <= '9' && !strchr(t, '-'))) {
+		errno = 0;
+		v = strtoll(t + (t[0] == '@'), &end, 10);
+		if (errno || end == t + (t[0] == '@') || v < 0)
+			return -EINVAL;
+		if (t[0] == '@' && !*end)
+			return (*out = v), 0;
+		if (!end[0] || end[1])
+			return -EINVAL;
+		switch (*end) {
+		case 'd':
+			v *= 24;
+			/* fall through */
+		case 'h':
+			v *= 60;
+			/* fall through */
+		case 'm':
+			v *= 60;
+			/* fall through */
+		case 's':
+			*out = (int64_t)time(NULL) - v;
+			return 0;
+		}
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(t, fmts[i], &tm);
+		if (end && !*end) {
+			tm.tm_isdst = -1;
+			*out = (int64_t)mktime(&tm);
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* A value option (--after NAME, --timeout S, -n N, --since TIME) at argv[*i]:
+ * 1 when it was one (its value consumed), 0 when not, -1 on a bad value. */
+static int value_opt(struct cli *c, const struct command *cmd, int argc, char **argv, int *i)
+{
+	const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+	bool wait = cmd->opts & OPT_WAIT, log = cmd->opts & OPT_LOG;
+	char *end = NULL;
+	bool bad = false;
+
+	if (!((wait && (!strcmp(a, "--after") || !strcmp(a, "--timeout"))) ||
+	      (log && (!strcmp(a, "-n") || !strcmp(a, "--since")))))
+		return 0;
+	if (!v) {
+		cli_err(c, a, "needs a value (see ckpt %s --help)", cmd->name);
+		return -1;
+	}
+	++*i;
+	errno = 0;
+	if (!strcmp(a, "--after")) {
+		c->after = v;
+	} else if (!strcmp(a, "--timeout")) {
+		c->timeout = strtod(v, &end);
+		bad = !(c->timeout >= 0 && c->timeout <= 1e9);
+	} else if (!strcmp(a, "-n")) {
+		c->last_n = strtol(v, &end, 10);
+		bad = c->last_n < 0;
+	} else {
+		bad = parse_since(v, &c->since) < 0;
+	}
+	if (bad || errno || (end && (end == v || *end))) {
+		cli_err(c, v, "bad value for %s", a);
+		return -1;
+	}
+	return 1;
+}
+
+/* A mount point given as STORE: its .ckptfs/status names the store. */
+static void follow_mount(struct cli *c)
+{
+	char path[PATH_MAX], line[PATH_MAX + 16];
+	FILE *f;
+
+	if (snprintf(path, sizeof(path), "%s/.ckptfs/status", c->store_path) >= (int)sizeof(path))
+		return;
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "store: ", 7) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			c->mount_store = strdup(line + 7);
+			if (c->mount_store)
+				c->store_path = c->mount_store;
+			break;
+		}
+	fclose(f);
+}
+
 int main(int argc, char **argv)
 {
 	const struct command *cmd = NULL;
-	struct cli c = { 0 };
+	struct cli c = { .timeout = -1, .last_n = -1 };
 	char **pos;
 	size_t npos = 0;
 	bool help = false, dashdash = false;
@@ -2062,6 +2416,14 @@ int main(int argc, char **argv)
 		const char *a = argv[i];
 
 		if (!dashdash && a[0] == '-' && a[1]) {
+			int v = value_opt(&c, cmd, argc, argv, &i);
+
+			if (v < 0) {
+				free(pos);
+				return CLI_USAGE;
+			}
+			if (v > 0)
+				continue;
 			if (strcmp(a, "--") == 0)
 				dashdash = true;
 			else if (strcmp(a, "--json") == 0)
@@ -2074,6 +2436,8 @@ int main(int argc, char **argv)
 				c.dry_run = true;
 			else if (strcmp(a, "--repair") == 0 && (cmd->opts & OPT_REPAIR))
 				c.repair = true;
+			else if (strcmp(a, "--follow") == 0 && (cmd->opts & OPT_LOG))
+				c.follow = true;
 			else {
 				cli_err(&c, a, "unknown option (see ckpt %s --help)", cmd->name);
 				free(pos);
@@ -2097,8 +2461,10 @@ int main(int argc, char **argv)
 	c.store_path = pos[0];
 	c.args = pos + 1;
 	c.n_args = npos - 1;
+	follow_mount(&c);
 	rc = cmd->run(&c);
 	store_close(c.st);
+	free(c.mount_store);
 	free(pos);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		cli_err(&c, NULL, "writing output: %s", strerror(errno ? errno : EIO));
