@@ -396,7 +396,7 @@ static struct store *fs_open_store(struct fs_args *a, const char *store_path)
 
 /* The FUSE session and the option vector it was made from. */
 struct fs_session {
-	char opts[sizeof(((struct fs_args *)0)->fuse_opts) + PATH_MAX + 128];
+	char opts[sizeof(((struct fs_args *)0)->fuse_opts) + 2 * PATH_MAX + 128];
 	char *argv[5];
 	struct fuse_args args;
 	struct fuse_session *se;
@@ -419,8 +419,17 @@ static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, 
 			    struct fs_session *s)
 {
 	int argc = 0, rc;
-	snprintf(s->opts, sizeof(s->opts), "fsname=ckptfs,subtype=ckptfs,max_read=%u%s", 1u << 20,
-		 a->fuse_opts);
+	/* fsname is the store, as findmnt's SOURCE ("," and "\\" escaped for
+	 * libfuse's option parser); the subtype makes the type fuse.ckptfs */
+	char fsname[2 * PATH_MAX + 1], *o = fsname;
+	for (const char *c = store_dir(fs->st); *c && o < fsname + sizeof(fsname) - 2; c++) {
+		if (*c == ',' || *c == '\\')
+			*o++ = '\\';
+		*o++ = *c;
+	}
+	*o = 0;
+	snprintf(s->opts, sizeof(s->opts), "fsname=%s,subtype=ckptfs,max_read=%u%s", fsname,
+		 1u << 20, a->fuse_opts);
 	s->argv[argc++] = prog;
 	s->argv[argc++] = "-o";
 	s->argv[argc++] = s->opts;
