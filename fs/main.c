@@ -212,6 +212,15 @@ static char *fs_abspath(const char *p)
 	return out;
 }
 
+/* "/dev/fd/N": a /dev/fuse descriptor the caller opened and mounted (as
+ * CSI drivers pass it); fuse_session_mount serves it as it is. */
+static bool fs_is_devfd(const char *mnt)
+{
+	unsigned fd;
+	int end = 0;
+	return sscanf(mnt, "/dev/fd/%u%n", &fd, &end) == 1 && end > 0 && mnt[end] == '\0';
+}
+
 /* Without -f: fork now, the parent waits for the child's verdict. */
 static int fs_detach_begin(void)
 {
@@ -365,6 +374,8 @@ static int fs_load_args(int argc, char **argv, struct fs_args *a, char **store_p
 		return -ENOMEM;
 	}
 	struct stat mst;
+	if (fs_is_devfd(*mnt))
+		return 0;
 	if (stat(*mnt, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
 		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", a->mnt,
 			stat(*mnt, &mst) < 0 ? strerror(errno) : "not a directory");
@@ -463,7 +474,8 @@ static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, 
 	if (fs_init_patch(s->se) <
 	    0) /* without it, shared mmap of a checkpoint's own files is ENODEV */
 		fprintf(stderr, "ckptfs: shared mmap of direct files unavailable\n");
-	fs->mnt_id = fs_find_mnt_id(mnt);
+	/* /dev/fd/N names no mount point: its id stays unknown (0) */
+	fs->mnt_id = fs_is_devfd(mnt) ? 0 : fs_find_mnt_id(mnt);
 	rc = fs_threads_start(fs);
 	if (rc < 0) {
 		fprintf(stderr, "ckptfs: cannot start threads: %s\n", strerror(-rc));
