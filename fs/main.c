@@ -35,6 +35,8 @@ struct fs_args {
 	size_t n_words;
 	char fuse_opts[8192];
 	char store_opts[256]; /* ",index=...,chunks=...": appended to STORE's address */
+	char opts_text[8192]; /* every -o list as given, comma-joined: the mount line's */
+	bool quiet;	      /* -o quiet: no commit lines in the log */
 	char *copies[FS_MAX_WORDS];
 	size_t n_copies;
 	struct fs_commit_opts copts;
@@ -104,6 +106,11 @@ static int fs_add_opts(struct fs_args *a, const char *list)
 {
 	if (a->n_copies >= FS_MAX_WORDS)
 		return -E2BIG;
+	size_t tl = strlen(a->opts_text);
+	int tn = snprintf(a->opts_text + tl, sizeof(a->opts_text) - tl, "%s%s", tl ? "," : "",
+			  list);
+	if (tn < 0 || (size_t)tn >= sizeof(a->opts_text) - tl)
+		return -E2BIG;
 	char *copy = strdup(list);
 	if (!copy)
 		return -ENOMEM;
@@ -115,6 +122,10 @@ static int fs_add_opts(struct fs_args *a, const char *list)
 			return taken;
 		if (taken)
 			continue;
+		if (strcmp(w, "quiet") == 0) {
+			a->quiet = true;
+			continue;
+		}
 		if (!strncmp(w, "index=", 6) || !strncmp(w, "chunks=", 7)) {
 			size_t used = strlen(a->store_opts);
 			int n = snprintf(a->store_opts + used, sizeof(a->store_opts) - used, ",%s",
@@ -273,9 +284,8 @@ static char fs_log_last[512];
 
 static void fs_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	(void)level;
 	if (!fs_log_capture) {
-		vfprintf(stderr, fmt, ap);
+		fs_vlog((int)level, fmt, ap); /* fuse_log_level is syslog's order */
 		return;
 	}
 	vsnprintf(fs_log_last, sizeof(fs_log_last), fmt, ap);
@@ -512,7 +522,7 @@ static void fs_state_end(struct fs *fs)
 	fs_inodes_release(fs);
 	/* Nothing is cached any more: deleted versions' data goes now, not
 	 * at the next open (and the gc event says how much). */
-	store_gc(fs->st, false, NULL);
+	fs_gc(fs);
 	free(fs->plain_dir);
 }
 
@@ -529,6 +539,7 @@ int main(int argc, char **argv)
 	if (fs_load_args(argc, argv, &a, &store_path, &mnt) < 0)
 		goto out_free_args;
 	fuse_set_log_func(fs_fuse_log);
+	fs_log_setup(!a.foreground, a.quiet);
 	if (!a.foreground) {
 		detach_fd = fs_detach_begin();
 		if (detach_fd < 0) {
@@ -550,13 +561,15 @@ int main(int argc, char **argv)
 	fs_detach_end(detach_fd, true);
 	detach_fd = -1;
 	fs_log_capture = a.foreground && !a.debug; /* a daemon's stderr is /dev/null anyway */
-	rc = fs_sd_ready_start(&ready, mnt);	   /* Type=notify: READY=1 once the mount answers */
+	fs_log(LOG_NOTICE, "mount store=%s mnt=%s options=%s", store_dir(st), mnt, a.opts_text);
+	rc = fs_sd_ready_start(&ready, mnt); /* Type=notify: READY=1 once the mount answers */
 	if (rc < 0)
 		fprintf(stderr, "ckptfs: cannot start the readiness thread: %s\n", strerror(-rc));
 	status = fs_run_loop(s.se) < 0 ? 1 : 0;
 	fs_sd_notify("STOPPING=1");
 	fs.initialised = false; /* no more notifications */
 	fs_session_end(&fs, &s);
+	fs_log(LOG_NOTICE, "unmount store=%s mnt=%s", store_dir(st), mnt);
 	fs_sd_ready_join(&ready);
 out_release_state:
 	fs_state_end(&fs);

@@ -302,8 +302,8 @@ static int fs_hput(struct fs *fs, struct fs_handle *h)
 	if (h->type == FS_H_STORE) {
 		rc = store_file_close(h->f);
 		if (rc < 0)
-			fprintf(stderr, "ckptfs: closing a file of checkpoint %lld: %s\n",
-				(long long)h->ckpt, strerror(-rc));
+			fs_log(LOG_ERR, "closing a file of checkpoint %lld: %s", (long long)h->ckpt,
+			       strerror(-rc));
 		if (h->writer && fs_write_error_aborts(rc)) {
 			char reason[96];
 			snprintf(reason, sizeof(reason), "write failed at close: %s",
