@@ -24,6 +24,15 @@ void fs_policy_refresh(struct fs *fs)
 	free(p);
 }
 
+int fs_gc(struct fs *fs)
+{
+	uint64_t freed = 0;
+	int rc = store_gc(fs->st, false, &freed);
+	if (freed)
+		fs_log(LOG_INFO, "gc freed=%llu", (unsigned long long)freed);
+	return rc;
+}
+
 void fs_after_commit(struct fs *fs)
 {
 	struct retain_row *del = NULL;
@@ -32,18 +41,40 @@ void fs_after_commit(struct fs *fs)
 	if (store_retain_run(fs->st, &del, &n) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			fs_track_drop(fs, del[i].id);
+			fs_log(LOG_INFO, "delete name=%s rule=%s", del[i].name, del[i].rule);
 			fs_notify_entry(fs, FUSE_ROOT_ID, del[i].name);
 		}
 		fs_count(&fs->m.deletions, n);
 		retain_rows_free(del, n);
 	}
-	store_gc(fs->st, false, NULL);
+	fs_gc(fs);
 	fs_reclaim_kick(fs, true); /* what the kernel still caches */
+}
+
+static int64_t fs_ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* The commit line: as committed (step and size are known from now). */
+static void fs_log_commit(struct fs *fs, int64_t id, const struct timespec *t0)
+{
+	struct ckpt_info ci;
+	if (store_ckpt_get(fs->st, id, &ci) < 0)
+		return;
+	char step[24] = "-";
+	if (ci.has_step)
+		snprintf(step, sizeof(step), "%lld", (long long)ci.step);
+	fs_log(LOG_INFO | FS_LOG_COMMIT, "commit name=%s step=%s bytes=%llu ms=%lld", ci.name, step,
+	       (unsigned long long)ci.logical_bytes, (long long)fs_ms_since(t0));
+	ckpt_info_release(&ci);
 }
 
 /* commit_lock held. The checkpoint's state decides what is left to do:
  * 1 when it committed now, 0 when nothing was to be done, or -errno. */
-static int fs_commit_locked(struct fs *fs, int64_t id)
+static int fs_commit_locked(struct fs *fs, int64_t id, const struct timespec *t0)
 {
 	struct ckpt_info ci;
 	int rc = store_ckpt_get(fs->st, id, &ci);
@@ -68,6 +99,7 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 	if (rc == 0) {
 		if (cow)
 			fs_inodes_rebind(fs, id, true);
+		fs_log_commit(fs, id, t0);
 		fs_after_commit(fs);
 		rc = 1;
 	} else {
@@ -93,6 +125,8 @@ static int fs_commit_locked(struct fs *fs, int64_t id)
 		if (cow)
 			fs_inodes_rebind(fs, id, true);
 		store_note(fs->st, "commit of %s failed: %s", ci.name, strerror(-rc));
+		fs_log(LOG_WARNING, "abort name=%s reason=commit failed: %s", ci.name,
+		       strerror(-rc));
 	}
 	ckpt_info_release(&ci);
 	return rc;
@@ -118,7 +152,7 @@ int fs_commit(struct fs *fs, int64_t id)
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_mutex_lock(&fs->commit_lock);
-	int rc = fs_commit_locked(fs, id);
+	int rc = fs_commit_locked(fs, id, &t0);
 	pthread_mutex_unlock(&fs->commit_lock);
 	if (rc == 1)
 		fs_commit_observe(fs, &t0);
@@ -135,6 +169,8 @@ int fs_abort(struct fs *fs, int64_t id, const char *reason)
 	bool cow = ci.state == CKPT_COMMITTED && ci.staging_version != 0;
 	if (ci.state == CKPT_STAGING || cow) {
 		rc = store_ckpt_abort(fs->st, id, reason);
+		fs_log(LOG_WARNING, "abort name=%s reason=%s%s", ci.name, reason,
+		       rc == 0 ? "" : " (pending: the index cannot be written)");
 		if (rc == 0) {
 			fs_count(&fs->m.aborts, 1);
 			if (cow)
@@ -159,13 +195,18 @@ out_drop:
 int fs_delete(struct fs *fs, int64_t id)
 {
 	pthread_mutex_lock(&fs->commit_lock);
+	struct ckpt_info ci;
+	bool named = store_ckpt_get(fs->st, id, &ci) == 0;
 	int rc = store_ckpt_delete(fs->st, id, "user");
 	if (rc == 0) {
+		fs_log(LOG_INFO, "delete name=%s rule=user", named ? ci.name : "?");
 		fs_count(&fs->m.deletions, 1);
 		fs_track_drop(fs, id);
-		store_gc(fs->st, false, NULL);
+		fs_gc(fs);
 		fs_reclaim_kick(fs, true);
 	}
+	if (named)
+		ckpt_info_release(&ci);
 	pthread_mutex_unlock(&fs->commit_lock);
 	return rc;
 }

@@ -45,6 +45,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
+#include "log.h"
 #include "policy.h"
 #include "store.h"
 
@@ -311,6 +312,8 @@ int fs_abort(struct fs *fs, int64_t id, const char *reason);
 int fs_delete(struct fs *fs, int64_t id);
 /* Retention + gc + invalidation of deleted names (commit_lock held). */
 void fs_after_commit(struct fs *fs);
+/* store_gc without purging aborted ones; logs the bytes it freed. */
+int fs_gc(struct fs *fs);
 /* Commits every quiet, complete staging checkpoint (clean unmount). */
 void fs_commit_quiet(struct fs *fs);
 void fs_policy_refresh(struct fs *fs);

@@ -35,6 +35,8 @@ struct fs_args {
 	size_t n_words;
 	char fuse_opts[8192];
 	char store_opts[256]; /* ",index=...,chunks=...": appended to STORE's address */
+	char opts_text[8192]; /* every -o list as given, comma-joined: the mount line's */
+	bool quiet;	      /* -o quiet: no commit lines in the log */
 	char *copies[FS_MAX_WORDS];
 	size_t n_copies;
 	struct fs_commit_opts copts;
@@ -104,6 +106,11 @@ static int fs_add_opts(struct fs_args *a, const char *list)
 {
 	if (a->n_copies >= FS_MAX_WORDS)
 		return -E2BIG;
+	size_t tl = strlen(a->opts_text);
+	int tn = snprintf(a->opts_text + tl, sizeof(a->opts_text) - tl, "%s%s", tl ? "," : "",
+			  list);
+	if (tn < 0 || (size_t)tn >= sizeof(a->opts_text) - tl)
+		return -E2BIG;
 	char *copy = strdup(list);
 	if (!copy)
 		return -ENOMEM;
@@ -115,6 +122,10 @@ static int fs_add_opts(struct fs_args *a, const char *list)
 			return taken;
 		if (taken)
 			continue;
+		if (strcmp(w, "quiet") == 0) {
+			a->quiet = true;
+			continue;
+		}
 		if (!strncmp(w, "index=", 6) || !strncmp(w, "chunks=", 7)) {
 			size_t used = strlen(a->store_opts);
 			int n = snprintf(a->store_opts + used, sizeof(a->store_opts) - used, ",%s",
@@ -212,6 +223,15 @@ static char *fs_abspath(const char *p)
 	return out;
 }
 
+/* "/dev/fd/N": a /dev/fuse descriptor the caller opened and mounted (as
+ * CSI drivers pass it); fuse_session_mount serves it as it is. */
+static bool fs_is_devfd(const char *mnt)
+{
+	unsigned fd;
+	int end = 0;
+	return sscanf(mnt, "/dev/fd/%u%n", &fd, &end) == 1 && end > 0 && mnt[end] == '\0';
+}
+
 /* Without -f: fork now, the parent waits for the child's verdict. */
 static int fs_detach_begin(void)
 {
@@ -264,9 +284,8 @@ static char fs_log_last[512];
 
 static void fs_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
 {
-	(void)level;
 	if (!fs_log_capture) {
-		vfprintf(stderr, fmt, ap);
+		fs_vlog((int)level, fmt, ap); /* fuse_log_level is syslog's order */
 		return;
 	}
 	vsnprintf(fs_log_last, sizeof(fs_log_last), fmt, ap);
@@ -365,6 +384,8 @@ static int fs_load_args(int argc, char **argv, struct fs_args *a, char **store_p
 		return -ENOMEM;
 	}
 	struct stat mst;
+	if (fs_is_devfd(*mnt))
+		return 0;
 	if (stat(*mnt, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
 		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", a->mnt,
 			stat(*mnt, &mst) < 0 ? strerror(errno) : "not a directory");
@@ -463,7 +484,8 @@ static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, 
 	if (fs_init_patch(s->se) <
 	    0) /* without it, shared mmap of a checkpoint's own files is ENODEV */
 		fprintf(stderr, "ckptfs: shared mmap of direct files unavailable\n");
-	fs->mnt_id = fs_find_mnt_id(mnt);
+	/* /dev/fd/N names no mount point: its id stays unknown (0) */
+	fs->mnt_id = fs_is_devfd(mnt) ? 0 : fs_find_mnt_id(mnt);
 	rc = fs_threads_start(fs);
 	if (rc < 0) {
 		fprintf(stderr, "ckptfs: cannot start threads: %s\n", strerror(-rc));
@@ -500,7 +522,7 @@ static void fs_state_end(struct fs *fs)
 	fs_inodes_release(fs);
 	/* Nothing is cached any more: deleted versions' data goes now, not
 	 * at the next open (and the gc event says how much). */
-	store_gc(fs->st, false, NULL);
+	fs_gc(fs);
 	free(fs->plain_dir);
 }
 
@@ -517,6 +539,7 @@ int main(int argc, char **argv)
 	if (fs_load_args(argc, argv, &a, &store_path, &mnt) < 0)
 		goto out_free_args;
 	fuse_set_log_func(fs_fuse_log);
+	fs_log_setup(!a.foreground, a.quiet);
 	if (!a.foreground) {
 		detach_fd = fs_detach_begin();
 		if (detach_fd < 0) {
@@ -538,13 +561,15 @@ int main(int argc, char **argv)
 	fs_detach_end(detach_fd, true);
 	detach_fd = -1;
 	fs_log_capture = a.foreground && !a.debug; /* a daemon's stderr is /dev/null anyway */
-	rc = fs_sd_ready_start(&ready, mnt);	   /* Type=notify: READY=1 once the mount answers */
+	fs_log(LOG_NOTICE, "mount store=%s mnt=%s options=%s", store_dir(st), mnt, a.opts_text);
+	rc = fs_sd_ready_start(&ready, mnt); /* Type=notify: READY=1 once the mount answers */
 	if (rc < 0)
 		fprintf(stderr, "ckptfs: cannot start the readiness thread: %s\n", strerror(-rc));
 	status = fs_run_loop(s.se) < 0 ? 1 : 0;
 	fs_sd_notify("STOPPING=1");
 	fs.initialised = false; /* no more notifications */
 	fs_session_end(&fs, &s);
+	fs_log(LOG_NOTICE, "unmount store=%s mnt=%s", store_dir(st), mnt);
 	fs_sd_ready_join(&ready);
 out_release_state:
 	fs_state_end(&fs);

@@ -293,6 +293,28 @@ static struct fs_handle *fs_hget(struct fuse_file_info *fi)
 	return h;
 }
 
+/* A write error (full disk, quota, EIO) aborts the writer's checkpoint;
+ * when is "" or " at close|fsync". A full disk is said on its own line. */
+static void fs_abort_write(struct fs *fs, struct fs_handle *h, const char *when, int err)
+{
+	char reason[96];
+	snprintf(reason, sizeof(reason), "write failed%s: %s", when, strerror(-err));
+	if (err == -ENOSPC || err == -EDQUOT)
+		fs_log(LOG_ERR, "full disk store=%s: %s", store_dir(fs->st), reason);
+	fs_abort(fs, h->ckpt, reason);
+}
+
+/* A read that failed verification: damaged data, said with the checkpoint. */
+static void fs_log_corrupt(struct fs *fs, const struct fs_handle *h, fuse_ino_t ino, int err)
+{
+	struct ckpt_info ci;
+	bool named = store_ckpt_get(fs->st, h->ckpt, &ci) == 0;
+	fs_log(LOG_ERR, "corrupt name=%s ino=%llu: read failed: %s", named ? ci.name : "?",
+	       (unsigned long long)ino, strerror(-err));
+	if (named)
+		ckpt_info_release(&ci);
+}
+
 /* Drops a reference; the last one closes. Returns the close result. */
 static int fs_hput(struct fs *fs, struct fs_handle *h)
 {
@@ -302,14 +324,10 @@ static int fs_hput(struct fs *fs, struct fs_handle *h)
 	if (h->type == FS_H_STORE) {
 		rc = store_file_close(h->f);
 		if (rc < 0)
-			fprintf(stderr, "ckptfs: closing a file of checkpoint %lld: %s\n",
-				(long long)h->ckpt, strerror(-rc));
-		if (h->writer && fs_write_error_aborts(rc)) {
-			char reason[96];
-			snprintf(reason, sizeof(reason), "write failed at close: %s",
-				 strerror(-rc));
-			fs_abort(fs, h->ckpt, reason);
-		}
+			fs_log(LOG_ERR, "closing a file of checkpoint %lld: %s", (long long)h->ckpt,
+			       strerror(-rc));
+		if (h->writer && fs_write_error_aborts(rc))
+			fs_abort_write(fs, h, " at close", rc);
 	} else if (h->type == FS_H_PLAIN) {
 		close(h->fd);
 	}
@@ -350,6 +368,8 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 		fs_count(&fs->m.read_bytes, (uint64_t)r);
 	} else if (r == -EIO || r == -EBADMSG) {
 		fs_count(&fs->m.read_failures, 1);
+		if (h->type == FS_H_STORE)
+			fs_log_corrupt(fs, h, ino, (int)r);
 	}
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
@@ -377,9 +397,7 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 			off = (off_t)store_file_size(h->f);
 		r = store_file_write(h->f, buf, size, (uint64_t)off);
 		if (r < 0 && fs_write_error_aborts((int)r)) {
-			char reason[96];
-			snprintf(reason, sizeof(reason), "write failed: %s", strerror((int)-r));
-			fs_abort(fs, h->ckpt, reason);
+			fs_abort_write(fs, h, "", (int)r);
 		} else if (r >= 0) {
 			fs_count(&fs->m.writes, 1);
 			fs_count(&fs->m.write_bytes, (uint64_t)r);
@@ -488,12 +506,8 @@ void fs_op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_
 	} else if (h->type == FS_H_STORE && h->writer) {
 		/* Into chunks now; durability is the commit's job. */
 		rc = store_file_flush(h->f);
-		if (fs_write_error_aborts(rc)) {
-			char reason[96];
-			snprintf(reason, sizeof(reason), "write failed at fsync: %s",
-				 strerror(-rc));
-			fs_abort(fs, h->ckpt, reason);
-		}
+		if (fs_write_error_aborts(rc))
+			fs_abort_write(fs, h, " at fsync", rc);
 	}
 	fuse_reply_err(req, -rc);
 	fs_hput(fs, h);

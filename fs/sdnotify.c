@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "sdnotify.h"
 
 int fs_sd_notify(const char *state)
@@ -42,13 +43,13 @@ static void *fs_sd_ready_main(void *arg)
 	struct fs_sd_ready *r = arg;
 	struct stat st;
 	if (stat(r->mnt, &st) < 0) {
-		fprintf(stderr, "ckptfs: mount %s does not answer (%s); READY=1 not sent\n", r->mnt,
-			strerror(errno));
+		fs_log(LOG_ERR, "mount %s does not answer (%s); READY=1 not sent", r->mnt,
+		       strerror(errno));
 		return NULL;
 	}
 	int rc = fs_sd_notify("READY=1");
 	if (rc < 0)
-		fprintf(stderr, "ckptfs: sd_notify READY=1: %s\n", strerror(-rc));
+		fs_log(LOG_ERR, "sd_notify READY=1: %s", strerror(-rc));
 	return NULL;
 }
 

@@ -29,7 +29,7 @@ static void fs_reclaim(struct fs *fs)
 	size_t pinned = __atomic_load_n(&fs->n_dead_pinned, __ATOMIC_ACQUIRE);
 	if (!due && !(pinned > 0 && now >= fs->next_sweep_ms))
 		return;
-	int rc = store_gc(fs->st, false, NULL);
+	int rc = fs_gc(fs);
 	int64_t *dead = NULL;
 	size_t n = 0, unpinned = 0;
 	/* again on busy, full disk, or a pin dropped while gc ran: its forget's

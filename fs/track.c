@@ -65,16 +65,17 @@ void fs_track_add(struct fs *fs, int64_t id, int kind, const char *name)
 static void fs_note_invisible(struct fs *fs, int64_t id, pid_t pid, bool first_in_ckpt)
 {
 	if (__atomic_fetch_add(&fs->n_invisible, 1, __ATOMIC_RELAXED) == 0)
-		fprintf(stderr,
-			"ckptfs: this mount cannot see a writer process (pid %d%s): its exit is not "
-			"detected, so a killed writer may commit; mount with -o commit=rename or "
-			"-o commit_marker=GLOB where that matters\n",
-			(int)pid,
-			pid <= 0 ? ": FUSE reports 0, the daemon runs in another PID namespace"
-				 : ": no pidfd");
+		fs_log(LOG_WARNING,
+		       "this mount cannot see a writer process (pid %d%s): its exit is not "
+		       "detected, so a killed writer may commit; mount with -o commit=rename or "
+		       "-o commit_marker=GLOB where that matters",
+		       (int)pid,
+		       pid <= 0 ? ": FUSE reports 0, the daemon runs in another PID namespace"
+				: ": no pidfd");
 	struct ckpt_info ci;
 	if (first_in_ckpt && store_ckpt_get(fs->st, id, &ci) == 0) {
 		store_event_log(fs->st, "invisible", ci.name, "writer not visible to the mount");
+		fs_log(LOG_WARNING, "invisible name=%s pid=%d", ci.name, (int)pid);
 		ckpt_info_release(&ci);
 	}
 }

@@ -2258,6 +2258,7 @@ static void usage(FILE *out)
 		"Exit codes: 0 ok, 1 verification failure or operation failed, 2 usage error,\n"
 		"3 store missing or unusable, 4 no such checkpoint, 124 wait timed out.\n"
 		"STORE may also be a mount point: its .ckptfs/status names the store.\n"
+		"Without STORE (one word short), $CKPT_STORE is used.\n"
 		"STORE is a directory, or DIR?index=sqlite,chunks=dir|mem naming its backends\n"
 		"(refused unless they are the ones the store recorded when it was made).\n");
 }
@@ -2451,6 +2452,13 @@ int main(int argc, char **argv)
 		command_help(cmd);
 		free(pos);
 		return CLI_OK;
+	}
+	/* STORE omitted (one word short of the command's arity): $CKPT_STORE */
+	char *env_store = getenv("CKPT_STORE");
+	if (npos == cmd->min_args && env_store && env_store[0]) {
+		memmove(pos + 1, pos, npos * sizeof(*pos));
+		pos[0] = env_store;
+		npos++;
 	}
 	if (npos < 1 || npos - 1 < cmd->min_args || npos - 1 > cmd->max_args) {
 		cli_err(&c, NULL, "%s (usage: ckpt %s)",

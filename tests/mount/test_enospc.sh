@@ -36,6 +36,11 @@ assert_eq "$(ckpt_field big.pt state)" "aborted" "the failed checkpoint is abort
 assert_eq "$(latest_name)" "good.pt" "latest unchanged"
 assert_eq "$(sha "$MNT/good.pt")" "$(sha "$T/good.bin")" "committed data intact"
 grep -q "big.pt" "$MNT/.ckptfs/status" || fail "status lists the aborted checkpoint"
+# the operator's log says the disk is full and which checkpoint it aborted
+grep -qE "^ckptfs: full disk store=$STORE: write failed( at [a-z]+)?: No space left on device\$" "$LOG" ||
+  fail "no full disk line in the log: $(cat "$LOG")"
+grep -qE '^ckptfs: abort name=big.pt reason=.*No space left on device' "$LOG" ||
+  fail "no abort line for big.pt: $(cat "$LOG")"
 
 # Free space: the next checkpoint commits.
 rm -f "$T/small/ballast"

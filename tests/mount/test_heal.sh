@@ -41,6 +41,8 @@ flip "$C"
 start_mount
 cat "$MNT/old.bin" >/dev/null 2>&1 && fail "a damaged chunk read without an error"
 "$CKPT" log "$STORE" | grep -q corrupt || fail "the read did not record corrupt"
+grep -qE '^ckptfs: corrupt name=old.bin ino=[0-9]+: read failed: ' "$LOG" ||
+  fail "no corrupt line in the operator's log: $(cat "$LOG")"
 cp "$T/a.bin" "$MNT/new.bin" || fail "close() of a file whose first chunk was damaged failed"
 assert_eq "$(latest_name)" "new.bin" "the new save is latest"
 cmp "$MNT/new.bin" "$T/a.bin" || fail "the new save does not read back intact"
