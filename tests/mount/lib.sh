@@ -159,6 +159,8 @@ print(rows[-1].get(field) if rows else "none")
 
 # The name .ckptfs/latest reports (empty when there is none).
 latest_name() { cat "$MNT/.ckptfs/latest"; }
+# is_latest NAME: for wait_for (a $(...) argument would be evaluated once).
+is_latest() { [ "$(latest_name)" = "$1" ]; }
 
 # wait_for COMMAND...: retries for up to 30 s (a loaded machine starts python+torch slowly; every caller fails on a timeout, none waits for something not to happen).
 wait_for() {

@@ -26,7 +26,6 @@ wait_for test -e "$MNT/.ckptfs/latest" || fail "ckptfs does not serve /dev/fd/N:
 awk -v m="$MNT" '$2 == m { print $1, $3 }' /proc/self/mounts | grep -qx "$STORE fuse.ckptfs" ||
   fail "mount source/type: $(grep " $MNT " /proc/self/mounts)"
 
-is_latest() { [ "$(latest_name)" = "$1" ]; }
 head -c 100000 /dev/urandom >"$T/w.bin"
 cp "$T/w.bin" "$MNT/w.bin"
 wait_for is_latest w.bin || fail "w.bin not committed: latest='$(latest_name)'"

@@ -30,7 +30,7 @@ done
 CKPTFS=$P/bin/ckptfs
 start_mount
 printf 'hello' >"$MNT/one.bin"
-wait_for test "$(latest_name)" = one.bin || fail "installed ckptfs did not commit one.bin"
+wait_for is_latest one.bin || fail "installed ckptfs did not commit one.bin"
 assert_eq "$("$P/bin/ckpt" ls "$STORE" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)[0]["name"])')" \
   one.bin "installed ckpt ls"
 stop_mount

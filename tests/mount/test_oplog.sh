@@ -13,7 +13,6 @@ line() {
   [ "$n" = 1 ] || fail "$2: $n lines match '$1'; log: $(cat "$LOG")"
 }
 
-is_latest() { [ "$(latest_name)" = "$1" ]; }
 
 start_mount keep_last=2
 line "mount store=$STORE mnt=$MNT options=settle_ms=$SETTLE_MS,keep_last=2" "mount line"
