@@ -44,6 +44,8 @@
 
 enum ckpt_kind { CKPT_DIR = 0, CKPT_FILE = 1 };
 enum ckpt_state { CKPT_STAGING = 0, CKPT_COMMITTED = 1, CKPT_ABORTED = 2, CKPT_DELETED = 3 };
+/* "staging", "committed", "aborted", "deleted" ("unknown" for anything else). */
+const char *store_ckpt_state_name(int state);
 
 struct store;
 

@@ -16,6 +16,21 @@
 
 /* ---- small helpers ---- */
 
+const char *store_ckpt_state_name(int state)
+{
+	switch (state) {
+	case CKPT_STAGING:
+		return "staging";
+	case CKPT_COMMITTED:
+		return "committed";
+	case CKPT_ABORTED:
+		return "aborted";
+	case CKPT_DELETED:
+		return "deleted";
+	}
+	return "unknown";
+}
+
 int64_t store_now(void)
 {
 	return (int64_t)time(NULL);

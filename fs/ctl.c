@@ -77,20 +77,6 @@ static void fs_buf_tsv(struct fs_buf *b, const char *s)
 	}
 }
 
-static const char *fs_state_name(int state)
-{
-	switch (state) {
-	case CKPT_STAGING:
-		return "staging";
-	case CKPT_COMMITTED:
-		return "committed";
-	case CKPT_ABORTED:
-		return "aborted";
-	default:
-		return "deleted";
-	}
-}
-
 static void fs_iso8601(int64_t t, char *buf, size_t len)
 {
 	if (t <= 0) {
@@ -229,7 +215,8 @@ static void fs_gen_tsv(struct fs *fs, struct fs_buf *b)
 		if (c->has_epoch)
 			snprintf(epoch, sizeof(epoch), "%g", c->epoch);
 		fs_buf_tsv(b, c->name);
-		fs_buf_printf(b, "\t%s\t%s\t%s\t%s\t", fs_state_name(c->state), step, epoch, when);
+		fs_buf_printf(b, "\t%s\t%s\t%s\t%s\t", store_ckpt_state_name(c->state), step, epoch,
+			      when);
 		for (size_t m = 0; m < c->n_metrics; m++) {
 			fs_buf_printf(b, "%s", m ? ";" : "");
 			fs_buf_tsv(b, c->metrics[m].name);

@@ -126,21 +126,6 @@ static void fmt_time(int64_t t, bool with_offset, char *buf, size_t len)
 	strncat(buf, off, len - strlen(buf) - 1);
 }
 
-static const char *state_name(int state)
-{
-	switch (state) {
-	case CKPT_STAGING:
-		return "staging";
-	case CKPT_COMMITTED:
-		return "committed";
-	case CKPT_ABORTED:
-		return "aborted";
-	case CKPT_DELETED:
-		return "deleted";
-	}
-	return "unknown";
-}
-
 static const char *kind_name(int kind)
 {
 	return kind == CKPT_FILE ? "file" : "dir";
@@ -336,7 +321,7 @@ static json_t *ckpt_json(const struct ckpt_info *ci)
 		jset(m, ci->metrics[i].name, jreal(ci->metrics[i].value), &bad);
 	jset(o, "name", json_string(ci->name ? ci->name : ""), &bad);
 	jset(o, "kind", json_string(kind_name(ci->kind)), &bad);
-	jset(o, "state", json_string(state_name(ci->state)), &bad);
+	jset(o, "state", json_string(store_ckpt_state_name(ci->state)), &bad);
 	jset(o, "step", ci->has_step ? json_integer(ci->step) : json_null(), &bad);
 	jset(o, "epoch", ci->has_epoch ? jreal(ci->epoch) : json_null(), &bad);
 	jset(o, "committed_at", jtime(ci->committed_at), &bad);
@@ -607,7 +592,7 @@ static int cmd_ls(struct cli *c)
 			fmt_time(ci->committed_at, false, when, sizeof(when));
 			fmt_size(ci->logical_bytes, lb, sizeof(lb));
 			fmt_size(ci->stored_bytes, sb, sizeof(sb));
-			snprintf(state, sizeof(state), "%s%s%s%s", state_name(ci->state),
+			snprintf(state, sizeof(state), "%s%s%s%s", store_ckpt_state_name(ci->state),
 				 ci->pinned ? ",pinned" : "", ci->withdrawn ? ",withdrawn" : "",
 				 ci->id == latest && ci->state == CKPT_COMMITTED ? ",latest" : "");
 			r = metrics ? table_add(&t, ci->name, step, epoch, when, lb, sb,
@@ -704,7 +689,8 @@ static int cmd_show(struct cli *c)
 		if (strcmp(ci.name, name) != 0)
 			printf("resolved:   %s -> %s\n", name, ci.name);
 		printf("kind:       %s\n", kind_name(ci.kind));
-		printf("state:      %s%s%s\n", state_name(ci.state), ci.pinned ? " (pinned)" : "",
+		printf("state:      %s%s%s\n", store_ckpt_state_name(ci.state),
+		       ci.pinned ? " (pinned)" : "",
 		       ci.withdrawn ? " (withdrawn: never latest/best)" : "");
 		printf("step:       %s\n", step);
 		printf("epoch:      %s\n", epoch);
@@ -1844,7 +1830,8 @@ static int cmd_commit(struct cli *c)
 		struct ckpt_info live;
 
 		if (store_ckpt_lookup(c->st, name, &live) == 0) {
-			cli_err(c, name, "not aborted (it is %s)", state_name(live.state));
+			cli_err(c, name, "not aborted (it is %s)",
+				store_ckpt_state_name(live.state));
 			ckpt_info_release(&live);
 			return CLI_FAIL;
 		}
