@@ -195,6 +195,7 @@ struct index_ops {
 };
 
 extern const struct index_ops index_sqlite_ops;
+extern const struct index_ops index_pg_ops;
 
 /* The backend of that name, or NULL. */
 const struct index_ops *index_backend_find(const char *name);

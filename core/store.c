@@ -98,7 +98,7 @@ static int store_dir_prepare(const char *dir, int flags, char *err, size_t err_l
 }
 
 /* The in-memory store with its locks, before anything is opened. */
-static int store_alloc(const char *dir, int flags, struct store **out)
+static int store_alloc(const char *dir, const char *where, int flags, struct store **out)
 {
 	struct store *st = calloc(1, sizeof(*st));
 	const char *crash;
@@ -109,7 +109,10 @@ static int store_alloc(const char *dir, int flags, struct store **out)
 	st->ixops = &index_sqlite_ops;
 	st->flags = flags;
 	st->dir = strdup(dir);
-	if (!st->dir) {
+	st->ixwhere = strdup(where ? where : dir);
+	if (!st->dir || !st->ixwhere) {
+		free(st->dir);
+		free(st->ixwhere);
 		free(st);
 		return -ENOMEM;
 	}
@@ -121,6 +124,7 @@ static int store_alloc(const char *dir, int flags, struct store **out)
 	if (store_rwlock_init(&st->gc_rw) < 0) {
 		pthread_mutex_destroy(&st->mu);
 		free(st->dir);
+		free(st->ixwhere);
 		free(st);
 		return -ENOMEM;
 	}
@@ -157,13 +161,13 @@ static int store_index_open(struct store *st, bool *created, char *err, size_t e
 	int ixf = (st->flags & STORE_RDONLY ? INDEX_RDONLY : 0) |
 		(store_writable(st) ? INDEX_CHECK : 0);
 	enum index_none none;
-	int rc = index_open(st->ixops, st->dir, ixf, &st->ix, &none, err, err_len);
+	int rc = index_open(st->ixops, st->ixwhere, ixf, &st->ix, &none, err, err_len);
 
 	if (none != INDEX_FOUND) {
 		rc = store_index_none(st, none, rc, err, err_len);
 		if (rc == 0)
-			rc = index_open(st->ixops, st->dir, ixf | INDEX_CREATE, &st->ix, &none, err,
-					err_len);
+			rc = index_open(st->ixops, st->ixwhere, ixf | INDEX_CREATE, &st->ix, &none,
+					err, err_len);
 		*created = rc == 0;
 	}
 	if (rc == 0 && store_writable(st)) {
@@ -214,13 +218,13 @@ static int store_open_once(const struct store_spec *sp, int flags, struct store 
 		err[0] = 0;
 	rc = store_dir_prepare(dir, flags, err, err_len);
 	if (rc == 0)
-		rc = store_alloc(dir, flags, &st);
+		rc = store_alloc(dir, sp->where, flags, &st);
 	if (rc < 0)
 		return rc;
 	if (sp->index)
 		st->ixops = sp->index;
 	if (!(flags & (STORE_RDONLY | STORE_SHARED))) {
-		rc = index_lock(st->ixops, st->dir, &st->lock, err, err_len);
+		rc = index_lock(st->ixops, st->ixwhere, &st->lock, err, err_len);
 		if (rc < 0)
 			goto out_free;
 		st->locked = true;
@@ -276,6 +280,7 @@ out_unlock:
 	pthread_mutex_destroy(&st->mu);
 out_free:
 	free(st->dir);
+	free(st->ixwhere);
 	free(st);
 	return rc;
 }
@@ -319,6 +324,7 @@ void store_close(struct store *st)
 	pthread_rwlock_destroy(&st->gc_rw);
 	pthread_mutex_destroy(&st->mu);
 	free(st->dir);
+	free(st->ixwhere);
 	free(st);
 }
 

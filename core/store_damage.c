@@ -84,5 +84,5 @@ void store_damage_healed(struct store *st, const uint8_t hash[CHUNK_HASH_LEN], c
 
 bool store_lock_held_elsewhere(struct store *st)
 {
-	return !st->locked && index_lock_held_elsewhere(st->ixops, st->dir);
+	return !st->locked && index_lock_held_elsewhere(st->ixops, st->ixwhere);
 }

@@ -137,6 +137,7 @@ struct store {
 	int64_t init_ns;	       /* when this index was initialised (store_info), read-write
 			    opens only: recovery deletes no chunk file older */
 	const struct index_ops *ixops; /* the index backend */
+	char *ixwhere;		       /* its location: dir, or a PostgreSQL conninfo */
 	const struct chunk_backend_ops *chunk_ops; /* the chunk backend */
 	struct index_lock *lock; /* the backend's single-writer lock, when locked */
 	struct index *ix;	 /* the index (core/index.h) */
@@ -287,7 +288,8 @@ void store_chunk_users_locked(struct store *st, const uint8_t hash[CHUNK_HASH_LE
 /* A parsed store address (store_spec.c): the directory, and the backends
  * it names (NULL: not named). */
 struct store_spec {
-	char *dir;
+	char *dir;   /* the store directory (a PostgreSQL store: its chunks=DIR) */
+	char *where; /* the index's location when not dir (a PostgreSQL conninfo) */
 	const struct index_ops *index;
 	const struct chunk_backend_ops *chunks;
 };

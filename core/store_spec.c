@@ -26,31 +26,58 @@ const char *store_spec_options(const char *spec)
 	return p > q + 1 && *p == '=' ? q + 1 : NULL;
 }
 
+/* A PostgreSQL store's address: postgresql:CONNINFO[?OPTIONS]. */
+static bool spec_is_pg(const char *spec)
+{
+	return !strncmp(spec, "postgresql:", 11) || !strncmp(spec, "postgres:", 9);
+}
+
+/* chunks=VALUE of a PostgreSQL store: a path is its store directory (chunk
+ * backend dir under it); a backend name needs the directory given too. */
+static int spec_chunks_path(struct store_spec *s, const char *v, const char *w, char *err,
+			    size_t err_len)
+{
+	if (!s->where || !strchr(v, '/'))
+		return 1; /* a backend name */
+	if (s->dir && strcmp(s->dir, v)) {
+		util_seterr(err, err_len, "%s: chunks given twice", w);
+		return -EINVAL;
+	}
+	free(s->dir);
+	s->dir = strdup(v);
+	return s->dir ? 0 : -ENOMEM;
+}
+
 /* One OPTION word into s; -EINVAL or -EPROTONOSUPPORT with err set. */
 static int spec_option(struct store_spec *s, const char *w, char *err, size_t err_len)
 {
 	const char *v = strchr(w, '=');
 	bool is_index = v && v - w == 5 && !strncmp(w, "index", 5);
 	bool is_chunks = v && v - w == 6 && !strncmp(w, "chunks", 6);
+	const char *who = s->dir ? s->dir : "store";
 	const void *be, *had;
+	int rc;
 
 	if (!is_index && !is_chunks) {
 		util_seterr(err, err_len,
-			    "%s: unknown store option '%s' (index=sqlite, chunks=dir|mem)", s->dir,
-			    w);
+			    "%s: unknown store option '%s' (index=sqlite|postgresql,"
+			    " chunks=dir|mem|DIR)",
+			    who, w);
 		return -EINVAL;
 	}
 	v++;
+	if (is_chunks && (rc = spec_chunks_path(s, v, w, err, err_len)) <= 0)
+		return rc;
 	be = is_index ? (const void *)index_backend_find(v) : (const void *)chunk_backend_find(v);
 	if (!be) {
-		util_seterr(err, err_len, "%s: unknown %s backend '%s' (known: %s)", s->dir,
-			    is_index ? "index" : "chunk", v, is_index ? "sqlite" : "dir, mem");
+		util_seterr(err, err_len, "%s: unknown %s backend '%s' (known: %s)", who,
+			    is_index ? "index" : "chunk", v,
+			    is_index ? "sqlite, postgresql" : "dir, mem");
 		return -EPROTONOSUPPORT;
 	}
 	had = is_index ? (const void *)s->index : (const void *)s->chunks;
 	if (had && had != be) {
-		util_seterr(err, err_len, "%s: %s given twice", s->dir,
-			    is_index ? "index" : "chunks");
+		util_seterr(err, err_len, "%s: %s given twice", who, is_index ? "index" : "chunks");
 		return -EINVAL;
 	}
 	if (is_index)
@@ -60,21 +87,41 @@ static int spec_option(struct store_spec *s, const char *w, char *err, size_t er
 	return 0;
 }
 
+/* The part of spec before its options (len bytes): the store directory,
+ * or for a PostgreSQL store the conninfo (where), whose directory comes
+ * from a chunks=DIR option. */
+static int spec_location(const char *spec, size_t len, struct store_spec *out)
+{
+	size_t skip;
+
+	if (!spec_is_pg(spec)) {
+		out->dir = strndup(spec, len);
+		return out->dir ? 0 : -ENOMEM;
+	}
+	out->index = &index_pg_ops;
+	if (!index_pg_ops.ckpt->ckpt_row) /* the port is under way (issue 13) */
+		return -EPROTONOSUPPORT;
+	skip = (size_t)(strchr(spec, ':') + 1 - spec);
+	out->where = strndup(spec + skip, len - skip);
+	return out->where ? 0 : -ENOMEM;
+}
+
 int store_spec_parse(const char *spec, struct store_spec *out, char *err, size_t err_len)
 {
 	const char *opts = store_spec_options(spec);
 	char *copy, *w, *save = NULL;
-	int rc = 0;
+	int rc;
 
 	memset(out, 0, sizeof(*out));
-	out->dir = opts ? strndup(spec, (size_t)(opts - 1 - spec)) : strdup(spec);
+	rc = spec_location(spec, opts ? (size_t)(opts - 1 - spec) : strlen(spec), out);
 	copy = strdup(opts ? opts : "");
-	if (!out->dir || !copy) {
+	if (rc == 0 && !copy)
 		rc = -ENOMEM;
+	if (rc < 0)
 		goto out_free;
-	}
-	if (!out->dir[0]) {
-		util_seterr(err, err_len, "%s: no store directory", spec);
+	if (out->dir ? !out->dir[0] : !out->where[0]) {
+		util_seterr(err, err_len, "%s: no store %s", spec,
+			    out->dir ? "directory" : "connection string");
 		rc = -EINVAL;
 		goto out_free;
 	}
@@ -86,6 +133,18 @@ int store_spec_parse(const char *spec, struct store_spec *out, char *err, size_t
 	}
 	for (w = strtok_r(copy, ",", &save); w && rc == 0; w = strtok_r(NULL, ",", &save))
 		rc = spec_option(out, w, err, err_len);
+	if (rc == 0 && !out->dir) {
+		util_seterr(err, err_len,
+			    "%s: a PostgreSQL store needs its directory for chunks and staging:"
+			    " add ?chunks=DIR (or -o chunks=DIR)",
+			    spec);
+		rc = -EINVAL;
+	}
+	if (rc == 0 && out->where && out->index != &index_pg_ops) {
+		util_seterr(err, err_len, "%s: a postgresql: address with index=%s", spec,
+			    out->index->name);
+		rc = -EINVAL;
+	}
 out_free:
 	free(copy);
 	if (rc < 0)
@@ -96,6 +155,7 @@ out_free:
 void store_spec_release(struct store_spec *s)
 {
 	free(s->dir);
+	free(s->where);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -4,6 +4,7 @@
 #define STORE_TEST_UTIL_H
 
 #include <check.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -17,8 +18,63 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "chunk.h"
 #include "store.h"
+
+/* CKPT_TEST_INDEX=postgresql runs a suite against the PostgreSQL index
+ * (a fresh database per store, on the server CKPT_TEST_PG names, chunks in
+ * the store's directory); unset, against SQLite. */
+static inline bool tu_pg(void)
+{
+	const char *b = getenv("CKPT_TEST_INDEX");
+
+	return b && !strcmp(b, "postgresql");
+}
+
+/* Runs one statement on CKPT_TEST_PG's server (maintenance database). */
+static inline void tu_pg_admin(const char *fmt, const char *db)
+{
+	char sql[512], ci[1024];
+	PGconn *c;
+	PGresult *r;
+
+	snprintf(ci, sizeof(ci), "%s dbname=postgres", getenv("CKPT_TEST_PG"));
+	c = PQconnectdb(ci);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "CKPT_TEST_PG: %s", PQerrorMessage(c));
+	snprintf(sql, sizeof(sql), fmt, db);
+	r = PQexec(c, sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+}
+
+/* The database of the store at dir: its directory's basename, lowercased. */
+static inline void tu_pg_dbname(const char *dir, char *out, size_t len)
+{
+	const char *b = strrchr(dir, '/');
+	size_t i;
+
+	snprintf(out, len, "%s", b ? b + 1 : dir);
+	for (i = 0; out[i]; i++)
+		out[i] = out[i] == '.' ? '_' : (char)tolower((unsigned char)out[i]);
+}
+
+/* The address store_open is given for the store at dir (a malloc'd copy
+ * of dir for SQLite). */
+static inline char *tu_spec(const char *dir)
+{
+	char db[128], *s;
+
+	if (!tu_pg())
+		return strdup(dir);
+	tu_pg_dbname(dir, db, sizeof(db));
+	ck_assert_int_gt(
+		asprintf(&s, "postgresql:%s dbname=%s?chunks=%s", getenv("CKPT_TEST_PG"), db, dir),
+		0);
+	return s;
+}
 
 static int tu_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -30,7 +86,13 @@ static int tu_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *
 
 static inline void tu_rmrf(const char *dir)
 {
+	char db[128];
+
 	nftw(dir, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	if (tu_pg() && strstr(dir, "/ckst.")) {
+		tu_pg_dbname(dir, db, sizeof(db));
+		tu_pg_admin("DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", db);
+	}
 }
 
 /* A fresh directory path for a store (not created). */
@@ -43,16 +105,23 @@ static inline char *tu_tmpstore(void)
 	sprintf(p, "%s/ckst.XXXXXX", base);
 	ck_assert_ptr_nonnull(mkdtemp(p));
 	rmdir(p); /* store_open creates it */
+	if (tu_pg()) {
+		char db[128];
+
+		tu_pg_dbname(p, db, sizeof(db));
+		tu_pg_admin("CREATE DATABASE \"%s\"", db);
+	}
 	return p;
 }
 
 static inline struct store *tu_open(const char *dir, int flags)
 {
 	struct store *st = NULL;
-	char err[256];
-	int rc = store_open(dir, flags, &st, err, sizeof(err));
+	char err[256], *spec = tu_spec(dir);
+	int rc = store_open(spec, flags, &st, err, sizeof(err));
 
-	ck_assert_msg(rc == 0, "store_open(%s): %d %s", dir, rc, err);
+	ck_assert_msg(rc == 0, "store_open(%s): %d %s", spec, rc, err);
+	free(spec);
 	return st;
 }
 

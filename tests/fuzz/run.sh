@@ -12,7 +12,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 work=${FUZZ_WORK:-$(mktemp -d /tmp/ckpt-fuzz.XXXXXX)}
 cc=${CC_FUZZ:-clang}
 flags=(-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-       -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -std=gnu11 -I"$src/core")
+       -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -std=gnu11 -I"$src/core" -I"$(pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)")
 libs=$(pkg-config --libs jansson)
 
 core_all=$(echo "$src"/core/*.c) # the whole core library: every file is in one
@@ -25,7 +25,7 @@ declare -A max_len=(
   [fuzz_store]=1024
 )
 declare -A extra_libs=(
-  [fuzz_store]="-lsqlite3 -lcrypto -lz -lzstd -lxxhash -lpthread"
+  [fuzz_store]="-lsqlite3 -lpq -lcrypto -lz -lzstd -lxxhash -lpthread"
 )
 status=0
 for t in ${FUZZ_TARGETS:-fuzz_meta fuzz_format fuzz_store}; do
