@@ -477,6 +477,19 @@ static inline int index_chunk_forget_unreferenced(struct index *ix, const uint8_
 static inline int index_check_consistency(struct index *ix,
 					  int (*cb)(void *ctx, const char *problem), void *ctx);
 
+/* ==== several mounts of one store (index_multi_ops in index_backend.h) ====
+ * Only a backend whose lock is a shared lease has them: index_multi is
+ * false for the others (SQLite), and the verbs below must not be called. */
+static inline bool index_multi(const struct index_ops *ops);
+static inline int64_t index_lease_id(const struct index_ops *ops, struct index_lock *lk);
+static inline bool index_lease_lost(const struct index_ops *ops, struct index_lock *lk);
+static inline int index_mounts_reap(struct index *ix, int64_t **dead, size_t *n);
+static inline int index_mount_ckpts(struct index *ix, int64_t mount, int64_t **ids, size_t *n);
+static inline int index_mount_forget(struct index *ix, int64_t mount);
+static inline int index_writer_add(struct index *ix, int64_t ckpt, int64_t mount, int delta);
+static inline int index_writers_busy(struct index *ix, int64_t ckpt, int64_t self,
+				     int64_t settle_ms, bool *busy);
+
 #include "index_backend.h"
 
 #endif

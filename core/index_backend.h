@@ -163,6 +163,30 @@ struct index_gc_ops {
 				 void *ctx);
 };
 
+/* Several mounts of one store: a backend whose lock is a lease that many
+ * mounts hold at once (PostgreSQL). NULL for a single-writer backend. The
+ * times are the index's own clock (ms), so nodes' clocks need not agree. */
+struct index_multi_ops {
+	/* This mount's lease id (its row in the index), and whether it was
+	 * lost: reaped by another mount after missing its heartbeats. */
+	int64_t (*lease_id)(struct index_lock *lk);
+	bool (*lease_lost)(struct index_lock *lk);
+	/* Removes the leases that expired; *dead (malloc'd) their ids. */
+	int (*mounts_reap)(struct index *ix, int64_t **dead, size_t *n);
+	/* Staging checkpoints mount took part in (created, wrote to). */
+	int (*mount_ckpts)(struct index *ix, int64_t mount, int64_t **ids, size_t *n);
+	/* Forgets what mount registered (writer rows, chunk holds). */
+	int (*mount_forget)(struct index *ix, int64_t mount);
+	/* Writer registry: delta +1 at an open for writing, -1 at its last
+	 * close, 0 for another change; stamps the row's last change. */
+	int (*writer_add)(struct index *ix, int64_t ckpt, int64_t mount, int delta);
+	/* Whether a mount other than self has a writer open on ckpt, or any
+	 * mount changed it less than settle_ms ago (settle_ms < 0: open
+	 * writers only). */
+	int (*writers_busy)(struct index *ix, int64_t ckpt, int64_t self, int64_t settle_ms,
+			    bool *busy);
+};
+
 struct index_ops {
 	const char *name; /* "sqlite": what a store address names */
 
@@ -192,6 +216,7 @@ struct index_ops {
 	const struct index_node_ops *node;
 	const struct index_chunk_ops *chunk;
 	const struct index_gc_ops *gc;
+	const struct index_multi_ops *multi; /* NULL: one writer at a time */
 };
 
 extern const struct index_ops index_sqlite_ops;
@@ -762,6 +787,47 @@ static inline int index_check_consistency(struct index *ix,
 					  int (*cb)(void *ctx, const char *problem), void *ctx)
 {
 	return ix->ops->gc->check_consistency(ix, cb, ctx);
+}
+
+static inline bool index_multi(const struct index_ops *ops)
+{
+	return ops->multi != NULL;
+}
+
+static inline int64_t index_lease_id(const struct index_ops *ops, struct index_lock *lk)
+{
+	return ops->multi->lease_id(lk);
+}
+
+static inline bool index_lease_lost(const struct index_ops *ops, struct index_lock *lk)
+{
+	return ops->multi->lease_lost(lk);
+}
+
+static inline int index_mounts_reap(struct index *ix, int64_t **dead, size_t *n)
+{
+	return ix->ops->multi->mounts_reap(ix, dead, n);
+}
+
+static inline int index_mount_ckpts(struct index *ix, int64_t mount, int64_t **ids, size_t *n)
+{
+	return ix->ops->multi->mount_ckpts(ix, mount, ids, n);
+}
+
+static inline int index_mount_forget(struct index *ix, int64_t mount)
+{
+	return ix->ops->multi->mount_forget(ix, mount);
+}
+
+static inline int index_writer_add(struct index *ix, int64_t ckpt, int64_t mount, int delta)
+{
+	return ix->ops->multi->writer_add(ix, ckpt, mount, delta);
+}
+
+static inline int index_writers_busy(struct index *ix, int64_t ckpt, int64_t self,
+				     int64_t settle_ms, bool *busy)
+{
+	return ix->ops->multi->writers_busy(ix, ckpt, self, settle_ms, busy);
 }
 
 #endif

@@ -147,18 +147,22 @@ const char *ixp_last_error(struct index *ix)
 /* Session settings: no statement or lock wait longer than a mount can
  * stand, no transaction left idle by a stuck client holding locks, and the
  * non-durable commit mode (index_set_durable turns durability on). */
-static const char ixp_session_sql[] =
-	"SET statement_timeout = '60s';"
-	"SET lock_timeout = '30s';"
-	"SET idle_in_transaction_session_timeout = '120s';"
-	"SET client_min_messages = warning;"
-	"SET synchronous_commit = off";
+static const char ixp_session_sql[] = "SET statement_timeout = '60s';"
+				      "SET lock_timeout = '30s';"
+				      "SET idle_in_transaction_session_timeout = '120s';"
+				      "SET client_min_messages = warning;"
+				      "SET synchronous_commit = off";
 
 PGconn *ixp_connect_raw(const char *conninfo, char *err, size_t err_len)
 {
 	/* ours first: the user's conninfo (expanded from dbname) overrides */
-	const char *keys[] = { "connect_timeout", "application_name", "keepalives_idle",
-			       "keepalives_interval", "keepalives_count", "dbname", NULL };
+	const char *keys[] = { "connect_timeout",
+			       "application_name",
+			       "keepalives_idle",
+			       "keepalives_interval",
+			       "keepalives_count",
+			       "dbname",
+			       NULL };
 	const char *vals[] = { "10", "ckptfs", "10", "5", "3", conninfo, NULL };
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	PGresult *r;
@@ -475,8 +479,8 @@ int ixp_tx_commit(struct index *ix)
 
 int ixp_set_durable(struct index *ix, bool durable)
 {
-	int rc = ixp_exec(ix, durable ? "SET synchronous_commit = on"
-				      : "SET synchronous_commit = off");
+	int rc = ixp_exec(ix,
+			  durable ? "SET synchronous_commit = on" : "SET synchronous_commit = off");
 
 	if (rc == 0)
 		ixp_of(ix)->durable = durable;
@@ -507,78 +511,6 @@ int ixp_changed_externally(struct index *ix)
 		PQfreemem(n);
 	}
 	return changed;
-}
-
-/* ---- the writer lock: a session advisory lock on a connection of its own ---- */
-
-#define IXP_WRITER_LOCK "SELECT pg_try_advisory_lock(4242424243)"
-
-struct index_lock {
-	PGconn *conn;
-};
-
-/* 1 taken, 0 held elsewhere, negative errno (err set). */
-static int ixp_try_writer(PGconn *c, char *err, size_t err_len)
-{
-	PGresult *r = PQexec(c, IXP_WRITER_LOCK);
-	int rc;
-
-	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		util_seterr(err, err_len, "PostgreSQL: %s", PQerrorMessage(c));
-		rc = -EIO;
-	} else {
-		rc = PQgetvalue(r, 0, 0)[0] == 't';
-	}
-	PQclear(r);
-	return rc;
-}
-
-int ixp_lock_take(const char *conninfo, struct index_lock **out, char *err, size_t err_len)
-{
-	struct index_lock *lk;
-	PGconn *c;
-	int rc;
-
-	*out = NULL;
-	c = ixp_connect_raw(conninfo, err, err_len);
-	if (!c)
-		return -EIO;
-	rc = ixp_try_writer(c, err, err_len);
-	if (rc <= 0) {
-		if (rc == 0)
-			util_seterr(err, err_len,
-				    "PostgreSQL store: already mounted or in use by another writer");
-		PQfinish(c);
-		return rc == 0 ? -EBUSY : rc;
-	}
-	lk = malloc(sizeof(*lk));
-	if (!lk) {
-		PQfinish(c);
-		return -ENOMEM;
-	}
-	lk->conn = c;
-	*out = lk;
-	return 0;
-}
-
-void ixp_lock_release(struct index_lock *lk)
-{
-	if (!lk)
-		return;
-	PQfinish(lk->conn); /* the session lock goes with the session */
-	free(lk);
-}
-
-bool ixp_lock_held_elsewhere(const char *conninfo)
-{
-	PGconn *c = ixp_connect_raw(conninfo, NULL, 0);
-	int rc;
-
-	if (!c)
-		return true; /* in doubt */
-	rc = ixp_try_writer(c, NULL, 0);
-	PQfinish(c);
-	return rc != 1;
 }
 
 /* ---- open and close (the schema is index_pg_store.c's) ---- */

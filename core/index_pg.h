@@ -27,6 +27,9 @@
 
 #define IXP_MAXP 12 /* parameters of one statement */
 #define IXP_NOTIFY_CHANNEL "ckptfs"
+/* The server's clock in ms: leases and writer changes are stamped with it,
+ * so nodes' clocks need not agree. */
+#define IXP_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
 /* The open PostgreSQL index; its struct index is the first member. */
 struct index_pg {
@@ -36,7 +39,7 @@ struct index_pg {
 	struct ixp_stmt {
 		const char *sql; /* string literal: compared by address */
 		unsigned gen;	 /* connection generation it was prepared on */
-	} *stmts;
+	} * stmts;
 	size_t n_stmts, cap_stmts;
 	unsigned gen;	     /* bumped at every (re)connect */
 	bool in_tx;	     /* between tx_begin and tx_commit/rollback */
@@ -105,6 +108,7 @@ extern const struct index_ckpt_ops ixp_ckpt_ops;
 extern const struct index_node_ops ixp_node_ops;
 extern const struct index_chunk_ops ixp_chunk_ops;
 extern const struct index_gc_ops ixp_gc_ops;
+extern const struct index_multi_ops ixp_multi_ops;
 int ixp_open(const struct index_ops *ops, const char *conninfo, int flags, struct index **out,
 	     enum index_none *none, char *err, size_t err_len);
 void ixp_close(struct index *ix, bool fold_wal);

@@ -1,6 +1,7 @@
 /* The PostgreSQL index's ops table: the top of the backend, gathering the
- * connection verbs and the writer lock (index_pg.c), the open path and
- * each group's verbs (index_pg_<group>.c). */
+ * connection verbs (index_pg.c), the mount leases that stand for the
+ * writer lock (index_pg_multi.c), the open path and each group's verbs
+ * (index_pg_<group>.c). */
 #include "index_pg.h"
 
 const struct index_ops index_pg_ops = {
@@ -22,4 +23,5 @@ const struct index_ops index_pg_ops = {
 	.node = &ixp_node_ops,
 	.chunk = &ixp_chunk_ops,
 	.gc = &ixp_gc_ops,
+	.multi = &ixp_multi_ops,
 };

@@ -228,6 +228,8 @@ static int store_open_once(const struct store_spec *sp, int flags, struct store 
 		if (rc < 0)
 			goto out_free;
 		st->locked = true;
+		if (index_multi(st->ixops)) /* a lease among several mounts */
+			st->mount_id = index_lease_id(st->ixops, st->lock);
 	}
 	rc = store_index_open(st, &created, err, err_len);
 	if (rc < 0)

@@ -217,6 +217,32 @@ int store_ckpt_commit(struct store *st, int64_t ckpt_id);
  * the same name and the committed version stays as it is. */
 int store_ckpt_abort(struct store *st, int64_t ckpt_id, const char *reason);
 
+/* ---- several mounts of one store (a PostgreSQL index; store_multi.c) ----
+ * A store whose index backend lets several mounts write at once: each
+ * read-write opener holds a lease, writers are registered per checkpoint,
+ * and a mount that stops renewing its lease is reaped by the others. */
+bool store_multi(const struct store *st);
+/* Whether this mount's lease was lost (it stalled past the lease and was
+ * reaped): it must stop committing. */
+bool store_lease_lost(struct store *st);
+/* The writer registry: delta +1 at an open for writing of checkpoint
+ * ckpt's files, -1 at its last close, 0 for any other change. A no-op for
+ * a single-mount store. */
+int store_writer_add(struct store *st, int64_t ckpt, int delta);
+/* Whether another mount has a writer open on ckpt, or any mount changed it
+ * less than settle_ms ago (settle_ms < 0: open writers only). false for a
+ * single-mount store. */
+int store_writers_busy(struct store *st, int64_t ckpt, int64_t settle_ms, bool *busy);
+/* A checkpoint aborted because the mount writing it died. */
+struct store_reaped {
+	int64_t id;
+	char name[256];
+};
+/* Aborts the staging work of mounts whose lease expired and forgets them;
+ * *out (malloc'd, may be NULL) the checkpoints aborted. 0 for a single-mount
+ * store. */
+int store_reap(struct store *st, struct store_reaped **out, size_t *n);
+
 /* Promotes an aborted checkpoint as it is (`ckpt commit NAME`): no checks;
  * -EEXIST when a live checkpoint has its name. Event "commit" rule "manual". */
 int store_ckpt_promote(struct store *st, int64_t ckpt_id);

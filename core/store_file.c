@@ -98,7 +98,11 @@ static int bitmap_grow(struct ofile *of, uint64_t slots)
 
 static void overlay_path(const struct store *st, int64_t node, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/staging/%lld", st->dir, (long long)node);
+	size_t n;
+
+	store_staging_dir(st, buf, len);
+	n = strlen(buf);
+	snprintf(buf + n, len - n, "/%lld", (long long)node);
 }
 
 static int ensure_fd(struct ofile *of)

@@ -206,7 +206,10 @@ int store_release_unreferenced(struct store *st, uint64_t *freed)
 	int rc, r;
 
 	*freed = 0;
-	if (!st->locked || !store_writable(st))
+	/* several mounts: another may rely on an unreferenced chunk it just
+	 * deduplicated against; chunk files stay until the cross-mount gc
+	 * protocol (holds, grace, one leader) decides */
+	if (!st->locked || !store_writable(st) || store_multi(st))
 		return 0;
 	pthread_rwlock_wrlock(&st->gc_rw); /* no chunk_put runs meanwhile */
 	store_mu_lock(st);
@@ -331,6 +334,10 @@ int store_recover(struct store *st)
 	int rc;
 
 	store_mu_lock(st);
+	if (store_multi(st)) { /* the other mounts' work is theirs */
+		rc = store_multi_recover_locked(st);
+		goto out_unlock;
+	}
 	rc = index_ckpt_unfinished_ids(st->ix, &ids, &n);
 	if (rc == 0)
 		rc = ckpts_apply_locked(st, ids, n, store_ckpt_abort_locked, reason);

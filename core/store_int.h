@@ -140,6 +140,7 @@ struct store {
 	char *ixwhere;		       /* its location: dir, or a PostgreSQL conninfo */
 	const struct chunk_backend_ops *chunk_ops; /* the chunk backend */
 	struct index_lock *lock; /* the backend's single-writer lock, when locked */
+	int64_t mount_id;	 /* several mounts (index_multi): this one's lease, else 0 */
 	struct index *ix;	 /* the index (core/index.h) */
 	struct chunk_store *cs;
 	pthread_mutex_t mu;	     /* through store_mu_lock / store_mu_unlock */
@@ -309,6 +310,14 @@ void store_spec_release(struct store_spec *s);
 int store_spec_settle(struct store *st, const struct store_spec *s, bool created, char *err,
 		      size_t err_len);
 bool store_lock_held_elsewhere(struct store *st);
+
+/* ---- store_multi.c ---- */
+/* Recovery at open of one of several mounts: reaps expired mounts (their
+ * staging work aborted) and makes this mount's staging directory; other
+ * mounts' staging checkpoints and chunk files are left alone. st->mu held. */
+int store_multi_recover_locked(struct store *st);
+/* DIR/staging/m<mount> for several mounts, DIR/staging for one. */
+void store_staging_dir(const struct store *st, char *buf, size_t len);
 
 /* ---- store_gc.c ---- */
 int store_gc_locked_index(struct store *st, bool purge_aborted, uint64_t *n_purged);

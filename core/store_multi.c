@@ -1,0 +1,160 @@
+/* Several mounts of one store (store.h, "several mounts"): the lease each
+ * read-write mount holds, the writer registry, and reaping the mounts that
+ * died. Below the checkpoint layer: aborts go through store_rows.c. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store_int.h"
+#include "util.h"
+
+bool store_multi(const struct store *st)
+{
+	return st->mount_id != 0;
+}
+
+bool store_lease_lost(struct store *st)
+{
+	return store_multi(st) && index_lease_lost(st->ixops, st->lock);
+}
+
+void store_staging_dir(const struct store *st, char *buf, size_t len)
+{
+	if (store_multi(st))
+		snprintf(buf, len, "%s/staging/m%lld", st->dir, (long long)st->mount_id);
+	else
+		snprintf(buf, len, "%s/staging", st->dir);
+}
+
+int store_writer_add(struct store *st, int64_t ckpt, int delta)
+{
+	int rc;
+
+	if (!store_multi(st))
+		return 0;
+	store_mu_lock(st);
+	rc = index_writer_add(st->ix, ckpt, st->mount_id, delta);
+	store_mu_unlock(st);
+	return rc;
+}
+
+int store_writers_busy(struct store *st, int64_t ckpt, int64_t settle_ms, bool *busy)
+{
+	int rc;
+
+	*busy = false;
+	if (!store_multi(st))
+		return 0;
+	store_mu_lock(st);
+	rc = index_writers_busy(st->ix, ckpt, st->mount_id, settle_ms, busy);
+	store_mu_unlock(st);
+	return rc;
+}
+
+/* Removes a dead mount's staging directory (its unflushed overlays). */
+static void remove_staging(const struct store *st, int64_t mount)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/staging/m%lld", st->dir, (long long)mount);
+	d = opendir(path);
+	if (!d)
+		return;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			unlinkat(dirfd(d), de->d_name, 0);
+	closedir(d);
+	rmdir(path);
+}
+
+/* Appends (id, name) to the reaped list; ENOMEM only loses the report. */
+static void reaped_add(struct store *st, int64_t id, struct store_reaped **out, size_t *n)
+{
+	struct store_reaped *nr = realloc(*out, (*n + 1) * sizeof(**out));
+	char *name = NULL;
+
+	if (!nr)
+		return;
+	*out = nr;
+	nr[*n].id = id;
+	if (store_ckpt_name(st, id, &name) == 0)
+		snprintf(nr[*n].name, sizeof(nr[*n].name), "%s", name);
+	else
+		nr[*n].name[0] = 0;
+	free(name);
+	(*n)++;
+}
+
+/* One dead mount: its staging checkpoints aborted, then its rows
+ * forgotten, in one transaction (another reaper meanwhile finds them gone
+ * or aborted). st->mu held. */
+static int reap_one_locked(struct store *st, int64_t mount, struct store_reaped **out, size_t *n)
+{
+	char why[96];
+	int64_t *ids = NULL;
+	size_t m = 0, i;
+	int rc = index_tx_begin(st->ix);
+
+	snprintf(why, sizeof(why), "its mount (lease %lld) stopped: lease expired",
+		 (long long)mount);
+	if (rc == 0)
+		rc = index_mount_ckpts(st->ix, mount, &ids, &m);
+	for (i = 0; rc == 0 && i < m; i++) {
+		rc = store_ckpt_abort_locked(st, ids[i], why);
+		if (rc == 0 && out)
+			reaped_add(st, ids[i], out, n);
+	}
+	if (rc == 0)
+		rc = index_mount_forget(st->ix, mount);
+	rc = index_tx_end(st->ix, rc);
+	free(ids);
+	if (rc == 0)
+		remove_staging(st, mount);
+	return rc;
+}
+
+static int reap_locked(struct store *st, struct store_reaped **out, size_t *n)
+{
+	int64_t *dead = NULL;
+	size_t nd = 0, i;
+	int rc;
+
+	store_assert_mu_held(st);
+	rc = index_mounts_reap(st->ix, &dead, &nd);
+	for (i = 0; rc == 0 && i < nd; i++)
+		if (dead[i] != st->mount_id)
+			rc = reap_one_locked(st, dead[i], out, n);
+	free(dead);
+	return rc;
+}
+
+int store_reap(struct store *st, struct store_reaped **out, size_t *n)
+{
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!store_multi(st))
+		return 0;
+	store_mu_lock(st);
+	rc = reap_locked(st, out, n);
+	store_mu_unlock(st);
+	return rc;
+}
+
+int store_multi_recover_locked(struct store *st)
+{
+	char path[PATH_MAX];
+
+	store_staging_dir(st, path, sizeof(path));
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return reap_locked(st, NULL, NULL);
+}
