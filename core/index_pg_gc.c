@@ -1,7 +1,8 @@
 /* The PostgreSQL index: verbs of retention, gc, verify and recovery
  * (index.h, section "retention, gc, verify, recovery"), ported from
  * index_sqlite_gc.c with the same results in the same order (where the
- * SQLite statement's order came from an index, the ORDER BY names it). */
+ * SQLite statement's order came from an index, the ORDER BY names it;
+ * names sort as SQLite's BINARY collation does, COLLATE "C"). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,9 @@ static int ixp_ids(struct index *ix, const char *sql, int64_t **ids, size_t *n)
 
 static int ixp_ckpt_aborted_ids(struct index *ix, int64_t **ids, size_t *n)
 {
-	return ixp_ids(ix, "SELECT id FROM checkpoints WHERE state=2 ORDER BY name, id", ids, n);
+	return ixp_ids(ix,
+		       "SELECT id FROM checkpoints WHERE state=2 ORDER BY name COLLATE \"C\", id",
+		       ids, n);
 }
 
 static int ixp_ckpt_unfinished_ids(struct index *ix, int64_t **ids, size_t *n)
@@ -45,7 +48,7 @@ static int ixp_ckpt_unfinished_ids(struct index *ix, int64_t **ids, size_t *n)
 	return ixp_ids(
 		ix,
 		"SELECT id FROM checkpoints WHERE state=0 OR (state=1 AND staging_version != 0)"
-		" ORDER BY state, name, id",
+		" ORDER BY state, name COLLATE \"C\", id",
 		ids, n);
 }
 
@@ -94,7 +97,7 @@ static int ixp_committed_metrics(struct index *ix, struct index_committed *c, si
 	PGresult *r = ixp_run(ix,
 			      "SELECT m.ckpt, m.name, m.value, m.source FROM metrics m JOIN"
 			      " checkpoints c ON c.id = m.ckpt WHERE c.state=1 AND m.name NOT IN"
-			      " ('step','epoch') ORDER BY c.commit_seq, c.id, m.name",
+			      " ('step','epoch') ORDER BY c.commit_seq, c.id, m.name COLLATE \"C\"",
 			      NULL);
 	size_t j = 0;
 	int rc = 0;
@@ -192,8 +195,10 @@ static int ixp_version_nodes(struct index *ix, int64_t version,
 	int rc = 0;
 
 	ixp_arg_i64(&a, version);
-	r = ixp_run(ix, "SELECT id, mode, size FROM nodes WHERE version=$1 ORDER BY parent, name",
-		    &a);
+	r = ixp_run(
+		ix,
+		"SELECT id, mode, size FROM nodes WHERE version=$1 ORDER BY parent, name COLLATE \"C\"",
+		&a);
 	if (!r)
 		return ixp_err(ix);
 	for (int i = 0; i < PQntuples(r) && !rc; i++)
@@ -240,7 +245,7 @@ static int ixp_version_chunk_refs(struct index *ix, int64_t version,
 	ixp_arg_i64(&a, version);
 	return ixp_chunk_lists(ix,
 			       "SELECT chunks FROM nodes WHERE version=$1 AND chunks IS NOT NULL"
-			       " ORDER BY parent, name",
+			       " ORDER BY parent, name COLLATE \"C\"",
 			       &a, cb, ctx);
 }
 
@@ -252,13 +257,22 @@ static int ixp_all_chunk_lists(struct index *ix,
 			       NULL, cb, ctx);
 }
 
-/* Runs sql with one id bound: 0 or the errno; *changed the rows it changed. */
-static int ixp_do_id(struct index *ix, const char *sql, int64_t id, int64_t *changed)
+/* Runs sql with one id bound: 0 or the errno. */
+static int ixp_do_id(struct index *ix, const char *sql, int64_t id)
 {
 	struct ixp_args a = { 0 };
 
 	ixp_arg_i64(&a, id);
-	return ixp_do(ix, sql, &a, changed);
+	return ixp_do(ix, sql, &a, NULL);
+}
+
+/* Runs sql: 0 when it changed a row, -ENOENT when none, else the errno. */
+static int ixp_do_one(struct index *ix, const char *sql, const struct ixp_args *a)
+{
+	int64_t n = 0;
+	int rc = ixp_do(ix, sql, a, &n);
+
+	return rc < 0 ? rc : n > 0 ? 0 : -ENOENT;
 }
 
 /* Origins always point to an older version's node (a new version copies
@@ -266,18 +280,19 @@ static int ixp_do_id(struct index *ix, const char *sql, int64_t id, int64_t *cha
  * here and the statement's snapshot sees what SQLite's row order saw. */
 static int ixp_version_purge(struct index *ix, int64_t version)
 {
-	int64_t n = 0;
+	struct ixp_args a = { 0 };
 	int rc = ixp_do_id(
 		ix,
 		"UPDATE nodes SET origin = (SELECT o.origin FROM nodes o WHERE"
 		" o.id = nodes.origin) WHERE origin IN (SELECT id FROM nodes WHERE version=$1)",
-		version, NULL);
+		version);
 
 	if (rc == 0)
-		rc = ixp_do_id(ix, "DELETE FROM nodes WHERE version=$1", version, NULL);
-	if (rc == 0)
-		rc = ixp_do_id(ix, "DELETE FROM versions WHERE id=$1", version, &n);
-	return rc < 0 ? rc : n > 0 ? 0 : -ENOENT;
+		rc = ixp_do_id(ix, "DELETE FROM nodes WHERE version=$1", version);
+	if (rc < 0)
+		return rc;
+	ixp_arg_i64(&a, version);
+	return ixp_do_one(ix, "DELETE FROM versions WHERE id=$1", &a);
 }
 
 /* ---- chunk rows ---- */
@@ -318,12 +333,9 @@ static int ixp_chunks_unreferenced(struct index *ix,
 static int ixp_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash)
 {
 	struct ixp_args a = { 0 };
-	int64_t n;
-	int rc;
 
 	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
-	rc = ixp_do(ix, "DELETE FROM chunks WHERE hash=$1 AND refs <= 0", &a, &n);
-	return rc < 0 ? rc : n > 0 ? 0 : -ENOENT;
+	return ixp_do_one(ix, "DELETE FROM chunks WHERE hash=$1 AND refs <= 0", &a);
 }
 
 /* ---- consistency ---- */
