@@ -180,9 +180,9 @@ struct index_multi_ops {
 	/* Writer registry: delta +1 at an open for writing, -1 at its last
 	 * close, 0 for another change; stamps the row's last change. */
 	int (*writer_add)(struct index *ix, int64_t ckpt, int64_t mount, int delta);
-	/* Whether a mount other than self has a writer open on ckpt, or any
-	 * mount changed it less than settle_ms ago (settle_ms < 0: open
-	 * writers only). */
+	/* Whether a mount other than self has a writer open on ckpt or
+	 * changed it less than settle_ms ago (settle_ms < 0: open writers
+	 * only; INT64_MAX / 4: took part in it at all). */
 	int (*writers_busy)(struct index *ix, int64_t ckpt, int64_t self, int64_t settle_ms,
 			    bool *busy);
 };

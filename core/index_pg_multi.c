@@ -323,8 +323,8 @@ static int ixp_writers_busy(struct index *ix, int64_t ckpt, int64_t self, int64_
 	ixp_arg_i64(&a, self);
 	ixp_arg_i64(&a, settle_ms);
 	rc = ixp_query_i64(ix,
-			   "SELECT count(*) FROM ckpt_writers WHERE ckpt = $1"
-			   " AND ((mount <> $2 AND open_count > 0)"
+			   "SELECT count(*) FROM ckpt_writers WHERE ckpt = $1 AND mount <> $2"
+			   " AND (open_count > 0"
 			   " OR ($3::bigint >= 0 AND last_change > " IXP_NOW_MS " - $3::bigint))",
 			   &a, &v);
 	*busy = rc == 0 && v > 0;

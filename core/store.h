@@ -229,10 +229,17 @@ bool store_lease_lost(struct store *st);
  * ckpt's files, -1 at its last close, 0 for any other change. A no-op for
  * a single-mount store. */
 int store_writer_add(struct store *st, int64_t ckpt, int delta);
-/* Whether another mount has a writer open on ckpt, or any mount changed it
- * less than settle_ms ago (settle_ms < 0: open writers only). false for a
- * single-mount store. */
+/* Whether another mount has a writer open on ckpt or changed it less than
+ * settle_ms ago (settle_ms < 0: open writers only; STORE_EVER: took part in
+ * it at all). false for a single-mount store. */
+#define STORE_EVER (INT64_MAX / 4)
 int store_writers_busy(struct store *st, int64_t ckpt, int64_t settle_ms, bool *busy);
+/* The last close of a file written through one of several mounts: its data
+ * into chunks and its node row into the index (store_file_flush), then the
+ * chunks made durable, so a commit decided on another mount includes it.
+ * Only store_file_flush for a single-mount store. */
+struct store_file;
+int store_file_publish(struct store *st, struct store_file *f);
 /* A checkpoint aborted because the mount writing it died. */
 struct store_reaped {
 	int64_t id;

@@ -677,6 +677,8 @@ static int commit_common(struct store *st, int64_t ckpt_id, const char *new_name
 
 	if (!store_writable(st) && !(st->flags & STORE_SHARED))
 		return -EROFS;
+	if (store_lease_lost(st)) /* reaped: its staging work was aborted */
+		return -ENOLCK;
 	rc = commit_load(st, ckpt_id, promote, &r, &name, &v);
 	if (rc != 0) {
 		rc = rc > 0 ? 0 : rc;

@@ -56,6 +56,15 @@ int store_writers_busy(struct store *st, int64_t ckpt, int64_t settle_ms, bool *
 	return rc;
 }
 
+int store_file_publish(struct store *st, struct store_file *f)
+{
+	int rc = store_file_flush(f);
+
+	if (rc == 0 && store_multi(st))
+		rc = chunk_barrier(st->cs);
+	return rc;
+}
+
 /* Removes a dead mount's staging directory (its unflushed overlays). */
 static void remove_staging(const struct store *st, int64_t mount)
 {

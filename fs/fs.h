@@ -59,6 +59,7 @@ struct pidwatch;
 #define FS_EXITQ_MAX 1024     /* queued bad process exits */
 #define FS_REASON_MAX 160     /* an abort reason, with its NUL */
 #define FS_TICK_MS 50	      /* timer thread period */
+#define FS_REAP_MS 1000	      /* several mounts: dead mounts are looked for this often */
 #define FS_TIMEOUT_IMMUTABLE 3600.0
 #define FS_TIMEOUT_LIVE 1.0
 #define FS_SWEEP_MS 1000 /* re-invalidation of still pinned dead versions */
@@ -200,6 +201,8 @@ struct fs {
 	bool reclaim_due;     /* gc + invalidation sweep at the next tick */
 	size_t n_dead_pinned; /* dead versions still pinned after the last sweep, +1 when gc failed */
 	int64_t next_sweep_ms;
+	int64_t next_reap_ms;  /* timer only: when to look for dead mounts next */
+	bool lease_lost_said; /* timer only: the lost lease was logged */
 
 	int mnt_id; /* our mount's id in /proc/PID/fdinfo (0: unknown) */
 	struct procwatch *pw;
@@ -261,6 +264,9 @@ void fs_reclaim_kick(struct fs *fs, bool always);
 /* ---- track.c ---- */
 int64_t fs_now_ms(void);
 void fs_track_add(struct fs *fs, int64_t id, int kind, const char *name);
+/* Several mounts: tracks a staging checkpoint another mount created, at the
+ * first open for writing of one of its files here. */
+void fs_track_adopt(struct fs *fs, int64_t id);
 void fs_track_writer(struct fs *fs, int64_t id, pid_t tid, bool open);
 void fs_track_writer_done(struct fs *fs, int64_t id);
 void fs_track_touch(struct fs *fs, int64_t id);
@@ -316,6 +322,9 @@ void fs_after_commit(struct fs *fs);
 int fs_gc(struct fs *fs);
 /* Commits every quiet, complete staging checkpoint (clean unmount). */
 void fs_commit_quiet(struct fs *fs);
+/* Several mounts: whether another mount takes part in checkpoint id (it
+ * finishes it when this one unmounts). */
+bool fs_shared_elsewhere(struct fs *fs, int64_t id);
 void fs_policy_refresh(struct fs *fs);
 
 /* ---- timer.c ---- */

@@ -70,6 +70,8 @@ static int fs_open_node(struct fs *fs, const struct store_node *n, int sflags, p
 	h->fd = -1;
 	h->writer = (sflags & STORE_F_WRITE) != 0;
 	if (h->writer) {
+		if (store_multi(fs->st)) /* a checkpoint another mount started */
+			fs_track_adopt(fs, n->ckpt);
 		h->kind = fs_ckpt_kind(fs, n->ckpt);
 		h->marker = h->kind == CKPT_DIR && fs_is_marker(fs, n);
 		h->active = true;
@@ -418,13 +420,19 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 /* ---- flush / release / fsync --------------------------------------------------- */
 
 /* The last close of write handle h (its active flag just cleared): true
- * when its checkpoint commits now (see fs_track_commits_at_close). */
-static bool fs_writer_closed(struct fs *fs, struct fs_handle *h)
+ * when its checkpoint commits now (see fs_track_commits_at_close). With
+ * several mounts the file is published first (store_file_publish): a
+ * commit on another mount must find it; if that fails the checkpoint is
+ * aborted and *err says why. */
+static bool fs_writer_closed(struct fs *fs, struct fs_handle *h, int *err)
 {
+	*err = store_multi(fs->st) ? store_file_publish(fs->st, h->f) : 0;
+	if (*err < 0)
+		fs_abort_write(fs, h, " at close", *err);
 	fs_track_writer_done(fs, h->ckpt);
 	if (h->marker)
 		fs_track_mark(fs, h->ckpt);
-	return fs_track_commits_at_close(fs, h->ckpt, h->kind);
+	return *err == 0 && fs_track_commits_at_close(fs, h->ckpt, h->kind);
 }
 
 static int fs_do_flush(struct fs *fs, fuse_req_t req, fuse_ino_t ino, struct fs_handle *h)
@@ -464,7 +472,9 @@ static int fs_do_flush(struct fs *fs, fuse_req_t req, fuse_ino_t ino, struct fs_
 	/* A single-file checkpoint commits at its last writer's close, so the
 	 * commit is visible when close() returns; so does a directory at its
 	 * marker's. */
-	return fs_writer_closed(fs, h) ? fs_commit(fs, h->ckpt) : 0;
+	int err;
+	bool commit = fs_writer_closed(fs, h, &err);
+	return commit ? fs_commit(fs, h->ckpt) : err;
 }
 
 void fs_op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -487,7 +497,8 @@ void fs_op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	    __atomic_exchange_n(&h->active, false, __ATOMIC_ACQ_REL)) {
 		/* Released without a last flush that let go (the fd was held
 		 * elsewhere, mmap, or a writer we cannot see): the last close. */
-		commit = fs_writer_closed(fs, h);
+		int err;
+		commit = fs_writer_closed(fs, h, &err);
 	}
 	int rc = fs_hput(fs, h); /* closes now unless a request still uses it */
 	if (commit && !fs_write_error_aborts(rc))

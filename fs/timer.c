@@ -83,8 +83,12 @@ static size_t fs_abort_untriggered(struct fs *fs, bool unmount)
 	int64_t ids[FS_ABORT_BATCH];
 	char reasons[FS_ABORT_BATCH][FS_REASON_MAX];
 	size_t n = fs_track_untriggered(fs, unmount, ids, reasons, FS_ABORT_BATCH);
-	for (size_t i = 0; i < n; i++)
-		fs_abort(fs, ids[i], reasons[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (unmount && fs_shared_elsewhere(fs, ids[i]))
+			fs_track_drop(fs, ids[i]); /* the other mounts' trigger may come */
+		else
+			fs_abort(fs, ids[i], reasons[i]);
+	}
 	return n;
 }
 
@@ -102,6 +106,45 @@ static void fs_inval_root_names(struct fs *fs)
 		if (arr[i].state != CKPT_COMMITTED && arr[i].state != CKPT_STAGING)
 			fs_notify_entry(fs, FUSE_ROOT_ID, arr[i].name);
 	ckpt_info_free_array(arr, n);
+}
+
+/* Several mounts: once a second, the staging work of mounts that died
+ * (their lease expired) is aborted here, as a killed writer's would be. */
+static void fs_reap(struct fs *fs)
+{
+	int64_t now = fs_now_ms();
+	if (!store_multi(fs->st) || now < fs->next_reap_ms)
+		return;
+	fs->next_reap_ms = now + FS_REAP_MS;
+	struct store_reaped *r = NULL;
+	size_t n = 0;
+	if (store_reap(fs->st, &r, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		fs_log(LOG_WARNING, "abort name=%s reason=the mount writing it stopped (lease expired)",
+		       r[i].name);
+		fs_count(&fs->m.aborts, 1);
+		fs_track_drop(fs, r[i].id);
+		fs_notify_entry(fs, FUSE_ROOT_ID, r[i].name);
+	}
+	free(r);
+	if (store_lease_lost(fs->st) && !fs->lease_lost_said) {
+		fs->lease_lost_said = true;
+		store_note(fs->st, "this mount's lease expired (it stalled); it commits nothing more");
+		fs_log(LOG_ERR, "lease lost: this mount stalled past its lease and was reaped");
+	}
+}
+
+/* Several mounts: a checkpoint settles when no mount has a writer open on
+ * it and none changed it for settle_ms; another mount's activity defers it
+ * (counted as a change here, so it is asked again a settle period later). */
+static bool fs_settled_everywhere(struct fs *fs, int64_t id, int64_t settle_ms)
+{
+	bool busy = false;
+	if (!store_multi(fs->st) || store_writers_busy(fs->st, id, settle_ms, &busy) < 0 || !busy)
+		return true;
+	fs_track_touch(fs, id);
+	return false;
 }
 
 /* Waits one tick (or a signal); false once stopped. */
@@ -137,13 +180,15 @@ static void *fs_timer_main(void *arg)
 				fs, true); /* `ckpt gc` deleted what only the mount may reclaim */
 		}
 		fs_reclaim(fs);
+		fs_reap(fs);
 		pthread_mutex_lock(&fs->pol_lock);
 		int64_t settle = fs->pol.settle_ms;
 		pthread_mutex_unlock(&fs->pol_lock);
 		int64_t ids[64];
 		size_t n = fs_track_ready(fs, settle, ids, 64);
 		for (size_t i = 0; i < n; i++)
-			fs_commit(fs, ids[i]);
+			if (fs_settled_everywhere(fs, ids[i], settle))
+				fs_commit(fs, ids[i]);
 	}
 	return NULL;
 }

@@ -41,8 +41,17 @@ static struct fs_track *fs_track_new(struct fs *fs, int64_t id)
 	return t;
 }
 
+/* Several mounts: this one takes part in checkpoint id (the registry the
+ * reaper and the other mounts' settle read). */
+static void fs_track_register(struct fs *fs, int64_t id, int delta)
+{
+	if (fs->st && store_multi(fs->st))
+		store_writer_add(fs->st, id, delta);
+}
+
 void fs_track_add(struct fs *fs, int64_t id, int kind, const char *name)
 {
+	bool added = false;
 	pthread_mutex_lock(&fs->trk_lock);
 	struct fs_track *t = fs_track_find(fs, id);
 	if (!t) {
@@ -53,9 +62,25 @@ void fs_track_add(struct fs *fs, int64_t id, int kind, const char *name)
 		}
 		t->kind = kind;
 		t->temp = name && policy_is_temp_name(name);
+		added = true;
 	}
 	t->last_change_ms = fs_now_ms();
 	pthread_mutex_unlock(&fs->trk_lock);
+	if (added)
+		fs_track_register(fs, id, 0);
+}
+
+void fs_track_adopt(struct fs *fs, int64_t id)
+{
+	struct ckpt_info ci;
+	pthread_mutex_lock(&fs->trk_lock);
+	bool known = fs_track_find(fs, id) != NULL;
+	pthread_mutex_unlock(&fs->trk_lock);
+	if (known || store_ckpt_get(fs->st, id, &ci) < 0)
+		return;
+	if (ci.state == CKPT_STAGING || (ci.state == CKPT_COMMITTED && ci.staging_version))
+		fs_track_add(fs, id, ci.kind, ci.name);
+	ckpt_info_release(&ci);
 }
 
 /* A writer of checkpoint id that we cannot see: FUSE gave pid 0 (it is in
@@ -102,6 +127,8 @@ void fs_track_writer(struct fs *fs, int64_t id, pid_t tid, bool open)
 		t->invisible |= invisible;
 	}
 	pthread_mutex_unlock(&fs->trk_lock);
+	if (t && open)
+		fs_track_register(fs, id, +1);
 	if (invisible)
 		fs_note_invisible(fs, id, tgid, first);
 }
@@ -116,6 +143,8 @@ void fs_track_writer_done(struct fs *fs, int64_t id)
 		t->last_change_ms = fs_now_ms();
 	}
 	pthread_mutex_unlock(&fs->trk_lock);
+	if (t)
+		fs_track_register(fs, id, -1);
 }
 
 void fs_track_touch(struct fs *fs, int64_t id)
