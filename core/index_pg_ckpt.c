@@ -51,17 +51,6 @@ static int do_change(struct index *ix, const char *sql, const struct ixp_args *a
 	return rc == 0 && must_change && n == 0 ? -ENOENT : rc;
 }
 
-/* do_change with $1 = x and, when the statement has a $2, $2 = y. */
-static int do_ids(struct index *ix, const char *sql, int64_t x, int64_t y, bool must_change)
-{
-	struct ixp_args a = { 0 };
-
-	ixp_arg_i64(&a, x);
-	if (strstr(sql, "$2"))
-		ixp_arg_i64(&a, y);
-	return do_change(ix, sql, &a, must_change);
-}
-
 /* Runs an INSERT ... RETURNING id and hands out the new row's id (id may
  * be NULL). */
 static int insert_id(struct index *ix, const char *sql, const struct ixp_args *a, int64_t *id)
@@ -74,6 +63,35 @@ static int insert_id(struct index *ix, const char *sql, const struct ixp_args *a
 	if (rc == 0 && id)
 		*id = v;
 	return rc;
+}
+
+/* do_change for a statement that may break the unique live name: SQLite
+ * undoes just the failed statement and its transaction goes on; a failed
+ * statement aborts a whole PostgreSQL transaction, so inside one it runs
+ * under a savepoint, rolled back to on failure. */
+static int do_unique(struct index *ix, const char *sql, const struct ixp_args *a, int64_t *id)
+{
+	bool tx = ixp_of(ix)->in_tx;
+	int rc = tx ? ixp_exec(ix, "SAVEPOINT ixp_unique") : 0;
+
+	if (rc == 0)
+		rc = id ? insert_id(ix, sql, a, id) : do_change(ix, sql, a, true);
+	if (tx && ixp_of(ix)->in_tx) /* not when the connection was lost */
+		ixp_exec(ix,
+			 rc < 0 ? "ROLLBACK TO SAVEPOINT ixp_unique"
+				: "RELEASE SAVEPOINT ixp_unique");
+	return rc;
+}
+
+/* do_change with $1 = x and, when the statement has a $2, $2 = y. */
+static int do_ids(struct index *ix, const char *sql, int64_t x, int64_t y, bool must_change)
+{
+	struct ixp_args a = { 0 };
+
+	ixp_arg_i64(&a, x);
+	if (strstr(sql, "$2"))
+		ixp_arg_i64(&a, y);
+	return do_change(ix, sql, &a, must_change);
 }
 
 /* An aggregate's value (its one row always exists). */
@@ -314,14 +332,19 @@ static int ixp_ckpt_best(struct index *ix, const char *metric, int dir, int64_t 
 static int ixp_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id)
 {
 	struct ixp_args a = { 0 };
+	int64_t v;
+	int rc;
 
 	ixp_arg_text(&a, name);
 	ixp_arg_i64(&a, kind);
 	ixp_arg_i64(&a, now);
-	return insert_id(ix,
-			 "INSERT INTO checkpoints(name, kind, state, created_at)"
-			 " VALUES($1,$2,0,$3) RETURNING id",
-			 &a, id);
+	rc = do_unique(ix,
+		       "INSERT INTO checkpoints(name, kind, state, created_at)"
+		       " VALUES($1,$2,0,$3) RETURNING id",
+		       &a, &v);
+	if (rc == 0 && id)
+		*id = v;
+	return rc;
 }
 
 static int ixp_ckpt_insert_aborted(struct index *ix, const char *name, int kind, int64_t now,
@@ -381,6 +404,12 @@ static int ixp_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const
 
 static int ixp_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c)
 {
+	static const char sql[] =
+		"UPDATE checkpoints SET state=1, withdrawn=0,"
+		" commit_seq=(SELECT COALESCE(max(commit_seq), 0) + 1 FROM checkpoints),"
+		" committed_at=$2, version=$3, committed_version=$3,"
+		" staging_version=0, step=$4, epoch=$5, logical_bytes=$6, note=$7,"
+		" name=COALESCE($8, name), ended_at=0 WHERE id=$1";
 	struct ixp_args a = { 0 };
 
 	ixp_arg_i64(&a, id);
@@ -397,13 +426,8 @@ static int ixp_ckpt_set_committed(struct index *ix, int64_t id, const struct ind
 	ixp_arg_i64(&a, (int64_t)c->logical);
 	ixp_arg_text(&a, c->note);
 	ixp_arg_text(&a, c->new_name);
-	return do_change(ix,
-			 "UPDATE checkpoints SET state=1, withdrawn=0,"
-			 " commit_seq=(SELECT COALESCE(max(commit_seq), 0) + 1 FROM checkpoints),"
-			 " committed_at=$2, version=$3, committed_version=$3,"
-			 " staging_version=0, step=$4, epoch=$5, logical_bytes=$6, note=$7,"
-			 " name=COALESCE($8, name), ended_at=0 WHERE id=$1",
-			 &a, true);
+	/* only a new name can meet another live one */
+	return c->new_name ? do_unique(ix, sql, &a, NULL) : do_change(ix, sql, &a, true);
 }
 
 static int ixp_ckpt_rename(struct index *ix, int64_t id, const char *name)
@@ -412,7 +436,7 @@ static int ixp_ckpt_rename(struct index *ix, int64_t id, const char *name)
 
 	ixp_arg_i64(&a, id);
 	ixp_arg_text(&a, name);
-	return do_change(ix, "UPDATE checkpoints SET name=$2 WHERE id=$1", &a, true);
+	return do_unique(ix, "UPDATE checkpoints SET name=$2 WHERE id=$1", &a, NULL);
 }
 
 static int ixp_ckpt_set_withdrawn(struct index *ix, int64_t id)
