@@ -69,7 +69,8 @@ static int lease_renew(struct index_lock *lk)
 	snprintf(id, sizeof(id), "%lld", (long long)lk->id);
 	snprintf(ttl, sizeof(ttl), "%lld", (long long)lk->ttl_ms);
 	r = lease_exec(lk->conn,
-		       "UPDATE mounts SET expires = " IXP_NOW_MS " + $2::bigint WHERE id = $1::bigint",
+		       "UPDATE mounts SET expires = " IXP_NOW_MS
+		       " + $2::bigint WHERE id = $1::bigint",
 		       2, v);
 	if (!r)
 		return -EIO;
@@ -124,10 +125,11 @@ static int lease_insert(struct index_lock *lk, char *err, size_t err_len)
 		gethostname(host, sizeof(host) - 1);
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		snprintf(ttl, sizeof(ttl), "%lld", (long long)lk->ttl_ms);
-		r = lease_exec(lk->conn,
-			       "INSERT INTO mounts(host, pid, started, expires) VALUES($1, $2::bigint,"
-			       " " IXP_NOW_MS ", " IXP_NOW_MS " + $3::bigint) RETURNING id",
-			       3, v);
+		r = lease_exec(
+			lk->conn,
+			"INSERT INTO mounts(host, pid, started, expires) VALUES($1, $2::bigint,"
+			" " IXP_NOW_MS ", " IXP_NOW_MS " + $3::bigint) RETURNING id",
+			3, v);
 	}
 	if (!r) {
 		util_seterr(err, err_len, "PostgreSQL: cannot register the mount: %s",
@@ -198,10 +200,11 @@ bool ixp_lock_held_elsewhere(const char *conninfo)
 
 	if (!c)
 		return true;
-	r = lease_exec(c,
-		       "SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
-		       " AND tablename = 'mounts'",
-		       0, NULL);
+	r = lease_exec(
+		c,
+		"SELECT count(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()"
+		" AND tablename = 'mounts'",
+		0, NULL);
 	if (r && PQgetvalue(r, 0, 0)[0] == '0') {
 		held = false; /* never mounted */
 	} else if (r) {
@@ -254,8 +257,8 @@ static int ixp_ids(PGresult *r, int64_t **ids, size_t *n)
 
 static int ixp_mounts_reap(struct index *ix, int64_t **dead, size_t *n)
 {
-	PGresult *r = ixp_run(ix, "SELECT id FROM mounts WHERE expires < " IXP_NOW_MS " ORDER BY id",
-			      NULL);
+	PGresult *r = ixp_run(
+		ix, "SELECT id FROM mounts WHERE expires < " IXP_NOW_MS " ORDER BY id", NULL);
 
 	if (!r) {
 		*dead = NULL;
@@ -271,11 +274,12 @@ static int ixp_mount_ckpts(struct index *ix, int64_t mount, int64_t **ids, size_
 	PGresult *r;
 
 	ixp_arg_i64(&a, mount);
-	r = ixp_run(ix,
-		    "SELECT DISTINCT w.ckpt FROM ckpt_writers w JOIN checkpoints c ON c.id = w.ckpt"
-		    " WHERE w.mount = $1 AND (c.state = 0 OR (c.state = 1 AND c.staging_version <> 0))"
-		    " ORDER BY w.ckpt",
-		    &a);
+	r = ixp_run(
+		ix,
+		"SELECT DISTINCT w.ckpt FROM ckpt_writers w JOIN checkpoints c ON c.id = w.ckpt"
+		" WHERE w.mount = $1 AND (c.state = 0 OR (c.state = 1 AND c.staging_version <> 0))"
+		" ORDER BY w.ckpt",
+		&a);
 	if (!r) {
 		*ids = NULL;
 		*n = 0;

@@ -99,8 +99,6 @@ static int spec_location(const char *spec, size_t len, struct store_spec *out)
 		return out->dir ? 0 : -ENOMEM;
 	}
 	out->index = &index_pg_ops;
-	if (!index_pg_ops.ckpt->ckpt_row) /* the port is under way (issue 13) */
-		return -EPROTONOSUPPORT;
 	skip = (size_t)(strchr(spec, ':') + 1 - spec);
 	out->where = strndup(spec + skip, len - skip);
 	return out->where ? 0 : -ENOMEM;

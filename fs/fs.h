@@ -201,7 +201,7 @@ struct fs {
 	bool reclaim_due;     /* gc + invalidation sweep at the next tick */
 	size_t n_dead_pinned; /* dead versions still pinned after the last sweep, +1 when gc failed */
 	int64_t next_sweep_ms;
-	int64_t next_reap_ms;  /* timer only: when to look for dead mounts next */
+	int64_t next_reap_ms; /* timer only: when to look for dead mounts next */
 	bool lease_lost_said; /* timer only: the lost lease was logged */
 
 	int mnt_id; /* our mount's id in /proc/PID/fdinfo (0: unknown) */

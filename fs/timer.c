@@ -121,7 +121,8 @@ static void fs_reap(struct fs *fs)
 	if (store_reap(fs->st, &r, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		fs_log(LOG_WARNING, "abort name=%s reason=the mount writing it stopped (lease expired)",
+		fs_log(LOG_WARNING,
+		       "abort name=%s reason=the mount writing it stopped (lease expired)",
 		       r[i].name);
 		fs_count(&fs->m.aborts, 1);
 		fs_track_drop(fs, r[i].id);
@@ -130,7 +131,8 @@ static void fs_reap(struct fs *fs)
 	free(r);
 	if (store_lease_lost(fs->st) && !fs->lease_lost_said) {
 		fs->lease_lost_said = true;
-		store_note(fs->st, "this mount's lease expired (it stalled); it commits nothing more");
+		store_note(fs->st,
+			   "this mount's lease expired (it stalled); it commits nothing more");
 		fs_log(LOG_ERR, "lease lost: this mount stalled past its lease and was reaped");
 	}
 }
