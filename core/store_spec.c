@@ -138,6 +138,13 @@ int store_spec_parse(const char *spec, struct store_spec *out, char *err, size_t
 			    spec);
 		rc = -EINVAL;
 	}
+	if (rc == 0 && !out->where && out->index == &index_pg_ops) {
+		util_seterr(err, err_len,
+			    "%s: a PostgreSQL index is named by a postgresql:CONNINFO?chunks=DIR"
+			    " address",
+			    spec);
+		rc = -EINVAL;
+	}
 	if (rc == 0 && out->where && out->index != &index_pg_ops) {
 		util_seterr(err, err_len, "%s: a postgresql: address with index=%s", spec,
 			    out->index->name);

@@ -90,8 +90,22 @@ START_TEST(test_parse)
 	ck_assert_int_eq(store_spec_parse("/a?chunk=dir", &s, err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(store_spec_parse("/a?chunks=rados", &s, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
-	ck_assert_int_eq(store_spec_parse("/a?index=postgresql", &s, err, sizeof(err)),
+	ck_assert_int_eq(store_spec_parse("/a?index=mysql", &s, err, sizeof(err)),
 			 -EPROTONOSUPPORT);
+	/* a PostgreSQL index is named by its postgresql:CONNINFO address */
+	ck_assert_int_eq(store_spec_parse("/a?index=postgresql", &s, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "postgresql:CONNINFO"));
+	ck_assert_int_eq(store_spec_parse("postgresql:dbname=x", &s, err, sizeof(err)), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "chunks=DIR"));
+	ck_assert_int_eq(
+		store_spec_parse("postgresql:dbname=x host=/s?chunks=/d", &s, err, sizeof(err)), 0);
+	ck_assert_str_eq(s.dir, "/d");
+	ck_assert_str_eq(s.where, "dbname=x host=/s");
+	ck_assert_ptr_eq(s.index, &index_pg_ops);
+	store_spec_release(&s);
+	ck_assert_int_eq(store_spec_parse("postgresql:dbname=x?chunks=/d,index=sqlite", &s, err,
+					  sizeof(err)),
+			 -EINVAL);
 }
 END_TEST
 
@@ -129,8 +143,7 @@ START_TEST(test_unknown_refused)
 	struct stat sb;
 
 	expect_refused("?chunks=rados", 0, -EPROTONOSUPPORT, "unknown chunk backend 'rados'");
-	expect_refused("?index=postgresql", 0, -EPROTONOSUPPORT,
-		       "unknown index backend 'postgresql'");
+	expect_refused("?index=mysql", 0, -EPROTONOSUPPORT, "unknown index backend 'mysql'");
 	expect_refused("?colour=red", 0, -EINVAL, "unknown store option 'colour=red'");
 	ck_assert_int_eq(stat(dir, &sb), -1);
 	ck_assert_int_eq(errno, ENOENT);
