@@ -164,11 +164,14 @@ static int zip64_extra(const unsigned char *extra, size_t len, uint64_t *usize, 
 	return (*usize == 0xffffffffu || *csize == 0xffffffffu || *loff == 0xffffffffu) ? -1 : 0;
 }
 
-/* A walked entry: where its local header is, where its name is in the CD. */
+/* A walked entry: where its local header is, where its name is in the CD,
+ * and what the CD says of its data. */
 struct zip_ent {
-	uint64_t loff;
+	uint64_t loff, csize, usize;
 	size_t name_at;
 	size_t name_len;
+	uint32_t crc;
+	uint16_t method;
 };
 
 static int zip_ent_cmp(const void *a, const void *b)
@@ -180,19 +183,32 @@ static int zip_ent_cmp(const void *a, const void *b)
 	return x->name_at < y->name_at ? -1 : x->name_at > y->name_at;
 }
 
-/* Reports the walked entries in file order: each one's bytes run from its
- * local header to the next one's (the central directory after the last). */
-static int zip_emit(struct format_sink *sink, const unsigned char *cd, struct zip_ent *ents,
-		    size_t n, uint64_t cd_off)
+/* Reports the walked entries in file order: each one's data, found through
+ * its local header (30 bytes read per entry; its extra field may differ from
+ * the CD's, torch.save pads there), and as layout what the CD says of it. */
+static int zip_emit(const char *path, format_read_fn rd, void *ctx, struct format_sink *sink,
+		    const unsigned char *cd, struct zip_ent *ents, size_t n, uint64_t cd_off,
+		    char *why, size_t why_len)
 {
-	char name[65536];
+	char name[65536], layout[96];
+	unsigned char lh[30];
 	int rc = 0;
 
 	qsort(ents, n, sizeof(*ents), zip_ent_cmp);
 	for (size_t k = 0; k < n && rc == 0; k++) {
-		memcpy(name, cd + ents[k].name_at, ents[k].name_len);
-		name[ents[k].name_len] = '\0';
-		rc = sink_emit(sink, name, "", ents[k].loff, k + 1 < n ? ents[k + 1].loff : cd_off);
+		const struct zip_ent *e = &ents[k];
+		uint64_t at;
+
+		if ((rc = rd(ctx, lh, sizeof(lh), e->loff)) < 0)
+			return rc;
+		at = e->loff + 30 + le16(lh + 26) + le16(lh + 28);
+		if (memcmp(lh, "PK\x03\x04", 4) != 0 || at > cd_off || cd_off - at < e->csize)
+			return bad(why, why_len, path, "zip entry %zu: local header damaged", k);
+		memcpy(name, cd + e->name_at, e->name_len);
+		name[e->name_len] = '\0';
+		snprintf(layout, sizeof(layout), "method %u, %llu bytes, crc %08x", e->method,
+			 (unsigned long long)e->usize, e->crc);
+		rc = sink_emit(sink, name, layout, at, at + e->csize);
 	}
 	sink->walked = rc == 0;
 	return rc;
@@ -260,7 +276,8 @@ static int zip_walk_cd(const char *path, format_read_fn rd, void *ctx, const str
 			goto out_free_cd;
 		}
 		if (ents)
-			ents[count] = (struct zip_ent){ loff, i + 46, nl };
+			ents[count] = (struct zip_ent){ loff, csize, usize, i + 46, nl, le32(h + 16),
+							le16(h + 10) };
 		i += 46 + nl + el + cl;
 		count++;
 	}
@@ -268,7 +285,7 @@ static int zip_walk_cd(const char *path, format_read_fn rd, void *ctx, const str
 		rc = bad(why, why_len, path, "zip central directory has %llu entries, not %llu",
 			 (unsigned long long)count, (unsigned long long)z->entries);
 	else if (sink)
-		rc = zip_emit(sink, cd, ents, (size_t)count, z->cd_off);
+		rc = zip_emit(path, rd, ctx, sink, cd, ents, (size_t)count, z->cd_off, why, why_len);
 out_free_cd:
 	free(ents);
 	free(cd);

@@ -38,9 +38,10 @@ struct format_item {
 	const char *name;    /* tensor or entry name; "array" for .npy; valid during the call */
 	const char *layout;  /* what the header says besides where: "F32 [4,1024]" for a
 				tensor, the header dict for .npy, the JSON of a
-				safetensors __metadata__, "" for a zip entry */
-	uint64_t begin, end; /* its bytes in the file: a zip entry's local header,
-				data and descriptor up to the next entry; empty for
+				safetensors __metadata__, "method M, N bytes, crc C"
+				from a zip entry's central header */
+	uint64_t begin, end; /* its bytes in the file: a zip entry's (compressed) data,
+				found through its local header; empty for
 				__metadata__ */
 };
 typedef int (*format_item_fn)(void *ctx, const struct format_item *it);
@@ -50,7 +51,8 @@ enum { FORMAT_NONE = 0, FORMAT_ZIP = 1, FORMAT_NPY = 2, FORMAT_SAFETENSORS = 3 }
 const char *format_name(int format);
 
 /* Runs format_check's parse (the same reads: headers, the zip central
- * directory, never array data) and, when the file is fine, reports every item
+ * directory, plus 30 bytes of each zip local header; never array data) and,
+ * when the file is fine, reports every item
  * to cb in file order; cb returns 0, or a negative errno that stops the
  * walk and is returned.
  * Returns the FORMAT_* whose items were reported, FORMAT_NONE for no known

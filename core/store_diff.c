@@ -269,6 +269,21 @@ static int fmt_read(void *ctx, void *buf, size_t len, uint64_t off)
 	return read_exact(ctx, buf, len, off);
 }
 
+/* Drops the one top directory every entry of a zip is under: torch.save
+ * names it after the file ("epoch=3/data/0" in epoch=3.ckpt), so entries of
+ * two checkpoints match by what follows. */
+static void strip_zip_root(struct diff_side *s)
+{
+	const char *slash = s->n_items ? strchr(s->items[0].name, '/') : NULL;
+	size_t len = slash ? (size_t)(slash - s->items[0].name) + 1 : 0;
+
+	for (size_t i = 0; len && i < s->n_items; i++)
+		if (strncmp(s->items[i].name, s->items[0].name, len) != 0 || !s->items[i].name[len])
+			return;
+	for (size_t i = 0; len && i < s->n_items; i++)
+		memmove(s->items[i].name, s->items[i].name + len, strlen(s->items[i].name + len) + 1);
+}
+
 /* The side's items, sorted by name; FORMAT_* or a negative errno. A file
  * that fails its format check has no items (it is compared as bytes). */
 static int side_items(struct diff_side *s, const char *path)
@@ -277,6 +292,8 @@ static int side_items(struct diff_side *s, const char *path)
 
 	if (r == -EBADMSG)
 		r = FORMAT_NONE;
+	if (r == FORMAT_ZIP)
+		strip_zip_root(s);
 	if (r > FORMAT_NONE)
 		qsort(s->items, s->n_items, sizeof(*s->items), item_name_cmp);
 	return r;

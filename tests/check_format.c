@@ -798,11 +798,13 @@ START_TEST(test_items)
 		 (unsigned long long)d + 58, (unsigned long long)d + 82);
 	ck_assert_str_eq(x.text, want);
 
-	/* zip: each entry from its local header to the next, the last to the CD */
+	/* zip: each entry's data (past its padded local header), the CD's facts */
 	memset(&x, 0, sizeof(x));
 	ck_assert_int_eq(items_of("model.pt", &x), FORMAT_ZIP);
-	ck_assert_str_eq(x.text, "model/data.pkl||0|304;model/data/0||304|448;"
-				 "model/data/1||448|540;model/version||540|658;");
+	ck_assert_str_eq(x.text, "model/data.pkl|method 0, 224 bytes, crc e00fbe8f|64|288;"
+				 "model/data/0|method 0, 48 bytes, crc cce829ca|384|432;"
+				 "model/data/1|method 0, 12 bytes, crc 7bd5c66f|512|524;"
+				 "model/version|method 0, 2 bytes, crc 55679ed1|640|642;");
 
 	memset(&x, 0, sizeof(x));
 	ck_assert_int_eq(items_of("f4.npy", &x), FORMAT_NPY);
