@@ -72,10 +72,12 @@ assert_eq "$rc" 2 "--json with -"
 # ---- a damaged chunk: non-zero exit, a message, no archive left behind
 stop_mount
 "$PY" - "$STORE" <<'PYEOF'
-import os, sys
-# the largest chunk file is one of model.bin's 1 MiB chunks
-files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(sys.argv[1], "chunks")) for f in fs]
-p = max(files, key=os.path.getsize)
+import os, sqlite3, sys
+# the second chunk of model.bin (chunk lists: 44 bytes per chunk, SHA-256 first)
+db = sqlite3.connect(f"file:{sys.argv[1]}/index.db?mode=ro", uri=True)
+blob, = db.execute("SELECT chunks FROM nodes WHERE name = 'model.bin'").fetchone()
+h = blob[44:76].hex()
+p = os.path.join(sys.argv[1], "chunks", h[:2], h)
 with open(p, "r+b") as f:
     f.seek(os.path.getsize(p) // 2); b = f.read(1)
     f.seek(os.path.getsize(p) // 2); f.write(bytes([b[0] ^ 0xff]))
