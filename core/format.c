@@ -276,8 +276,8 @@ static int zip_walk_cd(const char *path, format_read_fn rd, void *ctx, const str
 			goto out_free_cd;
 		}
 		if (ents)
-			ents[count] = (struct zip_ent){ loff, csize, usize, i + 46, nl, le32(h + 16),
-							le16(h + 10) };
+			ents[count] = (struct zip_ent){ loff, csize,	    usize,	 i + 46,
+							nl,   le32(h + 16), le16(h + 10) };
 		i += 46 + nl + el + cl;
 		count++;
 	}
@@ -285,7 +285,8 @@ static int zip_walk_cd(const char *path, format_read_fn rd, void *ctx, const str
 		rc = bad(why, why_len, path, "zip central directory has %llu entries, not %llu",
 			 (unsigned long long)count, (unsigned long long)z->entries);
 	else if (sink)
-		rc = zip_emit(path, rd, ctx, sink, cd, ents, (size_t)count, z->cd_off, why, why_len);
+		rc = zip_emit(path, rd, ctx, sink, cd, ents, (size_t)count, z->cd_off, why,
+			      why_len);
 out_free_cd:
 	free(ents);
 	free(cd);
@@ -699,8 +700,8 @@ static char *st_layout(json_t *t)
 {
 	char *shape = json_dumps(json_object_get(t, "shape"), JSON_COMPACT), *out = NULL;
 
-	if (shape && asprintf(&out, "%s %s", json_string_value(json_object_get(t, "dtype")),
-			      shape) < 0)
+	if (shape &&
+	    asprintf(&out, "%s %s", json_string_value(json_object_get(t, "dtype")), shape) < 0)
 		out = NULL;
 	free(shape);
 	return out;

@@ -53,8 +53,8 @@ static size_t chunk_at(const struct diff_list *l, uint64_t pos)
 
 /* Verdict for the bytes where chunk ia of a and chunk ib of b overlap, in
  * ranges starting at oa / ob of length len. */
-static int pair_verdict(const struct diff_list *a, size_t ia, uint64_t oa, const struct diff_list *b,
-			size_t ib, uint64_t ob, uint64_t len)
+static int pair_verdict(const struct diff_list *a, size_t ia, uint64_t oa,
+			const struct diff_list *b, size_t ib, uint64_t ob, uint64_t len)
 {
 	const struct chunk_ref *ra = &a->refs[ia], *rb = &b->refs[ib];
 	bool placed = a->offs[ia] + ob == b->offs[ib] + oa && ra->raw_len == rb->raw_len;
@@ -138,7 +138,7 @@ struct diff_side {
 	struct item {
 		char *name, *layout;
 		uint64_t begin, end;
-	} *items;
+	} * items;
 	size_t n_items, cap_items;
 };
 
@@ -281,7 +281,8 @@ static void strip_zip_root(struct diff_side *s)
 		if (strncmp(s->items[i].name, s->items[0].name, len) != 0 || !s->items[i].name[len])
 			return;
 	for (size_t i = 0; len && i < s->n_items; i++)
-		memmove(s->items[i].name, s->items[i].name + len, strlen(s->items[i].name + len) + 1);
+		memmove(s->items[i].name, s->items[i].name + len,
+			strlen(s->items[i].name + len) + 1);
 }
 
 /* The side's items, sorted by name; FORMAT_* or a negative errno. A file

@@ -50,11 +50,11 @@ struct diff_item {
 };
 
 struct diff_file {
-	int status;		/* DIFF_ST_SAME or DIFF_ST_CHANGED */
+	int status; /* DIFF_ST_SAME or DIFF_ST_CHANGED */
 	uint64_t size_a, size_b;
-	uint64_t changed_bytes; /* bytes in chunks that differ (or that were read and
+	uint64_t changed_bytes;	 /* bytes in chunks that differ (or that were read and
 				   differ), plus the size difference */
-	int format;		/* FORMAT_* (format.h) when items were compared, else 0 */
+	int format;		 /* FORMAT_* (format.h) when items were compared, else 0 */
 	struct diff_item *items; /* the items that are not the same, by name */
 	size_t n_items;
 	size_t items_same;

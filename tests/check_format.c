@@ -790,25 +790,29 @@ START_TEST(test_items)
 	free(b);
 	ck_assert_int_eq(items_of("model.safetensors", &x), FORMAT_SAFETENSORS);
 	char want[1024];
-	snprintf(want, sizeof(want),
-		 "embed.weight|F32 [3,4]|%llu|%llu;embed.bias|F16 [4]|%llu|%llu;"
-		 "mask|BOOL [2]|%llu|%llu;ids|I64 [3]|%llu|%llu;__metadata__|{\"format\":\"pt\"}|0|0;",
-		 (unsigned long long)d, (unsigned long long)d + 48, (unsigned long long)d + 48,
-		 (unsigned long long)d + 56, (unsigned long long)d + 56, (unsigned long long)d + 58,
-		 (unsigned long long)d + 58, (unsigned long long)d + 82);
+	snprintf(
+		want, sizeof(want),
+		"embed.weight|F32 [3,4]|%llu|%llu;embed.bias|F16 [4]|%llu|%llu;"
+		"mask|BOOL [2]|%llu|%llu;ids|I64 [3]|%llu|%llu;__metadata__|{\"format\":\"pt\"}|0|0;",
+		(unsigned long long)d, (unsigned long long)d + 48, (unsigned long long)d + 48,
+		(unsigned long long)d + 56, (unsigned long long)d + 56, (unsigned long long)d + 58,
+		(unsigned long long)d + 58, (unsigned long long)d + 82);
 	ck_assert_str_eq(x.text, want);
 
 	/* zip: each entry's data (past its padded local header), the CD's facts */
 	memset(&x, 0, sizeof(x));
 	ck_assert_int_eq(items_of("model.pt", &x), FORMAT_ZIP);
-	ck_assert_str_eq(x.text, "model/data.pkl|method 0, 224 bytes, crc e00fbe8f|64|288;"
-				 "model/data/0|method 0, 48 bytes, crc cce829ca|384|432;"
-				 "model/data/1|method 0, 12 bytes, crc 7bd5c66f|512|524;"
-				 "model/version|method 0, 2 bytes, crc 55679ed1|640|642;");
+	ck_assert_str_eq(x.text,
+			 "model/data.pkl|method 0, 224 bytes, crc e00fbe8f|64|288;"
+			 "model/data/0|method 0, 48 bytes, crc cce829ca|384|432;"
+			 "model/data/1|method 0, 12 bytes, crc 7bd5c66f|512|524;"
+			 "model/version|method 0, 2 bytes, crc 55679ed1|640|642;");
 
 	memset(&x, 0, sizeof(x));
 	ck_assert_int_eq(items_of("f4.npy", &x), FORMAT_NPY);
-	ck_assert_str_eq(x.text, "array|{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }|128|176;");
+	ck_assert_str_eq(
+		x.text,
+		"array|{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }|128|176;");
 
 	/* no known format, a malformed one, a callback that stops */
 	memset(&x, 0, sizeof(x));
@@ -816,9 +820,9 @@ START_TEST(test_items)
 	ck_assert_str_eq(x.text, "");
 	b = load(fixdir, "model.pt", &n);
 	struct mem m = { .p = b, .n = n - 1 };
-	ck_assert_int_eq(format_items("model.pt", n - 1, mem_read, &m, items_cb, &x, why,
-				      sizeof(why)),
-			 -EBADMSG);
+	ck_assert_int_eq(
+		format_items("model.pt", n - 1, mem_read, &m, items_cb, &x, why, sizeof(why)),
+		-EBADMSG);
 	ck_assert_str_eq(x.text, "");
 	free(b);
 	memset(&x, 0, sizeof(x));

@@ -67,7 +67,8 @@ static const char *walk(const uint32_t *la, const uint8_t *ia, size_t na, uint64
 START_TEST(test_runs)
 {
 	static const uint32_t g[] = { 10, 10, 10, 10 };
-	static const uint8_t same[] = { 1, 2, 3, 4 }, one[] = { 1, 9, 3, 4 }, two[] = { 1, 9, 8, 4 };
+	static const uint8_t same[] = { 1, 2, 3, 4 }, one[] = { 1, 9, 3, 4 },
+			     two[] = { 1, 9, 8, 4 };
 
 	ck_assert_str_eq(walk(g, same, 4, 0, g, same, 4, 0, 40), "0+40:S ");
 	/* a changed chunk wholly inside the range is decided */

@@ -458,8 +458,7 @@ static int cli_resolve_info(struct cli *c, const char *name, int flags, struct c
 }
 
 /* cli_resolve_info with logical_bytes filled for staging and aborted ones. */
-int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_info *out,
-		       int64_t *version)
+int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_info *out, int64_t *version)
 {
 	int r = cli_resolve_info(c, name, flags, out, version);
 

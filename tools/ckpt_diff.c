@@ -174,7 +174,8 @@ static json_t *file_json(const char *path, int status, const struct dent *a, con
 		bad = !it;
 		if (it) {
 			jset(it, "name", json_string(df->items[i].name), &bad);
-			jset(it, "status", json_string(diff_status_name(df->items[i].status)), &bad);
+			jset(it, "status", json_string(diff_status_name(df->items[i].status)),
+			     &bad);
 			if (json_array_append_new(items, it) != 0)
 				bad = true;
 		}
@@ -259,7 +260,8 @@ static int diff_trees(struct cli *c, struct side *sa, struct side *sb, json_t *f
 	int r = 0;
 
 	while (r == 0 && (i < sa->n || j < sb->n)) {
-		const struct dent *a = i < sa->n ? &sa->e[i] : NULL, *b = j < sb->n ? &sb->e[j] : NULL;
+		const struct dent *a = i < sa->n ? &sa->e[i] : NULL,
+				  *b = j < sb->n ? &sb->e[j] : NULL;
 		int cmp = !a ? 1 : !b ? -1 : strcmp(a->path, b->path);
 		struct diff_file df;
 
@@ -298,9 +300,9 @@ static int diff_trees(struct cli *c, struct side *sa, struct side *sb, json_t *f
 static json_t *summary_json(const struct totals *t)
 {
 	static const char *const keys[4][2] = { { "files_same", "items_same" },
-						 { "files_changed", "items_changed" },
-						 { "files_added", "items_added" },
-						 { "files_removed", "items_removed" } };
+						{ "files_changed", "items_changed" },
+						{ "files_added", "items_added" },
+						{ "files_removed", "items_removed" } };
 	json_t *o = json_object();
 	bool bad = !o;
 
@@ -319,8 +321,8 @@ static json_t *summary_json(const struct totals *t)
 	return o;
 }
 
-static int print_result(struct cli *c, const struct side *sa, const struct side *sb,
-			json_t *files, const struct totals *t, bool same)
+static int print_result(struct cli *c, const struct side *sa, const struct side *sb, json_t *files,
+			const struct totals *t, bool same)
 {
 	if (!c->json) {
 		char sz[32];
@@ -328,9 +330,10 @@ static int print_result(struct cli *c, const struct side *sa, const struct side 
 		fmt_size(t->changed_bytes, sz, sizeof(sz));
 		printf("files: %zu changed, %zu added, %zu removed, %zu same; "
 		       "items: %zu changed, %zu added, %zu removed, %zu same; %s in changed chunks\n",
-		       t->files[DIFF_ST_CHANGED], t->files[DIFF_ST_ADDED], t->files[DIFF_ST_REMOVED],
-		       t->files[DIFF_ST_SAME], t->items[DIFF_ST_CHANGED], t->items[DIFF_ST_ADDED],
-		       t->items[DIFF_ST_REMOVED], t->items[DIFF_ST_SAME], sz);
+		       t->files[DIFF_ST_CHANGED], t->files[DIFF_ST_ADDED],
+		       t->files[DIFF_ST_REMOVED], t->files[DIFF_ST_SAME], t->items[DIFF_ST_CHANGED],
+		       t->items[DIFF_ST_ADDED], t->items[DIFF_ST_REMOVED], t->items[DIFF_ST_SAME],
+		       sz);
 		return CLI_OK;
 	}
 	json_t *o = json_object();

@@ -107,7 +107,8 @@ static int tar_data(struct tar_ctx *x, const struct store_node *n, const char *p
 			break;
 		}
 		for (ssize_t done = 0; done < got;) {
-			la_ssize_t w = archive_write_data(x->a, x->buf + done, (size_t)(got - done));
+			la_ssize_t w = archive_write_data(x->a, x->buf + done,
+							  (size_t)(got - done));
 
 			if (w <= 0) {
 				store_file_close(f);
@@ -308,9 +309,9 @@ static int tar_dest(struct cli *c, char **dest, char **base, int *dirfd, char *t
 		return rc;
 	*dirfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	snprintf(tmp, tmp_len, ".%s.ckpt-export-%ld.tmp", *base, (long)getpid());
-	*fd = *dirfd < 0 ? -1
-			 : openat(*dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				  0644);
+	*fd = *dirfd < 0
+		? -1
+		: openat(*dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (*fd < 0) {
 		cli_err(c, c->args[1], "%s", strerror(errno));
 		return CLI_FAIL;
