@@ -1625,11 +1625,12 @@ int export_rename(struct cli *c, int dirfd, const char *tmp, const char *base)
 	return CLI_OK;
 }
 
-static int export_report(struct cli *c, const struct ckpt_info *ci, const struct export_ctx *x)
+int export_report(struct cli *c, const struct ckpt_info *ci, uint64_t files, uint64_t bytes,
+		  const char *archive)
 {
 	if (!c->json) {
 		printf("exported %s to %s: %llu file(s), %llu bytes\n", ci->name, c->args[1],
-		       (unsigned long long)x->files, (unsigned long long)x->bytes);
+		       (unsigned long long)files, (unsigned long long)bytes);
 		return CLI_OK;
 	}
 	json_t *o = json_object();
@@ -1639,8 +1640,10 @@ static int export_report(struct cli *c, const struct ckpt_info *ci, const struct
 		jset(o, "name", json_string(ci->name), &bad);
 		jset(o, "dest", json_string(c->args[1]), &bad);
 		jset(o, "kind", json_string(kind_name(ci->kind)), &bad);
-		jset(o, "files", json_integer((json_int_t)x->files), &bad);
-		jset(o, "bytes", json_integer((json_int_t)x->bytes), &bad);
+		if (archive)
+			jset(o, "archive", json_string(archive), &bad);
+		jset(o, "files", json_integer((json_int_t)files), &bad);
+		jset(o, "bytes", json_integer((json_int_t)bytes), &bad);
 	}
 	if (bad) {
 		json_decref(o);
@@ -1707,7 +1710,7 @@ static int cmd_export(struct cli *c)
 		rc = CLI_FAIL;
 		goto out_free_buf;
 	}
-	rc = export_report(c, &ci, &x);
+	rc = export_report(c, &ci, x.files, x.bytes, NULL);
 	goto out_free_buf;
 
 out_remove_tmp:

@@ -67,6 +67,10 @@ int resolve_fail(const struct cli *c, const char *name, int r);
 /* export DEST (c->args[1]) checks and the final rename (ckpt.c). */
 int export_dest(struct cli *c, char **dest, const char **parent, char **base);
 int export_rename(struct cli *c, int dirfd, const char *tmp, const char *base);
+/* "exported NAME to DEST: ..." or its JSON ({name, dest, kind, [archive,]
+ * files, bytes}; archive "tar" / "tar.zst", NULL for a plain copy). */
+int export_report(struct cli *c, const struct ckpt_info *ci, uint64_t files, uint64_t bytes,
+		  const char *archive);
 
 /* Commands in their own files. */
 int cmd_diff(struct cli *c);

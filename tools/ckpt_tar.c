@@ -261,27 +261,8 @@ static int tar_report(struct cli *c, const struct ckpt_info *ci, const struct ta
 
 	if (strcmp(dest, "-") == 0)
 		return CLI_OK; /* stdout is the archive */
-	if (!c->json) {
-		printf("exported %s to %s: %llu file(s), %llu bytes\n", ci->name, dest,
-		       (unsigned long long)x->files, (unsigned long long)x->bytes);
-		return CLI_OK;
-	}
-	json_t *o = json_object();
-	bool bad = !o;
-
-	if (o) {
-		jset(o, "name", json_string(ci->name), &bad);
-		jset(o, "dest", json_string(dest), &bad);
-		jset(o, "kind", json_string(kind_name(ci->kind)), &bad);
-		jset(o, "archive", json_string(ends_with(dest, ".zst") ? "tar.zst" : "tar"), &bad);
-		jset(o, "files", json_integer((json_int_t)x->files), &bad);
-		jset(o, "bytes", json_integer((json_int_t)x->bytes), &bad);
-	}
-	if (bad) {
-		json_decref(o);
-		o = NULL;
-	}
-	return json_print(c, o);
+	return export_report(c, ci, x->files, x->bytes,
+			     ends_with(dest, ".zst") ? "tar.zst" : "tar");
 }
 
 /* Where the archive goes: stdout, or a temporary file tmp beside DEST
