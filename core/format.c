@@ -24,6 +24,10 @@
  *    [0, size - 8 - N) exactly, without gaps or overlaps.
  *
  * Anything else is of no known format and passes.
+ *
+ * format_items runs the same parse and reports what it found (tensors, zip
+ * entries, the .npy array) through a struct format_sink; format_check
+ * passes none.
  */
 #include "format.h"
 
@@ -76,6 +80,21 @@ static uint32_t le32(const unsigned char *p)
 static uint64_t le64(const unsigned char *p)
 {
 	return (uint64_t)le32(p) | ((uint64_t)le32(p + 4) << 32);
+}
+
+/* Where format_items sends the items a check parsed; NULL for format_check. */
+struct format_sink {
+	format_item_fn cb;
+	void *ctx;
+	bool walked; /* the items were reported */
+};
+
+static int sink_emit(struct format_sink *s, const char *name, const char *layout, uint64_t begin,
+		     uint64_t end)
+{
+	struct format_item it = { .name = name, .layout = layout, .begin = begin, .end = end };
+
+	return s->cb(s->ctx, &it);
 }
 
 /* ---- zip ---- */
@@ -145,10 +164,61 @@ static int zip64_extra(const unsigned char *extra, size_t len, uint64_t *usize, 
 	return (*usize == 0xffffffffu || *csize == 0xffffffffu || *loff == 0xffffffffu) ? -1 : 0;
 }
 
+/* A walked entry: where its local header is, where its name is in the CD,
+ * and what the CD says of its data. */
+struct zip_ent {
+	uint64_t loff, csize, usize;
+	size_t name_at;
+	size_t name_len;
+	uint32_t crc;
+	uint16_t method;
+};
+
+static int zip_ent_cmp(const void *a, const void *b)
+{
+	const struct zip_ent *x = a, *y = b;
+
+	if (x->loff != y->loff)
+		return x->loff < y->loff ? -1 : 1;
+	return x->name_at < y->name_at ? -1 : x->name_at > y->name_at;
+}
+
+/* Reports the walked entries in file order: each one's data, found through
+ * its local header (30 bytes read per entry; its extra field may differ from
+ * the CD's, torch.save pads there), and as layout what the CD says of it. */
+static int zip_emit(const char *path, format_read_fn rd, void *ctx, struct format_sink *sink,
+		    const unsigned char *cd, struct zip_ent *ents, size_t n, uint64_t cd_off,
+		    char *why, size_t why_len)
+{
+	char name[65536], layout[96];
+	unsigned char lh[30];
+	int rc = 0;
+
+	qsort(ents, n, sizeof(*ents), zip_ent_cmp);
+	for (size_t k = 0; k < n && rc == 0; k++) {
+		const struct zip_ent *e = &ents[k];
+		uint64_t at;
+
+		if ((rc = rd(ctx, lh, sizeof(lh), e->loff)) < 0)
+			return rc;
+		at = e->loff + 30 + le16(lh + 26) + le16(lh + 28);
+		if (memcmp(lh, "PK\x03\x04", 4) != 0 || at > cd_off || cd_off - at < e->csize)
+			return bad(why, why_len, path, "zip entry %zu: local header damaged", k);
+		memcpy(name, cd + e->name_at, e->name_len);
+		name[e->name_len] = '\0';
+		snprintf(layout, sizeof(layout), "method %u, %llu bytes, crc %08x", e->method,
+			 (unsigned long long)e->usize, e->crc);
+		rc = sink_emit(sink, name, layout, at, at + e->csize);
+	}
+	sink->walked = rc == 0;
+	return rc;
+}
+
 static int zip_walk_cd(const char *path, format_read_fn rd, void *ctx, const struct zip_dir *z,
-		       char *why, size_t why_len)
+		       struct format_sink *sink, char *why, size_t why_len)
 {
 	unsigned char *cd;
+	struct zip_ent *ents = NULL;
 	uint64_t count = 0;
 	size_t i = 0;
 	int rc;
@@ -165,8 +235,14 @@ static int zip_walk_cd(const char *path, format_read_fn rd, void *ctx, const str
 		return 0;
 	}
 	cd = malloc(z->cd_size ? z->cd_size : 1);
-	if (!cd)
+	/* at most one entry per 46 bytes of central directory */
+	if (sink)
+		ents = malloc((z->cd_size / 46 + 1) * sizeof(*ents));
+	if (!cd || (sink && !ents)) {
+		free(cd);
+		free(ents);
 		return -ENOMEM;
+	}
 	rc = z->cd_size ? rd(ctx, cd, z->cd_size, z->cd_off) : 0;
 	if (rc < 0)
 		goto out_free_cd;
@@ -199,19 +275,26 @@ static int zip_walk_cd(const char *path, format_read_fn rd, void *ctx, const str
 				 (unsigned long long)count);
 			goto out_free_cd;
 		}
+		if (ents)
+			ents[count] = (struct zip_ent){ loff, csize,	    usize,	 i + 46,
+							nl,   le32(h + 16), le16(h + 10) };
 		i += 46 + nl + el + cl;
 		count++;
 	}
 	if (count != z->entries)
 		rc = bad(why, why_len, path, "zip central directory has %llu entries, not %llu",
 			 (unsigned long long)count, (unsigned long long)z->entries);
+	else if (sink)
+		rc = zip_emit(path, rd, ctx, sink, cd, ents, (size_t)count, z->cd_off, why,
+			      why_len);
 out_free_cd:
+	free(ents);
 	free(cd);
-	return rc < 0 ? rc : 0;
+	return rc;
 }
 
-static int check_zip(const char *path, uint64_t size, format_read_fn rd, void *ctx, char *why,
-		     size_t why_len)
+static int check_zip(const char *path, uint64_t size, format_read_fn rd, void *ctx,
+		     struct format_sink *sink, char *why, size_t why_len)
 {
 	unsigned char *tail;
 	size_t tl, pos;
@@ -275,7 +358,7 @@ static int check_zip(const char *path, uint64_t size, format_read_fn rd, void *c
 		rc = bad(why, why_len, path, "zip central directory points outside the file");
 		goto out_free_tail;
 	}
-	rc = zip_walk_cd(path, rd, ctx, &z, why, why_len);
+	rc = zip_walk_cd(path, rd, ctx, &z, sink, why, why_len);
 out_free_tail:
 	free(tail);
 	return rc;
@@ -416,8 +499,21 @@ static int npy_itemsize(const char *d, uint64_t *size)
 	return 1;
 }
 
-static int check_npy(const char *path, uint64_t size, format_read_fn rd, void *ctx, char *why,
-		     size_t why_len)
+/* The one array of a checked .npy file; its layout is the header dict. */
+static int npy_emit(struct format_sink *sink, char *hdr, size_t hlen, uint64_t data_at,
+		    uint64_t size)
+{
+	int rc;
+
+	while (hlen && (hdr[hlen - 1] == '\n' || hdr[hlen - 1] == ' '))
+		hdr[--hlen] = '\0';
+	rc = sink_emit(sink, "array", hdr, data_at, size);
+	sink->walked = rc == 0;
+	return rc;
+}
+
+static int check_npy(const char *path, uint64_t size, format_read_fn rd, void *ctx,
+		     struct format_sink *sink, char *why, size_t why_len)
 {
 	unsigned char pre[12];
 	uint64_t hstart, hlen, count = 0, item = 0, data;
@@ -511,6 +607,8 @@ static int check_npy(const char *path, uint64_t size, format_read_fn rd, void *c
 out_bad_header:
 	rc = bad(why, why_len, path, "npy header malformed");
 out_free_hdr:
+	if (rc == 0 && sink)
+		rc = npy_emit(sink, hdr, hlen, hstart + hlen, size);
 	free(hdr);
 	return rc;
 }
@@ -519,6 +617,8 @@ out_free_hdr:
 
 struct st_range {
 	uint64_t begin, end;
+	const char *name; /* the tensor's key in the header (owned by the JSON) */
+	json_t *t;
 };
 
 static int st_range_cmp(const void *a, const void *b)
@@ -595,8 +695,45 @@ static int st_tensor(const char *path, const char *name, json_t *t, struct st_ra
 	return 0;
 }
 
+/* "DTYPE SHAPE" of a checked tensor entry, e.g. "F32 [4,1024]" (malloc'd). */
+static char *st_layout(json_t *t)
+{
+	char *shape = json_dumps(json_object_get(t, "shape"), JSON_COMPACT), *out = NULL;
+
+	if (shape &&
+	    asprintf(&out, "%s %s", json_string_value(json_object_get(t, "dtype")), shape) < 0)
+		out = NULL;
+	free(shape);
+	return out;
+}
+
+/* Reports the sorted tensors of a checked header (offsets from data_at), then
+ * __metadata__ when there is one. */
+static int st_emit(struct format_sink *sink, json_t *root, const struct st_range *r, size_t nr,
+		   uint64_t data_at)
+{
+	json_t *meta = json_object_get(root, "__metadata__");
+	char *layout;
+	int rc = 0;
+
+	for (size_t i = 0; i < nr && rc == 0; i++) {
+		layout = st_layout(r[i].t);
+		rc = layout ? sink_emit(sink, r[i].name, layout, data_at + r[i].begin,
+					data_at + r[i].end)
+			    : -ENOMEM;
+		free(layout);
+	}
+	if (rc == 0 && meta) {
+		layout = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
+		rc = layout ? sink_emit(sink, "__metadata__", layout, 0, 0) : -ENOMEM;
+		free(layout);
+	}
+	sink->walked = rc == 0;
+	return rc;
+}
+
 static int check_safetensors(const char *path, uint64_t size, format_read_fn rd, void *ctx,
-			     char *why, size_t why_len)
+			     struct format_sink *sink, char *why, size_t why_len)
 {
 	unsigned char lenb[8];
 	uint64_t n, data_len, at = 0;
@@ -664,7 +801,8 @@ static int check_safetensors(const char *path, uint64_t size, format_read_fn rd,
 		rc = st_tensor(path, key, v, &ranges[nr], why, why_len);
 		if (rc < 0)
 			goto out_free_ranges;
-		nr++;
+		ranges[nr].name = key;
+		ranges[nr++].t = v;
 	}
 	/* Sorted, each range must start where the previous one ended. */
 	qsort(ranges, nr, sizeof(*ranges), st_range_cmp);
@@ -682,7 +820,7 @@ static int check_safetensors(const char *path, uint64_t size, format_read_fn rd,
 			 "safetensors data offsets cover %llu bytes, the file holds %llu",
 			 (unsigned long long)at, (unsigned long long)data_len);
 	else
-		rc = 0;
+		rc = sink ? st_emit(sink, root, ranges, nr, 8 + n) : 0;
 out_free_ranges:
 	free(ranges);
 out_decref_root:
@@ -699,8 +837,10 @@ static bool has_ext(const char *path, const char *ext)
 	return pl > el && strcasecmp(path + pl - el, ext) == 0 && path[pl - el - 1] != '/';
 }
 
-int format_check(const char *path, uint64_t size, format_read_fn rd, void *ctx, char *why,
-		 size_t why_len)
+/* The check for path's format: FORMAT_* when it passed, FORMAT_NONE for no
+ * known format, else a negative errno (or what sink's callback returned). */
+static int format_run(const char *path, uint64_t size, format_read_fn rd, void *ctx,
+		      struct format_sink *sink, char *why, size_t why_len)
 {
 	unsigned char magic[6];
 	int rc;
@@ -709,18 +849,56 @@ int format_check(const char *path, uint64_t size, format_read_fn rd, void *ctx, 
 		why[0] = '\0';
 	if (!path)
 		path = "";
-	if (has_ext(path, ".safetensors"))
-		return check_safetensors(path, size, rd, ctx, why, why_len);
+	if (has_ext(path, ".safetensors")) {
+		rc = check_safetensors(path, size, rd, ctx, sink, why, why_len);
+		return rc ? rc : FORMAT_SAFETENSORS;
+	}
 	if (size < 4)
-		return 0;
+		return FORMAT_NONE;
 	rc = rd(ctx, magic, size < 6 ? 4 : 6, 0);
 	if (rc < 0)
 		return rc;
-	if (memcmp(magic, "PK\x03\x04", 4) == 0)
-		return check_zip(path, size, rd, ctx, why, why_len);
-	if (size >= 6 && memcmp(magic, "\x93NUMPY", 6) == 0)
-		return check_npy(path, size, rd, ctx, why, why_len);
-	return 0;
+	if (memcmp(magic, "PK\x03\x04", 4) == 0) {
+		rc = check_zip(path, size, rd, ctx, sink, why, why_len);
+		return rc ? rc : FORMAT_ZIP;
+	}
+	if (size >= 6 && memcmp(magic, "\x93NUMPY", 6) == 0) {
+		rc = check_npy(path, size, rd, ctx, sink, why, why_len);
+		return rc ? rc : FORMAT_NPY;
+	}
+	return FORMAT_NONE;
+}
+
+int format_check(const char *path, uint64_t size, format_read_fn rd, void *ctx, char *why,
+		 size_t why_len)
+{
+	int rc = format_run(path, size, rd, ctx, NULL, why, why_len);
+
+	return rc < 0 ? rc : 0;
+}
+
+int format_items(const char *path, uint64_t size, format_read_fn rd, void *ctx, format_item_fn cb,
+		 void *cb_ctx, char *why, size_t why_len)
+{
+	struct format_sink sink = { .cb = cb, .ctx = cb_ctx };
+	int rc = format_run(path, size, rd, ctx, &sink, why, why_len);
+
+	if (rc > FORMAT_NONE && !sink.walked)
+		return FORMAT_NONE; /* a zip directory too large to walk */
+	return rc;
+}
+
+const char *format_name(int format)
+{
+	switch (format) {
+	case FORMAT_ZIP:
+		return "zip";
+	case FORMAT_NPY:
+		return "npy";
+	case FORMAT_SAFETENSORS:
+		return "safetensors";
+	}
+	return NULL;
 }
 
 uint64_t format_data_start(const void *head, size_t len)

@@ -31,4 +31,34 @@ int format_check(const char *path, uint64_t size, format_read_fn rd, void *ctx, 
  * behind a header of any length dedup chunk for chunk. */
 uint64_t format_data_start(const void *head, size_t len);
 
+/* One array of a known format (for `ckpt diff`): a safetensors tensor, a zip
+ * entry (torch.save keeps each tensor storage as archive/data/N), the array
+ * of an .npy file. */
+struct format_item {
+	const char *name;    /* tensor or entry name; "array" for .npy; valid during the call */
+	const char *layout;  /* what the header says besides where: "F32 [4,1024]" for a
+				tensor, the header dict for .npy, the JSON of a
+				safetensors __metadata__, "method M, N bytes, crc C"
+				from a zip entry's central header */
+	uint64_t begin, end; /* its bytes in the file: a zip entry's (compressed) data,
+				found through its local header; empty for
+				__metadata__ */
+};
+typedef int (*format_item_fn)(void *ctx, const struct format_item *it);
+
+enum { FORMAT_NONE = 0, FORMAT_ZIP = 1, FORMAT_NPY = 2, FORMAT_SAFETENSORS = 3 };
+/* "zip", "npy", "safetensors", or NULL for FORMAT_NONE. */
+const char *format_name(int format);
+
+/* Runs format_check's parse (the same reads: headers, the zip central
+ * directory, plus 30 bytes of each zip local header; never array data) and,
+ * when the file is fine, reports every item
+ * to cb in file order; cb returns 0, or a negative errno that stops the
+ * walk and is returned.
+ * Returns the FORMAT_* whose items were reported, FORMAT_NONE for no known
+ * format (or a zip central directory too large to walk), -EBADMSG (why) when
+ * malformed, or the read callback's negative errno. */
+int format_items(const char *path, uint64_t size, format_read_fn rd, void *ctx, format_item_fn cb,
+		 void *cb_ctx, char *why, size_t why_len);
+
 #endif

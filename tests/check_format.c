@@ -749,6 +749,91 @@ START_TEST(test_generated_files)
 }
 END_TEST
 
+/* ---- items (ckpt diff) ---- */
+
+struct items {
+	char text[2048]; /* "name|layout|begin|end;" per item */
+	int stop_at;	 /* return -ECANCELED at this item (1-based; 0: never) */
+	int seen;
+};
+
+static int items_cb(void *ctx, const struct format_item *it)
+{
+	struct items *x = ctx;
+	size_t l = strlen(x->text);
+
+	snprintf(x->text + l, sizeof(x->text) - l, "%s|%s|%llu|%llu;", it->name, it->layout,
+		 (unsigned long long)it->begin, (unsigned long long)it->end);
+	return ++x->seen == x->stop_at ? -ECANCELED : 0;
+}
+
+static int items_of(const char *name, struct items *x)
+{
+	size_t n;
+	unsigned char *b = load(fixdir, name, &n);
+	struct mem m = { .p = b, .n = n };
+	int rc = format_items(name, n, mem_read, &m, items_cb, x, why, sizeof(why));
+
+	free(b);
+	return rc;
+}
+
+START_TEST(test_items)
+{
+	struct items x = { 0 };
+	size_t n;
+	unsigned char *b;
+
+	/* header: 8 + N bytes; tensors in file order, __metadata__ last */
+	b = load(fixdir, "model.safetensors", &n);
+	uint64_t d = 8 + (b[0] | (uint64_t)b[1] << 8);
+	free(b);
+	ck_assert_int_eq(items_of("model.safetensors", &x), FORMAT_SAFETENSORS);
+	char want[1024];
+	snprintf(
+		want, sizeof(want),
+		"embed.weight|F32 [3,4]|%llu|%llu;embed.bias|F16 [4]|%llu|%llu;"
+		"mask|BOOL [2]|%llu|%llu;ids|I64 [3]|%llu|%llu;__metadata__|{\"format\":\"pt\"}|0|0;",
+		(unsigned long long)d, (unsigned long long)d + 48, (unsigned long long)d + 48,
+		(unsigned long long)d + 56, (unsigned long long)d + 56, (unsigned long long)d + 58,
+		(unsigned long long)d + 58, (unsigned long long)d + 82);
+	ck_assert_str_eq(x.text, want);
+
+	/* zip: each entry's data (past its padded local header), the CD's facts */
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(items_of("model.pt", &x), FORMAT_ZIP);
+	ck_assert_str_eq(x.text,
+			 "model/data.pkl|method 0, 224 bytes, crc e00fbe8f|64|288;"
+			 "model/data/0|method 0, 48 bytes, crc cce829ca|384|432;"
+			 "model/data/1|method 0, 12 bytes, crc 7bd5c66f|512|524;"
+			 "model/version|method 0, 2 bytes, crc 55679ed1|640|642;");
+
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(items_of("f4.npy", &x), FORMAT_NPY);
+	ck_assert_str_eq(
+		x.text,
+		"array|{'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }|128|176;");
+
+	/* no known format, a malformed one, a callback that stops */
+	memset(&x, 0, sizeof(x));
+	ck_assert_int_eq(items_of("trainer_state.json", &x), FORMAT_NONE);
+	ck_assert_str_eq(x.text, "");
+	b = load(fixdir, "model.pt", &n);
+	struct mem m = { .p = b, .n = n - 1 };
+	ck_assert_int_eq(
+		format_items("model.pt", n - 1, mem_read, &m, items_cb, &x, why, sizeof(why)),
+		-EBADMSG);
+	ck_assert_str_eq(x.text, "");
+	free(b);
+	memset(&x, 0, sizeof(x));
+	x.stop_at = 2;
+	ck_assert_int_eq(items_of("model.pt", &x), -ECANCELED);
+	ck_assert_int_eq(x.seen, 2);
+	ck_assert_str_eq(format_name(FORMAT_ZIP), "zip");
+	ck_assert_ptr_null(format_name(FORMAT_NONE));
+}
+END_TEST
+
 static Suite *format_suite(void)
 {
 	Suite *s = suite_create("format");
@@ -782,6 +867,7 @@ static Suite *format_suite(void)
 	tcase_add_test(tc, test_read_errors_pass_through);
 	tcase_add_test(tc, test_reads_are_small);
 	tcase_add_test(tc, test_generated_files);
+	tcase_add_test(tc, test_items);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -33,43 +33,17 @@
 #include <jansson.h>
 
 #include "chunk.h"
+#include "ckpt_cli.h"
 #include "meta.h"
 #include "policy.h"
 #include "store.h"
 
-enum {
-	CLI_OK = 0,
-	CLI_FAIL = 1,	   /* verification failure / operation failed */
-	CLI_USAGE = 2,	   /* usage error */
-	CLI_NOSTORE = 3,   /* store missing or unusable */
-	CLI_NOCKPT = 4,	   /* no such checkpoint */
-	CLI_TIMEOUT = 124, /* wait: nothing committed in time (timeout(1)'s code) */
-};
-
 #define CLI_MAX_ARGS 1024 /* positional words accepted on one line */
 #define EXPORT_BUF (1u << 20)
 
-struct cli {
-	const char *cmd;
-	const char *store_path;
-	bool json, all, dry_run, repair, follow;
-	const char *after; /* wait --after NAME */
-	double timeout;	   /* wait --timeout S (< 0: none) */
-	long last_n;	   /* log -n N (< 0: all) */
-	int64_t since;	   /* log --since TIME (0: all) */
-	char *mount_store; /* the store a mount point names (owned) */
-	char **args;	   /* positional words after STORE (not owned) */
-	size_t n_args;
-	struct store *st;
-	bool shared; /* opened STORE_SHARED beside a live mount */
-};
-
 /* ---- messages ------------------------------------------------------------- */
 
-static void cli_err(const struct cli *c, const char *what, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void cli_err(const struct cli *c, const char *what, const char *fmt, ...)
+void cli_err(const struct cli *c, const char *what, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -84,7 +58,7 @@ static void cli_err(const struct cli *c, const char *what, const char *fmt, ...)
 
 /* ---- formatting helpers --------------------------------------------------- */
 
-static void fmt_size(uint64_t v, char *buf, size_t len)
+void fmt_size(uint64_t v, char *buf, size_t len)
 {
 	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
 	double d = (double)v;
@@ -126,7 +100,7 @@ static void fmt_time(int64_t t, bool with_offset, char *buf, size_t len)
 	strncat(buf, off, len - strlen(buf) - 1);
 }
 
-static const char *kind_name(int kind)
+const char *kind_name(int kind)
 {
 	return kind == CKPT_FILE ? "file" : "dir";
 }
@@ -249,7 +223,7 @@ static void table_release(struct table *t)
 
 /* Sets key to v (stolen); records failure in *bad instead of returning it so
  * builders stay linear. */
-static void jset(json_t *o, const char *key, json_t *v, bool *bad)
+void jset(json_t *o, const char *key, json_t *v, bool *bad)
 {
 	if (!v || json_object_set_new(o, key, v) != 0)
 		*bad = true;
@@ -275,7 +249,7 @@ static json_t *jstr_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-static int json_print(const struct cli *c, json_t *root)
+int json_print(const struct cli *c, json_t *root)
 {
 	if (!root) {
 		cli_err(c, NULL, "building JSON: %s", strerror(ENOMEM));
@@ -345,12 +319,8 @@ out_fail:
 
 /* Opens c->store_path: read-only, or read-write with the STORE_SHARED retry
  * beside a mount. Returns a CLI exit code. Never creates a store. */
-/* How a command opens the store: read-only; read-write (the lock, or the
- * index only beside a mount); or the index only, never the lock (no
- * recovery runs), falling back to read-only unless --repair needs it. */
-enum { OPEN_READ = 0, OPEN_WRITE = 1, OPEN_INDEX = 2 };
-
-static int cli_open(struct cli *c, int mode)
+/* How a command opens the store: OPEN_* (ckpt_cli.h). */
+int cli_open(struct cli *c, int mode)
 {
 	char err[512] = "", idx[PATH_MAX];
 	struct stat sb;
@@ -360,7 +330,7 @@ static int cli_open(struct cli *c, int mode)
 	const char *opts = store_spec_options(c->store_path);
 	int dlen = opts ? (int)(opts - 1 - c->store_path) : (int)strlen(c->store_path);
 	char dir[PATH_MAX];
-	int r;
+	int r = -EINVAL; /* an unknown mode */
 
 	if (snprintf(dir, sizeof(dir), "%.*s", dlen, c->store_path) >= (int)sizeof(dir)) {
 		cli_err(c, c->store_path, "%s", strerror(ENAMETOOLONG));
@@ -412,11 +382,6 @@ static int cli_open(struct cli *c, int mode)
 	}
 	return CLI_OK;
 }
-
-enum {
-	RESOLVE_ABORTED = 1 << 0, /* also aborted display names */
-	RESOLVE_DELETED = 1 << 1, /* also the newest deleted checkpoint of the name */
-};
 
 /* Resolves name as the mount does: a live checkpoint of that name (a real
  * name shadows a virtual one), then the policy's latest name and
@@ -493,8 +458,7 @@ static int cli_resolve_info(struct cli *c, const char *name, int flags, struct c
 }
 
 /* cli_resolve_info with logical_bytes filled for staging and aborted ones. */
-static int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_info *out,
-		       int64_t *version)
+int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_info *out, int64_t *version)
 {
 	int r = cli_resolve_info(c, name, flags, out, version);
 
@@ -504,7 +468,7 @@ static int cli_resolve(struct cli *c, const char *name, int flags, struct ckpt_i
 }
 
 /* Reports a resolution failure; returns the exit code. */
-static int resolve_fail(const struct cli *c, const char *name, int r)
+int resolve_fail(const struct cli *c, const char *name, int r)
 {
 	if (r == -ENOENT) {
 		cli_err(c, name, "no such checkpoint");
@@ -1596,7 +1560,7 @@ static void remove_tree(int pfd, const char *name)
  * directory it goes in (*parent) and its name there (*base, inside *dest).
  * Refuses an existing path and names that cannot carry the temporary
  * suffix. CLI_OK, else the exit code with the error said. */
-static int export_dest(struct cli *c, char **dest, const char **parent, char **base)
+int export_dest(struct cli *c, char **dest, const char **parent, char **base)
 {
 	char *d = strdup(c->args[1]), *slash;
 	struct stat sb;
@@ -1640,7 +1604,7 @@ static int export_dest(struct cli *c, char **dest, const char **parent, char **b
 
 /* Renames the finished export tmp to base in dirfd, never over an existing
  * path. CLI_OK, else CLI_FAIL (said) with tmp left in place. */
-static int export_rename(struct cli *c, int dirfd, const char *tmp, const char *base)
+int export_rename(struct cli *c, int dirfd, const char *tmp, const char *base)
 {
 	struct stat sb;
 	int r = renameat2(dirfd, tmp, dirfd, base, RENAME_NOREPLACE);
@@ -1661,11 +1625,12 @@ static int export_rename(struct cli *c, int dirfd, const char *tmp, const char *
 	return CLI_OK;
 }
 
-static int export_report(struct cli *c, const struct ckpt_info *ci, const struct export_ctx *x)
+int export_report(struct cli *c, const struct ckpt_info *ci, uint64_t files, uint64_t bytes,
+		  const char *archive)
 {
 	if (!c->json) {
 		printf("exported %s to %s: %llu file(s), %llu bytes\n", ci->name, c->args[1],
-		       (unsigned long long)x->files, (unsigned long long)x->bytes);
+		       (unsigned long long)files, (unsigned long long)bytes);
 		return CLI_OK;
 	}
 	json_t *o = json_object();
@@ -1675,8 +1640,10 @@ static int export_report(struct cli *c, const struct ckpt_info *ci, const struct
 		jset(o, "name", json_string(ci->name), &bad);
 		jset(o, "dest", json_string(c->args[1]), &bad);
 		jset(o, "kind", json_string(kind_name(ci->kind)), &bad);
-		jset(o, "files", json_integer((json_int_t)x->files), &bad);
-		jset(o, "bytes", json_integer((json_int_t)x->bytes), &bad);
+		if (archive)
+			jset(o, "archive", json_string(archive), &bad);
+		jset(o, "files", json_integer((json_int_t)files), &bad);
+		jset(o, "bytes", json_integer((json_int_t)bytes), &bad);
 	}
 	if (bad) {
 		json_decref(o);
@@ -1696,6 +1663,8 @@ static int cmd_export(struct cli *c)
 	int64_t version = 0;
 	int rc, r, dirfd = -1;
 
+	if (export_is_tar(c->args[1]))
+		return cmd_export_tar(c); /* tools/ckpt_tar.c */
 	if ((rc = export_dest(c, &dest, &parent, &base)) != CLI_OK)
 		goto out_free_dest;
 	if ((rc = cli_open(c, false)) != CLI_OK)
@@ -1741,7 +1710,7 @@ static int cmd_export(struct cli *c)
 		rc = CLI_FAIL;
 		goto out_free_buf;
 	}
-	rc = export_report(c, &ci, &x);
+	rc = export_report(c, &ci, x.files, x.bytes, NULL);
 	goto out_free_buf;
 
 out_remove_tmp:
@@ -2204,11 +2173,23 @@ static const struct command commands[] = {
 	{ "stats", cmd_stats, 0, 0, 0, "stats STORE [--json]",
 	  "Store totals. JSON: {checkpoints, logical_bytes, stored_bytes, chunks,\n"
 	  "dedup_ratio, compression_ratio, raw_bytes, staging, aborted, deleted}.\n" },
-	{ "export", cmd_export, 2, 2, 0, "export STORE NAME DEST [--json]",
+	{ "export", cmd_export, 2, 2, 0, "export STORE NAME DEST|DEST.tar|DEST.tar.zst|- [--json]",
 	  "Copies a checkpoint (NAME may be the latest name or best_<metric>) to DEST: a\n"
 	  "directory for a directory checkpoint, a file for a single-file one; modes, mtimes\n"
 	  "and symlinks kept. An existing DEST is refused. Written under a temporary name\n"
-	  "beside DEST and renamed at the end.\n" },
+	  "beside DEST and renamed at the end. DEST ending in .tar (.tar.zst: zstd) or -\n"
+	  "(stdout) is a tar archive: NAME for a file checkpoint, NAME/... for a directory\n"
+	  "one, streamed one 1 MiB buffer at a time; a damaged chunk fails the export\n"
+	  "(exit 1) and leaves no archive end, so a reader sees it truncated.\n" },
+	{ "diff", cmd_diff, 2, 2, 0, "diff STORE A B [--json]",
+	  "Compares checkpoint A with B (each a name, the latest name, best_<metric>, or\n"
+	  "NAME~N) per file: added, removed, changed (with the bytes in changed chunks) or\n"
+	  "same; for safetensors, .npy and zip (torch.save) files also per tensor / zip\n"
+	  "entry. Chunk lists decide without reading data; only ranges that share a chunk\n"
+	  "with changed bytes are read. Prints one line per changed file and item, then\n"
+	  "counts. Exit 0 identical, 1 different, 2 trouble (or usage), 3, 4 as usual.\n"
+	  "JSON: {a, b, identical, files: [{path, status, type, size_a, size_b,\n"
+	  "changed_bytes, format, items: [{name, status}], items_same}], summary}.\n" },
 	{ "pin", cmd_pin, 1, 1, 0, "pin STORE NAME [--json]",
 	  "Pins a checkpoint: retention keeps it. JSON: its ls object.\n" },
 	{ "unpin", cmd_unpin, 1, 1, 0, "unpin STORE NAME [--json]",
@@ -2243,7 +2224,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"\n--json (anywhere after the command) prints JSON; ckpt COMMAND --help for more.\n"
 		"Exit codes: 0 ok, 1 verification failure or operation failed, 2 usage error,\n"
-		"3 store missing or unusable, 4 no such checkpoint, 124 wait timed out.\n"
+		"3 store missing or unusable, 4 no such checkpoint, 124 wait timed out;\n"
+		"diff: 0 identical, 1 different, 2 trouble.\n"
 		"STORE may also be a mount point: its .ckptfs/status names the store.\n"
 		"Without STORE (one word short), $CKPT_STORE is used.\n"
 		"STORE is a directory, or DIR?index=sqlite,chunks=dir|mem naming its backends\n"

@@ -10,7 +10,7 @@
 # stopped; the test services use their own sockets and ports anyway.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libsqlite3-dev sqlite3 zlib1g-dev libzstd-dev
-      libssl-dev libxxhash-dev libjansson-dev check libfuse3-dev fuse3 attr
+      libssl-dev libxxhash-dev libjansson-dev libarchive-dev check libfuse3-dev fuse3 attr
       clang clang-format libclang-rt-14-dev python3-numpy python3-torch man-db
       postgresql-15 libpq-dev ceph-mon ceph-osd ceph-common librados-dev)
 missing=()
