@@ -29,16 +29,16 @@
 #define FS_MAX_WORDS 256
 
 struct fs_args {
-	char *store;	      /* STORE as given (malloc'd) */
-	const char *mnt_arg;  /* MOUNTPOINT as given (in argv) */
+	char *store;		      /* STORE as given (malloc'd) */
+	const char *mnt_arg;	      /* MOUNTPOINT as given (in argv) */
 	struct fuse_cmdline_opts cmd; /* fuse_parse_cmdline's: -f, -d, -s, mountpoint */
-	char *words[FS_MAX_WORDS]; /* policy words (malloc'd) */
+	char *words[FS_MAX_WORDS];    /* policy words (malloc'd) */
 	size_t n_words;
 	char store_opts[256]; /* ",index=...,chunks=...": appended to STORE's address */
 	char opts_text[8192]; /* every -o option as given, comma-joined: the mount line's */
 	int quiet;	      /* -o quiet: no commit lines in the log */
 	int allow_other, default_permissions;
-	int clone_fd;	      /* FUSE loop: ckptfs's defaults, libfuse's names */
+	int clone_fd; /* FUSE loop: ckptfs's defaults, libfuse's names */
 	unsigned max_threads, max_idle_threads;
 	struct fs_commit_opts copts;
 };
@@ -48,8 +48,7 @@ enum { FS_KEY_POLICY, FS_KEY_COMMIT, FS_KEY_STORE, FS_KEY_OWN, FS_KEY_FUSE };
 
 #define FS_POLICY_OPT(k) FUSE_OPT_KEY(k, FS_KEY_POLICY), FUSE_OPT_KEY(k "=", FS_KEY_POLICY)
 /* an option stored in struct fs_args, then noted by fs_opt_proc with key */
-#define FS_ARG_OPT(t, field, v, key) \
-	{ t, offsetof(struct fs_args, field), v }, FUSE_OPT_KEY(t, key)
+#define FS_ARG_OPT(t, field, v, key) { t, offsetof(struct fs_args, field), v }, FUSE_OPT_KEY(t, key)
 
 static const struct fuse_opt fs_opt_spec[] = {
 	FS_POLICY_OPT("keep_last"),
@@ -74,7 +73,7 @@ static const struct fuse_opt fs_opt_spec[] = {
 	/* noted, and left for libfuse */
 	FS_ARG_OPT("allow_other", allow_other, 1, FS_KEY_FUSE),
 	FS_ARG_OPT("default_permissions", default_permissions, 1, FS_KEY_FUSE),
-	FUSE_OPT_END
+	FUSE_OPT_END,
 };
 
 static void fs_usage(FILE *f)
@@ -480,8 +479,8 @@ static int fs_session_new(struct fs *fs, const char *store_path, struct fs_sessi
 		said += 3;
 		n -= 3;
 	}
-	fprintf(stderr, "ckptfs: unknown option%s '%.*s'\n", strpbrk(said, ", ") ? "s" : "",
-		(int)n, said);
+	fprintf(stderr, "ckptfs: unknown option%s '%.*s'\n", strpbrk(said, ", ") ? "s" : "", (int)n,
+		said);
 	return -EINVAL;
 }
 
@@ -595,7 +594,8 @@ int main(int argc, char **argv)
 		goto out_release_state;
 	fs_detach_end(detach_fd, true);
 	detach_fd = -1;
-	fs_log_capture = a.cmd.foreground && !a.cmd.debug; /* a daemon's stderr is /dev/null anyway */
+	fs_log_capture = a.cmd.foreground &&
+		!a.cmd.debug; /* a daemon's stderr is /dev/null anyway */
 	fs_log(LOG_NOTICE, "mount store=%s mnt=%s options=%s", store_dir(st), mnt, a.opts_text);
 	rc = fs_sd_ready_start(&ready, mnt); /* Type=notify: READY=1 once the mount answers */
 	if (rc < 0)
