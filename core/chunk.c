@@ -36,7 +36,43 @@
 struct chunk_store {
 	const struct chunk_backend_ops *ops; /* == be->ops, one load shorter */
 	struct chunk_backend *be;
+	struct chunk_counters n; /* atomic adds (chunk_count) */
 };
+
+static void chunk_count(uint64_t *counter, uint64_t n)
+{
+	__atomic_add_fetch(counter, n, __ATOMIC_RELAXED);
+}
+
+void chunk_store_counters(struct chunk_store *cs, struct chunk_counters *out)
+{
+	out->reads = __atomic_load_n(&cs->n.reads, __ATOMIC_RELAXED);
+	out->read_bytes = __atomic_load_n(&cs->n.read_bytes, __ATOMIC_RELAXED);
+	out->writes = __atomic_load_n(&cs->n.writes, __ATOMIC_RELAXED);
+	out->dedup_hits = __atomic_load_n(&cs->n.dedup_hits, __ATOMIC_RELAXED);
+	out->verify_failures = __atomic_load_n(&cs->n.verify_failures, __ATOMIC_RELAXED);
+}
+
+/* Counts a put's result (chunk_put_ref's return value) and returns it. */
+static int chunk_count_put(struct chunk_store *cs, int rc)
+{
+	if (rc >= 0)
+		chunk_count(rc ? &cs->n.writes : &cs->n.dedup_hits, 1);
+	return rc;
+}
+
+/* Counts a read's result and returns it: a damaged chunk (-EIO), or one
+ * served (chunk_get's ref; NULL for chunk_verify, which serves none). */
+static int chunk_count_read(struct chunk_store *cs, int rc, const struct chunk_ref *served)
+{
+	if (rc == -EIO)
+		chunk_count(&cs->n.verify_failures, 1);
+	if (rc == 0 && served) {
+		chunk_count(&cs->n.reads, 1);
+		chunk_count(&cs->n.read_bytes, served->raw_len);
+	}
+	return rc;
+}
 
 static pthread_key_t zstd_cctx_key, zstd_dctx_key;
 static pthread_once_t zstd_key_once = PTHREAD_ONCE_INIT;
@@ -457,7 +493,7 @@ int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_r
 			/* may be an un-barriered put of this or a crashed session */
 			if (cs->ops->reuse)
 				cs->ops->reuse(cs->be, ref->hash);
-			return 0;
+			return chunk_count_put(cs, 0);
 		}
 		if (rc < 0 && rc != -ENOENT)
 			return rc;
@@ -502,7 +538,7 @@ int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_r
 	}
 out_free_cbuf:
 	free(cbuf);
-	return rc;
+	return chunk_count_put(cs, rc);
 }
 
 /* ---- get / has / release / verify / size ---- */
@@ -521,7 +557,7 @@ int chunk_get(struct chunk_store *cs, const struct chunk_ref *ref, void *buf, si
 		rc = -EIO;
 	if (rc == -EIO && buf)
 		memset(buf, 0, ref->raw_len); /* never hand out wrong bytes */
-	return rc;
+	return chunk_count_read(cs, rc, ref);
 }
 
 void chunk_prefetch(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
@@ -575,7 +611,7 @@ int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], uin
 			rc = -EIO;
 	}
 	free(raw);
-	return rc;
+	return chunk_count_read(cs, rc, NULL);
 }
 
 static int chunk_stat(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],

@@ -67,6 +67,19 @@ int chunk_store_open_with(const struct chunk_opts *opts, struct chunk_store **ou
 int chunk_store_open(const char *dir, struct chunk_store **out);
 void chunk_store_close(struct chunk_store *cs);
 
+/* What a chunk store did since it was opened (chunk_store_counters). */
+struct chunk_counters {
+	uint64_t reads;		  /* chunk_get calls that returned their chunk */
+	uint64_t read_bytes;	  /* the raw bytes they returned */
+	uint64_t writes;	  /* chunks stored by chunk_put*: new or rewritten objects */
+	uint64_t dedup_hits;	  /* chunk_put* calls whose chunk was already stored */
+	uint64_t verify_failures; /* chunk_get / chunk_verify calls that found their
+				     chunk damaged (-EIO) */
+};
+
+/* A snapshot of cs's counters (each exact, read atomically one by one). */
+void chunk_store_counters(struct chunk_store *cs, struct chunk_counters *out);
+
 /* SHA-256 of data. */
 void chunk_hash(const void *data, size_t len, uint8_t out[CHUNK_HASH_LEN]);
 /* XXH3-64 of data. */

@@ -330,6 +330,11 @@ void store_close(struct store *st)
 	free(st);
 }
 
+void store_chunk_counters(const struct store *st, struct chunk_counters *out)
+{
+	chunk_store_counters(st->cs, out);
+}
+
 const char *store_dir(const struct store *st)
 {
 	return st->dir;

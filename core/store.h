@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/types.h>
 
+#include "chunk.h"
 #include "meta.h"
 #include "policy.h"
 #include "retain.h"
@@ -113,6 +114,8 @@ void store_close(struct store *st);
 
 /* The store's directory, and whether it was opened read-only. */
 const char *store_dir(const struct store *st);
+/* What the store's chunk store did since the store was opened (chunk.h). */
+void store_chunk_counters(const struct store *st, struct chunk_counters *out);
 bool store_readonly(const struct store *st);
 
 /* true when another process changed the index since the last call

@@ -250,31 +250,48 @@ static void fs_gen_metrics(struct fs *fs, struct fs_buf *b)
 	static const struct {
 		const char *name, *help;
 		size_t off;
+		bool chunk; /* of struct chunk_counters, else of struct fs_metrics */
 	} counters[] = {
 		{ "ckptfs_commits_total", "Checkpoints this mount committed.",
-		  offsetof(struct fs_metrics, commits) },
+		  offsetof(struct fs_metrics, commits), false },
 		{ "ckptfs_aborts_total", "Checkpoints this mount aborted.",
-		  offsetof(struct fs_metrics, aborts) },
+		  offsetof(struct fs_metrics, aborts), false },
 		{ "ckptfs_deletions_total", "Checkpoints this mount deleted (rm and retention).",
-		  offsetof(struct fs_metrics, deletions) },
+		  offsetof(struct fs_metrics, deletions), false },
 		{ "ckptfs_reads_total", "Read requests served from checkpoints.",
-		  offsetof(struct fs_metrics, reads) },
+		  offsetof(struct fs_metrics, reads), false },
 		{ "ckptfs_read_bytes_total", "Bytes read from checkpoints.",
-		  offsetof(struct fs_metrics, read_bytes) },
+		  offsetof(struct fs_metrics, read_bytes), false },
 		{ "ckptfs_writes_total", "Write requests into staging checkpoints.",
-		  offsetof(struct fs_metrics, writes) },
+		  offsetof(struct fs_metrics, writes), false },
 		{ "ckptfs_write_bytes_total", "Bytes written into staging checkpoints.",
-		  offsetof(struct fs_metrics, write_bytes) },
+		  offsetof(struct fs_metrics, write_bytes), false },
 		{ "ckptfs_read_failures_total",
 		  "Reads that failed verification (EIO/EBADMSG: damaged data).",
-		  offsetof(struct fs_metrics, read_failures) },
+		  offsetof(struct fs_metrics, read_failures), false },
+		{ "ckptfs_chunk_reads_total", "Chunks read from the chunk store and verified.",
+		  offsetof(struct chunk_counters, reads), true },
+		{ "ckptfs_chunk_read_bytes_total", "Bytes of those chunks (uncompressed).",
+		  offsetof(struct chunk_counters, read_bytes), true },
+		{ "ckptfs_chunk_writes_total",
+		  "Chunks stored: new ones, and damaged ones rewritten.",
+		  offsetof(struct chunk_counters, writes), true },
+		{ "ckptfs_chunk_dedup_hits_total", "Chunks saved that were stored already.",
+		  offsetof(struct chunk_counters, dedup_hits), true },
+		{ "ckptfs_chunk_verify_failures_total",
+		  "Chunks found damaged when read or verified (never handed out).",
+		  offsetof(struct chunk_counters, verify_failures), true },
 	};
 	struct store_stats s;
+	struct chunk_counters cc;
 	uint64_t cum = 0;
 
-	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+	store_chunk_counters(fs->st, &cc);
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		const char *base = counters[i].chunk ? (const char *)&cc : (const char *)&fs->m;
 		fs_metric(b, counters[i].name, "counter", counters[i].help,
-			  fs_load((const uint64_t *)((const char *)&fs->m + counters[i].off)));
+			  fs_load((const uint64_t *)(base + counters[i].off)));
+	}
 	memset(&s, 0, sizeof(s));
 	int rc = store_stats(fs->st, &s);
 	if (rc < 0) {

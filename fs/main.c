@@ -1,15 +1,20 @@
-/* ckptfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]
+/* ckptfs STORE MOUNTPOINT [-f] [-d] [-s] [-o OPTION[,OPTION...]]
  *
- * Policy options (policy.h keys) are stored in the store's policy; every
- * other -o option goes to FUSE. Errors before mounting (unusable store,
- * store already mounted, bad option) are one line on stderr and exit 1:
- * without -f the parent waits for the child to mount before exiting, so it
- * can report them. */
+ * The command line goes through libfuse's parser: fuse_opt_parse with
+ * ckptfs's templates takes STORE and ckptfs's own options (policy options
+ * are stored in the store's policy), fuse_parse_cmdline the mount point
+ * and -f/-d/-s/-h/-V, and fuse_session_new every FUSE and mount option,
+ * refusing (and naming) the ones nobody knows. Errors before mounting
+ * (bad or unknown option, unusable store, store already mounted) are one
+ * line on stderr and exit 1, and the session is made before the store is
+ * opened, so a refused command line stores nothing: without -f the parent
+ * waits for the child to mount before exiting, so it can report them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,77 +28,140 @@
 
 #define FS_MAX_WORDS 256
 
-static const char *const fs_policy_keys[] = { "keep_last",    "keep_best",   "keep_every",
-					      "metric",	      "compress",    "settle_ms",
-					      "hide_virtual", "latest_name", "best_prefix",
-					      "plain" };
-
 struct fs_args {
-	const char *store, *mnt;
-	bool foreground, debug;
-	char *words[FS_MAX_WORDS]; /* policy words: point into opts copies */
+	char *store;		      /* STORE as given (malloc'd) */
+	const char *mnt_arg;	      /* MOUNTPOINT as given (in argv) */
+	struct fuse_cmdline_opts cmd; /* fuse_parse_cmdline's: -f, -d, -s, mountpoint */
+	char *words[FS_MAX_WORDS];    /* policy words (malloc'd) */
 	size_t n_words;
-	char fuse_opts[8192];
 	char store_opts[256]; /* ",index=...,chunks=...": appended to STORE's address */
-	char opts_text[8192]; /* every -o list as given, comma-joined: the mount line's */
-	bool quiet;	      /* -o quiet: no commit lines in the log */
-	char *copies[FS_MAX_WORDS];
-	size_t n_copies;
+	char opts_text[8192]; /* every -o option as given, comma-joined: the mount line's */
+	int quiet;	      /* -o quiet: no commit lines in the log */
+	int allow_other, default_permissions;
+	int clone_fd; /* FUSE loop: ckptfs's defaults, libfuse's names */
+	unsigned max_threads, max_idle_threads;
 	struct fs_commit_opts copts;
+};
+
+/* fs_opt_proc's keys for ckptfs's -o options. */
+enum { FS_KEY_POLICY, FS_KEY_COMMIT, FS_KEY_STORE, FS_KEY_OWN, FS_KEY_FUSE };
+
+#define FS_POLICY_OPT(k) FUSE_OPT_KEY(k, FS_KEY_POLICY), FUSE_OPT_KEY(k "=", FS_KEY_POLICY)
+/* an option stored in struct fs_args, then noted by fs_opt_proc with key */
+#define FS_ARG_OPT(t, field, v, key) { t, offsetof(struct fs_args, field), v }, FUSE_OPT_KEY(t, key)
+
+static const struct fuse_opt fs_opt_spec[] = {
+	FS_POLICY_OPT("keep_last"),
+	FS_POLICY_OPT("keep_best"),
+	FS_POLICY_OPT("keep_every"),
+	FS_POLICY_OPT("metric"),
+	FS_POLICY_OPT("compress"),
+	FS_POLICY_OPT("settle_ms"),
+	FS_POLICY_OPT("hide_virtual"),
+	FS_POLICY_OPT("latest_name"),
+	FS_POLICY_OPT("best_prefix"),
+	FS_POLICY_OPT("plain"),
+	FUSE_OPT_KEY("commit=", FS_KEY_COMMIT),
+	FUSE_OPT_KEY("commit_marker=", FS_KEY_COMMIT),
+	FUSE_OPT_KEY("commit_timeout_ms=", FS_KEY_COMMIT),
+	FUSE_OPT_KEY("index=", FS_KEY_STORE),
+	FUSE_OPT_KEY("chunks=", FS_KEY_STORE),
+	FS_ARG_OPT("quiet", quiet, 1, FS_KEY_OWN),
+	FS_ARG_OPT("clone_fd", clone_fd, 1, FS_KEY_OWN),
+	FS_ARG_OPT("max_threads=%u", max_threads, 0, FS_KEY_OWN),
+	FS_ARG_OPT("max_idle_threads=%u", max_idle_threads, 0, FS_KEY_OWN),
+	/* noted, and left for libfuse */
+	FS_ARG_OPT("allow_other", allow_other, 1, FS_KEY_FUSE),
+	FS_ARG_OPT("default_permissions", default_permissions, 1, FS_KEY_FUSE),
+	FUSE_OPT_END,
 };
 
 static void fs_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ckptfs STORE MOUNTPOINT [-f] [-d] [-o OPTION[,OPTION...]]\n"
+		"usage: ckptfs STORE MOUNTPOINT [-f] [-d] [-s] [-o OPTION[,OPTION...]]\n"
 		"       ckptfs -h|--help | -V|--version\n"
-		"policy options: keep_last=N keep_best=K metric=NAME:min|max keep_every=N\n"
-		"  compress=none|zlib|zstd|auto settle_ms=N hide_virtual latest_name=NAME\n"
-		"  best_prefix=PREFIX plain=GLOB[:GLOB...]\n"
-		"mount options: commit=close|rename commit_marker=GLOB commit_timeout_ms=N;\n"
-		"store options: index=sqlite chunks=dir|mem (checked against the ones the\n"
-		"  store recorded when it was made; also as STORE?index=sqlite,chunks=dir)\n"
-		"  other options go to FUSE (allow_other brings default_permissions)\n");
+		"policy options (stored in the store's policy):\n"
+		"    -o keep_last=N  -o keep_best=K  -o keep_every=N  -o metric=NAME:min|max\n"
+		"    -o compress=none|zlib|zstd|auto  -o settle_ms=N  -o hide_virtual[=false]\n"
+		"    -o latest_name=NAME  -o best_prefix=PREFIX  -o plain=GLOB[:GLOB...]\n"
+		"mount options:\n"
+		"    -o commit=close|rename  -o commit_marker=GLOB  -o commit_timeout_ms=N\n"
+		"    -o quiet               no commit lines in the log\n"
+		"    -o index=sqlite -o chunks=dir  the store's backends (checked against the\n"
+		"                           recorded ones; also as STORE?index=sqlite,chunks=dir)\n"
+		"    -o max_threads=N -o max_idle_threads=N  FUSE worker threads (32 and 8)\n"
+		"    -o allow_other         brings -o default_permissions along\n");
 }
 
-static bool fs_is_policy_key(const char *word)
+/* "/dev/fd/N": a /dev/fuse descriptor the caller opened and mounted (as
+ * CSI drivers pass it); fuse_session_mount serves it as it is. */
+static bool fs_is_devfd(const char *mnt)
 {
-	size_t kl = strcspn(word, "=");
-	for (size_t i = 0; i < sizeof(fs_policy_keys) / sizeof(fs_policy_keys[0]); i++)
-		if (strlen(fs_policy_keys[i]) == kl && strncmp(fs_policy_keys[i], word, kl) == 0)
-			return true;
-	return false;
+	unsigned fd;
+	int end = 0;
+	return sscanf(mnt, "/dev/fd/%u%n", &fd, &end) == 1 && end > 0 && mnt[end] == '\0';
 }
 
-/* commit=close|rename, commit_marker=GLOB, commit_timeout_ms=N: 1 when
- * word is one of them (stored in o), 0 when not, -EINVAL (said on stderr)
- * when its value is bad. */
+/* libfuse's own messages: kept while we set up (the pieces of one message
+ * joined), so an error before mounting is one line; passed to the log
+ * afterwards. */
+static bool fs_log_capture = true;
+static char fs_log_last[512];
+static bool fs_log_ended = true; /* fs_log_last ended with a newline */
+
+static void fs_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	if (!fs_log_capture) {
+		fs_vlog((int)level, fmt, ap); /* fuse_log_level is syslog's order */
+		return;
+	}
+	size_t used = fs_log_ended ? 0 : strlen(fs_log_last);
+	vsnprintf(fs_log_last + used, sizeof(fs_log_last) - used, fmt, ap);
+	used = strlen(fs_log_last);
+	fs_log_ended = used && fs_log_last[used - 1] == '\n';
+}
+
+/* Forgets what libfuse said so far. */
+static void fs_fuse_forget(void)
+{
+	fs_log_last[0] = '\0';
+	fs_log_ended = true;
+}
+
+/* What libfuse said last, without "fuse: " and the newline; otherwise
+ * when it said nothing. */
+static const char *fs_fuse_said(const char *otherwise)
+{
+	fs_log_last[strcspn(fs_log_last, "\n")] = '\0';
+	if (!fs_log_last[0])
+		return otherwise;
+	return strncmp(fs_log_last, "fuse: ", 6) == 0 ? fs_log_last + 6 : fs_log_last;
+}
+
+/* commit=close|rename, commit_marker=GLOB, commit_timeout_ms=N into o; 0,
+ * or -EINVAL (said on stderr) when the value is bad. */
 static int fs_take_commit_opt(struct fs_commit_opts *o, const char *word)
 {
-	const char *v = strchr(word, '=');
-	size_t kl = v ? (size_t)(v - word) : strlen(word);
+	const char *v = strchr(word, '=') + 1; /* the templates end with '=' */
+	size_t kl = (size_t)(v - 1 - word);
 	char *end;
-	if (!v)
-		return 0;
-	v++;
-	if (kl == 6 && strncmp(word, "commit", 6) == 0) {
+	if (kl == 6) {
 		if (strcmp(v, "close") != 0 && strcmp(v, "rename") != 0)
 			goto out_bad;
 		o->rename_only = strcmp(v, "rename") == 0;
-	} else if (kl == 13 && strncmp(word, "commit_marker", 13) == 0) {
+	} else if (kl == 13) {
 		if (!v[0] || strchr(v, '/') || strlen(v) >= sizeof(o->marker))
 			goto out_bad;
 		snprintf(o->marker, sizeof(o->marker), "%s", v);
-	} else if (kl == 17 && strncmp(word, "commit_timeout_ms", 17) == 0) {
+	} else {
 		errno = 0;
 		long long ms = strtoll(v, &end, 10);
 		if (errno || end == v || *end || ms < 0)
 			goto out_bad;
 		o->timeout_ms = ms;
-	} else {
-		return 0;
 	}
-	return 1;
+	return 0;
 out_bad:
 	fprintf(stderr,
 		"ckptfs: bad option: %s (commit=close|rename, commit_marker=GLOB without '/', "
@@ -102,112 +170,98 @@ out_bad:
 	return -EINVAL;
 }
 
-static int fs_add_opts(struct fs_args *a, const char *list)
+/* Appends ",text" to buf (of size cap); -1 (said) when it does not fit. */
+static int fs_append(char *buf, size_t cap, const char *text)
 {
-	if (a->n_copies >= FS_MAX_WORDS)
-		return -E2BIG;
-	size_t tl = strlen(a->opts_text);
-	int tn = snprintf(a->opts_text + tl, sizeof(a->opts_text) - tl, "%s%s", tl ? "," : "",
-			  list);
-	if (tn < 0 || (size_t)tn >= sizeof(a->opts_text) - tl)
-		return -E2BIG;
-	char *copy = strdup(list);
-	if (!copy)
-		return -ENOMEM;
-	a->copies[a->n_copies++] = copy;
-	char *save = NULL;
-	for (char *w = strtok_r(copy, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-		int taken = fs_take_commit_opt(&a->copts, w);
-		if (taken < 0)
-			return taken;
-		if (taken)
-			continue;
-		if (strcmp(w, "quiet") == 0) {
-			a->quiet = true;
-			continue;
-		}
-		if (!strncmp(w, "index=", 6) || !strncmp(w, "chunks=", 7)) {
-			size_t used = strlen(a->store_opts);
-			int n = snprintf(a->store_opts + used, sizeof(a->store_opts) - used, ",%s",
-					 w);
-			if (n < 0 || (size_t)n >= sizeof(a->store_opts) - used)
-				return -E2BIG;
-			continue;
-		}
-		if (fs_is_policy_key(w)) {
-			if (a->n_words >= FS_MAX_WORDS)
-				return -E2BIG;
-			a->words[a->n_words++] = w;
-			continue;
-		}
-		size_t used = strlen(a->fuse_opts);
-		int n = snprintf(a->fuse_opts + used, sizeof(a->fuse_opts) - used, ",%s", w);
-		if (n < 0 || (size_t)n >= sizeof(a->fuse_opts) - used)
-			return -E2BIG;
-	}
-	return 0;
-}
-
-/* true when the comma-separated list (with a leading comma) holds word. */
-static bool fs_opts_have(const char *list, const char *word)
-{
-	size_t wl = strlen(word);
-	for (const char *p = strstr(list, word); p; p = strstr(p + 1, word))
-		if (p > list && p[-1] == ',' && (p[wl] == ',' || p[wl] == '\0'))
-			return true;
-	return false;
-}
-
-/* allow_other without default_permissions would let every user do what
- * the mounting user may: the kernel checks the mode bits we report only
- * with default_permissions, so allow_other always brings it along. */
-static int fs_secure_allow_other(struct fs_args *a)
-{
-	if (!fs_opts_have(a->fuse_opts, "allow_other") ||
-	    fs_opts_have(a->fuse_opts, "default_permissions"))
+	size_t used = strlen(buf);
+	int n = snprintf(buf + used, cap - used, "%s%s", used ? "," : "", text);
+	if (n >= 0 && (size_t)n < cap - used)
 		return 0;
-	size_t used = strlen(a->fuse_opts);
-	int n = snprintf(a->fuse_opts + used, sizeof(a->fuse_opts) - used, ",default_permissions");
-	return n < 0 || (size_t)n >= sizeof(a->fuse_opts) - used ? -E2BIG : 0;
+	buf[used] = '\0';
+	fprintf(stderr, "ckptfs: too many options\n");
+	return -1;
 }
 
-static int fs_parse_args(int argc, char **argv, struct fs_args *a)
+/* fuse_opt_parse's callback: 0 takes arg, 1 leaves it for libfuse
+ * (fuse_parse_cmdline, then fuse_session_new), -1 refuses it (said). */
+static int fs_opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *s = argv[i];
-		if (strcmp(s, "-f") == 0) {
-			a->foreground = true;
-		} else if (strcmp(s, "-d") == 0) {
-			a->debug = a->foreground = true;
-		} else if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-			fs_usage(stdout);
-			exit(0);
-		} else if (strcmp(s, "-V") == 0 || strcmp(s, "--version") == 0) {
-			printf("ckptfs %s\n", CKPT_VERSION);
-			exit(0);
-		} else if (strcmp(s, "-o") == 0) {
-			if (++i >= argc)
-				return -EINVAL;
-			int rc = fs_add_opts(a, argv[i]);
-			if (rc < 0)
-				return rc;
-		} else if (strncmp(s, "-o", 2) == 0) {
-			int rc = fs_add_opts(a, s + 2);
-			if (rc < 0)
-				return rc;
-		} else if (s[0] == '-') {
-			return -EINVAL;
-		} else if (!a->store) {
-			a->store = s;
-		} else if (!a->mnt) {
-			a->mnt = s;
-		} else {
-			return -EINVAL;
+	struct fs_args *a = data;
+	(void)outargs;
+	if (key == FUSE_OPT_KEY_NONOPT) {
+		if (a->store) {
+			a->mnt_arg = a->mnt_arg ? a->mnt_arg : arg;
+			return 1; /* the mount point; a third one is refused there */
 		}
+		a->store = strdup(arg);
+		return a->store ? 0 : -1;
 	}
-	if (fs_secure_allow_other(a) < 0)
-		return -E2BIG;
-	return a->store && a->mnt ? 0 : -EINVAL;
+	if (arg[0] == '-') /* -f, -d, -s, -h, -V... */
+		return 1;
+	if (fs_append(a->opts_text, sizeof(a->opts_text), arg) < 0)
+		return -1;
+	switch (key) {
+	case FS_KEY_POLICY:
+		if (a->n_words >= FS_MAX_WORDS) {
+			fprintf(stderr, "ckptfs: too many options\n");
+			return -1;
+		}
+		a->words[a->n_words] = strdup(arg);
+		return a->words[a->n_words++] ? 0 : -1;
+	case FS_KEY_COMMIT:
+		return fs_take_commit_opt(&a->copts, arg) < 0 ? -1 : 0;
+	case FS_KEY_STORE:
+		return fs_append(a->store_opts, sizeof(a->store_opts), arg);
+	case FS_KEY_OWN:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+/* Parses the command line into a and args (what is left for
+ * fuse_session_new); --help and --version answer and exit 0. -EINVAL with
+ * one line said (the usage when STORE or MOUNTPOINT is missing). */
+static int fs_parse_args(struct fuse_args *args, struct fs_args *a)
+{
+	struct stat mst;
+	if (fuse_opt_parse(args, a, fs_opt_spec, fs_opt_proc) < 0)
+		goto out_said;
+	/* before the user's options, which may replace them; with a subtype
+	 * fuse_parse_cmdline adds none of its own */
+	if (fuse_opt_insert_arg(args, 1, "-osubtype=ckptfs,max_read=1048576") < 0 ||
+	    (a->allow_other && !a->default_permissions &&
+	     fuse_opt_add_arg(args, "-odefault_permissions") < 0)) {
+		fprintf(stderr, "ckptfs: out of memory\n");
+		return -ENOMEM;
+	}
+	if (a->mnt_arg && !fs_is_devfd(a->mnt_arg) &&
+	    (stat(a->mnt_arg, &mst) < 0 || !S_ISDIR(mst.st_mode))) {
+		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", a->mnt_arg,
+			stat(a->mnt_arg, &mst) < 0 ? strerror(errno) : "not a directory");
+		return -ENOTDIR;
+	}
+	if (fuse_parse_cmdline(args, &a->cmd) < 0)
+		goto out_said;
+	if (a->cmd.show_help) {
+		fs_usage(stdout);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		exit(0);
+	}
+	if (a->cmd.show_version) {
+		printf("ckptfs %s\n", CKPT_VERSION);
+		exit(0);
+	}
+	if (a->store && a->cmd.mountpoint)
+		return 0;
+	fs_usage(stderr);
+	return -EINVAL;
+out_said:
+	if (fs_log_last[0])
+		fprintf(stderr, "ckptfs: %s\n", fs_fuse_said(""));
+	return -EINVAL;
 }
 
 static char *fs_abspath(const char *p)
@@ -221,15 +275,6 @@ static char *fs_abspath(const char *p)
 	if (asprintf(&out, "%s/%s", cwd, p) < 0)
 		return NULL;
 	return out;
-}
-
-/* "/dev/fd/N": a /dev/fuse descriptor the caller opened and mounted (as
- * CSI drivers pass it); fuse_session_mount serves it as it is. */
-static bool fs_is_devfd(const char *mnt)
-{
-	unsigned fd;
-	int end = 0;
-	return sscanf(mnt, "/dev/fd/%u%n", &fd, &end) == 1 && end > 0 && mnt[end] == '\0';
 }
 
 /* Without -f: fork now, the parent waits for the child's verdict. */
@@ -275,21 +320,6 @@ static void fs_detach_end(int fd, bool ok)
 	ssize_t r = write(fd, &c, 1);
 	(void)r;
 	close(fd);
-}
-
-/* libfuse's own messages: kept (last one) while we set up, so an error
- * before mounting is one line; passed to stderr afterwards. */
-static bool fs_log_capture = true;
-static char fs_log_last[512];
-
-static void fs_fuse_log(enum fuse_log_level level, const char *fmt, va_list ap)
-{
-	if (!fs_log_capture) {
-		fs_vlog((int)level, fmt, ap); /* fuse_log_level is syslog's order */
-		return;
-	}
-	vsnprintf(fs_log_last, sizeof(fs_log_last), fmt, ap);
-	fs_log_last[strcspn(fs_log_last, "\n")] = '\0';
 }
 
 static int fs_init_state(struct fs *fs, struct store *st)
@@ -357,39 +387,30 @@ out_free:
 	return rc;
 }
 
-/* Parses the command line and resolves both paths (*store_path, *mnt:
- * malloc'd); one line said on failure. */
-static int fs_load_args(int argc, char **argv, struct fs_args *a, char **store_path, char **mnt)
+/* Parses the command line (args: what is left for libfuse) and makes
+ * *store_path, STORE's absolute address with -o index=,chunks= joined to
+ * its own options (after its '?', if any); malloc'd. One line said on
+ * failure. */
+static int fs_load_args(struct fuse_args *args, struct fs_args *a, char **store_path)
 {
-	if (fs_parse_args(argc, argv, a) < 0) {
-		fs_usage(stderr);
-		return -EINVAL;
-	}
+	int rc = fs_parse_args(args, a);
+	if (rc < 0)
+		return rc;
 	char *path = fs_abspath(a->store);
-	*mnt = fs_abspath(a->mnt);
-	*store_path = NULL;
-	/* -o index=,chunks= join STORE's own options (after its '?', if any) */
 	const char *sopts = path ? store_spec_options(path) : NULL;
+	*store_path = NULL;
 	if (path &&
 	    asprintf(store_path, "%s%s%s", path,
 		     !a->store_opts[0]	? ""
 			     : !sopts	? "?"
 			     : sopts[0] ? ","
 					: "",
-		     a->store_opts + (a->store_opts[0] != 0)) < 0)
+		     a->store_opts) < 0)
 		*store_path = NULL;
 	free(path);
-	if (!*store_path || !*mnt) {
+	if (!*store_path) {
 		fprintf(stderr, "ckptfs: out of memory\n");
 		return -ENOMEM;
-	}
-	struct stat mst;
-	if (fs_is_devfd(*mnt))
-		return 0;
-	if (stat(*mnt, &mst) < 0 || !S_ISDIR(mst.st_mode)) {
-		fprintf(stderr, "ckptfs: mountpoint %s: %s\n", a->mnt,
-			stat(*mnt, &mst) < 0 ? strerror(errno) : "not a directory");
-		return -ENOTDIR;
 	}
 	return 0;
 }
@@ -415,13 +436,53 @@ static struct store *fs_open_store(struct fs_args *a, const char *store_path)
 	return st;
 }
 
-/* The FUSE session and the option vector it was made from. */
+/* The FUSE session and the options it was made from. */
 struct fs_session {
-	char opts[sizeof(((struct fs_args *)0)->fuse_opts) + 2 * PATH_MAX + 128];
-	char *argv[5];
 	struct fuse_args args;
 	struct fuse_session *se;
 };
+
+/* Makes the session from the options left for libfuse, with the store's
+ * directory as fsname (findmnt's SOURCE; "," and "\\" escaped for libfuse's
+ * option parser): every FUSE and mount option is checked here, before
+ * anything is opened. -EINVAL with one line said, naming unknown options. */
+static int fs_session_new(struct fs *fs, const char *store_path, struct fs_session *s)
+{
+	static const char unknown[] = "unknown option(s): `";
+	const char *sopts = store_spec_options(store_path);
+	size_t dl = sopts ? (size_t)(sopts - 1 - store_path) : strlen(store_path);
+	char opt[2 * PATH_MAX + 16] = "-ofsname=", *o = opt + strlen(opt);
+	for (size_t i = 0; i < dl && o < opt + sizeof(opt) - 2; i++) {
+		if (store_path[i] == ',' || store_path[i] == '\\')
+			*o++ = '\\';
+		*o++ = store_path[i];
+	}
+	*o = '\0';
+	if (fuse_opt_insert_arg(&s->args, 1, opt) < 0) {
+		fprintf(stderr, "ckptfs: out of memory\n");
+		return -ENOMEM;
+	}
+	fs_fuse_forget();
+	s->se = fuse_session_new(&s->args, &fs_ops, sizeof(fs_ops), fs);
+	if (s->se)
+		return 0;
+	const char *said = fs_fuse_said("bad FUSE options");
+	size_t n = strlen(said);
+	if (strncmp(said, unknown, sizeof(unknown) - 1) != 0 || said[n - 1] != '\'') {
+		fprintf(stderr, "ckptfs: %s\n", said);
+		return -EINVAL;
+	}
+	/* libfuse lists what nobody took as "-o a,b" (and any -x): a's name */
+	said += sizeof(unknown) - 1;
+	n -= sizeof(unknown);
+	if (strncmp(said, "-o ", 3) == 0) {
+		said += 3;
+		n -= 3;
+	}
+	fprintf(stderr, "ckptfs: unknown option%s '%.*s'\n", strpbrk(said, ", ") ? "s" : "", (int)n,
+		said);
+	return -EINVAL;
+}
 
 /* Clean shutdown: stop the threads (committing quiet complete work), then
  * unmount and free the session. */
@@ -431,41 +492,15 @@ static void fs_session_end(struct fs *fs, struct fs_session *s)
 	fuse_session_unmount(s->se);
 	fuse_remove_signal_handlers(s->se);
 	fuse_session_destroy(s->se);
-	fuse_opt_free_args(&s->args);
+	s->se = NULL;
 }
 
-/* Creates the session, mounts it on mnt and starts the mount's threads.
+/* Mounts the session on a's mount point and starts the mount's threads.
  * 0, or negative with one line said and everything it did undone. */
-static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, const char *mnt,
-			    struct fs_session *s)
+static int fs_session_start(struct fs *fs, const struct fs_args *a, struct fs_session *s)
 {
-	int argc = 0, rc;
-	/* fsname is the store, as findmnt's SOURCE ("," and "\\" escaped for
-	 * libfuse's option parser); the subtype makes the type fuse.ckptfs */
-	char fsname[2 * PATH_MAX + 1], *o = fsname;
-	for (const char *c = store_dir(fs->st); *c && o < fsname + sizeof(fsname) - 2; c++) {
-		if (*c == ',' || *c == '\\')
-			*o++ = '\\';
-		*o++ = *c;
-	}
-	*o = 0;
-	snprintf(s->opts, sizeof(s->opts), "fsname=%s,subtype=ckptfs,max_read=%u%s", fsname,
-		 1u << 20, a->fuse_opts);
-	s->argv[argc++] = prog;
-	s->argv[argc++] = "-o";
-	s->argv[argc++] = s->opts;
-	if (a->debug)
-		s->argv[argc++] = "-d";
-	s->argv[argc] = NULL;
-	s->args = (struct fuse_args)FUSE_ARGS_INIT(argc, s->argv);
-	s->se = fuse_session_new(&s->args, &fs_ops, sizeof(fs_ops), fs);
-	if (!s->se) {
-		fprintf(stderr, "ckptfs: bad FUSE options: %s\n",
-			fs_log_last[0]		  ? fs_log_last
-				: a->fuse_opts[0] ? a->fuse_opts + 1
-						  : "");
-		goto out_free_args;
-	}
+	const char *mnt = a->cmd.mountpoint;
+	int rc;
 	fs->se = s->se;
 	/* A shell starts background jobs with SIGINT ignored, and libfuse
 	 * only catches signals left at their default: SIGINT and SIGTERM
@@ -474,12 +509,14 @@ static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, 
 	signal(SIGTERM, SIG_DFL);
 	if (fuse_set_signal_handlers(s->se) < 0) {
 		fprintf(stderr, "ckptfs: cannot set signal handlers\n");
-		goto out_destroy_session;
+		return -EIO;
 	}
+	fs_fuse_forget();
 	if (fuse_session_mount(s->se, mnt) < 0) {
-		fprintf(stderr, "ckptfs: cannot mount on %s%s%s\n", a->mnt,
-			fs_log_last[0] ? ": " : "", fs_log_last);
-		goto out_remove_handlers;
+		fprintf(stderr, "ckptfs: cannot mount on %s%s%s\n", a->mnt_arg,
+			fs_log_last[0] ? ": " : "", fs_fuse_said(""));
+		fuse_remove_signal_handlers(s->se);
+		return -EIO;
 	}
 	if (fs_init_patch(s->se) <
 	    0) /* without it, shared mmap of a checkpoint's own files is ENODEV */
@@ -493,24 +530,18 @@ static int fs_session_start(struct fs *fs, const struct fs_args *a, char *prog, 
 		return rc;
 	}
 	return 0;
-out_remove_handlers:
-	fuse_remove_signal_handlers(s->se);
-out_destroy_session:
-	fuse_session_destroy(s->se);
-out_free_args:
-	fuse_opt_free_args(&s->args);
-	return -EIO;
 }
 
-/* Serves requests until unmounted or signalled; 0 or negative. */
-static int fs_run_loop(struct fuse_session *se)
+/* Serves requests until unmounted or signalled, as -s, -o clone_fd,
+ * max_threads and max_idle_threads say; 0 or negative. */
+static int fs_run_loop(struct fuse_session *se, const struct fs_args *a)
 {
-	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
+	struct fuse_loop_config *cfg = a->cmd.singlethread ? NULL : fuse_loop_cfg_create();
 	if (!cfg)
 		return fuse_session_loop(se);
-	fuse_loop_cfg_set_clone_fd(cfg, 0);
-	fuse_loop_cfg_set_idle_threads(cfg, 8);
-	fuse_loop_cfg_set_max_threads(cfg, 32);
+	fuse_loop_cfg_set_clone_fd(cfg, (unsigned)a->clone_fd);
+	fuse_loop_cfg_set_idle_threads(cfg, a->max_idle_threads);
+	fuse_loop_cfg_set_max_threads(cfg, a->max_threads);
 	int rc = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
 	return rc;
@@ -531,16 +562,19 @@ int main(int argc, char **argv)
 	static struct fs fs;	    /* large (policy, fixed inodes): not on the stack */
 	static struct fs_session s; /* holds the FUSE option text */
 	static struct fs_sd_ready ready;
-	struct fs_args a;
+	static struct fs_args a;
 	struct store *st = NULL;
-	char *store_path = NULL, *mnt = NULL;
+	char *store_path = NULL;
 	int status = 1, detach_fd = -1, rc;
-	memset(&a, 0, sizeof(a));
-	if (fs_load_args(argc, argv, &a, &store_path, &mnt) < 0)
-		goto out_free_args;
+	s.args = (struct fuse_args)FUSE_ARGS_INIT(argc, argv);
+	a.max_threads = 32;
+	a.max_idle_threads = 8;
 	fuse_set_log_func(fs_fuse_log);
-	fs_log_setup(!a.foreground, a.quiet);
-	if (!a.foreground) {
+	if (fs_load_args(&s.args, &a, &store_path) < 0 || fs_session_new(&fs, store_path, &s) < 0)
+		goto out_free_args;
+	const char *mnt = a.cmd.mountpoint;
+	fs_log_setup(!a.cmd.foreground, a.quiet);
+	if (!a.cmd.foreground) {
 		detach_fd = fs_detach_begin();
 		if (detach_fd < 0) {
 			fprintf(stderr, "ckptfs: cannot daemonize: %s\n", strerror(errno));
@@ -556,16 +590,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ckptfs: %s: %s\n", a.store, strerror(-rc));
 		goto out_release_state;
 	}
-	if (fs_session_start(&fs, &a, argv[0], mnt, &s) < 0)
+	if (fs_session_start(&fs, &a, &s) < 0)
 		goto out_release_state;
 	fs_detach_end(detach_fd, true);
 	detach_fd = -1;
-	fs_log_capture = a.foreground && !a.debug; /* a daemon's stderr is /dev/null anyway */
+	fs_log_capture = a.cmd.foreground &&
+		!a.cmd.debug; /* a daemon's stderr is /dev/null anyway */
 	fs_log(LOG_NOTICE, "mount store=%s mnt=%s options=%s", store_dir(st), mnt, a.opts_text);
 	rc = fs_sd_ready_start(&ready, mnt); /* Type=notify: READY=1 once the mount answers */
 	if (rc < 0)
 		fprintf(stderr, "ckptfs: cannot start the readiness thread: %s\n", strerror(-rc));
-	status = fs_run_loop(s.se) < 0 ? 1 : 0;
+	status = fs_run_loop(s.se, &a) < 0 ? 1 : 0;
 	fs_sd_notify("STOPPING=1");
 	fs.initialised = false; /* no more notifications */
 	fs_session_end(&fs, &s);
@@ -577,9 +612,13 @@ out_release_state:
 out_detach:
 	fs_detach_end(detach_fd, false);
 out_free_args:
+	if (s.se)
+		fuse_session_destroy(s.se);
+	fuse_opt_free_args(&s.args);
 	free(store_path);
-	free(mnt);
-	for (size_t i = 0; i < a.n_copies; i++)
-		free(a.copies[i]);
+	free(a.cmd.mountpoint);
+	free(a.store);
+	for (size_t i = 0; i < a.n_words; i++)
+		free(a.words[i]);
 	return status;
 }

@@ -508,6 +508,35 @@ START_TEST(test_damage)
 }
 END_TEST
 
+/* chunk_store_counters: every put, get and verify counted once. */
+START_TEST(test_counters)
+{
+	static uint8_t data[50000], buf[50000];
+	struct chunk_ref ref;
+	struct chunk_counters n;
+
+	fill_text(data, sizeof(data), 5);
+	chunk_store_counters(cs, &n);
+	ck_assert_uint_eq(n.reads + n.read_bytes + n.writes + n.dedup_hits + n.verify_failures, 0);
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_NONE, &ref, NULL, NULL), 1);
+	ck_assert_int_eq(chunk_put(cs, data, sizeof(data), CHUNK_CODEC_ZSTD, &ref, NULL, NULL), 0);
+	ck_assert_int_eq(
+		chunk_put_ref(cs, data, &ref, CHUNK_CODEC_NONE, CHUNK_PUT_REWRITE, NULL, NULL), 2);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(chunk_verify(cs, ref.hash, NULL, NULL), 0);
+	obj_damage(ref.hash, HDR_LEN, -1, 0);
+	ck_assert_int_eq(chunk_get(cs, &ref, buf, sizeof(buf)), -EIO);
+	ck_assert_int_eq(chunk_verify(cs, ref.hash, NULL, NULL), -EIO);
+	chunk_store_counters(cs, &n);
+	ck_assert_uint_eq(n.writes, 2); /* the new chunk and its rewrite */
+	ck_assert_uint_eq(n.dedup_hits, 1);
+	ck_assert_uint_eq(n.reads, 2); /* chunk_verify serves nothing */
+	ck_assert_uint_eq(n.read_bytes, 2 * sizeof(data));
+	ck_assert_uint_eq(n.verify_failures, 2);
+}
+END_TEST
+
 START_TEST(test_ref_mismatch)
 {
 	uint8_t a[10000], b[10000], buf[10000];
@@ -1241,6 +1270,7 @@ static void add_backend_tests(TCase *tc)
 	tcase_add_test(tc, test_put_rejects);
 	tcase_add_test(tc, test_dedup);
 	tcase_add_test(tc, test_damage);
+	tcase_add_test(tc, test_counters);
 	tcase_add_test(tc, test_put_rewrite);
 	tcase_add_test(tc, test_ref_mismatch);
 	tcase_add_test(tc, test_missing);

@@ -119,6 +119,16 @@ start_mount() {
   fail "ckptfs did not mount within 10 s"
 }
 
+# adopt_daemon: DAEMON_PID becomes the detached daemon serving MNT (one that
+# mount(8) or `ckptfs` without -f started; its command line names MNT).
+adopt_daemon() {
+  local p
+  for p in $(pgrep -x ckptfs); do
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$MNT" && DAEMON_PID=$p
+  done
+  [ -n "$DAEMON_PID" ] || fail "no ckptfs daemon serving $MNT"
+}
+
 # stop_mount: clean unmount, waits for the daemon to finish (it commits quiet work).
 stop_mount() {
   fusermount3 -u "$MNT" || fail "fusermount3 -u failed"

@@ -50,7 +50,8 @@ for cmd in $("$P/bin/ckpt" --help | sed -n 's/^  ckpt \([a-z]*\) .*/\1/p'); do
 done
 MANWIDTH=80 man -l "$P/share/man/man8/ckptfs.8" 2>/dev/null | col -b >"$T/ckptfs.txt"
 for opt in keep_last keep_best keep_every metric compress settle_ms hide_virtual latest_name \
-  best_prefix plain commit commit_marker commit_timeout_ms index chunks allow_other; do
+  best_prefix plain commit commit_marker commit_timeout_ms index chunks allow_other quiet \
+  clone_fd max_threads max_idle_threads; do
   grep -q "\b$opt\b" "$T/ckptfs.txt" || fail "ckptfs(8) does not document -o $opt"
 done
 

@@ -80,4 +80,53 @@ for k in m:
 check "$m1" "$stats" '
 assert m["ckptfs_logical_bytes"] == o["logical_bytes"] and m["ckptfs_stored_bytes"] == o["stored_bytes"], (m, o)' \
   "store gauges equal ckpt stats"
+
+# Chunk counters, exact. A file of three distinct 1 MiB chunks and a copy
+# of the first stores 3 chunks and deduplicates 1. On a new mount (nothing
+# cached) O_DIRECT reads of whole chunks each fetch one chunk from the
+# store: 4 reads of 1 MiB. A chunk damaged on disk is never handed out:
+# EIO, one verify failure, no read counted.
+"$PY" -c 'import os, sys
+a, b, c = (os.urandom(1 << 20) for _ in range(3))
+open(sys.argv[1], "wb").write(a + b + c + a)' "$T/four"
+c0=$(scrape)
+cp "$T/four" "$MNT/four.bin"
+wait_for committed four.bin || fail "four.bin did not commit"
+c1=$(scrape)
+delta='d = {k[len("ckptfs_chunk_"):]: m[k] - o[k] for k in m if k.startswith("ckptfs_chunk_")}'
+check "$c1" "$c0" "$delta"'
+assert d["writes_total"] == 3 and d["dedup_hits_total"] == 1, d
+assert d["verify_failures_total"] == 0, d' "chunk counters of a save of 3 new chunks and 1 duplicate"
+stop_mount
+start_mount
+direct_read() { # OFFSET...: O_DIRECT reads of 1 MiB at each, compared with $T/four
+  "$PY" - "$MNT/four.bin" "$T/four" "$@" <<'PYEOF'
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+want = open(sys.argv[2], "rb").read()
+buf = mmap.mmap(-1, 1 << 20)
+for off in map(int, sys.argv[3:]):
+    try:
+        n = os.preadv(fd, [buf], off)
+    except OSError as e:
+        sys.exit("%s at %d" % (os.strerror(e.errno), off))
+    assert n == 1 << 20 and buf[:n] == want[off:off + n], off
+PYEOF
+}
+c2=$(scrape)
+direct_read 0 1048576 2097152 3145728 || fail "O_DIRECT reads of four.bin"
+c3=$(scrape)
+check "$c3" "$c2" "$delta"'
+assert d["reads_total"] == 4 and d["read_bytes_total"] == 4 << 20, d
+assert d["writes_total"] == 0 and d["dedup_hits_total"] == 0 and d["verify_failures_total"] == 0, d' \
+  "chunk counters of 4 chunk reads on a new mount"
+h=$("$PY" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()[1 << 20:2 << 20]).hexdigest())' "$T/four")
+"$PY" -c 'import sys
+f = open(sys.argv[1], "r+b"); f.seek(5000); b = f.read(1); f.seek(5000); f.write(bytes([b[0] ^ 0xff]))' \
+  "$STORE/chunks/${h:0:2}/$h" || fail "cannot damage chunk $h"
+err=$(direct_read 1048576 2>&1) && fail "a damaged chunk was read"
+grep -q "Input/output error" <<<"$err" || fail "damaged chunk read: $err"
+c4=$(scrape)
+check "$c4" "$c3" "$delta"'
+assert d["verify_failures_total"] == 1 and d["reads_total"] == 0, d' "chunk counters of a damaged chunk"
 echo "PASS [$TEST_NAME]"

@@ -13,14 +13,6 @@ command -v mount.fuse3 >/dev/null || { echo "SKIP: no mount.fuse3" >&2; exit 77;
 mkdir -p "$T/bin" "$STORE"
 ln -s "$CKPTFS" "$T/bin/ckptfs"
 
-# the daemon the mount started for us (its command line names our temp dir)
-adopt_daemon() {
-  local p
-  for p in $(pgrep -x ckptfs); do
-    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "$MNT" && DAEMON_PID=$p
-  done
-  [ -n "$DAEMON_PID" ] || fail "no ckptfs daemon serving $MNT"
-}
 check_mount() { # WHAT STEP
   adopt_daemon
   assert_eq "$(findmnt -n -o SOURCE,FSTYPE "$MNT" | tr -s ' ')" "$STORE fuse.ckptfs" "$1: findmnt SOURCE and type"

@@ -37,6 +37,26 @@ for bad in "keep_last=abc" "compress=lz4" "no_such_fuse_option"; do
 done
 assert_eq "$(policy keep_last)" "3" "a refused option changed nothing"
 
+# The command line goes through libfuse's parser: --help lists ckptfs's
+# options and libfuse's; an unknown option is named, exit 1, and the
+# policy options beside it are not stored; libfuse's loop options mount.
+out=$("$CKPTFS" --help) || fail "--help exited $?"
+for o in keep_last settle_ms commit_marker quiet index allow_other auto_unmount max_threads clone_fd; do
+  grep -q -- "-o $o" <<<"$out" || fail "--help does not list -o $o: $out"
+done
+set +e
+msg=$("$CKPTFS" "$STORE" "$MNT" -f -o keep_last=7,bogus=1 2>&1)
+rc=$?
+set -e
+assert_eq "$rc" "1" "exit status for an unknown option"
+assert_eq "$msg" "ckptfs: unknown option 'bogus=1'" "the unknown option named"
+is_mounted && fail "mounted despite -o bogus=1"
+assert_eq "$(policy keep_last)" "3" "keep_last beside an unknown option not stored"
+start_mount "max_threads=4,max_idle_threads=2,clone_fd"
+echo loop >"$MNT/loop.pt"
+wait_for is_latest loop.pt || fail "loop.pt not committed with max_threads/clone_fd"
+stop_mount
+
 # hide_virtual: latest and best_* resolve but are not listed.
 start_mount "keep_last=0,hide_virtual"
 echo one >"$MNT/a-val_loss=0.5.pt"
