@@ -1232,14 +1232,18 @@ int store_flush_version(struct store *st, int64_t version)
 
 void store_files_close_all(struct store *st)
 {
+	store_mu_lock(st);
 	while (st->files) {
 		struct ofile *of = st->files;
 
 		st->files = of->next;
 		held_del_list(&st->held, of->base, of->n_base_row);
 		ph_release_locked(of);
+		store_mu_unlock(st); /* destroying takes no store lock */
 		ofile_destroy(of);
+		store_mu_lock(st);
 	}
+	store_mu_unlock(st);
 }
 
 /* ---- reading a chunk list (commit checks, metadata files) ---- */

@@ -562,6 +562,37 @@ START_TEST(test_staging_size_exact)
 }
 END_TEST
 
+/* store_close with a file its caller left open (a daemon stopped by a
+ * signal before the kernel's last RELEASE): its overlay and the chunks it
+ * holds are let go under the store's lock (debug builds assert it). In a
+ * child, which ends with _exit: the handle itself is the caller's to leak. */
+START_TEST(test_close_with_open_file)
+{
+	struct store_node n;
+	struct store_file *f;
+	int64_t id, root;
+	char buf[3 * 4096];
+	int status;
+	pid_t pid;
+
+	memset(buf, 'x', sizeof(buf));
+	ck_assert_int_eq(store_ckpt_create(st, "left", CKPT_DIR, 0755, &id, &root), 0);
+	ck_assert_int_eq(store_node_create(st, root, "open.bin", 0644, &n), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		bool ok = store_file_open(st, n.id, STORE_F_WRITE, &f) == 0 &&
+			store_file_write(f, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
+			store_file_flush(f) == 0 && /* chunks held by its list */
+			store_file_write(f, buf, 100, 1 << 20) == 100;
+		store_close(st); /* f is never closed: store_close lets it go */
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store_file");
@@ -572,5 +603,6 @@ int main(void)
 	TU_TCASE(s, "threads", 120, test_threads);
 	TU_TCASE(s, "large", 120, test_large_file_bounded);
 	TU_TCASE(s, "size", 120, test_staging_size_exact);
+	TU_TCASE(s, "close", 120, test_close_with_open_file);
 	return tu_run(s);
 }
