@@ -79,10 +79,17 @@ static inline int store_barrier_flag(const char *mode)
 	return 0;
 }
 
+/* Whether spec is a PostgreSQL store's address, postgresql:CONNINFO[?OPTIONS]
+ * (also postgres:): no directory to resolve or stat, its chunks=DIR option
+ * names the store directory. */
+bool store_spec_is_pg(const char *spec);
 /* The store address: DIR[?OPTION[,OPTION...]], OPTION one of
  *   index=sqlite       the index backend (sqlite: DIR/index.db)
  *   chunks=dir|mem     the chunk backend (dir: DIR/chunks; mem: in memory,
  *                      for tests, gone at close)
+ * or postgresql:CONNINFO?chunks=DIR[,OPTION...]: the index in PostgreSQL
+ * (CONNINFO as libpq takes it, without '?'), DIR the store directory that
+ * every mount of it shares (chunks, staging), relative to the caller's cwd.
  * A plain DIR is the store's recorded backends (sqlite + dir for a new one
  * or one created before backends were recorded). The options start at the
  * last '?' followed by NAME=; a directory whose name has such a part is

@@ -3,7 +3,10 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "chunk_backend.h"
 #include "store_int.h"
@@ -26,8 +29,7 @@ const char *store_spec_options(const char *spec)
 	return p > q + 1 && *p == '=' ? q + 1 : NULL;
 }
 
-/* A PostgreSQL store's address: postgresql:CONNINFO[?OPTIONS]. */
-static bool spec_is_pg(const char *spec)
+bool store_spec_is_pg(const char *spec)
 {
 	return !strncmp(spec, "postgresql:", 11) || !strncmp(spec, "postgres:", 9);
 }
@@ -44,7 +46,15 @@ static int spec_chunks_path(struct store_spec *s, const char *v, const char *w, 
 		return -EINVAL;
 	}
 	free(s->dir);
-	s->dir = strdup(v);
+	s->dir = NULL;
+	if (v[0] == '/') {
+		s->dir = strdup(v);
+	} else { /* relative to where the address was given, not the daemon's cwd */
+		char cwd[PATH_MAX];
+
+		if (getcwd(cwd, sizeof(cwd)) && asprintf(&s->dir, "%s/%s", cwd, v) < 0)
+			s->dir = NULL;
+	}
 	return s->dir ? 0 : -ENOMEM;
 }
 
@@ -94,7 +104,7 @@ static int spec_location(const char *spec, size_t len, struct store_spec *out)
 {
 	size_t skip;
 
-	if (!spec_is_pg(spec)) {
+	if (!store_spec_is_pg(spec)) {
 		out->dir = strndup(spec, len);
 		return out->dir ? 0 : -ENOMEM;
 	}

@@ -396,7 +396,7 @@ static int fs_load_args(struct fuse_args *args, struct fs_args *a, char **store_
 	int rc = fs_parse_args(args, a);
 	if (rc < 0)
 		return rc;
-	char *path = fs_abspath(a->store);
+	char *path = store_spec_is_pg(a->store) ? strdup(a->store) : fs_abspath(a->store);
 	const char *sopts = path ? store_spec_options(path) : NULL;
 	*store_path = NULL;
 	if (path &&

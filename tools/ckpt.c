@@ -332,6 +332,8 @@ int cli_open(struct cli *c, int mode)
 	char dir[PATH_MAX];
 	int r = -EINVAL; /* an unknown mode */
 
+	if (store_spec_is_pg(c->store_path)) /* no directory to look at: the index says */
+		goto open;
 	if (snprintf(dir, sizeof(dir), "%.*s", dlen, c->store_path) >= (int)sizeof(dir)) {
 		cli_err(c, c->store_path, "%s", strerror(ENAMETOOLONG));
 		return CLI_NOSTORE;
@@ -352,6 +354,7 @@ int cli_open(struct cli *c, int mode)
 		cli_err(c, c->store_path, "not a ckptfs store (no index.db): %s", strerror(errno));
 		return CLI_NOSTORE;
 	}
+open:
 	if (mode == OPEN_INDEX) {
 		r = store_open(c->store_path, STORE_NOCREATE | STORE_SHARED | STORE_DURABLE | bf,
 			       &c->st, err, sizeof(err));
