@@ -67,7 +67,7 @@ cleanup() {
   # Background helpers the test started (readers, writers): only ours.
   local p
   for p in $(jobs -p); do
-    [ "$p" = "$DAEMON_PID" ] && continue
+    [ "$p" = "$DAEMON_PID" ] || [ "$p" = "${DAEMON_B_PID:-}" ] && continue # daemons: unmounted first
     kill -9 "$p" 2>/dev/null || true
   done
   unmount_quietly

@@ -1,0 +1,62 @@
+# Two mounts of one PostgreSQL store on one machine, standing in for two
+# nodes (sourced by tests/mount/test_multi_*.sh after lib.sh; not a test).
+#
+# Needs CKPT_TEST_PG (tests/run_all.sh starts a private PostgreSQL; or
+# `source tests/services/pg.sh; pg_start DIR`): without it the test skips
+# (77), except under CI=true, where that is a failure. Makes a fresh database
+# for the test (dropped by the EXIT trap), sets STORE to
+# postgresql:CONNINFO?chunks=$T/store, so start_mount mounts A at $MNT;
+# start_mount_b mounts B at $MNT_B (unmounted and reaped by the trap).
+if [ -z "${CKPT_TEST_PG:-}" ]; then
+  [ "${CI:-}" != true ] || fail "CKPT_TEST_PG is not set (tests/run_all.sh starts PostgreSQL)"
+  echo "SKIP: CKPT_TEST_PG not set (source tests/services/pg.sh; pg_start DIR)" >&2
+  exit 77
+fi
+DB=ckmt_$(basename "$T" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
+psql_admin() { psql -X -q -v ON_ERROR_STOP=1 "$CKPT_TEST_PG dbname=postgres" -c "$1" >/dev/null; }
+psql_admin "CREATE DATABASE $DB" || fail "cannot create database $DB"
+STORE="postgresql:$CKPT_TEST_PG dbname=$DB?chunks=$T/store"
+MNT_B=$T/mnt-b
+mkdir -p "$MNT_B"
+DAEMON_B_PID=
+LOG_B=$T/daemon-b.log
+# runs before the temp dir goes: B first, then the database
+EXTRA_CLEANUP+=("MULTI_FAILED=\$rc stop_b_quietly" "psql_admin 'DROP DATABASE IF EXISTS $DB WITH (FORCE)'")
+
+is_mounted_b() { awk -v m="$MNT_B" '$2 == m { f = 1 } END { exit !f }' /proc/self/mounts; }
+
+# start_mount_b [EXTRA_OPTIONS]: the second mount, as start_mount.
+start_mount_b() {
+  local opts="settle_ms=$SETTLE_MS"
+  [ -n "${1:-}" ] && opts="$opts,$1"
+  "$CKPTFS" "$STORE" "$MNT_B" -f -o "$opts" >>"$LOG_B" 2>&1 &
+  DAEMON_B_PID=$!
+  local i
+  for i in $(seq 1 100); do
+    is_mounted_b && return 0
+    kill -0 "$DAEMON_B_PID" 2>/dev/null || { cat "$LOG_B" >&2; fail "mount B exited before mounting"; }
+    sleep 0.1
+  done
+  fail "mount B did not mount within 10 s"
+}
+
+stop_b_quietly() {
+  if is_mounted_b; then
+    fusermount3 -u "$MNT_B" 2>/dev/null || fusermount3 -uz "$MNT_B" 2>/dev/null || true
+  fi
+  if [ -n "$DAEMON_B_PID" ]; then
+    local i
+    for i in $(seq 1 100); do kill -0 "$DAEMON_B_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$DAEMON_B_PID" 2>/dev/null || true
+    wait "$DAEMON_B_PID" 2>/dev/null || true
+    DAEMON_B_PID=
+  fi
+  if [ "${MULTI_FAILED:-0}" != 0 ] && [ -s "$LOG_B" ]; then
+    echo "--- mount B log (tail) ---" >&2
+    tail -n 20 "$LOG_B" >&2
+  fi
+}
+
+# The name .ckptfs/latest reports on mount B.
+latest_b() { cat "$MNT_B/.ckptfs/latest"; }
+is_latest_b() { [ "$(latest_b)" = "$1" ]; }
