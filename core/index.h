@@ -485,6 +485,7 @@ static inline int64_t index_lease_id(const struct index_ops *ops, struct index_l
 static inline bool index_lease_lost(const struct index_ops *ops, struct index_lock *lk);
 static inline int index_mounts_reap(struct index *ix, int64_t **dead, size_t *n);
 static inline int index_mount_ckpts(struct index *ix, int64_t mount, int64_t **ids, size_t *n);
+static inline int index_ckpts_unowned(struct index *ix, int64_t **ids, size_t *n);
 static inline int index_mount_forget(struct index *ix, int64_t mount);
 static inline int index_writer_add(struct index *ix, int64_t ckpt, int64_t mount, int delta);
 static inline int index_writers_busy(struct index *ix, int64_t ckpt, int64_t self,

@@ -175,6 +175,9 @@ struct index_multi_ops {
 	int (*mounts_reap)(struct index *ix, int64_t **dead, size_t *n);
 	/* Staging checkpoints mount took part in (created, wrote to). */
 	int (*mount_ckpts)(struct index *ix, int64_t mount, int64_t **ids, size_t *n);
+	/* Staging checkpoints no live mount takes part in (left by mounts
+	 * that unmounted), seen in a transaction. */
+	int (*ckpts_unowned)(struct index *ix, int64_t **ids, size_t *n);
 	/* Forgets what mount registered (writer rows, chunk holds). */
 	int (*mount_forget)(struct index *ix, int64_t mount);
 	/* Writer registry: delta +1 at an open for writing, -1 at its last
@@ -812,6 +815,11 @@ static inline int index_mounts_reap(struct index *ix, int64_t **dead, size_t *n)
 static inline int index_mount_ckpts(struct index *ix, int64_t mount, int64_t **ids, size_t *n)
 {
 	return ix->ops->multi->mount_ckpts(ix, mount, ids, n);
+}
+
+static inline int index_ckpts_unowned(struct index *ix, int64_t **ids, size_t *n)
+{
+	return ix->ops->multi->ckpts_unowned(ix, ids, n);
 }
 
 static inline int index_mount_forget(struct index *ix, int64_t mount)

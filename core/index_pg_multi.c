@@ -288,6 +288,24 @@ static int ixp_mount_ckpts(struct index *ix, int64_t mount, int64_t **ids, size_
 	return ixp_ids(r, ids, n);
 }
 
+static int ixp_ckpts_unowned(struct index *ix, int64_t **ids, size_t *n)
+{
+	PGresult *r = ixp_run(ix,
+			      "SELECT c.id FROM checkpoints c"
+			      " WHERE (c.state = 0 OR (c.state = 1 AND c.staging_version <> 0))"
+			      " AND NOT EXISTS (SELECT 1 FROM ckpt_writers w JOIN mounts m"
+			      " ON m.id = w.mount WHERE w.ckpt = c.id AND m.expires >= " IXP_NOW_MS ")"
+			      " ORDER BY c.id",
+			      NULL);
+
+	if (!r) {
+		*ids = NULL;
+		*n = 0;
+		return ixp_err(ix);
+	}
+	return ixp_ids(r, ids, n);
+}
+
 static int ixp_mount_forget(struct index *ix, int64_t mount)
 {
 	struct ixp_args a = { 0 };
@@ -340,6 +358,7 @@ const struct index_multi_ops ixp_multi_ops = {
 	.lease_lost = ixp_lease_lost,
 	.mounts_reap = ixp_mounts_reap,
 	.mount_ckpts = ixp_mount_ckpts,
+	.ckpts_unowned = ixp_ckpts_unowned,
 	.mount_forget = ixp_mount_forget,
 	.writer_add = ixp_writer_add,
 	.writers_busy = ixp_writers_busy,

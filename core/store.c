@@ -318,6 +318,7 @@ void store_close(struct store *st)
 	store_ph_stop(st);
 	/* handles left open by the caller: their overlays go with them */
 	store_files_close_all(st);
+	store_multi_close(st);
 	index_close(st->ix, store_writable(st));
 	chunk_store_close(st->cs);
 	index_unlock(st->ixops, st->lock);

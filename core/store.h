@@ -254,6 +254,7 @@ int store_file_publish(struct store *st, struct store_file *f);
 struct store_reaped {
 	int64_t id;
 	char name[256];
+	const char *why; /* static text */
 };
 /* Aborts the staging work of mounts whose lease expired and forgets them;
  * *out (malloc'd, may be NULL) the checkpoints aborted. 0 for a single-mount

@@ -246,6 +246,8 @@ int store_ckpt_create(struct store *st, const char *name, int kind, uint32_t mod
 		rc = index_version_create_root(ix, vid, (mode & 07777) | type, now_ns, &rid);
 	if (rc == 0)
 		rc = index_ckpt_set_versions(ix, cid, vid, vid);
+	if (rc == 0 && store_multi(st)) /* ours from the start: no reaper takes it */
+		rc = index_writer_add(ix, cid, st->mount_id, 0);
 	rc = index_tx_end(ix, rc);
 	if (rc == 0 && ckpt_id)
 		*ckpt_id = cid;
@@ -307,6 +309,8 @@ int store_ckpt_begin_version(struct store *st, int64_t ckpt_id, int64_t *version
 		rc = copy_tree(st, r.committed, vid);
 	if (rc == 0)
 		rc = index_ckpt_set_versions(ix, ckpt_id, vid, vid);
+	if (rc == 0 && store_multi(st))
+		rc = index_writer_add(ix, ckpt_id, st->mount_id, 0);
 	rc = index_tx_end(ix, rc);
 	if (rc == 0)
 		*version = vid;

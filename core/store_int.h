@@ -316,6 +316,8 @@ bool store_lock_held_elsewhere(struct store *st);
  * staging work aborted) and makes this mount's staging directory; other
  * mounts' staging checkpoints and chunk files are left alone. st->mu held. */
 int store_multi_recover_locked(struct store *st);
+/* At close: this mount's staging directory goes (its files are closed). */
+void store_multi_close(struct store *st);
 /* DIR/staging/m<mount> for several mounts, DIR/staging for one. */
 void store_staging_dir(const struct store *st, char *buf, size_t len);
 

@@ -84,7 +84,8 @@ static void remove_staging(const struct store *st, int64_t mount)
 }
 
 /* Appends (id, name) to the reaped list; ENOMEM only loses the report. */
-static void reaped_add(struct store *st, int64_t id, struct store_reaped **out, size_t *n)
+static void reaped_add(struct store *st, int64_t id, const char *why, struct store_reaped **out,
+		       size_t *n)
 {
 	struct store_reaped *nr = realloc(*out, (*n + 1) * sizeof(**out));
 	char *name = NULL;
@@ -93,6 +94,7 @@ static void reaped_add(struct store *st, int64_t id, struct store_reaped **out, 
 		return;
 	*out = nr;
 	nr[*n].id = id;
+	nr[*n].why = why;
 	if (store_ckpt_name(st, id, &name) == 0)
 		snprintf(nr[*n].name, sizeof(nr[*n].name), "%s", name);
 	else
@@ -118,7 +120,7 @@ static int reap_one_locked(struct store *st, int64_t mount, struct store_reaped 
 	for (i = 0; rc == 0 && i < m; i++) {
 		rc = store_ckpt_abort_locked(st, ids[i], why);
 		if (rc == 0 && out)
-			reaped_add(st, ids[i], out, n);
+			reaped_add(st, ids[i], "the mount writing it stopped (lease expired)", out, n);
 	}
 	if (rc == 0)
 		rc = index_mount_forget(st->ix, mount);
@@ -129,7 +131,30 @@ static int reap_one_locked(struct store *st, int64_t mount, struct store_reaped 
 	return rc;
 }
 
-static int reap_locked(struct store *st, struct store_reaped **out, size_t *n)
+/* Staging checkpoints no live mount takes part in (their mounts unmounted
+ * and left them to others that then went too): aborted. Decided in the
+ * transaction, so a checkpoint being created (registered in its creating
+ * transaction) is never taken. st->mu held. */
+static int reap_unowned_locked(struct store *st, const char *why, struct store_reaped **out,
+			       size_t *n)
+{
+	int64_t *ids = NULL;
+	size_t m = 0, i;
+	int rc = index_tx_begin(st->ix);
+
+	if (rc == 0)
+		rc = index_ckpts_unowned(st->ix, &ids, &m);
+	for (i = 0; rc == 0 && i < m; i++) {
+		rc = store_ckpt_abort_locked(st, ids[i], why);
+		if (rc == 0 && out)
+			reaped_add(st, ids[i], why, out, n);
+	}
+	rc = index_tx_end(st->ix, rc);
+	free(ids);
+	return rc;
+}
+
+static int reap_locked(struct store *st, const char *why, struct store_reaped **out, size_t *n)
 {
 	int64_t *dead = NULL;
 	size_t nd = 0, i;
@@ -141,6 +166,8 @@ static int reap_locked(struct store *st, struct store_reaped **out, size_t *n)
 		if (dead[i] != st->mount_id)
 			rc = reap_one_locked(st, dead[i], out, n);
 	free(dead);
+	if (rc == 0)
+		rc = reap_unowned_locked(st, why, out, n);
 	return rc;
 }
 
@@ -153,9 +180,15 @@ int store_reap(struct store *st, struct store_reaped **out, size_t *n)
 	if (!store_multi(st))
 		return 0;
 	store_mu_lock(st);
-	rc = reap_locked(st, out, n);
+	rc = reap_locked(st, "no mount takes part in it any more", out, n);
 	store_mu_unlock(st);
 	return rc;
+}
+
+void store_multi_close(struct store *st)
+{
+	if (store_multi(st))
+		remove_staging(st, st->mount_id);
 }
 
 int store_multi_recover_locked(struct store *st)
@@ -165,5 +198,5 @@ int store_multi_recover_locked(struct store *st)
 	store_staging_dir(st, path, sizeof(path));
 	if (mkdir(path, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	return reap_locked(st, NULL, NULL);
+	return reap_locked(st, "left staging at open (crash or unclean stop)", NULL, NULL);
 }
