@@ -409,6 +409,68 @@ static int ixs_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const
 	return changed(ix, ix_step_done(ix, q));
 }
 
+static int ixs_ckpt_set_state(struct index *ix, int64_t id, int state, int64_t now,
+			      const char *rule)
+{
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "UPDATE checkpoints SET state=?2, ended_at=?3, deleted_rule=?4,"
+				  " staging_version=0, version=committed_version WHERE id=?1");
+
+	if (!q)
+		return ix_err(ix);
+	sqlite3_bind_int64(q, 1, id);
+	sqlite3_bind_int(q, 2, state);
+	sqlite3_bind_int64(q, 3, now);
+	sqlite3_bind_text(q, 4, rule, -1, SQLITE_STATIC);
+	return changed(ix, ix_step_done(ix, q));
+}
+
+static int ixs_ckpt_insert_copy(struct index *ix, int64_t src, int64_t version, int state,
+				int64_t now, const char *rule, int64_t *id)
+{
+	sqlite3_stmt *q = ix_stmt(
+		ix,
+		"INSERT INTO checkpoints(name, kind, state, step, epoch, commit_seq, created_at,"
+		" committed_at, ended_at, pinned, version, committed_version, logical_bytes,"
+		" stored_bytes, note, deleted_rule) SELECT name, kind, ?3, step, epoch, commit_seq,"
+		" created_at, committed_at, ?4, pinned, ?2, ?2, logical_bytes, stored_bytes, note, ?5"
+		" FROM checkpoints WHERE id=?1");
+	int rc;
+
+	if (!q)
+		return ix_err(ix);
+	sqlite3_bind_int64(q, 1, src);
+	sqlite3_bind_int64(q, 2, version);
+	sqlite3_bind_int(q, 3, state);
+	sqlite3_bind_int64(q, 4, now);
+	sqlite3_bind_text(q, 5, rule, -1, SQLITE_STATIC);
+	rc = changed(ix, insert_id(ix, q, id));
+	if (rc == 0)
+		rc = exec_ids(ix,
+			      "INSERT INTO metrics(ckpt, name, value, source, eligible)"
+			      " SELECT ?2, name, value, source, 0 FROM metrics WHERE ckpt=?1",
+			      src, *id);
+	return rc;
+}
+
+static int ixs_ckpt_trashed(struct index *ix, index_ckpt_cb cb, void *ctx)
+{
+	sqlite3_stmt *q = ix_stmt(ix, "SELECT " CKPT_COLS " FROM checkpoints WHERE state=4"
+				      " ORDER BY ended_at, id");
+	int s = SQLITE_DONE, rc = 0;
+
+	if (!q)
+		return ix_err(ix);
+	while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
+		struct ckpt_info ci;
+
+		rc = info_from_row(q, &ci);
+		if (rc == 0)
+			rc = cb(ctx, &ci);
+	}
+	return step_end(ix, q, s, rc);
+}
+
 static int ixs_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c)
 {
 	sqlite3_stmt *q = ix_stmt(
@@ -746,6 +808,9 @@ const struct index_ckpt_ops ixs_ckpt_ops = {
 	.ckpt_set_step = ixs_ckpt_set_step,
 	.ckpt_set_epoch = ixs_ckpt_set_epoch,
 	.ckpt_set_pinned = ixs_ckpt_set_pinned,
+	.ckpt_set_state = ixs_ckpt_set_state,
+	.ckpt_insert_copy = ixs_ckpt_insert_copy,
+	.ckpt_trashed = ixs_ckpt_trashed,
 	.version_insert = ixs_version_insert,
 	.version_create_root = ixs_version_create_root,
 	.version_set_state = ixs_version_set_state,

@@ -457,6 +457,9 @@ static int stats_state_row(sqlite3_stmt *q, void *ctx)
 	case CKPT_ABORTED:
 		out->aborted = c;
 		break;
+	case CKPT_TRASHED:
+		out->trashed = c;
+		break;
 	default:
 		out->deleted = c;
 	}
@@ -540,6 +543,24 @@ static int ixs_chunk_exists(struct index *ix, const uint8_t *hash)
 	return ix_hash_exists(ix, "SELECT 1 FROM chunks WHERE hash=?", hash);
 }
 
+static int ixs_chunk_get(struct index *ix, const uint8_t *hash, int64_t *refs, uint32_t *stored)
+{
+	sqlite3_stmt *q = ix_stmt(ix, "SELECT refs, stored FROM chunks WHERE hash=?");
+	bool row;
+	int rc;
+
+	if (!q)
+		return ix_err(ix);
+	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
+	rc = ix_step_row(ix, q, &row);
+	if (row) {
+		*refs = sqlite3_column_int64(q, 0);
+		*stored = (uint32_t)sqlite3_column_int64(q, 1);
+	}
+	sqlite3_reset(q);
+	return rc < 0 ? rc : row ? 0 : -ENOENT;
+}
+
 static int ixs_chunk_users(struct index *ix, const uint8_t *hash,
 			   int (*cb)(void *ctx, const char *ckpt_name), void *ctx)
 {
@@ -604,6 +625,7 @@ const struct index_store_ops ixs_store_ops = {
 const struct index_chunk_ops ixs_chunk_ops = {
 	.chunk_ref = ixs_chunk_ref,
 	.chunk_exists = ixs_chunk_exists,
+	.chunk_get = ixs_chunk_get,
 	.chunk_users = ixs_chunk_users,
 	.damage_add = ixs_damage_add,
 	.damage_exists = ixs_damage_exists,

@@ -306,6 +306,7 @@ static int withdraw_in_tx(struct store *st, int64_t ckpt)
 static int remove_entry(struct store *st, int64_t parent, const char *name, bool dir)
 {
 	struct store_node p, c;
+	struct policy pol;
 	int rc, vstate;
 	bool kids = false;
 
@@ -315,6 +316,9 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 		return -ENAMETOOLONG;
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
+	rc = store_policy_get(st, &pol);
+	if (rc < 0)
+		return rc;
 	store_mu_lock(st);
 	rc = parent_for_change(st, parent, true, &p, &vstate);
 	if (rc == 0)
@@ -339,7 +343,10 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
-	rc = delete_node(st, c.id);
+	if (vstate == VER_COMMITTED && pol.trash_s) /* `rm -rf` stays undoable */
+		rc = store_ckpt_trash_copy_locked(st, p.ckpt, "user");
+	if (rc == 0)
+		rc = delete_node(st, c.id);
 	if (rc == 0)
 		rc = touch_dir(st, parent);
 	if (rc == 0 && vstate == VER_COMMITTED)
