@@ -464,13 +464,13 @@ static inline int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinne
 }
 
 static inline int index_ckpt_set_state(struct index *ix, int64_t id, int state, int64_t now,
-					const char *rule)
+				       const char *rule)
 {
 	return ix->ops->ckpt->ckpt_set_state(ix, id, state, now, rule);
 }
 
 static inline int index_ckpt_insert_copy(struct index *ix, int64_t src, int64_t version, int state,
-					  int64_t now, const char *rule, int64_t *id)
+					 int64_t now, const char *rule, int64_t *id)
 {
 	return ix->ops->ckpt->ckpt_insert_copy(ix, src, version, state, now, rule, id);
 }

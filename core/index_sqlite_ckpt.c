@@ -455,8 +455,9 @@ static int ixs_ckpt_insert_copy(struct index *ix, int64_t src, int64_t version, 
 
 static int ixs_ckpt_trashed(struct index *ix, index_ckpt_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT " CKPT_COLS " FROM checkpoints WHERE state=4"
-				      " ORDER BY ended_at, id");
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "SELECT " CKPT_COLS " FROM checkpoints WHERE state=4"
+				  " ORDER BY ended_at, id");
 	int s = SQLITE_DONE, rc = 0;
 
 	if (!q)

@@ -141,8 +141,8 @@ static const struct policy_unit policy_duration_units[] = {
 	{ "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 }, { NULL, 0 }
 };
 static const struct policy_unit policy_size_units[] = {
-	{ "k", UINT64_C(1) << 10 }, { "m", UINT64_C(1) << 20 }, { "g", UINT64_C(1) << 30 },
-	{ "t", UINT64_C(1) << 40 }, { "kib", UINT64_C(1) << 10 }, { "mib", UINT64_C(1) << 20 },
+	{ "k", UINT64_C(1) << 10 },   { "m", UINT64_C(1) << 20 },   { "g", UINT64_C(1) << 30 },
+	{ "t", UINT64_C(1) << 40 },   { "kib", UINT64_C(1) << 10 }, { "mib", UINT64_C(1) << 20 },
 	{ "gib", UINT64_C(1) << 30 }, { "tib", UINT64_C(1) << 40 }, { NULL, 0 }
 };
 

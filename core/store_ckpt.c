@@ -740,7 +740,7 @@ static int trash_body(struct store *st, int64_t ckpt_id, const char *rule)
 
 int store_ckpt_delete(struct store *st, int64_t ckpt_id, const char *rule)
 {
-	int (*body)(struct store *st, int64_t id, const char *arg) = delete_body;
+	int (*body)(struct store * st, int64_t id, const char *arg) = delete_body;
 	struct policy p;
 	int rc;
 

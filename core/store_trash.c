@@ -380,7 +380,8 @@ static void name_shape(const char *name, char *out, size_t len)
 			break;
 		}
 	for (i = 0; i < sizeof(suf) / sizeof(suf[0]); i++)
-		if (nl > strlen(suf[i]) && !strncmp(name + nl - strlen(suf[i]), suf[i], strlen(suf[i])))
+		if (nl > strlen(suf[i]) &&
+		    !strncmp(name + nl - strlen(suf[i]), suf[i], strlen(suf[i])))
 			nl -= strlen(suf[i]);
 	for (i = 0; i < nl && o + 1 < len; i++) {
 		bool digit = name[i] >= '0' && name[i] <= '9';

@@ -323,7 +323,6 @@ START_TEST(test_enospc)
 }
 END_TEST
 
-
 /* ---- lifecycle: trash, undelete, what deleting frees, admission ---- */
 
 static void set_policy(struct store *st, const char *word)
@@ -514,7 +513,7 @@ START_TEST(test_unique_bytes_exact)
 	tu_fill(a, sz, 11);
 	memcpy(b, a, sz);
 	tu_fill(b + 2 * CHUNK_SIZE, CHUNK_SIZE, 12); /* one chunk differs */
-	memset(b + 4 * CHUNK_SIZE, 0, CHUNK_SIZE);	/* one compressible */
+	memset(b + 4 * CHUNK_SIZE, 0, CHUNK_SIZE);   /* one compressible */
 	ia = tu_ckpt1(st, "a", "w", a, sz);
 	ib = tu_ckpt1(st, "b", "w", b, sz);
 	tu_ckpt1(st, "c", "w", b, CHUNK_SIZE); /* shares b's first chunk */
@@ -565,7 +564,7 @@ int main(void)
 	TU_TCASE(s, "gc", 120, test_gc_reclaims);
 	TU_TCASE(s, "retention", 120, test_retention);
 	TU_TCASE(s, "enospc", 120, test_enospc);
-	TU_TCASE(s, "trash", 120, test_trash_undelete, test_trash_rm_rf, test_trash_retention_expire,
-		 test_unique_bytes_exact);
+	TU_TCASE(s, "trash", 120, test_trash_undelete, test_trash_rm_rf,
+		 test_trash_retention_expire, test_unique_bytes_exact);
 	return tu_run(s);
 }
