@@ -26,7 +26,8 @@
 static const char *const fs_policy_keys[] = { "keep_last",    "keep_best",   "keep_every",
 					      "metric",	      "compress",    "settle_ms",
 					      "hide_virtual", "latest_name", "best_prefix",
-					      "plain" };
+					      "plain",	      "trash",	     "max_bytes",
+					      "min_free" };
 
 struct fs_args {
 	const char *store, *mnt;
@@ -49,7 +50,8 @@ static void fs_usage(FILE *f)
 		"       ckptfs -h|--help | -V|--version\n"
 		"policy options: keep_last=N keep_best=K metric=NAME:min|max keep_every=N\n"
 		"  compress=none|zlib|zstd|auto settle_ms=N hide_virtual latest_name=NAME\n"
-		"  best_prefix=PREFIX plain=GLOB[:GLOB...]\n"
+		"  best_prefix=PREFIX plain=GLOB[:GLOB...] trash=DURATION max_bytes=SIZE\n"
+		"  min_free=SIZE\n"
 		"mount options: commit=close|rename commit_marker=GLOB commit_timeout_ms=N;\n"
 		"store options: index=sqlite chunks=dir|mem (checked against the ones the\n"
 		"  store recorded when it was made; also as STORE?index=sqlite,chunks=dir)\n"

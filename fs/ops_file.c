@@ -152,6 +152,9 @@ static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const 
 			return -EEXIST;
 		}
 		int64_t id, root;
+		rc = fs_admit(fs, name, CKPT_FILE);
+		if (rc < 0)
+			return rc;
 		rc = store_ckpt_create(fs->st, name, CKPT_FILE, S_IFREG | (mode & 07777), &id,
 				       &root);
 		if (rc < 0)
