@@ -444,14 +444,18 @@ int store_reclaimable(struct store *st, uint64_t *bytes);
  * predicts its stored bytes from the newest committed checkpoint of the
  * same kind and name shape (digits runs alike, temporary marks dropped;
  * 0 when none), and while that exceeds the bytes available purges the
- * oldest trashed checkpoint, then runs retention once. -ENOSPC (with a
- * note and a "refuse" event giving both figures) when it still cannot
- * fit; 0 otherwise (also without limits). */
+ * oldest trashed checkpoint, then runs retention once. -ENOSPC when it
+ * still cannot fit (space held by versions a mount's open inodes pin comes
+ * back only once the kernel lets them go: the caller may retry); 0
+ * otherwise (also without limits). */
 struct store_admit {
 	uint64_t predicted, available;
 	size_t purged; /* trashed checkpoints purged to make room */
 };
 int store_admit(struct store *st, const char *name, int kind, struct store_admit *out);
+/* Records a refusal: a note for .ckptfs/status and a "refuse" event, both
+ * with the predicted and available bytes. */
+void store_admit_refused(struct store *st, const char *name, const struct store_admit *a);
 
 /* ---- inspection ------------------------------------------------------------ */
 

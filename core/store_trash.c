@@ -500,13 +500,15 @@ int store_admit(struct store *st, const char *name, int kind, struct store_admit
 			return rc;
 		rc = make_room(st, &retained, out);
 	}
-	if (rc == -ENOSPC) {
-		char why[128];
-
-		snprintf(why, sizeof(why), "predicted %llu bytes, available %llu bytes",
-			 (unsigned long long)out->predicted, (unsigned long long)out->available);
-		store_note(st, "refused %s: %s (max_bytes/min_free)", name, why);
-		store_event_log(st, "refuse", name, why);
-	}
 	return rc;
+}
+
+void store_admit_refused(struct store *st, const char *name, const struct store_admit *a)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "predicted %llu bytes, available %llu bytes",
+		 (unsigned long long)a->predicted, (unsigned long long)a->available);
+	store_note(st, "refused %s: %s (max_bytes/min_free)", name, why);
+	store_event_log(st, "refuse", name, why);
 }

@@ -47,13 +47,26 @@ static const char *fs_removal_word(struct fs *fs, int64_t id)
 int fs_admit(struct fs *fs, const char *name, int kind)
 {
 	struct store_admit a;
+	size_t purged = 0;
 	int rc = store_admit(fs->st, name, kind, &a);
-	if (a.purged)
-		fs_log(LOG_INFO, "purge count=%zu reason=space for %s", a.purged, name);
-	if (rc == -ENOSPC)
+	/* What it purged may still be pinned by the kernel's inodes (names
+	 * just written or read): let the reclaim sweep drop them, for up to
+	 * 3 s, before refusing. */
+	for (int tries = 0; rc == -ENOSPC && (purged += a.purged) && tries < 15; tries++) {
+		fs_reclaim_kick(fs, true);
+		struct timespec ts = { 0, 200 * 1000000 };
+		nanosleep(&ts, NULL);
+		rc = store_admit(fs->st, name, kind, &a);
+	}
+	purged += rc == 0 ? a.purged : 0;
+	if (purged)
+		fs_log(LOG_INFO, "purge count=%zu reason=space for %s", purged, name);
+	if (rc == -ENOSPC) {
+		store_admit_refused(fs->st, name, &a);
 		fs_log(LOG_WARNING, "refuse name=%s predicted=%llu available=%llu", name,
 		       (unsigned long long)a.predicted, (unsigned long long)a.available);
-	if (a.purged)
+	}
+	if (purged)
 		fs_reclaim_kick(fs, true);
 	return rc;
 }

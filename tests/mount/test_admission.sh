@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Space-aware admission (-o min_free / max_bytes, issue #17): the STORE on a
+# 64 MiB tmpfs, trash on, min_free set (by `ckpt policy`, which a mount
+# applies at once) to leave room for about half a checkpoint. A new checkpoint's size is predicted
+# from the newest committed one of its name shape (step-#.pt); when it does
+# not fit, trash is purged first (oldest first); when it still does not fit
+# the create itself fails with ENOSPC, naming the predicted and available
+# bytes in .ckptfs/status, the log and `ckpt log`, and `latest` stays.
+source "$(dirname "$0")/lib.sh"
+
+small_tmpfs 64m
+STORE=$T/small/store
+start_mount "trash=1h"
+save() { head -c 10000000 /dev/urandom >"$T/w.bin" && cp "$T/w.bin" "$MNT/$1"; }
+free_bytes() { df -B1 --output=avail "$T/small" | tail -1; }
+
+save step-1.pt || fail "step-1 fits"
+save step-2.pt || fail "step-2 fits"
+rm "$MNT/step-1.pt" # into the trash: its 16 MB stay on disk
+assert_eq "$(ls "$MNT/.ckptfs/trash")" step-1.pt "step-1 in the trash"
+save step-3.pt || fail "step-3 fits"
+"$CKPT" policy "$STORE" min_free=$(( $(free_bytes) - 5000000 )) >/dev/null 2>&1 || fail "ckpt policy min_free"
+# 5 MB available: step-4 (predicted 10 MB) only fits once the trash is purged
+save step-4.pt || fail "step-4 admitted after purging the trash"
+assert_eq "$(ls "$MNT/.ckptfs/trash")" "" "the trash was purged to make room"
+assert_eq "$(sha "$MNT/step-4.pt")" "$(sha "$T/w.bin")" "step-4 complete"
+"$CKPT" log "$STORE" --json | "$PY" -c '
+import json, sys
+ev = [e for e in json.load(sys.stdin) if e["event"] == "purge"]
+assert [e["name"] for e in ev] == ["step-1.pt"] and ev[0]["rule"] == "space", ev' || fail "ckpt log: purge step-1.pt for space"
+
+# nothing left to purge: step-5 is refused at create, before any byte is written
+stored0=$("$CKPT" stats "$STORE" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["stored_bytes"])')
+assert_errno ENOSPC "open('step-5.pt', 'wb')"
+assert_missing "$MNT/step-5.pt" "refused checkpoint"
+assert_eq "$(latest_name)" step-4.pt "latest stays step-4"
+assert_eq "$(sha "$MNT/latest")" "$(sha "$T/w.bin")" "latest still reads step-4"
+grep -Eq "refused step-5.pt: predicted 10000[0-9]{3} bytes, available [0-9]+ bytes" "$MNT/.ckptfs/status" \
+  || fail "status names the predicted and available bytes: $(grep refused "$MNT/.ckptfs/status")"
+grep -Eq "refuse name=step-5.pt predicted=10000[0-9]{3} available=[0-9]+" "$LOG" || fail "the log says refuse"
+"$CKPT" log "$STORE" --json | "$PY" -c '
+import json, sys
+ev = [e for e in json.load(sys.stdin) if e["event"] == "refuse"]
+assert ev and ev[-1]["name"] == "step-5.pt" and "predicted" in ev[-1]["rule"], ev' || fail "ckpt log: refuse"
+assert_eq "$("$CKPT" stats "$STORE" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["stored_bytes"])')" "$stored0" "nothing stored for the refused save"
+# a checkpoint of another shape with nothing to predict from is admitted
+echo small >"$MNT/notes.txt.ckpt" || fail "an unpredictable small checkpoint is admitted"
+# retention makes room too: keep_last=1 trashes step-2 and step-3 (step-4 is
+# latest), admission purges them
+"$CKPT" policy "$STORE" keep_last=1 >/dev/null 2>&1 || fail "ckpt policy keep_last=1"
+save step-5.pt || fail "step-5 admitted once retention's trash is purged"
+assert_eq "$(latest_name)" step-5.pt "step-5 committed"
+"$CKPT" verify "$STORE" >/dev/null || fail "verify"
