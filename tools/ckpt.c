@@ -2232,10 +2232,11 @@ struct command {
 
 static const struct command commands[] = {
 	{ "ls", cmd_ls, 0, 0, OPT_ALL, "ls STORE [--all] [--json]",
-	  "Lists staging and committed checkpoints in commit order (--all adds aborted\n"
-	  "and deleted ones): NAME STEP EPOCH COMMITTED LOGICAL STORED METRICS STATE.\n"
+	  "Lists staging and committed checkpoints in commit order (--all adds aborted,\n"
+	  "trashed and deleted ones): NAME STEP EPOCH COMMITTED LOGICAL STORED UNIQUE\n"
+	  "METRICS STATE; UNIQUE: stored bytes only it holds (what deleting it frees).\n"
 	  "JSON: an array of {name, kind, state, step, epoch, committed_at, logical_bytes,\n"
-	  "stored_bytes, metrics, pinned, withdrawn}; step/epoch/committed_at are null when\n"
+	  "stored_bytes, unique_bytes, metrics, pinned, withdrawn}; step/epoch/committed_at are null when\n"
 	  "absent, committed_at is local ISO 8601 time with offset.\n" },
 	{ "show", cmd_show, 1, 1, 0, "show STORE NAME [--json]",
 	  "Shows one checkpoint: NAME may be a checkpoint, the latest name, best_<metric>,\n"
@@ -2246,7 +2247,8 @@ static const struct command commands[] = {
 	  "       ckpt policy set STORE OPTION=VALUE... | ckpt policy STORE set OPTION=VALUE...",
 	  "Without options shows the stored policy; with options sets those given (the\n"
 	  "mount option names: keep_last, keep_best, keep_every, metric=NAME:min|max,\n"
-	  "compress, settle_ms, hide_virtual, latest_name, best_prefix, plain) and keeps the\n"
+	  "compress, settle_ms, hide_virtual, latest_name, best_prefix, plain, trash,\n"
+	  "max_bytes, min_free) and keeps the\n"
 	  "others, then shows the result. A metric= list replaces the tracked metrics;\n"
 	  "metric= alone clears them. Words may also be comma-separated as with -o.\n"
 	  "JSON: {keep_last, keep_best, keep_every, metric: [\"NAME:min|max\"...],\n"
@@ -2255,7 +2257,8 @@ static const struct command commands[] = {
 	  "Applies retention and removes aborted checkpoints, then reclaims space (left to\n"
 	  "the mount when the store is mounted). --dry-run changes nothing and lists every\n"
 	  "committed checkpoint with keep/delete and the rule, plus the aborted ones gc\n"
-	  "would remove. JSON: an array of {name, action, rule, state}.\n" },
+	  "would remove, and ends with the bytes gc would free (exact: the chunks only\n"
+	  "those checkpoints hold). JSON: an array of {name, action, rule, state}.\n" },
 	{ "verify", cmd_verify, 0, 0, OPT_REPAIR, "verify STORE [--repair] [--json]",
 	  "Re-reads every chunk, checks checksums, references and counts; prints each\n"
 	  "problem; exits 1 when any is found. A damaged chunk's line names the checkpoints\n"
@@ -2267,7 +2270,8 @@ static const struct command commands[] = {
 	  "(a note says how many). JSON: {ok, problems: [text...], notes: [text...]}.\n" },
 	{ "stats", cmd_stats, 0, 0, 0, "stats STORE [--json]",
 	  "Store totals. JSON: {checkpoints, logical_bytes, stored_bytes, chunks,\n"
-	  "dedup_ratio, compression_ratio, raw_bytes, staging, aborted, deleted}.\n" },
+	  "dedup_ratio, compression_ratio, raw_bytes, staging, aborted, deleted, trashed,\n"
+	  "reclaimable_bytes (trash, aborted, unreferenced), gc_would_free_bytes}.\n" },
 	{ "export", cmd_export, 2, 2, 0, "export STORE NAME DEST [--json]",
 	  "Copies a checkpoint (NAME may be the latest name or best_<metric>) to DEST: a\n"
 	  "directory for a directory checkpoint, a file for a single-file one; modes, mtimes\n"
