@@ -261,13 +261,9 @@ static int ixs_ckpt_name(struct index *ix, int64_t id, char **out)
 	return rc;
 }
 
-static int ixs_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx)
+/* Hands each row of q (CKPT_COLS) to cb. */
+static int ckpt_rows(struct index *ix, sqlite3_stmt *q, index_ckpt_cb cb, void *ctx)
 {
-	static const char sql_live[] = "SELECT " CKPT_COLS " FROM checkpoints WHERE state IN (0,1)"
-				       " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
-	static const char sql_all[] = "SELECT " CKPT_COLS " FROM checkpoints"
-				      " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
-	sqlite3_stmt *q = ix_stmt(ix, all ? sql_all : sql_live);
 	int s = SQLITE_DONE, rc = 0;
 
 	if (!q)
@@ -280,6 +276,15 @@ static int ixs_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *
 			rc = cb(ctx, &ci);
 	}
 	return step_end(ix, q, s, rc);
+}
+
+static int ixs_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx)
+{
+	static const char sql_live[] = "SELECT " CKPT_COLS " FROM checkpoints WHERE state IN (0,1)"
+				       " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
+	static const char sql_all[] = "SELECT " CKPT_COLS " FROM checkpoints"
+				      " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
+	return ckpt_rows(ix, ix_stmt(ix, all ? sql_all : sql_live), cb, ctx);
 }
 
 /* Steps a resolution query (id, committed_version; at most one row). */
@@ -455,21 +460,11 @@ static int ixs_ckpt_insert_copy(struct index *ix, int64_t src, int64_t version, 
 
 static int ixs_ckpt_trashed(struct index *ix, index_ckpt_cb cb, void *ctx)
 {
-	sqlite3_stmt *q = ix_stmt(ix,
-				  "SELECT " CKPT_COLS " FROM checkpoints WHERE state=4"
-				  " ORDER BY ended_at, id");
-	int s = SQLITE_DONE, rc = 0;
-
-	if (!q)
-		return ix_err(ix);
-	while (rc == 0 && (s = sqlite3_step(q)) == SQLITE_ROW) {
-		struct ckpt_info ci;
-
-		rc = info_from_row(q, &ci);
-		if (rc == 0)
-			rc = cb(ctx, &ci);
-	}
-	return step_end(ix, q, s, rc);
+	return ckpt_rows(ix,
+			 ix_stmt(ix,
+				 "SELECT " CKPT_COLS " FROM checkpoints WHERE state=4"
+				 " ORDER BY ended_at, id"),
+			 cb, ctx);
 }
 
 static int ixs_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c)

@@ -523,8 +523,10 @@ static int ixs_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta,
 	return ix_step_done(ix, q);
 }
 
-/* 0 when the one-hash query finds a row, -ENOENT when not. */
-static int ix_hash_exists(struct index *ix, const char *sql, const uint8_t *hash)
+/* 0 when the one-hash query finds a row (its first two columns in a and b,
+ * each may be NULL), -ENOENT when not. */
+static int ix_hash_row(struct index *ix, const char *sql, const uint8_t *hash, int64_t *a,
+		       int64_t *b)
 {
 	sqlite3_stmt *q = ix_stmt(ix, sql);
 	bool row;
@@ -534,8 +536,17 @@ static int ix_hash_exists(struct index *ix, const char *sql, const uint8_t *hash
 		return ix_err(ix);
 	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
 	rc = ix_step_row(ix, q, &row);
+	if (row && a)
+		*a = sqlite3_column_int64(q, 0);
+	if (row && b)
+		*b = sqlite3_column_int64(q, 1);
 	sqlite3_reset(q);
 	return rc < 0 ? rc : row ? 0 : -ENOENT;
+}
+
+static int ix_hash_exists(struct index *ix, const char *sql, const uint8_t *hash)
+{
+	return ix_hash_row(ix, sql, hash, NULL, NULL);
 }
 
 static int ixs_chunk_exists(struct index *ix, const uint8_t *hash)
@@ -545,20 +556,11 @@ static int ixs_chunk_exists(struct index *ix, const uint8_t *hash)
 
 static int ixs_chunk_get(struct index *ix, const uint8_t *hash, int64_t *refs, uint32_t *stored)
 {
-	sqlite3_stmt *q = ix_stmt(ix, "SELECT refs, stored FROM chunks WHERE hash=?");
-	bool row;
-	int rc;
+	int64_t s = 0;
+	int rc = ix_hash_row(ix, "SELECT refs, stored FROM chunks WHERE hash=?", hash, refs, &s);
 
-	if (!q)
-		return ix_err(ix);
-	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
-	rc = ix_step_row(ix, q, &row);
-	if (row) {
-		*refs = sqlite3_column_int64(q, 0);
-		*stored = (uint32_t)sqlite3_column_int64(q, 1);
-	}
-	sqlite3_reset(q);
-	return rc < 0 ? rc : row ? 0 : -ENOENT;
+	*stored = (uint32_t)s;
+	return rc;
 }
 
 static int ixs_chunk_users(struct index *ix, const uint8_t *hash,
