@@ -209,7 +209,7 @@ static void fs_gen_tsv(struct fs *fs, struct fs_buf *b)
 		struct ckpt_info *c = &arr[i];
 		if (c->state == CKPT_DELETED || c->state == CKPT_TRASHED)
 			continue;
-				/* trashed ones: trash.tsv */ /* like `ckpt ls` without --all, plus the aborted ones */
+		/* trashed ones: trash.tsv */ /* like `ckpt ls` without --all, plus the aborted ones */
 		char when[40], step[32] = "", epoch[40] = "";
 		fs_iso8601(c->committed_at, when, sizeof(when));
 		if (c->has_step)
