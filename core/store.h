@@ -453,6 +453,9 @@ struct store_admit {
 	size_t purged; /* trashed checkpoints purged to make room */
 };
 int store_admit(struct store *st, const char *name, int kind, struct store_admit *out);
+/* The same loop for need bytes about to be written (the mount's writes
+ * under min_free): 0 when they fit, after purging if it had to; -ENOSPC. */
+int store_make_room(struct store *st, uint64_t need, struct store_admit *out);
 /* Records a refusal: a note for .ckptfs/status and a "refuse" event, both
  * with the predicted and available bytes. */
 void store_admit_refused(struct store *st, const char *name, const struct store_admit *a);

@@ -479,11 +479,37 @@ static int make_room(struct store *st, bool *retained, struct store_admit *out)
 	return rc;
 }
 
+/* Makes room for out->predicted bytes under policy p. */
+static int make_room_for(struct store *st, const struct policy *p, struct store_admit *out)
+{
+	bool retained = false;
+	int rc = 0;
+
+	while (rc == 0) {
+		rc = space_available(st, p, &out->available);
+		if (rc < 0 || out->predicted <= out->available)
+			return rc;
+		rc = make_room(st, &retained, out);
+	}
+	return rc;
+}
+
+int store_make_room(struct store *st, uint64_t need, struct store_admit *out)
+{
+	struct policy p;
+	int rc = store_policy_get(st, &p);
+
+	memset(out, 0, sizeof(*out));
+	out->predicted = need;
+	if (rc < 0 || (!p.max_bytes && !p.min_free))
+		return rc;
+	return make_room_for(st, &p, out);
+}
+
 int store_admit(struct store *st, const char *name, int kind, struct store_admit *out)
 {
 	struct predict_ctx pc = { .kind = kind };
 	struct policy p;
-	bool retained = false;
 	int rc = store_policy_get(st, &p);
 
 	memset(out, 0, sizeof(*out));
@@ -494,13 +520,7 @@ int store_admit(struct store *st, const char *name, int kind, struct store_admit
 	rc = index_ckpt_foreach(st->ix, false, predict_cb, &pc);
 	store_mu_unlock(st);
 	out->predicted = pc.bytes;
-	while (rc == 0) {
-		rc = space_available(st, &p, &out->available);
-		if (rc < 0 || out->predicted <= out->available)
-			return rc;
-		rc = make_room(st, &retained, out);
-	}
-	return rc;
+	return rc < 0 ? rc : make_room_for(st, &p, out);
 }
 
 void store_admit_refused(struct store *st, const char *name, const struct store_admit *a)

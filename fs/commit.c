@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "fs.h"
@@ -68,6 +69,24 @@ int fs_admit(struct fs *fs, const char *name, int kind)
 	}
 	if (purged)
 		fs_reclaim_kick(fs, true);
+	return rc;
+}
+
+int fs_write_room(struct fs *fs, size_t len)
+{
+	pthread_mutex_lock(&fs->pol_lock);
+	uint64_t min_free = fs->pol.min_free;
+	pthread_mutex_unlock(&fs->pol_lock);
+	struct statvfs v;
+	if (!min_free || statvfs(store_dir(fs->st), &v) < 0 ||
+	    (uint64_t)v.f_bavail * v.f_frsize >= min_free + len)
+		return 0;
+	struct store_admit a;
+	int rc = store_make_room(fs->st, len, &a);
+	if (a.purged) {
+		fs_log(LOG_INFO, "purge count=%zu reason=space for a write", a.purged);
+		fs_reclaim_kick(fs, true);
+	}
 	return rc;
 }
 

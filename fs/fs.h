@@ -317,6 +317,10 @@ void fs_after_commit(struct fs *fs);
 /* Space-aware admission of a new top-level checkpoint (store_admit):
  * logs what it purged and a refusal; -ENOSPC refuses the create. */
 int fs_admit(struct fs *fs, const char *name, int kind);
+/* A write of len bytes under min_free: 0 when the store's filesystem keeps
+ * min_free free after it (purging trash, then retention, when needed),
+ * else -ENOSPC. Cheap when it fits (one statvfs). */
+int fs_write_room(struct fs *fs, size_t len);
 /* store_gc without purging aborted ones; logs the bytes it freed. */
 int fs_gc(struct fs *fs);
 /* Commits every quiet, complete staging checkpoint (clean unmount). */

@@ -16,20 +16,24 @@ free_bytes() { df -B1 --output=avail "$T/small" | tail -1; }
 
 save step-1.pt || fail "step-1 fits"
 save step-2.pt || fail "step-2 fits"
-rm "$MNT/step-1.pt" # into the trash: its 16 MB stay on disk
-assert_eq "$(ls "$MNT/.ckptfs/trash")" step-1.pt "step-1 in the trash"
 save step-3.pt || fail "step-3 fits"
-"$CKPT" policy "$STORE" min_free=$(( $(free_bytes) - 5000000 )) >/dev/null 2>&1 || fail "ckpt policy min_free"
-# 5 MB available: step-4 (predicted 10 MB) only fits once the trash is purged
-save step-4.pt || fail "step-4 admitted after purging the trash"
+rm "$MNT/step-1.pt" "$MNT/step-2.pt" # into the trash: their 20 MB stay on disk
+assert_eq "$(ls "$MNT/.ckptfs/trash" | tr '\n' ' ')" "step-1.pt step-2.pt " "step-1 and step-2 in the trash"
+"$CKPT" policy "$STORE" min_free=$(( $(free_bytes) - 3000000 )) >/dev/null 2>&1 || fail "ckpt policy min_free"
+# 3 MB available: step-4 (predicted 10 MB) is admitted once step-1 is purged
+# (oldest first); its writes (data and staging, about twice its size) purge step-2
+save step-4.pt || fail "step-4 admitted and written after purging the trash"
 assert_eq "$(ls "$MNT/.ckptfs/trash")" "" "the trash was purged to make room"
 assert_eq "$(sha "$MNT/step-4.pt")" "$(sha "$T/w.bin")" "step-4 complete"
 "$CKPT" log "$STORE" --json | "$PY" -c '
 import json, sys
 ev = [e for e in json.load(sys.stdin) if e["event"] == "purge"]
-assert [e["name"] for e in ev] == ["step-1.pt"] and ev[0]["rule"] == "space", ev' || fail "ckpt log: purge step-1.pt for space"
+assert [e["name"] for e in ev] == ["step-1.pt", "step-2.pt"] and ev[0]["rule"] == "space", ev' || fail "ckpt log: purges for space, oldest first"
+grep -q "purge count=1 reason=space for step-4.pt" "$LOG" || fail "the log says what admission purged"
 
-# nothing left to purge: step-5 is refused at create, before any byte is written
+# nothing left to purge, 5 MB available: step-5 is refused at create,
+# before any byte is written
+"$CKPT" policy "$STORE" min_free=$(( $(free_bytes) - 5000000 )) >/dev/null 2>&1 || fail "ckpt policy min_free"
 stored0=$("$CKPT" stats "$STORE" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["stored_bytes"])')
 assert_errno ENOSPC "open('step-5.pt', 'wb')"
 assert_missing "$MNT/step-5.pt" "refused checkpoint"
@@ -43,10 +47,16 @@ import json, sys
 ev = [e for e in json.load(sys.stdin) if e["event"] == "refuse"]
 assert ev and ev[-1]["name"] == "step-5.pt" and "predicted" in ev[-1]["rule"], ev' || fail "ckpt log: refuse"
 assert_eq "$("$CKPT" stats "$STORE" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["stored_bytes"])')" "$stored0" "nothing stored for the refused save"
-# a checkpoint of another shape with nothing to predict from is admitted
+# a checkpoint of another shape with nothing to predict from is admitted,
+# and its writes stop (ENOSPC, aborted) where min_free begins, not at a full disk
 echo small >"$MNT/notes.txt.ckpt" || fail "an unpredictable small checkpoint is admitted"
-# retention makes room too: keep_last=1 trashes step-2 and step-3 (step-4 is
-# latest), admission purges them
+head -c 20000000 /dev/urandom >"$T/big.bin"
+cp "$T/big.bin" "$MNT/other.bin" 2>/dev/null && fail "20 MB written past min_free"
+assert_missing "$MNT/other.bin" "the checkpoint whose write hit min_free is aborted"
+[ "$(free_bytes)" -gt 4000000 ] || fail "min_free not kept: $(free_bytes) bytes free"
+assert_eq "$(latest_name)" notes.txt.ckpt "latest is the last complete checkpoint"
+# retention makes room too: keep_last=1 trashes step-3 and step-4
+# (notes.txt.ckpt is latest), admission and the writes purge them
 "$CKPT" policy "$STORE" keep_last=1 >/dev/null 2>&1 || fail "ckpt policy keep_last=1"
 save step-5.pt || fail "step-5 admitted once retention's trash is purged"
 assert_eq "$(latest_name)" step-5.pt "step-5 committed"
