@@ -751,6 +751,8 @@ int store_ckpt_delete(struct store *st, int64_t ckpt_id, const char *rule)
 	rc = in_tx(st, body, ckpt_id, rule);
 	if (store_reserve_use(st, rc)) /* deletion works on a full disk */
 		rc = in_tx(st, body, ckpt_id, rule);
+	if (rc == -ENOSPC && body == trash_body) /* even trashing cannot write: delete */
+		rc = in_tx(st, delete_body, ckpt_id, rule);
 	if (rc == 0)
 		store_gc(st, false, NULL); /* reclaim now; failures leave it for later */
 	return rc;

@@ -99,4 +99,5 @@ wait_for bash -c "[ \"\$(ls '$MNT/.ckptfs/trash' | wc -l)\" = 2 ]" || fail "tock
 assert_eq "$(latest_name)" tuck.pt "an older undeleted checkpoint does not become latest"
 assert_eq "$("$CKPT" trash "$STORE" empty --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["purged"])')" 1 "trash empty purges the rest"
 assert_eq "$(ls "$MNT/.ckptfs/trash")" "" "the trash is empty"
-"$CKPT" verify "$STORE" >/dev/null || fail "verify after trash, undelete and purge"
+stop_mount # verify once the mount has reclaimed what `trash empty` purged
+"$CKPT" verify "$STORE" >"$T/verify.out" 2>&1 || fail "verify after trash, undelete and purge: $(cat "$T/verify.out")"
