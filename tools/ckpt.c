@@ -423,7 +423,9 @@ static int cli_open(struct cli *c, int mode)
 
 enum {
 	RESOLVE_ABORTED = 1 << 0, /* also aborted display names */
-	RESOLVE_DELETED = 1 << 1, /* also the newest deleted checkpoint of the name */
+	RESOLVE_DELETED = 1 << 1, /* also trashed display names, then the newest deleted
+				     checkpoint of the name */
+	RESOLVE_TRASHED = 1 << 2, /* also trashed display names */
 };
 
 /* Resolves name as the mount does: a live checkpoint of that name (a real
@@ -474,6 +476,14 @@ static int cli_resolve_info(struct cli *c, const char *name, int flags, struct c
 		}
 		if (r != -ENOENT)
 			return r;
+	}
+	if (flags & (RESOLVE_DELETED | RESOLVE_TRASHED)) {
+		r = store_trash_lookup(c->st, name, out); /* NAME, NAME~2 in the trash */
+		if (r != -ENOENT) {
+			if (r == 0 && version)
+				*version = out->committed_version;
+			return r;
+		}
 	}
 	if (flags & RESOLVE_DELETED) {
 		struct ckpt_info *all = NULL;
@@ -1740,7 +1750,7 @@ static int cmd_export(struct cli *c)
 		goto out_free_dest;
 	if ((rc = cli_open(c, false)) != CLI_OK)
 		goto out_free_dest;
-	r = cli_resolve(c, name, RESOLVE_ABORTED, &ci, &version);
+	r = cli_resolve(c, name, RESOLVE_ABORTED | RESOLVE_TRASHED, &ci, &version);
 	if (r < 0) {
 		rc = resolve_fail(c, name, r);
 		goto out_free_dest;

@@ -42,6 +42,11 @@ assert_eq "$(ckpt_field run-2 state)" "trashed" "ckpt ls --all shows it trashed"
 assert_eq "$("$CKPT" trash "$STORE" ls --json | "$PY" -c 'import json,sys; r=json.load(sys.stdin); print(r[0]["name"], r[0]["reason"], r[0]["unique_bytes"])')" \
   "run-2 user $u2" "ckpt trash ls: name, reason, unique bytes"
 
+"$CKPT" show "$STORE" run-2 --json | "$PY" -c 'import json,sys; j=json.load(sys.stdin); assert j["state"] == "trashed" and j["metrics"]["loss"] == 0.2, j' \
+  || fail "ckpt show of a trashed checkpoint"
+"$CKPT" export "$STORE" run-2 "$T/exp" >/dev/null || fail "ckpt export from the trash"
+assert_eq "$(sha "$T/exp/w.bin")" "$(sha "$T/b.bin")" "export from the trash"
+
 # undelete: bytes, metrics, commit order, latest and best come back
 "$CKPT" undelete "$STORE" run-2 >/dev/null || fail "ckpt undelete run-2"
 wait_for is_latest run-2 || fail "undeleted run-2 is latest again"
