@@ -239,6 +239,21 @@ static inline int index_ckpt_set_epoch(struct index *ix, int64_t id, double epoc
 /* Outside a transaction is fine. */
 static inline int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned);
 
+/* Trash (lifecycle): state is CKPT_COMMITTED or CKPT_TRASHED (store.h).
+ * set_state sets the state, ended_at = now and deleted_rule = rule (NULL
+ * clears it), drops the staging version and shows the committed one
+ * (version = committed_version). */
+static inline int index_ckpt_set_state(struct index *ix, int64_t id, int state, int64_t now,
+				       const char *rule);
+/* A new row copying src's name, kind, step, epoch, commit_seq, times,
+ * sizes and metrics (not eligible), with state, ended_at = now,
+ * deleted_rule = rule and version = committed_version = version (no
+ * staging); -ENOENT when src has no row. */
+static inline int index_ckpt_insert_copy(struct index *ix, int64_t src, int64_t version, int state,
+					 int64_t now, const char *rule, int64_t *id);
+/* Every trashed checkpoint, oldest trashed first (ended_at, then id). */
+static inline int index_ckpt_trashed(struct index *ix, index_ckpt_cb cb, void *ctx);
+
 /* Versions. */
 static inline int index_version_insert(struct index *ix, int64_t ckpt, int64_t now,
 				       int64_t *id); /* staging */
@@ -386,6 +401,9 @@ static inline int index_chunk_ref(struct index *ix, const struct chunk_ref *r, i
 				  uint32_t stored, int codec);
 /* 0 when the chunk has a row, -ENOENT when not. */
 static inline int index_chunk_exists(struct index *ix, const uint8_t *hash);
+/* A chunk row's reference count and stored bytes; -ENOENT when no row. */
+static inline int index_chunk_get(struct index *ix, const uint8_t *hash, int64_t *refs,
+				  uint32_t *stored);
 /* Calls cb with the name of each checkpoint (distinct, sorted) whose
  * unpurged versions list the chunk; non-zero from cb stops and is returned. */
 static inline int index_chunk_users(struct index *ix, const uint8_t *hash,

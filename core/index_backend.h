@@ -78,6 +78,11 @@ struct index_ckpt_ops {
 	int (*ckpt_set_step)(struct index *ix, int64_t id, int64_t step);
 	int (*ckpt_set_epoch)(struct index *ix, int64_t id, double epoch);
 	int (*ckpt_set_pinned)(struct index *ix, int64_t id, bool pinned);
+	int (*ckpt_set_state)(struct index *ix, int64_t id, int state, int64_t now,
+			      const char *rule);
+	int (*ckpt_insert_copy)(struct index *ix, int64_t src, int64_t version, int state,
+				int64_t now, const char *rule, int64_t *id);
+	int (*ckpt_trashed)(struct index *ix, index_ckpt_cb cb, void *ctx);
 	int (*version_insert)(struct index *ix, int64_t ckpt, int64_t now, int64_t *id);
 	int (*version_create_root)(struct index *ix, int64_t version, uint32_t mode, int64_t now_ns,
 				   int64_t *root);
@@ -129,6 +134,7 @@ struct index_chunk_ops {
 	int (*chunk_ref)(struct index *ix, const struct chunk_ref *r, int delta, uint32_t stored,
 			 int codec);
 	int (*chunk_exists)(struct index *ix, const uint8_t *hash);
+	int (*chunk_get)(struct index *ix, const uint8_t *hash, int64_t *refs, uint32_t *stored);
 	int (*chunk_users)(struct index *ix, const uint8_t *hash,
 			   int (*cb)(void *ctx, const char *ckpt_name), void *ctx);
 	int (*damage_add)(struct index *ix, const uint8_t *hash, int64_t found_at, const char *how);
@@ -486,6 +492,23 @@ static inline int index_ckpt_set_pinned(struct index *ix, int64_t id, bool pinne
 	return ix->ops->ckpt->ckpt_set_pinned(ix, id, pinned);
 }
 
+static inline int index_ckpt_set_state(struct index *ix, int64_t id, int state, int64_t now,
+				       const char *rule)
+{
+	return ix->ops->ckpt->ckpt_set_state(ix, id, state, now, rule);
+}
+
+static inline int index_ckpt_insert_copy(struct index *ix, int64_t src, int64_t version, int state,
+					 int64_t now, const char *rule, int64_t *id)
+{
+	return ix->ops->ckpt->ckpt_insert_copy(ix, src, version, state, now, rule, id);
+}
+
+static inline int index_ckpt_trashed(struct index *ix, index_ckpt_cb cb, void *ctx)
+{
+	return ix->ops->ckpt->ckpt_trashed(ix, cb, ctx);
+}
+
 static inline int index_version_insert(struct index *ix, int64_t ckpt, int64_t now, int64_t *id)
 {
 	return ix->ops->ckpt->version_insert(ix, ckpt, now, id);
@@ -685,6 +708,12 @@ static inline int index_chunk_ref(struct index *ix, const struct chunk_ref *r, i
 static inline int index_chunk_exists(struct index *ix, const uint8_t *hash)
 {
 	return ix->ops->chunk->chunk_exists(ix, hash);
+}
+
+static inline int index_chunk_get(struct index *ix, const uint8_t *hash, int64_t *refs,
+				  uint32_t *stored)
+{
+	return ix->ops->chunk->chunk_get(ix, hash, refs, stored);
 }
 
 static inline int index_chunk_users(struct index *ix, const uint8_t *hash,

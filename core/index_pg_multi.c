@@ -294,7 +294,8 @@ static int ixp_ckpts_unowned(struct index *ix, int64_t **ids, size_t *n)
 			      "SELECT c.id FROM checkpoints c"
 			      " WHERE (c.state = 0 OR (c.state = 1 AND c.staging_version <> 0))"
 			      " AND NOT EXISTS (SELECT 1 FROM ckpt_writers w JOIN mounts m"
-			      " ON m.id = w.mount WHERE w.ckpt = c.id AND m.expires >= " IXP_NOW_MS ")"
+			      " ON m.id = w.mount WHERE w.ckpt = c.id AND m.expires >= " IXP_NOW_MS
+			      ")"
 			      " ORDER BY c.id",
 			      NULL);
 

@@ -261,13 +261,9 @@ static int ixs_ckpt_name(struct index *ix, int64_t id, char **out)
 	return rc;
 }
 
-static int ixs_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx)
+/* Hands each row of q (CKPT_COLS) to cb. */
+static int ckpt_rows(struct index *ix, sqlite3_stmt *q, index_ckpt_cb cb, void *ctx)
 {
-	static const char sql_live[] = "SELECT " CKPT_COLS " FROM checkpoints WHERE state IN (0,1)"
-				       " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
-	static const char sql_all[] = "SELECT " CKPT_COLS " FROM checkpoints"
-				      " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
-	sqlite3_stmt *q = ix_stmt(ix, all ? sql_all : sql_live);
 	int s = SQLITE_DONE, rc = 0;
 
 	if (!q)
@@ -280,6 +276,15 @@ static int ixs_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *
 			rc = cb(ctx, &ci);
 	}
 	return step_end(ix, q, s, rc);
+}
+
+static int ixs_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx)
+{
+	static const char sql_live[] = "SELECT " CKPT_COLS " FROM checkpoints WHERE state IN (0,1)"
+				       " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
+	static const char sql_all[] = "SELECT " CKPT_COLS " FROM checkpoints"
+				      " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
+	return ckpt_rows(ix, ix_stmt(ix, all ? sql_all : sql_live), cb, ctx);
 }
 
 /* Steps a resolution query (id, committed_version; at most one row). */
@@ -407,6 +412,59 @@ static int ixs_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const
 	sqlite3_bind_int64(q, 2, now);
 	sqlite3_bind_text(q, 3, rule, -1, SQLITE_STATIC);
 	return changed(ix, ix_step_done(ix, q));
+}
+
+static int ixs_ckpt_set_state(struct index *ix, int64_t id, int state, int64_t now,
+			      const char *rule)
+{
+	sqlite3_stmt *q = ix_stmt(ix,
+				  "UPDATE checkpoints SET state=?2, ended_at=?3, deleted_rule=?4,"
+				  " staging_version=0, version=committed_version WHERE id=?1");
+
+	if (!q)
+		return ix_err(ix);
+	sqlite3_bind_int64(q, 1, id);
+	sqlite3_bind_int(q, 2, state);
+	sqlite3_bind_int64(q, 3, now);
+	sqlite3_bind_text(q, 4, rule, -1, SQLITE_STATIC);
+	return changed(ix, ix_step_done(ix, q));
+}
+
+static int ixs_ckpt_insert_copy(struct index *ix, int64_t src, int64_t version, int state,
+				int64_t now, const char *rule, int64_t *id)
+{
+	sqlite3_stmt *q = ix_stmt(
+		ix,
+		"INSERT INTO checkpoints(name, kind, state, step, epoch, commit_seq, created_at,"
+		" committed_at, ended_at, pinned, version, committed_version, logical_bytes,"
+		" stored_bytes, note, deleted_rule) SELECT name, kind, ?3, step, epoch, commit_seq,"
+		" created_at, committed_at, ?4, pinned, ?2, ?2, logical_bytes, stored_bytes, note, ?5"
+		" FROM checkpoints WHERE id=?1");
+	int rc;
+
+	if (!q)
+		return ix_err(ix);
+	sqlite3_bind_int64(q, 1, src);
+	sqlite3_bind_int64(q, 2, version);
+	sqlite3_bind_int(q, 3, state);
+	sqlite3_bind_int64(q, 4, now);
+	sqlite3_bind_text(q, 5, rule, -1, SQLITE_STATIC);
+	rc = changed(ix, insert_id(ix, q, id));
+	if (rc == 0)
+		rc = exec_ids(ix,
+			      "INSERT INTO metrics(ckpt, name, value, source, eligible)"
+			      " SELECT ?2, name, value, source, 0 FROM metrics WHERE ckpt=?1",
+			      src, *id);
+	return rc;
+}
+
+static int ixs_ckpt_trashed(struct index *ix, index_ckpt_cb cb, void *ctx)
+{
+	return ckpt_rows(ix,
+			 ix_stmt(ix,
+				 "SELECT " CKPT_COLS " FROM checkpoints WHERE state=4"
+				 " ORDER BY ended_at, id"),
+			 cb, ctx);
 }
 
 static int ixs_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c)
@@ -746,6 +804,9 @@ const struct index_ckpt_ops ixs_ckpt_ops = {
 	.ckpt_set_step = ixs_ckpt_set_step,
 	.ckpt_set_epoch = ixs_ckpt_set_epoch,
 	.ckpt_set_pinned = ixs_ckpt_set_pinned,
+	.ckpt_set_state = ixs_ckpt_set_state,
+	.ckpt_insert_copy = ixs_ckpt_insert_copy,
+	.ckpt_trashed = ixs_ckpt_trashed,
 	.version_insert = ixs_version_insert,
 	.version_create_root = ixs_version_create_root,
 	.version_set_state = ixs_version_set_state,

@@ -457,6 +457,9 @@ static int stats_state_row(sqlite3_stmt *q, void *ctx)
 	case CKPT_ABORTED:
 		out->aborted = c;
 		break;
+	case CKPT_TRASHED:
+		out->trashed = c;
+		break;
 	default:
 		out->deleted = c;
 	}
@@ -520,8 +523,10 @@ static int ixs_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta,
 	return ix_step_done(ix, q);
 }
 
-/* 0 when the one-hash query finds a row, -ENOENT when not. */
-static int ix_hash_exists(struct index *ix, const char *sql, const uint8_t *hash)
+/* 0 when the one-hash query finds a row (its first two columns in a and b,
+ * each may be NULL), -ENOENT when not. */
+static int ix_hash_row(struct index *ix, const char *sql, const uint8_t *hash, int64_t *a,
+		       int64_t *b)
 {
 	sqlite3_stmt *q = ix_stmt(ix, sql);
 	bool row;
@@ -531,13 +536,31 @@ static int ix_hash_exists(struct index *ix, const char *sql, const uint8_t *hash
 		return ix_err(ix);
 	sqlite3_bind_blob(q, 1, hash, CHUNK_HASH_LEN, SQLITE_STATIC);
 	rc = ix_step_row(ix, q, &row);
+	if (row && a)
+		*a = sqlite3_column_int64(q, 0);
+	if (row && b)
+		*b = sqlite3_column_int64(q, 1);
 	sqlite3_reset(q);
 	return rc < 0 ? rc : row ? 0 : -ENOENT;
+}
+
+static int ix_hash_exists(struct index *ix, const char *sql, const uint8_t *hash)
+{
+	return ix_hash_row(ix, sql, hash, NULL, NULL);
 }
 
 static int ixs_chunk_exists(struct index *ix, const uint8_t *hash)
 {
 	return ix_hash_exists(ix, "SELECT 1 FROM chunks WHERE hash=?", hash);
+}
+
+static int ixs_chunk_get(struct index *ix, const uint8_t *hash, int64_t *refs, uint32_t *stored)
+{
+	int64_t s = 0;
+	int rc = ix_hash_row(ix, "SELECT refs, stored FROM chunks WHERE hash=?", hash, refs, &s);
+
+	*stored = (uint32_t)s;
+	return rc;
 }
 
 static int ixs_chunk_users(struct index *ix, const uint8_t *hash,
@@ -604,6 +627,7 @@ const struct index_store_ops ixs_store_ops = {
 const struct index_chunk_ops ixs_chunk_ops = {
 	.chunk_ref = ixs_chunk_ref,
 	.chunk_exists = ixs_chunk_exists,
+	.chunk_get = ixs_chunk_get,
 	.chunk_users = ixs_chunk_users,
 	.damage_add = ixs_damage_add,
 	.damage_exists = ixs_damage_exists,

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "chunk.h"
 
@@ -100,6 +101,50 @@ static int policy_parse_uint(const char *key, const char *value, uint64_t max, u
 	*out = v;
 	return 0;
 }
+
+/* A whole number with an optional unit suffix from units ("s", "m" ...,
+ * each with its multiplier); a bare number is in the first unit's scale 1.
+ * Saturating; max caps the result. */
+struct policy_unit {
+	const char *suffix;
+	uint64_t mult;
+};
+
+static int policy_parse_scaled(const char *key, const char *value, const struct policy_unit *units,
+			       uint64_t *out, char *why, size_t why_len)
+{
+	char q[POLICY_WHY_VALUE_MAX + 8], num[32];
+	size_t digits = value ? strspn(value, "0123456789") : 0;
+	uint64_t v, mult = 1;
+	int rc;
+
+	if (!digits || digits >= sizeof(num))
+		return policy_fail(why, why_len, "%s: '%s' is not a number with a unit", key,
+				   policy_quote(q, sizeof(q), value));
+	memcpy(num, value, digits);
+	num[digits] = 0;
+	if (value[digits]) {
+		for (; units->suffix && strcasecmp(units->suffix, value + digits); units++)
+			;
+		if (!units->suffix)
+			return policy_fail(why, why_len, "%s: '%s' has an unknown unit", key,
+					   policy_quote(q, sizeof(q), value));
+		mult = units->mult;
+	}
+	rc = policy_parse_uint(key, num, UINT64_MAX / mult, &v, why, why_len);
+	if (rc == 0)
+		*out = v * mult;
+	return rc;
+}
+
+static const struct policy_unit policy_duration_units[] = {
+	{ "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 }, { NULL, 0 }
+};
+static const struct policy_unit policy_size_units[] = {
+	{ "k", UINT64_C(1) << 10 },   { "m", UINT64_C(1) << 20 },   { "g", UINT64_C(1) << 30 },
+	{ "t", UINT64_C(1) << 40 },   { "kib", UINT64_C(1) << 10 }, { "mib", UINT64_C(1) << 20 },
+	{ "gib", UINT64_C(1) << 30 }, { "tib", UINT64_C(1) << 40 }, { NULL, 0 }
+};
 
 static bool policy_has_control(const char *s)
 {
@@ -333,6 +378,13 @@ int policy_set(struct policy *p, const char *key, const char *value, char *why, 
 		p->settle_ms = (uint32_t)v;
 		return 0;
 	}
+	if (!strcmp(key, "trash"))
+		return policy_parse_scaled(key, value, policy_duration_units, &p->trash_s, why,
+					   why_len);
+	if (!strcmp(key, "max_bytes") || !strcmp(key, "min_free"))
+		return policy_parse_scaled(key, value, policy_size_units,
+					   key[1] == 'a' ? &p->max_bytes : &p->min_free, why,
+					   why_len);
 	if (!strcmp(key, "metric"))
 		return policy_set_metric(p, value, why, why_len);
 	if (!strcmp(key, "compress"))
@@ -481,10 +533,13 @@ int policy_to_text(const struct policy *p, char **out)
 	if (!rc)
 		rc = policy_buf_add(&b,
 				    "\ncompress=%s\nsettle_ms=%u\nhide_virtual=%s\n"
-				    "latest_name=%s\nbest_prefix=%s\nplain=%s\n",
+				    "latest_name=%s\nbest_prefix=%s\nplain=%s\n"
+				    "trash=%llu\nmax_bytes=%llu\nmin_free=%llu\n",
 				    policy_codec_names[p->compress], (unsigned)p->settle_ms,
 				    p->hide_virtual ? "true" : "false", p->latest_name,
-				    p->best_prefix, p->plain);
+				    p->best_prefix, p->plain, (unsigned long long)p->trash_s,
+				    (unsigned long long)p->max_bytes,
+				    (unsigned long long)p->min_free);
 	if (rc) {
 		free(b.s);
 		return rc;

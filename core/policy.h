@@ -31,6 +31,11 @@ struct policy {
 	char best_prefix[POLICY_TEXT_MAX]; /* default "best_" */
 	char plain[POLICY_TEXT_MAX * 4];   /* ':'-separated globs; default
 					      "latest_checkpointed_iteration.txt" */
+	/* Lifecycle (0 = off): deleted checkpoints stay in the trash this
+	 * long (trash=DURATION: N[s|m|h|d]); the store's stored bytes stay
+	 * under max_bytes and its filesystem keeps min_free bytes free
+	 * (SIZE: N[K|M|G|T], binary units). */
+	uint64_t trash_s, max_bytes, min_free;
 };
 
 /* Fills the defaults. */
@@ -38,7 +43,7 @@ void policy_init(struct policy *p);
 
 /* Applies one option. key is a mount option name (keep_last, keep_best,
  * keep_every, metric, compress, settle_ms, hide_virtual, latest_name,
- * best_prefix, plain); value may be NULL for flags (hide_virtual). Returns 0,
+ * best_prefix, plain, trash, max_bytes, min_free); value may be NULL for flags (hide_virtual). Returns 0,
  * -EINVAL for a bad value (why, if non-NULL, receives a one-line reason), or
  * -ENOENT for an unknown key. "metric=NAME:min|max" appends (replacing the
  * same name); "metric=" (empty value) clears the tracked metrics.

@@ -44,8 +44,14 @@
 #define STORE_FORMAT_VERSION 1
 
 enum ckpt_kind { CKPT_DIR = 0, CKPT_FILE = 1 };
-enum ckpt_state { CKPT_STAGING = 0, CKPT_COMMITTED = 1, CKPT_ABORTED = 2, CKPT_DELETED = 3 };
-/* "staging", "committed", "aborted", "deleted" ("unknown" for anything else). */
+enum ckpt_state {
+	CKPT_STAGING = 0,
+	CKPT_COMMITTED = 1,
+	CKPT_ABORTED = 2,
+	CKPT_DELETED = 3,
+	CKPT_TRASHED = 4 /* deleted with trash=DURATION set: restorable until purged */
+};
+/* "staging", "committed", "aborted", "deleted", "trashed" ("unknown" for anything else). */
 const char *store_ckpt_state_name(int state);
 
 struct store;
@@ -267,7 +273,9 @@ int store_ckpt_promote(struct store *st, int64_t ckpt_id);
 
 /* Deletes a checkpoint (any state but deleted): state deleted, event
  * "delete" with rule ("user", "policy: ...", "gc"), chunk references
- * dropped; space is reclaimed by store_gc_chunks once nothing holds it. */
+ * dropped; space is reclaimed by store_gc_chunks once nothing holds it.
+ * With the policy's trash set, a committed, not withdrawn checkpoint goes
+ * to the trash instead (state trashed, event "trash"; store_undelete). */
 int store_ckpt_delete(struct store *st, int64_t ckpt_id, const char *rule);
 
 /* Renames a live checkpoint. flags: STORE_RENAME_NOREPLACE (-EEXIST if
@@ -436,6 +444,11 @@ int store_retain_plan(struct store *st, struct retain_row **out, size_t *n);
  * for the FUSE layer to invalidate). */
 int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_deleted);
 
+/* Purges trashed checkpoints whose grace period (policy trash) is over
+ * (event "purge", rule "grace period ended"); trash=0 purges them all.
+ * store_retain_run runs it first, so it happens at every commit and gc. */
+int store_trash_expire(struct store *st, size_t *n_purged);
+
 /* Physical reclamation: drops rows of dead versions that nothing pins and
  * removes chunks with no reference left that no open file holds. With
  * purge_aborted, aborted checkpoints are deleted first (`ckpt gc`). In a
@@ -443,11 +456,59 @@ int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_de
  * (may be NULL) receives bytes freed on disk. Records an event "gc". */
 int store_gc(struct store *st, bool purge_aborted, uint64_t *freed);
 
+/* ---- lifecycle: trash, what deleting frees, admission (store_trash.c) ------ */
+
+/* Trashed checkpoints, oldest trashed first, each named as shown under
+ * .ckptfs/trash: NAME for the newest trashed one of a name, NAME~2, NAME~3
+ * for older ones. ended_at is when it was trashed, deleted_rule why ("user",
+ * the retention rule); it is purged at ended_at + the policy's trash. */
+int store_trash_list(struct store *st, struct ckpt_info **out, size_t *n);
+/* One by its shown name (with metrics, the stored name); -ENOENT. */
+int store_trash_lookup(struct store *st, const char *display_name, struct ckpt_info *out);
+/* Restores a trashed checkpoint as it was: committed, its commit order
+ * (commit_seq), metrics and pin, so latest/best_* re-resolve as if it had
+ * never been deleted. Event "undelete". -ENOENT when not in the trash,
+ * -EEXIST when a live checkpoint has its name. *id (may be NULL). */
+int store_undelete(struct store *st, const char *display_name, int64_t *id);
+/* Deletes one trashed checkpoint now (event "purge" with why), then gc. */
+int store_trash_purge(struct store *st, int64_t id, const char *why);
+
+/* Stored bytes (chunk files, as gc counts what it frees) that only ci's
+ * versions reference: what deleting it and purging frees. */
+int store_ckpt_unique_bytes(struct store *st, const struct ckpt_info *ci, uint64_t *bytes);
+/* What `ckpt gc` frees: retention's deletions (none with trash set: they go
+ * to the trash), trash past its grace period, aborted checkpoints, dead
+ * versions and unreferenced chunks. */
+int store_gc_would_free(struct store *st, uint64_t *bytes);
+/* What emptying the trash and gc would free: all trashed and aborted
+ * checkpoints, dead versions, unreferenced chunks. */
+int store_reclaimable(struct store *st, uint64_t *bytes);
+
+/* Admission of a new checkpoint under the policy's max_bytes / min_free:
+ * predicts its stored bytes from the newest committed checkpoint of the
+ * same kind and name shape (digits runs alike, temporary marks dropped;
+ * 0 when none), and while that exceeds the bytes available purges the
+ * oldest trashed checkpoint, then runs retention once. -ENOSPC when it
+ * still cannot fit (space held by versions a mount's open inodes pin comes
+ * back only once the kernel lets them go: the caller may retry); 0
+ * otherwise (also without limits). */
+struct store_admit {
+	uint64_t predicted, available;
+	size_t purged; /* trashed checkpoints purged to make room */
+};
+int store_admit(struct store *st, const char *name, int kind, struct store_admit *out);
+/* The same loop for need bytes about to be written (the mount's writes
+ * under min_free): 0 when they fit, after purging if it had to; -ENOSPC. */
+int store_make_room(struct store *st, uint64_t need, struct store_admit *out);
+/* Records a refusal: a note for .ckptfs/status and a "refuse" event, both
+ * with the predicted and available bytes. */
+void store_admit_refused(struct store *st, const char *name, const struct store_admit *a);
+
 /* ---- inspection ------------------------------------------------------------ */
 
 struct store_stats {
 	uint64_t checkpoints; /* committed */
-	uint64_t staging, aborted, deleted;
+	uint64_t staging, aborted, deleted, trashed;
 	uint64_t logical_bytes; /* sum over committed checkpoints */
 	uint64_t stored_bytes;	/* chunk bytes on disk */
 	uint64_t raw_bytes;	/* uncompressed bytes of the stored chunks */

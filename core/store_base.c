@@ -27,6 +27,8 @@ const char *store_ckpt_state_name(int state)
 		return "aborted";
 	case CKPT_DELETED:
 		return "deleted";
+	case CKPT_TRASHED:
+		return "trashed";
 	}
 	return "unknown";
 }

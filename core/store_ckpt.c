@@ -258,28 +258,6 @@ out_unlock:
 	return rc;
 }
 
-static int ref_file_chunks(void *ctx, struct index_file_row *row)
-{
-	struct store *st = ctx;
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; rc == 0 && i < row->n; i++)
-		rc = store_chunk_ref(st, &row->refs[i], 1, 0, 0);
-	return rc;
-}
-
-/* Copies version src's tree into version dst (new ids, origin = old id) and
- * takes a reference on every chunk of every copied file. In a tx. */
-static int copy_tree(struct store *st, int64_t src, int64_t dst)
-{
-	int rc = index_version_copy_tree(st->ix, src, dst);
-
-	if (rc == 0)
-		rc = index_version_chunk_lists(st->ix, dst, ref_file_chunks, st);
-	return rc;
-}
-
 int store_ckpt_begin_version(struct store *st, int64_t ckpt_id, int64_t *version)
 {
 	struct index *ix = st->ix;
@@ -306,7 +284,7 @@ int store_ckpt_begin_version(struct store *st, int64_t ckpt_id, int64_t *version
 		goto out_unlock;
 	rc = index_version_insert(ix, ckpt_id, store_now(), &vid);
 	if (rc == 0)
-		rc = copy_tree(st, r.committed, vid);
+		rc = store_version_copy_locked(st, r.committed, vid);
 	if (rc == 0)
 		rc = index_ckpt_set_versions(ix, ckpt_id, vid, vid);
 	if (rc == 0 && store_multi(st))
@@ -761,14 +739,25 @@ static int delete_body(struct store *st, int64_t ckpt_id, const char *rule)
 	return rc;
 }
 
+static int trash_body(struct store *st, int64_t ckpt_id, const char *rule)
+{
+	return store_ckpt_remove_locked(st, ckpt_id, rule, true);
+}
+
 int store_ckpt_delete(struct store *st, int64_t ckpt_id, const char *rule)
 {
+	int (*body)(struct store * st, int64_t id, const char *arg) = delete_body;
+	struct policy p;
 	int rc;
 
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
-	rc = in_tx(st, delete_body, ckpt_id, rule);
+	if (store_policy_get(st, &p) == 0 && p.trash_s)
+		body = trash_body;
+	rc = in_tx(st, body, ckpt_id, rule);
 	if (store_reserve_use(st, rc)) /* deletion works on a full disk */
+		rc = in_tx(st, body, ckpt_id, rule);
+	if (rc == -ENOSPC && body == trash_body) /* even trashing cannot write: delete */
 		rc = in_tx(st, delete_body, ckpt_id, rule);
 	if (rc == 0)
 		store_gc(st, false, NULL); /* reclaim now; failures leave it for later */

@@ -466,9 +466,64 @@ int store_retain_plan(struct store *st, struct retain_row **out, size_t *n)
 
 static int retain_run_once(struct store *st, struct retain_row **deleted, size_t *n_deleted);
 
+/* ---- the trash's grace period ---- */
+
+struct expire_ctx {
+	int64_t before; /* trashed at or before this: grace over */
+	int64_t *ids;
+	size_t n, cap;
+};
+
+static int expired_cb(void *ctx, struct ckpt_info *ci)
+{
+	struct expire_ctx *e = ctx;
+	int rc = 0;
+
+	if (ci->ended_at <= e->before) {
+		rc = UTIL_GROW(e->ids, e->cap, e->n, SIZE_MAX);
+		if (rc == 0)
+			e->ids[e->n++] = ci->id;
+	}
+	ckpt_info_release(ci);
+	return rc;
+}
+
+int store_trash_expire(struct store *st, size_t *n_purged)
+{
+	struct expire_ctx e = { 0 };
+	struct policy p;
+	int rc;
+
+	*n_purged = 0;
+	if (st->flags & STORE_RDONLY)
+		return -EROFS;
+	rc = store_policy_get(st, &p);
+	if (rc < 0)
+		return rc;
+	/* trash=0 (off) purges what an earlier setting left there */
+	e.before = store_now() - (int64_t)(p.trash_s > INT64_MAX / 2 ? INT64_MAX / 2 : p.trash_s);
+	store_mu_lock(st);
+	rc = index_ckpt_trashed(st->ix, expired_cb, &e);
+	if (rc == 0) {
+		*n_purged = e.n;
+		rc = ckpts_apply_locked(st, e.ids, e.n, store_ckpt_purge_locked,
+					"grace period ended");
+	} else {
+		free(e.ids);
+	}
+	store_mu_unlock(st);
+	return rc;
+}
+
 int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_deleted)
 {
-	int rc = retain_run_once(st, deleted, n_deleted);
+	size_t purged = 0;
+	int rc = store_trash_expire(st, &purged);
+
+	if (rc == 0)
+		rc = retain_run_once(st, deleted, n_deleted);
+	if (rc == 0 && purged)
+		store_gc(st, false, NULL);
 
 	if (store_reserve_use(st, rc)) /* retention deletes on a full disk */
 		rc = retain_run_once(st, deleted, n_deleted);
@@ -479,6 +534,7 @@ int store_retain_run(struct store *st, struct retain_row **deleted, size_t *n_de
 struct retain_run {
 	struct retain_row *rows, *del;
 	size_t n, nd;
+	bool trash;	  /* deletions go to the trash (policy trash) */
 	int64_t *protect; /* latest and best_<metric>: checked again here */
 	size_t np;
 	bool *refused; /* rows[i] planned for deletion but protected */
@@ -532,7 +588,7 @@ static int retain_apply_locked(struct store *st, struct retain_run *r)
 		if (!safe)
 			continue;
 		snprintf(rule, sizeof(rule), "%s", r->rows[i].rule);
-		rc = store_ckpt_delete_locked(st, r->rows[i].id, rule);
+		rc = store_ckpt_remove_locked(st, r->rows[i].id, rule, r->trash);
 		if (rc == 0) {
 			r->del[r->nd] = r->rows[i];
 			r->rows[i].name = NULL;
@@ -561,6 +617,7 @@ static int retain_run_once(struct store *st, struct retain_row **deleted, size_t
 		return rc;
 	if (policy_retention_off(&p))
 		return 0;
+	r.trash = p.trash_s != 0;
 	rc = plan(st, &p, &r.rows, &r.n);
 	if (rc < 0)
 		return rc;

@@ -248,6 +248,20 @@ int store_node_chunks_locked(struct store *st, int64_t id, struct chunk_ref **re
  * read-only (st->mu held, in a transaction). */
 int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reason);
 int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule);
+/* A deletion by the user or retention: into the trash when trash is set and
+ * the checkpoint is committed and not withdrawn, else deleted. */
+int store_ckpt_remove_locked(struct store *st, int64_t ckpt_id, const char *rule, bool trash);
+/* Deletes a trashed checkpoint (event "purge" with why); -ENOENT when
+ * ckpt_id is not in the trash. */
+int store_ckpt_purge_locked(struct store *st, int64_t ckpt_id, const char *why);
+/* Before the first removal inside a committed checkpoint (trash set): a
+ * trashed copy of it (row, metrics, a copy of its committed tree holding
+ * its own chunk references), so `rm -rf` can be undone; the checkpoint
+ * itself is then changed in place and withdrawn as before. No-op unless
+ * committed and not withdrawn. */
+int store_ckpt_trash_copy_locked(struct store *st, int64_t ckpt_id, const char *rule);
+/* Copies version src's tree into dst and takes a reference on each chunk. */
+int store_version_copy_locked(struct store *st, int64_t src, int64_t dst);
 
 /* ---- store_file.c ---- */
 /* Flushes every open file of version (none locked by the caller). */

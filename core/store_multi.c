@@ -120,7 +120,8 @@ static int reap_one_locked(struct store *st, int64_t mount, struct store_reaped 
 	for (i = 0; rc == 0 && i < m; i++) {
 		rc = store_ckpt_abort_locked(st, ids[i], why);
 		if (rc == 0 && out)
-			reaped_add(st, ids[i], "the mount writing it stopped (lease expired)", out, n);
+			reaped_add(st, ids[i], "the mount writing it stopped (lease expired)", out,
+				   n);
 	}
 	if (rc == 0)
 		rc = index_mount_forget(st->ix, mount);

@@ -303,9 +303,10 @@ static int withdraw_in_tx(struct store *st, int64_t ckpt)
 	return rc;
 }
 
-static int remove_entry(struct store *st, int64_t parent, const char *name, bool dir)
+static int remove_entry(struct store *st, int64_t parent, const char *name, bool dir, bool trash)
 {
 	struct store_node p, c;
+	struct policy pol;
 	int rc, vstate;
 	bool kids = false;
 
@@ -315,6 +316,9 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 		return -ENAMETOOLONG;
 	if (st->flags & STORE_RDONLY)
 		return -EROFS;
+	rc = store_policy_get(st, &pol);
+	if (rc < 0)
+		return rc;
 	store_mu_lock(st);
 	rc = parent_for_change(st, parent, true, &p, &vstate);
 	if (rc == 0)
@@ -339,7 +343,10 @@ static int remove_entry(struct store *st, int64_t parent, const char *name, bool
 	rc = index_tx_begin(st->ix);
 	if (rc < 0)
 		goto out_unlock;
-	rc = delete_node(st, c.id);
+	if (vstate == VER_COMMITTED && pol.trash_s && trash) /* `rm -rf` stays undoable */
+		rc = store_ckpt_trash_copy_locked(st, p.ckpt, "user");
+	if (rc == 0)
+		rc = delete_node(st, c.id);
 	if (rc == 0)
 		rc = touch_dir(st, parent);
 	if (rc == 0 && vstate == VER_COMMITTED)
@@ -354,10 +361,15 @@ out_unlock:
  * files first. */
 static int remove_entry_reserve(struct store *st, int64_t parent, const char *name, bool dir)
 {
-	int rc = remove_entry(st, parent, name, dir);
+	int rc = remove_entry(st, parent, name, dir, true);
 
 	if (store_reserve_use(st, rc))
-		rc = remove_entry(st, parent, name, dir);
+		rc = remove_entry(st, parent, name, dir, true);
+	if (rc == -ENOSPC) { /* the trash copy's rows do not fit: remove anyway */
+		rc = remove_entry(st, parent, name, dir, false);
+		if (rc == 0)
+			store_note(st, "removed %s without a trash copy: the disk is full", name);
+	}
 	return rc;
 }
 

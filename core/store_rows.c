@@ -230,7 +230,29 @@ int store_ckpt_abort_locked(struct store *st, int64_t ckpt_id, const char *reaso
 	return rc;
 }
 
-int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule)
+static int ref_file_chunks(void *ctx, struct index_file_row *row)
+{
+	struct store *st = ctx;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; rc == 0 && i < row->n; i++)
+		rc = store_chunk_ref(st, &row->refs[i], 1, 0, 0);
+	return rc;
+}
+
+int store_version_copy_locked(struct store *st, int64_t src, int64_t dst)
+{
+	int rc = index_version_copy_tree(st->ix, src, dst);
+
+	store_assert_mu_held(st);
+	if (rc == 0)
+		rc = index_version_chunk_lists(st->ix, dst, ref_file_chunks, st);
+	return rc;
+}
+
+/* The delete body; event is "delete", or "purge" for a trashed one. */
+static int delete_as_locked(struct store *st, int64_t ckpt_id, const char *rule, const char *event)
 {
 	struct index_ckpt_row r;
 	char *name = NULL;
@@ -247,13 +269,90 @@ int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule
 		return rc;
 	rc = index_versions_of_ckpt_set_state(st->ix, ckpt_id, VER_DEAD);
 	if (rc == 0)
-		rc = index_ckpt_set_deleted(st->ix, ckpt_id, store_now(), rule ? rule : "user");
+		rc = index_ckpt_set_deleted(st->ix, ckpt_id, store_now(), rule);
 	if (rc == 0)
 		rc = index_metric_update_eligible(st->ix, ckpt_id);
 	if (rc == 0)
-		rc = store_event_add(st, "delete", name, rule ? rule : "user");
+		rc = store_event_add(st, event, name, rule);
 	if (rc == 0 && r.staging)
 		store_files_set_ro(st, r.staging);
+	free(name);
+	return rc;
+}
+
+int store_ckpt_delete_locked(struct store *st, int64_t ckpt_id, const char *rule)
+{
+	return delete_as_locked(st, ckpt_id, rule ? rule : "user", "delete");
+}
+
+int store_ckpt_purge_locked(struct store *st, int64_t ckpt_id, const char *why)
+{
+	struct index_ckpt_row r;
+	int rc = index_ckpt_row(st->ix, ckpt_id, &r);
+
+	if (rc == 0 && r.state != CKPT_TRASHED)
+		rc = -ENOENT;
+	return rc < 0 ? rc : delete_as_locked(st, ckpt_id, why, "purge");
+}
+
+/* A committed checkpoint into the trash: its committed version stays (with
+ * its chunk references), a staging version dies, metrics leave best. */
+static int trash_locked(struct store *st, int64_t ckpt_id, const struct index_ckpt_row *r,
+			const char *rule)
+{
+	char *name = NULL;
+	int rc = store_ckpt_name(st, ckpt_id, &name);
+
+	if (rc == 0 && r->staging)
+		rc = index_version_set_state(st->ix, r->staging, VER_DEAD);
+	if (rc == 0)
+		rc = index_ckpt_set_state(st->ix, ckpt_id, CKPT_TRASHED, store_now(), rule);
+	if (rc == 0)
+		rc = index_metric_update_eligible(st->ix, ckpt_id);
+	if (rc == 0)
+		rc = store_event_add(st, "trash", name, rule);
+	if (rc == 0 && r->staging)
+		store_files_set_ro(st, r->staging);
+	free(name);
+	return rc;
+}
+
+int store_ckpt_remove_locked(struct store *st, int64_t ckpt_id, const char *rule, bool trash)
+{
+	struct index_ckpt_row r;
+	int rc;
+
+	store_assert_mu_held(st);
+	rc = index_ckpt_row(st->ix, ckpt_id, &r);
+	if (rc < 0)
+		return rc;
+	if (trash && r.state == CKPT_COMMITTED && !r.withdrawn && r.committed)
+		return trash_locked(st, ckpt_id, &r, rule ? rule : "user");
+	return store_ckpt_delete_locked(st, ckpt_id, rule);
+}
+
+int store_ckpt_trash_copy_locked(struct store *st, int64_t ckpt_id, const char *rule)
+{
+	struct index_ckpt_row r;
+	int64_t v, id, now = store_now();
+	char *name = NULL;
+	int rc;
+
+	store_assert_mu_held(st);
+	rc = index_ckpt_row(st->ix, ckpt_id, &r);
+	if (rc < 0 || r.state != CKPT_COMMITTED || r.withdrawn || !r.committed)
+		return rc;
+	rc = index_version_insert(st->ix, ckpt_id, now, &v);
+	if (rc == 0)
+		rc = index_ckpt_insert_copy(st->ix, ckpt_id, v, CKPT_TRASHED, now, rule, &id);
+	if (rc == 0)
+		rc = index_version_move(st->ix, v, VER_COMMITTED, id);
+	if (rc == 0)
+		rc = store_version_copy_locked(st, r.committed, v);
+	if (rc == 0)
+		rc = store_ckpt_name(st, ckpt_id, &name);
+	if (rc == 0)
+		rc = store_event_add(st, "trash", name, rule);
 	free(name);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "fs.h"
@@ -33,6 +34,62 @@ int fs_gc(struct fs *fs)
 	return rc;
 }
 
+/* "delete" or, when it went to the trash, "trash". */
+static const char *fs_removal_word(struct fs *fs, int64_t id)
+{
+	struct ckpt_info ci;
+	if (store_ckpt_get(fs->st, id, &ci) < 0)
+		return "delete";
+	bool trashed = ci.state == CKPT_TRASHED;
+	ckpt_info_release(&ci);
+	return trashed ? "trash" : "delete";
+}
+
+int fs_admit(struct fs *fs, const char *name, int kind)
+{
+	struct store_admit a;
+	size_t purged = 0;
+	int rc = store_admit(fs->st, name, kind, &a);
+	/* What it purged may still be pinned by the kernel's inodes (names
+	 * just written or read): let the reclaim sweep drop them, for up to
+	 * 3 s, before refusing. */
+	for (int tries = 0; rc == -ENOSPC && (purged += a.purged) && tries < 15; tries++) {
+		fs_reclaim_kick(fs, true);
+		struct timespec ts = { 0, 200 * 1000000 };
+		nanosleep(&ts, NULL);
+		rc = store_admit(fs->st, name, kind, &a);
+	}
+	purged += rc == 0 ? a.purged : 0;
+	if (purged)
+		fs_log(LOG_INFO, "purge count=%zu reason=space for %s", purged, name);
+	if (rc == -ENOSPC) {
+		store_admit_refused(fs->st, name, &a);
+		fs_log(LOG_WARNING, "refuse name=%s predicted=%llu available=%llu", name,
+		       (unsigned long long)a.predicted, (unsigned long long)a.available);
+	}
+	if (purged)
+		fs_reclaim_kick(fs, true);
+	return rc;
+}
+
+int fs_write_room(struct fs *fs, size_t len)
+{
+	pthread_mutex_lock(&fs->pol_lock);
+	uint64_t min_free = fs->pol.min_free;
+	pthread_mutex_unlock(&fs->pol_lock);
+	struct statvfs v;
+	if (!min_free || statvfs(store_dir(fs->st), &v) < 0 ||
+	    (uint64_t)v.f_bavail * v.f_frsize >= min_free + len)
+		return 0;
+	struct store_admit a;
+	int rc = store_make_room(fs->st, len, &a);
+	if (a.purged) {
+		fs_log(LOG_INFO, "purge count=%zu reason=space for a write", a.purged);
+		fs_reclaim_kick(fs, true);
+	}
+	return rc;
+}
+
 void fs_after_commit(struct fs *fs)
 {
 	struct retain_row *del = NULL;
@@ -41,7 +98,8 @@ void fs_after_commit(struct fs *fs)
 	if (store_retain_run(fs->st, &del, &n) == 0) {
 		for (size_t i = 0; i < n; i++) {
 			fs_track_drop(fs, del[i].id);
-			fs_log(LOG_INFO, "delete name=%s rule=%s", del[i].name, del[i].rule);
+			fs_log(LOG_INFO, "%s name=%s rule=%s", fs_removal_word(fs, del[i].id),
+			       del[i].name, del[i].rule);
 			fs_notify_entry(fs, FUSE_ROOT_ID, del[i].name);
 		}
 		fs_count(&fs->m.deletions, n);
@@ -199,7 +257,8 @@ int fs_delete(struct fs *fs, int64_t id)
 	bool named = store_ckpt_get(fs->st, id, &ci) == 0;
 	int rc = store_ckpt_delete(fs->st, id, "user");
 	if (rc == 0) {
-		fs_log(LOG_INFO, "delete name=%s rule=user", named ? ci.name : "?");
+		fs_log(LOG_INFO, "%s name=%s rule=user", fs_removal_word(fs, id),
+		       named ? ci.name : "?");
 		fs_count(&fs->m.deletions, 1);
 		fs_track_drop(fs, id);
 		fs_gc(fs);

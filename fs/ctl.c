@@ -9,8 +9,8 @@
 
 #include "fs.h"
 
-const char *const fs_ctl_names[FS_CTL_N] = { "status", "latest", "retention", "checkpoints.tsv",
-					     "metrics" };
+const char *const fs_ctl_names[FS_CTL_N] = { "status",		"latest",  "retention",
+					     "checkpoints.tsv", "metrics", "trash.tsv" };
 
 #define FS_CTL_MAX (64u << 20) /* a control file never grows past this */
 #define FS_CTL_PROBLEMS 20     /* metric problems shown in status */
@@ -100,6 +100,7 @@ static void fs_gen_status(struct fs *fs, struct fs_buf *b)
 	fs_buf_printf(b, "checkpoints: %llu\nstaging: %llu\naborted: %llu\ndeleted: %llu\n",
 		      (unsigned long long)s.checkpoints, (unsigned long long)s.staging,
 		      (unsigned long long)s.aborted, (unsigned long long)s.deleted);
+	fs_buf_printf(b, "trashed: %llu\n", (unsigned long long)s.trashed);
 	fs_buf_printf(b, "logical_bytes: %llu\nstored_bytes: %llu\n",
 		      (unsigned long long)s.logical_bytes, (unsigned long long)s.stored_bytes);
 	fs_buf_printf(b, "process_exit_connector: %s\n", fs->pw_status);
@@ -206,8 +207,9 @@ static void fs_gen_tsv(struct fs *fs, struct fs_buf *b)
 	fs_buf_printf(b, "name\tstate\tstep\tepoch\tcommitted_at\tmetrics\n");
 	for (size_t i = 0; i < n; i++) {
 		struct ckpt_info *c = &arr[i];
-		if (c->state == CKPT_DELETED)
-			continue; /* like `ckpt ls` without --all, plus the aborted ones */
+		if (c->state == CKPT_DELETED || c->state == CKPT_TRASHED)
+			continue;
+		/* trashed ones: trash.tsv */ /* like `ckpt ls` without --all, plus the aborted ones */
 		char when[40], step[32] = "", epoch[40] = "";
 		fs_iso8601(c->committed_at, when, sizeof(when));
 		if (c->has_step)
@@ -222,6 +224,29 @@ static void fs_gen_tsv(struct fs *fs, struct fs_buf *b)
 			fs_buf_tsv(b, c->metrics[m].name);
 			fs_buf_printf(b, "=%.10g", c->metrics[m].value);
 		}
+		fs_buf_printf(b, "\n");
+	}
+	ckpt_info_free_array(arr, n);
+}
+
+/* The trash: shown name, when trashed, when it will be purged (at the
+ * first commit or gc from then on), why it was deleted. */
+static void fs_gen_trash(struct fs *fs, struct fs_buf *b)
+{
+	struct ckpt_info *arr = NULL;
+	size_t n = 0;
+	b->err = store_trash_list(fs->st, &arr, &n);
+	pthread_mutex_lock(&fs->pol_lock);
+	int64_t grace = (int64_t)fs->pol.trash_s;
+	pthread_mutex_unlock(&fs->pol_lock);
+	fs_buf_printf(b, "name\tdeleted_at\tpurge_at\treason\n");
+	for (size_t i = 0; i < n; i++) {
+		char at[40], purge[40];
+		fs_iso8601(arr[i].ended_at, at, sizeof(at));
+		fs_iso8601(arr[i].ended_at + grace, purge, sizeof(purge));
+		fs_buf_tsv(b, arr[i].name);
+		fs_buf_printf(b, "\t%s\t%s\t", at, purge);
+		fs_buf_tsv(b, arr[i].deleted_rule ? arr[i].deleted_rule : "");
 		fs_buf_printf(b, "\n");
 	}
 	ckpt_info_free_array(arr, n);
@@ -339,6 +364,9 @@ int fs_ctl_generate(struct fs *fs, int ctl, char **out, size_t *len)
 		break;
 	case FS_CTL_METRICS:
 		fs_gen_metrics(fs, &b);
+		break;
+	case FS_CTL_TRASH:
+		fs_gen_trash(fs, &b);
 		break;
 	default:
 		b.err = -EINVAL;

@@ -70,6 +70,7 @@ enum fs_ino_kind {
 	FS_INO_CTLDIR,	 /* .ckptfs */
 	FS_INO_CTLFILE,	 /* .ckptfs/<file> */
 	FS_INO_ABORTDIR, /* .ckptfs/aborted */
+	FS_INO_TRASHDIR, /* .ckptfs/trash */
 	FS_INO_NODE,	 /* a store node reached through a view */
 	FS_INO_PLAIN,	 /* STORE/plain/NAME */
 };
@@ -80,6 +81,7 @@ enum fs_ctl {
 	FS_CTL_RETENTION,
 	FS_CTL_TSV,
 	FS_CTL_METRICS,
+	FS_CTL_TRASH, /* trash.tsv */
 	FS_CTL_N
 };
 
@@ -168,7 +170,7 @@ struct fs {
 	struct fs_inode **htab; /* hash of NODE/PLAIN inodes by (view, node) */
 	size_t hcap, hcount;
 	uint64_t next_serial;
-	struct fs_inode root, ctldir, abortdir, ctlfile[FS_CTL_N];
+	struct fs_inode root, ctldir, abortdir, trashdir, ctlfile[FS_CTL_N];
 
 	pthread_mutex_t reg_lock; /* name registry: view names, plain names */
 	char **reg;
@@ -318,6 +320,13 @@ int fs_abort(struct fs *fs, int64_t id, const char *reason);
 int fs_delete(struct fs *fs, int64_t id);
 /* Retention + gc + invalidation of deleted names (commit_lock held). */
 void fs_after_commit(struct fs *fs);
+/* Space-aware admission of a new top-level checkpoint (store_admit):
+ * logs what it purged and a refusal; -ENOSPC refuses the create. */
+int fs_admit(struct fs *fs, const char *name, int kind);
+/* A write of len bytes under min_free: 0 when the store's filesystem keeps
+ * min_free free after it (purging trash, then retention, when needed),
+ * else -ENOSPC. Cheap when it fits (one statvfs). */
+int fs_write_room(struct fs *fs, size_t len);
 /* store_gc without purging aborted ones; logs the bytes it freed. */
 int fs_gc(struct fs *fs);
 /* Commits every quiet, complete staging checkpoint (clean unmount). */

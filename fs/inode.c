@@ -32,6 +32,8 @@ int fs_inodes_init(struct fs *fs)
 	fs->ctldir.serial = 2;
 	fs->abortdir.kind = FS_INO_ABORTDIR;
 	fs->abortdir.serial = 3;
+	fs->trashdir.kind = FS_INO_TRASHDIR;
+	fs->trashdir.serial = 15;
 	for (int i = 0; i < FS_CTL_N; i++) {
 		fs->ctlfile[i].kind = FS_INO_CTLFILE;
 		fs->ctlfile[i].ctl = i;
@@ -295,6 +297,8 @@ static char *fs_view_root_name(struct fs *fs, const struct fs_pinned *p, fuse_in
 	char *name = colon ? strdup(colon + 1) : NULL;
 	if (reg && strncmp(reg, "aborted:", 8) == 0)
 		*parent = fs_ino_id(fs, &fs->abortdir);
+	if (reg && strncmp(reg, "trash:", 6) == 0)
+		*parent = fs_ino_id(fs, &fs->trashdir);
 	free(reg);
 	return name;
 }

@@ -61,6 +61,9 @@ static const struct fuse_opt fs_opt_spec[] = {
 	FS_POLICY_OPT("latest_name"),
 	FS_POLICY_OPT("best_prefix"),
 	FS_POLICY_OPT("plain"),
+	FS_POLICY_OPT("trash"),
+	FS_POLICY_OPT("max_bytes"),
+	FS_POLICY_OPT("min_free"),
 	FUSE_OPT_KEY("commit=", FS_KEY_COMMIT),
 	FUSE_OPT_KEY("commit_marker=", FS_KEY_COMMIT),
 	FUSE_OPT_KEY("commit_timeout_ms=", FS_KEY_COMMIT),
@@ -85,6 +88,7 @@ static void fs_usage(FILE *f)
 		"    -o keep_last=N  -o keep_best=K  -o keep_every=N  -o metric=NAME:min|max\n"
 		"    -o compress=none|zlib|zstd|auto  -o settle_ms=N  -o hide_virtual[=false]\n"
 		"    -o latest_name=NAME  -o best_prefix=PREFIX  -o plain=GLOB[:GLOB...]\n"
+		"    -o trash=DURATION  -o max_bytes=SIZE  -o min_free=SIZE\n"
 		"mount options:\n"
 		"    -o commit=close|rename  -o commit_marker=GLOB  -o commit_timeout_ms=N\n"
 		"    -o quiet               no commit lines in the log\n"

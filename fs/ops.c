@@ -241,7 +241,8 @@ int fs_entry_for_node(struct fs *fs, struct fs_inode *parent, uint32_t view,
 	fs_fill_attr(fs, in, &shown, &e->attr);
 	/* Top-level names change under us (commits, retention, aborts,
 	 * other processes): never cached, so a lookup after a commit sees it. */
-	if (parent->kind == FS_INO_ROOT || parent->kind == FS_INO_ABORTDIR)
+	if (parent->kind == FS_INO_ROOT || parent->kind == FS_INO_ABORTDIR ||
+	    parent->kind == FS_INO_TRASHDIR)
 		e->entry_timeout = 0;
 	else
 		e->entry_timeout = bound ? FS_TIMEOUT_IMMUTABLE : FS_TIMEOUT_LIVE;

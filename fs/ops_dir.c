@@ -124,17 +124,22 @@ static int fs_do_lookup(struct fs *fs, fuse_ino_t parent, const char *name,
 	case FS_INO_CTLDIR:
 		if (strcmp(name, "aborted") == 0)
 			return fs_entry_fixed(fs, &fs->abortdir, e);
+		if (strcmp(name, "trash") == 0)
+			return fs_entry_fixed(fs, &fs->trashdir, e);
 		for (int i = 0; i < FS_CTL_N; i++)
 			if (strcmp(name, fs_ctl_names[i]) == 0)
 				return fs_entry_fixed(fs, &fs->ctlfile[i], e);
 		return -ENOENT;
-	case FS_INO_ABORTDIR: {
+	case FS_INO_ABORTDIR:
+	case FS_INO_TRASHDIR: {
 		struct ckpt_info ci;
-		rc = store_ckpt_lookup_aborted(fs->st, name, &ci);
+		bool trash = p->kind == FS_INO_TRASHDIR;
+		rc = trash ? store_trash_lookup(fs->st, name, &ci)
+			   : store_ckpt_lookup_aborted(fs->st, name, &ci);
 		if (rc < 0)
 			return rc;
 		char vname[FS_NAME_MAX + 16];
-		snprintf(vname, sizeof(vname), "aborted:%s", name);
+		snprintf(vname, sizeof(vname), "%s:%s", trash ? "trash" : "aborted", name);
 		rc = fs_entry_bound(fs, p, vname, ci.version, e);
 		ckpt_info_release(&ci);
 		return rc;
@@ -268,6 +273,9 @@ static int fs_do_mkdir(struct fs *fs, fuse_ino_t parent, const char *name, mode_
 		if (rc < 0)
 			return rc;
 		int64_t id, rootid;
+		rc = fs_admit(fs, name, CKPT_DIR);
+		if (rc < 0)
+			return rc;
 		rc = store_ckpt_create(fs->st, name, CKPT_DIR, S_IFDIR | (mode & 07777), &id,
 				       &rootid);
 		if (rc < 0)
@@ -690,7 +698,18 @@ static int fs_do_opendir(struct fs *fs, struct fs_inode *in, struct fs_handle **
 		for (int i = 0; i < FS_CTL_N; i++)
 			fs_dents_add(&d, fs_ctl_names[i], S_IFREG, fs->ctlfile[i].serial);
 		fs_dents_add(&d, "aborted", S_IFDIR, fs->abortdir.serial);
+		fs_dents_add(&d, "trash", S_IFDIR, fs->trashdir.serial);
 		break;
+	case FS_INO_TRASHDIR: {
+		struct ckpt_info *arr = NULL;
+		size_t n = 0;
+		d.err = store_trash_list(fs->st, &arr, &n);
+		for (size_t i = 0; i < n; i++)
+			fs_dents_add(&d, arr[i].name, arr[i].kind == CKPT_FILE ? S_IFREG : S_IFDIR,
+				     1000 + (uint64_t)arr[i].id);
+		ckpt_info_free_array(arr, n);
+		break;
+	}
 	case FS_INO_ABORTDIR: {
 		struct ckpt_info *arr = NULL;
 		size_t n = 0;

@@ -154,6 +154,9 @@ static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const 
 			return -EEXIST;
 		}
 		int64_t id, root;
+		rc = fs_admit(fs, name, CKPT_FILE);
+		if (rc < 0)
+			return rc;
 		rc = store_ckpt_create(fs->st, name, CKPT_FILE, S_IFREG | (mode & 07777), &id,
 				       &root);
 		if (rc < 0)
@@ -397,7 +400,9 @@ void fs_op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, o
 	} else {
 		if (h->append)
 			off = (off_t)store_file_size(h->f);
-		r = store_file_write(h->f, buf, size, (uint64_t)off);
+		r = fs_write_room(fs, size);
+		if (r == 0)
+			r = store_file_write(h->f, buf, size, (uint64_t)off);
 		if (r < 0 && fs_write_error_aborts((int)r)) {
 			fs_abort_write(fs, h, "", (int)r);
 		} else if (r >= 0) {

@@ -374,6 +374,77 @@ START_TEST(test_metrics)
 }
 END_TEST
 
+static int see_trashed(void *ctx, struct ckpt_info *ci)
+{
+	int64_t *ids = ctx;
+
+	ids[ids[0] + 1] = ci->id;
+	ids[0]++;
+	ckpt_info_release(ci);
+	return ids[0] == 2; /* a non-zero return stops the walk and is returned */
+}
+
+/* Trash verbs: set_state both ways, insert_copy with its metrics, the
+ * trashed rows oldest first, and their -ENOENT edges. */
+START_TEST(test_trash_verbs)
+{
+	struct metric m = { .value = 0.5 };
+	int64_t va, vb, vc, a = make_staging("a", 100, &va), b = make_staging("b", 101, &vb);
+	int64_t copy, ids[4] = { 0 }, id;
+	struct ckpt_info ci;
+
+	snprintf(m.name, sizeof(m.name), "loss");
+	snprintf(m.source, sizeof(m.source), "name");
+	commit_row(a, va, 1, NULL);
+	commit_row(b, vb, 2, NULL);
+	ck_assert_int_eq(index_tx_begin(ix), 0);
+	ck_assert_int_eq(index_metric_add(ix, a, &m), 0);
+	ck_assert_int_eq(index_metric_update_eligible(ix, a), 0);
+	ck_assert_int_eq(index_ckpt_set_state(ix, b, CKPT_TRASHED, 500, "user"), 0);
+	ck_assert_int_eq(index_metric_update_eligible(ix, b), 0);
+	ck_assert_int_eq(index_ckpt_set_state(ix, 9999, CKPT_TRASHED, 500, "user"), -ENOENT);
+	ck_assert_int_eq(index_tx_commit(ix), 0);
+	ck_assert_int_eq(index_ckpt_latest(ix, &id, NULL), 0);
+	ck_assert_int_eq(id, a);
+	ck_assert_int_eq(index_ckpt_get(ix, b, &ci), 0);
+	ck_assert_int_eq(ci.state, CKPT_TRASHED);
+	ck_assert_int_eq(ci.ended_at, 500);
+	ck_assert_str_eq(ci.deleted_rule, "user");
+	ck_assert_int_eq(ci.version, vb);
+	ckpt_info_release(&ci);
+	/* the name is free while trashed */
+	ck_assert_int_eq(index_ckpt_live_id(ix, "b", &id), -ENOENT);
+	/* a trashed copy of a, holding a new version, with a's metrics */
+	ck_assert_int_eq(index_tx_begin(ix), 0);
+	ck_assert_int_eq(index_version_insert(ix, a, 600, &vc), 0);
+	ck_assert_int_eq(index_ckpt_insert_copy(ix, a, vc, CKPT_TRASHED, 600, "user", &copy), 0);
+	ck_assert_int_eq(index_ckpt_insert_copy(ix, 9999, vc, CKPT_TRASHED, 600, "x", &id),
+			 -ENOENT);
+	ck_assert_int_eq(index_tx_commit(ix), 0);
+	ck_assert_int_eq(index_ckpt_get(ix, copy, &ci), 0);
+	ck_assert_str_eq(ci.name, "a");
+	ck_assert_int_eq(ci.state, CKPT_TRASHED);
+	ck_assert_int_eq(ci.committed_version, vc);
+	ck_assert_int_eq(ci.step, 1);
+	ck_assert_int_eq(ci.ended_at, 600);
+	ckpt_info_release(&ci);
+	ck_assert_int_eq(index_ckpt_trashed(ix, see_trashed, ids), 1);
+	ck_assert_int_eq(ids[0], 2);
+	ck_assert_int_eq(ids[1], b); /* oldest trashed first */
+	ck_assert_int_eq(ids[2], copy);
+	/* back: committed, eligible, latest again by its commit order */
+	ck_assert_int_eq(index_tx_begin(ix), 0);
+	ck_assert_int_eq(index_ckpt_set_state(ix, b, CKPT_COMMITTED, 0, NULL), 0);
+	ck_assert_int_eq(index_metric_update_eligible(ix, b), 0);
+	ck_assert_int_eq(index_tx_commit(ix), 0);
+	ck_assert_int_eq(index_ckpt_latest(ix, &id, NULL), 0);
+	ck_assert_int_eq(id, b);
+	ck_assert_int_eq(index_ckpt_get(ix, b, &ci), 0);
+	ck_assert_ptr_null(ci.deleted_rule);
+	ckpt_info_release(&ci);
+}
+END_TEST
+
 static Suite *index_ckpt_suite(void)
 {
 	Suite *s = suite_create("index_ckpt");
@@ -385,6 +456,7 @@ static Suite *index_ckpt_suite(void)
 	tcase_add_test(tc, test_abort_delete_foreach);
 	tcase_add_test(tc, test_version_files_copy);
 	tcase_add_test(tc, test_metrics);
+	tcase_add_test(tc, test_trash_verbs);
 	suite_add_tcase(s, tc);
 	return s;
 }

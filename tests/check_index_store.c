@@ -164,6 +164,17 @@ START_TEST(test_stats_and_chunk_rows)
 	ck_assert_int_eq(index_chunk_exists(st->ix, r.hash), 0);
 	ck_assert_int_eq(index_chunk_ref(st->ix, &r, 2, 999, CHUNK_CODEC_NONE), 0);
 	ck_assert_int_eq(index_chunk_ref(st->ix, &r, -1, 0, 0), 0);
+	{ /* chunk_get: the row's count and stored bytes; -ENOENT for no row */
+		int64_t refs = 0;
+		uint32_t stored = 0;
+		uint8_t none[CHUNK_HASH_LEN];
+
+		ck_assert_int_eq(index_chunk_get(st->ix, r.hash, &refs, &stored), 0);
+		ck_assert_int_eq(refs, 1);
+		ck_assert_uint_eq(stored, 400);
+		hash_of("no chunk", none);
+		ck_assert_int_eq(index_chunk_get(st->ix, none, &refs, &stored), -ENOENT);
+	}
 	ck_assert_int_eq(index_stats_get(st->ix, &s), 0);
 	ck_assert_uint_eq(s.chunks, 1);
 	ck_assert_uint_eq(s.raw_bytes, 1000);

@@ -60,6 +60,43 @@ START_TEST(test_numbers_accept)
 }
 END_TEST
 
+/* trash=DURATION, max_bytes=SIZE, min_free=SIZE: units, refusals, text. */
+START_TEST(test_lifecycle)
+{
+	struct policy p, q;
+	char why[256], *text = NULL;
+
+	policy_init(&p);
+	ck_assert_uint_eq(p.trash_s, 0); /* off by default */
+	ck_assert_int_eq(set(&p, "trash", "24h", why), 0);
+	ck_assert_uint_eq(p.trash_s, 86400);
+	ck_assert_int_eq(set(&p, "trash", "90", why), 0);
+	ck_assert_uint_eq(p.trash_s, 90);
+	ck_assert_int_eq(set(&p, "trash", "2d", why), 0);
+	ck_assert_uint_eq(p.trash_s, 172800);
+	ck_assert_int_eq(set(&p, "max_bytes", "2G", why), 0);
+	ck_assert_uint_eq(p.max_bytes, 2ull << 30);
+	ck_assert_int_eq(set(&p, "min_free", "512MiB", why), 0);
+	ck_assert_uint_eq(p.min_free, 512ull << 20);
+	ck_assert_int_eq(set(&p, "min_free", "1234", why), 0);
+	ck_assert_uint_eq(p.min_free, 1234);
+	ck_assert_int_eq(set(&p, "trash", "1w", why), -EINVAL);
+	ck_assert_ptr_nonnull(strstr(why, "unit"));
+	ck_assert_int_eq(set(&p, "max_bytes", "-1", why), -EINVAL);
+	ck_assert_int_eq(set(&p, "max_bytes", "G", why), -EINVAL);
+	ck_assert_int_eq(set(&p, "max_bytes", "99999999999T", why), -EINVAL); /* overflows */
+	ck_assert_int_eq(set(&p, "trash", NULL, why), -EINVAL);
+	ck_assert_uint_eq(p.trash_s, 172800); /* unchanged by a refusal */
+	ck_assert_int_eq(policy_to_text(&p, &text), 0);
+	policy_init(&q);
+	ck_assert_int_eq(policy_from_text(&q, text), 0);
+	ck_assert_uint_eq(q.trash_s, 172800);
+	ck_assert_uint_eq(q.max_bytes, 2ull << 30);
+	ck_assert_uint_eq(q.min_free, 1234);
+	free(text);
+}
+END_TEST
+
 START_TEST(test_numbers_reject)
 {
 	static const char *const keys[] = { "keep_last", "keep_best", "keep_every", "settle_ms" };
@@ -667,6 +704,7 @@ static Suite *policy_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_numbers_accept);
 	tcase_add_test(tc, test_numbers_reject);
+	tcase_add_test(tc, test_lifecycle);
 	tcase_add_test(tc, test_unknown_key);
 	tcase_add_test(tc, test_why_one_line);
 	tcase_add_test(tc, test_metric);

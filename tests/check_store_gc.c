@@ -323,6 +323,239 @@ START_TEST(test_enospc)
 }
 END_TEST
 
+/* ---- lifecycle: trash, undelete, what deleting frees, admission ---- */
+
+static void set_policy(struct store *st, const char *word)
+{
+	struct policy p;
+	char *w = (char *)word;
+
+	ck_assert_int_eq(store_policy_get(st, &p), 0);
+	ck_assert_int_eq(policy_apply_words(&p, &w, 1, NULL, 0), 0);
+	ck_assert_int_eq(store_policy_set(st, &p), 0);
+}
+
+static int64_t ckpt_state(struct store *st, int64_t id)
+{
+	struct ckpt_info ci;
+	int state;
+
+	ck_assert_int_eq(store_ckpt_get(st, id, &ci), 0);
+	state = ci.state;
+	ckpt_info_release(&ci);
+	return state;
+}
+
+static bool has_event(struct store *st, const char *event, const char *name)
+{
+	struct store_event *ev;
+	size_t n, i;
+	bool found = false;
+
+	ck_assert_int_eq(store_events(st, &ev, &n), 0);
+	for (i = 0; i < n; i++)
+		found |= !strcmp(ev[i].event, event) && ev[i].name && !strcmp(ev[i].name, name);
+	store_events_free(ev, n);
+	return found;
+}
+
+/* rm of the newest and of the best, then undelete: latest, best_* and the
+ * commit order come back as if nothing had been deleted. */
+START_TEST(test_trash_undelete)
+{
+	const double loss[] = { 0.5, 0.2, 0.4 };
+	int64_t ids[3], latest, best, id;
+	struct ckpt_info ci, *arr;
+	size_t n, i;
+
+	set_policy(st, "trash=1h");
+	for (i = 0; i < 3; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "step-%zu", i + 1);
+		ids[i] = tu_ckpt1(st, name, "w", name, strlen(name));
+		ck_assert_int_eq(store_ckpt_set_metric(st, ids[i], "loss", loss[i]), 0);
+	}
+	ck_assert_int_eq(store_ckpt_get(st, ids[2], &ci), 0);
+	int64_t seq = ci.commit_seq;
+	ckpt_info_release(&ci);
+	ck_assert_int_eq(store_ckpt_delete(st, ids[2], "user"), 0);
+	ck_assert_int_eq(store_ckpt_delete(st, ids[1], "user"), 0);
+	ck_assert_int_eq(ckpt_state(st, ids[2]), CKPT_TRASHED);
+	ck_assert(has_event(st, "trash", "step-3"));
+	ck_assert_int_eq(store_resolve_latest(st, &latest, NULL), 0);
+	ck_assert_int_eq(latest, ids[0]);
+	ck_assert_int_eq(store_resolve_best(st, "loss", -1, &best, NULL), 0);
+	ck_assert_int_eq(best, ids[0]);
+	/* the name is free: a new step-3 can be saved, and the trashed one is
+	 * then step-3~2 */
+	int64_t again = tu_ckpt1(st, "step-3", "w", "new", 3);
+	ck_assert_int_eq(store_ckpt_delete(st, again, "user"), 0);
+	ck_assert_int_eq(store_trash_list(st, &arr, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	/* oldest trashed first; within one second by id */
+	ck_assert_str_eq(arr[0].name, "step-2");
+	ck_assert_str_eq(arr[1].name, "step-3~2");
+	ck_assert_str_eq(arr[2].name, "step-3");
+	ckpt_info_free_array(arr, n);
+	ck_assert_int_eq(store_undelete(st, "step-3~2", &id), 0);
+	ck_assert_int_eq(id, ids[2]);
+	ck_assert_int_eq(store_undelete(st, "step-3", NULL), -EEXIST);
+	ck_assert_int_eq(store_undelete(st, "nothing", NULL), -ENOENT);
+	ck_assert_int_eq(store_undelete(st, "step-2", NULL), 0);
+	ck_assert(has_event(st, "undelete", "step-2"));
+	ck_assert_int_eq(store_resolve_latest(st, &latest, NULL), 0);
+	ck_assert_int_eq(latest, ids[2]);
+	ck_assert_int_eq(store_resolve_best(st, "loss", -1, &best, NULL), 0);
+	ck_assert_int_eq(best, ids[1]);
+	ck_assert_int_eq(store_ckpt_get(st, ids[2], &ci), 0);
+	ck_assert_int_eq(ci.commit_seq, seq);
+	ck_assert_int_eq(ci.state, CKPT_COMMITTED);
+	ckpt_info_release(&ci);
+	tu_expect(st, tu_lookup(st, "step-3", "w"), "step-3", 6);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+}
+END_TEST
+
+/* rm -rf removes the files first (each withdraws the checkpoint in place):
+ * the trash still holds the whole checkpoint. */
+START_TEST(test_trash_rm_rf)
+{
+	const char *files[] = { "a", "b" };
+	const void *data[] = { "alpha", "beta" };
+	const size_t lens[] = { 5, 4 };
+	struct store_node root;
+	struct ckpt_info ci;
+	int64_t id, latest;
+
+	set_policy(st, "trash=1h");
+	tu_ckpt1(st, "old", "x", "x", 1);
+	id = tu_ckpt(st, "run", files, data, lens, 2);
+	ck_assert_int_eq(store_ckpt_get(st, id, &ci), 0);
+	ck_assert_int_eq(store_version_root(st, ci.version, &root), 0);
+	ckpt_info_release(&ci);
+	ck_assert_int_eq(store_node_unlink(st, root.id, "a"), 0);
+	ck_assert_int_eq(store_node_unlink(st, root.id, "b"), 0);
+	ck_assert_int_eq(store_ckpt_delete(st, id, "user"), 0);
+	ck_assert_int_eq(ckpt_state(st, id), CKPT_DELETED); /* the withdrawn remains */
+	ck_assert_int_eq(store_gc(st, false, NULL), 0);
+	ck_assert_int_eq(store_undelete(st, "run", &id), 0);
+	ck_assert_int_eq(store_resolve_latest(st, &latest, NULL), 0);
+	ck_assert_int_eq(latest, id);
+	tu_expect(st, tu_lookup(st, "run", "a"), "alpha", 5);
+	tu_expect(st, tu_lookup(st, "run", "b"), "beta", 4);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+}
+END_TEST
+
+/* Retention moves to the trash and never counts what is there; the grace
+ * period's end purges (event "purge") and frees the bytes. */
+START_TEST(test_trash_retention_expire)
+{
+	struct retain_row *del;
+	size_t nd, purged;
+	uint64_t freed = 0;
+	int64_t ids[4];
+	int i;
+	uint8_t *a = malloc(2 * CHUNK_SIZE);
+
+	ck_assert_ptr_nonnull(a);
+	set_policy(st, "trash=2s");
+	set_policy(st, "keep_last=2");
+	for (i = 0; i < 4; i++) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "step-%d", i);
+		tu_fill(a, 2 * CHUNK_SIZE, 7 + (uint64_t)i);
+		ids[i] = tu_ckpt1(st, name, "w", a, 2 * CHUNK_SIZE);
+	}
+	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
+	ck_assert_uint_eq(nd, 2);
+	retain_rows_free(del, nd);
+	ck_assert_int_eq(ckpt_state(st, ids[0]), CKPT_TRASHED);
+	ck_assert_int_eq(ckpt_state(st, ids[1]), CKPT_TRASHED);
+	/* trashed ones are not kept: a second run deletes nothing more */
+	ck_assert_int_eq(store_retain_run(st, &del, &nd), 0);
+	ck_assert_uint_eq(nd, 0);
+	retain_rows_free(del, nd);
+	ck_assert_int_eq(ckpt_state(st, ids[2]), CKPT_COMMITTED);
+	ck_assert_int_eq(store_trash_expire(st, &purged), 0);
+	ck_assert_uint_eq(purged, 0);
+	sleep(3);
+	uint64_t would = 0;
+	ck_assert_int_eq(store_gc_would_free(st, &would), 0);
+	ck_assert_int_eq(store_trash_expire(st, &purged), 0);
+	ck_assert_uint_eq(purged, 2);
+	ck_assert_int_eq(ckpt_state(st, ids[0]), CKPT_DELETED);
+	ck_assert(has_event(st, "purge", "step-0"));
+	ck_assert_int_eq(store_gc(st, false, &freed), 0);
+	ck_assert_uint_eq(freed, would);
+	ck_assert_uint_ge(freed, 4 * CHUNK_SIZE);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+	free(a);
+}
+END_TEST
+
+/* unique bytes equal what deleting frees, with chunks shared between
+ * checkpoints and compressed ones; the dry run and reclaimable agree. */
+START_TEST(test_unique_bytes_exact)
+{
+	size_t sz = 5 * CHUNK_SIZE;
+	uint8_t *a = malloc(sz), *b = malloc(sz);
+	struct ckpt_info ci;
+	struct store_stats s0, s1;
+	uint64_t ua, ub, freed, would, recl;
+	int64_t ia, ib;
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	tu_set_compress(st, "zstd");
+	tu_fill(a, sz, 11);
+	memcpy(b, a, sz);
+	tu_fill(b + 2 * CHUNK_SIZE, CHUNK_SIZE, 12); /* one chunk differs */
+	memset(b + 4 * CHUNK_SIZE, 0, CHUNK_SIZE);   /* one compressible */
+	ia = tu_ckpt1(st, "a", "w", a, sz);
+	ib = tu_ckpt1(st, "b", "w", b, sz);
+	tu_ckpt1(st, "c", "w", b, CHUNK_SIZE); /* shares b's first chunk */
+	ck_assert_int_eq(store_ckpt_get(st, ia, &ci), 0);
+	ck_assert_int_eq(store_ckpt_unique_bytes(st, &ci, &ua), 0);
+	ckpt_info_release(&ci);
+	ck_assert_int_eq(store_ckpt_get(st, ib, &ci), 0);
+	ck_assert_int_eq(store_ckpt_unique_bytes(st, &ci, &ub), 0);
+	ckpt_info_release(&ci);
+	printf("unique: a %llu b %llu\n", (unsigned long long)ua, (unsigned long long)ub);
+	ck_assert_uint_gt(ua, 0);
+	ck_assert_uint_lt(ua, sz); /* 4 of a's 5 chunks are b's too */
+	ck_assert_uint_gt(ub, 0);
+	ck_assert_int_eq(store_stats(st, &s0), 0);
+	ck_assert_int_eq(store_ckpt_delete(st, ia, "user"), 0); /* runs gc itself */
+	ck_assert_int_eq(store_stats(st, &s1), 0);
+	ck_assert_uint_eq(s0.stored_bytes - s1.stored_bytes, ua);
+	/* b: what it alone holds now that a is gone, and the dry run of a gc
+	 * after deleting it with trash, then of emptying the trash */
+	ck_assert_int_eq(store_ckpt_get(st, ib, &ci), 0);
+	ck_assert_int_eq(store_ckpt_unique_bytes(st, &ci, &ub), 0);
+	ckpt_info_release(&ci);
+	set_policy(st, "trash=1h");
+	ck_assert_int_eq(store_ckpt_delete(st, ib, "user"), 0);
+	ck_assert_int_eq(store_gc_would_free(st, &would), 0);
+	ck_assert_uint_eq(would, 0); /* within its grace period */
+	ck_assert_int_eq(store_reclaimable(st, &recl), 0);
+	ck_assert_uint_eq(recl, ub);
+	set_policy(st, "trash=0");
+	ck_assert_int_eq(store_gc_would_free(st, &would), 0);
+	ck_assert_uint_eq(would, ub);
+	ck_assert_int_eq(store_stats(st, &s0), 0);
+	ck_assert_int_eq(store_retain_run(st, NULL, NULL), 0); /* expires the trash */
+	ck_assert_int_eq(store_gc(st, false, &freed), 0);
+	ck_assert_int_eq(store_stats(st, &s1), 0);
+	ck_assert_uint_eq(s0.stored_bytes - s1.stored_bytes, ub);
+	ck_assert_int_eq(store_verify(st, NULL, NULL, NULL), 0);
+	free(a);
+	free(b);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store_gc");
@@ -331,5 +564,7 @@ int main(void)
 	TU_TCASE(s, "gc", 120, test_gc_reclaims);
 	TU_TCASE(s, "retention", 120, test_retention);
 	TU_TCASE(s, "enospc", 120, test_enospc);
+	TU_TCASE(s, "trash", 120, test_trash_undelete, test_trash_rm_rf,
+		 test_trash_retention_expire, test_unique_bytes_exact);
 	return tu_run(s);
 }

@@ -34,6 +34,7 @@
 
 #include "chunk.h"
 #include "ckpt_cli.h"
+#include "ckpt_trash.h"
 #include "meta.h"
 #include "policy.h"
 #include "store.h"
@@ -284,7 +285,7 @@ int json_print(const struct cli *c, json_t *root)
 
 /* The `ls` object of the contract: name, kind, state, step, epoch,
  * committed_at, logical_bytes, stored_bytes, metrics, pinned (+ withdrawn). */
-static json_t *ckpt_json(const struct ckpt_info *ci)
+static json_t *ckpt_json_u(const struct ckpt_info *ci, uint64_t unique)
 {
 	json_t *o = json_object(), *m = json_object();
 	bool bad = !o || !m;
@@ -301,6 +302,7 @@ static json_t *ckpt_json(const struct ckpt_info *ci)
 	jset(o, "committed_at", jtime(ci->committed_at), &bad);
 	jset(o, "logical_bytes", json_integer((json_int_t)ci->logical_bytes), &bad);
 	jset(o, "stored_bytes", json_integer((json_int_t)ci->stored_bytes), &bad);
+	jset(o, "unique_bytes", json_integer((json_int_t)unique), &bad);
 	jset(o, "metrics", m, &bad);
 	m = NULL;
 	jset(o, "pinned", json_boolean(ci->pinned), &bad);
@@ -313,6 +315,12 @@ out_fail:
 	json_decref(m);
 	json_decref(o);
 	return NULL;
+}
+
+/* The ls object with unique_bytes 0 (commands that show one row). */
+static json_t *ckpt_json(const struct ckpt_info *ci)
+{
+	return ckpt_json_u(ci, 0);
 }
 
 /* ---- store opening and name resolution ------------------------------------- */
@@ -435,6 +443,14 @@ static int cli_resolve_info(struct cli *c, const char *name, int flags, struct c
 		if (r != -ENOENT)
 			return r;
 	}
+	if (flags & (RESOLVE_DELETED | RESOLVE_TRASHED)) {
+		r = store_trash_lookup(c->st, name, out); /* NAME, NAME~2 in the trash */
+		if (r != -ENOENT) {
+			if (r == 0 && version)
+				*version = out->committed_version;
+			return r;
+		}
+	}
 	if (flags & RESOLVE_DELETED) {
 		struct ckpt_info *all = NULL;
 		size_t n = 0;
@@ -517,6 +533,7 @@ static void ls_warn_invisible(struct cli *c, const struct ckpt_info *list, size_
 static int cmd_ls(struct cli *c)
 {
 	struct ckpt_info *list = NULL;
+	uint64_t *uniq = NULL;
 	size_t n = 0;
 	int64_t latest = 0, lver;
 	int rc = CLI_OK, r;
@@ -529,11 +546,19 @@ static int cmd_ls(struct cli *c)
 		return CLI_FAIL;
 	}
 	ls_warn_invisible(c, list, n);
+	uniq = calloc(n ? n : 1, sizeof(*uniq));
+	for (size_t i = 0; uniq && r == 0 && i < n; i++)
+		r = store_ckpt_unique_bytes(c->st, &list[i], &uniq[i]);
+	if (!uniq || r < 0) {
+		cli_err(c, NULL, "unique bytes: %s", strerror(uniq ? -r : ENOMEM));
+		rc = CLI_FAIL;
+		goto out_free_list;
+	}
 	if (c->json) {
 		json_t *arr = json_array();
 
 		for (size_t i = 0; arr && i < n; i++)
-			if (json_array_append_new(arr, ckpt_json(&list[i])) != 0) {
+			if (json_array_append_new(arr, ckpt_json_u(&list[i], uniq[i])) != 0) {
 				json_decref(arr);
 				arr = NULL;
 			}
@@ -543,13 +568,14 @@ static int cmd_ls(struct cli *c)
 	if (store_resolve_latest(c->st, &latest, &lver) < 0)
 		latest = 0;
 	{
-		struct table t = { .ncol = 8, .align = "lrrlrrll" };
+		struct table t = { .ncol = 9, .align = "lrrlrrrll" };
 
 		r = table_add(&t, "NAME", "STEP", "EPOCH", "COMMITTED", "LOGICAL", "STORED",
-			      "METRICS", "STATE");
+			      "UNIQUE", "METRICS", "STATE");
 		for (size_t i = 0; r == 0 && i < n; i++) {
 			const struct ckpt_info *ci = &list[i];
-			char step[32] = "-", epoch[32] = "-", when[64], lb[32], sb[32], state[64];
+			char step[32] = "-", epoch[32] = "-", when[64], lb[32], sb[32], ub[32];
+			char state[64];
 			char *metrics = metrics_text(ci, false);
 
 			if (ci->has_step)
@@ -559,10 +585,11 @@ static int cmd_ls(struct cli *c)
 			fmt_time(ci->committed_at, false, when, sizeof(when));
 			fmt_size(ci->logical_bytes, lb, sizeof(lb));
 			fmt_size(ci->stored_bytes, sb, sizeof(sb));
+			fmt_size(uniq[i], ub, sizeof(ub));
 			snprintf(state, sizeof(state), "%s%s%s%s", store_ckpt_state_name(ci->state),
 				 ci->pinned ? ",pinned" : "", ci->withdrawn ? ",withdrawn" : "",
 				 ci->id == latest && ci->state == CKPT_COMMITTED ? ",latest" : "");
-			r = metrics ? table_add(&t, ci->name, step, epoch, when, lb, sb,
+			r = metrics ? table_add(&t, ci->name, step, epoch, when, lb, sb, ub,
 						metrics[0] ? metrics : "-", state)
 				    : -ENOMEM;
 			free(metrics);
@@ -577,6 +604,7 @@ static int cmd_ls(struct cli *c)
 	}
 
 out_free_list:
+	free(uniq);
 	ckpt_info_free_array(list, n);
 	return rc;
 }
@@ -902,7 +930,8 @@ struct gc_run {
 	struct retain_row *plan, *del;
 	size_t np, nd, na;
 	struct ckpt_info *all;
-	uint64_t freed;
+	uint64_t freed, would; /* would: the dry run's store_gc_would_free */
+	int would_r;
 };
 
 /* A real run: retention, then gc; g->freed counts what left the disk. */
@@ -980,6 +1009,11 @@ static void gc_summary(struct cli *c, const struct gc_run *g)
 			ndel += !g->plan[i].keep;
 		printf("dry run: gc would delete %zu committed and %zu aborted checkpoint(s)\n",
 		       ndel, nab);
+		if (g->would_r == 0) {
+			fmt_size(g->would, fb, sizeof(fb));
+			printf("dry run: gc would free %s (%llu bytes)\n", fb,
+			       (unsigned long long)g->would);
+		}
 		return;
 	}
 	fmt_size(g->freed, fb, sizeof(fb));
@@ -1009,6 +1043,8 @@ static int cmd_gc(struct cli *c)
 		rc = CLI_FAIL;
 		goto out_free;
 	}
+	if (c->dry_run)
+		g.would_r = store_gc_would_free(c->st, &g.would);
 	if (!c->dry_run && (rc = gc_apply(c, &g)) != CLI_OK)
 		goto out_free;
 	if (c->json && !(arr = json_array())) {
@@ -1154,11 +1190,16 @@ static int cmd_verify(struct cli *c)
 static int cmd_stats(struct cli *c)
 {
 	struct store_stats s;
+	uint64_t recl = 0, gcf = 0;
 	int rc, r;
 
 	if ((rc = cli_open(c, false)) != CLI_OK)
 		return rc;
 	r = store_stats(c->st, &s);
+	if (r == 0)
+		r = store_reclaimable(c->st, &recl);
+	if (r == 0)
+		r = store_gc_would_free(c->st, &gcf);
 	if (r < 0) {
 		cli_err(c, NULL, "reading stats: %s", strerror(-r));
 		return CLI_FAIL;
@@ -1178,6 +1219,9 @@ static int cmd_stats(struct cli *c)
 			jset(o, "staging", json_integer((json_int_t)s.staging), &bad);
 			jset(o, "aborted", json_integer((json_int_t)s.aborted), &bad);
 			jset(o, "deleted", json_integer((json_int_t)s.deleted), &bad);
+			jset(o, "trashed", json_integer((json_int_t)s.trashed), &bad);
+			jset(o, "reclaimable_bytes", json_integer((json_int_t)recl), &bad);
+			jset(o, "gc_would_free_bytes", json_integer((json_int_t)gcf), &bad);
 		}
 		if (bad) {
 			json_decref(o);
@@ -1200,6 +1244,10 @@ static int cmd_stats(struct cli *c)
 		printf("chunks:            %llu\n", (unsigned long long)s.chunks);
 		printf("dedup ratio:       %.2f\n", s.dedup_ratio);
 		printf("compression ratio: %.2f\n", s.compression_ratio);
+		fmt_size(recl, rb, sizeof(rb));
+		printf("reclaimable bytes: %s (%llu; trash, aborted, unreferenced)\n", rb,
+		       (unsigned long long)recl);
+		printf("trashed:           %llu\n", (unsigned long long)s.trashed);
 	}
 	return CLI_OK;
 }
@@ -1672,7 +1720,7 @@ static int cmd_export(struct cli *c)
 		goto out_free_dest;
 	if ((rc = cli_open(c, false)) != CLI_OK)
 		goto out_free_dest;
-	r = cli_resolve(c, name, RESOLVE_ABORTED, &ci, &version);
+	r = cli_resolve(c, name, RESOLVE_ABORTED | RESOLVE_TRASHED, &ci, &version);
 	if (r < 0) {
 		rc = resolve_fail(c, name, r);
 		goto out_free_dest;
@@ -2125,6 +2173,30 @@ static int cmd_wait(struct cli *c)
 	return rc;
 }
 
+/* ---- trash (tools/ckpt_trash.c) --------------------------------------------- */
+
+static int cmd_undelete(struct cli *c)
+{
+	int rc = cli_open(c, OPEN_WRITE);
+
+	return rc != CLI_OK ? rc : trash_cmd_undelete(c->st, c->args[0], c->json);
+}
+
+static int cmd_trash(struct cli *c)
+{
+	bool ls = strcmp(c->args[0], "ls") == 0;
+	int rc;
+
+	if ((!ls && strcmp(c->args[0], "empty") != 0) || (ls && c->n_args > 1)) {
+		cli_err(c, NULL, "usage: ckpt trash STORE ls|empty [NAME]");
+		return CLI_USAGE;
+	}
+	if ((rc = cli_open(c, ls ? OPEN_READ : OPEN_WRITE)) != CLI_OK)
+		return rc;
+	return ls ? trash_cmd_ls(c->st, c->json)
+		  : trash_cmd_empty(c->st, c->n_args > 1 ? c->args[1] : NULL, c->json);
+}
+
 /* ---- command table and main ------------------------------------------------ */
 
 enum { OPT_ALL = 1, OPT_DRY_RUN = 2, OPT_REPAIR = 4, OPT_LOG = 8, OPT_WAIT = 16 };
@@ -2140,10 +2212,11 @@ struct command {
 
 static const struct command commands[] = {
 	{ "ls", cmd_ls, 0, 0, OPT_ALL, "ls STORE [--all] [--json]",
-	  "Lists staging and committed checkpoints in commit order (--all adds aborted\n"
-	  "and deleted ones): NAME STEP EPOCH COMMITTED LOGICAL STORED METRICS STATE.\n"
+	  "Lists staging and committed checkpoints in commit order (--all adds aborted,\n"
+	  "trashed and deleted ones): NAME STEP EPOCH COMMITTED LOGICAL STORED UNIQUE\n"
+	  "METRICS STATE; UNIQUE: stored bytes only it holds (what deleting it frees).\n"
 	  "JSON: an array of {name, kind, state, step, epoch, committed_at, logical_bytes,\n"
-	  "stored_bytes, metrics, pinned, withdrawn}; step/epoch/committed_at are null when\n"
+	  "stored_bytes, unique_bytes, metrics, pinned, withdrawn}; step/epoch/committed_at are null when\n"
 	  "absent, committed_at is local ISO 8601 time with offset.\n" },
 	{ "show", cmd_show, 1, 1, 0, "show STORE NAME [--json]",
 	  "Shows one checkpoint: NAME may be a checkpoint, the latest name, best_<metric>,\n"
@@ -2154,7 +2227,8 @@ static const struct command commands[] = {
 	  "       ckpt policy set STORE OPTION=VALUE... | ckpt policy STORE set OPTION=VALUE...",
 	  "Without options shows the stored policy; with options sets those given (the\n"
 	  "mount option names: keep_last, keep_best, keep_every, metric=NAME:min|max,\n"
-	  "compress, settle_ms, hide_virtual, latest_name, best_prefix, plain) and keeps the\n"
+	  "compress, settle_ms, hide_virtual, latest_name, best_prefix, plain, trash,\n"
+	  "max_bytes, min_free) and keeps the\n"
 	  "others, then shows the result. A metric= list replaces the tracked metrics;\n"
 	  "metric= alone clears them. Words may also be comma-separated as with -o.\n"
 	  "JSON: {keep_last, keep_best, keep_every, metric: [\"NAME:min|max\"...],\n"
@@ -2163,7 +2237,8 @@ static const struct command commands[] = {
 	  "Applies retention and removes aborted checkpoints, then reclaims space (left to\n"
 	  "the mount when the store is mounted). --dry-run changes nothing and lists every\n"
 	  "committed checkpoint with keep/delete and the rule, plus the aborted ones gc\n"
-	  "would remove. JSON: an array of {name, action, rule, state}.\n" },
+	  "would remove, and ends with the bytes gc would free (exact: the chunks only\n"
+	  "those checkpoints hold). JSON: an array of {name, action, rule, state}.\n" },
 	{ "verify", cmd_verify, 0, 0, OPT_REPAIR, "verify STORE [--repair] [--json]",
 	  "Re-reads every chunk, checks checksums, references and counts; prints each\n"
 	  "problem; exits 1 when any is found. A damaged chunk's line names the checkpoints\n"
@@ -2175,7 +2250,8 @@ static const struct command commands[] = {
 	  "(a note says how many). JSON: {ok, problems: [text...], notes: [text...]}.\n" },
 	{ "stats", cmd_stats, 0, 0, 0, "stats STORE [--json]",
 	  "Store totals. JSON: {checkpoints, logical_bytes, stored_bytes, chunks,\n"
-	  "dedup_ratio, compression_ratio, raw_bytes, staging, aborted, deleted}.\n" },
+	  "dedup_ratio, compression_ratio, raw_bytes, staging, aborted, deleted, trashed,\n"
+	  "reclaimable_bytes (trash, aborted, unreferenced), gc_would_free_bytes}.\n" },
 	{ "export", cmd_export, 2, 2, 0, "export STORE NAME DEST|DEST.tar|DEST.tar.zst|- [--json]",
 	  "Copies a checkpoint (NAME may be the latest name or best_<metric>) to DEST: a\n"
 	  "directory for a directory checkpoint, a file for a single-file one; modes, mtimes\n"
@@ -2210,6 +2286,18 @@ static const struct command commands[] = {
 	  "one deleted since, the latest name or best_<metric>; when several newer ones\n"
 	  "exist, the oldest still committed is printed, so `--after` of each answer\n"
 	  "walks them all. Exit 124 when --timeout S seconds pass first.\n" },
+	{ "undelete", cmd_undelete, 1, 1, 0, "undelete STORE NAME [--json]",
+	  "Restores a checkpoint from the trash (mounted with trash=DURATION): NAME, or\n"
+	  "NAME~2, NAME~3 for older trashed ones of the same name (see trash ls). It comes\n"
+	  "back committed with its commit order and metrics, so latest and best_* resolve as\n"
+	  "if it had never been deleted. Refused (exit 1) while a live checkpoint has its\n"
+	  "name. JSON: {name, state, commit_seq}.\n" },
+	{ "trash", cmd_trash, 1, 2, 0, "trash STORE ls|empty [NAME] [--json]",
+	  "ls: the trash, oldest first: NAME DELETED PURGE_AT UNIQUE REASON (purged at the\n"
+	  "first commit or gc after PURGE_AT, or sooner to make room under max_bytes /\n"
+	  "min_free). empty [NAME]: purges NAME, or everything, now. JSON: ls an array of\n"
+	  "{name, kind, step, deleted_at, purge_at, reason, logical_bytes, unique_bytes},\n"
+	  "empty {purged}.\n" },
 	{ "commit", cmd_commit, 1, 1, 0, "commit STORE NAME [--json]",
 	  "Promotes an aborted checkpoint as it is (no checks re-run), then applies\n"
 	  "retention as after any commit. JSON: its ls object.\n" },

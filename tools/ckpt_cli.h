@@ -55,7 +55,9 @@ int cli_open(struct cli *c, int mode);
 
 enum {
 	RESOLVE_ABORTED = 1 << 0, /* also aborted display names */
-	RESOLVE_DELETED = 1 << 1, /* also the newest deleted checkpoint of the name */
+	RESOLVE_DELETED = 1 << 1, /* also trashed display names, then the newest deleted
+				     checkpoint of the name */
+	RESOLVE_TRASHED = 1 << 2, /* also trashed display names */
 };
 /* Resolves name as the mount does (see ckpt.c); *version (may be NULL) is
  * the version to read. 0, -ENOENT, or another negative errno. */

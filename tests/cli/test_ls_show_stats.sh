@@ -84,7 +84,7 @@ run 0 ls "$S" && {
 import re, sys
 lines = open(sys.argv[1]).read().splitlines()
 hdr = lines[0].split()
-assert hdr == ['NAME', 'STEP', 'EPOCH', 'COMMITTED', 'LOGICAL', 'STORED', 'METRICS', 'STATE'], hdr
+assert hdr == ['NAME', 'STEP', 'EPOCH', 'COMMITTED', 'LOGICAL', 'STORED', 'UNIQUE', 'METRICS', 'STATE'], hdr
 rows = lines[1:]
 assert [r.split()[0] for r in rows] == ['step-100', 'step-200', 'epoch=3-step=300-val_loss=0.25.ckpt', 'tmp-400'], rows
 st = lines[0].index('STATE')
