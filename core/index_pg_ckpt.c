@@ -262,13 +262,10 @@ static int ixp_ckpt_name(struct index *ix, int64_t id, char **out)
 	return rc;
 }
 
-static int ixp_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx)
+/* Hands each row of sql (CKPT_COLS, no parameters) to cb. */
+static int ckpt_rows(struct index *ix, const char *sql, index_ckpt_cb cb, void *ctx)
 {
-	static const char sql_live[] = "SELECT " CKPT_COLS " FROM checkpoints WHERE state IN (0,1)"
-				       " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
-	static const char sql_all[] = "SELECT " CKPT_COLS " FROM checkpoints"
-				      " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
-	PGresult *r = ixp_run(ix, all ? sql_all : sql_live, NULL);
+	PGresult *r = ixp_run(ix, sql, NULL);
 	int rc = 0;
 
 	if (!r)
@@ -282,6 +279,65 @@ static int ixp_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *
 	}
 	PQclear(r);
 	return rc;
+}
+
+static int ixp_ckpt_foreach(struct index *ix, bool all, index_ckpt_cb cb, void *ctx)
+{
+	static const char sql_live[] = "SELECT " CKPT_COLS " FROM checkpoints WHERE state IN (0,1)"
+				       " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
+	static const char sql_all[] = "SELECT " CKPT_COLS " FROM checkpoints"
+				      " ORDER BY (commit_seq = 0), commit_seq, created_at, id";
+
+	return ckpt_rows(ix, all ? sql_all : sql_live, cb, ctx);
+}
+
+static int ixp_ckpt_set_state(struct index *ix, int64_t id, int state, int64_t now,
+			      const char *rule)
+{
+	struct ixp_args a = { 0 };
+
+	ixp_arg_i64(&a, id);
+	ixp_arg_i64(&a, state);
+	ixp_arg_i64(&a, now);
+	ixp_arg_text(&a, rule);
+	return do_change(ix,
+			 "UPDATE checkpoints SET state=$2, ended_at=$3, deleted_rule=$4,"
+			 " staging_version=0, version=committed_version WHERE id=$1",
+			 &a, true);
+}
+
+static int ixp_ckpt_insert_copy(struct index *ix, int64_t src, int64_t version, int state,
+				int64_t now, const char *rule, int64_t *id)
+{
+	struct ixp_args a = { 0 };
+	int rc;
+
+	ixp_arg_i64(&a, src);
+	ixp_arg_i64(&a, version);
+	ixp_arg_i64(&a, state);
+	ixp_arg_i64(&a, now);
+	ixp_arg_text(&a, rule);
+	rc = ixp_query_i64(
+		ix,
+		"INSERT INTO checkpoints(name, kind, state, step, epoch, commit_seq, created_at,"
+		" committed_at, ended_at, pinned, version, committed_version, logical_bytes,"
+		" stored_bytes, note, deleted_rule) SELECT name, kind, $3, step, epoch, commit_seq,"
+		" created_at, committed_at, $4, pinned, $2, $2, logical_bytes, stored_bytes, note,"
+		" $5::text FROM checkpoints WHERE id=$1 RETURNING id",
+		&a, id);
+	if (rc == 0)
+		rc = do_ids(ix,
+			    "INSERT INTO metrics(ckpt, name, value, source, eligible)"
+			    " SELECT $2, name, value, source, 0 FROM metrics WHERE ckpt=$1",
+			    src, *id, false);
+	return rc;
+}
+
+static int ixp_ckpt_trashed(struct index *ix, index_ckpt_cb cb, void *ctx)
+{
+	return ckpt_rows(
+		ix, "SELECT " CKPT_COLS " FROM checkpoints WHERE state=4 ORDER BY ended_at, id", cb,
+		ctx);
 }
 
 /* Runs a resolution query (id, committed_version; at most one row). */
@@ -734,6 +790,9 @@ const struct index_ckpt_ops ixp_ckpt_ops = {
 	.ckpt_live_id = ixp_ckpt_live_id,
 	.ckpt_name = ixp_ckpt_name,
 	.ckpt_foreach = ixp_ckpt_foreach,
+	.ckpt_set_state = ixp_ckpt_set_state,
+	.ckpt_insert_copy = ixp_ckpt_insert_copy,
+	.ckpt_trashed = ixp_ckpt_trashed,
 	.ckpt_latest = ixp_ckpt_latest,
 	.ckpt_best = ixp_ckpt_best,
 	.ckpt_insert = ixp_ckpt_insert,

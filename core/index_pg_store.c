@@ -363,6 +363,9 @@ static int ixp_stats_get(struct index *ix, struct store_stats *out)
 		case CKPT_ABORTED:
 			out->aborted = c;
 			break;
+		case CKPT_TRASHED:
+			out->trashed = c;
+			break;
 		default:
 			out->deleted = c;
 		}
@@ -410,6 +413,26 @@ static int ixp_hash_exists(struct index *ix, const char *sql, const uint8_t *has
 
 	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
 	return ixp_query_i64(ix, sql, &a, &one);
+}
+
+static int ixp_chunk_get(struct index *ix, const uint8_t *hash, int64_t *refs, uint32_t *stored)
+{
+	struct ixp_args a = { 0 };
+	PGresult *r;
+	int rc;
+
+	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
+	r = ixp_run(ix, "SELECT refs, stored FROM chunks WHERE hash=$1", &a);
+	if (!r)
+		return ixp_err(ix);
+	rc = PQntuples(r) > 0 ? 0 : -ENOENT;
+	*stored = 0;
+	if (rc == 0) {
+		*refs = ixp_i64(r, 0, 0);
+		*stored = (uint32_t)ixp_i64(r, 0, 1);
+	}
+	PQclear(r);
+	return rc;
 }
 
 static int ixp_chunk_exists(struct index *ix, const uint8_t *hash)
@@ -482,6 +505,7 @@ const struct index_store_ops ixp_store_ops = {
 
 const struct index_chunk_ops ixp_chunk_ops = {
 	.chunk_ref = ixp_chunk_ref,
+	.chunk_get = ixp_chunk_get,
 	.chunk_exists = ixp_chunk_exists,
 	.chunk_users = ixp_chunk_users,
 	.damage_add = ixp_damage_add,
