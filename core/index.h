@@ -508,6 +508,13 @@ static inline int index_mount_forget(struct index *ix, int64_t mount);
 static inline int index_writer_add(struct index *ix, int64_t ckpt, int64_t mount, int delta);
 static inline int index_writers_busy(struct index *ix, int64_t ckpt, int64_t self,
 				     int64_t settle_ms, bool *busy);
+static inline int index_chunk_hold(struct index *ix, const struct chunk_ref *r, uint32_t stored,
+				   int codec);
+static inline int index_gc_lead(struct index *ix, bool take, bool *lead);
+static inline int index_chunks_mark_dying(struct index *ix, int64_t grace_ms,
+					  int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+					  void *ctx);
+static inline int index_chunks_forget_dying(struct index *ix);
 
 #include "index_backend.h"
 

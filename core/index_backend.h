@@ -194,6 +194,22 @@ struct index_multi_ops {
 	 * only; INT64_MAX / 4: took part in it at all). */
 	int (*writers_busy)(struct index *ix, int64_t ckpt, int64_t self, int64_t settle_ms,
 			    bool *busy);
+	/* gc across mounts. A writer relies on chunk r from now on (it just
+	 * stored it, or found it stored): its row (refs 0 when new) is
+	 * stamped as touched now, so gc leaves it alone for its grace period;
+	 * -EAGAIN while gc is deleting it (dying): wait, then store it again. */
+	int (*chunk_hold)(struct index *ix, const struct chunk_ref *r, uint32_t stored, int codec);
+	/* The one gc leader: take (true) sets *lead when this mount got it;
+	 * take false gives it back. */
+	int (*gc_lead)(struct index *ix, bool take, bool *lead);
+	/* Marks dying every chunk nothing references and nothing touched for
+	 * grace_ms (and those left dying by an interrupted gc); cb gets each,
+	 * as chunks_unreferenced's. Its file is then deleted, and
+	 * chunks_forget_dying deletes the rows. */
+	int (*chunks_mark_dying)(struct index *ix, int64_t grace_ms,
+				 int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+				 void *ctx);
+	int (*chunks_forget_dying)(struct index *ix);
 };
 
 struct index_ops {
@@ -865,6 +881,29 @@ static inline int index_writers_busy(struct index *ix, int64_t ckpt, int64_t sel
 				     int64_t settle_ms, bool *busy)
 {
 	return ix->ops->multi->writers_busy(ix, ckpt, self, settle_ms, busy);
+}
+
+static inline int index_chunk_hold(struct index *ix, const struct chunk_ref *r, uint32_t stored,
+				   int codec)
+{
+	return ix->ops->multi->chunk_hold(ix, r, stored, codec);
+}
+
+static inline int index_gc_lead(struct index *ix, bool take, bool *lead)
+{
+	return ix->ops->multi->gc_lead(ix, take, lead);
+}
+
+static inline int index_chunks_mark_dying(struct index *ix, int64_t grace_ms,
+					  int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
+					  void *ctx)
+{
+	return ix->ops->multi->chunks_mark_dying(ix, grace_ms, cb, ctx);
+}
+
+static inline int index_chunks_forget_dying(struct index *ix)
+{
+	return ix->ops->multi->chunks_forget_dying(ix);
 }
 
 #endif

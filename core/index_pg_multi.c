@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "index_pg.h"
 #include "util.h"
 
@@ -354,6 +355,78 @@ static int ixp_writers_busy(struct index *ix, int64_t ckpt, int64_t self, int64_
 	return rc;
 }
 
+/* ---- gc across mounts ---- */
+
+static int ixp_chunk_hold(struct index *ix, const struct chunk_ref *r, uint32_t stored, int codec)
+{
+	struct ixp_args a = { 0 };
+	PGresult *res;
+	int rc;
+
+	ixp_arg_blob(&a, r->hash, CHUNK_HASH_LEN);
+	ixp_arg_i64(&a, r->raw_len);
+	ixp_arg_i64(&a, stored);
+	ixp_arg_i64(&a, codec);
+	res = ixp_run(ix,
+		      "INSERT INTO chunks(hash, raw, stored, codec, refs, touched)"
+		      " VALUES($1, $2, $3, $4, 0, " IXP_NOW_MS ")"
+		      " ON CONFLICT(hash) DO UPDATE SET touched = " IXP_NOW_MS
+		      " WHERE NOT chunks.dying RETURNING 1",
+		      &a);
+	if (!res)
+		return ixp_err(ix);
+	rc = PQntuples(res) > 0 ? 0 : -EAGAIN;
+	PQclear(res);
+	return rc;
+}
+
+/* A session advisory lock on the index's own connection (a lost
+ * connection gives it up: a second leader then only repeats idempotent
+ * work). */
+static int ixp_gc_lead(struct index *ix, bool take, bool *lead)
+{
+	int64_t v = 0;
+	int rc;
+
+	if (!take) {
+		*lead = false;
+		return ixp_query_i64(ix, "SELECT pg_advisory_unlock(4242424244)::int", NULL, &v);
+	}
+	rc = ixp_query_i64(ix, "SELECT pg_try_advisory_lock(4242424244)::int", NULL, &v);
+	*lead = rc == 0 && v == 1;
+	return rc;
+}
+
+static int ixp_chunks_mark_dying(struct index *ix, int64_t grace_ms,
+				 int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx)
+{
+	struct ixp_args a = { 0 };
+	PGresult *r;
+	int rc = 0;
+
+	ixp_arg_i64(&a, grace_ms);
+	r = ixp_run(ix,
+		    "UPDATE chunks SET dying = true WHERE refs <= 0"
+		    " AND (dying OR touched < " IXP_NOW_MS " - $1::bigint) RETURNING hash, refs",
+		    &a);
+	if (!r)
+		return ixp_err(ix);
+	for (int i = 0; i < PQntuples(r) && !rc; i++) {
+		uint8_t hash[CHUNK_HASH_LEN];
+
+		rc = ixp_blob_fixed(r, i, 0, hash, CHUNK_HASH_LEN);
+		if (rc == 0)
+			rc = cb(ctx, hash, ixp_i64(r, i, 1));
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int ixp_chunks_forget_dying(struct index *ix)
+{
+	return ixp_do(ix, "DELETE FROM chunks WHERE dying", NULL, NULL);
+}
+
 const struct index_multi_ops ixp_multi_ops = {
 	.lease_id = ixp_lease_id,
 	.lease_lost = ixp_lease_lost,
@@ -363,4 +436,8 @@ const struct index_multi_ops ixp_multi_ops = {
 	.mount_forget = ixp_mount_forget,
 	.writer_add = ixp_writer_add,
 	.writers_busy = ixp_writers_busy,
+	.chunk_hold = ixp_chunk_hold,
+	.gc_lead = ixp_gc_lead,
+	.chunks_mark_dying = ixp_chunks_mark_dying,
+	.chunks_forget_dying = ixp_chunks_forget_dying,
 };

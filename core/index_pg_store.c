@@ -47,7 +47,10 @@ static const char ixp_schema[] =
 	"CREATE INDEX nodes_origin ON nodes(origin) WHERE origin IS NOT NULL;"
 	"CREATE TABLE chunks("
 	" hash BYTEA PRIMARY KEY, raw BIGINT NOT NULL, stored BIGINT NOT NULL,"
-	" codec BIGINT NOT NULL, refs BIGINT NOT NULL DEFAULT 0);"
+	" codec BIGINT NOT NULL, refs BIGINT NOT NULL DEFAULT 0,"
+	/* several mounts' gc: when a writer last relied on it or it lost its
+	 * last reference (server clock, ms); being deleted by the gc leader */
+	" touched BIGINT NOT NULL DEFAULT 0, dying BOOLEAN NOT NULL DEFAULT false);"
 	"CREATE INDEX chunks_unref ON chunks(refs) WHERE refs <= 0;"
 	"CREATE TABLE metrics("
 	" ckpt BIGINT NOT NULL, name TEXT COLLATE \"C\" NOT NULL, value DOUBLE PRECISION NOT NULL,"
@@ -390,19 +393,31 @@ static int ixp_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta,
 {
 	struct ixp_args a = { 0 };
 
+	int64_t n = 0;
+	int rc;
+
 	ixp_arg_blob(&a, r->hash, CHUNK_HASH_LEN);
-	if (delta < 0) {
+	if (delta < 0) { /* the last reference gone starts the gc grace period */
 		ixp_arg_i64(&a, delta);
-		return ixp_do(ix, "UPDATE chunks SET refs = refs + $2 WHERE hash = $1", &a, NULL);
+		return ixp_do(
+			ix,
+			"UPDATE chunks SET refs = refs + $2, touched = CASE WHEN refs + $2 <= 0"
+			" THEN " IXP_NOW_MS " ELSE touched END WHERE hash = $1",
+			&a, NULL);
 	}
 	ixp_arg_i64(&a, r->raw_len);
 	ixp_arg_i64(&a, stored);
 	ixp_arg_i64(&a, codec);
 	ixp_arg_i64(&a, delta);
-	return ixp_do(ix,
-		      "INSERT INTO chunks(hash, raw, stored, codec, refs) VALUES($1,$2,$3,$4,$5)"
-		      " ON CONFLICT(hash) DO UPDATE SET refs = chunks.refs + excluded.refs",
-		      &a, NULL);
+	/* never onto a chunk gc is deleting: its file may be gone (-ESTALE) */
+	rc = ixp_do(
+		ix,
+		"INSERT INTO chunks(hash, raw, stored, codec, refs) VALUES($1,$2,$3,$4,$5)"
+		" ON CONFLICT(hash) DO UPDATE SET refs = chunks.refs + excluded.refs,"
+		" stored = CASE WHEN chunks.stored = 0 THEN excluded.stored ELSE chunks.stored END"
+		" WHERE NOT chunks.dying",
+		&a, &n);
+	return rc == 0 && n == 0 ? -ESTALE : rc;
 }
 
 /* 0 when the one-hash query finds a row, -ENOENT when not. */

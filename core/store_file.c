@@ -199,6 +199,20 @@ static int put_held(struct ofile *of, const void *buf, size_t len, int codec, st
 	pthread_rwlock_rdlock(&st->gc_rw);
 	rc = chunk_put_ref(st->cs, buf, ref, codec, heal ? CHUNK_PUT_REWRITE : 0, stored,
 			   codec_used);
+	/* several mounts: relied on durably first; one gc was deleting is
+	 * stored again */
+	if (rc >= 0 && store_multi(st)) {
+		int h = store_chunk_hold(st, ref, *stored, *codec_used);
+
+		if (h == 1) {
+			h = chunk_put_ref(st->cs, buf, ref, codec, CHUNK_PUT_REWRITE, stored,
+					  codec_used);
+			if (h >= 0)
+				rc = 1; /* a file of ours now */
+		}
+		if (h < 0)
+			rc = h;
+	}
 	if (rc >= 0) {
 		store_mu_lock(st);
 		if (held_add(&st->held, ref->hash) < 0)

@@ -198,6 +198,34 @@ static int forget_rows_locked(struct store *st, const struct unref_set *u)
 	return rc;
 }
 
+/* Several mounts: the one gc leader deletes the chunks nothing references
+ * and no mount relied on for the grace period (store_gc_grace_ms), marked
+ * dying first so that a writer about to rely on one waits and stores it
+ * again (store_chunk_hold). */
+static int release_unreferenced_multi(struct store *st, uint64_t *freed)
+{
+	struct unref_set u = { .st = st };
+	bool lead = false;
+	int rc, r;
+
+	store_mu_lock(st);
+	rc = index_gc_lead(st->ix, true, &lead);
+	if (rc == 0 && lead)
+		rc = index_chunks_mark_dying(st->ix, store_gc_grace_ms(), unref_cb, &u);
+	store_mu_unlock(st);
+	if (rc == 0 && lead)
+		rc = release_files(st, &u, freed);
+	store_crash_point(st, "gc:before_rows");
+	store_mu_lock(st);
+	if (rc == 0 && lead)
+		rc = index_chunks_forget_dying(st->ix);
+	if (lead && (r = index_gc_lead(st->ix, false, &lead)) < 0 && rc == 0)
+		rc = r;
+	store_mu_unlock(st);
+	free(u.hashes);
+	return rc;
+}
+
 /* Deletes chunk files and rows that nothing references and nothing holds.
  * Only the lock holder deletes chunk files. */
 int store_release_unreferenced(struct store *st, uint64_t *freed)
@@ -206,11 +234,10 @@ int store_release_unreferenced(struct store *st, uint64_t *freed)
 	int rc, r;
 
 	*freed = 0;
-	/* several mounts: another may rely on an unreferenced chunk it just
-	 * deduplicated against; chunk files stay until the cross-mount gc
-	 * protocol (holds, grace, one leader) decides */
-	if (!st->locked || !store_writable(st) || store_multi(st))
+	if (!st->locked || !store_writable(st))
 		return 0;
+	if (store_multi(st))
+		return release_unreferenced_multi(st, freed);
 	pthread_rwlock_wrlock(&st->gc_rw); /* no chunk_put runs meanwhile */
 	store_mu_lock(st);
 	rc = index_chunks_unreferenced(st->ix, unref_cb, &u);

@@ -330,6 +330,14 @@ bool store_lock_held_elsewhere(struct store *st);
  * staging work aborted) and makes this mount's staging directory; other
  * mounts' staging checkpoints and chunk files are left alone. st->mu held. */
 int store_multi_recover_locked(struct store *st);
+/* How long a chunk nothing references stays before the gc of several
+ * mounts deletes it: 10 minutes, or CKPT_GC_GRACE_MS. */
+int64_t store_gc_grace_ms(void);
+/* Several mounts: records that this mount relies on chunk r (just stored
+ * or found stored) before a reference is recorded: 0, or 1 when gc was
+ * deleting it meanwhile (the caller stores it again: its file may be
+ * gone), or negative errno. 0 for a single mount. */
+int store_chunk_hold(struct store *st, const struct chunk_ref *r, uint32_t stored, int codec);
 /* At close: this mount's staging directory goes (its files are closed). */
 void store_multi_close(struct store *st);
 /* DIR/staging/m<mount> for several mounts, DIR/staging for one. */

@@ -56,6 +56,40 @@ int store_writers_busy(struct store *st, int64_t ckpt, int64_t settle_ms, bool *
 	return rc;
 }
 
+#define STORE_GC_GRACE_MS (10 * 60 * 1000)
+#define STORE_HOLD_WAIT_MS 30000 /* a gc deleting a chunk takes milliseconds */
+
+int64_t store_gc_grace_ms(void)
+{
+	const char *e = getenv("CKPT_GC_GRACE_MS");
+	char *end;
+	long long v = e ? strtoll(e, &end, 10) : -1;
+
+	return e && *e && !*end && v >= 0 ? v : STORE_GC_GRACE_MS;
+}
+
+int store_chunk_hold(struct store *st, const struct chunk_ref *r, uint32_t stored, int codec)
+{
+	bool was_dying = false;
+	int waited = 0, rc;
+
+	if (!store_multi(st))
+		return 0;
+	for (;;) {
+		store_mu_lock(st);
+		rc = index_chunk_hold(st->ix, r, stored, codec);
+		store_mu_unlock(st);
+		if (rc != -EAGAIN)
+			break;
+		if (waited >= STORE_HOLD_WAIT_MS)
+			return -EBUSY; /* a gc leader died mid-way: never rely on it */
+		was_dying = true;
+		usleep(20000);
+		waited += 20;
+	}
+	return rc < 0 ? rc : was_dying;
+}
+
 int store_file_publish(struct store *st, struct store_file *f)
 {
 	int rc = store_file_flush(f);
