@@ -858,7 +858,7 @@ START_TEST(test_shared_open)
 	ck_assert(!store_changed_externally(st));
 	sh = tu_open(dir, STORE_SHARED);
 	ck_assert_int_eq(store_ckpt_set_pinned(sh, a, true), 0);
-	ck_assert(store_changed_externally(st));
+	ck_assert(tu_changed_externally(st));
 	ck_assert_int_eq(store_ckpt_get(st, a, &ci), 0);
 	ck_assert(ci.pinned);
 	ck_assert_uint_eq(ci.logical_bytes, 3);
@@ -873,7 +873,7 @@ START_TEST(test_shared_open)
 	ck_assert_int_eq(store_gc(sh, true, &freed), 0);
 	ck_assert_uint_eq(freed, 0);
 	store_close(sh);
-	ck_assert(store_changed_externally(st));
+	ck_assert(tu_changed_externally(st));
 	ck_assert_int_eq(store_gc(st, false, &freed), 0);
 	ck_assert_uint_gt(freed, 0); /* the holder reclaims */
 	ro = tu_open(dir, STORE_RDONLY);
