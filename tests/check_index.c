@@ -104,8 +104,9 @@ static void missing_or_empty_database(int n)
 	ck_assert_msg(strstr(err, "index database is empty") && !strchr(err, '\n'), "%s", err);
 	ck_assert_int_eq(open_err(STORE_NOCREATE, err, sizeof(err)), -ENOENT);
 	/* never initialised (the refused opener's lease may leave an empty mounts table) */
-	ck_assert_int_eq(tu_pg_sql(db, "SELECT count(*) FROM pg_catalog.pg_tables"
-				       " WHERE tablename = 'store_info'"),
+	ck_assert_int_eq(tu_pg_sql(db,
+				   "SELECT count(*) FROM pg_catalog.pg_tables"
+				   " WHERE tablename = 'store_info'"),
 			 0);
 	ck_assert_int_eq(chunk_files(), n);
 	tu_pg_admin("DROP DATABASE \"%s\"", db);

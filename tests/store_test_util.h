@@ -35,12 +35,12 @@ static inline bool tu_pg(void)
 }
 
 /* Skips the rest of a test under PostgreSQL (Check has no skip), saying why. */
-#define TU_SQLITE_ONLY(why)                                   \
-	do {                                                  \
-		if (tu_pg()) {                                \
+#define TU_SQLITE_ONLY(why)                                      \
+	do {                                                     \
+		if (tu_pg()) {                                   \
 			printf("skip (sqlite only): %s\n", why); \
-			return;                               \
-		}                                             \
+			return;                                  \
+		}                                                \
 	} while (0)
 
 /* Runs sql (maybe several statements) on database db of CKPT_TEST_PG's
