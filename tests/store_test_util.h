@@ -109,7 +109,7 @@ static int tu_sqlite_row(void *ctx, int n, char **val, char **col)
 	return 0;
 }
 
-/* Runs sql (maybe several statements) on the index of the closed store at
+/* Runs sql (maybe several statements) on the index of the store at
  * dir, whichever backend: the last statement's changed rows, or the first
  * value of a statement returning rows (SQL both engines speak). */
 static inline int64_t tu_index_sql(const char *dir, const char *sql)
