@@ -353,6 +353,22 @@ int ixp_query_i64(struct index *ix, const char *sql, const struct ixp_args *a, i
 	return rc;
 }
 
+int ixp_guard(struct index *ix)
+{
+	return ixp_of(ix)->in_tx ? ixp_exec(ix, "SAVEPOINT ixp_guard") : 0;
+}
+
+int ixp_unguard(struct index *ix, int rc)
+{
+	int end;
+
+	if (!ixp_of(ix)->in_tx) /* none taken, or the connection was lost */
+		return rc;
+	end = ixp_exec(ix,
+		       rc < 0 ? "ROLLBACK TO SAVEPOINT ixp_guard" : "RELEASE SAVEPOINT ixp_guard");
+	return rc < 0 ? rc : end;
+}
+
 /* ---- results ---- */
 
 int64_t ixp_i64(const PGresult *r, int row, int col)

@@ -82,6 +82,19 @@ PGresult *ixp_run(struct index *ix, const char *sql, const struct ixp_args *a);
 int ixp_do(struct index *ix, const char *sql, const struct ixp_args *a, int64_t *changed);
 /* Runs sql (no parameters, maybe several statements) unprepared. */
 int ixp_exec(struct index *ix, const char *sql);
+/* A statement that may fail with an expected errno inside a transaction
+ * (a unique violation, -EEXIST): SQLite undoes just the failed statement
+ * and its transaction goes on, but a failed statement aborts a whole
+ * PostgreSQL transaction. So, inside one, bracket it:
+ *	rc = ixp_guard(ix);
+ *	if (rc == 0)
+ *		rc = <the statement>;
+ *	rc = ixp_unguard(ix, rc);
+ * ixp_guard takes a savepoint (nothing outside a transaction); ixp_unguard
+ * rolls back to it when rc < 0, else releases it, and returns rc (or the
+ * release's errno). */
+int ixp_guard(struct index *ix);
+int ixp_unguard(struct index *ix, int rc);
 /* The first column of the first row as an integer: 0 with *v set, -ENOENT
  * when there is no row (or the value is NULL), or negative errno. */
 int ixp_query_i64(struct index *ix, const char *sql, const struct ixp_args *a, int64_t *v);

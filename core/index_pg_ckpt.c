@@ -65,22 +65,15 @@ static int insert_id(struct index *ix, const char *sql, const struct ixp_args *a
 	return rc;
 }
 
-/* do_change for a statement that may break the unique live name: SQLite
- * undoes just the failed statement and its transaction goes on; a failed
- * statement aborts a whole PostgreSQL transaction, so inside one it runs
- * under a savepoint, rolled back to on failure. */
+/* do_change (id NULL) or insert_id for a statement that may break the
+ * unique live name, under ixp_guard. */
 static int do_unique(struct index *ix, const char *sql, const struct ixp_args *a, int64_t *id)
 {
-	bool tx = ixp_of(ix)->in_tx;
-	int rc = tx ? ixp_exec(ix, "SAVEPOINT ixp_unique") : 0;
+	int rc = ixp_guard(ix);
 
 	if (rc == 0)
 		rc = id ? insert_id(ix, sql, a, id) : do_change(ix, sql, a, true);
-	if (tx && ixp_of(ix)->in_tx) /* not when the connection was lost */
-		ixp_exec(ix,
-			 rc < 0 ? "ROLLBACK TO SAVEPOINT ixp_unique"
-				: "RELEASE SAVEPOINT ixp_unique");
-	return rc;
+	return ixp_unguard(ix, rc);
 }
 
 /* do_change with $1 = x and, when the statement has a $2, $2 = y. */
@@ -388,7 +381,7 @@ static int ixp_ckpt_best(struct index *ix, const char *metric, int dir, int64_t 
 static int ixp_ckpt_insert(struct index *ix, const char *name, int kind, int64_t now, int64_t *id)
 {
 	struct ixp_args a = { 0 };
-	int64_t v;
+	int64_t v = 0;
 	int rc;
 
 	ixp_arg_text(&a, name);

@@ -229,14 +229,16 @@ static int ixp_node_insert(struct index *ix, const struct index_node *n, const c
 	ixp_arg_i64(&a, n->mtime_ns);
 	ixp_arg_i64(&a, n->ctime_ns);
 	ixp_arg_text(&a, target); /* NULL is SQL NULL */
+	/* a taken name returns no row: no failed statement to abort the
+	 * transaction, no savepoint round trips on every create */
 	rc = ixp_query_i64(
 		ix,
 		"INSERT INTO nodes(version, parent, name, mode, size, mtime, ctime, target)"
-		" VALUES($1,$2,$3,$4,$5,$6,$7,$8) RETURNING id",
-		&a, &v); /* a unique violation is -EEXIST */
+		" VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT DO NOTHING RETURNING id",
+		&a, &v);
 	if (rc == 0)
 		*id = v;
-	return rc;
+	return rc == -ENOENT ? -EEXIST : rc;
 }
 
 static int ixp_node_delete(struct index *ix, int64_t id)
@@ -260,12 +262,17 @@ static int ixp_node_move(struct index *ix, int64_t id, int64_t parent, const cha
 			 int64_t now_ns)
 {
 	struct ixp_args a = { 0 };
+	int rc;
 
 	ixp_arg_i64(&a, id);
 	ixp_arg_i64(&a, parent);
 	ixp_arg_text(&a, name);
 	ixp_arg_i64(&a, now_ns);
-	return ixp_change(ix, "UPDATE nodes SET parent=$2, name=$3, ctime=$4 WHERE id=$1", &a);
+	rc = ixp_guard(ix); /* a taken name is -EEXIST */
+	if (rc == 0)
+		rc = ixp_change(ix, "UPDATE nodes SET parent=$2, name=$3, ctime=$4 WHERE id=$1",
+				&a);
+	return ixp_unguard(ix, rc);
 }
 
 static int ixp_node_set_attrs(struct index *ix, int64_t id, const struct index_node_attrs *at)

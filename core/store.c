@@ -44,10 +44,17 @@ static int chunk_found_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
 	return 1;
 }
 
+/* What messages call st's index: SQLite's file, or a PostgreSQL database. */
+static const char *store_index_what(const struct store *st)
+{
+	return st->ixops == &index_sqlite_ops ? "index.db" : "the index database";
+}
+
 /* A new index over existing chunk data would hold none of it, and recovery
  * would then delete every chunk file as unreferenced: refuse (-EUCLEAN) when
- * STORE/chunks holds any. why says what is wrong with the index. */
-static int refuse_new_index(const char *dir, const char *why, char *err, size_t err_len)
+ * STORE/chunks holds any. why says what is wrong with the index (what). */
+static int refuse_new_index(const char *dir, const char *what, const char *why, char *err,
+			    size_t err_len)
 {
 	char path[PATH_MAX];
 	struct chunk_store *cs;
@@ -67,9 +74,9 @@ static int refuse_new_index(const char *dir, const char *why, char *err, size_t 
 		return rc;
 	util_seterr(
 		err, err_len,
-		"%s: %s but chunks/ holds checkpoint data; refusing to start a new index over it"
-		" (restore index.db from a backup, or move chunks/ away for a fresh store)",
-		dir, why);
+		"%s: %s %s but chunks/ holds checkpoint data; refusing to start a new index over"
+		" it (restore %s from a backup, or move chunks/ away for a fresh store)",
+		dir, what, why, what);
 	return -EUCLEAN;
 }
 
@@ -138,18 +145,18 @@ static int store_index_none(struct store *st, enum index_none none, int rc, char
 			    size_t err_len)
 {
 	bool missing = none == INDEX_NONE_MISSING;
+	const char *what = store_index_what(st);
 
 	if (st->flags & (STORE_RDONLY | STORE_SHARED | STORE_NOCREATE)) {
 		if (missing)
-			util_seterr(err, err_len, "%s: not a ckptfs store (no index.db)", st->dir);
+			util_seterr(err, err_len, "%s: not a ckptfs store (no %s)", st->dir, what);
 		else
-			util_seterr(err, err_len,
-				    "%s: store is not initialised (index.db is empty)", st->dir);
+			util_seterr(err, err_len, "%s: store is not initialised (%s is empty)",
+				    st->dir, what);
 		return rc == -ENODATA ? -ENOENT : rc;
 	}
 	if (rc == -ENODATA)
-		return refuse_new_index(st->dir,
-					missing ? "index.db is missing" : "index.db is empty", err,
+		return refuse_new_index(st->dir, what, missing ? "is missing" : "is empty", err,
 					err_len);
 	return 0; /* missing, but unreadable: the creating open says why */
 }

@@ -82,14 +82,18 @@ END_TEST
 
 START_TEST(test_insert_taken_name)
 {
-	struct index_node n = { .version = version, .parent = root, .mode = S_IFDIR | 0755 };
+	struct index_node r, n = { .version = version, .parent = root, .mode = S_IFDIR | 0755 };
 	int64_t id = 0;
 
 	add(root, "a", S_IFREG | 0644, NULL);
 	ck_assert_int_eq(index_tx_begin(st->ix), 0);
 	ck_assert_int_eq(index_node_insert(st->ix, &n, "a", NULL, &id), -EEXIST);
-	index_tx_rollback(st->ix);
 	ck_assert_int_eq(id, 0);
+	/* the transaction goes on after the clash, as after SQLite's statement rollback */
+	ck_assert_int_eq(index_node_insert(st->ix, &n, "b", NULL, &id), 0);
+	ck_assert_int_eq(index_tx_commit(st->ix), 0);
+	ck_assert_int_eq(index_node_lookup(st->ix, root, "b", &r), 0);
+	ck_assert_int_eq(r.id, id);
 }
 END_TEST
 

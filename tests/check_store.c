@@ -1,7 +1,6 @@
 /* Unit tests of the store: open, names, tree, file data round trips against
  * an in-memory model, commit, latest/best, delete, abort/promote, versions. */
 #include <math.h>
-#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -17,7 +16,11 @@ START_TEST(test_open_init)
 	size_t n;
 
 	snprintf(p, sizeof(p), "%s/index.db", dir);
-	ck_assert_int_eq(stat(p, &sb), 0);
+	ck_assert_int_eq(stat(p, &sb), tu_pg() ? -1 : 0); /* PostgreSQL: the database holds it */
+	ck_assert_int_eq(tu_index_sql(dir,
+				      "SELECT count(*) FROM store_info"
+				      " WHERE key = 'initialised_at'"),
+			 1);
 	snprintf(p, sizeof(p), "%s/chunks", dir);
 	ck_assert_int_eq(stat(p, &sb), 0);
 	ck_assert(S_ISDIR(sb.st_mode));
@@ -669,13 +672,18 @@ START_TEST(test_lock_busy)
 	struct store *other;
 	char err[256];
 
+	char *spec = tu_spec(dir);
+
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		int rc = store_open(dir, 0, &other, err, sizeof(err));
+		int rc = store_open(spec, 0, &other, err, sizeof(err));
 
+		if (tu_pg()) /* several mounts share a PostgreSQL store */
+			_exit(rc == 0 ? (store_close(other), 0) : 1);
 		_exit(rc == -EBUSY && strstr(err, "in use") ? 0 : 1);
 	}
+	free(spec);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_eq(WEXITSTATUS(status), 0);
@@ -692,25 +700,20 @@ START_TEST(test_lock_busy)
 	}
 	ck_assert_int_eq(waitpid(pid, &status, WUNTRACED), pid);
 	ck_assert(WIFSTOPPED(status));
-	ck_assert_int_eq(store_open(dir, 0, &other, err, sizeof(err)), -EBUSY);
+	if (!tu_pg())
+		ck_assert_int_eq(store_open(dir, 0, &other, err, sizeof(err)), -EBUSY);
 	kill(pid, SIGKILL);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	st = tu_open(dir, 0);
 }
 END_TEST
 
-/* Closes the test's store and runs sql on its index.db directly. */
+/* Closes the test's store and runs sql on its index directly. */
 static void close_and_edit_index(const char *sql)
 {
-	sqlite3 *db;
-	char p[512];
-
 	store_close(st);
 	st = NULL;
-	snprintf(p, sizeof(p), "%s/index.db", dir);
-	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	tu_index_sql(dir, sql);
 }
 
 /* utimens keeps atime exactly, across copy-on-write; setting mtime alone
@@ -744,6 +747,7 @@ START_TEST(test_atime_kept)
 	ck_assert_int_ne(c.id, n.id);
 	ck_assert_int_eq(c.atime_ns, 1000);
 	ck_assert_int_eq(c.mtime_ns, 3000);
+	TU_SQLITE_ONLY("no PostgreSQL index predates the atime column");
 	close_and_edit_index("ALTER TABLE nodes DROP COLUMN atime");
 	o = tu_open(dir, STORE_RDONLY);
 	ck_assert_int_eq(store_node_get(o, n.id, &c), 0);
@@ -785,17 +789,30 @@ START_TEST(test_unlinked_open)
 }
 END_TEST
 
+/* Closes the test's store and stamps its index with format version v. */
+static void close_and_set_format(const char *v)
+{
+	char sql[128];
+
+	snprintf(sql, sizeof(sql),
+		 tu_pg() ? "UPDATE store_info SET value = '%s' WHERE key = 'schema_version'"
+			 : "PRAGMA user_version = %s",
+		 v);
+	close_and_edit_index(sql);
+}
+
 START_TEST(test_format_version_refused)
 {
-	char err[256];
+	char err[256], *spec = tu_spec(dir);
 	struct store *o;
 
 	tu_ckpt1(st, "kept", "f", "v", 1);
-	close_and_edit_index("PRAGMA user_version = 99");
-	ck_assert_int_eq(store_open(dir, 0, &o, err, sizeof(err)), -EPROTONOSUPPORT);
+	close_and_set_format("99");
+	ck_assert_int_eq(store_open(spec, 0, &o, err, sizeof(err)), -EPROTONOSUPPORT);
 	ck_assert_ptr_nonnull(strstr(err, "newer"));
-	ck_assert_int_eq(store_open(dir, STORE_RDONLY, &o, err, sizeof(err)), -EPROTONOSUPPORT);
-	close_and_edit_index("PRAGMA user_version = 1");
+	ck_assert_int_eq(store_open(spec, STORE_RDONLY, &o, err, sizeof(err)), -EPROTONOSUPPORT);
+	free(spec);
+	close_and_set_format("1");
 	/* read-only with nobody else holding the store (ckpt ls without a mount) */
 	{
 		struct ckpt_info *arr;
@@ -858,7 +875,7 @@ START_TEST(test_shared_open)
 	ck_assert(!store_changed_externally(st));
 	sh = tu_open(dir, STORE_SHARED);
 	ck_assert_int_eq(store_ckpt_set_pinned(sh, a, true), 0);
-	ck_assert(store_changed_externally(st));
+	ck_assert(tu_changed_externally(st));
 	ck_assert_int_eq(store_ckpt_get(st, a, &ci), 0);
 	ck_assert(ci.pinned);
 	ck_assert_uint_eq(ci.logical_bytes, 3);
@@ -873,7 +890,7 @@ START_TEST(test_shared_open)
 	ck_assert_int_eq(store_gc(sh, true, &freed), 0);
 	ck_assert_uint_eq(freed, 0);
 	store_close(sh);
-	ck_assert(store_changed_externally(st));
+	ck_assert(tu_changed_externally(st));
 	ck_assert_int_eq(store_gc(st, false, &freed), 0);
 	ck_assert_uint_gt(freed, 0); /* the holder reclaims */
 	ro = tu_open(dir, STORE_RDONLY);

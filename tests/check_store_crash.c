@@ -27,7 +27,7 @@ struct mck {
 
 static struct mck model[MAX_CKPTS];
 static int n_model;
-static char *dir;
+static char *dir, *spec; /* spec: what store_open is given for dir */
 static int n_killed;
 static int n_sc[4]; /* iterations per scenario */
 
@@ -235,7 +235,7 @@ static void run_iteration(int it, uint64_t *s)
 
 		if (point)
 			setenv("CKPT_CRASH_AT", point, 1);
-		if (store_open(dir, 0, &st, NULL, 0) != 0)
+		if (store_open(spec, 0, &st, NULL, 0) != 0)
 			_exit(2);
 		if (sc == SC_WRITE || sc == SC_REPLACE)
 			rc = child_write(st, &cand, kill_after, s, sc == SC_REPLACE);
@@ -353,6 +353,7 @@ START_TEST(test_crash_points)
 	int it;
 
 	dir = tu_tmpstore();
+	spec = tu_spec(dir);
 	for (it = 0; it < 72; it++)
 		run_iteration(it, &s);
 	{
@@ -372,6 +373,7 @@ START_TEST(test_crash_points)
 	}
 	tu_rmrf(dir);
 	free(dir);
+	free(spec);
 }
 END_TEST
 

@@ -1,7 +1,7 @@
 /* Store tests of resolution at scale: latest and best over 100k
  * checkpoints, and the per-file lookups of a staging checkpoint whose cost
- * does not grow with its size. Both reach into the SQLite backend (rows
- * written with SQL, statement counters). */
+ * does not grow with its size. The rows are written with SQL on either
+ * backend; the lookup cost is counted in SQLite's VM steps. */
 #include <sqlite3.h>
 #include <time.h>
 
@@ -18,67 +18,41 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Resolution is index-backed: 100k committed checkpoints built with SQL. */
+/* Resolution is index-backed: 100k committed checkpoints built with SQL
+ * both engines speak (a recursive series; the newest and 99999 withdrawn,
+ * values non-monotone in [1, 2), 777 and 4242 tie at 0.125, 99999 the
+ * smallest but withdrawn). */
+#define SERIES "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 100000) "
+#define WITHDRAWN "(CASE WHEN i IN (99999, 100000) THEN 1 ELSE 0 END)"
+
 START_TEST(test_resolve_100k)
 {
 	const int n = 100000;
-	char p[512];
-	sqlite3 *db;
-	sqlite3_stmt *c, *m;
 	int64_t id, ver, i;
 	double t0, t1;
 	int k;
 
 	store_close(st);
-	snprintf(p, sizeof(p), "%s/index.db", dir);
-	ck_assert_int_eq(sqlite3_open(p, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(
-				 db,
-				 "INSERT INTO checkpoints(id, name, kind, state, step, commit_seq,"
-				 " created_at, committed_at, version, committed_version, withdrawn)"
-				 " VALUES(?, ?, 0, 1, ?, ?, 0, 0, ?, ?, ?)",
-				 -1, &c, NULL),
-			 SQLITE_OK);
 	ck_assert_int_eq(
-		sqlite3_prepare_v2(db,
-				   "INSERT INTO metrics(ckpt, name, value, source, eligible)"
-				   " VALUES(?, 'val_loss', ?, 'name', ?)",
-				   -1, &m, NULL),
-		SQLITE_OK);
-	for (i = 1; i <= n; i++) {
-		char name[32];
-		/* non-monotone values in [1, 2); a few planted answers below */
-		double v = 1.0 + (double)((i * 7919) % n) / n;
-		int withdrawn = i == n; /* the newest is withdrawn: never latest */
-		int64_t step = (i * 31) % 1000003;
-
-		if (i == 4242 || i == 777)
-			v = 0.125; /* tie: lower step wins */
-		if (i == 99999)
-			v = 0.01; /* the smallest, but withdrawn below */
-		if (i == 99999)
-			withdrawn = 1;
-		snprintf(name, sizeof(name), "step-%lld", (long long)i);
-		sqlite3_bind_int64(c, 1, i);
-		sqlite3_bind_text(c, 2, name, -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(c, 3, step);
-		sqlite3_bind_int64(c, 4, i);
-		sqlite3_bind_int64(c, 5, 1000000 + i);
-		sqlite3_bind_int64(c, 6, 1000000 + i);
-		sqlite3_bind_int(c, 7, withdrawn);
-		ck_assert_int_eq(sqlite3_step(c), SQLITE_DONE);
-		sqlite3_reset(c);
-		sqlite3_bind_int64(m, 1, i);
-		sqlite3_bind_double(m, 2, v);
-		sqlite3_bind_int(m, 3, !withdrawn);
-		ck_assert_int_eq(sqlite3_step(m), SQLITE_DONE);
-		sqlite3_reset(m);
-	}
-	sqlite3_finalize(c);
-	sqlite3_finalize(m);
-	ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+		tu_index_sql(dir,
+			     SERIES
+			     "INSERT INTO checkpoints(id, name, kind, state, step,"
+			     " commit_seq, created_at, committed_at, version, committed_version,"
+			     " withdrawn) SELECT i, 'step-' || i, 0, 1, (i * 31) % 1000003, i, 0,"
+			     " 0, 1000000 + i, 1000000 + i, " WITHDRAWN " FROM s"),
+		n);
+	ck_assert_int_eq(
+		tu_index_sql(dir,
+			     SERIES
+			     "INSERT INTO metrics(ckpt, name, value, source, eligible)"
+			     " SELECT i, 'val_loss', CASE WHEN i IN (777, 4242) THEN 0.125"
+			     " WHEN i = 99999 THEN 0.01 ELSE 1.0 + 1.0 * ((i * 7919) % 100000)"
+			     " / 100000 END, 'name', 1 - " WITHDRAWN " FROM s"),
+		n);
+	if (tu_pg()) /* ids given explicitly: the next one after them */
+		tu_index_sql(dir,
+			     "SELECT setval(pg_get_serial_sequence('checkpoints', 'id'),"
+			     " 100000)");
 	st = tu_open(dir, 0);
 
 	t0 = now_s();
@@ -175,6 +149,7 @@ START_TEST(test_lookup_independent_of_size)
 {
 	int64_t id, root;
 
+	TU_SQLITE_ONLY("counts SQLite VM steps (PostgreSQL: tools/bench)");
 	ck_assert_int_eq(store_ckpt_create(st, "many", CKPT_DIR, S_IFDIR | 0755, &id, &root), 0);
 	add_files(root, 0, 50);
 	long long small = lookup_steps("many", id);

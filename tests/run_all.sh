@@ -11,12 +11,26 @@ echo "== style (.clang-format)"
 bash tools/format.sh --check
 
 echo "== build (RelWithDebInfo)"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCKPT_PG_UNIT=ON >/dev/null
 cmake --build build -j"$jobs"
 
 echo "== build (ASan + UBSan)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCKPT_SANITIZE=ON >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCKPT_SANITIZE=ON -DCKPT_PG_UNIT=ON >/dev/null
 cmake --build build-asan -j"$jobs"
+
+# One private PostgreSQL for the whole run: the index/store suites run
+# against it too (their _pg variants, label pg). Under CI it must start.
+echo "== PostgreSQL (private cluster for the _pg unit variants)"
+source tests/services/pg.sh
+pg_tmp=$(mktemp -d /tmp/ckpg.XXXXXX)
+chmod 755 "$pg_tmp" # the server runs as postgres when we are root
+trap 'pg_stop; rm -rf "$pg_tmp"' EXIT
+if ! _pg_bin >/dev/null 2>&1 && [ "${CI:-}" != true ]; then
+  echo "skip: no PostgreSQL 15 installed (postgresql-15); the _pg variants are skipped"
+elif ! pg_start "$pg_tmp/pg"; then
+  [ "${CI:-}" != true ] || { echo "FAIL: PostgreSQL did not start" >&2; exit 1; }
+  echo "skip: PostgreSQL did not start; the _pg variants are skipped"
+fi
 
 status=0
 echo "== unit tests under ASan + UBSan"

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 #include "chunk.h"
 #include "store.h"
@@ -33,21 +34,45 @@ static inline bool tu_pg(void)
 	return b && !strcmp(b, "postgresql");
 }
 
+/* Skips the rest of a test under PostgreSQL (Check has no skip), saying why. */
+#define TU_SQLITE_ONLY(why)                                      \
+	do {                                                     \
+		if (tu_pg()) {                                   \
+			printf("skip (sqlite only): %s\n", why); \
+			return;                                  \
+		}                                                \
+	} while (0)
+
+/* Runs sql (maybe several statements) on database db of CKPT_TEST_PG's
+ * server; the last statement's row count, or its first value when it
+ * returns rows. */
+static inline int64_t tu_pg_sql(const char *db, const char *sql)
+{
+	char ci[1024];
+	PGconn *c;
+	PGresult *r;
+	int64_t v;
+
+	snprintf(ci, sizeof(ci), "%s dbname=%s", getenv("CKPT_TEST_PG"), db);
+	c = PQconnectdb(ci);
+	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "CKPT_TEST_PG: %s", PQerrorMessage(c));
+	r = PQexec(c, sql);
+	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK,
+		      "%s: %s", sql, PQerrorMessage(c));
+	v = PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10)
+						 : strtoll(PQcmdTuples(r), NULL, 10);
+	PQclear(r);
+	PQfinish(c);
+	return v;
+}
+
 /* Runs one statement on CKPT_TEST_PG's server (maintenance database). */
 static inline void tu_pg_admin(const char *fmt, const char *db)
 {
-	char sql[512], ci[1024];
-	PGconn *c;
-	PGresult *r;
+	char sql[512];
 
-	snprintf(ci, sizeof(ci), "%s dbname=postgres", getenv("CKPT_TEST_PG"));
-	c = PQconnectdb(ci);
-	ck_assert_msg(PQstatus(c) == CONNECTION_OK, "CKPT_TEST_PG: %s", PQerrorMessage(c));
-	snprintf(sql, sizeof(sql), fmt, db);
-	r = PQexec(c, sql);
-	ck_assert_msg(PQresultStatus(r) == PGRES_COMMAND_OK, "%s: %s", sql, PQerrorMessage(c));
-	PQclear(r);
-	PQfinish(c);
+	snprintf(sql, sizeof(sql), fmt, db, db);
+	tu_pg_sql("postgres", sql);
 }
 
 /* The database of the store at dir: its directory's basename, lowercased. */
@@ -74,6 +99,38 @@ static inline char *tu_spec(const char *dir)
 		asprintf(&s, "postgresql:%s dbname=%s?chunks=%s", getenv("CKPT_TEST_PG"), db, dir),
 		0);
 	return s;
+}
+
+static int tu_sqlite_row(void *ctx, int n, char **val, char **col)
+{
+	(void)col;
+	if (n > 0 && val[0] && *(int64_t *)ctx == -1) /* the first row's */
+		*(int64_t *)ctx = strtoll(val[0], NULL, 10);
+	return 0;
+}
+
+/* Runs sql (maybe several statements) on the index of the store at
+ * dir, whichever backend: the last statement's changed rows, or the first
+ * value of a statement returning rows (SQL both engines speak). */
+static inline int64_t tu_index_sql(const char *dir, const char *sql)
+{
+	char p[1024];
+	sqlite3 *db;
+	int64_t v = -1;
+
+	if (tu_pg()) {
+		tu_pg_dbname(dir, p, sizeof(p));
+		return tu_pg_sql(p, sql);
+	}
+	snprintf(p, sizeof(p), "%s/index.db", dir);
+	ck_assert_int_eq(sqlite3_open_v2(p, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	ck_assert_msg(sqlite3_exec(db, sql, tu_sqlite_row, &v, NULL) == SQLITE_OK, "%s: %s", sql,
+		      sqlite3_errmsg(db));
+	if (v < 0)
+		v = sqlite3_changes(db);
+	sqlite3_close(db);
+	return v;
 }
 
 static int tu_rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -297,6 +354,20 @@ static inline void tu_in_tmpfs(const char *dir, const char *size, int (*fn)(cons
 		return;
 	}
 	ck_assert_msg(WEXITSTATUS(status) == 0, "tmpfs child step %d failed", WEXITSTATUS(status));
+}
+
+/* Whether st sees a change made through another store handle: at once on
+ * SQLite; PostgreSQL's notification reaches st's connection a moment after
+ * the other handle's commit returned (the contract's bound: 100 ms), so
+ * this polls for up to 5 s. */
+static inline bool tu_changed_externally(struct store *st)
+{
+	for (int i = 0; i < 500; i++) {
+		if (store_changed_externally(st))
+			return true;
+		usleep(10000);
+	}
+	return false;
 }
 
 /* A verify callback that counts the problems in *(int *)ctx and prints them. */
