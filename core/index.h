@@ -511,10 +511,9 @@ static inline int index_writers_busy(struct index *ix, int64_t ckpt, int64_t sel
 static inline int index_chunk_hold(struct index *ix, const struct chunk_ref *r, uint32_t stored,
 				   int codec);
 static inline int index_gc_lead(struct index *ix, bool take, bool *lead);
-static inline int index_chunks_mark_dying(struct index *ix, int64_t grace_ms,
-					  int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
-					  void *ctx);
-static inline int index_chunks_forget_dying(struct index *ix);
+static inline int index_chunk_mark_dying(struct index *ix, const uint8_t *hash, int64_t grace_ms);
+static inline int index_chunk_forget_dying(struct index *ix, const uint8_t *hash);
+static inline int index_chunk_claim_orphan(struct index *ix, const uint8_t *hash);
 
 #include "index_backend.h"
 

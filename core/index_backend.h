@@ -202,14 +202,15 @@ struct index_multi_ops {
 	/* The one gc leader: take (true) sets *lead when this mount got it;
 	 * take false gives it back. */
 	int (*gc_lead)(struct index *ix, bool take, bool *lead);
-	/* Marks dying every chunk nothing references and nothing touched for
-	 * grace_ms (and those left dying by an interrupted gc); cb gets each,
-	 * as chunks_unreferenced's. Its file is then deleted, and
-	 * chunks_forget_dying deletes the rows. */
-	int (*chunks_mark_dying)(struct index *ix, int64_t grace_ms,
-				 int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
-				 void *ctx);
-	int (*chunks_forget_dying)(struct index *ix);
+	/* Marks chunk hash dying when nothing references it and nothing
+	 * touched it for grace_ms (or an interrupted gc left it dying):
+	 * -ENOENT when it is not to be deleted. Its file is then deleted, and
+	 * chunk_forget_dying deletes the row. */
+	int (*chunk_mark_dying)(struct index *ix, const uint8_t *hash, int64_t grace_ms);
+	int (*chunk_forget_dying)(struct index *ix, const uint8_t *hash);
+	/* A chunk file without a row, to be deleted: claimed by a dying row
+	 * (then forgotten as above); -EEXIST when it has a row now. */
+	int (*chunk_claim_orphan)(struct index *ix, const uint8_t *hash);
 };
 
 struct index_ops {
@@ -894,16 +895,19 @@ static inline int index_gc_lead(struct index *ix, bool take, bool *lead)
 	return ix->ops->multi->gc_lead(ix, take, lead);
 }
 
-static inline int index_chunks_mark_dying(struct index *ix, int64_t grace_ms,
-					  int (*cb)(void *ctx, const uint8_t *hash, int64_t refs),
-					  void *ctx)
+static inline int index_chunk_mark_dying(struct index *ix, const uint8_t *hash, int64_t grace_ms)
 {
-	return ix->ops->multi->chunks_mark_dying(ix, grace_ms, cb, ctx);
+	return ix->ops->multi->chunk_mark_dying(ix, hash, grace_ms);
 }
 
-static inline int index_chunks_forget_dying(struct index *ix)
+static inline int index_chunk_forget_dying(struct index *ix, const uint8_t *hash)
 {
-	return ix->ops->multi->chunks_forget_dying(ix);
+	return ix->ops->multi->chunk_forget_dying(ix, hash);
+}
+
+static inline int index_chunk_claim_orphan(struct index *ix, const uint8_t *hash)
+{
+	return ix->ops->multi->chunk_claim_orphan(ix, hash);
 }
 
 #endif

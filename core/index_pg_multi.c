@@ -7,6 +7,7 @@
  * CleanStaleSessions run by the other clients). */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,16 +115,30 @@ static void lease_free(struct index_lock *lk)
 	free(lk);
 }
 
+/* Where a mount runs, as its lease records it: the host and its PID
+ * namespace, so a lease of this same place whose pid is gone is dead at
+ * once (a daemon restarted after a crash recovers without waiting). */
+static void lease_place(char *buf, size_t len)
+{
+	char host[256] = "?", ns[64] = "";
+	ssize_t n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+
+	gethostname(host, sizeof(host) - 1);
+	host[sizeof(host) - 1] = 0;
+	ns[n > 0 ? n : 0] = 0;
+	snprintf(buf, len, "%s %s", host, ns);
+}
+
 /* The lease row: 0 with lk->id, or -EIO with err set. */
 static int lease_insert(struct index_lock *lk, char *err, size_t err_len)
 {
-	char host[256] = "?", pid[24], ttl[24];
+	char host[384] = "?", pid[24], ttl[24];
 	const char *v[] = { host, pid, ttl };
 	PGresult *r = lease_exec(lk->conn, ixp_mounts_schema, 0, NULL);
 
 	if (r) {
 		PQclear(r);
-		gethostname(host, sizeof(host) - 1);
+		lease_place(host, sizeof(host));
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		snprintf(ttl, sizeof(ttl), "%lld", (long long)lk->ttl_ms);
 		r = lease_exec(
@@ -256,17 +271,36 @@ static int ixp_ids(PGresult *r, int64_t **ids, size_t *n)
 	return 0;
 }
 
+/* Expired leases, and those of this place whose process is gone. */
 static int ixp_mounts_reap(struct index *ix, int64_t **dead, size_t *n)
 {
-	PGresult *r = ixp_run(
-		ix, "SELECT id FROM mounts WHERE expires < " IXP_NOW_MS " ORDER BY id", NULL);
+	char place[384];
+	PGresult *r = ixp_run(ix,
+			      "SELECT id, host, pid, (expires < " IXP_NOW_MS ")::int FROM mounts"
+			      " ORDER BY id",
+			      NULL);
+	int rows, i;
 
-	if (!r) {
-		*dead = NULL;
-		*n = 0;
+	*dead = NULL;
+	*n = 0;
+	if (!r)
 		return ixp_err(ix);
+	rows = PQntuples(r);
+	if (rows > 0 && !(*dead = malloc((size_t)rows * sizeof(**dead)))) {
+		PQclear(r);
+		return -ENOMEM;
 	}
-	return ixp_ids(r, dead, n);
+	lease_place(place, sizeof(place));
+	for (i = 0; i < rows; i++) {
+		pid_t pid = (pid_t)ixp_i64(r, i, 2);
+		bool gone = !strcmp(ixp_text(r, i, 1), place) && pid > 0 && pid != getpid() &&
+			kill(pid, 0) < 0 && errno == ESRCH;
+
+		if (ixp_i64(r, i, 3) || gone)
+			(*dead)[(*n)++] = ixp_i64(r, i, 0);
+	}
+	PQclear(r);
+	return 0;
 }
 
 static int ixp_mount_ckpts(struct index *ix, int64_t mount, int64_t **ids, size_t *n)
@@ -397,34 +431,41 @@ static int ixp_gc_lead(struct index *ix, bool take, bool *lead)
 	return rc;
 }
 
-static int ixp_chunks_mark_dying(struct index *ix, int64_t grace_ms,
-				 int (*cb)(void *ctx, const uint8_t *hash, int64_t refs), void *ctx)
+static int ixp_chunk_mark_dying(struct index *ix, const uint8_t *hash, int64_t grace_ms)
 {
 	struct ixp_args a = { 0 };
-	PGresult *r;
-	int rc = 0;
+	int64_t n = 0;
+	int rc;
 
+	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
 	ixp_arg_i64(&a, grace_ms);
-	r = ixp_run(ix,
-		    "UPDATE chunks SET dying = true WHERE refs <= 0"
-		    " AND (dying OR touched < " IXP_NOW_MS " - $1::bigint) RETURNING hash, refs",
-		    &a);
-	if (!r)
-		return ixp_err(ix);
-	for (int i = 0; i < PQntuples(r) && !rc; i++) {
-		uint8_t hash[CHUNK_HASH_LEN];
-
-		rc = ixp_blob_fixed(r, i, 0, hash, CHUNK_HASH_LEN);
-		if (rc == 0)
-			rc = cb(ctx, hash, ixp_i64(r, i, 1));
-	}
-	PQclear(r);
-	return rc;
+	rc = ixp_do(ix,
+		    "UPDATE chunks SET dying = true WHERE hash = $1 AND refs <= 0"
+		    " AND (dying OR touched < " IXP_NOW_MS " - $2::bigint)",
+		    &a, &n);
+	return rc == 0 && n == 0 ? -ENOENT : rc;
 }
 
-static int ixp_chunks_forget_dying(struct index *ix)
+static int ixp_chunk_forget_dying(struct index *ix, const uint8_t *hash)
 {
-	return ixp_do(ix, "DELETE FROM chunks WHERE dying", NULL, NULL);
+	struct ixp_args a = { 0 };
+
+	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
+	return ixp_do(ix, "DELETE FROM chunks WHERE hash = $1 AND dying", &a, NULL);
+}
+
+static int ixp_chunk_claim_orphan(struct index *ix, const uint8_t *hash)
+{
+	struct ixp_args a = { 0 };
+	int64_t n = 0;
+	int rc;
+
+	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
+	rc = ixp_do(ix,
+		    "INSERT INTO chunks(hash, raw, stored, codec, refs, dying)"
+		    " VALUES($1, 0, 0, 0, 0, true) ON CONFLICT(hash) DO NOTHING",
+		    &a, &n);
+	return rc == 0 && n == 0 ? -EEXIST : rc;
 }
 
 const struct index_multi_ops ixp_multi_ops = {
@@ -438,6 +479,7 @@ const struct index_multi_ops ixp_multi_ops = {
 	.writers_busy = ixp_writers_busy,
 	.chunk_hold = ixp_chunk_hold,
 	.gc_lead = ixp_gc_lead,
-	.chunks_mark_dying = ixp_chunks_mark_dying,
-	.chunks_forget_dying = ixp_chunks_forget_dying,
+	.chunk_mark_dying = ixp_chunk_mark_dying,
+	.chunk_forget_dying = ixp_chunk_forget_dying,
+	.chunk_claim_orphan = ixp_chunk_claim_orphan,
 };

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -198,27 +199,46 @@ static int forget_rows_locked(struct store *st, const struct unref_set *u)
 	return rc;
 }
 
-/* Several mounts: the one gc leader deletes the chunks nothing references
- * and no mount relied on for the grace period (store_gc_grace_ms), marked
- * dying first so that a writer about to rely on one waits and stores it
- * again (store_chunk_hold). */
+/* Several mounts: the one gc leader deletes each chunk nothing references
+ * and no mount relied on for the grace period (store_gc_grace_ms): marked
+ * dying first, so that a writer about to rely on it waits and stores it
+ * again (store_chunk_hold), then its file, then its row. */
 static int release_unreferenced_multi(struct store *st, uint64_t *freed)
 {
 	struct unref_set u = { .st = st };
+	int64_t grace = store_gc_grace_ms();
 	bool lead = false;
+	size_t i;
 	int rc, r;
 
 	store_mu_lock(st);
 	rc = index_gc_lead(st->ix, true, &lead);
 	if (rc == 0 && lead)
-		rc = index_chunks_mark_dying(st->ix, store_gc_grace_ms(), unref_cb, &u);
+		rc = index_chunks_unreferenced(st->ix, unref_cb, &u);
 	store_mu_unlock(st);
-	if (rc == 0 && lead)
-		rc = release_files(st, &u, freed);
-	store_crash_point(st, "gc:before_rows");
+	for (i = 0; rc == 0 && lead && i < u.n; i++) {
+		const uint8_t *h = u.hashes[i];
+		int64_t sz = chunk_stored_size(st->cs, h);
+
+		store_mu_lock(st);
+		r = index_chunk_mark_dying(st->ix, h, grace);
+		store_mu_unlock(st);
+		if (r == -ENOENT)
+			continue; /* referenced or relied on again, or still in its grace */
+		if (r == 0)
+			r = chunk_release(st->cs, h);
+		if (r == 0 && sz > 0)
+			*freed += (uint64_t)sz;
+		store_crash_point(st, "gc:before_rows");
+		if (r == 0 || r == -ENOENT) {
+			store_mu_lock(st);
+			r = index_chunk_forget_dying(st->ix, h);
+			store_mu_unlock(st);
+		}
+		if (r < 0)
+			rc = r;
+	}
 	store_mu_lock(st);
-	if (rc == 0 && lead)
-		rc = index_chunks_forget_dying(st->ix);
 	if (lead && (r = index_gc_lead(st->ix, false, &lead)) < 0 && rc == 0)
 		rc = r;
 	store_mu_unlock(st);
@@ -351,6 +371,32 @@ static void clear_staging_dir(struct store *st)
 	closedir(d);
 }
 
+/* Several mounts: a chunk file with no row that is older than the gc grace
+ * period (and newer than the index) was left by a writer that died:
+ * claimed by a dying row (a writer meeting it waits), deleted, forgotten.
+ * 1 when kept as older than the index, -ENOENT when kept as young (a live
+ * mount's, maybe). st->mu held. */
+static int orphan_release_multi_locked(struct store *st, const uint8_t *hash)
+{
+	int64_t mt;
+	struct timespec now;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	if (chunk_mtime(st->cs, hash, &mt) < 0)
+		return -ENOENT;
+	if (mt < st->init_ns)
+		return 1; /* older than the index: not its to judge (as one mount's) */
+	if ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec - mt < store_gc_grace_ms() * 1000000)
+		return -ENOENT;
+	rc = index_chunk_claim_orphan(st->ix, hash);
+	if (rc == 0) {
+		chunk_release(st->cs, hash);
+		rc = index_chunk_forget_dying(st->ix, hash);
+	}
+	return rc;
+}
+
 int store_recover(struct store *st)
 {
 	static const char reason[] = "left staging at open (crash or unclean stop)";
@@ -363,6 +409,16 @@ int store_recover(struct store *st)
 	store_mu_lock(st);
 	if (store_multi(st)) { /* the other mounts' work is theirs */
 		rc = store_multi_recover_locked(st);
+		if (rc == 0)
+			rc = chunk_foreach(st->cs, orphan_cb, &oc);
+		for (i = 0; rc == 0 && i < oc.n; i++) {
+			/* the rest are young (a live mount's) or got a row */
+			int r = orphan_release_multi_locked(st, oc.hashes[i]);
+
+			kept += r == 1;
+			if (r < 0 && r != -ENOENT && r != -EEXIST)
+				rc = r;
+		}
 		goto out_unlock;
 	}
 	rc = index_ckpt_unfinished_ids(st->ix, &ids, &n);
@@ -976,7 +1032,8 @@ int store_verify_ex(struct store *st, const struct store_verify_opts *o)
 				e->count, chunk_has(st->cs, e->hash) == 1 ? "" : " and no file");
 		}
 	}
-	v.live_writer = store_lock_held_elsewhere(st);
+	/* several mounts: any other may be between a chunk file and its row */
+	v.live_writer = store_multi(st) || store_lock_held_elsewhere(st);
 	rc = chunk_foreach(st->cs, orphan_file_cb, &v);
 	if (rc == 0 && v.n_skipped && o->note) {
 		char line[256];

@@ -121,9 +121,7 @@ static void fs_reap(struct fs *fs)
 	if (store_reap(fs->st, &r, &n) < 0)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		fs_log(LOG_WARNING,
-		       "abort name=%s reason=the mount writing it stopped (lease expired)",
-		       r[i].name);
+		fs_log(LOG_WARNING, "abort name=%s reason=%s", r[i].name, r[i].why);
 		fs_count(&fs->m.aborts, 1);
 		fs_track_drop(fs, r[i].id);
 		fs_notify_entry(fs, FUSE_ROOT_ID, r[i].name);

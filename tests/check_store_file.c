@@ -576,19 +576,25 @@ START_TEST(test_close_with_open_file)
 	pid_t pid;
 
 	memset(buf, 'x', sizeof(buf));
-	ck_assert_int_eq(store_ckpt_create(st, "left", CKPT_DIR, 0755, &id, &root), 0);
-	ck_assert_int_eq(store_node_create(st, root, "open.bin", 0644, &n), 0);
+	store_close(st); /* the child opens its own (no connection shared across fork) */
+	st = NULL;
 	pid = fork();
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
-		bool ok = store_file_open(st, n.id, STORE_F_WRITE, &f) == 0 &&
+		char *spec = tu_spec(dir);
+		bool ok = store_open(spec, 0, &st, NULL, 0) == 0 &&
+			store_ckpt_create(st, "left", CKPT_DIR, 0755, &id, &root) == 0 &&
+			store_node_create(st, root, "open.bin", 0644, &n) == 0 &&
+			store_file_open(st, n.id, STORE_F_WRITE, &f) == 0 &&
 			store_file_write(f, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf) &&
 			store_file_flush(f) == 0 && /* chunks held by its list */
 			store_file_write(f, buf, 100, 1 << 20) == 100;
+
 		store_close(st); /* f is never closed: store_close lets it go */
 		_exit(ok ? 0 : 1);
 	}
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	st = tu_open(dir, 0);
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
 }
 END_TEST
