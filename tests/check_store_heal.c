@@ -178,7 +178,8 @@ START_TEST(test_verify_orphan_grace)
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/chunks/00' && cp '%s' '%s'", dir, path, fake);
 	ck_assert_int_eq(system(cmd), 0);
 
-	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1); /* lock holder */
+	/* the lock holder; with several mounts (PostgreSQL) no mount is alone */
+	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), tu_pg() ? 0 : 1);
 	ro = tu_open(dir, STORE_RDONLY | STORE_NOCREATE);
 	problems = 0;
 	o.ctx = &problems;
