@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "store_int.h"
@@ -63,8 +64,14 @@ int store_rwlock_init(pthread_rwlock_t *l)
 
 void store_crash_point(struct store *st, const char *point)
 {
-	if (st->crash_at[0] && strcmp(st->crash_at, point) == 0)
+	size_t n = strlen(point);
+
+	if (!st->crash_at[0] || strncmp(st->crash_at, point, n) != 0)
+		return;
+	if (st->crash_at[n] == 0)
 		raise(SIGKILL);
+	else if (st->crash_at[n] == '+') /* POINT+MS: a pause there (race tests) */
+		usleep((useconds_t)atoi(st->crash_at + n + 1) * 1000);
 }
 
 bool store_writable(const struct store *st)

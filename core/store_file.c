@@ -212,6 +212,7 @@ static int put_held(struct ofile *of, const void *buf, size_t len, int codec, st
 		}
 		if (h < 0)
 			rc = h;
+		store_crash_point(st, "put:held");
 	}
 	if (rc >= 0) {
 		store_mu_lock(st);

@@ -199,6 +199,8 @@ int store_name_check(const char *name);
 int store_rwlock_init(pthread_rwlock_t *l); /* writer-preferring */
 int64_t store_now(void);
 int64_t store_now_ns(void);
+/* CKPT_CRASH_AT=POINT: SIGKILL the process there (crash tests); POINT+MS:
+ * sleep MS there instead (race tests). */
 void store_crash_point(struct store *st, const char *point);
 int store_event_add(struct store *st, const char *event, const char *name, const char *rule);
 /* The errno of the index's last error (-EIO for damage), noted once for
