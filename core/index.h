@@ -499,6 +499,8 @@ static inline int index_check_consistency(struct index *ix,
  * Only a backend whose lock is a shared lease has them: index_multi is
  * false for the others (SQLite), and the verbs below must not be called. */
 static inline bool index_multi(const struct index_ops *ops);
+/* A descriptor to poll for changes by others, or -1 (index_backend.h). */
+static inline int index_notify_fd(struct index *ix);
 static inline int64_t index_lease_id(const struct index_ops *ops, struct index_lock *lk);
 static inline bool index_lease_lost(const struct index_ops *ops, struct index_lock *lk);
 static inline int index_mounts_reap(struct index *ix, int64_t **dead, size_t *n);

@@ -233,6 +233,10 @@ struct index_ops {
 	void (*tx_rollback)(struct index *ix);
 	int (*set_durable)(struct index *ix, bool durable);
 	int (*changed_externally)(struct index *ix);
+	/* A descriptor that becomes readable when changed_externally may say
+	 * yes (PostgreSQL: its LISTEN socket); NULL or -1: none (watch the
+	 * store's files instead). */
+	int (*notify_fd)(struct index *ix);
 	int (*last_errno)(struct index *ix);
 	const char *(*last_error)(struct index *ix);
 	void (*close)(struct index *ix, bool fold_wal);
@@ -836,6 +840,11 @@ static inline int index_check_consistency(struct index *ix,
 					  int (*cb)(void *ctx, const char *problem), void *ctx)
 {
 	return ix->ops->gc->check_consistency(ix, cb, ctx);
+}
+
+static inline int index_notify_fd(struct index *ix)
+{
+	return ix->ops->notify_fd ? ix->ops->notify_fd(ix) : -1;
 }
 
 static inline bool index_multi(const struct index_ops *ops)

@@ -130,6 +130,11 @@ int ixp_err(struct index *ix)
 	return ixp_of(ix)->last_errno ? ixp_of(ix)->last_errno : -EIO;
 }
 
+int ixp_notify_fd(struct index *ix)
+{
+	return ixp_of(ix)->broken ? -1 : PQsocket(ixp_of(ix)->conn);
+}
+
 int ixp_last_errno(struct index *ix)
 {
 	return ixp_err(ix);

@@ -130,6 +130,7 @@ void ixp_tx_rollback(struct index *ix);
 int ixp_tx_commit(struct index *ix);
 int ixp_set_durable(struct index *ix, bool durable);
 int ixp_changed_externally(struct index *ix);
+int ixp_notify_fd(struct index *ix);
 int ixp_last_errno(struct index *ix);
 const char *ixp_last_error(struct index *ix);
 int ixp_lock_take(const char *conninfo, struct index_lock **out, char *err, size_t err_len);

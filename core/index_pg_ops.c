@@ -15,6 +15,7 @@ const struct index_ops index_pg_ops = {
 	.tx_rollback = ixp_tx_rollback,
 	.set_durable = ixp_set_durable,
 	.changed_externally = ixp_changed_externally,
+	.notify_fd = ixp_notify_fd,
 	.last_errno = ixp_last_errno,
 	.last_error = ixp_last_error,
 	.close = ixp_close,

@@ -353,6 +353,16 @@ bool store_readonly(const struct store *st)
 	return (st->flags & STORE_RDONLY) != 0;
 }
 
+int store_notify_fd(struct store *st)
+{
+	int fd;
+
+	store_mu_lock(st);
+	fd = index_notify_fd(st->ix);
+	store_mu_unlock(st);
+	return fd;
+}
+
 bool store_changed_externally(struct store *st)
 {
 	int changed;

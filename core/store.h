@@ -135,6 +135,10 @@ bool store_readonly(const struct store *st);
  * (PRAGMA data_version): the mount uses it to drop caches after `ckpt`
  * commands such as gc, pin or commit. */
 bool store_changed_externally(struct store *st);
+/* A descriptor that becomes readable when another process changed the
+ * index (then store_changed_externally drains it), or -1 (watch
+ * store_dir's files). */
+int store_notify_fd(struct store *st);
 
 /* ---- policy --------------------------------------------------------------- */
 

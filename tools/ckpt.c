@@ -1928,6 +1928,7 @@ static int event_line(const struct cli *c, const struct store_event *e)
 struct watch {
 	int fd;
 	int64_t deadline_ms; /* CLOCK_MONOTONIC; < 0: none */
+	struct store *st;    /* its notify fd (a PostgreSQL index's LISTEN) too */
 };
 
 static int64_t mono_ms(void)
@@ -1941,6 +1942,8 @@ static int64_t mono_ms(void)
 static int watch_open(struct cli *c, struct watch *w)
 {
 	w->deadline_ms = c->timeout < 0 ? -1 : mono_ms() + (int64_t)(c->timeout * 1000.0);
+	w->st = c->st;
+	store_changed_externally(c->st); /* LISTEN starts now: a baseline */
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0 ||
 	    inotify_add_watch(w->fd, store_dir(c->st),
@@ -1957,7 +1960,8 @@ static int watch_open(struct cli *c, struct watch *w)
 static int watch_next(struct watch *w)
 {
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	struct pollfd p = { .fd = w->fd, .events = POLLIN };
+	struct pollfd p[2] = { { .fd = w->fd, .events = POLLIN },
+			       { .fd = store_notify_fd(w->st), .events = POLLIN } };
 	int ms = 1000;
 
 	if (w->deadline_ms >= 0) {
@@ -1968,9 +1972,12 @@ static int watch_next(struct watch *w)
 		if (left < ms)
 			ms = (int)left;
 	}
-	if (poll(&p, 1, ms) > 0)
+	if (poll(p, p[1].fd >= 0 ? 2 : 1, ms) > 0) {
 		while (read(w->fd, buf, sizeof(buf)) > 0)
 			; /* drained: one query answers every change so far */
+		if (p[1].revents)
+			store_changed_externally(w->st); /* drains the notifications */
+	}
 	return 0;
 }
 

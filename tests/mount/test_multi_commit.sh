@@ -65,11 +65,20 @@ cmp "$T/y.src" "$MNT/latest/b.bin" || fail "A: b.bin (written on B) differs"
 cmp "$T/x.src" "$MNT_B/latest/a.bin" || fail "B: a.bin differs"
 echo "ok: the rename of a temporary name on A commits files written through A and B"
 
+# ckpt wait on the PostgreSQL address wakes on a commit made through B
+"$CKPT" wait "$STORE" --timeout 30 >"$T/waited" &
+waiter=$!
+sleep 0.5
+cp "$T/one.src" "$MNT_B/step_2b.bin"
+wait $waiter || fail "ckpt wait on $STORE failed or timed out"
+grep -q "step_2b.bin" "$T/waited" || fail "ckpt wait printed '$(cat "$T/waited")', not step_2b.bin"
+echo "ok: ckpt wait on the PostgreSQL address returns the commit made on B"
+
 # (d) a deletion on A re-resolves latest on B; retention on A removes names on B
 cp "$T/one.src" "$MNT/step_3.bin"
 wait_for is_latest_b step_3.bin || fail "B: latest is '$(latest_b)', not step_3.bin"
 rm "$MNT/step_3.bin"
-wait_for is_latest_b step_2 || fail "B: latest is '$(latest_b)' after rm of step_3.bin on A"
+wait_for is_latest_b step_2b.bin || fail "B: latest is '$(latest_b)' after rm of step_3.bin on A"
 [ ! -e "$MNT_B/step_3.bin" ] || fail "B still shows step_3.bin"
 "$CKPT" policy "$STORE" keep_last=1 >/dev/null || fail "ckpt policy keep_last=1"
 cp "$T/one.src" "$MNT/step_4.bin"
