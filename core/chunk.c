@@ -315,18 +315,34 @@ static int compress_payload(int codec, const void *data, size_t len, uint8_t **o
  * copy. A compressed payload is smaller than its raw bytes (chunk_put keeps
  * it only then), so it too is all in out and is moved aside to decode; a
  * larger one, which chunk_put never writes, is read again whole. */
+static int obj_finish(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
+		      const struct chunk_ref *want, const uint8_t b[CHUNK_HDR_LEN], uint64_t size,
+		      uint8_t *out, uint32_t cap, size_t have, struct chunk_hdr *h);
+
 static int obj_load(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
 		    const struct chunk_ref *want, uint8_t *out, uint32_t cap, struct chunk_hdr *h)
 {
-	uint8_t b[CHUNK_HDR_LEN], b2[CHUNK_HDR_LEN];
+	uint8_t b[CHUNK_HDR_LEN];
 	struct iovec iov[2] = { { b, sizeof(b) }, { out, cap } };
 	uint64_t size;
-	uint8_t *src;
 	int rc;
 
 	rc = cs->ops->get(cs->be, hash, iov, 2, &size);
 	if (rc < 0)
 		return rc;
+	return obj_finish(cs, hash, want, b, size, out, cap, cap, h);
+}
+
+/* The checks and decoding after a get: b the header bytes of an object of
+ * size bytes, out its first `have` payload bytes and room for cap raw ones. */
+static int obj_finish(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
+		      const struct chunk_ref *want, const uint8_t b[CHUNK_HDR_LEN], uint64_t size,
+		      uint8_t *out, uint32_t cap, size_t have, struct chunk_hdr *h)
+{
+	uint8_t b2[CHUNK_HDR_LEN];
+	uint8_t *src;
+	int rc;
+
 	rc = hdr_parse(b, size, h);
 	if (rc < 0)
 		return rc;
@@ -341,15 +357,14 @@ static int obj_load(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
 	src = malloc(h->payload_len ? h->payload_len : 1);
 	if (!src)
 		return -ENOMEM;
-	if (h->payload_len <= cap) {
+	if (h->payload_len <= have) {
 		memcpy(src, out, h->payload_len);
 	} else {
-		iov[0].iov_base = b2;
-		iov[1].iov_base = src;
-		iov[1].iov_len = h->payload_len;
+		struct iovec iov[2] = { { b2, sizeof(b2) }, { src, h->payload_len } };
+
 		rc = cs->ops->get(cs->be, hash, iov, 2, &size);
 		/* replaced in between (healed): not the object parsed above */
-		if (rc == 0 && (size != h->file_size || memcmp(b, b2, sizeof(b)) != 0))
+		if (rc == 0 && (size != h->file_size || memcmp(b, b2, sizeof(b2)) != 0))
 			rc = -EIO;
 	}
 	if (rc == 0)
@@ -558,6 +573,31 @@ int chunk_get(struct chunk_store *cs, const struct chunk_ref *ref, void *buf, si
 	if (rc == -EIO && buf)
 		memset(buf, 0, ref->raw_len); /* never hand out wrong bytes */
 	return chunk_count_read(cs, rc, ref);
+}
+
+int chunk_get_whole(struct chunk_store *cs, const struct chunk_ref *ref, uint8_t *abuf,
+		    const uint8_t **data)
+{
+	struct iovec iov = { abuf, CHUNK_WHOLE_LEN };
+	uint8_t *out = abuf + CHUNK_HDR_LEN;
+	struct chunk_hdr h;
+	uint64_t size;
+	int rc;
+
+	if (!cs || !ref || !abuf || !data || ref->raw_len > CHUNK_SIZE)
+		return -EINVAL;
+	rc = cs->ops->get(cs->be, ref->hash, &iov, 1, &size);
+	if (rc == 0)
+		rc = obj_finish(cs, ref->hash, ref, abuf, size, out, ref->raw_len,
+				size < CHUNK_WHOLE_LEN ? (size_t)size - CHUNK_HDR_LEN
+						       : CHUNK_WHOLE_LEN - CHUNK_HDR_LEN,
+				&h);
+	if (rc == 0 && chunk_xxh(out, ref->raw_len) != ref->xxh)
+		rc = -EIO;
+	if (rc == -EIO)
+		memset(out, 0, ref->raw_len); /* never hand out wrong bytes */
+	*data = out;
+	return rc;
 }
 
 void chunk_prefetch(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])

@@ -117,6 +117,19 @@ int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_r
  * mismatch or damage (never wrong bytes). */
 int chunk_get(struct chunk_store *cs, const struct chunk_ref *ref, void *buf, size_t cap);
 
+/* Alignment and size of the buffer chunk_get_whole takes: a whole object
+ * (CKC1 header + a full raw chunk) rounded up to the page. */
+#define CHUNK_WHOLE_ALIGN 4096u
+#define CHUNK_WHOLE_LEN (CHUNK_SIZE + CHUNK_WHOLE_ALIGN)
+
+/* chunk_get for a reader that keeps the bytes where they land: the object is
+ * read whole into abuf (CHUNK_WHOLE_LEN bytes, CHUNK_WHOLE_ALIGN-aligned, so
+ * the dir backend reads it with O_DIRECT, past the page cache), checked as
+ * chunk_get checks it, and *data points at its ref->raw_len raw bytes inside
+ * abuf. Same results as chunk_get; on -EIO abuf holds no raw bytes. */
+int chunk_get_whole(struct chunk_store *cs, const struct chunk_ref *ref, uint8_t *abuf,
+		    const uint8_t **data);
+
 /* 1 if present, 0 if not, negative errno on failure. */
 int chunk_has(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]);
 

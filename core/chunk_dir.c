@@ -20,6 +20,8 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +46,7 @@ struct chunk_dir {
 	 * else calls syncfs(); 0: always syncfs() */
 	size_t fsync_max;
 	atomic_uint_fast64_t tmp_seq;
+	atomic_bool no_direct; /* the filesystem refused O_DIRECT: read through the page cache */
 
 	pthread_mutex_t mu;
 	/* protected by mu: hashes put since the last barrier (fsync_max > 0) */
@@ -373,6 +376,43 @@ static int dir_replace(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_L
 
 /* ---- get / stat / remove / prefetch ---- */
 
+/* One buffer, page-aligned in place and size: an object read whole by a
+ * reader that keeps it (chunk_get_whole). Read with O_DIRECT, so the data
+ * crosses memory once and leaves no second copy in the page cache beside
+ * the one FUSE keeps; -EINVAL when the filesystem refuses O_DIRECT (then
+ * never tried again). The buffer is larger than any object chunk.c writes,
+ * so a short read is the object's end. */
+static int dir_get_direct(struct chunk_dir *d, const char *rel, const struct iovec *iov,
+			  uint64_t *size)
+{
+	struct stat st;
+	ssize_t got;
+	int fd, rc = 0;
+
+	fd = openat(d->dirfd, rel, O_RDONLY | O_CLOEXEC | O_DIRECT);
+	if (fd < 0)
+		return -errno;
+	got = pread(fd, iov->iov_base, iov->iov_len, 0);
+	if (got < 0)
+		rc = -errno;
+	else if ((size_t)got < iov->iov_len)
+		*size = (uint64_t)got;
+	else if (fstat(fd, &st) < 0)
+		rc = -errno;
+	else
+		*size = (uint64_t)st.st_size;
+	close(fd);
+	if (rc == -EINVAL)
+		atomic_store(&d->no_direct, true);
+	return rc;
+}
+
+static bool direct_ok(struct chunk_dir *d, const struct iovec *iov, int iovcnt)
+{
+	return iovcnt == 1 && !atomic_load(&d->no_direct) &&
+		((uintptr_t)iov->iov_base & 4095) == 0 && (iov->iov_len & 4095) == 0;
+}
+
 static int dir_get(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LEN],
 		   const struct iovec *iov, int iovcnt, uint64_t *size)
 {
@@ -386,13 +426,19 @@ static int dir_get(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LEN],
 
 	if (iovcnt < 0 || iovcnt > 8)
 		return -EINVAL;
+	chunk_relpath(hash, rel);
+	if (direct_ok(dir_of(be), iov, iovcnt)) {
+		rc = dir_get_direct(dir_of(be), rel, iov, size);
+		if (rc != -EINVAL)
+			return rc;
+		rc = 0;
+	}
 	for (int i = 0; i < iovcnt; i++) {
 		v[i] = iov[i];
 		want += iov[i].iov_len;
 	}
 	v[iovcnt].iov_base = &extra;
 	v[iovcnt].iov_len = 1;
-	chunk_relpath(hash, rel);
 	fd = openat(dir_of(be)->dirfd, rel, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

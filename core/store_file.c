@@ -500,6 +500,7 @@ static void ofile_destroy(struct ofile *of)
 	free(of->dirty);
 	free(of->path);
 	free(of->scratch);
+	chunk_win_free(atomic_load(&of->win));
 	free(of);
 }
 
@@ -667,17 +668,70 @@ int64_t store_file_node(struct store_file *f)
 
 /* ---- read ---- */
 
-/* Bytes of base chunk k into dst (n bytes from in-slot offset so), through
- * the handle's one-chunk cache. */
+#define PREFETCH_CHUNKS 8
+
+/* A read starting at chunk k keeps chunk k + PREFETCH_CHUNKS on its way
+ * from disk (and, at the start of a file, the ones before it). of->rw held. */
+static void prefetch_ahead(struct ofile *of, uint64_t k)
+{
+	uint64_t j = k == 0 ? 1 : k + PREFETCH_CHUNKS;
+
+	for (; j <= k + PREFETCH_CHUNKS && j < of->n_base; j++)
+		if (!slot_dirty(of, j) && of->base[j].raw_len > 0)
+			chunk_prefetch(of->st->cs, of->base[j].hash);
+}
+
+/* n bytes from offset so of a chunk of len raw bytes into dst; zeros past
+ * its end (a short last chunk, then a size increase). */
+static void copy_chunk(uint8_t *dst, const uint8_t *src, size_t len, size_t so, size_t n)
+{
+	size_t have = so < len ? len - so : 0;
+
+	if (have > n)
+		have = n;
+	memcpy(dst, src + so, have);
+	memset(dst + have, 0, n - have);
+}
+
+/* The file's read window, made at its first read; NULL without memory. */
+static struct chunk_win *ofile_win(struct ofile *of)
+{
+	struct chunk_win *w = atomic_load(&of->win), *none = NULL;
+
+	if (w)
+		return w;
+	w = chunk_win_new(of->st->cs);
+	if (w && !atomic_compare_exchange_strong(&of->win, &none, w)) {
+		chunk_win_free(w);
+		w = none;
+	}
+	return w;
+}
+
+/* Bytes of base chunk k into dst (n bytes from in-slot offset so): from the
+ * file's read window, or, when it has no room, straight from the chunk
+ * store (through the handle's one-chunk cache for a part of a chunk). */
 static int read_base(struct store_file *f, uint64_t k, uint8_t *dst, size_t so, size_t n)
 {
 	struct ofile *of = f->of;
 	const struct chunk_ref *r = &of->base[k];
-	size_t have;
-	int rc = 0;
+	struct chunk_win *w = ofile_win(of);
+	struct chunk_win_slot *s;
+	const uint8_t *data;
+	int rc = -ENOBUFS;
 
-	/* A whole chunk (the common sequential 1 MiB read) goes straight into
-	 * dst: no copy through the handle's cache and no cache lock. */
+	if (w)
+		rc = chunk_win_get(w, r, &s, &data);
+	if (rc == 0) {
+		copy_chunk(dst, data, r->raw_len, so, n);
+		chunk_win_put(w, s);
+	}
+	if (rc != -ENOBUFS)
+		return rc;
+	if (so == 0)
+		prefetch_ahead(of, k);
+	/* A whole chunk goes straight into dst: no copy through the
+	 * handle's cache and no cache lock. */
 	if (so == 0 && n == r->raw_len)
 		return chunk_get(of->st->cs, r, dst, n);
 	pthread_mutex_lock(&f->cache_mu);
@@ -697,27 +751,11 @@ static int read_base(struct store_file *f, uint64_t k, uint8_t *dst, size_t so, 
 		f->cache_len = r->raw_len;
 		f->cache_valid = true;
 	}
-	have = so < f->cache_len ? f->cache_len - so : 0;
-	if (have > n)
-		have = n;
-	memcpy(dst, f->cache + so, have);
-	memset(dst + have, 0, n - have); /* a short last chunk, then a size increase */
+	rc = 0;
+	copy_chunk(dst, f->cache, f->cache_len, so, n);
 out_unlock:
 	pthread_mutex_unlock(&f->cache_mu);
 	return rc;
-}
-
-#define PREFETCH_CHUNKS 8
-
-/* A read starting at chunk k keeps chunk k + PREFETCH_CHUNKS on its way
- * from disk (and, at the start of a file, the ones before it). of->rw held. */
-static void prefetch_ahead(struct ofile *of, uint64_t k)
-{
-	uint64_t j = k == 0 ? 1 : k + PREFETCH_CHUNKS;
-
-	for (; j <= k + PREFETCH_CHUNKS && j < of->n_base; j++)
-		if (!slot_dirty(of, j) && of->base[j].raw_len > 0)
-			chunk_prefetch(of->st->cs, of->base[j].hash);
 }
 
 ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t off)
@@ -747,8 +785,6 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t of
 		if (slot_dirty(of, k)) {
 			rc = pread_zero(of->fd, p + done, n, pos);
 		} else if (k < of->n_base) {
-			if (so == 0)
-				prefetch_ahead(of, k);
 			rc = base_damage(of, k, read_base(f, k, p + done, so, n));
 		} else {
 			memset(p + done, 0, n);

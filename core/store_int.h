@@ -42,6 +42,7 @@
 #include <stdatomic.h>
 
 #include "chunk.h"
+#include "chunk_win.h"
 #include "held.h"
 #include "index.h"
 #include "store.h"
@@ -98,7 +99,10 @@ struct ofile {
 	char *path;	  /* "ckpt/path" for corrupt events */
 	uint8_t *scratch; /* CHUNK_SIZE, for base copies on write */
 	uint32_t grid;	  /* chunk 0's length: the grid (see store_file.c) */
-	bool grid_fixed;  /* grid chosen at the first write, not at flush */
+	/* verified chunks its readers share (chunk_win.h); made at the first
+	 * read, freed with the ofile; set once (atomic), no lock */
+	_Atomic(struct chunk_win *) win;
+	bool grid_fixed; /* grid chosen at the first write, not at flush */
 
 	pthread_mutex_t ph_mu; /* guards the three below; only phq_mu nests inside */
 	pthread_cond_t ph_cv;  /* signalled when ph_jobs drops */

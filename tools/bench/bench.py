@@ -7,7 +7,7 @@ Every workload runs on the native filesystem and on a ckptfs mount in the
 same run, interleaved (the side that goes first alternates by repetition);
 the table shows median [min-max] over the repetitions and the ratio
 ckptfs / native of the medians. Environment: CKPTFS CKPT MKMANY NOSYNC WORK
-QUICK (1 = quick), BENCH_ONLY (comma list of write,series,meta,commit,rss,many),
+QUICK (1 = quick), BENCH_ONLY (comma list of write,read,series,meta,commit,rss,many),
 BENCH_PERF (1 = perf-profile the daemon during the first 1 GiB write).
 """
 import json
@@ -51,6 +51,9 @@ S = dict(
     many_files=20000 if QUICK else 100000,  # 7: small files into one directory checkpoint
     many_bytes=4096,
     many_ls=10000,                        # ls -l of the checkpoint root at this many entries
+    read_small=100 * MiB,                 # 8: cold read of a small single-file checkpoint
+    read_par=64,                          # 8: concurrent readers, one file each
+    read_par_bytes=(4 if QUICK else 16) * MiB,  # each reader's file
 )
 for k in list(S):  # BENCH_<KEY>=value overrides (ints; meta_counts: a,b,c)
     v = os.environ.get("BENCH_" + k.upper())
@@ -846,9 +849,82 @@ def w_many():
         info("directory commit after the last file (settle_ms=10000 + commit): %s s" % span(R["commit"]))
 
 
+# ---------------------------------------------------------------- 8: cold reads through latest
+def read_tree(path, threads=1):
+    """Reads every file under path (threads at once, one file each);
+    returns (seconds, bytes)."""
+    files = [path] if os.path.isfile(path) else [os.path.join(path, f) for f in sorted(os.listdir(path))]
+    total = [0]
+    lock = threading.Lock()
+    def one(fs):
+        for f in fs:
+            _, n = read_file(f)
+            with lock:
+                total[0] += n
+    t0 = now()
+    if threads == 1:
+        one(files)
+    else:
+        ts = [threading.Thread(target=one, args=(files[i::threads],)) for i in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    return now() - t0, total[0]
+
+
+def w_read():
+    """Cold reads (sync + drop_caches before each) of checkpoints through
+    MNT/latest against the same bytes on the native filesystem, interleaved:
+    8a 1 GiB single file, 8b 1 GiB directory of 8 files, 8c 100 MiB, 8d
+    read_par readers at once, each its own file of one directory checkpoint."""
+    size, nd, par = S["write"], S["ndir"], S["read_par"]
+    sets = [("8a cold read %d MiB file ckpt via latest" % (size // MiB), "read_1g", [size], 1),
+            ("8b cold read %d MiB dir ckpt, %d files" % (size // MiB, nd), "read_dir", [size // nd] * nd, 1),
+            ("8c cold read %d MiB file ckpt" % (S["read_small"] // MiB), "read_100m", [S["read_small"]], 1),
+            ("8d %d concurrent readers, %d MiB each" % (par, S["read_par_bytes"] // MiB), "read_par%d" % par,
+             [S["read_par_bytes"]] * par, par)]
+    natdir = os.path.join(WORK, "native-read")
+    os.makedirs(natdir)
+    m = Mount("read")
+    rng = np.random.default_rng(8008)
+    try:
+        for i, (label, key, sizes, threads) in enumerate(sets):
+            name = "r%d" % i + (".bin" if len(sizes) == 1 else "")
+            # drawn first: a pause between files longer than settle_ms would commit the directory early
+            parts = [memoryview(random_u64(rng, sz)).cast("B") for sz in sizes]
+            for root in (natdir, m.mnt):
+                if len(sizes) == 1:
+                    write_file(os.path.join(root, name), parts[0])
+                else:
+                    os.mkdir(os.path.join(root, name))
+                    for k, mv in enumerate(parts):
+                        write_file(os.path.join(root, name, "part-%02d.bin" % k), mv)
+            del parts
+            if m.wait_latest(name, timeout=120) is None:
+                raise RuntimeError("%s never became latest" % name)
+            R = {"nat": [], "ck": []}
+            for r in range(REPS):
+                for side in sides(r):
+                    p = os.path.join(natdir, name) if side == "nat" else os.path.join(m.mnt, "latest")
+                    drop_caches()
+                    t, n = read_tree(p, threads)
+                    if n != sum(sizes):
+                        raise RuntimeError("read %d bytes of %s, expected %d" % (n, p, sum(sizes)))
+                    R[side].append(n / t / 1e6)
+                    log("%s rep %d %-3s %.0f MB/s" % (key, r, side, n / t / 1e6))
+            ratio = med(R["ck"]) / med(R["nat"])
+            row(label, "MB/s", R["nat"], R["ck"], target=">=0.9x", ok=ratio >= 0.9, ratio_label=key)
+    finally:
+        m.umount()
+        rmtree(m.store)
+        rmtree(natdir)
+
+
+
 # ---------------------------------------------------------------- main
 # meta last: building its 100k-checkpoint fixture is the slowest part
-WORKLOADS = [("write", w_write), ("series", w_series), ("commit", w_commit), ("rss", w_rss), ("many", w_many),
+WORKLOADS = [("write", w_write), ("read", w_read), ("series", w_series), ("commit", w_commit), ("rss", w_rss), ("many", w_many),
              ("meta", w_meta)]
 
 

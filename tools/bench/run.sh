@@ -10,7 +10,7 @@
 # PASS/MISS) and a final RATIOS line; the output is saved to
 # tools/bench/results-<date>[-quick].txt.
 # Env: BENCH_DIR (parent of the temp dir, default /var/tmp), BENCH_ONLY
-# (write,series,meta,commit,rss,many), BENCH_PERF=1 (perf profile of the daemon
+# (write,read,series,meta,commit,rss,many), BENCH_PERF=1 (perf profile of the daemon
 # during one 1 GiB write), BENCH_KEEP=1 (keep the temp dir),
 # BENCH_TIMEOUT (seconds, default 5400; quick 2400), BENCH_<SIZE>=N overrides,
 # BENCH_BIN=DIR (skip the build; use DIR/{ckptfs,ckpt,bench-mkmany,bench-nosync.so}).

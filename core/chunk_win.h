@@ -1,0 +1,49 @@
+/* A read window: a few whole, verified chunks that the readers of one open
+ * file share while they read them (core/chunk_win.c).
+ *
+ * The kernel's readahead sends 1 MiB requests that straddle the 1 MiB chunk
+ * grid, several at once from different threads, so most chunks are needed
+ * by two requests at the same time. A window loads each chunk once
+ * (chunk_get_whole: O_DIRECT into an aligned buffer, XXH3 checked), and
+ * every request takes its bytes from there, by copy or straight into the
+ * reply (zero copy).
+ *
+ * Buffers (CHUNK_WHOLE_LEN each) come from one budget per process,
+ * CHUNK_WIN_BUDGET buffers; a window that cannot get one says -ENOBUFS and
+ * the caller reads another way (chunk_get into its own buffer). A window
+ * keeps its buffers until it is freed (the file's last close).
+ *
+ * Thread safety: every function but chunk_win_free may run concurrently on
+ * one window. A slot from chunk_win_get stays valid, and its bytes
+ * unchanged, until chunk_win_put.
+ */
+#ifndef CKPT_CHUNK_WIN_H
+#define CKPT_CHUNK_WIN_H
+
+#include "chunk.h"
+
+#define CHUNK_WIN_SLOTS 8    /* chunks one window keeps */
+#define CHUNK_WIN_BUDGET 128 /* buffers of all windows of a process */
+
+struct chunk_win;
+struct chunk_win_slot;
+
+/* A window over cs; NULL when out of memory. */
+struct chunk_win *chunk_win_new(struct chunk_store *cs);
+/* Frees the window and gives its buffers back; no slot may be held. */
+void chunk_win_free(struct chunk_win *w);
+
+/* The verified raw bytes of ref (*data, ref->raw_len bytes), held in *slot
+ * until chunk_win_put. A chunk another thread is loading is waited for, one
+ * the window has is returned at once, else it is loaded now. -ENOBUFS:
+ * every slot is held or loading, or the budget is spent; -ENOENT, -EIO (a
+ * damaged chunk: nothing is kept, the next get tries again), -ENOMEM as
+ * chunk_get. */
+int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, struct chunk_win_slot **slot,
+		  const uint8_t **data);
+void chunk_win_put(struct chunk_win *w, struct chunk_win_slot *slot);
+
+/* Buffers not handed out yet, of CHUNK_WIN_BUDGET (tests). */
+int chunk_win_budget_left(void);
+
+#endif
