@@ -597,7 +597,7 @@ int chunk_get_whole(struct chunk_store *cs, const struct chunk_ref *ref, uint8_t
 	if (rc == -EIO)
 		memset(out, 0, ref->raw_len); /* never hand out wrong bytes */
 	*data = out;
-	return rc;
+	return chunk_count_read(cs, rc, ref);
 }
 
 void chunk_prefetch(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])

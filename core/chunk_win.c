@@ -11,12 +11,12 @@
 enum { SLOT_EMPTY, SLOT_LOADING, SLOT_READY, SLOT_FAILED };
 
 struct chunk_win_slot {
-	struct chunk_ref ref;  /* what it holds or loads (LOADING, READY) */
-	uint8_t *buf;	       /* CHUNK_WHOLE_LEN, aligned; NULL until first used */
-	const uint8_t *data;   /* raw bytes inside buf, when READY */
-	int state, rc;	       /* rc: the failed load's result, when FAILED */
-	unsigned refs;	       /* holders and waiters */
-	uint64_t used;	       /* last get, for eviction (least recent first) */
+	struct chunk_ref ref; /* what it holds or loads (LOADING, READY) */
+	uint8_t *buf;	      /* CHUNK_WHOLE_LEN, aligned; NULL until first used */
+	const uint8_t *data;  /* raw bytes inside buf, when READY */
+	int state, rc;	      /* rc: the failed load's result, when FAILED */
+	unsigned refs;	      /* holders and waiters */
+	uint64_t used;	      /* last get, for eviction (least recent first) */
 };
 
 struct chunk_win {
@@ -64,7 +64,7 @@ void chunk_win_free(struct chunk_win *w)
 static bool same_ref(const struct chunk_ref *a, const struct chunk_ref *b)
 {
 	return a->xxh == b->xxh && a->raw_len == b->raw_len &&
-	       memcmp(a->hash, b->hash, CHUNK_HASH_LEN) == 0;
+		memcmp(a->hash, b->hash, CHUNK_HASH_LEN) == 0;
 }
 
 /* Gives s a buffer from the budget: false when it is spent (or no memory). */

@@ -39,8 +39,8 @@ static void setup(void)
 		data[i] = malloc(CHUNK_SIZE);
 		for (uint32_t j = 0; j < chunk_len(i); j++)
 			data[i][j] = (uint8_t)(rand() >> 7);
-		ck_assert_int_ge(chunk_put(cs, data[i], chunk_len(i), i % 3 == 1 ? CHUNK_CODEC_ZSTD
-										  : CHUNK_CODEC_NONE,
+		ck_assert_int_ge(chunk_put(cs, data[i], chunk_len(i),
+					   i % 3 == 1 ? CHUNK_CODEC_ZSTD : CHUNK_CODEC_NONE,
 					   &refs[i], NULL, NULL),
 				 0);
 	}

@@ -49,7 +49,7 @@ assert_eq "$(ls "$MNT" | tr '\n' ' ')" "best_val_loss checkpoint-200 latest mode
 assert_eq "$(sha "$MNT/best_val_loss/weights.bin")" "$(sha "$T/src/weights.bin")" "best_val_loss resolves"
 
 # .ckptfs files.
-assert_eq "$(ls "$MNT/.ckptfs" | tr '\n' ' ')" "aborted checkpoints.tsv latest metrics retention status " ".ckptfs listing"
+assert_eq "$(ls "$MNT/.ckptfs" | tr '\n' ' ')" "aborted checkpoints.tsv latest metrics retention status trash trash.tsv " ".ckptfs listing"
 status=$(cat "$MNT/.ckptfs/status")
 grep -q '^checkpoints: 2$' <<<"$status" || fail "status counts 2 checkpoints: $status"
 grep -q '^staging: 0$' <<<"$status" || fail "status counts 0 staging"
