@@ -94,6 +94,8 @@ static void fs_usage(FILE *f)
 		"    -o quiet               no commit lines in the log\n"
 		"    -o index=sqlite -o chunks=dir  the store's backends (checked against the\n"
 		"                           recorded ones; also as STORE?index=sqlite,chunks=dir)\n"
+		"    STORE = postgresql:CONNINFO?chunks=DIR (or -o chunks=DIR): a store shared\n"
+		"                           by several mounts and machines, index in PostgreSQL\n"
 		"    -o max_threads=N -o max_idle_threads=N  FUSE worker threads (32 and 8)\n"
 		"    -o allow_other         brings -o default_permissions along\n");
 }
