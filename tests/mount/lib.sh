@@ -23,6 +23,7 @@ fi
 
 T=$(mktemp -d /tmp/ckptfs-test.XXXXXX)
 STORE=$T/store
+STORE_DIR=$T/store # the store directory (chunks/, staging/) whatever the index
 MNT=$T/mnt
 mkdir -p "$MNT"
 DAEMON_PID=
@@ -83,6 +84,25 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# CKPT_TEST_MOUNT_INDEX=postgresql: the same test against a PostgreSQL store
+# (a fresh database on CKPT_TEST_PG's server, dropped by the trap);
+# sqlite_only WHY skips a test that is about the SQLite index file.
+sqlite_only() {
+  [ "${CKPT_TEST_MOUNT_INDEX:-}" = postgresql ] || return 0
+  echo "SKIP (sqlite only): $*" >&2
+  exit 77
+}
+if [ "${CKPT_TEST_MOUNT_INDEX:-}" = postgresql ]; then
+  [ -n "${CKPT_TEST_PG:-}" ] || fail "CKPT_TEST_MOUNT_INDEX=postgresql needs CKPT_TEST_PG"
+  PG_DB=ckmt_$(basename "$T" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
+  psql -X -q -v ON_ERROR_STOP=1 "$CKPT_TEST_PG dbname=postgres" -c "CREATE DATABASE $PG_DB" >/dev/null ||
+    fail "cannot create database $PG_DB"
+  EXTRA_CLEANUP+=("psql -X -q '$CKPT_TEST_PG dbname=postgres' -c 'DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)' >/dev/null")
+  STORE="postgresql:$CKPT_TEST_PG dbname=$PG_DB?chunks=$STORE_DIR"
+  # one mount: what the tests delete is reclaimed at once, as on SQLite
+  export CKPT_GC_GRACE_MS=${CKPT_GC_GRACE_MS:-0}
+fi
 
 fail() {
   echo "FAIL [$TEST_NAME]: $*" >&2

@@ -74,8 +74,8 @@ is_mounted || fail "daemonized mount not mounted"
 assert_eq "$(cat "$MNT/model-2.pt" | sha256sum | cut -d' ' -f1)" "$(sha "$T/f.bin")" "read through the daemonized mount"
 fusermount3 -u "$MNT"
 for i in $(seq 1 100); do
-  flock -n "$STORE/lock" true 2>/dev/null && break
+  flock -n "$STORE_DIR/lock" true 2>/dev/null && break
   sleep 0.1
 done
-flock -n "$STORE/lock" true || fail "daemon still holds the store 10 s after unmount"
+flock -n "$STORE_DIR/lock" true || fail "daemon still holds the store 10 s after unmount"
 echo "ok"

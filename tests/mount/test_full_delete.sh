@@ -10,7 +10,7 @@ STORE=$T/small/store
 avail() { df -B1 --output=avail "$T/small" | tail -1 | tr -d ' '; }
 # fill: another job takes every free byte (dd stops at ENOSPC).
 fill() { dd if=/dev/zero of="$T/small/ballast-$1" bs=64k 2>/dev/null || true; }
-chunk_bytes() { find "$STORE/chunks" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+chunk_bytes() { find "$STORE_DIR/chunks" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 # freed BEFORE_AVAIL BEFORE_CHUNKS BYTES: the checkpoints' chunks (BYTES) are
 # gone and the filesystem has at least 1 MiB more free (the index's WAL may
 # keep some of what was freed).

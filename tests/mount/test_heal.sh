@@ -12,7 +12,7 @@ MIB=1048576
 chunk_of() {
   local h
   h=$(dd if="$1" bs=$MIB skip="$2" count=1 status=none | sha256sum | cut -d' ' -f1)
-  echo "$STORE/chunks/${h:0:2}/$h"
+  echo "$STORE_DIR/chunks/${h:0:2}/$h"
 }
 flip() { # flips one byte in the middle of a chunk file, same size
   "$PY" - "$1" <<'EOF'

@@ -4,8 +4,9 @@
 # an I/O error, not "no such checkpoint"; the mount refuses the store with a
 # one-line error and deletes nothing. With the page restored all is well.
 source "$(dirname "$0")/lib.sh"
+sqlite_only "about the SQLite index file and DIR store addresses"
 
-chunk_list() { (cd "$STORE/chunks" && find . -type f | sort | xargs -r sha256sum); }
+chunk_list() { (cd "$STORE_DIR/chunks" && find . -type f | sort | xargs -r sha256sum); }
 
 start_mount
 head -c 2500000 /dev/urandom >"$T/a.bin"
@@ -17,8 +18,8 @@ CHUNKS=$(chunk_list)
 "$CKPT" verify "$STORE" >/dev/null || fail "verify before the damage"
 
 # Overwrite the first page of the ckpt_latest index with garbage.
-cp "$STORE/index.db" "$T/index.good"
-"$PY" - "$STORE/index.db" <<'EOF'
+cp "$STORE_DIR/index.db" "$T/index.good"
+"$PY" - "$STORE_DIR/index.db" <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
 page = db.execute("select rootpage from sqlite_master where name='ckpt_latest'").fetchone()[0]
@@ -28,7 +29,7 @@ with open(sys.argv[1], "r+b") as f:
     f.seek((page - 1) * psize)
     f.write(b"\xa5" * psize)
 EOF
-"$PY" - "$STORE/index.db" <<'EOF' || fail "the damage is not one SQLite sees"
+"$PY" - "$STORE_DIR/index.db" <<'EOF' || fail "the damage is not one SQLite sees"
 import sqlite3, sys
 try:
     r = sqlite3.connect(sys.argv[1]).execute("pragma integrity_check").fetchone()[0]
@@ -57,7 +58,7 @@ assert_eq "$(wc -l <"$T/err")" "1" "one line on stderr ($(cat "$T/err"))"
 grep -q "damaged" "$T/err" || fail "the mount's error: $(cat "$T/err")"
 assert_eq "$(chunk_list)" "$CHUNKS" "chunk files after the refused mount"
 
-cp "$T/index.good" "$STORE/index.db"
+cp "$T/index.good" "$STORE_DIR/index.db"
 "$CKPT" verify "$STORE" >/dev/null || fail "verify after the page is restored"
 start_mount
 assert_eq "$(latest_name)" "step-2.pt" "latest after the page is restored"

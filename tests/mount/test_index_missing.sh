@@ -5,8 +5,9 @@
 # daemon crash. Putting index.db back gives every checkpoint back intact; a
 # fresh index over the old chunks needs them moved away first.
 source "$(dirname "$0")/lib.sh"
+sqlite_only "about the SQLite index file and DIR store addresses"
 
-chunk_list() { (cd "$STORE/chunks" && find . -type f | sort | xargs -r sha256sum); }
+chunk_list() { (cd "$STORE_DIR/chunks" && find . -type f | sort | xargs -r sha256sum); }
 
 # try_mount WHAT: the mount must refuse: exit non-zero, one line on stderr
 # naming the index, nothing mounted, every chunk file still there.
@@ -45,20 +46,20 @@ CHUNKS=$(chunk_list)
 mkdir "$T/saved"
 mv "$STORE"/index.db* "$T/saved/"
 try_mount "index.db missing"
-assert_missing "$STORE/index.db" "the refused mount created no index"
+assert_missing "$STORE_DIR/index.db" "the refused mount created no index"
 try_ckpt "index.db missing" gc "$STORE"
 try_ckpt "index.db missing" verify "$STORE"
 
 # 2. an empty index.db (what is left when the index lived only in the WAL)
-: >"$STORE/index.db"
+: >"$STORE_DIR/index.db"
 try_mount "empty index.db"
 try_ckpt "empty index.db" gc "$STORE"
 try_ckpt "empty index.db" commit "$STORE" one.pt
-assert_eq "$(stat -c %s "$STORE/index.db")" "0" "nothing initialised the empty index"
+assert_eq "$(stat -c %s "$STORE_DIR/index.db")" "0" "nothing initialised the empty index"
 
 # Putting the index back gives everything back, byte for byte.
 rm -f "$STORE"/index.db*
-mv "$T/saved"/index.db* "$STORE/"
+mv "$T/saved"/index.db* "$STORE_DIR/"
 start_mount
 assert_eq "$(sha "$MNT/one.pt")" "$(sha "$T/a.bin")" "one.pt after the index came back"
 assert_eq "$(sha "$MNT/latest/w.bin")" "$(sha "$T/d/w.bin")" "latest/w.bin after the index came back"
@@ -76,14 +77,14 @@ kill -9 "$DAEMON_PID"
 reap_daemon 10
 fusermount3 -uz "$MNT" 2>/dev/null || true
 CHUNKS=$(chunk_list)
-rm -f "$STORE/index.db-wal" "$STORE/index.db-shm"
-assert_eq "$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from sqlite_master").fetchone()[0])' "$STORE/index.db")" 0 \
+rm -f "$STORE_DIR/index.db-wal" "$STORE_DIR/index.db-shm"
+assert_eq "$("$PY" -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from sqlite_master").fetchone()[0])' "$STORE_DIR/index.db")" 0 \
   "tables in index.db without its WAL"
 try_mount "index lost with index.db-wal"
 try_ckpt "index lost with index.db-wal" gc "$STORE"
 
 # The documented way to start a fresh index over old chunks: move them away.
-mv "$STORE/chunks" "$T/old-chunks"
+mv "$STORE_DIR/chunks" "$T/old-chunks"
 rm -f "$STORE"/index.db*
 start_mount
 echo fresh >"$MNT/fresh.pt"

@@ -125,7 +125,7 @@ assert d["writes_total"] == 0 and d["dedup_hits_total"] == 0 and d["verify_failu
 h=$("$PY" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()[1 << 20:2 << 20]).hexdigest())' "$T/four")
 "$PY" -c 'import sys
 f = open(sys.argv[1], "r+b"); f.seek(5000); b = f.read(1); f.seek(5000); f.write(bytes([b[0] ^ 0xff]))' \
-  "$STORE/chunks/${h:0:2}/$h" || fail "cannot damage chunk $h"
+  "$STORE_DIR/chunks/${h:0:2}/$h" || fail "cannot damage chunk $h"
 err=$(direct_read 1048576 2>&1) && fail "a damaged chunk was read"
 grep -q "Input/output error" <<<"$err" || fail "damaged chunk read: $err"
 c4=$(scrape)

@@ -7,7 +7,7 @@
 # change beside the mount reclaims too, and so does a clean unmount.
 source "$(dirname "$0")/lib.sh"
 
-chunk_bytes() { find "$STORE/chunks" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
+chunk_bytes() { find "$STORE_DIR/chunks" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 
 # wait_bytes_below LIMIT: polls up to 5 s for the chunk bytes to drop below LIMIT.
 wait_bytes_below() {

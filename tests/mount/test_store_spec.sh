@@ -5,6 +5,7 @@
 # the recorded ones. Refusals are one line, exit 1 (ckptfs) / 3 (ckpt),
 # mount nothing, create nothing and change nothing.
 source "$(dirname "$0")/lib.sh"
+sqlite_only "about the SQLite index file and DIR store addresses"
 
 one_line() { [ -n "$1" ] && [ "$(printf '%s\n' "$1" | wc -l)" = 1 ]; }
 
