@@ -7,7 +7,8 @@ Every workload runs on the native filesystem and on a ckptfs mount in the
 same run, interleaved (the side that goes first alternates by repetition);
 the table shows median [min-max] over the repetitions and the ratio
 ckptfs / native of the medians. Environment: CKPTFS CKPT MKMANY NOSYNC WORK
-QUICK (1 = quick), BENCH_ONLY (comma list of write,read,series,meta,commit,rss,many),
+QUICK (1 = quick), BENCH_ONLY (comma list of write,read,series,meta,commit,rss,many,pg),
+BENCH_PG (libpq conninfo of a private PostgreSQL, for pg; run.sh sets it),
 BENCH_PERF (1 = perf-profile the daemon during the first 1 GiB write).
 """
 import json
@@ -54,6 +55,9 @@ S = dict(
     read_small=100 * MiB,                 # 8: cold read of a small single-file checkpoint
     read_par=64,                          # 8: concurrent readers, one file each
     read_par_bytes=(4 if QUICK else 16) * MiB,  # each reader's file
+    pg_commits=200,                       # 9: SQLite vs PostgreSQL index
+    pg_commit_bytes=4096,
+    pg_vis=100,                           # 9: commits on A seen on B
 )
 for k in list(S):  # BENCH_<KEY>=value overrides (ints; meta_counts: a,b,c)
     v = os.environ.get("BENCH_" + k.upper())
@@ -921,11 +925,169 @@ def w_read():
         rmtree(natdir)
 
 
+# ---------------------------------------------------------------- 9: SQLite vs PostgreSQL index
+PG = os.environ.get("BENCH_PG", "")  # libpq conninfo of run.sh's private cluster
+PG_SIDES = ("sqlite", "pg", "pgfs")  # pgfs: the same PostgreSQL cluster with fsync=on
+
+
+def psql(*sql, db="postgres"):
+    """Runs each statement (its own transaction) in db; the last output line."""
+    argv = ["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "%s dbname=%s" % (PG, db)]
+    for q in sql:
+        argv += ["-c", q]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("psql %s: %s" % (sql[0], r.stderr.strip()))
+    return (r.stdout.strip().splitlines() or [""])[-1]
+
+
+def pg_set_fsync(on):
+    """fsync of the whole cluster, for the connections made from now on."""
+    want = "on" if on else "off"
+    psql("ALTER SYSTEM SET fsync = " + want, "SELECT pg_reload_conf()")
+    for _ in range(200):
+        if psql("SHOW fsync") == want:
+            return
+        time.sleep(0.05)
+    raise RuntimeError("PostgreSQL fsync did not become %s" % want)
+
+
+def pg_side_measure(side, r, mv, R):
+    """One fresh store of side: commits, latest stats, cross-mount
+    visibility (PostgreSQL only), a big write and its cold read."""
+    n, nb, size = S["pg_commits"], S["pg_commit_bytes"], len(mv)
+    chunks = os.path.join(WORK, "store-%s-%d" % (side, r))
+    db = "bench_%s_%d" % (side, r)
+    if side == "sqlite":
+        spec = chunks
+    else:
+        pg_set_fsync(side == "pgfs")
+        psql("CREATE DATABASE " + db)
+        spec = "postgresql:%s dbname=%s?chunks=%s" % (PG, db, chunks)
+    a = b = None
+    out = R[side]
+    try:
+        a = Mount("%s-%d" % (side, r), store=spec)
+        out["mount"].append(a.mount_s * 1000)
+        lat = []
+        for i in range(n):
+            payload = os.urandom(nb)
+            t0 = time.perf_counter_ns()
+            fd = os.open(os.path.join(a.mnt, "c-%03d.bin" % i), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.write(fd, payload)
+            os.close(fd)  # commits: visible to every lookup once close returns
+            lat.append((time.perf_counter_ns() - t0) / 1e6)
+        if a.latest_name() != "c-%03d.bin" % (n - 1):
+            raise RuntimeError("%s: latest is %r after the commits" % (side, a.latest_name()))
+        out["c50"].append(pct(lat, 50))
+        out["c99"].append(pct(lat, 99))
+        st, = stat_loop([os.path.join(a.mnt, "latest")], S["stat_iters"])
+        out["s50"].append(pct(st, 50) / 1000.0)
+        out["s99"].append(pct(st, 99) / 1000.0)
+        if side != "sqlite":
+            b = Mount("%s-%d-b" % (side, r), store=spec)
+            vis, miss = [], 0
+            for i in range(S["pg_vis"]):
+                name = "v-%03d.bin" % i
+                with open(os.path.join(a.mnt, name), "wb") as f:
+                    f.write(os.urandom(nb))
+                t0 = time.perf_counter_ns()  # A's close returned: committed
+                while b.latest_name() != name:
+                    if time.perf_counter_ns() - t0 > 10e9:
+                        miss += 1
+                        break
+                    time.sleep(0.001)
+                vis.append((time.perf_counter_ns() - t0) / 1e6)
+            b.umount()
+            if miss:
+                NOTES.append("pg %s rep %d: %d of %d commits on A never seen on B within 10 s" %
+                             (side, r, miss, S["pg_vis"]))
+            out["v50"].append(pct(vis, 50))
+            out["v99"].append(pct(vis, 99))
+            out["vmax"].append(max(vis))
+        os.sync()
+        t = write_file(os.path.join(a.mnt, "big.bin"), mv)
+        out["w"].append(size / t / 1e6)
+        if a.wait_latest("big.bin", timeout=120) is None:
+            raise RuntimeError("%s: big.bin never became latest" % side)
+        drop_caches()
+        t, got = read_file(os.path.join(a.mnt, "latest"))
+        if got != size:
+            raise RuntimeError("%s: read %d bytes through latest, expected %d" % (side, got, size))
+        out["r"].append(size / t / 1e6)
+        log("pg rep %d %-6s commit p50/p99 %.2f/%.2f ms, stat latest p50/p99 %.0f/%.0f us, %s"
+            "write %.0f MB/s, cold read %.0f MB/s" % (
+                r, side, out["c50"][-1], out["c99"][-1], out["s50"][-1], out["s99"][-1],
+                "" if side == "sqlite" else "B sees A's commit p50/p99 %.2f/%.2f ms, " % (
+                    out["v50"][-1], out["v99"][-1]), out["w"][-1], out["r"][-1]))
+    finally:
+        for m in (b, a):
+            if m is not None:
+                m.umount()
+        if side != "sqlite":
+            psql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
+        rmtree(chunks)
+
+
+def w_pg():
+    """The same workloads on a SQLite store (plain DIR) and on a PostgreSQL
+    store (fresh database of run.sh's private cluster), fsync off as pg.sh
+    sets it and on, interleaved (the side order rotates per repetition)."""
+    if not PG:
+        raise RuntimeError("no PostgreSQL: BENCH_PG unset (run.sh starts one with tests/services/pg.sh)")
+    ver = psql("SHOW server_version")
+    conf = psql("SELECT string_agg(name || '=' || current_setting(name), ' ' ORDER BY name) FROM pg_settings WHERE name IN "
+                "('fsync', 'full_page_writes', 'synchronous_commit', 'shared_buffers', 'wal_sync_method')")
+    keys = ("mount", "c50", "c99", "s50", "s99", "v50", "v99", "vmax", "w", "r")
+    R = {side: {k: [] for k in keys} for side in PG_SIDES}
+    rng = np.random.default_rng(9009)
+    load0 = os.getloadavg()
+    try:
+        for r in range(REPS):
+            data = random_u64(rng, S["write"])
+            mv = memoryview(data).cast("B")
+            for k in range(len(PG_SIDES)):
+                pg_side_measure(PG_SIDES[(r + k) % len(PG_SIDES)], r, mv, R)
+            mv.release()
+            del data
+    finally:
+        if PG:
+            pg_set_fsync(False)
+    load1 = os.getloadavg()
+    sq = R["sqlite"]
+    info("9: native col = SQLite store (plain DIR), ckptfs col = PostgreSQL store (private PostgreSQL %s, "
+         "unix socket, same disk); ratio = PG / SQLite" % ver)
+    mib = "%d MiB" % (S["write"] // MiB)
+    rows = [("9a commit %d x %d KiB file ckpts, open..close, p50" % (S["pg_commits"], S["pg_commit_bytes"] // 1024),
+             "ms", "c50", "commit_p50"),
+            ("9b   the same, p99", "ms", "c99", "commit_p99"),
+            ("9c stat MNT/latest p50 (%d stats)" % S["stat_iters"], "us", "s50", "stat_latest_p50"),
+            ("9d   the same, p99", "us", "s99", "stat_latest_p99"),
+            ("9e write %s file ckpt (fsync, close = commit)" % mib, "MB/s", "w", "write"),
+            ("9f cold read of it via latest", "MB/s", "r", "read_cold")]
+    for label, unit, k, rl in rows:
+        row(label, unit, sq[k], R["pg"][k], ratio_label="pg_" + rl)
+        row("     PG with fsync=on", unit, sq[k], R["pgfs"][k], ratio_label="pgfsync_" + rl)
+    for side, tag in (("pg", ""), ("pgfs", ", fsync=on")):
+        v = R[side]
+        row("9g B sees A's commit (PG%s), p50" % tag, "ms", None, v["v50"])
+        row("9h   the same, p99" , "ms", None, v["v99"], target="<=100ms", ok=bool(v["v99"]) and
+            max(v["v99"]) <= 100)
+    info("9g/h: two mounts A and B of one PostgreSQL store; %d commits of %d KiB on A per repetition, time from "
+         "A's close() return until B's .ckptfs/latest names it (polled every 1 ms); max %s ms" % (
+             S["pg_vis"], S["pg_commit_bytes"] // 1024, fmt(max(R["pg"]["vmax"] + R["pgfs"]["vmax"] or [0]))))
+    info("mount time ms: SQLite %s, PG %s, PG fsync=on %s" % (span(sq["mount"]), span(R["pg"]["mount"]),
+                                                            span(R["pgfs"]["mount"])))
+    NOTES.append("pg: cluster from tests/services/pg.sh (%s as started; the fsync=on rows: ALTER SYSTEM SET fsync=on "
+                 "+ pg_reload_conf() before that store's mount, full_page_writes stays off); ckptfs commits "
+                 "with synchronous_commit=on. Load average 1/5/15 min: %.2f/%.2f/%.2f at start, %.2f/%.2f/%.2f at end"
+                 % ((conf,) + load0 + load1))
+
 
 # ---------------------------------------------------------------- main
 # meta last: building its 100k-checkpoint fixture is the slowest part
 WORKLOADS = [("write", w_write), ("read", w_read), ("series", w_series), ("commit", w_commit), ("rss", w_rss), ("many", w_many),
-             ("meta", w_meta)]
+             ("pg", w_pg), ("meta", w_meta)]
 
 
 class Stop(BaseException):

@@ -8,9 +8,10 @@
 # temp dir (same filesystem), interleaved, 3 repetitions (--quick: 1, smaller
 # sizes). Prints a table (median [min-max], ratio ckptfs/native, target
 # PASS/MISS) and a final RATIOS line; the output is saved to
-# tools/bench/results-<date>[-quick].txt.
+# tools/bench/results-<date>[-quick][-<BENCH_ONLY>].txt.
 # Env: BENCH_DIR (parent of the temp dir, default /var/tmp), BENCH_ONLY
-# (write,read,series,meta,commit,rss,many), BENCH_PERF=1 (perf profile of the daemon
+# (write,read,series,meta,commit,rss,many,pg; pg starts a private PostgreSQL
+# with tests/services/pg.sh under the temp dir), BENCH_PERF=1 (perf profile of the daemon
 # during one 1 GiB write), BENCH_KEEP=1 (keep the temp dir),
 # BENCH_TIMEOUT (seconds, default 5400; quick 2400), BENCH_<SIZE>=N overrides,
 # BENCH_BIN=DIR (skip the build; use DIR/{ckptfs,ckpt,bench-mkmany,bench-nosync.so}).
@@ -40,8 +41,8 @@ cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$BUILD/bench-cmake.log"
 cmake --build "$BUILD" -j"$(nproc)" --target ckptfs ckpt ckptcore >"$BUILD/bench-build.log" 2>&1 ||
 	{ tail -40 "$BUILD/bench-build.log"; echo "build failed" >&2; exit 1; }
 # The core's external libraries, as CMake found them (pkg-config).
-LIBS=$(pkg-config --libs sqlite3 libcrypto zlib libzstd libxxhash jansson 2>/dev/null) ||
-	LIBS="-lsqlite3 -lcrypto -lz -lzstd -lxxhash -ljansson"
+LIBS=$(pkg-config --libs sqlite3 libpq libcrypto zlib libzstd libxxhash jansson 2>/dev/null) ||
+	LIBS="-lsqlite3 -lpq -lcrypto -lz -lzstd -lxxhash -ljansson"
 cc -O2 -Wall -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I"$SRC/core" -o "$BUILD/bench-mkmany" "$HERE/mkmany.c" \
 	"$BUILD/libckptcore.a" "$BUILD/libckpt_chunk.a" "$BUILD/libckpt_meta.a" $LIBS -lm -lpthread ||
 	{ echo "mkmany build failed" >&2; exit 1; }
@@ -79,6 +80,8 @@ cleanup() {
 			fi
 		fi
 	done <"$WORK/pids"
+	# the private PostgreSQL last: no daemon holds a connection any more
+	! declare -F pg_stop >/dev/null || pg_stop
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		echo "kept $WORK"
 	else
@@ -89,11 +92,24 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
 
 STAMP=$(date +%Y%m%d-%H%M)
-OUT=$HERE/results-$STAMP$([ $QUICK = 1 ] && echo -quick).txt
+ONLY=${BENCH_ONLY:+-${BENCH_ONLY//,/-}}
+OUT=$HERE/results-$STAMP$([ $QUICK = 1 ] && echo -quick)$ONLY.txt
 TMO=${BENCH_TIMEOUT:-$([ $QUICK = 1 ] && echo 2400 || echo 5400)}
 echo "== run (WORK=$WORK), output also in $OUT"
 export CKPTFS=$BUILD/ckptfs CKPT=$BUILD/ckpt MKMANY=$BUILD/bench-mkmany NOSYNC=$BUILD/bench-nosync.so
 export WORK QUICK
+case ",${BENCH_ONLY:-pg}," in
+*,pg,*)
+	# searchable by the postgres user the server runs as (mktemp made it 0700)
+	chmod 755 "$WORK"
+	. "$SRC/tests/services/pg.sh"
+	if pg_start "$WORK/pg"; then
+		export BENCH_PG=$CKPT_TEST_PG
+	else
+		echo "== no PostgreSQL: the pg workload will fail" >&2
+	fi
+	;;
+esac
 timeout -s TERM "$TMO" $PY -u "$HERE/bench.py" > >(tee "$OUT") 2>&1 &
 PYPID=$!
 wait $PYPID
