@@ -31,7 +31,8 @@ grep -q step-1.bin <<<"$BASE" || fail "ckpt ls: $BASE"
 # ckpt: the explicit default lists the same; unknown and other backends are refused
 assert_eq "$("$CKPT" ls "$STORE?index=sqlite,chunks=dir")" "$BASE" "ckpt ls STORE?index=sqlite,chunks=dir"
 refused 3 "unknown chunk backend 'rados'" "$CKPT" ls "$STORE?chunks=rados"
-refused 3 "unknown index backend 'postgresql'" "$CKPT" ls "$STORE?index=postgresql"
+refused 3 "unknown index backend 'mysql'" "$CKPT" ls "$STORE?index=mysql"
+refused 3 "postgresql:CONNINFO?chunks=DIR" "$CKPT" ls "$STORE?index=postgresql"
 refused 3 "unknown store option 'chunk=dir'" "$CKPT" ls "$STORE?chunk=dir"
 # chunks=mem (the core's unit tests) is refused by the tools, so a mismatch
 # with the recorded backends is tested in check_store_spec
