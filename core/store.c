@@ -230,6 +230,11 @@ static int store_open_once(const struct store_spec *sp, int flags, struct store 
 		return rc;
 	if (sp->index)
 		st->ixops = sp->index;
+	if (sp->where && asprintf(&st->address, "postgresql:%s?chunks=%s", sp->where, dir) < 0) {
+		st->address = NULL;
+		rc = -ENOMEM;
+		goto out_free;
+	}
 	if (!(flags & (STORE_RDONLY | STORE_SHARED))) {
 		rc = index_lock(st->ixops, st->ixwhere, &st->lock, err, err_len);
 		if (rc < 0)
@@ -290,6 +295,7 @@ out_unlock:
 out_free:
 	free(st->dir);
 	free(st->ixwhere);
+	free(st->address);
 	free(st);
 	return rc;
 }
@@ -335,6 +341,7 @@ void store_close(struct store *st)
 	pthread_mutex_destroy(&st->mu);
 	free(st->dir);
 	free(st->ixwhere);
+	free(st->address);
 	free(st);
 }
 
@@ -346,6 +353,11 @@ void store_chunk_counters(const struct store *st, struct chunk_counters *out)
 const char *store_dir(const struct store *st)
 {
 	return st->dir;
+}
+
+const char *store_address(const struct store *st)
+{
+	return st->address ? st->address : st->dir;
 }
 
 bool store_readonly(const struct store *st)

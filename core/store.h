@@ -89,6 +89,10 @@ static inline int store_barrier_flag(const char *mode)
  * (also postgres:): no directory to resolve or stat, its chunks=DIR option
  * names the store directory. */
 bool store_spec_is_pg(const char *spec);
+/* The store's address: its directory, or for a PostgreSQL store
+ * postgresql:CONNINFO?chunks=DIR (what .ckptfs/status and the log name, and
+ * what ckpt opens from a mount point). */
+const char *store_address(const struct store *st);
 /* The store address: DIR[?OPTION[,OPTION...]], OPTION one of
  *   index=sqlite       the index backend (sqlite: DIR/index.db)
  *   chunks=dir|mem     the chunk backend (dir: DIR/chunks; mem: in memory,

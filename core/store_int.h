@@ -142,6 +142,7 @@ struct store {
 			    opens only: recovery deletes no chunk file older */
 	const struct index_ops *ixops; /* the index backend */
 	char *ixwhere;		       /* its location: dir, or a PostgreSQL conninfo */
+	char *address;		       /* store_address: NULL for dir */
 	const struct chunk_backend_ops *chunk_ops; /* the chunk backend */
 	struct index_lock *lock; /* the backend's single-writer lock, when locked */
 	int64_t mount_id;	 /* several mounts (index_multi): this one's lease, else 0 */

@@ -96,7 +96,7 @@ static void fs_gen_status(struct fs *fs, struct fs_buf *b)
 	int rc = store_stats(fs->st, &s);
 	if (rc < 0)
 		fs_buf_printf(b, "stats: unavailable (%s)\n", strerror(-rc));
-	fs_buf_printf(b, "store: %s\n", store_dir(fs->st));
+	fs_buf_printf(b, "store: %s\n", store_address(fs->st));
 	fs_buf_printf(b, "checkpoints: %llu\nstaging: %llu\naborted: %llu\ndeleted: %llu\n",
 		      (unsigned long long)s.checkpoints, (unsigned long long)s.staging,
 		      (unsigned long long)s.aborted, (unsigned long long)s.deleted);

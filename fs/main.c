@@ -602,7 +602,7 @@ int main(int argc, char **argv)
 	detach_fd = -1;
 	fs_log_capture = a.cmd.foreground &&
 		!a.cmd.debug; /* a daemon's stderr is /dev/null anyway */
-	fs_log(LOG_NOTICE, "mount store=%s mnt=%s options=%s", store_dir(st), mnt, a.opts_text);
+	fs_log(LOG_NOTICE, "mount store=%s mnt=%s options=%s", store_address(st), mnt, a.opts_text);
 	rc = fs_sd_ready_start(&ready, mnt); /* Type=notify: READY=1 once the mount answers */
 	if (rc < 0)
 		fprintf(stderr, "ckptfs: cannot start the readiness thread: %s\n", strerror(-rc));
@@ -610,7 +610,7 @@ int main(int argc, char **argv)
 	fs_sd_notify("STOPPING=1");
 	fs.initialised = false; /* no more notifications */
 	fs_session_end(&fs, &s);
-	fs_log(LOG_NOTICE, "unmount store=%s mnt=%s", store_dir(st), mnt);
+	fs_log(LOG_NOTICE, "unmount store=%s mnt=%s", store_address(st), mnt);
 	fs_sd_ready_join(&ready);
 out_release_state:
 	fs_state_end(&fs);
