@@ -45,7 +45,6 @@ struct index_pg {
 	bool in_tx;	     /* between tx_begin and tx_commit/rollback */
 	bool broken;	     /* the connection was lost; reconnect before use */
 	bool reconnected;    /* changed_externally reports it once */
-	bool durable;	     /* synchronous_commit=on for this session */
 	int64_t retry_at_ms; /* no reconnect attempt before (backoff) */
 	int64_t backoff_ms;
 	int last_errno;
