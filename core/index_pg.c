@@ -15,7 +15,7 @@
 #define IXP_BACKOFF_MIN_MS 100	/* first reconnect retry after a loss */
 #define IXP_BACKOFF_MAX_MS 5000 /* and at most this far apart */
 
-static int64_t ixp_now_ms(void)
+int64_t ixp_now_ms(void)
 {
 	struct timespec ts;
 
@@ -251,6 +251,7 @@ static int ixp_ensure(struct index_pg *x)
 	x->broken = false;
 	x->backoff_ms = 0;
 	x->reconnected = true; /* what changed meanwhile is unknown */
+	x->reconnected_ms = now;
 	return ixp_session_start(x);
 }
 

@@ -10,6 +10,10 @@
 # server was down), so its heartbeat renews it and a writer that kept its
 # file open across the outage still commits.
 #
+# With two mounts: B, stalled (SIGSTOP) across such an outage, is not
+# reaped by A when the server is back: after a reconnect a mount reaps
+# nobody for one lease period, so the live mounts renew first.
+#
 # Runs its own private cluster (tests/services/pg.sh), which it stops with
 # `pg_ctl stop -m immediate` and starts again on the same data directory.
 . "$(dirname "$0")/lib.sh"
@@ -24,10 +28,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   exit 77
 fi
 chmod 755 "$T" # the server runs as postgres when we are root
-EXTRA_CLEANUP+=("pg_stop")
-pg_start "$T/pg" || fail "cannot start a private PostgreSQL"
+pg_start "$T/pg" || { pg_stop; fail "cannot start a private PostgreSQL"; }
 PG_BIN=$(_pg_bin)
-STORE="postgresql:$CKPT_TEST_PG?chunks=$T/store"
+. "$(dirname "$0")/multi_lib.sh" # a database in it; STORE; mount B
+EXTRA_CLEANUP+=("pg_stop")       # after B and the database
 
 pg_down() { _pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w -t 30 stop >/dev/null; }
 pg_up() {
@@ -165,3 +169,41 @@ cmp "$T/a.src" "$MNT/step_3/a.bin" || fail "step_3/a.bin reads other bytes"
 ! grep -q 'lease lost' "$LOG" || fail "the lease was reported lost though nobody reaped it"
 "$CKPT" verify "$STORE" >/dev/null || fail "ckpt verify after the long outage"
 echo "ok: an outage longer than the lease: the heartbeat renews the row, the open writer commits"
+stop_mount
+
+# ---- two mounts; B stalled across the outage and a little after -------------
+export CKPT_LEASE_MS=3000
+start_mount
+start_mount_b
+mkdir "$MNT_B/step_4"
+rm -f "$T/opened" "$T/go"
+"$PY" - "$MNT_B/step_4/b.bin" "$T/a.src" "$T" <<'PYEOF' &
+import os, sys, time
+dst, src, t = sys.argv[1:4]
+data = open(src, "rb").read()
+with open(dst, "wb") as f:
+    f.write(data[:1000])
+    f.flush()
+    open(t + "/opened", "w").close()
+    while not os.path.exists(t + "/go"):
+        time.sleep(0.05)
+    f.write(data[1000:])
+PYEOF
+writer=$!
+wait_for test -e "$T/opened" || fail "writer never opened step_4/b.bin on B"
+restored0=$(grep -c 'index connection restored' "$LOG" || true)
+pg_down
+sleep 4 # longer than the lease
+kill -STOP "$DAEMON_B_PID"
+pg_up
+wait_for eval '[ "$(grep -c "index connection restored" "$LOG")" -gt "$restored0" ]' ||
+  { kill -CONT "$DAEMON_B_PID"; fail "A did not reconnect"; }
+sleep 1.5 # A reaps once a second: it has looked at B's expired lease
+kill -CONT "$DAEMON_B_PID"
+sleep 2 # B's heartbeat renews
+touch "$T/go"
+wait $writer || fail "the writer of step_4 on B failed after the outage"
+wait_for is_latest step_4 ||
+  fail "step_4 did not commit: it is $(ckpt_field step_4 state) ($(ckpt_field step_4 reason)); latest: $(latest_name)"
+! grep -q 'lease lost' "$LOG_B" || fail "B's lease was lost: A reaped it before it could renew"
+echo "ok: after the outage A reaps nobody for a lease: B, stalled, renews and commits"
