@@ -176,15 +176,15 @@ static void ixp_notice_drop(void *arg, const char *msg)
 
 PGconn *ixp_connect_raw(const char *conninfo, char *err, size_t err_len)
 {
-	/* ours first: the user's conninfo (expanded from dbname) overrides */
-	const char *keys[] = { "connect_timeout",
-			       "application_name",
-			       "keepalives_idle",
-			       "keepalives_interval",
-			       "keepalives_count",
-			       "dbname",
-			       NULL };
-	const char *vals[] = { "10", "ckptfs", "10", "5", "3", conninfo, NULL };
+	/* ours first: the user's conninfo (expanded from dbname) overrides.
+	 * Over TCP, keepalives find a silent server while idle and
+	 * tcp_user_timeout (ms) while a request is unacknowledged, which
+	 * keepalives do not cover and statement_timeout (the server's) cannot. */
+	const char *keys[] = { "connect_timeout",  "application_name",
+			       "keepalives_idle",  "keepalives_interval",
+			       "keepalives_count", "tcp_user_timeout",
+			       "dbname",	   NULL };
+	const char *vals[] = { "10", "ckptfs", "10", "5", "3", "30000", conninfo, NULL };
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	PGresult *r;
 
