@@ -84,6 +84,27 @@ PYEOF
   wait_for test -e "$T/opened" || fail "reader never opened $1"
 }
 
+head -c 100000 /dev/urandom >"$T/a.src"
+# slow_writer FILE: writes $T/a.src's first 1000 bytes to FILE, keeps it
+# open until $T/go exists, then writes the rest; its pid in $writer.
+slow_writer() {
+  rm -f "$T/opened" "$T/go"
+  "$PY" - "$1" "$T/a.src" "$T" <<'PYEOF' &
+import os, sys, time
+dst, src, t = sys.argv[1:4]
+data = open(src, "rb").read()
+with open(dst, "wb") as f:
+    f.write(data[:1000])
+    f.flush()
+    open(t + "/opened", "w").close()
+    while not os.path.exists(t + "/go"):
+        time.sleep(0.05)
+    f.write(data[1000:])
+PYEOF
+  writer=$!
+  wait_for test -e "$T/opened" || fail "writer never opened $1"
+}
+
 # ---- a short outage (shorter than the lease) ---------------------------------
 export CKPT_LEASE_MS=60000
 start_mount
@@ -136,22 +157,7 @@ stop_mount
 export CKPT_LEASE_MS=1000
 start_mount
 mkdir "$MNT/step_3"
-head -c 100000 /dev/urandom >"$T/a.src"
-rm -f "$T/opened" "$T/go"
-"$PY" - "$MNT/step_3/a.bin" "$T/a.src" "$T" <<'PYEOF' &
-import os, sys, time
-dst, src, t = sys.argv[1:4]
-data = open(src, "rb").read()
-with open(dst, "wb") as f:
-    f.write(data[:1000])
-    f.flush()
-    open(t + "/opened", "w").close()
-    while not os.path.exists(t + "/go"):
-        time.sleep(0.05)
-    f.write(data[1000:])
-PYEOF
-writer=$!
-wait_for test -e "$T/opened" || fail "writer never opened step_3/a.bin"
+slow_writer "$MNT/step_3/a.bin"
 pg_down
 sleep 3 # three leases
 expect_errno EIO 'os.listdir(M)'
@@ -176,21 +182,7 @@ export CKPT_LEASE_MS=3000
 start_mount
 start_mount_b
 mkdir "$MNT_B/step_4"
-rm -f "$T/opened" "$T/go"
-"$PY" - "$MNT_B/step_4/b.bin" "$T/a.src" "$T" <<'PYEOF' &
-import os, sys, time
-dst, src, t = sys.argv[1:4]
-data = open(src, "rb").read()
-with open(dst, "wb") as f:
-    f.write(data[:1000])
-    f.flush()
-    open(t + "/opened", "w").close()
-    while not os.path.exists(t + "/go"):
-        time.sleep(0.05)
-    f.write(data[1000:])
-PYEOF
-writer=$!
-wait_for test -e "$T/opened" || fail "writer never opened step_4/b.bin on B"
+slow_writer "$MNT_B/step_4/b.bin"
 restored0=$(grep -c 'index connection restored' "$LOG" || true)
 pg_down
 sleep 4 # longer than the lease
