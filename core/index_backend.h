@@ -232,6 +232,9 @@ struct index_ops {
 	int (*tx_commit)(struct index *ix);
 	void (*tx_rollback)(struct index *ix);
 	int (*set_durable)(struct index *ix, bool durable);
+	/* 1 changed, 0 not, or negative errno: -ENOTCONN while the connection
+	 * to an index server is lost (every verb then fails with -EIO until a
+	 * later call reconnects). */
 	int (*changed_externally)(struct index *ix);
 	/* A descriptor that becomes readable when changed_externally may say
 	 * yes (PostgreSQL: its LISTEN socket); NULL or -1: none (watch the

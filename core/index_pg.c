@@ -15,7 +15,7 @@
 #define IXP_BACKOFF_MIN_MS 100	/* first reconnect retry after a loss */
 #define IXP_BACKOFF_MAX_MS 5000 /* and at most this far apart */
 
-static int64_t ixp_now_ms(void)
+int64_t ixp_now_ms(void)
 {
 	struct timespec ts;
 
@@ -104,8 +104,11 @@ static void ixp_set_err(struct index_pg *x, int rc, const char *msg)
 	x->last_errno = rc;
 	snprintf(x->last_msg, sizeof(x->last_msg), "%s", msg ? msg : strerror(-rc));
 	n = strlen(x->last_msg);
-	while (n && x->last_msg[n - 1] == '\n')
+	while (n && (x->last_msg[n - 1] == '\n' || x->last_msg[n - 1] == ' '))
 		x->last_msg[--n] = 0;
+	for (char *c = x->last_msg; *c; c++) /* libpq's are several lines: one */
+		if (*c == '\n' || *c == '\t')
+			*c = ' ';
 }
 
 /* Records a failed result (or a failed send: r NULL) and returns its errno;
@@ -150,25 +153,38 @@ const char *ixp_last_error(struct index *ix)
 /* ---- connection ---- */
 
 /* Session settings: no statement or lock wait longer than a mount can
- * stand, no transaction left idle by a stuck client holding locks, and the
- * non-durable commit mode (index_set_durable turns durability on). */
+ * stand, no transaction left idle by a stuck client holding locks, and
+ * every commit durable (synchronous_commit on). A mount outlives a server
+ * crash or restart: with asynchronous commits the server would forget its
+ * last acknowledged transactions (a staging checkpoint, the node rows of a
+ * closed file) while the mount goes on as if they were there, and a later
+ * commit would miss them. So index_set_durable has nothing to change. */
 static const char ixp_session_sql[] = "SET statement_timeout = '60s';"
 				      "SET lock_timeout = '30s';"
 				      "SET idle_in_transaction_session_timeout = '120s';"
 				      "SET client_min_messages = warning;"
-				      "SET synchronous_commit = off";
+				      "SET synchronous_commit = on";
+
+/* The server's notices (a shutdown's "terminating connection ...", once per
+ * connection) would reach the daemon's log unformatted: errors come back in
+ * results, and the mount logs a lost connection once (store_index_lost). */
+static void ixp_notice_drop(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
 
 PGconn *ixp_connect_raw(const char *conninfo, char *err, size_t err_len)
 {
-	/* ours first: the user's conninfo (expanded from dbname) overrides */
-	const char *keys[] = { "connect_timeout",
-			       "application_name",
-			       "keepalives_idle",
-			       "keepalives_interval",
-			       "keepalives_count",
-			       "dbname",
-			       NULL };
-	const char *vals[] = { "10", "ckptfs", "10", "5", "3", conninfo, NULL };
+	/* ours first: the user's conninfo (expanded from dbname) overrides.
+	 * Over TCP, keepalives find a silent server while idle and
+	 * tcp_user_timeout (ms) while a request is unacknowledged, which
+	 * keepalives do not cover and statement_timeout (the server's) cannot. */
+	const char *keys[] = { "connect_timeout",  "application_name",
+			       "keepalives_idle",  "keepalives_interval",
+			       "keepalives_count", "tcp_user_timeout",
+			       "dbname",	   NULL };
+	const char *vals[] = { "10", "ckptfs", "10", "5", "3", "30000", conninfo, NULL };
 	PGconn *c = PQconnectdbParams(keys, vals, 1);
 	PGresult *r;
 
@@ -181,6 +197,7 @@ PGconn *ixp_connect_raw(const char *conninfo, char *err, size_t err_len)
 		PQfinish(c);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c, ixp_notice_drop, NULL);
 	r = PQexec(c, ixp_session_sql);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		util_seterr(err, err_len, "PostgreSQL: %s", PQerrorMessage(c));
@@ -192,19 +209,13 @@ PGconn *ixp_connect_raw(const char *conninfo, char *err, size_t err_len)
 	return c;
 }
 
-/* After connecting: LISTEN for the other mounts' changes; a durable
- * session gets its mode back. */
+/* After connecting: LISTEN for the other mounts' changes. */
 static int ixp_session_start(struct index_pg *x)
 {
 	PGresult *r = PQexec(x->conn, "LISTEN " IXP_NOTIFY_CHANNEL);
 	int rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : ixp_fail(x, r);
 
 	PQclear(r);
-	if (rc == 0 && x->durable) {
-		r = PQexec(x->conn, "SET synchronous_commit = on");
-		rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : ixp_fail(x, r);
-		PQclear(r);
-	}
 	return rc;
 }
 
@@ -240,6 +251,7 @@ static int ixp_ensure(struct index_pg *x)
 	x->broken = false;
 	x->backoff_ms = 0;
 	x->reconnected = true; /* what changed meanwhile is unknown */
+	x->reconnected_ms = now;
 	return ixp_session_start(x);
 }
 
@@ -500,17 +512,15 @@ int ixp_tx_commit(struct index *ix)
 
 int ixp_set_durable(struct index *ix, bool durable)
 {
-	int rc = ixp_exec(ix,
-			  durable ? "SET synchronous_commit = on" : "SET synchronous_commit = off");
-
-	if (rc == 0)
-		ixp_of(ix)->durable = durable;
-	return rc;
+	(void)ix; /* every commit is durable: ixp_session_sql */
+	(void)durable;
+	return 0;
 }
 
 /* Notifications from other sessions (triggers on the tables every mount
  * reads send them at commit); our own session's are skipped. A reconnect
- * counts as a change: what happened while it was down is unknown. */
+ * counts as a change: what happened while it was down is unknown. A lost
+ * connection (not yet replaced) is -ENOTCONN. */
 int ixp_changed_externally(struct index *ix)
 {
 	struct index_pg *x = ixp_of(ix);
@@ -518,13 +528,15 @@ int ixp_changed_externally(struct index *ix)
 	PGnotify *n;
 
 	if (rc < 0)
-		return rc;
+		return x->broken ? -ENOTCONN : rc;
 	if (x->reconnected) {
 		x->reconnected = false;
 		changed = 1;
 	}
-	if (!PQconsumeInput(x->conn))
-		return ixp_fail(x, NULL);
+	if (!PQconsumeInput(x->conn)) { /* the server closed it: the timer sees it idle */
+		rc = ixp_fail(x, NULL);
+		return x->broken ? -ENOTCONN : rc;
+	}
 	self = PQbackendPID(x->conn);
 	while ((n = PQnotifies(x->conn))) {
 		if (n->be_pid != self)

@@ -41,12 +41,12 @@ struct index_pg {
 		unsigned gen;	 /* connection generation it was prepared on */
 	} * stmts;
 	size_t n_stmts, cap_stmts;
-	unsigned gen;	     /* bumped at every (re)connect */
-	bool in_tx;	     /* between tx_begin and tx_commit/rollback */
-	bool broken;	     /* the connection was lost; reconnect before use */
-	bool reconnected;    /* changed_externally reports it once */
-	bool durable;	     /* synchronous_commit=on for this session */
-	int64_t retry_at_ms; /* no reconnect attempt before (backoff) */
+	unsigned gen;		/* bumped at every (re)connect */
+	bool in_tx;		/* between tx_begin and tx_commit/rollback */
+	bool broken;		/* the connection was lost; reconnect before use */
+	bool reconnected;	/* changed_externally reports it once */
+	int64_t retry_at_ms;	/* no reconnect attempt before (backoff) */
+	int64_t reconnected_ms; /* when the last reconnect succeeded (0: never) */
 	int64_t backoff_ms;
 	int last_errno;
 	char last_msg[512];
@@ -136,6 +136,9 @@ const char *ixp_last_error(struct index *ix);
 int ixp_lock_take(const char *conninfo, struct index_lock **out, char *err, size_t err_len);
 void ixp_lock_release(struct index_lock *lk);
 bool ixp_lock_held_elsewhere(const char *conninfo);
+
+/* A monotonic clock in ms. */
+int64_t ixp_now_ms(void);
 
 /* Allocates the index and connects (ixp_open's first step): 0, or
  * negative errno with err set. */

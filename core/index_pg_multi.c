@@ -271,18 +271,31 @@ static int ixp_ids(PGresult *r, int64_t **ids, size_t *n)
 	return 0;
 }
 
+/* Within one lease period after this connection came back: while the
+ * server was unreachable nobody could renew a lease, so each may look
+ * expired; the live mounts' heartbeats renew theirs within this period
+ * (they retry every fifth of it). Reaping waits meanwhile. */
+static bool ixp_reap_paused(struct index *ix)
+{
+	int64_t at = ixp_of(ix)->reconnected_ms;
+
+	return at && ixp_now_ms() - at < ixp_lease_ms();
+}
+
 /* Expired leases, and those of this place whose process is gone. */
 static int ixp_mounts_reap(struct index *ix, int64_t **dead, size_t *n)
 {
 	char place[384];
-	PGresult *r = ixp_run(ix,
-			      "SELECT id, host, pid, (expires < " IXP_NOW_MS ")::int FROM mounts"
-			      " ORDER BY id",
-			      NULL);
+	PGresult *r;
 	int rows, i;
 
 	*dead = NULL;
 	*n = 0;
+	if (ixp_reap_paused(ix))
+		return 0;
+	r = ixp_run(ix,
+		    "SELECT id, host, pid, (expires < " IXP_NOW_MS ")::int FROM mounts ORDER BY id",
+		    NULL);
 	if (!r)
 		return ixp_err(ix);
 	rows = PQntuples(r);
@@ -325,20 +338,21 @@ static int ixp_mount_ckpts(struct index *ix, int64_t mount, int64_t **ids, size_
 
 static int ixp_ckpts_unowned(struct index *ix, int64_t **ids, size_t *n)
 {
-	PGresult *r = ixp_run(ix,
-			      "SELECT c.id FROM checkpoints c"
-			      " WHERE (c.state = 0 OR (c.state = 1 AND c.staging_version <> 0))"
-			      " AND NOT EXISTS (SELECT 1 FROM ckpt_writers w JOIN mounts m"
-			      " ON m.id = w.mount WHERE w.ckpt = c.id AND m.expires >= " IXP_NOW_MS
-			      ")"
-			      " ORDER BY c.id",
-			      NULL);
+	PGresult *r;
 
-	if (!r) {
-		*ids = NULL;
-		*n = 0;
+	*ids = NULL;
+	*n = 0;
+	if (ixp_reap_paused(ix)) /* its writers' leases may just not be renewed yet */
+		return 0;
+	r = ixp_run(ix,
+		    "SELECT c.id FROM checkpoints c"
+		    " WHERE (c.state = 0 OR (c.state = 1 AND c.staging_version <> 0))"
+		    " AND NOT EXISTS (SELECT 1 FROM ckpt_writers w JOIN mounts m"
+		    " ON m.id = w.mount WHERE w.ckpt = c.id AND m.expires >= " IXP_NOW_MS ")"
+		    " ORDER BY c.id",
+		    NULL);
+	if (!r)
 		return ixp_err(ix);
-	}
 	return ixp_ids(r, ids, n);
 }
 

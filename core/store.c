@@ -377,12 +377,40 @@ int store_notify_fd(struct store *st)
 
 bool store_changed_externally(struct store *st)
 {
+	char why[sizeof(st->ix_lost_why)];
+	bool was;
 	int changed;
 
 	store_mu_lock(st);
 	changed = index_changed_externally(st->ix);
+	was = st->ix_lost;
+	if (changed == -ENOTCONN && !was) {
+		snprintf(why, sizeof(why), "%s", index_last_error(st->ix));
+		memcpy(st->ix_lost_why, why, sizeof(why));
+	}
+	if (changed == -ENOTCONN || changed >= 0) /* other errors tell nothing */
+		st->ix_lost = changed == -ENOTCONN;
 	store_mu_unlock(st);
+	if (changed == -ENOTCONN && !was)
+		store_note(st,
+			   "index connection lost (%s): operations that need the index fail with"
+			   " EIO until it is back; reconnecting",
+			   why);
+	else if (was && changed >= 0)
+		store_note(st, "index connection restored");
 	return changed > 0;
+}
+
+bool store_index_lost(struct store *st, char *why, size_t len)
+{
+	bool lost;
+
+	store_mu_lock(st);
+	lost = st->ix_lost;
+	if (why)
+		snprintf(why, len, "%s", lost ? st->ix_lost_why : "");
+	store_mu_unlock(st);
+	return lost;
 }
 
 /* ---- policy ---- */

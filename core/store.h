@@ -139,6 +139,11 @@ bool store_readonly(const struct store *st);
  * (PRAGMA data_version): the mount uses it to drop caches after `ckpt`
  * commands such as gc, pin or commit. */
 bool store_changed_externally(struct store *st);
+/* Whether the connection to the index server (PostgreSQL) was lost, as the
+ * last store_changed_externally found it (why: the server's message, may be
+ * NULL). Meanwhile operations that need the index fail with EIO; the index
+ * reconnects with backoff. Going down and coming back each add a note. */
+bool store_index_lost(struct store *st, char *why, size_t len);
 /* A descriptor that becomes readable when another process changed the
  * index (then store_changed_externally drains it), or -1 (watch
  * store_dir's files). */

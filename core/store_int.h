@@ -159,6 +159,8 @@ struct store {
 	char notes[STORE_NOTES_MAX][STORE_NOTE_LEN];
 	size_t notes_head, n_notes;
 	char crash_at[64]; /* CKPT_CRASH_AT, read at open */
+	bool ix_lost;	   /* the index connection is lost; protected by st->mu */
+	char ix_lost_why[256];
 
 	/* the background hashing worker (store_file.c) */
 	pthread_mutex_t phq_mu;

@@ -205,6 +205,7 @@ struct fs {
 	int64_t next_sweep_ms;
 	int64_t next_reap_ms; /* timer only: when to look for dead mounts next */
 	bool lease_lost_said; /* timer only: the lost lease was logged */
+	bool index_lost_said; /* timer only: the lost index connection was logged */
 
 	int mnt_id; /* our mount's id in /proc/PID/fdinfo (0: unknown) */
 	struct procwatch *pw;

@@ -135,6 +135,24 @@ static void fs_reap(struct fs *fs)
 	}
 }
 
+/* A lost index connection (PostgreSQL) is logged once when it goes and
+ * once when it is back, not once per failing operation. */
+static void fs_index_watch(struct fs *fs)
+{
+	char why[256];
+	bool lost = store_index_lost(fs->st, why, sizeof(why));
+	if (lost == fs->index_lost_said)
+		return;
+	fs->index_lost_said = lost;
+	if (lost)
+		fs_log(LOG_ERR,
+		       "index connection lost: %s; operations that need the index fail with EIO,"
+		       " reconnecting",
+		       why);
+	else
+		fs_log(LOG_NOTICE, "index connection restored");
+}
+
 /* Several mounts: a checkpoint settles when no mount has a writer open on
  * it and none changed it for settle_ms; another mount's activity defers it
  * (counted as a change here, so it is asked again a settle period later). */
@@ -179,6 +197,7 @@ static void *fs_timer_main(void *arg)
 			fs_reclaim_kick(
 				fs, true); /* `ckpt gc` deleted what only the mount may reclaim */
 		}
+		fs_index_watch(fs);
 		fs_reclaim(fs);
 		fs_reap(fs);
 		pthread_mutex_lock(&fs->pol_lock);

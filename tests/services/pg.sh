@@ -29,7 +29,7 @@ _pg_as() {
 
 # _pg_ours PID: true when PID is the postmaster of PG_DIR (not a reused pid).
 _pg_ours() {
-	[ -n "$1" ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "-D $PG_DIR/data"
+	[ -n "$1" ] && tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline" | grep -qF -- "-D $PG_DIR/data"
 }
 
 pg_start() {
