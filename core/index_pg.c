@@ -388,6 +388,26 @@ int ixp_unguard(struct index *ix, int rc)
 
 /* ---- results ---- */
 
+int ixp_ids(struct index *ix, PGresult *r, int64_t **ids, size_t *n)
+{
+	int rows;
+
+	*ids = NULL;
+	*n = 0;
+	if (!r)
+		return ixp_err(ix);
+	rows = PQntuples(r);
+	if (rows > 0 && !(*ids = malloc((size_t)rows * sizeof(**ids)))) {
+		PQclear(r);
+		return -ENOMEM;
+	}
+	for (int i = 0; i < rows; i++)
+		(*ids)[i] = ixp_i64(r, i, 0);
+	*n = (size_t)rows;
+	PQclear(r);
+	return 0;
+}
+
 int64_t ixp_i64(const PGresult *r, int row, int col)
 {
 	const char *s = PQgetvalue(r, row, col);

@@ -101,6 +101,10 @@ int ixp_query_i64(struct index *ix, const char *sql, const struct ixp_args *a, i
 /* The last failure's negative errno, never 0. */
 int ixp_err(struct index *ix);
 
+/* The first column of every row of r (a statement's result, or NULL when it
+ * failed: then its errno) as a malloc'd array, NULL when there is none;
+ * r is cleared. */
+int ixp_ids(struct index *ix, PGresult *r, int64_t **ids, size_t *n);
 /* Columns of a text-format result. NULL reads as 0 / NULL. */
 int64_t ixp_i64(const PGresult *r, int row, int col);
 double ixp_f64(const PGresult *r, int row, int col);

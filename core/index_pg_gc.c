@@ -13,48 +13,31 @@
 #include "meta.h"
 #include "util.h"
 
-/* The first column of every row of sql as an allocated array (NULL when
- * there is none). */
-static int ixp_ids(struct index *ix, const char *sql, int64_t **ids, size_t *n)
-{
-	PGresult *r = ixp_run(ix, sql, NULL);
-	int rows;
-
-	*ids = NULL;
-	*n = 0;
-	if (!r)
-		return ixp_err(ix);
-	rows = PQntuples(r);
-	if (rows > 0 && !(*ids = malloc((size_t)rows * sizeof(**ids)))) {
-		PQclear(r);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < rows; i++)
-		(*ids)[i] = ixp_i64(r, i, 0);
-	*n = (size_t)rows;
-	PQclear(r);
-	return 0;
-}
-
 static int ixp_ckpt_aborted_ids(struct index *ix, int64_t **ids, size_t *n)
 {
 	return ixp_ids(ix,
-		       "SELECT id FROM checkpoints WHERE state=2 ORDER BY name COLLATE \"C\", id",
+		       ixp_run(ix,
+			       "SELECT id FROM checkpoints WHERE state=2"
+			       " ORDER BY name COLLATE \"C\", id",
+			       NULL),
 		       ids, n);
 }
 
 static int ixp_ckpt_unfinished_ids(struct index *ix, int64_t **ids, size_t *n)
 {
-	return ixp_ids(
-		ix,
-		"SELECT id FROM checkpoints WHERE state=0 OR (state=1 AND staging_version != 0)"
-		" ORDER BY state, name COLLATE \"C\", id",
-		ids, n);
+	return ixp_ids(ix,
+		       ixp_run(ix,
+			       "SELECT id FROM checkpoints WHERE state=0"
+			       " OR (state=1 AND staging_version != 0)"
+			       " ORDER BY state, name COLLATE \"C\", id",
+			       NULL),
+		       ids, n);
 }
 
 static int ixp_version_dead_ids(struct index *ix, int64_t **ids, size_t *n)
 {
-	return ixp_ids(ix, "SELECT id FROM versions WHERE state=3 ORDER BY id", ids, n);
+	return ixp_ids(ix, ixp_run(ix, "SELECT id FROM versions WHERE state=3 ORDER BY id", NULL),
+		       ids, n);
 }
 
 /* ---- committed checkpoints with their metrics ---- */

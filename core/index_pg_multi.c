@@ -253,24 +253,6 @@ static bool ixp_lease_lost(struct index_lock *lk)
 
 /* ---- reaping, the writer registry (on the index's own connection) ---- */
 
-/* The first column of every row of r as a malloc'd array. */
-static int ixp_ids(PGresult *r, int64_t **ids, size_t *n)
-{
-	int rows = PQntuples(r);
-
-	*ids = NULL;
-	*n = 0;
-	if (rows > 0 && !(*ids = malloc((size_t)rows * sizeof(**ids)))) {
-		PQclear(r);
-		return -ENOMEM;
-	}
-	for (int i = 0; i < rows; i++)
-		(*ids)[i] = ixp_i64(r, i, 0);
-	*n = (size_t)rows;
-	PQclear(r);
-	return 0;
-}
-
 /* Within one lease period after this connection came back: while the
  * server was unreachable nobody could renew a lease, so each may look
  * expired; the live mounts' heartbeats renew theirs within this period
@@ -328,12 +310,7 @@ static int ixp_mount_ckpts(struct index *ix, int64_t mount, int64_t **ids, size_
 		" WHERE w.mount = $1 AND (c.state = 0 OR (c.state = 1 AND c.staging_version <> 0))"
 		" ORDER BY w.ckpt",
 		&a);
-	if (!r) {
-		*ids = NULL;
-		*n = 0;
-		return ixp_err(ix);
-	}
-	return ixp_ids(r, ids, n);
+	return ixp_ids(ix, r, ids, n);
 }
 
 static int ixp_ckpts_unowned(struct index *ix, int64_t **ids, size_t *n)
@@ -351,9 +328,7 @@ static int ixp_ckpts_unowned(struct index *ix, int64_t **ids, size_t *n)
 		    " ON m.id = w.mount WHERE w.ckpt = c.id AND m.expires >= " IXP_NOW_MS ")"
 		    " ORDER BY c.id",
 		    NULL);
-	if (!r)
-		return ixp_err(ix);
-	return ixp_ids(r, ids, n);
+	return ixp_ids(ix, r, ids, n);
 }
 
 static int ixp_mount_forget(struct index *ix, int64_t mount)

@@ -14,6 +14,20 @@ state_of() { # state_of NAME: its newest row's state in ckpt ls --all
     "$PY" -c 'import json,sys; r=[c["state"] for c in json.load(sys.stdin) if c["name"]==sys.argv[1]]; print(r[-1] if r else "none")' "$1"
 }
 is_state() { [ "$(state_of "$1")" = "$2" ]; }
+# hold_open FILE: a writer (pid in $writer) writes 100 kB into FILE, flushes,
+# touches $T/opened and sleeps with the file open
+hold_open() {
+  rm -f "$T/opened"
+  "$PY" - "$1" "$T/opened" <<'PYEOF' &
+import os, sys, time
+with open(sys.argv[1], "wb") as f:
+    f.write(os.urandom(100000))
+    f.flush()
+    open(sys.argv[2], "w").close()
+    time.sleep(60)
+PYEOF
+  writer=$!
+}
 
 head -c 400000 /dev/urandom >"$T/base.src"
 cp "$T/base.src" "$MNT/base.bin"
@@ -23,16 +37,7 @@ wait_for is_latest_b base.bin || fail "B: latest is '$(latest_b)', not base.bin"
 mkdir "$MNT/step_1"
 head -c 100000 /dev/urandom >"$MNT/step_1/a.bin"
 wait_for test -d "$MNT_B/step_1" || fail "B does not see step_1"
-rm -f "$T/opened"
-"$PY" - "$MNT_B/step_1/b.bin" "$T/opened" <<'PYEOF' &
-import os, sys, time
-with open(sys.argv[1], "wb") as f:
-    f.write(os.urandom(100000))
-    f.flush()
-    open(sys.argv[2], "w").close()
-    time.sleep(60)
-PYEOF
-writer=$!
+hold_open "$MNT_B/step_1/b.bin" # sets writer
 wait_for test -e "$T/opened" || fail "writer on B never opened its file"
 kill -9 $writer
 wait $writer 2>/dev/null || true
@@ -46,16 +51,7 @@ echo "ok: a writer killed on B aborts the checkpoint on A and B"
 # (f) kill -9 of A's daemon while its writer of step_2 (which B writes into
 # too) still has a file open: the data A never published is gone
 mkdir "$MNT/step_2"
-rm -f "$T/opened"
-"$PY" - "$MNT/step_2/a.bin" "$T/opened" <<'PYEOF' &
-import os, sys, time
-with open(sys.argv[1], "wb") as f:
-    f.write(os.urandom(100000))
-    f.flush()
-    open(sys.argv[2], "w").close()
-    time.sleep(60)
-PYEOF
-writer=$!
+hold_open "$MNT/step_2/a.bin"
 wait_for test -e "$T/opened" || fail "writer on A never opened its file"
 wait_for test -d "$MNT_B/step_2" || fail "B does not see step_2"
 head -c 100000 /dev/urandom >"$MNT_B/step_2/b.bin"
