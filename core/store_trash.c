@@ -454,9 +454,10 @@ static int oldest_trashed_cb(void *ctx, struct ckpt_info *ci)
 }
 
 /* One step of making room: purge the oldest trashed checkpoint, else (once)
- * run retention (whose deletions go to the trash, purged next). 0 when
+ * run retention (whose deletions go to the trash, purged next), else (once)
+ * purge aborted checkpoints (the partial data of saves that failed). 0 when
  * something was done, -ENOSPC when nothing is left to try. */
-static int make_room(struct store *st, bool *retained, struct store_admit *out)
+static int make_room(struct store *st, int *stage, struct store_admit *out)
 {
 	int64_t id = 0;
 	int rc;
@@ -471,25 +472,28 @@ static int make_room(struct store *st, bool *retained, struct store_admit *out)
 		out->purged += rc == 0;
 		return rc;
 	}
-	if (*retained)
+	switch ((*stage)++) {
+	case 0:
+		rc = store_retain_run(st, NULL, NULL);
+		store_gc(st, false, NULL);
+		return rc;
+	case 1:
+		return store_gc(st, true, NULL);
+	default:
 		return -ENOSPC;
-	*retained = true;
-	rc = store_retain_run(st, NULL, NULL);
-	store_gc(st, false, NULL);
-	return rc;
+	}
 }
 
 /* Makes room for out->predicted bytes under policy p. */
 static int make_room_for(struct store *st, const struct policy *p, struct store_admit *out)
 {
-	bool retained = false;
-	int rc = 0;
+	int stage = 0, rc = 0;
 
 	while (rc == 0) {
 		rc = space_available(st, p, &out->available);
 		if (rc < 0 || out->predicted <= out->available)
 			return rc;
-		rc = make_room(st, &retained, out);
+		rc = make_room(st, &stage, out);
 	}
 	return rc;
 }

@@ -72,20 +72,37 @@ int fs_admit(struct fs *fs, const char *name, int kind)
 	return rc;
 }
 
+/* max_bytes: whether a write of len may cross it, by the cheap upper bound
+ * (no index query until it might). */
+static bool fs_max_bytes_near(struct fs *fs, uint64_t max_bytes, size_t len)
+{
+	uint64_t base = __atomic_load_n(&fs->room_base, __ATOMIC_ACQUIRE);
+	if (base == UINT64_MAX)
+		return true; /* not read yet */
+	uint64_t w = __atomic_add_fetch(&fs->room_written, len, __ATOMIC_ACQ_REL);
+	return base + w > max_bytes;
+}
+
 int fs_write_room(struct fs *fs, size_t len)
 {
 	pthread_mutex_lock(&fs->pol_lock);
-	uint64_t min_free = fs->pol.min_free;
+	uint64_t min_free = fs->pol.min_free, max_bytes = fs->pol.max_bytes;
 	pthread_mutex_unlock(&fs->pol_lock);
 	struct statvfs v;
-	if (!min_free || statvfs(store_dir(fs->st), &v) < 0 ||
-	    (uint64_t)v.f_bavail * v.f_frsize >= min_free + len)
+	bool low = min_free && statvfs(store_dir(fs->st), &v) == 0 &&
+		(uint64_t)v.f_bavail * v.f_frsize < min_free + len;
+	if (!low && !(max_bytes && fs_max_bytes_near(fs, max_bytes, len)))
 		return 0;
 	struct store_admit a;
 	int rc = store_make_room(fs->st, len, &a);
 	if (a.purged) {
 		fs_log(LOG_INFO, "purge count=%zu reason=space for a write", a.purged);
 		fs_reclaim_kick(fs, true);
+	}
+	struct store_stats s;
+	if (max_bytes && store_stats(fs->st, &s) == 0) { /* the bound starts again */
+		__atomic_store_n(&fs->room_written, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&fs->room_base, s.stored_bytes, __ATOMIC_RELEASE);
 	}
 	return rc;
 }

@@ -202,6 +202,10 @@ struct fs {
 	 * written with __atomic builtins, next_sweep_ms by the timer only. */
 	bool reclaim_due;     /* gc + invalidation sweep at the next tick */
 	size_t n_dead_pinned; /* dead versions still pinned after the last sweep, +1 when gc failed */
+	/* max_bytes between checks (commit.c fs_write_room): the store's stored
+	 * bytes when last read (UINT64_MAX: not yet) plus what was written since,
+	 * an upper bound (dedup and compression only shrink it); __atomic */
+	uint64_t room_base, room_written;
 	int64_t next_sweep_ms;
 	int64_t next_reap_ms; /* timer only: when to look for dead mounts next */
 	bool lease_lost_said; /* timer only: the lost lease was logged */

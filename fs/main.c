@@ -332,6 +332,7 @@ static int fs_init_state(struct fs *fs, struct store *st)
 {
 	memset(fs, 0, sizeof(*fs));
 	fs->st = st;
+	fs->room_base = UINT64_MAX; /* max_bytes: read at the first write that may cross it */
 	fs->uid = getuid();
 	fs->gid = getgid();
 	clock_gettime(CLOCK_REALTIME, &fs->mount_time);

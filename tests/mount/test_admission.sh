@@ -75,3 +75,25 @@ assert_missing "$MNT/dir-1" "dir-1 removed on a full disk"
 rm -f "$T/small/ballast"
 stop_mount # verify after the mount has reclaimed what `trash empty` purged
 "$CKPT" verify "$STORE" >"$T/verify.out" 2>&1 || fail "verify: $(cat "$T/verify.out")"
+
+# max_bytes holds for writes too: a checkpoint nothing predicts (a new name
+# shape) is admitted, and its writes stop (ENOSPC, aborted) where the store's
+# stored bytes would cross max_bytes, not at a full disk; latest stays. The
+# partial data of that failed save is then purged to make room for the next.
+start_mount
+"$CKPT" gc "$STORE" >/dev/null || fail "ckpt gc" # earlier aborted saves go
+stored() { "$CKPT" stats "$STORE" --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["stored_bytes"])'; }
+wait_for test "$(stored)" -lt 40000000 || fail "the mount did not reclaim what ckpt gc removed"
+before=$(latest_name)
+"$CKPT" policy "$STORE" min_free=0 max_bytes=$(( $(stored) + 6000000 )) >/dev/null 2>&1 ||
+  fail "ckpt policy max_bytes"
+head -c 20000000 /dev/urandom >"$T/blob.bin"
+cp "$T/blob.bin" "$MNT/blob.bin" 2>/dev/null && fail "20 MB written past max_bytes (6 MB left)"
+assert_missing "$MNT/blob.bin" "the checkpoint whose write crossed max_bytes is aborted"
+assert_eq "$(latest_name)" "$before" "latest after the refused write"
+head -c 2000000 /dev/urandom >"$T/small.bin"
+cp "$T/small.bin" "$MNT/fits.bin" || fail "a 2 MB save under max_bytes (after purging the aborted one)"
+assert_eq "$(latest_name)" fits.bin "a save that fits under max_bytes commits"
+stop_mount
+"$CKPT" verify "$STORE" >"$T/verify.out" 2>&1 || fail "verify after max_bytes: $(cat "$T/verify.out")"
+echo "ok: max_bytes stops a write that would cross it"
