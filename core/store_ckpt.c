@@ -685,6 +685,8 @@ static int commit_common(struct store *st, int64_t ckpt_id, const char *new_name
 	rc = commit_check(st, ckpt_id, &r, v, name, new_name, noreplace, promote);
 	if (rc == 0)
 		rc = commit_tx(st, ckpt_id, &r, v, new_name, &prep, promote ? "manual" : NULL);
+	if (rc == -EIO) /* the index's own words, for .ckptfs/status */
+		store_index_error(st, "at commit");
 	rc = durable_end(st, rc);
 	if (rc == 0) {
 		store_files_set_ro(st, v);
