@@ -6,6 +6,7 @@ source "$(dirname "$0")/lib.sh"
 
 small_tmpfs 32m
 STORE=$T/small/store
+STORE_DIR=$STORE
 
 avail() { df -B1 --output=avail "$T/small" | tail -1 | tr -d ' '; }
 # fill: another job takes every free byte (dd stops at ENOSPC).
