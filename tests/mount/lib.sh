@@ -122,6 +122,19 @@ use_store_dir() {
 }
 use_store_dir "$STORE_DIR"
 
+# ere_quote STR: STR as an extended regex matching itself (a pg STORE has
+# `?`, `.` and spaces).
+ere_quote() { sed 's/[][\\.*^$?+(){}|]/\\&/g' <<<"$1"; }
+
+# mounts_escape STR: STR as /proc/self/mounts and fstab write it (space, tab,
+# newline and backslash as octal escapes).
+mounts_escape() {
+  local s=${1//\\/\\134}
+  s=${s// /\\040}
+  s=${s//$'\t'/\\011}
+  printf '%s' "${s//$'\n'/\\012}"
+}
+
 assert_eq() { # assert_eq ACTUAL EXPECTED WHAT
   [ "$1" == "$2" ] || fail "$3: expected '$2', got '$1'"
 }
