@@ -451,12 +451,14 @@ struct fs_session {
 
 /* Makes the session from the options left for libfuse, with the store's
  * directory as fsname (findmnt's SOURCE; "," and "\\" escaped for libfuse's
- * option parser): every FUSE and mount option is checked here, before
- * anything is opened. -EINVAL with one line said, naming unknown options. */
+ * option parser), or a PostgreSQL store's whole address (its chunks=DIR
+ * is part of what names it): every FUSE and mount option is checked here,
+ * before anything is opened. -EINVAL with one line said, naming unknown
+ * options. */
 static int fs_session_new(struct fs *fs, const char *store_path, struct fs_session *s)
 {
 	static const char unknown[] = "unknown option(s): `";
-	const char *sopts = store_spec_options(store_path);
+	const char *sopts = store_spec_is_pg(store_path) ? NULL : store_spec_options(store_path);
 	size_t dl = sopts ? (size_t)(sopts - 1 - store_path) : strlen(store_path);
 	char opt[2 * PATH_MAX + 16] = "-ofsname=", *o = opt + strlen(opt);
 	for (size_t i = 0; i < dl && o < opt + sizeof(opt) - 2; i++) {

@@ -71,6 +71,8 @@ cleanup() {
     [ "$p" = "$DAEMON_PID" ] || [ "$p" = "${DAEMON_B_PID:-}" ] && continue # daemons: unmounted first
     kill -9 "$p" 2>/dev/null || true
   done
+  # a failure shows the mount's own account (index errors at commit, refusals)
+  [ $rc -eq 0 ] || ! is_mounted || { echo "--- .ckptfs/status ---" >&2; timeout 5 cat "$MNT/.ckptfs/status" >&2 || true; }
   unmount_quietly
   reap_daemon 10
   local c
@@ -84,6 +86,11 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+fail() {
+  echo "FAIL [$TEST_NAME]: $*" >&2
+  exit 1
+}
 
 # CKPT_TEST_MOUNT_INDEX=postgresql: the same test against a PostgreSQL store
 # (a fresh database on CKPT_TEST_PG's server, dropped by the trap);
@@ -99,14 +106,33 @@ if [ "${CKPT_TEST_MOUNT_INDEX:-}" = postgresql ]; then
   psql -X -q -v ON_ERROR_STOP=1 "$CKPT_TEST_PG dbname=postgres" -c "CREATE DATABASE $PG_DB" >/dev/null ||
     fail "cannot create database $PG_DB"
   EXTRA_CLEANUP+=("psql -X -q '$CKPT_TEST_PG dbname=postgres' -c 'DROP DATABASE IF EXISTS $PG_DB WITH (FORCE)' >/dev/null")
-  STORE="postgresql:$CKPT_TEST_PG dbname=$PG_DB?chunks=$STORE_DIR"
   # one mount: what the tests delete is reclaimed at once, as on SQLite
   export CKPT_GC_GRACE_MS=${CKPT_GC_GRACE_MS:-0}
 fi
 
-fail() {
-  echo "FAIL [$TEST_NAME]: $*" >&2
-  exit 1
+# use_store_dir DIR: the store directory becomes DIR (e.g. on a small tmpfs);
+# STORE is DIR itself on SQLite, the PostgreSQL address with chunks=DIR in pg mode.
+use_store_dir() {
+  STORE_DIR=$1
+  if [ "${CKPT_TEST_MOUNT_INDEX:-}" = postgresql ]; then
+    STORE="postgresql:$CKPT_TEST_PG dbname=$PG_DB?chunks=$STORE_DIR"
+  else
+    STORE=$STORE_DIR
+  fi
+}
+use_store_dir "$STORE_DIR"
+
+# ere_quote STR: STR as an extended regex matching itself (a pg STORE has
+# `?`, `.` and spaces).
+ere_quote() { sed 's/[][\\.*^$?+(){}|]/\\&/g' <<<"$1"; }
+
+# mounts_escape STR: STR as /proc/self/mounts and fstab write it (space, tab,
+# newline and backslash as octal escapes).
+mounts_escape() {
+  local s=${1//\\/\\134}
+  s=${s// /\\040}
+  s=${s//$'\t'/\\011}
+  printf '%s' "${s//$'\n'/\\012}"
 }
 
 assert_eq() { # assert_eq ACTUAL EXPECTED WHAT

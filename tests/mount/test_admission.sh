@@ -9,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 
 small_tmpfs 64m
-STORE=$T/small/store
+use_store_dir "$T/small/store"
 start_mount "trash=1h"
 save() { head -c 10000000 /dev/urandom >"$T/w.bin" && cp "$T/w.bin" "$MNT/$1"; }
 free_bytes() { df -B1 --output=avail "$T/small" | tail -1; }

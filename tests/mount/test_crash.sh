@@ -16,16 +16,19 @@ head -c 5000000 /dev/urandom >"$T/f.bin"
 cp "$T/f.bin" "$MNT/model-2.pt"
 assert_eq "$(latest_name)" "model-2.pt" "model-2.pt committed at close"
 
-# Second mount of the same store: refused with one line, exit 1, nothing mounted.
+# Second mount of the same store: refused with one line, exit 1, nothing
+# mounted (a PostgreSQL store takes several mounts: tests/mount/test_multi_*).
 mkdir "$T/mnt2"
-set +e
-msg=$("$CKPTFS" "$STORE" "$T/mnt2" -f 2>&1)
-rc=$?
-set -e
-assert_eq "$rc" "1" "second mount exit status"
-assert_eq "$(wc -l <<<"$msg")" "1" "second mount: one line ($msg)"
-grep -qi "mounted\|in use\|busy" <<<"$msg" || fail "second mount message says why: $msg"
-awk -v m="$T/mnt2" '$2 == m { exit 1 }' /proc/self/mounts || fail "second mount mounted anyway"
+if [ "${CKPT_TEST_MOUNT_INDEX:-}" != postgresql ]; then
+  set +e
+  msg=$(timeout 20 "$CKPTFS" "$STORE" "$T/mnt2" -f 2>&1)
+  rc=$?
+  set -e
+  assert_eq "$rc" "1" "second mount exit status"
+  assert_eq "$(wc -l <<<"$msg")" "1" "second mount: one line ($msg)"
+  grep -qi "mounted\|in use\|busy" <<<"$msg" || fail "second mount message says why: $msg"
+  awk -v m="$T/mnt2" '$2 == m { exit 1 }' /proc/self/mounts || fail "second mount mounted anyway"
+fi
 
 # An unusable store (a regular file): refused too.
 touch "$T/not-a-dir"
@@ -72,10 +75,12 @@ stop_mount
 "$CKPTFS" "$STORE" "$MNT" -o settle_ms=300 || fail "daemonized mount failed"
 is_mounted || fail "daemonized mount not mounted"
 assert_eq "$(cat "$MNT/model-2.pt" | sha256sum | cut -d' ' -f1)" "$(sha "$T/f.bin")" "read through the daemonized mount"
+adopt_daemon
 fusermount3 -u "$MNT"
 for i in $(seq 1 100); do
-  flock -n "$STORE_DIR/lock" true 2>/dev/null && break
+  kill -0 "$DAEMON_PID" 2>/dev/null || break
   sleep 0.1
 done
-flock -n "$STORE_DIR/lock" true || fail "daemon still holds the store 10 s after unmount"
+kill -0 "$DAEMON_PID" 2>/dev/null && fail "daemon still running (holding the store) 10 s after unmount"
+DAEMON_PID=
 echo "ok"

@@ -23,7 +23,7 @@ PYEOF
 DAEMON_PID=$!
 wait_for is_mounted || fail "mount(2) of /dev/fuse did not happen: $(cat "$LOG")"
 wait_for test -e "$MNT/.ckptfs/latest" || fail "ckptfs does not serve /dev/fd/N: $(cat "$LOG")"
-awk -v m="$MNT" '$2 == m { print $1, $3 }' /proc/self/mounts | grep -qx "$STORE fuse.ckptfs" ||
+awk -v m="$MNT" '$2 == m { print $1, $3 }' /proc/self/mounts | grep -qxF "$(mounts_escape "$STORE") fuse.ckptfs" ||
   fail "mount source/type: $(grep " $MNT " /proc/self/mounts)"
 
 head -c 100000 /dev/urandom >"$T/w.bin"

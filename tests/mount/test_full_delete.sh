@@ -5,8 +5,7 @@
 source "$(dirname "$0")/lib.sh"
 
 small_tmpfs 32m
-STORE=$T/small/store
-STORE_DIR=$STORE
+use_store_dir "$T/small/store"
 
 avail() { df -B1 --output=avail "$T/small" | tail -1 | tr -d ' '; }
 # fill: another job takes every free byte (dd stops at ENOSPC).

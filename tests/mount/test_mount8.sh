@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 command -v mount.fuse3 >/dev/null || { echo "SKIP: no mount.fuse3" >&2; exit 77; }
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: mount(8) needs root" >&2; exit 77; }
 
-mkdir -p "$T/bin" "$STORE"
+mkdir -p "$T/bin" "$STORE_DIR"
 ln -s "$CKPTFS" "$T/bin/ckptfs"
 
 check_mount() { # WHAT STEP
@@ -32,7 +32,7 @@ check_mount "mount.fuse3 -t ckptfs" 1
 timeout 20 mount -t fuse "$T/bin/ckptfs#$STORE" "$MNT" -o keep_last=3 || fail "mount -t fuse"
 check_mount "mount -t fuse PROGRAM#STORE" 2
 
-printf '%s %s fuse defaults,keep_last=3,_netdev 0 0\n' "$T/bin/ckptfs#$STORE" "$MNT" >"$T/fstab"
+printf '%s %s fuse defaults,keep_last=3,_netdev 0 0\n' "$(mounts_escape "$T/bin/ckptfs#$STORE")" "$MNT" >"$T/fstab"
 timeout 20 mount --fstab "$T/fstab" "$MNT" || fail "mount of an fstab line"
 check_mount "fstab line" 3
 assert_eq "$("$CKPT" ls "$STORE" | grep -c 'step-')" "3" "the three checkpoints in the store"

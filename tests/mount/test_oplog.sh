@@ -15,7 +15,7 @@ line() {
 
 
 start_mount keep_last=2
-line "mount store=$STORE mnt=$MNT options=settle_ms=$SETTLE_MS,keep_last=2" "mount line"
+line "mount store=$(ere_quote "$STORE") mnt=$MNT options=settle_ms=$SETTLE_MS,keep_last=2" "mount line"
 
 mkdir "$MNT/step-100"
 head -c 100000 /dev/urandom >"$MNT/step-100/model.bin"
@@ -46,7 +46,7 @@ wait_for grep -q '^ckptfs: abort name=dead.bin ' "$LOG" || fail "no abort line: 
 line "abort name=dead.bin reason=.+" "abort line"
 
 stop_mount
-line "unmount store=$STORE mnt=$MNT" "unmount line"
+line "unmount store=$(ere_quote "$STORE") mnt=$MNT" "unmount line"
 
 # -o quiet: no commit lines, the rest stays
 : >"$LOG"
@@ -57,5 +57,5 @@ rm "$MNT/q.bin"
 line "delete name=q.bin rule=user" "delete line under quiet"
 grep -q '^ckptfs: commit ' "$LOG" && fail "commit line under -o quiet: $(cat "$LOG")"
 stop_mount
-line "unmount store=$STORE mnt=$MNT" "unmount line under quiet"
+line "unmount store=$(ere_quote "$STORE") mnt=$MNT" "unmount line under quiet"
 echo "ok: operator log lines"

@@ -46,20 +46,20 @@ detached_mount() { # OPTIONS: ckptfs without -f; it returns once mounted
 }
 
 detached_mount "settle_ms=$SETTLE_MS"
-wait_for syslogged "mount store=$STORE mnt=$MNT options=settle_ms=$SETTLE_MS" ||
+wait_for syslogged "mount store=$(ere_quote "$STORE") mnt=$MNT options=settle_ms=$SETTLE_MS" ||
   fail "no mount line in syslog: $(cat "$T/syslog")"
 head -c 100000 /dev/urandom >"$MNT/one.bin"
 wait_for is_latest one.bin || fail "one.bin not committed"
 wait_for syslogged "commit name=one.bin step=[^ ]* bytes=100000 ms=[0-9]+" ||
   fail "no commit line in syslog: $(cat "$T/syslog")"
 stop_mount
-syslogged "unmount store=$STORE mnt=$MNT" || fail "no unmount line in syslog: $(cat "$T/syslog")"
+syslogged "unmount store=$(ere_quote "$STORE") mnt=$MNT" || fail "no unmount line in syslog: $(cat "$T/syslog")"
 
 : >"$T/syslog"
 detached_mount "quiet"
 head -c 1000 /dev/urandom >"$MNT/two.bin"
 wait_for is_latest two.bin || fail "two.bin not committed"
 stop_mount
-syslogged "mount store=$STORE mnt=$MNT options=quiet" || fail "no mount line with -o quiet: $(cat "$T/syslog")"
+syslogged "mount store=$(ere_quote "$STORE") mnt=$MNT options=quiet" || fail "no mount line with -o quiet: $(cat "$T/syslog")"
 grep -q 'commit name=' "$T/syslog" && fail "a commit line with -o quiet: $(cat "$T/syslog")"
 echo "PASS [$TEST_NAME]"
