@@ -426,12 +426,20 @@ static int space_available(struct store *st, const struct policy *p, uint64_t *a
 
 	*avail = UINT64_MAX;
 	if (p->max_bytes) {
+		uint64_t used;
+		struct ofile *of;
+
 		store_mu_lock(st);
 		rc = index_stats_get(st->ix, &s);
+		/* and what open files hold in their overlays: stored at flush */
+		used = s.stored_bytes;
+		for (of = st->files; of; of = of->next)
+			used += __atomic_load_n(&of->n_dirty, __ATOMIC_RELAXED) *
+				CHUNK_SIZE; /* an estimate */
 		store_mu_unlock(st);
 		if (rc < 0)
 			return rc;
-		*avail = p->max_bytes > s.stored_bytes ? p->max_bytes - s.stored_bytes : 0;
+		*avail = p->max_bytes > used ? p->max_bytes - used : 0;
 	}
 	if (p->min_free) {
 		uint64_t fr;
