@@ -428,9 +428,10 @@ static int ixp_chunk_mark_dying(struct index *ix, const uint8_t *hash, int64_t g
 
 	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
 	ixp_arg_i64(&a, grace_ms);
+	/* <=: grace 0 takes a chunk whose last reference went this millisecond */
 	rc = ixp_do(ix,
 		    "UPDATE chunks SET dying = true WHERE hash = $1 AND refs <= 0"
-		    " AND (dying OR touched < " IXP_NOW_MS " - $2::bigint)",
+		    " AND (dying OR touched <= " IXP_NOW_MS " - $2::bigint)",
 		    &a, &n);
 	return rc == 0 && n == 0 ? -ENOENT : rc;
 }

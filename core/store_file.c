@@ -183,22 +183,28 @@ static int base_damage(struct ofile *of, uint64_t k, int rc)
 	return -EIO;
 }
 
-/* Stores a chunk of file of, then holds it so gc cannot delete it before a
- * row references it (gc deletes with gc_rw held for writing). A chunk known
+/* Holds a chunk of file of, then stores it, so gc cannot delete it before a
+ * row references it (gc deletes with gc_rw held for writing; with several
+ * mounts it looks at the held set as it marks a chunk dying). A chunk known
  * to be damaged is rewritten, not deduplicated onto. Returns 1 (a new chunk
  * file) or 0 (present, or a damaged one rewritten), or a negative errno. */
 static int put_held(struct ofile *of, const void *buf, size_t len, int codec, struct chunk_ref *ref,
 		    uint32_t *stored, int *codec_used)
 {
 	struct store *st = of->st;
-	bool heal;
+	bool heal, held;
 	int rc;
 
 	chunk_ref_of(buf, len, ref);
 	heal = store_damage_known(st, ref->hash);
 	pthread_rwlock_rdlock(&st->gc_rw);
-	rc = chunk_put_ref(st->cs, buf, ref, codec, heal ? CHUNK_PUT_REWRITE : 0, stored,
-			   codec_used);
+	store_mu_lock(st);
+	rc = held_add(&st->held, ref->hash);
+	store_mu_unlock(st);
+	held = rc == 0;
+	if (held)
+		rc = chunk_put_ref(st->cs, buf, ref, codec, heal ? CHUNK_PUT_REWRITE : 0, stored,
+				   codec_used);
 	/* several mounts: relied on durably first; one gc was deleting is
 	 * stored again */
 	if (rc >= 0 && store_multi(st)) {
@@ -214,10 +220,9 @@ static int put_held(struct ofile *of, const void *buf, size_t len, int codec, st
 			rc = h;
 		store_crash_point(st, "put:held");
 	}
-	if (rc >= 0) {
+	if (rc < 0 && held) {
 		store_mu_lock(st);
-		if (held_add(&st->held, ref->hash) < 0)
-			rc = -ENOMEM;
+		held_del(&st->held, ref->hash);
 		store_mu_unlock(st);
 	}
 	pthread_rwlock_unlock(&st->gc_rw);

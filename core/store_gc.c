@@ -221,10 +221,11 @@ static int release_unreferenced_multi(struct store *st, uint64_t *freed)
 		int64_t sz = chunk_stored_size(st->cs, h);
 
 		store_mu_lock(st);
-		r = index_chunk_mark_dying(st->ix, h, grace);
+		/* held here since it was listed: a put of this mount relies on it */
+		r = held_has(&st->held, h) ? -ENOENT : index_chunk_mark_dying(st->ix, h, grace);
 		store_mu_unlock(st);
 		if (r == -ENOENT)
-			continue; /* referenced or relied on again, or still in its grace */
+			continue; /* referenced, held or relied on again, or still in its grace */
 		if (r == 0)
 			r = chunk_release(st->cs, h);
 		if (r == 0 && sz > 0)
