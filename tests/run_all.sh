@@ -25,6 +25,7 @@ source tests/services/pg.sh
 pg_tmp=$(mktemp -d /tmp/ckpg.XXXXXX)
 chmod 755 "$pg_tmp" # the server runs as postgres when we are root
 trap 'pg_stop; rm -rf "$pg_tmp"' EXIT
+trap 'exit 143' TERM INT # a stopped run still stops its cluster (the EXIT trap)
 if ! _pg_bin >/dev/null 2>&1 && [ "${CI:-}" != true ]; then
   echo "skip: no PostgreSQL 15 installed (postgresql-15); the _pg variants are skipped"
 elif ! pg_start "$pg_tmp/pg"; then
