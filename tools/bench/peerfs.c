@@ -6,8 +6,10 @@
  *     defaults of 10 threads, idle threads kept, or -o max_threads=N,
  *     max_idle_threads=N);
  *   - reads answered by splice from the backing file (fuse_reply_data with a
- *     FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK buffer), writes spliced from the
- *     request into the backing file (write_buf + fuse_buf_copy);
+ *     FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK buffer), writes through write_buf +
+ *     fuse_buf_copy, spliced where libfuse receives the request in a pipe:
+ *     only when a pipe can hold a whole request, so not with 1 MiB writes
+ *     and the default fs.pipe-max-size of 1 MiB (passthrough_hp alike);
  *   - INIT as passthrough_hp: splice read/write/move asked for, max_pages
  *     and max_write left at libfuse's 1 MiB, readahead at the kernel's
  *     default, writeback cache off (as ckptfs: close() sees every byte);
