@@ -13,7 +13,8 @@ BENCH_PERF (1 = perf-profile the daemon during the first 1 GiB write),
 PEERFS (bench-peerfs, a minimal passthrough FUSE filesystem: set by run.sh
 --peer, it adds a third side, "peer", to the write and read workloads, 1, 2
 and 8: the same bytes through a FUSE mount of a native directory, so the
-table shows the FUSE transport's own cost beside ckptfs's).
+table shows the FUSE transport's own cost beside ckptfs's), BENCH_PEER_OPTS
+(its -o options).
 """
 import json
 import os
@@ -37,6 +38,7 @@ QUICK = os.environ.get("QUICK") == "1"
 ONLY = [w for w in os.environ.get("BENCH_ONLY", "").split(",") if w]
 PERF = os.environ.get("BENCH_PERF") == "1"
 PEERFS = os.environ.get("PEERFS", "")
+PEER_OPTS = os.environ.get("BENCH_PEER_OPTS", "")  # -o for bench-peerfs, e.g. ra_kb=4096,max_threads=32
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -347,7 +349,7 @@ def peer_mount(tag, src):
     """A bench-peerfs mount of the native directory src, or None without PEERFS."""
     if not PEERFS:
         return None
-    p = Mount("peer-" + tag, store=src, prog=PEERFS)  # mnt-peer-TAG
+    p = Mount("peer-" + tag, store=src, prog=PEERFS, opts=PEER_OPTS or None)  # mnt-peer-TAG
     log("peer %s: bench-peerfs %s on %s, pid %d" % (tag, src, p.mnt, p.pid))
     return p
 
@@ -1166,6 +1168,9 @@ def main():
         platform.release(), os.cpu_count(), os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / GiB,
         WORK, fs))
     print("sizes: " + " ".join("%s=%s" % kv for kv in S.items()), flush=True)
+    if PEERFS:
+        print("peer: %s SRC MNT -f %s" % (PEERFS, "-o " + PEER_OPTS if PEER_OPTS else
+                                          "(libfuse's 10 threads, the kernel's readahead)"), flush=True)
     failed = 0
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)

@@ -12,7 +12,8 @@
 # --peer: also builds bench-peerfs (tools/bench/peerfs.c, a minimal
 # passthrough FUSE filesystem) and runs the write and read workloads (1, 2,
 # 8) on a bench-peerfs mount of a native directory in the same run: columns
-# peer, ckptfs/peer and peer/native (the FUSE transport's own cost).
+# peer, ckptfs/peer and peer/native (the FUSE transport's own cost);
+# BENCH_PEER_OPTS: its -o options (e.g. ra_kb=4096,max_threads=32).
 # Env: BENCH_DIR (parent of the temp dir, default /var/tmp), BENCH_ONLY
 # (write,read,series,meta,commit,rss,many,pg; pg starts a private PostgreSQL
 # with tests/services/pg.sh under the temp dir), BENCH_PERF=1 (perf profile of the daemon
@@ -29,7 +30,7 @@ for a in "$@"; do
 	case $a in
 	--quick) QUICK=1 ;;
 	--peer) PEER=1 ;;
-	-h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
 	*) echo "usage: $0 [--quick] [--peer]" >&2; exit 2 ;;
 	esac
 done
