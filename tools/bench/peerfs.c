@@ -187,8 +187,17 @@ static void pf_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, PF_TIMEOUT);
 }
 
+/* One of utimensat's times: t, now or left as it is, as valid says. */
+static struct timespec pf_time(int valid, int set, int now, struct timespec t)
+{
+	if (!(valid & set))
+		return (struct timespec){ .tv_nsec = UTIME_OMIT };
+	return (valid & now) ? (struct timespec){ .tv_nsec = UTIME_NOW } : t;
+}
+
 /* chmod, truncate and utimens (what cp, truncate and touch send); 0 or -1. */
-static int pf_do_setattr(fuse_ino_t ino, const struct stat *attr, int valid, struct fuse_file_info *fi)
+static int pf_do_setattr(fuse_ino_t ino, const struct stat *attr, int valid,
+			 struct fuse_file_info *fi)
 {
 	char proc[64];
 	pf_procname(proc, sizeof(proc), pf_fd(ino));
@@ -202,21 +211,18 @@ static int pf_do_setattr(fuse_ino_t ino, const struct stat *attr, int valid, str
 	if ((valid & FUSE_SET_ATTR_SIZE) &&
 	    (fi ? ftruncate((int)fi->fh, attr->st_size) : truncate(proc, attr->st_size)) < 0)
 		return -1;
-	if (valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) {
-		struct timespec tv[2] = { { .tv_nsec = UTIME_OMIT }, { .tv_nsec = UTIME_OMIT } };
-		if (valid & FUSE_SET_ATTR_ATIME)
-			tv[0] = (valid & FUSE_SET_ATTR_ATIME_NOW) ? (struct timespec){ .tv_nsec = UTIME_NOW }
-								  : attr->st_atim;
-		if (valid & FUSE_SET_ATTR_MTIME)
-			tv[1] = (valid & FUSE_SET_ATTR_MTIME_NOW) ? (struct timespec){ .tv_nsec = UTIME_NOW }
-								  : attr->st_mtim;
-		if ((fi ? futimens((int)fi->fh, tv) : utimensat(AT_FDCWD, proc, tv, 0)) < 0)
-			return -1;
-	}
+	struct timespec tv[2] = {
+		pf_time(valid, FUSE_SET_ATTR_ATIME, FUSE_SET_ATTR_ATIME_NOW, attr->st_atim),
+		pf_time(valid, FUSE_SET_ATTR_MTIME, FUSE_SET_ATTR_MTIME_NOW, attr->st_mtim),
+	};
+	if ((valid & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME)) &&
+	    (fi ? futimens((int)fi->fh, tv) : utimensat(AT_FDCWD, proc, tv, 0)) < 0)
+		return -1;
 	return 0;
 }
 
-static void pf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid, struct fuse_file_info *fi)
+static void pf_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int valid,
+		       struct fuse_file_info *fi)
 {
 	if (pf_do_setattr(ino, attr, valid, fi) < 0)
 		fuse_reply_err(req, errno);
@@ -276,7 +282,8 @@ static void pf_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_open(req, fi);
 }
 
-static void pf_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void pf_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
 {
 	(void)ino;
 	struct pf_dir *d = (struct pf_dir *)(uintptr_t)fi->fh;
@@ -331,7 +338,8 @@ static void pf_open_flags(struct fuse_file_info *fi, int fd)
 		fi->direct_io = 1;
 }
 
-static void pf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, struct fuse_file_info *fi)
+static void pf_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
 {
 	int fd = openat(pf_fd(parent), name, (fi->flags | O_CREAT | O_CLOEXEC) & ~O_NOFOLLOW, mode);
 	if (fd < 0) {
@@ -385,7 +393,8 @@ static void pf_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 }
 
 /* The reply is spliced from the backing file: no copy through the daemon. */
-static void pf_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi)
+static void pf_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
 {
 	(void)ino;
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
@@ -397,7 +406,8 @@ static void pf_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, stru
 
 /* The request's data is spliced into the backing file where libfuse got it
  * in a pipe (FUSE_CAP_SPLICE_READ), copied from memory otherwise. */
-static void pf_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off, struct fuse_file_info *fi)
+static void pf_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *in, off_t off,
+			 struct fuse_file_info *fi)
 {
 	(void)ino;
 	struct fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
@@ -457,7 +467,8 @@ static int pf_raise_readahead(const char *mnt, unsigned kb)
 	if (!f)
 		return -errno;
 	while (getline(&line, &cap, f) > 0) /* the last mount there is ours */
-		if (sscanf(line, "%*d %*d %u:%u %*s %4096s", &m1, &m2, point) == 3 && !strcmp(point, real))
+		if (sscanf(line, "%*d %*d %u:%u %*s %4096s", &m1, &m2, point) == 3 &&
+		    !strcmp(point, real))
 			maj = m1, min = m2;
 	free(line);
 	fclose(f);
@@ -515,10 +526,12 @@ int main(int argc, char **argv)
 	int ret = 1;
 	pf.root.next = pf.root.prev = &pf.root;
 	pf.root.fd = -1;
-	if (fuse_opt_parse(&args, &pf, pf_opts, pf_opt_proc) != 0 || fuse_parse_cmdline(&args, &o) != 0)
+	if (fuse_opt_parse(&args, &pf, pf_opts, pf_opt_proc) != 0 ||
+	    fuse_parse_cmdline(&args, &o) != 0)
 		goto out_free_args;
 	if (o.show_help || !pf.source || !o.mountpoint) {
-		printf("usage: %s SRC MNT [-f] [-s] [-d] [-o max_threads=N,max_idle_threads=N,ra_kb=N]\n", argv[0]);
+		printf("usage: %s SRC MNT [-f] [-s] [-d] [-o max_threads=N,max_idle_threads=N,ra_kb=N]\n",
+		       argv[0]);
 		ret = o.show_help ? 0 : 2;
 		goto out_free_args;
 	}
