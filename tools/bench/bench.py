@@ -9,7 +9,12 @@ the table shows median [min-max] over the repetitions and the ratio
 ckptfs / native of the medians. Environment: CKPTFS CKPT MKMANY NOSYNC WORK
 QUICK (1 = quick), BENCH_ONLY (comma list of write,read,series,meta,commit,rss,many,pg),
 BENCH_PG (libpq conninfo of a private PostgreSQL, for pg; run.sh sets it),
-BENCH_PERF (1 = perf-profile the daemon during the first 1 GiB write).
+BENCH_PERF (1 = perf-profile the daemon during the first 1 GiB write),
+PEERFS (bench-peerfs, a minimal passthrough FUSE filesystem: set by run.sh
+--peer, it adds a third side, "peer", to the write and read workloads, 1, 2
+and 8: the same bytes through a FUSE mount of a native directory, so the
+table shows the FUSE transport's own cost beside ckptfs's), BENCH_PEER_OPTS
+(its -o options).
 """
 import json
 import os
@@ -32,6 +37,8 @@ WORK = os.environ["WORK"]
 QUICK = os.environ.get("QUICK") == "1"
 ONLY = [w for w in os.environ.get("BENCH_ONLY", "").split(",") if w]
 PERF = os.environ.get("BENCH_PERF") == "1"
+PEERFS = os.environ.get("PEERFS", "")
+PEER_OPTS = os.environ.get("BENCH_PEER_OPTS", "")  # -o for bench-peerfs, e.g. ra_kb=4096,max_threads=32
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -66,6 +73,7 @@ for k in list(S):  # BENCH_<KEY>=value overrides (ints; meta_counts: a,b,c)
 
 ROWS = []     # table rows
 RATIOS = []   # (label, value) for the final line
+PEER_RATIOS = []  # (label, ckptfs / peer, peer / native) with PEERFS
 NOTES = []
 
 
@@ -111,13 +119,24 @@ def span(xs):
     return "%s [%s-%s]" % (fmt(med(xs)), fmt(min(xs)), fmt(max(xs)))
 
 
-def row(name, unit, nat, ck, ratio=None, target="", ok=None, ratio_label=None):
-    """nat/ck: lists of values (or None). ratio defaults to med(ck)/med(nat)."""
+def quot(a, b):
+    """med(a) / med(b), None without both."""
+    return med(a) / med(b) if a and b and med(b) else None
+
+
+def row(name, unit, nat, ck, ratio=None, target="", ok=None, ratio_label=None, peer=None):
+    """nat/ck/peer: lists of values (or None). ratio defaults to med(ck)/med(nat).
+    With PEERFS every row also has the peer column, ckptfs / peer and peer / native."""
     if ratio is None and nat and ck:
         ratio = med(ck) / med(nat) if med(nat) else float("nan")
     status = "" if ok is None else ("PASS" if ok else "MISS")
-    ROWS.append((name, unit, span(nat) if nat else "-", span(ck) if ck else "-",
-                 fmt(ratio) if ratio is not None else "-", target, status))
+    cols = [name, unit, span(nat) if nat else "-", span(ck) if ck else "-", fmt(ratio) if ratio is not None else "-"]
+    if PEERFS:
+        cp, pn = quot(ck, peer), quot(peer, nat)
+        cols += [span(peer) if peer else "-", fmt(cp) if cp else "-", fmt(pn) if pn else "-"]
+        if ratio_label and cp:
+            PEER_RATIOS.append((ratio_label, cp, pn))
+    ROWS.append(tuple(cols + [target, status]))
     if ratio_label and ratio is not None:
         RATIOS.append((ratio_label, ratio))
 
@@ -129,6 +148,8 @@ def info(text):
 
 def print_table():
     hdr = ("workload", "unit", "native med [min-max]", "ckptfs med [min-max]", "ratio", "target", "")
+    if PEERFS:
+        hdr = hdr[:4] + ("ck/nat", "peer med [min-max]", "ck/peer", "peer/nat") + hdr[5:]
     w = [max(len(str(r[i])) for r in [x for x in ROWS if len(x) > 1] + [hdr]) for i in range(len(hdr))]
     line = lambda r: "  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip()
     print()
@@ -140,6 +161,9 @@ def print_table():
     for n in NOTES:
         print("note:", n)
     print("RATIOS (ckptfs / native): " + "  ".join("%s=%s" % (k, fmt(v)) for k, v in RATIOS))
+    if PEERFS:
+        print("RATIOS (ckptfs / peer): " + "  ".join("%s=%s" % (k, fmt(v)) for k, v, _ in PEER_RATIOS))
+        print("RATIOS (peer / native): " + "  ".join("%s=%s" % (k, fmt(v)) for k, _, v in PEER_RATIOS))
     sys.stdout.flush()
 
 
@@ -159,13 +183,16 @@ def mounted(path):
 
 
 class Mount:
-    def __init__(self, tag, store=None, opts=None):
+    def __init__(self, tag, store=None, opts=None, prog=None):
+        """prog STORE MNT -f [-o opts]; prog: ckptfs, or bench-peerfs with a
+        native directory as STORE."""
         self.tag = tag
         self.store = store or os.path.join(WORK, "store-" + tag)
         self.mnt = os.path.join(WORK, "mnt-" + tag)
         os.makedirs(self.mnt, exist_ok=True)
-        self.logpath = os.path.join(WORK, "ckptfs-%s.log" % tag)
-        args = [CKPTFS, self.store, self.mnt, "-f"] + (["-o", opts] if opts else [])
+        prog = prog or CKPTFS
+        self.logpath = os.path.join(WORK, "%s-%s.log" % (os.path.basename(prog), tag))
+        args = [prog, self.store, self.mnt, "-f"] + (["-o", opts] if opts else [])
         with open(os.path.join(WORK, "mounts"), "a") as f:
             f.write(self.mnt + "\n")
         t0 = now()
@@ -178,7 +205,7 @@ class Mount:
         while not mounted(self.mnt):
             if self.proc.poll() is not None:
                 MOUNTS.remove(self)
-                raise RuntimeError("ckptfs exited with %s: %s" % (self.proc.returncode, self.logtail()))
+                raise RuntimeError("%s exited with %s: %s" % (args[0], self.proc.returncode, self.logtail()))
             if time.time() > deadline:
                 raise RuntimeError("mount did not appear in 120 s")
             time.sleep(0.005)
@@ -310,8 +337,21 @@ def random_u64(rng, nbytes):
     return rng.integers(0, 2**64 - 1, size=nbytes // 8, dtype=np.uint64, endpoint=True)
 
 
-def sides(r):
-    return ("nat", "ck") if r % 2 == 0 else ("ck", "nat")
+def sides(r, peer=False):
+    """The order of the sides in repetition r: rotated by r, so each goes
+    first in turn; peer (with PEERFS) adds the peer side."""
+    names = ("nat", "ck", "peer") if peer and PEERFS else ("nat", "ck")
+    k = r % len(names)
+    return names[k:] + names[:k]
+
+
+def peer_mount(tag, src):
+    """A bench-peerfs mount of the native directory src, or None without PEERFS."""
+    if not PEERFS:
+        return None
+    p = Mount("peer-" + tag, store=src, prog=PEERFS, opts=PEER_OPTS or None)  # mnt-peer-TAG
+    log("peer %s: bench-peerfs %s on %s, pid %d" % (tag, src, p.mnt, p.pid))
+    return p
 
 
 # ---------------------------------------------------------------- 1+2: write, read
@@ -323,15 +363,20 @@ def w_write():
     m = Mount("rw")
     log("mounted rw in %.3f s; daemon pid %d" % (m.mount_s, m.pid))
     rng = np.random.default_rng(1001)
-    R = {k: [] for k in ("file_nat", "file_ck", "dir_nat", "dir_ck", "dir_vis", "file_vis")}
+    R = {k: [] for k in ("file_nat", "file_ck", "file_peer", "dir_nat", "dir_ck", "dir_peer", "dir_vis", "file_vis")}
     perf_done = not PERF
+    peer, peer_src = None, os.path.join(WORK, "peer-rw")  # peer: its own native dir, the same names
     try:
+        if PEERFS:
+            os.makedirs(peer_src)
+            peer = peer_mount("rw", peer_src)
+        roots = {"nat": natdir, "ck": m.mnt, "peer": peer.mnt if peer else None}
         for r in range(REPS):
             # directory checkpoint of nd files, each fsync'd
             data = random_u64(rng, size)
             mv = memoryview(data).cast("B")
-            for side in sides(r):
-                d = os.path.join(natdir if side == "nat" else m.mnt, "wdir-%d" % r)
+            for side in sides(r, peer=True):
+                d = os.path.join(roots[side], "wdir-%d" % r)
                 os.sync()
                 t0 = now()
                 os.mkdir(d)
@@ -342,14 +387,14 @@ def w_write():
                 if side == "ck":
                     vis = m.wait_latest("wdir-%d" % r, timeout=120)
                     R["dir_vis"].append(vis if vis is not None else float("nan"))
-                log("rep %d dir  %-3s %.2f s  %.0f MB/s" % (r, side, t, size / t / 1e6))
+                log("rep %d dir  %-4s %.2f s  %.0f MB/s" % (r, side, t, size / t / 1e6))
             mv.release()
             del data
             # single-file checkpoint
             data = random_u64(rng, size)
             mv = memoryview(data).cast("B")
-            for side in sides(r + 1):
-                p = os.path.join(natdir if side == "nat" else m.mnt, "w1g-%d.bin" % r)
+            for side in sides(r + 1, peer=True):
+                p = os.path.join(roots[side], "w1g-%d.bin" % r)
                 os.sync()
                 perf = None
                 if side == "ck" and not perf_done:
@@ -362,18 +407,18 @@ def w_write():
                 if side == "ck":
                     vis = m.wait_latest("w1g-%d.bin" % r, timeout=60)
                     R["file_vis"].append(vis if vis is not None else float("nan"))
-                log("rep %d file %-3s %.2f s  %.0f MB/s" % (r, side, t, size / t / 1e6))
+                log("rep %d file %-4s %.2f s  %.0f MB/s" % (r, side, t, size / t / 1e6))
             mv.release()
             del data
         sz = "%d MiB" % (size // MiB)
         rn, rc = R["file_nat"], R["file_ck"]
         ratio = med(rc) / med(rn)
         row("1a seq write %s file ckpt (fsync)" % sz, "MB/s", rn, rc, target=">=0.5x", ok=ratio >= 0.5,
-            ratio_label="write_file")
+            ratio_label="write_file", peer=R["file_peer"])
         rn, rc = R["dir_nat"], R["dir_ck"]
         ratio = med(rc) / med(rn)
         row("1b seq write %s dir ckpt, %d files" % (sz, nd), "MB/s", rn, rc, target=">=0.5x",
-            ok=ratio >= 0.5, ratio_label="write_dir")
+            ok=ratio >= 0.5, ratio_label="write_dir", peer=R["dir_peer"])
         row("   dir ckpt: last close -> latest", "s", None, R["dir_vis"], target="(settle_ms)")
 
         # 2: read back via latest (the newest checkpoint is the last single file)
@@ -381,13 +426,13 @@ def w_write():
         lat = m.latest_name()
         if lat != last:
             NOTES.append("latest is %r, expected %r" % (lat, last))
-        ck_path = os.path.join(m.mnt, "latest")
-        nat_path = os.path.join(natdir, last)
-        C = {k: [] for k in ("cold_nat", "cold_ck", "warm_nat", "warm_ck", "warm2_nat", "warm2_ck")}
+        paths = {"nat": os.path.join(natdir, last), "ck": os.path.join(m.mnt, "latest"),
+                 "peer": os.path.join(roots["peer"] or "", last)}  # peer: its own copy of the same bytes
+        C = {k + "_" + sd: [] for k in ("cold", "warm", "warm2") for sd in ("nat", "ck", "peer")}
         dropped = True
         for r in range(REPS):
-            for side in sides(r):
-                p = nat_path if side == "nat" else ck_path
+            for side in sides(r, peer=True):
+                p = paths[side]
                 dropped = drop_caches() and dropped
                 t, n = read_file(p)
                 if n != size:
@@ -400,21 +445,25 @@ def w_write():
                 # (order-0 folios) that ext4's large folios mostly avoid.
                 t3, n = read_file(p)
                 C["warm2_" + side].append(size / t3 / 1e6)
-                log("rep %d read %-3s cold %.0f MB/s warm %.0f MB/s warm again %.0f MB/s"
+                log("rep %d read %-4s cold %.0f MB/s warm %.0f MB/s warm again %.0f MB/s"
                     % (r, side, size / t / 1e6, size / t2 / 1e6, size / t3 / 1e6))
         if not dropped:
             NOTES.append("drop_caches not permitted: cold reads are not cold")
         ratio = med(C["cold_ck"]) / med(C["cold_nat"])
         row("2a seq read %s via latest, cold" % sz, "MB/s", C["cold_nat"], C["cold_ck"], target=">=0.6x",
-            ok=ratio >= 0.6, ratio_label="read_cold")
+            ok=ratio >= 0.6, ratio_label="read_cold", peer=C["cold_peer"])
         ratio = med(C["warm_ck"]) / med(C["warm_nat"])
         row("2b seq read %s via latest, warm" % sz, "MB/s", C["warm_nat"], C["warm_ck"], target=">=0.5x",
-            ok=ratio >= 0.5, ratio_label="read_warm")
-        row("2c   the same, read a third time", "MB/s", C["warm2_nat"], C["warm2_ck"], target="(info)")
+            ok=ratio >= 0.5, ratio_label="read_warm", peer=C["warm_peer"])
+        row("2c   the same, read a third time", "MB/s", C["warm2_nat"], C["warm2_ck"], target="(info)",
+            peer=C["warm2_peer"])
     finally:
+        if peer:
+            peer.umount()
         m.umount()
         rmtree(m.store)
         rmtree(natdir)
+        rmtree(peer_src)
 
 
 def start_perf(m, tag):
@@ -892,7 +941,9 @@ def w_read():
     os.makedirs(natdir)
     m = Mount("read")
     rng = np.random.default_rng(8008)
+    peer = None
     try:
+        peer = peer_mount("read", natdir)  # reads the native side's own files
         for i, (label, key, sizes, threads) in enumerate(sets):
             name = "r%d" % i + (".bin" if len(sizes) == 1 else "")
             # drawn first: a pause between files longer than settle_ms would commit the directory early
@@ -907,19 +958,24 @@ def w_read():
             del parts
             if m.wait_latest(name, timeout=120) is None:
                 raise RuntimeError("%s never became latest" % name)
-            R = {"nat": [], "ck": []}
+            R = {"nat": [], "ck": [], "peer": []}
+            paths = {"nat": os.path.join(natdir, name), "ck": os.path.join(m.mnt, "latest"),
+                     "peer": os.path.join(peer.mnt, name) if peer else None}
             for r in range(REPS):
-                for side in sides(r):
-                    p = os.path.join(natdir, name) if side == "nat" else os.path.join(m.mnt, "latest")
+                for side in sides(r, peer=True):
+                    p = paths[side]
                     drop_caches()
                     t, n = read_tree(p, threads)
                     if n != sum(sizes):
                         raise RuntimeError("read %d bytes of %s, expected %d" % (n, p, sum(sizes)))
                     R[side].append(n / t / 1e6)
-                    log("%s rep %d %-3s %.0f MB/s" % (key, r, side, n / t / 1e6))
+                    log("%s rep %d %-4s %.0f MB/s" % (key, r, side, n / t / 1e6))
             ratio = med(R["ck"]) / med(R["nat"])
-            row(label, "MB/s", R["nat"], R["ck"], target=">=0.9x", ok=ratio >= 0.9, ratio_label=key)
+            row(label, "MB/s", R["nat"], R["ck"], target=">=0.9x", ok=ratio >= 0.9, ratio_label=key,
+                peer=R["peer"])
     finally:
+        if peer:
+            peer.umount()
         m.umount()
         rmtree(m.store)
         rmtree(natdir)
@@ -1112,6 +1168,9 @@ def main():
         platform.release(), os.cpu_count(), os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") / GiB,
         WORK, fs))
     print("sizes: " + " ".join("%s=%s" % kv for kv in S.items()), flush=True)
+    if PEERFS:
+        print("peer: %s SRC MNT -f %s" % (PEERFS, "-o " + PEER_OPTS if PEER_OPTS else
+                                          "(libfuse's 10 threads, the kernel's readahead)"), flush=True)
     failed = 0
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
