@@ -10,8 +10,9 @@
 # PASS/MISS) and a final RATIOS line; the output is saved to
 # tools/bench/results-<date>[-quick][-<BENCH_ONLY>].txt.
 # Env: BENCH_DIR (parent of the temp dir, default /var/tmp), BENCH_ONLY
-# (write,read,series,meta,commit,rss,many,pg; pg starts a private PostgreSQL
-# with tests/services/pg.sh under the temp dir), BENCH_PERF=1 (perf profile of the daemon
+# (write,read,series,meta,commit,rss,many,pg,rados; pg starts a private PostgreSQL
+# with tests/services/pg.sh under the temp dir, rados a one-node Ceph with
+# tests/services/ceph.sh; BENCH_RADOS_INFLIGHT=N objects in flight), BENCH_PERF=1 (perf profile of the daemon
 # during one 1 GiB write), BENCH_KEEP=1 (keep the temp dir),
 # BENCH_TIMEOUT (seconds, default 5400; quick 2400), BENCH_<SIZE>=N overrides,
 # BENCH_BIN=DIR (skip the build; use DIR/{ckptfs,ckpt,bench-mkmany,bench-nosync.so}).
@@ -23,7 +24,7 @@ QUICK=0
 for a in "$@"; do
 	case $a in
 	--quick) QUICK=1 ;;
-	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,19p' "$0"; exit 0 ;;
 	*) echo "usage: $0 [--quick]" >&2; exit 2 ;;
 	esac
 done
@@ -80,8 +81,9 @@ cleanup() {
 			fi
 		fi
 	done <"$WORK/pids"
-	# the private PostgreSQL last: no daemon holds a connection any more
+	# the private PostgreSQL and Ceph last: no daemon holds a connection any more
 	! declare -F pg_stop >/dev/null || pg_stop
+	! declare -F ceph_stop >/dev/null || ceph_stop
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		echo "kept $WORK"
 	else
@@ -107,6 +109,16 @@ case ",${BENCH_ONLY:-pg}," in
 		export BENCH_PG=$CKPT_TEST_PG
 	else
 		echo "== no PostgreSQL: the pg workload will fail" >&2
+	fi
+	;;
+esac
+case ",${BENCH_ONLY:-rados}," in
+*,rados,*)
+	. "$SRC/tests/services/ceph.sh"
+	if ceph_start "$WORK/ceph"; then
+		export BENCH_CEPH="pool=$CKPT_TEST_CEPH_POOL,conf=$CKPT_TEST_CEPH_CONF,id=$CKPT_TEST_CEPH_ID,keyring=$CKPT_TEST_CEPH_KEYRING"
+	else
+		echo "== no Ceph: the rados workload will fail" >&2
 	fi
 	;;
 esac
