@@ -429,7 +429,8 @@ struct chunk_backend *chunk_store_backend(struct chunk_store *cs)
 const struct chunk_backend_ops *chunk_backend_find(const char *name)
 {
 	static const struct chunk_backend_ops *const all[] = { &chunk_backend_dir,
-							       &chunk_backend_mem };
+							       &chunk_backend_mem,
+							       &chunk_backend_rados };
 
 	for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++)
 		if (!strcmp(all[i]->name, name))

@@ -7,6 +7,7 @@
  * being chosen inside. Backends:
  *   chunk_backend_dir  today's local directory (core/chunk_dir.c)
  *   chunk_backend_mem  in memory, for tests (core/chunk_mem.c)
+ *   chunk_backend_rados  Ceph RADOS objects (core/chunk_rados.c)
  * A remote object store (Ceph RADOS) maps put to an exclusive create, get to a
  * read, stat to a stat, foreach to object listing, barrier to "wait for all
  * outstanding writes to be acknowledged".
@@ -112,6 +113,7 @@ struct chunk_backend_ops {
 
 extern const struct chunk_backend_ops chunk_backend_dir;
 extern const struct chunk_backend_ops chunk_backend_mem;
+extern const struct chunk_backend_ops chunk_backend_rados; /* core/chunk_rados.c */
 
 /* The backend of that name, or NULL. */
 const struct chunk_backend_ops *chunk_backend_find(const char *name);

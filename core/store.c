@@ -249,6 +249,14 @@ static int store_open_once(const struct store_spec *sp, int flags, struct store 
 	rc = store_spec_settle(st, sp, created, err, err_len);
 	if (rc == 0) /* a plain DIR of a store recorded as mem */
 		rc = store_spec_durable(st->dir, st->chunk_ops, flags, err, err_len);
+	if (rc == 0 && sp->where && st->chunk_where) { /* the address names the pool */
+		free(st->address);
+		if (asprintf(&st->address, "postgresql:%s?chunks=rados:%s,dir=%s", sp->where,
+			     st->chunk_where, dir) < 0) {
+			st->address = NULL;
+			rc = -ENOMEM;
+		}
+	}
 	if (rc < 0)
 		goto out_close_index;
 
@@ -263,7 +271,7 @@ static int store_open_once(const struct store_spec *sp, int flags, struct store 
 	{
 		struct chunk_opts copts = {
 			.backend = st->chunk_ops,
-			.spec = path,
+			.spec = st->chunk_where ? st->chunk_where : path,
 			.barrier = (flags & STORE_BARRIER_FSYNC) ? CHUNK_BARRIER_FSYNC
 				: (flags & STORE_BARRIER_SYNCFS) ? CHUNK_BARRIER_SYNCFS
 								 : CHUNK_BARRIER_AUTO,
@@ -272,7 +280,8 @@ static int store_open_once(const struct store_spec *sp, int flags, struct store 
 		rc = chunk_store_open_with(&copts, &st->cs);
 	}
 	if (rc < 0) {
-		util_seterr(err, err_len, "%s: %s", path, strerror(-rc));
+		util_seterr(err, err_len, "%s: %s", st->chunk_where ? st->chunk_where : path,
+			    strerror(-rc));
 		goto out_close_index;
 	}
 	if (store_writable(st)) {
@@ -296,6 +305,7 @@ out_free:
 	free(st->dir);
 	free(st->ixwhere);
 	free(st->address);
+	free(st->chunk_where);
 	free(st);
 	return rc;
 }
@@ -342,6 +352,7 @@ void store_close(struct store *st)
 	free(st->dir);
 	free(st->ixwhere);
 	free(st->address);
+	free(st->chunk_where);
 	free(st);
 }
 

@@ -144,6 +144,7 @@ struct store {
 	char *ixwhere;		       /* its location: dir, or a PostgreSQL conninfo */
 	char *address;		       /* store_address: NULL for dir */
 	const struct chunk_backend_ops *chunk_ops; /* the chunk backend */
+	char *chunk_where; /* its spec when not DIR/chunks (rados: pool=P,...) */
 	struct index_lock *lock; /* the backend's single-writer lock, when locked */
 	int64_t mount_id;	 /* several mounts (index_multi): this one's lease, else 0 */
 	struct index *ix;	 /* the index (core/index.h) */
@@ -316,6 +317,7 @@ struct store_spec {
 	char *where; /* the index's location when not dir (a PostgreSQL conninfo) */
 	const struct index_ops *index;
 	const struct chunk_backend_ops *chunks;
+	char *chunk_spec; /* chunks=rados:SPEC: SPEC (with the words that followed it) */
 };
 /* -EINVAL (bad or unknown option, a backend named twice) or
  * -EPROTONOSUPPORT (unknown backend), with one line in err. */

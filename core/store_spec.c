@@ -14,6 +14,7 @@
 
 #define SPEC_INDEX_KEY "index_backend" /* store_info rows */
 #define SPEC_CHUNK_KEY "chunk_backend"
+#define SPEC_CHUNK_ID_KEY "chunk_identity" /* rados: "pool=P,ns=N" */
 
 const char *store_spec_options(const char *spec)
 {
@@ -34,12 +35,28 @@ bool store_spec_is_pg(const char *spec)
 	return !strncmp(spec, "postgresql:", 11) || !strncmp(spec, "postgres:", 9);
 }
 
-/* chunks=VALUE of a PostgreSQL store: a path is its store directory (chunk
- * backend dir under it); a backend name needs the directory given too. */
+/* The words of a chunks=rados:... spec (chunk_rados.c) that may follow it
+ * as words of their own: -o chunks=rados:pool=P,conf=F,id=I splits so. */
+static bool spec_rados_key(const char *w)
+{
+	static const char *const keys[] = { "pool=", "ns=",	 "conf=",    "id=",
+					    "keyring=", "timeout=", "inflight=" };
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strncmp(w, keys[i], strlen(keys[i])))
+			return true;
+	return false;
+}
+
+/* chunks=VALUE of a PostgreSQL store, or dir=VALUE of any: a path is its
+ * store directory (chunk backend dir under it); a backend name needs the
+ * directory given too. */
 static int spec_chunks_path(struct store_spec *s, const char *v, const char *w, char *err,
 			    size_t err_len)
 {
-	if (!s->where || !strchr(v, '/'))
+	bool is_dir = !strncmp(w, "dir=", 4);
+
+	if (!is_dir && (!s->where || !strchr(v, '/')))
 		return 1; /* a backend name */
 	if (s->dir && strcmp(s->dir, v)) {
 		util_seterr(err, err_len, "%s: chunks given twice", w);
@@ -68,21 +85,42 @@ static int spec_option(struct store_spec *s, const char *w, char *err, size_t er
 	const void *be, *had;
 	int rc;
 
+	if (s->chunk_spec && spec_rados_key(w)) { /* more of chunks=rados:... */
+		char *p;
+
+		if (asprintf(&p, "%s,%s", s->chunk_spec, w) < 0)
+			return -ENOMEM;
+		free(s->chunk_spec);
+		s->chunk_spec = p;
+		return 0;
+	}
+	if (v && v - w == 3 && !strncmp(w, "dir", 3))
+		return spec_chunks_path(s, v + 1, w, err, err_len);
 	if (!is_index && !is_chunks) {
 		util_seterr(err, err_len,
 			    "%s: unknown store option '%s' (index=sqlite|postgresql,"
-			    " chunks=dir|mem|DIR)",
+			    " chunks=dir|mem|DIR|rados:pool=P[,ns=N,conf=FILE,id=ID,...], dir=DIR)",
 			    who, w);
 		return -EINVAL;
 	}
 	v++;
-	if (is_chunks && (rc = spec_chunks_path(s, v, w, err, err_len)) <= 0)
+	if (is_chunks && !strncmp(v, "rados:", 6)) {
+		if (s->chunk_spec) {
+			util_seterr(err, err_len, "%s: chunks given twice", who);
+			return -EINVAL;
+		}
+		s->chunk_spec = strdup(v + 6);
+		if (!s->chunk_spec)
+			return -ENOMEM;
+		v = "rados";
+	} else if (is_chunks && (rc = spec_chunks_path(s, v, w, err, err_len)) <= 0) {
 		return rc;
+	}
 	be = is_index ? (const void *)index_backend_find(v) : (const void *)chunk_backend_find(v);
 	if (!be) {
 		util_seterr(err, err_len, "%s: unknown %s backend '%s' (known: %s)", who,
 			    is_index ? "index" : "chunk", v,
-			    is_index ? "sqlite, postgresql" : "dir, mem");
+			    is_index ? "sqlite, postgresql" : "dir, mem, rados");
 		return -EPROTONOSUPPORT;
 	}
 	had = is_index ? (const void *)s->index : (const void *)s->chunks;
@@ -144,7 +182,7 @@ int store_spec_parse(const char *spec, struct store_spec *out, char *err, size_t
 	if (rc == 0 && !out->dir) {
 		util_seterr(err, err_len,
 			    "%s: a PostgreSQL store needs its directory for chunks and staging:"
-			    " add ?chunks=DIR (or -o chunks=DIR)",
+			    " add ?chunks=DIR (or -o chunks=DIR; with chunks=rados:..., dir=DIR)",
 			    spec);
 		rc = -EINVAL;
 	}
@@ -171,7 +209,74 @@ void store_spec_release(struct store_spec *s)
 {
 	free(s->dir);
 	free(s->where);
+	free(s->chunk_spec);
 	memset(s, 0, sizeof(*s));
+}
+
+/* What names a RADOS store's objects, the same on every node: its pool
+ * and namespace ("pool=P,ns=N"; conf, id and keyring are each node's).
+ * *out malloc'd; -EINVAL without a pool. */
+static int spec_identity(const char *rspec, char **out)
+{
+	char pool[256] = "", ns[256] = "";
+	const char *p = rspec;
+
+	while (p && *p) {
+		const char *e = strchr(p, ',');
+		int n = e ? (int)(e - p) : (int)strlen(p);
+
+		if (!strncmp(p, "pool=", 5))
+			snprintf(pool, sizeof(pool), "%.*s", n - 5, p + 5);
+		else if (!strncmp(p, "ns=", 3))
+			snprintf(ns, sizeof(ns), "%.*s", n - 3, p + 3);
+		p = e ? e + 1 : NULL;
+	}
+	if (!pool[0])
+		return -EINVAL;
+	return asprintf(out, "pool=%s,ns=%s", pool, ns) < 0 ? -ENOMEM : 0;
+}
+
+static int spec_identity_record(struct store *st, const char *rspec)
+{
+	char *id = NULL;
+	int rc = spec_identity(rspec, &id);
+
+	if (rc == 0)
+		rc = index_info_put_text(st->ix, SPEC_CHUNK_ID_KEY, id);
+	if (rc == 0) {
+		free(st->chunk_where);
+		st->chunk_where = strdup(rspec);
+		rc = st->chunk_where ? 0 : -ENOMEM;
+	}
+	free(id);
+	return rc;
+}
+
+/* An existing RADOS store: the address's pool and namespace must be the
+ * recorded ones; an address naming none (a plain DIR, ckpt on a mount)
+ * uses the recorded ones with this node's default conf and id. */
+static int spec_identity_check(struct store *st, const char *rspec, char *err, size_t err_len)
+{
+	char *had = NULL, *want = NULL;
+	int rc = index_info_get_text(st->ix, SPEC_CHUNK_ID_KEY, &had);
+
+	if (rc == 0 && rspec)
+		rc = spec_identity(rspec, &want);
+	if (rc < 0) {
+		util_seterr(err, err_len, "%s: %s", st->dir,
+			    rc == -EINVAL ? "chunks=rados: needs pool=P" : strerror(-rc));
+	} else if (want && strcmp(had, want)) {
+		util_seterr(err, err_len, "%s: store keeps its chunks in rados %s, not %s", st->dir,
+			    had, want);
+		rc = -EINVAL;
+	} else {
+		free(st->chunk_where);
+		st->chunk_where = strdup(rspec ? rspec : had);
+		rc = st->chunk_where ? 0 : -ENOMEM;
+	}
+	free(had);
+	free(want);
+	return rc;
 }
 
 /* The backend recorded under key (*name malloc'd), or dflt for a store
@@ -201,8 +306,12 @@ int store_spec_settle(struct store *st, const struct store_spec *s, bool created
 		rc = index_info_put_text(st->ix, SPEC_INDEX_KEY, st->ixops->name);
 		if (rc == 0)
 			rc = index_info_put_text(st->ix, SPEC_CHUNK_KEY, want->name);
+		if (rc == 0 && s->chunk_spec)
+			rc = spec_identity_record(st, s->chunk_spec);
 		if (rc < 0)
-			util_seterr(err, err_len, "%s: %s", st->dir, index_last_error(st->ix));
+			util_seterr(err, err_len, "%s: %s", st->dir,
+				    rc == -EINVAL ? "chunks=rados: needs pool=P"
+						  : index_last_error(st->ix));
 		st->chunk_ops = want;
 		return rc;
 	}
@@ -223,6 +332,8 @@ int store_spec_settle(struct store *st, const struct store_spec *s, bool created
 			    "%s: store uses chunk backend '%s', unknown to this version", st->dir,
 			    chname);
 		rc = -EPROTONOSUPPORT;
+	} else if (st->chunk_ops == &chunk_backend_rados) {
+		rc = spec_identity_check(st, s->chunk_spec, err, err_len);
 	}
 	free(ixname);
 	free(chname);

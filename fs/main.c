@@ -34,7 +34,7 @@ struct fs_args {
 	struct fuse_cmdline_opts cmd; /* fuse_parse_cmdline's: -f, -d, -s, mountpoint */
 	char *words[FS_MAX_WORDS];    /* policy words (malloc'd) */
 	size_t n_words;
-	char store_opts[256]; /* ",index=...,chunks=...": appended to STORE's address */
+	char store_opts[1024]; /* ",index=...,chunks=...": appended to STORE's address */
 	char opts_text[8192]; /* every -o option as given, comma-joined: the mount line's */
 	int quiet;	      /* -o quiet: no commit lines in the log */
 	int allow_other, default_permissions;
@@ -69,6 +69,15 @@ static const struct fuse_opt fs_opt_spec[] = {
 	FUSE_OPT_KEY("commit_timeout_ms=", FS_KEY_COMMIT),
 	FUSE_OPT_KEY("index=", FS_KEY_STORE),
 	FUSE_OPT_KEY("chunks=", FS_KEY_STORE),
+	/* the words of -o chunks=rados:pool=P,ns=N,conf=FILE,...; dir=DIR */
+	FUSE_OPT_KEY("pool=", FS_KEY_STORE),
+	FUSE_OPT_KEY("ns=", FS_KEY_STORE),
+	FUSE_OPT_KEY("conf=", FS_KEY_STORE),
+	FUSE_OPT_KEY("id=", FS_KEY_STORE),
+	FUSE_OPT_KEY("keyring=", FS_KEY_STORE),
+	FUSE_OPT_KEY("timeout=", FS_KEY_STORE),
+	FUSE_OPT_KEY("inflight=", FS_KEY_STORE),
+	FUSE_OPT_KEY("dir=", FS_KEY_STORE),
 	FS_ARG_OPT("quiet", quiet, 1, FS_KEY_OWN),
 	FS_ARG_OPT("clone_fd", clone_fd, 1, FS_KEY_OWN),
 	FS_ARG_OPT("max_threads=%u", max_threads, 0, FS_KEY_OWN),
@@ -96,6 +105,11 @@ static void fs_usage(FILE *f)
 		"                           recorded ones; also as STORE?index=sqlite,chunks=dir)\n"
 		"    STORE = postgresql:CONNINFO?chunks=DIR (or -o chunks=DIR): a store shared\n"
 		"                           by several mounts and machines, index in PostgreSQL\n"
+		"    -o chunks=rados:pool=P[,ns=N,conf=FILE,id=ID,keyring=FILE,timeout=S,inflight=N]\n"
+		"                           chunks as objects in a Ceph RADOS pool (also in STORE's\n"
+		"                           options); -o dir=DIR: the node-local directory (staging)\n"
+		"                           of a postgresql: store, e.g. postgresql:CONNINFO?chunks=\n"
+		"                           rados:pool=ckpt,conf=/etc/ceph/ceph.conf,dir=/var/lib/ckptfs\n"
 		"    -o max_threads=N -o max_idle_threads=N  FUSE worker threads (32 and 8)\n"
 		"    -o allow_other         brings -o default_permissions along\n");
 }

@@ -30,7 +30,7 @@ grep -q step-1.bin <<<"$BASE" || fail "ckpt ls: $BASE"
 
 # ckpt: the explicit default lists the same; unknown and other backends are refused
 assert_eq "$("$CKPT" ls "$STORE?index=sqlite,chunks=dir")" "$BASE" "ckpt ls STORE?index=sqlite,chunks=dir"
-refused 3 "unknown chunk backend 'rados'" "$CKPT" ls "$STORE?chunks=rados"
+refused 3 "unknown chunk backend 's3'" "$CKPT" ls "$STORE?chunks=s3"
 refused 3 "unknown index backend 'mysql'" "$CKPT" ls "$STORE?index=mysql"
 refused 3 "postgresql:CONNINFO?chunks=DIR" "$CKPT" ls "$STORE?index=postgresql"
 refused 3 "unknown store option 'chunk=dir'" "$CKPT" ls "$STORE?chunk=dir"
@@ -45,7 +45,7 @@ refused 1 "ckptfs and ckpt refuse it" "$CKPTFS" "$STORE?chunks=mem" "$MNT" -f
 refused 1 "ckptfs and ckpt refuse it" "$CKPTFS" "$T/memstore" "$MNT" -f -o chunks=mem
 assert_missing "$T/memstore/index.db" "no index for a refused chunks=mem store"
 refused 1 "chunks given twice" "$CKPTFS" "$STORE?chunks=dir" "$MNT" -f -o chunks=mem
-refused 1 "unknown chunk backend 'rados'" "$CKPTFS" "$T/new" "$MNT" -f -o chunks=rados
+refused 1 "unknown chunk backend 's3'" "$CKPTFS" "$T/new" "$MNT" -f -o chunks=s3
 assert_missing "$T/new" "store dir for an unknown backend"
 
 # ckptfs: the explicit default mounts the store as it is
