@@ -42,7 +42,7 @@ if [ "${CKPT_TEST_MULTI_CHUNKS:-}" = rados ]; then
   STORE_B="postgresql:$CKPT_TEST_PG dbname=$DB?chunks=$rados_spec,dir=$T/store-b"
   rados_clean() { local o; for o in $(rados_ ls); do rados_ rm "$o" || true; done; }
   EXTRA_CLEANUP+=(rados_clean)
-  chunk_count() { rados_ ls | awk '/^[0-9a-f]{64}$/ { n++ } END { print n + 0 }'; }
+  chunk_count() { rados_ ls | awk 'length($0) == 64 && /^[0-9a-f]+$/ { n++ } END { print n + 0 }'; }
 else
   chunk_count() { find "$T/store/chunks" -type f | wc -l; }
 fi

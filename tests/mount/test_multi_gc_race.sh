@@ -32,6 +32,8 @@ for i in $(seq 1 $rounds); do
   cmp "$T/d.src" "$MNT/y_$i.bin" || fail "y_$i.bin lost bytes"
 done
 echo "ok: gc across mounts never deletes a chunk a mount relies on ($rounds rounds)"
+n=$(chunk_count)
+[ "$n" -gt 0 ] || fail "the store holds no chunks while y_*.bin are committed"
 
 for i in $(seq 1 $rounds); do rm "$MNT/y_$i.bin"; done
 sleep 1.7
