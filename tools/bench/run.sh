@@ -45,7 +45,7 @@ cmake --build "$BUILD" -j"$(nproc)" --target ckptfs ckpt ckptcore >"$BUILD/bench
 LIBS=$(pkg-config --libs sqlite3 libpq libcrypto zlib libzstd libxxhash jansson 2>/dev/null) ||
 	LIBS="-lsqlite3 -lpq -lcrypto -lz -lzstd -lxxhash -ljansson"
 cc -O2 -Wall -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I"$SRC/core" -o "$BUILD/bench-mkmany" "$HERE/mkmany.c" \
-	"$BUILD/libckptcore.a" "$BUILD/libckpt_chunk.a" "$BUILD/libckpt_meta.a" $LIBS -lm -lpthread ||
+	"$BUILD/libckptcore.a" "$BUILD/libckpt_chunk.a" "$BUILD/libckpt_meta.a" $LIBS -lrados -lm -lpthread ||
 	{ echo "mkmany build failed" >&2; exit 1; }
 cc -O2 -Wall -shared -fPIC -o "$BUILD/bench-nosync.so" "$HERE/nosync.c" ||
 	{ echo "nosync build failed" >&2; exit 1; }
