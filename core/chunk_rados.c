@@ -64,10 +64,10 @@ enum { S_FREE, S_STAT, S_BUSY, S_DONE, S_TAKEN };
 
 struct rslot {
 	struct chunk_rados *r;
-	int state;	/* S_*: STAT (put checking), BUSY (aio out), DONE, TAKEN (a get copies) */
-	bool stale;	/* prefetch: the object changed since; never served */
+	int state;  /* S_*: STAT (put checking), BUSY (aio out), DONE, TAKEN (a get copies) */
+	bool stale; /* prefetch: the object changed since; never served */
 	uint8_t hash[CHUNK_HASH_LEN];
-	uint64_t seq;	/* put: when issued (barrier); prefetch: age (eviction) */
+	uint64_t seq; /* put: when issued (barrier); prefetch: age (eviction) */
 	rados_completion_t c;
 	rados_write_op_t op;
 	char *buf;
@@ -604,7 +604,7 @@ static int pf_take(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN],
 		pthread_mutex_unlock(&r->mu);
 		for (int i = 0; i < iovcnt && off < (size_t)s->rc; i++) {
 			n = (size_t)s->rc - off < iov[i].iov_len ? (size_t)s->rc - off
-								  : iov[i].iov_len;
+								 : iov[i].iov_len;
 			memcpy(iov[i].iov_base, s->buf + off, n);
 			off += n;
 		}
@@ -765,7 +765,7 @@ static int rados_barrier(struct chunk_backend *be)
 			pthread_cond_wait(&r->cv, &r->mu);
 	reap_puts(r);
 	rc = r->fail_lost ? -ENOMEM : 0; /* a failure it could not record: forever */
-	r->fail_new = 0;		       /* reported here if still absent */
+	r->fail_new = 0;		 /* reported here if still absent */
 	if (r->n_failed && (f = malloc(r->n_failed * sizeof(*f)))) {
 		n = r->n_failed;
 		memcpy(f, r->failed, n * sizeof(*f));

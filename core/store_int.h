@@ -144,7 +144,7 @@ struct store {
 	char *ixwhere;		       /* its location: dir, or a PostgreSQL conninfo */
 	char *address;		       /* store_address: NULL for dir */
 	const struct chunk_backend_ops *chunk_ops; /* the chunk backend */
-	char *chunk_where; /* its spec when not DIR/chunks (rados: pool=P,...) */
+	char *chunk_where;	 /* its spec when not DIR/chunks (rados: pool=P,...) */
 	struct index_lock *lock; /* the backend's single-writer lock, when locked */
 	int64_t mount_id;	 /* several mounts (index_multi): this one's lease, else 0 */
 	struct index *ix;	 /* the index (core/index.h) */

@@ -39,7 +39,7 @@ bool store_spec_is_pg(const char *spec)
  * as words of their own: -o chunks=rados:pool=P,conf=F,id=I splits so. */
 static bool spec_rados_key(const char *w)
 {
-	static const char *const keys[] = { "pool=", "ns=",	 "conf=",    "id=",
+	static const char *const keys[] = { "pool=",	"ns=",	    "conf=",	"id=",
 					    "keyring=", "timeout=", "inflight=" };
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

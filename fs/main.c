@@ -35,8 +35,8 @@ struct fs_args {
 	char *words[FS_MAX_WORDS];    /* policy words (malloc'd) */
 	size_t n_words;
 	char store_opts[1024]; /* ",index=...,chunks=...": appended to STORE's address */
-	char opts_text[8192]; /* every -o option as given, comma-joined: the mount line's */
-	int quiet;	      /* -o quiet: no commit lines in the log */
+	char opts_text[8192];  /* every -o option as given, comma-joined: the mount line's */
+	int quiet;	       /* -o quiet: no commit lines in the log */
 	int allow_other, default_permissions;
 	int clone_fd; /* FUSE loop: ckptfs's defaults, libfuse's names */
 	unsigned max_threads, max_idle_threads;

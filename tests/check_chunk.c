@@ -254,8 +254,8 @@ static void rados_spec_make(char *out, size_t cap, const char *extra)
 	static int seq;
 
 	snprintf(out, cap, "pool=%s,ns=check_chunk-%d-%d,conf=%s,keyring=%s,id=%s%s",
-		 getenv("CKPT_TEST_CEPH_POOL") ? getenv("CKPT_TEST_CEPH_POOL") : "ckpt", (int)getpid(),
-		 seq++, getenv("CKPT_TEST_CEPH_CONF"),
+		 getenv("CKPT_TEST_CEPH_POOL") ? getenv("CKPT_TEST_CEPH_POOL") : "ckpt",
+		 (int)getpid(), seq++, getenv("CKPT_TEST_CEPH_CONF"),
 		 getenv("CKPT_TEST_CEPH_KEYRING") ? getenv("CKPT_TEST_CEPH_KEYRING") : "",
 		 getenv("CKPT_TEST_CEPH_ID") ? getenv("CKPT_TEST_CEPH_ID") : "admin", extra);
 }
@@ -1262,7 +1262,8 @@ START_TEST(test_rados_inflight)
 	fill_random(buf, sizeof(buf));
 	chunk_ref_of(buf, sizeof(buf), &late);
 	chunk_prefetch(other, late.hash);
-	ck_assert_int_eq(chunk_put(other, buf, sizeof(buf), CHUNK_CODEC_NONE, &late, NULL, NULL), 1);
+	ck_assert_int_eq(chunk_put(other, buf, sizeof(buf), CHUNK_CODEC_NONE, &late, NULL, NULL),
+			 1);
 	ck_assert_int_eq(chunk_get(other, &late, data, LEN), 0);
 	ck_assert_mem_eq(data, buf, LEN);
 	ck_assert_int_eq(chunk_barrier(other), 0);
@@ -1335,7 +1336,8 @@ END_TEST
 START_TEST(test_rados_strays)
 {
 	static const char *const strays[] = {
-		"README", "ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789",
+		"README",
+		"ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789ABCDEF0123456789",
 		"abcdef0123456789abcdef0123456789abcdef0123456789abcdef012345678",
 	};
 	uint8_t data[100];

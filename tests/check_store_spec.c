@@ -88,8 +88,7 @@ START_TEST(test_parse)
 	ck_assert_int_eq(store_spec_parse("/a?chunks=dir,", &s, err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(store_spec_parse("?chunks=dir", &s, err, sizeof(err)), -EINVAL);
 	ck_assert_int_eq(store_spec_parse("/a?chunk=dir", &s, err, sizeof(err)), -EINVAL);
-	ck_assert_int_eq(store_spec_parse("/a?chunks=s3", &s, err, sizeof(err)),
-			 -EPROTONOSUPPORT);
+	ck_assert_int_eq(store_spec_parse("/a?chunks=s3", &s, err, sizeof(err)), -EPROTONOSUPPORT);
 	/* chunks=rados:SPEC takes the rados words after it (the -o form splits
 	 * them); dir=DIR is a PostgreSQL + RADOS store's node-local directory */
 	ck_assert_int_eq(store_spec_parse("/a?chunks=rados:pool=p,ns=n,conf=/c,id=i,index=sqlite",
@@ -99,9 +98,10 @@ START_TEST(test_parse)
 	ck_assert_str_eq(s.chunk_spec, "pool=p,ns=n,conf=/c,id=i");
 	ck_assert_str_eq(s.dir, "/a");
 	store_spec_release(&s);
-	ck_assert_int_eq(store_spec_parse("postgresql:dbname=x?chunks=rados:pool=p,timeout=3,dir=/d",
-					  &s, err, sizeof(err)),
-			 0);
+	ck_assert_int_eq(
+		store_spec_parse("postgresql:dbname=x?chunks=rados:pool=p,timeout=3,dir=/d", &s,
+				 err, sizeof(err)),
+		0);
 	ck_assert_str_eq(s.where, "dbname=x");
 	ck_assert_str_eq(s.dir, "/d");
 	ck_assert_str_eq(s.chunk_spec, "pool=p,timeout=3");
@@ -110,9 +110,9 @@ START_TEST(test_parse)
 	ck_assert_int_eq(store_spec_parse("/a?chunks=rados:pool=p,chunks=rados:pool=q", &s, err,
 					  sizeof(err)),
 			 -EINVAL);
-	ck_assert_int_eq(store_spec_parse("postgresql:dbname=x?chunks=rados:pool=p", &s, err,
-					  sizeof(err)),
-			 -EINVAL);
+	ck_assert_int_eq(
+		store_spec_parse("postgresql:dbname=x?chunks=rados:pool=p", &s, err, sizeof(err)),
+		-EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "dir=DIR"));
 	ck_assert_int_eq(store_spec_parse("/a?index=mysql", &s, err, sizeof(err)),
 			 -EPROTONOSUPPORT);

@@ -33,6 +33,19 @@ elif ! pg_start "$pg_tmp/pg"; then
   echo "skip: PostgreSQL did not start; the _pg variants are skipped"
 fi
 
+# One private Ceph (one mon, one OSD, loopback) for the whole run: the chunk
+# backend suite and the rados mount/fault tests (label ceph). Under CI it must start.
+echo "== Ceph (private cluster for the RADOS chunk backend tests)"
+source tests/services/ceph.sh
+ceph_tmp=$(mktemp -d /tmp/ckceph.XXXXXX)
+trap 'ceph_stop; pg_stop; rm -rf "$pg_tmp" "$ceph_tmp"' EXIT
+if ! command -v ceph-osd >/dev/null && [ "${CI:-}" != true ]; then
+  echo "skip: no Ceph installed (ceph-mon ceph-osd ceph-common); the rados tests are skipped"
+elif ! ceph_start "$ceph_tmp/ceph"; then
+  [ "${CI:-}" != true ] || { echo "FAIL: Ceph did not start" >&2; exit 1; }
+  echo "skip: Ceph did not start; the rados tests are skipped"
+fi
+
 status=0
 echo "== unit tests under ASan + UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

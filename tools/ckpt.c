@@ -2327,7 +2327,10 @@ static void usage(FILE *out)
 		"STORE may also be a mount point: its .ckptfs/status names the store.\n"
 		"Without STORE (one word short), $CKPT_STORE is used.\n"
 		"STORE is a directory, or DIR?index=sqlite,chunks=dir|mem naming its backends\n"
-		"(refused unless they are the ones the store recorded when it was made).\n");
+		"(refused unless they are the ones the store recorded when it was made), or\n"
+		"postgresql:CONNINFO?chunks=DIR, or with chunks in Ceph RADOS\n"
+		"DIR?chunks=rados:pool=P[,ns=N,conf=FILE,id=ID,keyring=FILE,timeout=S,inflight=N]\n"
+		"or postgresql:CONNINFO?chunks=rados:pool=P,...,dir=DIR (DIR: node-local).\n");
 }
 
 static void command_help(const struct command *cmd)
