@@ -5,10 +5,18 @@
 # and the ckpt tool make of them, then unmount and clean up.
 #
 #   bash tools/deps.sh && bash tools/demo.sh
+#   bash tools/demo.sh --cluster   # PostgreSQL + Ceph RADOS, two mounts
+#                                  # (tools/demo_cluster.sh)
 #
 # Exits 0 when every shown claim held (latest and best_val_loss resolved to
 # the expected checkpoints), 1 otherwise. Leaves nothing mounted or running.
 set -euo pipefail
+CLUSTER=0
+case ${1:-} in
+  --cluster) CLUSTER=1 ;;
+  "") ;;
+  *) echo "usage: $0 [--cluster]" >&2; exit 2 ;;
+esac
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 SRC=$PWD
@@ -40,6 +48,10 @@ fi
 say "build"
 cmake -S "$SRC" -B "$BUILD" >/dev/null
 cmake --build "$BUILD" -j"$(nproc)" --target ckptfs ckpt
+if [ $CLUSTER = 1 ]; then
+  . "$SRC/tools/demo_cluster.sh"
+  exit
+fi
 
 DEMO=$(mktemp -d /tmp/ckptfs-demo.XXXXXX)
 STORE=$DEMO/store

@@ -7,6 +7,14 @@
 # for the test (dropped by the EXIT trap), sets STORE to
 # postgresql:CONNINFO?chunks=$T/store, so start_mount mounts A at $MNT;
 # start_mount_b mounts B at $MNT_B (unmounted and reaped by the trap).
+#
+# CKPT_TEST_MULTI_CHUNKS=rados (the radosmount_test_multi_* variants): the
+# chunks are objects in CKPT_TEST_CEPH_CONF's pool, in a namespace of the
+# test's own (its objects removed by the trap), and each mount stages in its
+# own node-local dir= ($T/store for A, $T/store-b for B): STORE is A's
+# address, STORE_B B's. Without a cluster the variant skips, under CI=true it
+# fails. chunk_count counts the store's chunks (files, or the namespace's
+# objects) either way.
 if [ -z "${CKPT_TEST_PG:-}" ]; then
   [ "${CI:-}" != true ] || fail "CKPT_TEST_PG is not set (tests/run_all.sh starts PostgreSQL)"
   echo "SKIP: CKPT_TEST_PG not set (source tests/services/pg.sh; pg_start DIR)" >&2
@@ -16,6 +24,28 @@ DB=ckmt_$(basename "$T" | tr -dc 'a-zA-Z0-9' | tr 'A-Z' 'a-z')
 psql_admin() { psql -X -q -v ON_ERROR_STOP=1 "$CKPT_TEST_PG dbname=postgres" -c "$1" >/dev/null; }
 psql_admin "CREATE DATABASE $DB" || fail "cannot create database $DB"
 STORE="postgresql:$CKPT_TEST_PG dbname=$DB?chunks=$T/store"
+STORE_B=$STORE
+if [ "${CKPT_TEST_MULTI_CHUNKS:-}" = rados ]; then
+  if [ -z "${CKPT_TEST_CEPH_CONF:-}" ]; then
+    [ "${CI:-}" != true ] || fail "CKPT_TEST_CEPH_CONF is not set (tests/run_all.sh starts Ceph)"
+    echo "SKIP: CKPT_TEST_CEPH_CONF not set (source tests/services/ceph.sh; ceph_start DIR)" >&2
+    exit 77
+  fi
+  RADOS_NS=$DB
+  rados_() {
+    timeout 60 rados -c "$CKPT_TEST_CEPH_CONF" --id "$CKPT_TEST_CEPH_ID" --keyring "$CKPT_TEST_CEPH_KEYRING" \
+      -p "$CKPT_TEST_CEPH_POOL" -N "$RADOS_NS" "$@"
+  }
+  rados_spec="rados:pool=$CKPT_TEST_CEPH_POOL,ns=$RADOS_NS,conf=$CKPT_TEST_CEPH_CONF,id=$CKPT_TEST_CEPH_ID"
+  rados_spec="$rados_spec,keyring=$CKPT_TEST_CEPH_KEYRING,timeout=20"
+  STORE="postgresql:$CKPT_TEST_PG dbname=$DB?chunks=$rados_spec,dir=$T/store"
+  STORE_B="postgresql:$CKPT_TEST_PG dbname=$DB?chunks=$rados_spec,dir=$T/store-b"
+  rados_clean() { local o; for o in $(rados_ ls); do rados_ rm "$o" || true; done; }
+  EXTRA_CLEANUP+=(rados_clean)
+  chunk_count() { rados_ ls | awk 'length($0) == 64 && /^[0-9a-f]+$/ { n++ } END { print n + 0 }'; }
+else
+  chunk_count() { find "$T/store/chunks" -type f | wc -l; }
+fi
 MNT_B=$T/mnt-b
 mkdir -p "$MNT_B"
 DAEMON_B_PID=
@@ -29,7 +59,7 @@ is_mounted_b() { awk -v m="$MNT_B" '$2 == m { f = 1 } END { exit !f }' /proc/sel
 start_mount_b() {
   local opts="settle_ms=$SETTLE_MS"
   [ -n "${1:-}" ] && opts="$opts,$1"
-  "$CKPTFS" "$STORE" "$MNT_B" -f -o "$opts" >>"$LOG_B" 2>&1 &
+  "$CKPTFS" "$STORE_B" "$MNT_B" -f -o "$opts" >>"$LOG_B" 2>&1 &
   DAEMON_B_PID=$!
   local i
   for i in $(seq 1 100); do

@@ -4,7 +4,7 @@
 # grace period), and gc runs while B relies on those chunks but has not yet
 # recorded its references (B pauses there: CKPT_CRASH_AT=put:held+MS). B's
 # hold must keep them: its checkpoints keep their bytes (ckpt verify reads
-# every chunk file; a fresh mount reads them back). Then what nothing
+# every chunk; a fresh mount reads them back). Then what nothing
 # references comes back.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/multi_lib.sh"
@@ -32,10 +32,12 @@ for i in $(seq 1 $rounds); do
   cmp "$T/d.src" "$MNT/y_$i.bin" || fail "y_$i.bin lost bytes"
 done
 echo "ok: gc across mounts never deletes a chunk a mount relies on ($rounds rounds)"
+n=$(chunk_count)
+[ "$n" -gt 0 ] || fail "the store holds no chunks while y_*.bin are committed"
 
 for i in $(seq 1 $rounds); do rm "$MNT/y_$i.bin"; done
 sleep 1.7
 "$CKPT" gc "$STORE" >/dev/null || fail "ckpt gc"
-n=$(find "$T/store/chunks" -type f | wc -l)
-assert_eq "$n" 0 "chunk files left after deleting every checkpoint and gc past the grace period"
+n=$(chunk_count)
+assert_eq "$n" 0 "chunks left after deleting every checkpoint and gc past the grace period"
 echo "ok: gc across mounts reclaims every chunk nothing references"

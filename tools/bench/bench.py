@@ -7,8 +7,9 @@ Every workload runs on the native filesystem and on a ckptfs mount in the
 same run, interleaved (the side that goes first alternates by repetition);
 the table shows median [min-max] over the repetitions and the ratio
 ckptfs / native of the medians. Environment: CKPTFS CKPT MKMANY NOSYNC WORK
-QUICK (1 = quick), BENCH_ONLY (comma list of write,read,series,meta,commit,rss,many,pg),
+QUICK (1 = quick), BENCH_ONLY (comma list of write,read,series,meta,commit,rss,many,pg,rados),
 BENCH_PG (libpq conninfo of a private PostgreSQL, for pg; run.sh sets it),
+BENCH_CEPH (pool=P,conf=F,id=I,keyring=K of a private Ceph cluster, for rados; run.sh sets it),
 BENCH_PERF (1 = perf-profile the daemon during the first 1 GiB write),
 PEERFS (bench-peerfs, a minimal passthrough FUSE filesystem: set by run.sh
 --peer, it adds a third side, "peer", to the write and read workloads, 1, 2
@@ -16,6 +17,7 @@ and 8: the same bytes through a FUSE mount of a native directory, so the
 table shows the FUSE transport's own cost beside ckptfs's), BENCH_PEER_OPTS
 (its -o options).
 """
+import glob
 import json
 import os
 import platform
@@ -65,6 +67,7 @@ S = dict(
     pg_commits=200,                       # 9: SQLite vs PostgreSQL index
     pg_commit_bytes=4096,
     pg_vis=100,                           # 9: commits on A seen on B
+    rados_inflight=8,                     # 10: chunk objects in flight (the rados spec's inflight=)
 )
 for k in list(S):  # BENCH_<KEY>=value overrides (ints; meta_counts: a,b,c)
     v = os.environ.get("BENCH_" + k.upper())
@@ -1140,10 +1143,170 @@ def w_pg():
                  % ((conf,) + load0 + load1))
 
 
+# ---------------------------------------------------------------- 10: local directory vs RADOS chunks
+CEPH = os.environ.get("BENCH_CEPH", "")  # pool=..,conf=..,id=..,keyring=.. of run.sh's private cluster
+CEPH_KV = dict(w.split("=", 1) for w in CEPH.split(",")) if CEPH else {}
+RADOS_SIDES = ("dir", "rados")
+
+
+def rados_purge():
+    """Empties the pool of run.sh's private cluster (nothing else uses it)."""
+    r = subprocess.run(["rados", "-c", CEPH_KV["conf"], "--id", CEPH_KV["id"], "--keyring", CEPH_KV["keyring"],
+                        "purge", CEPH_KV["pool"], "--yes-i-really-really-mean-it"],
+                       capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        raise RuntimeError("rados purge: %s" % r.stderr.strip())
+
+
+def osd_stored():
+    """Bytes the OSD holds (bluestore_stored, from its admin socket)."""
+    asok = glob.glob(os.path.join(os.path.dirname(CEPH_KV["conf"]), "run", "osd.*.asok"))
+    r = subprocess.run(["ceph", "--admin-daemon", asok[0], "perf", "dump"], capture_output=True, text=True,
+                       timeout=60)
+    return json.loads(r.stdout)["bluestore"]["bluestore_stored"]
+
+
+def backend_bytes(side, store, base):
+    """What the chunks take on the backend: du of the chunk directory, or
+    the OSD's stored bytes beyond base."""
+    if side == "dir":
+        return du_sb(os.path.join(store, "chunks")) / MiB
+    return (osd_stored() - base) / MiB
+
+
+def rados_store(side, tag, fn):
+    """fn(m, spec, base) on a fresh mount of a fresh store of side (the
+    SQLite index either way; chunks in a local directory or in RADOS);
+    then unmounts, removes it, and empties the pool."""
+    store = os.path.join(WORK, "store-%s-%s" % (side, tag))
+    spec, base = store, 0
+    if side == "rados":
+        spec = "%s?chunks=rados:%s,ns=%s,inflight=%d" % (store, CEPH, tag, S["rados_inflight"])
+        base = osd_stored()
+    m = Mount("%s-%s" % (side, tag), store=spec)
+    try:
+        fn(m, spec, base)
+    finally:
+        m.umount()
+        rmtree(store)
+        if side == "rados":
+            rados_purge()
+    return m.mount_s
+
+
+def rados_big(side, r, mv, out):
+    """A big single-file checkpoint (close = commit) and its cold read
+    through latest."""
+    size = len(mv)
+
+    def run(m, spec, base):
+        os.sync()
+        t = write_file(os.path.join(m.mnt, "big.bin"), mv)
+        out["w"].append(size / t / 1e6)
+        if m.wait_latest("big.bin", timeout=120) is None:
+            raise RuntimeError("%s: big.bin never became latest" % side)
+        drop_caches()
+        t, got = read_file(os.path.join(m.mnt, "latest"))
+        if got != size:
+            raise RuntimeError("%s: read %d bytes through latest, expected %d" % (side, got, size))
+        out["r"].append(size / t / 1e6)
+    out["mount"].append(rados_store(side, "big%d" % r, run) * 1000)
+
+
+def rados_series(side, r, out):
+    """The 10-step safetensors series of workload 3: write times, stored
+    bytes (ckpt stats, and on the backend) after step 1 and the last."""
+    T, rows, steps = S["series_tensors"], S["series_rows"], S["series_steps"]
+    h, tb = series_layout(T, rows)
+    total = 8 + len(h) + T * tb
+    nchg = max(1, T // 10)
+
+    def run(m, spec, base):
+        buf = bytearray(total)
+        buf[0:8] = len(h).to_bytes(8, "little")
+        buf[8:8 + len(h)] = h
+        arr = np.frombuffer(buf, dtype=np.float32, offset=8 + len(h)).reshape(T, rows * 1024)
+        rng = np.random.default_rng(10000 + r)
+        times = []
+        for s in range(steps):
+            if s == 0:
+                arr[:] = rng.standard_normal(arr.shape, dtype=np.float32)
+            else:
+                arr[rng.choice(T, nchg, replace=False)] = rng.standard_normal((nchg, rows * 1024),
+                                                                              dtype=np.float32)
+            name = "model-step=%d.safetensors" % (s + 1)
+            os.sync()
+            times.append(write_file(os.path.join(m.mnt, name), memoryview(buf)))
+            if m.wait_latest(name, timeout=120) is None:
+                raise RuntimeError("series: %s never became latest" % name)
+            if s in (0, steps - 1):
+                st = ckpt_stats(spec)
+                k = "1" if s == 0 else "N"
+                out["st" + k].append(st["stored_bytes"] / MiB if st else float("nan"))
+                out["be" + k].append(backend_bytes(side, spec.split("?")[0], base))
+        del arr
+        out["s_total"].append(sum(times))
+        out["s_first"].append(total / times[0] / 1e6)
+        out["s_later"].append(total / med(times[1:]) / 1e6)
+        out["s_growth"].append(out["stN"][-1] / out["st1"][-1])
+    rados_store(side, "series%d" % r, run)
+
+
+def rados_side_measure(side, r, mv, R):
+    out = R[side]
+    rados_big(side, r, mv, out)
+    rados_series(side, r, out)
+    log("rados rep %d %-5s write %.0f MB/s, cold read %.0f MB/s, series %.1f s (step 1 %.0f MB/s, later %.0f "
+        "MB/s), stored %.0f MiB after 1, %.0f MiB after %d (backend %.0f / %.0f MiB)" % (
+            r, side, out["w"][-1], out["r"][-1], out["s_total"][-1], out["s_first"][-1], out["s_later"][-1],
+            out["st1"][-1], out["stN"][-1], S["series_steps"], out["be1"][-1], out["beN"][-1]))
+
+
+def w_rados():
+    """The same workloads with the chunks in a local directory (plain DIR
+    store) and in RADOS (DIR?chunks=rados:..., the same SQLite index), on a
+    fresh store each, interleaved (the side that goes first alternates)."""
+    if not CEPH:
+        raise RuntimeError("no Ceph: BENCH_CEPH unset (run.sh starts one with tests/services/ceph.sh)")
+    keys = ("mount", "w", "r", "st1", "stN", "be1", "beN", "s_total", "s_first", "s_later", "s_growth")
+    R = {side: {k: [] for k in keys} for side in RADOS_SIDES}
+    rng = np.random.default_rng(10010)
+    load0 = os.getloadavg()
+    for r in range(REPS):
+        data = random_u64(rng, S["write"])
+        mv = memoryview(data).cast("B")
+        for k in range(len(RADOS_SIDES)):
+            rados_side_measure(RADOS_SIDES[(r + k) % len(RADOS_SIDES)], r, mv, R)
+        mv.release()
+        del data
+    load1 = os.getloadavg()
+    info("10: native col = chunks in a local directory, ckptfs col = chunks in RADOS (%d objects in flight), "
+         "SQLite index either way; ratio = RADOS / directory" % S["rados_inflight"])
+    mib = "%d MiB" % (S["write"] // MiB)
+    steps = S["series_steps"]
+    rows = [("10a write %s file ckpt + commit (fsync, close)" % mib, "MB/s", "w", "write"),
+            ("10b cold read of it via latest", "MB/s", "r", "read_cold"),
+            ("10c series: %d steps, total write time" % steps, "s", "s_total", "series_time"),
+            ("10d series: write step 1 (all new)", "MB/s", "s_first", "series_first"),
+            ("10e series: write steps 2-%d (90%% same)" % steps, "MB/s", "s_later", "series_later"),
+            ("10f series: stored after step 1", "MiB", "st1", "series_stored1"),
+            ("10g series: stored after step %d" % steps, "MiB", "stN", "series_stored"),
+            ("10h series: stored after %d / after 1" % steps, "x", "s_growth", "series_growth"),
+            ("10i series: on the backend after step %d (du / OSD)" % steps, "MiB", "beN", "series_backend")]
+    for label, unit, k, rl in rows:
+        row(label, unit, R["dir"][k], R["rados"][k], ratio_label="rados_" + rl)
+    info("mount time ms: directory %s, RADOS %s" % (span(R["dir"]["mount"]), span(R["rados"]["mount"])))
+    NOTES.append("rados: one-mon, one-OSD cluster from tests/services/ceph.sh (bluestore on a sparse file on the "
+                 "same disk, pool size 1, loopback); each store is fresh, the pool is purged after each RADOS "
+                 "store; 10i: du -sb of the chunk directory vs the OSD's bluestore_stored growth. Cold reads drop "
+                 "the page cache only: the OSD's own bluestore cache may still hold recent objects. Load average "
+                 "1/5/15 min: %.2f/%.2f/%.2f at start, %.2f/%.2f/%.2f at end" % (load0 + load1))
+
+
 # ---------------------------------------------------------------- main
 # meta last: building its 100k-checkpoint fixture is the slowest part
 WORKLOADS = [("write", w_write), ("read", w_read), ("series", w_series), ("commit", w_commit), ("rss", w_rss), ("many", w_many),
-             ("pg", w_pg), ("meta", w_meta)]
+             ("pg", w_pg), ("rados", w_rados), ("meta", w_meta)]
 
 
 class Stop(BaseException):

@@ -15,8 +15,9 @@
 # peer, ckptfs/peer and peer/native (the FUSE transport's own cost);
 # BENCH_PEER_OPTS: its -o options (e.g. ra_kb=4096,max_threads=32).
 # Env: BENCH_DIR (parent of the temp dir, default /var/tmp), BENCH_ONLY
-# (write,read,series,meta,commit,rss,many,pg; pg starts a private PostgreSQL
-# with tests/services/pg.sh under the temp dir), BENCH_PERF=1 (perf profile of the daemon
+# (write,read,series,meta,commit,rss,many,pg,rados; pg starts a private PostgreSQL
+# with tests/services/pg.sh under the temp dir, rados a one-node Ceph with
+# tests/services/ceph.sh; BENCH_RADOS_INFLIGHT=N objects in flight), BENCH_PERF=1 (perf profile of the daemon
 # during one 1 GiB write), BENCH_KEEP=1 (keep the temp dir),
 # BENCH_TIMEOUT (seconds, default 5400; quick 2400), BENCH_<SIZE>=N overrides,
 # BENCH_BIN=DIR (skip the build; use DIR/{ckptfs,ckpt,bench-mkmany,bench-nosync.so[,bench-peerfs]}).
@@ -30,7 +31,7 @@ for a in "$@"; do
 	case $a in
 	--quick) QUICK=1 ;;
 	--peer) PEER=1 ;;
-	-h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,23p' "$0"; exit 0 ;;
 	*) echo "usage: $0 [--quick] [--peer]" >&2; exit 2 ;;
 	esac
 done
@@ -52,7 +53,7 @@ cmake --build "$BUILD" -j"$(nproc)" --target ckptfs ckpt ckptcore $([ $PEER = 1 
 LIBS=$(pkg-config --libs sqlite3 libpq libcrypto zlib libzstd libxxhash jansson 2>/dev/null) ||
 	LIBS="-lsqlite3 -lpq -lcrypto -lz -lzstd -lxxhash -ljansson"
 cc -O2 -Wall -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -I"$SRC/core" -o "$BUILD/bench-mkmany" "$HERE/mkmany.c" \
-	"$BUILD/libckptcore.a" "$BUILD/libckpt_chunk.a" "$BUILD/libckpt_meta.a" $LIBS -lm -lpthread ||
+	"$BUILD/libckptcore.a" "$BUILD/libckpt_chunk.a" "$BUILD/libckpt_meta.a" $LIBS -lrados -lm -lpthread ||
 	{ echo "mkmany build failed" >&2; exit 1; }
 cc -O2 -Wall -shared -fPIC -o "$BUILD/bench-nosync.so" "$HERE/nosync.c" ||
 	{ echo "nosync build failed" >&2; exit 1; }
@@ -88,8 +89,9 @@ cleanup() {
 			fi
 		fi
 	done <"$WORK/pids"
-	# the private PostgreSQL last: no daemon holds a connection any more
+	# the private PostgreSQL and Ceph last: no daemon holds a connection any more
 	! declare -F pg_stop >/dev/null || pg_stop
+	! declare -F ceph_stop >/dev/null || ceph_stop
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then
 		echo "kept $WORK"
 	else
@@ -119,6 +121,16 @@ case ",${BENCH_ONLY:-pg}," in
 		export BENCH_PG=$CKPT_TEST_PG
 	else
 		echo "== no PostgreSQL: the pg workload will fail" >&2
+	fi
+	;;
+esac
+case ",${BENCH_ONLY:-rados}," in
+*,rados,*)
+	. "$SRC/tests/services/ceph.sh"
+	if ceph_start "$WORK/ceph"; then
+		export BENCH_CEPH="pool=$CKPT_TEST_CEPH_POOL,conf=$CKPT_TEST_CEPH_CONF,id=$CKPT_TEST_CEPH_ID,keyring=$CKPT_TEST_CEPH_KEYRING"
+	else
+		echo "== no Ceph: the rados workload will fail" >&2
 	fi
 	;;
 esac
