@@ -66,7 +66,8 @@ cmp "$T/x.src" "$MNT_B/latest/a.bin" || fail "B: a.bin differs"
 echo "ok: the rename of a temporary name on A commits files written through A and B"
 
 # ckpt wait on the PostgreSQL address wakes on a commit made through B
-"$CKPT" wait "$STORE" --timeout 30 >"$T/waited" &
+# (--after: the commit may land before ckpt has opened the store)
+"$CKPT" wait "$STORE" --after step_2 --timeout 30 >"$T/waited" &
 waiter=$!
 sleep 0.5
 cp "$T/one.src" "$MNT_B/step_2b.bin"
