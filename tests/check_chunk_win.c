@@ -82,7 +82,7 @@ static int get_check(struct chunk_win *w, int i)
 
 	if (rc == 0) {
 		ck_assert_int_eq(memcmp(p, data[i], chunk_len(i)), 0);
-		chunk_win_put(w, s);
+		chunk_win_put(w, s, 0);
 	}
 	return rc;
 }
@@ -155,7 +155,7 @@ START_TEST(test_held_and_full)
 	ck_assert_int_eq(get_check(w, CHUNK_WIN_SLOTS), -ENOBUFS);
 	for (int i = 0; i < CHUNK_WIN_SLOTS; i++) {
 		ck_assert_int_eq(memcmp(p[i], data[i], chunk_len(i)), 0);
-		chunk_win_put(w, s[i]);
+		chunk_win_put(w, s[i], 0);
 	}
 	ck_assert_int_eq(get_check(w, CHUNK_WIN_SLOTS), 0);
 	chunk_win_free(w);
