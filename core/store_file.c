@@ -726,7 +726,7 @@ static int read_base(struct store_file *f, uint64_t k, uint8_t *dst, size_t so, 
 	int rc = -ENOBUFS;
 
 	if (w)
-		rc = chunk_win_get(w, r, &s, &data);
+		rc = chunk_win_get(w, r, k, &s, &data);
 	if (rc == 0) {
 		copy_chunk(dst, data, r->raw_len, so, n);
 		chunk_win_put(w, s, so < r->raw_len ? (n < r->raw_len - so ? n : r->raw_len - so) : 0);
@@ -781,7 +781,7 @@ static int read_base_in_place(struct store_file *f, uint64_t k, size_t so, size_
 	 * contiguous in r->buf once no piece is in place any more */
 	if (!w || r->n >= STORE_READ_IOV - 1 || so + n > ref->raw_len)
 		return 0;
-	rc = chunk_win_get(w, ref, &s, &data);
+	rc = chunk_win_get(w, ref, k, &s, &data);
 	if (rc == -ENOBUFS)
 		return 0;
 	if (rc < 0)
@@ -814,6 +814,27 @@ static void piece_add(struct store_read *r, uint8_t *p, size_t n)
 		last->iov_len += n;
 	else
 		r->iov[r->n++] = (struct iovec){ p, n };
+}
+
+#define READ_AHEAD_CHUNKS 4
+
+/* A read of slots [k0, k1] that continues the file's furthest one (the
+ * kernel's readahead requests arrive a little out of order) has the window
+ * load the next READ_AHEAD_CHUNKS base chunks in the background, beyond
+ * the kernel's own readahead, which asks for a few chunks at once.
+ * of->rw held. */
+static void read_ahead(struct ofile *of, uint64_t k0, uint64_t k1)
+{
+	uint64_t next = atomic_load(&of->ra_next);
+	struct chunk_win *w;
+
+	if (k1 + 1 > next)
+		atomic_store(&of->ra_next, k1 + 1);
+	if (k0 > next + 1 || k0 + CHUNK_WIN_SLOTS < next || !(w = ofile_win(of)))
+		return; /* not sequential */
+	for (uint64_t j = k1 + 1; j <= k1 + READ_AHEAD_CHUNKS && j < of->n_base; j++)
+		if (!slot_dirty(of, j) && of->base[j].raw_len > 0)
+			chunk_win_prefetch(w, &of->base[j], j);
 }
 
 /* store_file_read into dst, or (r non-NULL) in place. */
@@ -869,6 +890,8 @@ static ssize_t file_read(struct store_file *f, uint8_t *dst, size_t len, uint64_
 			piece_add(r, p, n);
 		done += n;
 	}
+	if (rc >= 0 && len > 0)
+		read_ahead(of, grid_slot(of->grid, off), grid_slot(of->grid, off + len - 1));
 	pthread_rwlock_unlock(&of->rw);
 	return rc < 0 ? rc : (ssize_t)done;
 }
