@@ -24,26 +24,11 @@ struct chunk_win_slot {
 
 struct chunk_win {
 	struct chunk_store *cs;
-	pthread_mutex_t mu; /* guards the slots, tick and jobs */
+	pthread_mutex_t mu; /* guards the slots and tick */
 	pthread_cond_t cv;  /* a load finished */
 	uint64_t tick;
-	unsigned jobs; /* background loads queued or running */
 	struct chunk_win_slot slot[CHUNK_WIN_SLOTS];
 };
-
-/* A background load: the window's slot s, marked LOADING with refs 0. */
-struct win_job {
-	struct chunk_win *w;
-	struct chunk_win_slot *s;
-	struct win_job *next;
-};
-
-/* The loaders' queue (lock order: q_mu before a window's mu). */
-static pthread_mutex_t q_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t q_cv = PTHREAD_COND_INITIALIZER;
-static struct win_job *q_head, **q_tail = &q_head;
-static pthread_once_t loaders_once = PTHREAD_ONCE_INIT;
-static int n_loaders;
 
 static atomic_int budget = CHUNK_WIN_BUDGET;
 
@@ -103,47 +88,10 @@ struct chunk_win *chunk_win_new(struct chunk_store *cs)
 	return w;
 }
 
-/* Finishes slot s's load with rc (w->mu held): READY, or FAILED for its
- * waiters, or EMPTY when nobody waits. */
-static void load_done_locked(struct chunk_win *w, struct chunk_win_slot *s, int rc)
-{
-	s->state = rc < 0 ? (s->refs ? SLOT_FAILED : SLOT_EMPTY) : SLOT_READY;
-	s->rc = rc;
-	pthread_cond_broadcast(&w->cv);
-}
-
 void chunk_win_free(struct chunk_win *w)
 {
-	struct win_job **pp, *dropped = NULL;
-
 	if (!w)
 		return;
-	pthread_mutex_lock(&q_mu);
-	for (pp = &q_head; *pp;) {
-		struct win_job *j = *pp;
-
-		if (j->w != w) {
-			pp = &j->next;
-			continue;
-		}
-		*pp = j->next;
-		j->next = dropped;
-		dropped = j;
-	}
-	q_tail = pp;
-	pthread_mutex_unlock(&q_mu);
-	pthread_mutex_lock(&w->mu);
-	while (dropped) {
-		struct win_job *j = dropped;
-
-		dropped = j->next;
-		load_done_locked(w, j->s, -ECANCELED);
-		w->jobs--;
-		free(j);
-	}
-	while (w->jobs)
-		pthread_cond_wait(&w->cv, &w->mu);
-	pthread_mutex_unlock(&w->mu);
 	for (int i = 0; i < CHUNK_WIN_SLOTS; i++)
 		if (w->slot[i].buf)
 			slot_release(&w->slot[i]);
@@ -205,19 +153,6 @@ static struct chunk_win_slot *find_locked(struct chunk_win *w, const struct chun
 	return NULL;
 }
 
-/* Makes s a LOADING slot for ref at pos, with refs holders. w->mu held. */
-static void slot_claim(struct chunk_win *w, struct chunk_win_slot *s, const struct chunk_ref *ref,
-		       uint64_t pos, unsigned refs)
-{
-	s->ref = *ref;
-	s->state = SLOT_LOADING;
-	s->refs = refs;
-	s->served = 0;
-	s->pos = pos;
-	s->again = false;
-	s->used = ++w->tick;
-}
-
 int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos,
 		  struct chunk_win_slot **slot, const uint8_t **data)
 {
@@ -236,11 +171,18 @@ int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos
 			pthread_mutex_unlock(&w->mu);
 			return -ENOBUFS;
 		}
-		slot_claim(w, s, ref, pos, 1);
+		s->ref = *ref;
+		s->state = SLOT_LOADING;
+		s->refs = 1;
+		s->served = 0;
+		s->pos = pos;
+		s->again = false;
 		pthread_mutex_unlock(&w->mu);
 		rc = chunk_get_whole(w->cs, ref, s->buf, &s->data);
 		pthread_mutex_lock(&w->mu);
-		load_done_locked(w, s, rc);
+		s->state = rc < 0 ? SLOT_FAILED : SLOT_READY;
+		s->rc = rc;
+		pthread_cond_broadcast(&w->cv);
 	}
 	s->used = ++w->tick;
 	rc = s->state == SLOT_FAILED ? s->rc : 0;
@@ -254,78 +196,15 @@ int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos
 	return 0;
 }
 
-static void *loader(void *arg)
+void chunk_win_want(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos)
 {
-	(void)arg;
-	for (;;) {
-		struct win_job *j;
-		int rc;
+	struct chunk_win_slot *s;
 
-		pthread_mutex_lock(&q_mu);
-		while (!q_head)
-			pthread_cond_wait(&q_cv, &q_mu);
-		j = q_head;
-		q_head = j->next;
-		if (!q_head)
-			q_tail = &q_head;
-		pthread_mutex_unlock(&q_mu);
-		rc = chunk_get_whole(j->w->cs, &j->s->ref, j->s->buf, &j->s->data);
-		pthread_mutex_lock(&j->w->mu);
-		load_done_locked(j->w, j->s, rc);
-		j->w->jobs--;
-		pthread_mutex_unlock(&j->w->mu);
-		free(j);
-	}
-	return NULL;
-}
-
-static void loaders_start(void)
-{
-	pthread_attr_t a;
-	pthread_t t;
-
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	for (int i = 0; i < CHUNK_WIN_LOADERS; i++)
-		if (pthread_create(&t, &a, loader, NULL) == 0)
-			n_loaders++;
-	pthread_attr_destroy(&a);
-}
-
-void chunk_win_prefetch(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos)
-{
-	struct win_job *j;
-	struct chunk_win_slot *s = NULL;
-
-	pthread_once(&loaders_once, loaders_start);
-	if (!n_loaders || atomic_load(&budget) <= CHUNK_WIN_BUDGET / 4)
-		return;
-	j = malloc(sizeof(*j));
-	if (!j)
-		return;
 	pthread_mutex_lock(&w->mu);
 	s = find_locked(w, ref);
-	if (s) {
-		s->again |= s->pos != pos;
-		s = NULL;
-	} else {
-		s = victim_locked(w);
-	}
-	if (s) {
-		slot_claim(w, s, ref, pos, 0);
-		w->jobs++;
-	}
+	if (s && s->pos != pos)
+		s->again = true;
 	pthread_mutex_unlock(&w->mu);
-	if (!s) {
-		free(j);
-		return;
-	}
-	*j = (struct win_job){ w, s, NULL };
-	pthread_mutex_lock(&q_mu);
-	*q_tail = j;
-	q_tail = &j->next;
-	pthread_cond_signal(&q_cv);
-	pthread_mutex_unlock(&q_mu);
 }
 
 void chunk_win_put(struct chunk_win *w, struct chunk_win_slot *s, size_t served)

@@ -29,16 +29,13 @@
 
 #define CHUNK_WIN_SLOTS 16   /* chunks one window keeps */
 #define CHUNK_WIN_BUDGET 128 /* buffers of all windows of a process */
-#define CHUNK_WIN_LOADERS 4  /* threads loading prefetched chunks */
 
 struct chunk_win;
 struct chunk_win_slot;
 
 /* A window over cs; NULL when out of memory. */
 struct chunk_win *chunk_win_new(struct chunk_store *cs);
-/* Frees the window and gives its buffers back; no slot may be held.
- * Waits for its background loads (chunk_win_prefetch) that have started;
- * queued ones are dropped. */
+/* Frees the window and gives its buffers back; no slot may be held. */
 void chunk_win_free(struct chunk_win *w);
 
 /* pos: where the reader wants ref (its slot in the file), which tells a
@@ -53,13 +50,11 @@ void chunk_win_free(struct chunk_win *w);
  * chunk_get. */
 int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos,
 		  struct chunk_win_slot **slot, const uint8_t **data);
-/* Starts loading ref into the window in the background (a loader
- * thread), unless the window has it, or has no free slot, or fewer than a
- * quarter of the budget's buffers are left (those stay for reads that
- * wait). A get of it meanwhile waits for the load. A failed load keeps
- * nothing: its waiters get its error, a later get loads again. A chunk
- * the window has for another pos is kept past its next full serve. */
-void chunk_win_prefetch(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos);
+/* Tells the window ref is wanted at pos soon (a sequential reader's next
+ * chunks): a chunk it has for another pos (a repeat, e.g. a run of zeros)
+ * is kept past its next full serve. Loads nothing (loading ahead of the
+ * kernel's own readahead on loader threads measured slower: README). */
+void chunk_win_want(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos);
 
 /* Ends a hold. served: bytes of the chunk the holder handed on (counted
  * towards giving the buffer back; 0 when it only looked). */

@@ -819,10 +819,9 @@ static void piece_add(struct store_read *r, uint8_t *p, size_t n)
 #define READ_AHEAD_CHUNKS 4
 
 /* A read of slots [k0, k1] that continues the file's furthest one (the
- * kernel's readahead requests arrive a little out of order) has the window
- * load the next READ_AHEAD_CHUNKS base chunks in the background, beyond
- * the kernel's own readahead, which asks for a few chunks at once.
- * of->rw held. */
+ * kernel's readahead requests arrive a little out of order) tells the
+ * window the next READ_AHEAD_CHUNKS base chunks are wanted, so a chunk
+ * repeated there is kept, not given back and read again. of->rw held. */
 static void read_ahead(struct ofile *of, uint64_t k0, uint64_t k1)
 {
 	uint64_t next = atomic_load(&of->ra_next);
@@ -834,7 +833,7 @@ static void read_ahead(struct ofile *of, uint64_t k0, uint64_t k1)
 		return; /* not sequential */
 	for (uint64_t j = k1 + 1; j <= k1 + READ_AHEAD_CHUNKS && j < of->n_base; j++)
 		if (!slot_dirty(of, j) && of->base[j].raw_len > 0)
-			chunk_win_prefetch(w, &of->base[j], j);
+			chunk_win_want(w, &of->base[j], j);
 }
 
 /* store_file_read into dst, or (r non-NULL) in place. */

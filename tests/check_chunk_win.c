@@ -4,9 +4,8 @@
  * chunk in the middle of a run is -EIO for that chunk only and never
  * served (nor kept: once healed it reads back); a held slot's bytes stay
  * put while other chunks evict; every buffer returns to the budget, also
- * from a slot all of whose bytes were served; background loads
- * (chunk_win_prefetch) never serve a damaged chunk's bytes and end with
- * the window. */
+ * from a slot all of whose bytes were served, unless the chunk is wanted
+ * again further on. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -182,7 +181,7 @@ static void *reader_run(void *arg)
 			int rc;
 
 			if (r->first == 1 && i + 2 < N) /* some read ahead */
-				chunk_win_prefetch(r->w, &refs[i + 2], i + 2);
+				chunk_win_want(r->w, &refs[i + 2], i + 2);
 			rc = get_check(r->w, i);
 
 			if (rc == 0)
@@ -219,33 +218,6 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
-/* Background loads (chunk_win_prefetch) ahead of a sequential reader, one
- * chunk damaged in the middle of the prefetched run: every get is that
- * chunk's own bytes, -EIO for the damaged one (again on a retry, loaded
- * anew, never stale or zeroed data), and its bytes once healed. */
-START_TEST(test_prefetch_damage_mid_run)
-{
-	struct chunk_win *w = chunk_win_new(cs);
-	int left = chunk_win_budget_left();
-
-	damage(10);
-	for (int i = 0; i < N; i++) {
-		for (int j = i + 1; j <= i + 4 && j < N; j++)
-			chunk_win_prefetch(w, &refs[j], j);
-		ck_assert_int_eq(get_check(w, i), i == 10 ? -EIO : 0);
-	}
-	chunk_win_prefetch(w, &refs[10], 10);
-	ck_assert_int_eq(get_check(w, 10), -EIO);
-	ck_assert_int_eq(chunk_put_ref(cs, data[10], &refs[10], CHUNK_CODEC_NONE, CHUNK_PUT_REWRITE,
-				       NULL, NULL),
-			 2);
-	chunk_win_prefetch(w, &refs[10], 10);
-	ck_assert_int_eq(get_check(w, 10), 0);
-	chunk_win_free(w);
-	ck_assert_int_eq(chunk_win_budget_left(), left);
-}
-END_TEST
-
 /* A slot whose every byte has been served gives its buffer back at once
  * (the window lives on); a part served keeps it; a get after the give-back
  * loads the chunk again, right. */
@@ -271,7 +243,7 @@ START_TEST(test_served_gives_back)
 }
 END_TEST
 
-/* A chunk wanted at two places (prefetch for another pos): its first full
+/* A chunk wanted at two places (chunk_win_want for another pos): its first full
  * serve keeps it for the second, which then gives it back. */
 START_TEST(test_repeated_chunk_kept)
 {
@@ -281,11 +253,11 @@ START_TEST(test_repeated_chunk_kept)
 	const uint8_t *p;
 
 	ck_assert_int_eq(chunk_win_get(w, &refs[3], 0, &s, &p), 0);
-	chunk_win_prefetch(w, &refs[3], 0); /* the same place again: not a repeat */
+	chunk_win_want(w, &refs[3], 0); /* the same place again: not a repeat */
 	chunk_win_put(w, s, CHUNK_SIZE);
 	ck_assert_int_eq(chunk_win_budget_left(), left);
 	ck_assert_int_eq(chunk_win_get(w, &refs[3], 0, &s, &p), 0);
-	chunk_win_prefetch(w, &refs[3], 7);
+	chunk_win_want(w, &refs[3], 7);
 	chunk_win_put(w, s, CHUNK_SIZE);
 	ck_assert_int_eq(chunk_win_budget_left(), left - 1);
 	ck_assert_int_eq(chunk_win_get(w, &refs[3], 7, &s, &p), 0);
@@ -293,25 +265,6 @@ START_TEST(test_repeated_chunk_kept)
 	chunk_win_put(w, s, CHUNK_SIZE);
 	ck_assert_int_eq(chunk_win_budget_left(), left);
 	chunk_win_free(w);
-}
-END_TEST
-
-/* A window freed while its background loads are queued or running: they
- * are dropped or waited for, and every buffer comes back. */
-START_TEST(test_free_while_loading)
-{
-	int left = chunk_win_budget_left();
-
-	for (int rep = 0; rep < 50; rep++) {
-		struct chunk_win *w = chunk_win_new(cs);
-
-		for (int i = 0; i < N; i++)
-			chunk_win_prefetch(w, &refs[(i + rep) % N], (i + rep) % N);
-		if (rep % 2)
-			ck_assert_int_eq(get_check(w, rep % N), 0);
-		chunk_win_free(w);
-		ck_assert_int_eq(chunk_win_budget_left(), left);
-	}
 }
 END_TEST
 
@@ -328,9 +281,7 @@ int main(void)
 	tcase_add_test(tc, test_damage_mid_run);
 	tcase_add_test(tc, test_held_and_full);
 	tcase_add_test(tc, test_concurrent);
-	tcase_add_test(tc, test_prefetch_damage_mid_run);
 	tcase_add_test(tc, test_served_gives_back);
-	tcase_add_test(tc, test_free_while_loading);
 	tcase_add_test(tc, test_repeated_chunk_kept);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

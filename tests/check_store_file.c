@@ -662,7 +662,7 @@ START_TEST(test_read_vec)
 END_TEST
 
 /* Two readers of different files at once, sequentially in 1 MiB requests
- * off the grid (background loads run for both): each sees its own bytes. */
+ * off the grid (each file its own window): each sees its own bytes. */
 struct vec_reader {
 	struct store_file *f;
 	const uint8_t *want;
@@ -703,8 +703,8 @@ START_TEST(test_read_vec_two_files)
 END_TEST
 
 /* A file open for reading whose checkpoint is deleted and collected after
- * its first request (which started background loads of the next chunks)
- * reads on to its end, right. */
+ * its first request (its read window holds chunks) reads on to its end,
+ * right. */
 START_TEST(test_read_vec_after_delete)
 {
 	uint8_t *want = malloc(VEC_LEN);
