@@ -16,6 +16,9 @@ struct chunk_win_slot {
 	const uint8_t *data;  /* raw bytes inside buf, when READY */
 	int state, rc;	      /* rc: the failed load's result, when FAILED */
 	unsigned refs;	      /* holders and waiters */
+	size_t served;	      /* bytes handed on since it was loaded */
+	uint64_t pos;	      /* where the reader wanted it first */
+	bool again;	      /* wanted at another pos too: kept past a full serve */
 	uint64_t used;	      /* last get, for eviction (least recent first) */
 };
 
@@ -29,9 +32,48 @@ struct chunk_win {
 
 static atomic_int budget = CHUNK_WIN_BUDGET;
 
+/* Buffers given back, for reuse. */
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t *kept[CHUNK_WIN_BUDGET];
+static int n_kept;
+
 int chunk_win_budget_left(void)
 {
 	return atomic_load(&budget);
+}
+
+uint8_t *chunk_buf_get(void)
+{
+	uint8_t *b = NULL;
+
+	pthread_mutex_lock(&kept_mu);
+	if (n_kept > 0)
+		b = kept[--n_kept];
+	pthread_mutex_unlock(&kept_mu);
+	if (!b && posix_memalign((void **)&b, CHUNK_WHOLE_ALIGN, CHUNK_WHOLE_LEN) != 0)
+		b = NULL;
+	return b;
+}
+
+void chunk_buf_put(uint8_t *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&kept_mu);
+	if (n_kept < CHUNK_WIN_BUDGET) {
+		kept[n_kept++] = b;
+		b = NULL;
+	}
+	pthread_mutex_unlock(&kept_mu);
+	free(b);
+}
+
+/* Gives s's buffer back to the budget and the kept ones. */
+static void slot_release(struct chunk_win_slot *s)
+{
+	chunk_buf_put(s->buf);
+	s->buf = NULL;
+	atomic_fetch_add(&budget, 1);
 }
 
 struct chunk_win *chunk_win_new(struct chunk_store *cs)
@@ -50,12 +92,9 @@ void chunk_win_free(struct chunk_win *w)
 {
 	if (!w)
 		return;
-	for (int i = 0; i < CHUNK_WIN_SLOTS; i++) {
-		if (w->slot[i].buf) {
-			free(w->slot[i].buf);
-			atomic_fetch_add(&budget, 1);
-		}
-	}
+	for (int i = 0; i < CHUNK_WIN_SLOTS; i++)
+		if (w->slot[i].buf)
+			slot_release(&w->slot[i]);
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w);
@@ -74,8 +113,8 @@ static bool slot_buffer(struct chunk_win_slot *s)
 		atomic_fetch_add(&budget, 1);
 		return false;
 	}
-	if (posix_memalign((void **)&s->buf, CHUNK_WHOLE_ALIGN, CHUNK_WHOLE_LEN) != 0) {
-		s->buf = NULL;
+	s->buf = chunk_buf_get();
+	if (!s->buf) {
 		atomic_fetch_add(&budget, 1);
 		return false;
 	}
@@ -104,17 +143,24 @@ static struct chunk_win_slot *victim_locked(struct chunk_win *w)
 	return lru;
 }
 
-int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, struct chunk_win_slot **slot,
-		  const uint8_t **data)
+/* The slot holding or loading ref, or NULL. w->mu held. */
+static struct chunk_win_slot *find_locked(struct chunk_win *w, const struct chunk_ref *ref)
+{
+	for (int i = 0; i < CHUNK_WIN_SLOTS; i++)
+		if ((w->slot[i].state == SLOT_LOADING || w->slot[i].state == SLOT_READY) &&
+		    same_ref(&w->slot[i].ref, ref))
+			return &w->slot[i];
+	return NULL;
+}
+
+int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos,
+		  struct chunk_win_slot **slot, const uint8_t **data)
 {
 	struct chunk_win_slot *s = NULL;
 	int rc;
 
 	pthread_mutex_lock(&w->mu);
-	for (int i = 0; i < CHUNK_WIN_SLOTS && !s; i++)
-		if ((w->slot[i].state == SLOT_LOADING || w->slot[i].state == SLOT_READY) &&
-		    same_ref(&w->slot[i].ref, ref))
-			s = &w->slot[i];
+	s = find_locked(w, ref);
 	if (s) {
 		s->refs++;
 		while (s->state == SLOT_LOADING)
@@ -128,6 +174,9 @@ int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, struct chunk
 		s->ref = *ref;
 		s->state = SLOT_LOADING;
 		s->refs = 1;
+		s->served = 0;
+		s->pos = pos;
+		s->again = false;
 		pthread_mutex_unlock(&w->mu);
 		rc = chunk_get_whole(w->cs, ref, s->buf, &s->data);
 		pthread_mutex_lock(&w->mu);
@@ -139,7 +188,7 @@ int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, struct chunk
 	rc = s->state == SLOT_FAILED ? s->rc : 0;
 	pthread_mutex_unlock(&w->mu);
 	if (rc < 0) {
-		chunk_win_put(w, s);
+		chunk_win_put(w, s, 0);
 		return rc;
 	}
 	*slot = s;
@@ -147,10 +196,30 @@ int chunk_win_get(struct chunk_win *w, const struct chunk_ref *ref, struct chunk
 	return 0;
 }
 
-void chunk_win_put(struct chunk_win *w, struct chunk_win_slot *s)
+void chunk_win_want(struct chunk_win *w, const struct chunk_ref *ref, uint64_t pos)
+{
+	struct chunk_win_slot *s;
+
+	pthread_mutex_lock(&w->mu);
+	s = find_locked(w, ref);
+	if (s && s->pos != pos)
+		s->again = true;
+	pthread_mutex_unlock(&w->mu);
+}
+
+void chunk_win_put(struct chunk_win *w, struct chunk_win_slot *s, size_t served)
 {
 	pthread_mutex_lock(&w->mu);
-	if (--s->refs == 0 && s->state == SLOT_FAILED)
+	s->served += served;
+	if (--s->refs == 0 && s->state == SLOT_FAILED) {
 		s->state = SLOT_EMPTY; /* nothing of a failed load is kept */
+	} else if (s->refs == 0 && s->served >= s->ref.raw_len && s->again) {
+		s->again = false; /* its next place is still to be served */
+		s->served = 0;
+	} else if (s->refs == 0 && s->served >= s->ref.raw_len) {
+		/* all of it handed on: the next reader is the kernel's cache */
+		s->state = SLOT_EMPTY;
+		slot_release(s);
+	}
 	pthread_mutex_unlock(&w->mu);
 }

@@ -35,8 +35,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "chunk.h"
+#include "chunk_win.h"
 #include "meta.h"
 #include "policy.h"
 #include "retain.h"
@@ -411,6 +413,26 @@ int store_file_open(struct store *st, int64_t id, int flags, struct store_file *
 /* Short read only at EOF. Returns bytes read or negative errno (-EIO on a
  * checksum mismatch, recorded as an event "corrupt"). */
 ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t off);
+
+/* The same read served in place (zero copy): r->iov[0..r->n) points at the
+ * verified bytes the file's read window holds and, for the rest (overlay
+ * data, holes, no room in the window), at r's own buffer they were copied
+ * to. len <= STORE_READ_MAX. Valid until store_read_done, which every
+ * non-negative return needs (a negative one has released everything). */
+#define STORE_READ_MAX (1u << 20)
+#define STORE_READ_IOV 8
+struct store_read {
+	struct iovec iov[STORE_READ_IOV];
+	int n;
+	/* private */
+	struct chunk_win *win;
+	struct chunk_win_slot *hold[STORE_READ_IOV];
+	size_t served[STORE_READ_IOV];
+	int n_hold;
+	uint8_t *buf; /* for copied pieces; NULL until one is */
+};
+ssize_t store_file_read_vec(struct store_file *f, size_t len, uint64_t off, struct store_read *r);
+void store_read_done(struct store_read *r);
 /* Writes at off (random writes and rewrites are fine; memory stays bounded:
  * data goes to an overlay file on disk and to chunks). Returns len or
  * negative errno (-ENOSPC, -EIO, -EROFS, -EFBIG past STORE_FILE_MAX). */

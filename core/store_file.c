@@ -726,10 +726,10 @@ static int read_base(struct store_file *f, uint64_t k, uint8_t *dst, size_t so, 
 	int rc = -ENOBUFS;
 
 	if (w)
-		rc = chunk_win_get(w, r, &s, &data);
+		rc = chunk_win_get(w, r, k, &s, &data);
 	if (rc == 0) {
 		copy_chunk(dst, data, r->raw_len, so, n);
-		chunk_win_put(w, s);
+		chunk_win_put(w, s, so < r->raw_len ? (n < r->raw_len - so ? n : r->raw_len - so) : 0);
 	}
 	if (rc != -ENOBUFS)
 		return rc;
@@ -763,10 +763,84 @@ out_unlock:
 	return rc;
 }
 
-ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t off)
+/* Base chunk k's bytes [so, so + n) pointed at in the file's read window
+ * (r's iov), held until store_read_done: 1 when done so, 0 when the caller
+ * must copy them (no room in the window or r; a short last chunk's zero
+ * tail), or negative errno. n_hold <= n, so holds never run out first. */
+static int read_base_in_place(struct store_file *f, uint64_t k, size_t so, size_t n,
+			      struct store_read *r)
 {
 	struct ofile *of = f->of;
-	uint8_t *p = buf;
+	const struct chunk_ref *ref = &of->base[k];
+	struct chunk_win *w = ofile_win(of);
+	struct chunk_win_slot *s;
+	const uint8_t *data;
+	int rc;
+
+	/* the last iov entry stays free for the copied rest, all of it
+	 * contiguous in r->buf once no piece is in place any more */
+	if (!w || r->n >= STORE_READ_IOV - 1 || so + n > ref->raw_len)
+		return 0;
+	rc = chunk_win_get(w, ref, k, &s, &data);
+	if (rc == -ENOBUFS)
+		return 0;
+	if (rc < 0)
+		return rc;
+	r->win = w;
+	r->hold[r->n_hold] = s;
+	r->served[r->n_hold++] = n;
+	r->iov[r->n].iov_base = (void *)(data + so);
+	r->iov[r->n++].iov_len = n;
+	return 1;
+}
+
+/* Where a copied piece at offset done of a read goes: dst, or r's buffer
+ * (then also appended to r's iov, merged with a contiguous last piece).
+ * NULL without memory. */
+static uint8_t *piece_dst(uint8_t *dst, struct store_read *r, size_t done)
+{
+	if (!r)
+		return dst + done;
+	if (!r->buf)
+		r->buf = chunk_buf_get();
+	return r->buf ? r->buf + done : NULL;
+}
+
+static void piece_add(struct store_read *r, uint8_t *p, size_t n)
+{
+	struct iovec *last = r->n ? &r->iov[r->n - 1] : NULL;
+
+	if (last && (uint8_t *)last->iov_base + last->iov_len == p)
+		last->iov_len += n;
+	else
+		r->iov[r->n++] = (struct iovec){ p, n };
+}
+
+#define READ_AHEAD_CHUNKS 4
+
+/* A read of slots [k0, k1] that continues the file's furthest one (the
+ * kernel's readahead requests arrive a little out of order) tells the
+ * window the next READ_AHEAD_CHUNKS base chunks are wanted, so a chunk
+ * repeated there is kept, not given back and read again. of->rw held. */
+static void read_ahead(struct ofile *of, uint64_t k0, uint64_t k1)
+{
+	uint64_t next = atomic_load(&of->ra_next);
+	struct chunk_win *w;
+
+	if (k1 + 1 > next)
+		atomic_store(&of->ra_next, k1 + 1);
+	if (k0 > next + 1 || k0 + CHUNK_WIN_SLOTS < next || !(w = ofile_win(of)))
+		return; /* not sequential */
+	for (uint64_t j = k1 + 1; j <= k1 + READ_AHEAD_CHUNKS && j < of->n_base; j++)
+		if (!slot_dirty(of, j) && of->base[j].raw_len > 0)
+			chunk_win_want(w, &of->base[j], j);
+}
+
+/* store_file_read into dst, or (r non-NULL) in place. */
+static ssize_t file_read(struct store_file *f, uint8_t *dst, size_t len, uint64_t off,
+			 struct store_read *r)
+{
+	struct ofile *of = f->of;
 	size_t done = 0;
 	int rc = 0;
 
@@ -784,22 +858,68 @@ ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t of
 	while (done < len) {
 		uint64_t pos = off + done, k = grid_slot(of->grid, pos);
 		size_t so = (size_t)(pos - grid_start(of->grid, k)), n = grid_len(of->grid, k) - so;
+		bool base = !slot_dirty(of, k) && k < of->n_base;
+		uint8_t *p;
 
 		if (n > len - done)
 			n = len - done;
-		if (slot_dirty(of, k)) {
-			rc = pread_zero(of->fd, p + done, n, pos);
-		} else if (k < of->n_base) {
-			rc = base_damage(of, k, read_base(f, k, p + done, so, n));
-		} else {
-			memset(p + done, 0, n);
+		if (r && base) {
+			rc = base_damage(of, k, read_base_in_place(f, k, so, n, r));
+			if (rc < 0)
+				break;
+			if (rc == 1) {
+				done += n;
+				continue;
+			}
 		}
+		p = piece_dst(dst, r, done);
+		if (!p) {
+			rc = -ENOMEM;
+			break;
+		}
+		if (slot_dirty(of, k))
+			rc = pread_zero(of->fd, p, n, pos);
+		else if (base)
+			rc = base_damage(of, k, read_base(f, k, p, so, n));
+		else
+			memset(p, 0, n);
 		if (rc < 0)
 			break;
+		if (r)
+			piece_add(r, p, n);
 		done += n;
 	}
+	if (rc >= 0 && len > 0)
+		read_ahead(of, grid_slot(of->grid, off), grid_slot(of->grid, off + len - 1));
 	pthread_rwlock_unlock(&of->rw);
 	return rc < 0 ? rc : (ssize_t)done;
+}
+
+ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t off)
+{
+	return file_read(f, buf, len, off, NULL);
+}
+
+ssize_t store_file_read_vec(struct store_file *f, size_t len, uint64_t off, struct store_read *r)
+{
+	ssize_t got;
+
+	memset(r, 0, sizeof(*r));
+	if (len > STORE_READ_MAX)
+		return -EINVAL;
+	got = file_read(f, NULL, len, off, r);
+	if (got < 0)
+		store_read_done(r);
+	return got;
+}
+
+void store_read_done(struct store_read *r)
+{
+	for (int i = 0; i < r->n_hold; i++)
+		chunk_win_put(r->win, r->hold[i], r->served[i]);
+	r->n_hold = 0;
+	chunk_buf_put(r->buf);
+	r->buf = NULL;
 }
 
 /* ---- write, truncate ---- */

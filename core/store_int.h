@@ -102,6 +102,7 @@ struct ofile {
 	/* verified chunks its readers share (chunk_win.h); made at the first
 	 * read, freed with the ofile; set once (atomic), no lock */
 	_Atomic(struct chunk_win *) win;
+	_Atomic uint64_t ra_next; /* the slot after the furthest one read */
 	bool grid_fixed; /* grid chosen at the first write, not at flush */
 
 	pthread_mutex_t ph_mu; /* guards the three below; only phq_mu nests inside */

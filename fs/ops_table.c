@@ -8,6 +8,7 @@
 #include "ops.h"
 
 #define FS_READAHEAD (4u << 20)
+#define FS_MAX_BACKGROUND 64
 
 /* The kernel starts a FUSE mount's readahead at 128 KiB and the INIT reply
  * can only lower it (min with max_readahead), so a streaming reader gets one
@@ -59,6 +60,12 @@ static void fs_op_init(void *userdata, struct fuse_conn_info *conn)
 	conn->max_read = 1u << 20;
 	fs_raise_readahead(fs);
 	conn->max_readahead = FS_READAHEAD;
+	/* Readahead requests are background ones: the kernel's default of 12
+	 * in flight for the whole mount serialises many readers (64 ranks
+	 * each loading a shard); the daemon's threads block on chunk I/O, not
+	 * CPU, so more in flight is cheap. */
+	conn->max_background = FS_MAX_BACKGROUND;
+	conn->congestion_threshold = FS_MAX_BACKGROUND * 3 / 4;
 	fs->initialised = true;
 }
 

@@ -3,7 +3,9 @@
  * put, also for many threads reading overlapping chunks at once; a damaged
  * chunk in the middle of a run is -EIO for that chunk only and never
  * served (nor kept: once healed it reads back); a held slot's bytes stay
- * put while other chunks evict; every buffer returns to the budget. */
+ * put while other chunks evict; every buffer returns to the budget, also
+ * from a slot all of whose bytes were served, unless the chunk is wanted
+ * again further on. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -78,11 +80,11 @@ static int get_check(struct chunk_win *w, int i)
 {
 	struct chunk_win_slot *s;
 	const uint8_t *p;
-	int rc = chunk_win_get(w, &refs[i], &s, &p);
+	int rc = chunk_win_get(w, &refs[i], i, &s, &p);
 
 	if (rc == 0) {
 		ck_assert_int_eq(memcmp(p, data[i], chunk_len(i)), 0);
-		chunk_win_put(w, s);
+		chunk_win_put(w, s, 0);
 	}
 	return rc;
 }
@@ -146,16 +148,16 @@ START_TEST(test_held_and_full)
 	struct chunk_win_slot *s[CHUNK_WIN_SLOTS];
 	const uint8_t *p[CHUNK_WIN_SLOTS];
 
-	ck_assert_int_eq(chunk_win_get(w, &refs[0], &s[0], &p[0]), 0);
+	ck_assert_int_eq(chunk_win_get(w, &refs[0], 0, &s[0], &p[0]), 0);
 	for (int i = 1; i < N; i++)
 		ck_assert_int_eq(get_check(w, i), 0);
 	ck_assert_int_eq(memcmp(p[0], data[0], CHUNK_SIZE), 0);
 	for (int i = 1; i < CHUNK_WIN_SLOTS; i++)
-		ck_assert_int_eq(chunk_win_get(w, &refs[i], &s[i], &p[i]), 0);
+		ck_assert_int_eq(chunk_win_get(w, &refs[i], i, &s[i], &p[i]), 0);
 	ck_assert_int_eq(get_check(w, CHUNK_WIN_SLOTS), -ENOBUFS);
 	for (int i = 0; i < CHUNK_WIN_SLOTS; i++) {
 		ck_assert_int_eq(memcmp(p[i], data[i], chunk_len(i)), 0);
-		chunk_win_put(w, s[i]);
+		chunk_win_put(w, s[i], 0);
 	}
 	ck_assert_int_eq(get_check(w, CHUNK_WIN_SLOTS), 0);
 	chunk_win_free(w);
@@ -176,7 +178,11 @@ static void *reader_run(void *arg)
 
 	for (int rep = 0; rep < 4; rep++)
 		for (int i = r->first; i < N; i++) {
-			int rc = get_check(r->w, i);
+			int rc;
+
+			if (r->first == 1 && i + 2 < N) /* some read ahead */
+				chunk_win_want(r->w, &refs[i + 2], i + 2);
+			rc = get_check(r->w, i);
 
 			if (rc == 0)
 				r->ok++;
@@ -212,6 +218,56 @@ START_TEST(test_concurrent)
 }
 END_TEST
 
+/* A slot whose every byte has been served gives its buffer back at once
+ * (the window lives on); a part served keeps it; a get after the give-back
+ * loads the chunk again, right. */
+START_TEST(test_served_gives_back)
+{
+	struct chunk_win *w = chunk_win_new(cs);
+	int left = chunk_win_budget_left();
+	struct chunk_win_slot *s;
+	const uint8_t *p;
+
+	ck_assert_int_eq(chunk_win_get(w, &refs[3], 3, &s, &p), 0);
+	chunk_win_put(w, s, CHUNK_SIZE / 2);
+	ck_assert_int_eq(chunk_win_budget_left(), left - 1);
+	ck_assert_int_eq(chunk_win_get(w, &refs[3], 3, &s, &p), 0);
+	ck_assert_int_eq(memcmp(p, data[3], CHUNK_SIZE), 0);
+	chunk_win_put(w, s, CHUNK_SIZE / 2);
+	ck_assert_int_eq(chunk_win_budget_left(), left);
+	ck_assert_int_eq(get_check(w, 3), 0);
+	ck_assert_int_eq(get_check(w, N - 1), 0);
+	ck_assert_int_eq(chunk_win_budget_left(), left - 2);
+	chunk_win_free(w);
+	ck_assert_int_eq(chunk_win_budget_left(), left);
+}
+END_TEST
+
+/* A chunk wanted at two places (chunk_win_want for another pos): its first full
+ * serve keeps it for the second, which then gives it back. */
+START_TEST(test_repeated_chunk_kept)
+{
+	struct chunk_win *w = chunk_win_new(cs);
+	int left = chunk_win_budget_left();
+	struct chunk_win_slot *s;
+	const uint8_t *p;
+
+	ck_assert_int_eq(chunk_win_get(w, &refs[3], 0, &s, &p), 0);
+	chunk_win_want(w, &refs[3], 0); /* the same place again: not a repeat */
+	chunk_win_put(w, s, CHUNK_SIZE);
+	ck_assert_int_eq(chunk_win_budget_left(), left);
+	ck_assert_int_eq(chunk_win_get(w, &refs[3], 0, &s, &p), 0);
+	chunk_win_want(w, &refs[3], 7);
+	chunk_win_put(w, s, CHUNK_SIZE);
+	ck_assert_int_eq(chunk_win_budget_left(), left - 1);
+	ck_assert_int_eq(chunk_win_get(w, &refs[3], 7, &s, &p), 0);
+	ck_assert_int_eq(memcmp(p, data[3], CHUNK_SIZE), 0);
+	chunk_win_put(w, s, CHUNK_SIZE);
+	ck_assert_int_eq(chunk_win_budget_left(), left);
+	chunk_win_free(w);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("chunk_win");
@@ -225,6 +281,8 @@ int main(void)
 	tcase_add_test(tc, test_damage_mid_run);
 	tcase_add_test(tc, test_held_and_full);
 	tcase_add_test(tc, test_concurrent);
+	tcase_add_test(tc, test_served_gives_back);
+	tcase_add_test(tc, test_repeated_chunk_kept);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

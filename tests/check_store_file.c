@@ -599,9 +599,136 @@ START_TEST(test_close_with_open_file)
 }
 END_TEST
 
+/* ---- reads in place (store_file_read_vec) ---- */
+
+#define VEC_LEN (5 * CHUNK_SIZE + 77777) /* a short last chunk */
+
+/* Reads [off, off + len) of f in place and checks it against want (the
+ * file's bytes, size bytes): the iov holds exactly the expected bytes. */
+static void vec_expect(struct store_file *f, const uint8_t *want, size_t size, uint64_t off,
+		       size_t len)
+{
+	struct store_read r;
+	size_t exp = off >= size ? 0 : (len < size - off ? len : size - off), got = 0;
+	ssize_t n = store_file_read_vec(f, len, off, &r);
+
+	ck_assert_int_eq(n, (ssize_t)exp);
+	for (int i = 0; i < r.n; i++) {
+		ck_assert_uint_le(got + r.iov[i].iov_len, exp);
+		ck_assert(memcmp(r.iov[i].iov_base, want + off + got, r.iov[i].iov_len) == 0);
+		got += r.iov[i].iov_len;
+	}
+	ck_assert_uint_eq(got, exp);
+	store_read_done(&r);
+}
+
+/* The kernel's request shapes: 1 MiB on and off the chunk grid, small
+ * ones, across the short last chunk and past the end. */
+static void vec_sweep(struct store_file *f, const uint8_t *want, size_t size)
+{
+	for (uint64_t off = 0; off < size + CHUNK_SIZE; off += CHUNK_SIZE / 2)
+		vec_expect(f, want, size, off, STORE_READ_MAX);
+	for (uint64_t off = 3; off < size; off += 777777)
+		vec_expect(f, want, size, off, 4096 + off % 5000);
+	vec_expect(f, want, size, size - 10, STORE_READ_MAX);
+}
+
+/* A committed file read in place equals its bytes; so does a file being
+ * written, part flushed to chunks, part only in its overlay. */
+START_TEST(test_read_vec)
+{
+	uint8_t *want = malloc(VEC_LEN);
+	struct store_file *f;
+	struct store_node n;
+	int64_t id, root;
+
+	tu_fill(want, VEC_LEN, 15);
+	tu_ckpt1(st, "vec", "model.bin", want, VEC_LEN);
+	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "vec", "model.bin"), STORE_F_READ, &f), 0);
+	vec_sweep(f, want, VEC_LEN);
+	ck_assert_int_eq(store_file_close(f), 0);
+
+	ck_assert_int_eq(store_ckpt_create(st, "vec2", CKPT_DIR, 0755, &id, &root), 0);
+	ck_assert_int_eq(store_node_create(st, root, "w.bin", 0644, &n), 0);
+	ck_assert_int_eq(store_file_open(st, n.id, STORE_F_READ | STORE_F_WRITE, &f), 0);
+	ck_assert_int_eq(store_file_write(f, want, VEC_LEN, 0), VEC_LEN);
+	ck_assert_int_eq(store_file_flush(f), 0);
+	want[2 * CHUNK_SIZE + 5] ^= 0xff; /* the overlay's bytes in a base chunk */
+	ck_assert_int_eq(store_file_write(f, want + 2 * CHUNK_SIZE + 5, 1, 2 * CHUNK_SIZE + 5), 1);
+	vec_sweep(f, want, VEC_LEN);
+	ck_assert_int_eq(store_file_close(f), 0);
+	free(want);
+}
+END_TEST
+
+/* Two readers of different files at once, sequentially in 1 MiB requests
+ * off the grid (each file its own window): each sees its own bytes. */
+struct vec_reader {
+	struct store_file *f;
+	const uint8_t *want;
+};
+
+static void *vec_reader_run(void *arg)
+{
+	struct vec_reader *v = arg;
+
+	for (int rep = 0; rep < 3; rep++)
+		for (uint64_t off = 4096 * rep; off < VEC_LEN; off += STORE_READ_MAX)
+			vec_expect(v->f, v->want, VEC_LEN, off, STORE_READ_MAX);
+	return NULL;
+}
+
+START_TEST(test_read_vec_two_files)
+{
+	const char *names[2] = { "a.bin", "b.bin" };
+	uint8_t *want[2] = { malloc(VEC_LEN), malloc(VEC_LEN) };
+	struct vec_reader v[2];
+	pthread_t t[2];
+
+	tu_fill(want[0], VEC_LEN, 21);
+	tu_fill(want[1], VEC_LEN, 22);
+	tu_ckpt(st, "two", names, (const void *const *)want, (size_t[]){ VEC_LEN, VEC_LEN }, 2);
+	for (int i = 0; i < 2; i++) {
+		v[i].want = want[i];
+		ck_assert_int_eq(store_file_open(st, tu_lookup(st, "two", names[i]), STORE_F_READ, &v[i].f), 0);
+	}
+	for (int i = 0; i < 2; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, vec_reader_run, &v[i]), 0);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(store_file_close(v[i].f), 0);
+		free(want[i]);
+	}
+}
+END_TEST
+
+/* A file open for reading whose checkpoint is deleted and collected after
+ * its first request (its read window holds chunks) reads on to its end,
+ * right. */
+START_TEST(test_read_vec_after_delete)
+{
+	uint8_t *want = malloc(VEC_LEN);
+	struct store_file *f;
+	int64_t id;
+
+	tu_fill(want, VEC_LEN, 31);
+	id = tu_ckpt1(st, "gone", "model.bin", want, VEC_LEN);
+	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "gone", "model.bin"), STORE_F_READ, &f), 0);
+	vec_expect(f, want, VEC_LEN, 0, STORE_READ_MAX);
+	ck_assert_int_eq(store_ckpt_delete(st, id, "user"), 0);
+	ck_assert_int_eq(store_gc(st, false, NULL), 0);
+	for (uint64_t off = STORE_READ_MAX; off < VEC_LEN; off += STORE_READ_MAX)
+		vec_expect(f, want, VEC_LEN, off, STORE_READ_MAX);
+	ck_assert_int_eq(store_file_close(f), 0);
+	free(want);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store_file");
+
+	TU_TCASE(s, "read_vec", 120, test_read_vec, test_read_vec_two_files, test_read_vec_after_delete);
 
 	TU_TCASE(s, "dedup", 120, test_dedup_90, test_safetensors_10pct);
 	TU_TCASE(s, "anchored", 120, test_safetensors_anchored, test_anchored_rewrite);

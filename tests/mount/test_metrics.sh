@@ -118,7 +118,8 @@ direct_read 0 1048576 2097152 3145728 || fail "O_DIRECT reads of four.bin"
 c3=$(scrape)
 check "$c3" "$c2" "$delta"'
 # 4 reads of 3 distinct chunks: the copy of the first is served from the
-# read window of the open file (core/chunk_win.c), fetched once
+# read window of the open file (core/chunk_win.c), fetched once (the read
+# ahead saw it wanted again, so its first full serve did not give it back)
 assert d["reads_total"] == 3 and d["read_bytes_total"] == 3 << 20, d
 assert d["writes_total"] == 0 and d["dedup_hits_total"] == 0 and d["verify_failures_total"] == 0, d' \
   "chunk counters of 4 reads of 3 distinct chunks on a new mount"
