@@ -175,8 +175,8 @@ static int store_index_none(struct store *st, const struct store_spec *sp, enum 
 
 /* Opens the index (st->ix): found, or new (*created) where nothing is lost
  * by making one; then, for the lock holder, when the index was initialised. */
-static int store_index_open(struct store *st, const struct store_spec *sp, bool *created,
-			    char *err, size_t err_len)
+static int store_index_open(struct store *st, const struct store_spec *sp, bool *created, char *err,
+			    size_t err_len)
 {
 	int ixf = (st->flags & STORE_RDONLY ? INDEX_RDONLY : 0) |
 		(store_writable(st) ? INDEX_CHECK : 0);
