@@ -5,8 +5,8 @@
 # 64 MiB save fails with EIO, each within `timeout 60` (a hang fails the
 # test; the save must fail within 30 s: a few 3 s timeouts, not one per
 # chunk); no chunk is called damaged for it (no "corrupt" note or event: the
-# data is fine, the cluster is not answering); the mount stays usable (ls,
-# .ckptfs). After SIGCONT: the same read gives
+# data is fine, the cluster is not answering; `ckpt verify` fails without
+# calling any chunk damaged); the mount stays usable (ls, .ckptfs). After SIGCONT: the same read gives
 # the right bytes, a save commits, the failed one is not listed, `ckpt
 # verify` is clean, and a remount reads everything committed back.
 source "$(dirname "$0")/rados_lib.sh"
@@ -44,6 +44,12 @@ timeout 10 ls "$MNT" >/dev/null || fail "ls of the mount failed while the OSD is
 ! timeout 10 grep -i corrupt "$MNT/.ckptfs/status" ||
 	fail "a cluster that does not answer is reported as corrupt data"
 wait_until 15 not_listed ck-s || fail "ck-s (a failed save) is still listed"
+timeout 60 "$CKPT" verify "$STORE" >"$T/verify.sick" 2>&1
+rc=$?
+log "verify while stopped: rc $rc: $(tail -n 3 "$T/verify.sick")"
+[ $rc -ne 124 ] || fail "ckpt verify hung on a stopped OSD"
+[ $rc -ne 0 ] || fail "ckpt verify was clean on a stopped OSD"
+! grep -i damaged "$T/verify.sick" || fail "ckpt verify calls chunks damaged when the cluster does not answer"
 
 log "continuing the OSD"
 rados_osd_cont
