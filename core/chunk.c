@@ -53,12 +53,21 @@ void chunk_store_counters(struct chunk_store *cs, struct chunk_counters *out)
 	out->verify_failures = __atomic_load_n(&cs->n.verify_failures, __ATOMIC_RELAXED);
 }
 
+/* A backend that did not answer in time (a remote store that is down:
+ * -ETIMEDOUT) is an I/O error, -EIO, to callers. Only the reads whose -EIO
+ * callers take for damaged data (chunk_get, chunk_get_whole, chunk_verify)
+ * return -ETIMEDOUT as it is: nothing was read, so nothing is known damaged. */
+static int chunk_unanswered(int rc)
+{
+	return rc == -ETIMEDOUT ? -EIO : rc;
+}
+
 /* Counts a put's result (chunk_put_ref's return value) and returns it. */
 static int chunk_count_put(struct chunk_store *cs, int rc)
 {
 	if (rc >= 0)
 		chunk_count(rc ? &cs->n.writes : &cs->n.dedup_hits, 1);
-	return rc;
+	return chunk_unanswered(rc);
 }
 
 /* Counts a read's result and returns it: a damaged chunk (-EIO), or one
@@ -388,7 +397,7 @@ int chunk_store_open_with(const struct chunk_opts *opts, struct chunk_store **ou
 	if (!cs)
 		return -ENOMEM;
 	cs->ops = ops;
-	rc = ops->open(opts, &cs->be);
+	rc = chunk_unanswered(ops->open(opts, &cs->be));
 	if (rc < 0)
 		goto out_free_cs;
 	if (ops->cleanup) {
@@ -512,7 +521,7 @@ int chunk_put_ref(struct chunk_store *cs, const void *data, const struct chunk_r
 			return chunk_count_put(cs, 0);
 		}
 		if (rc < 0 && rc != -ENOENT)
-			return rc;
+			return chunk_unanswered(rc);
 		existing = rc == 0; /* present but damaged: replace it */
 	}
 
@@ -615,14 +624,14 @@ int chunk_has(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
 	if (!cs || !hash)
 		return -EINVAL;
 	rc = cs->ops->stat(cs->be, hash, &st);
-	return rc == 0 ? 1 : rc == -ENOENT ? 0 : rc;
+	return rc == 0 ? 1 : rc == -ENOENT ? 0 : chunk_unanswered(rc);
 }
 
 int chunk_release(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
 {
 	if (!cs || !hash)
 		return -EINVAL;
-	return cs->ops->remove(cs->be, hash);
+	return chunk_unanswered(cs->ops->remove(cs->be, hash));
 }
 
 int chunk_verify(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN], uint32_t *raw_len,
@@ -660,7 +669,7 @@ static int chunk_stat(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN]
 {
 	if (!cs || !hash)
 		return -EINVAL;
-	return cs->ops->stat(cs->be, hash, st);
+	return chunk_unanswered(cs->ops->stat(cs->be, hash, st));
 }
 
 int64_t chunk_stored_size(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN])
@@ -688,7 +697,7 @@ int chunk_barrier(struct chunk_store *cs)
 {
 	if (!cs)
 		return -EINVAL;
-	return cs->ops->barrier ? cs->ops->barrier(cs->be) : 0;
+	return cs->ops->barrier ? chunk_unanswered(cs->ops->barrier(cs->be)) : 0;
 }
 
 int chunk_foreach(struct chunk_store *cs, int (*fn)(void *ctx, const uint8_t hash[CHUNK_HASH_LEN]),
@@ -696,7 +705,7 @@ int chunk_foreach(struct chunk_store *cs, int (*fn)(void *ctx, const uint8_t has
 {
 	if (!cs || !fn)
 		return -EINVAL;
-	return cs->ops->foreach (cs->be, fn, ctx);
+	return chunk_unanswered(cs->ops->foreach (cs->be, fn, ctx));
 }
 
 /* ---- chunk lists ---- */

@@ -15,7 +15,9 @@
  * Conventions for every op:
  * - Returns 0 (or the documented non-negative value) on success, a negative
  *   errno on failure: -ENOENT for a missing object, -ENOMEM, -ENOSPC, -EIO ...
- *   as they come; never a bare -1.
+ *   as they come; never a bare -1. A remote store that did not answer in
+ *   time is -ETIMEDOUT, never -EIO (chunk.c reads a get's -EIO as damaged
+ *   data, and hands -ETIMEDOUT on as -EIO where nothing diagnoses damage).
  * - Buffers belong to the caller: put reads iov only during the call, get
  *   writes iov only during the call; a backend keeps no pointer to them.
  * - Thread safety: every op except open and close may be called from several

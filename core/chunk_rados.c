@@ -26,8 +26,13 @@
  * wait for the puts that returned before it; reuse stays NULL (an object a
  * get can see is acknowledged) and cleanup NULL (exclusive create leaves no
  * partial object). rados_set_pool_full_try makes a full pool say ENOSPC at
- * once; the op timeouts turn a sick cluster into -EIO (ETIMEDOUT and the
- * like are mapped and logged), never a hang.
+ * once; the op timeouts turn a sick cluster into -ETIMEDOUT (ETIME,
+ * ECONNREFUSED and the like are mapped to it and logged), never a hang:
+ * not -EIO, which chunk.c reads as damaged data (chunk.c gives it to its
+ * callers as -EIO). A cluster that did not answer one op in time is taken
+ * as sick for the next `timeout` seconds: every op then fails at once with
+ * -ETIMEDOUT instead of waiting its own timeout (a save of N chunks fails
+ * in one timeout, not N); the first op after that tries for real.
  *
  * prefetch starts an aio read of the whole object into one of PF_SLOTS
  * buffers (~9.4 MiB per backend, matching the store's read-ahead of 8
@@ -49,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <rados/librados.h>
 
@@ -85,6 +91,8 @@ struct chunk_rados {
 	rados_ioctx_t io;
 	char *pool, *ns;
 	int logged;
+	int64_t timeout_ns;
+	int64_t sick_until; /* CLOCK_MONOTONIC ns; atomic: ops fail at once before it */
 
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -106,9 +114,24 @@ static struct chunk_rados *rados_of(struct chunk_backend *be)
 
 /* ---- errors ---- */
 
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* -ETIMEDOUT while the cluster is taken as sick (an op timed out less than
+ * `timeout` seconds ago), else 0. */
+static int sick(struct chunk_rados *r)
+{
+	return mono_ns() < __atomic_load_n(&r->sick_until, __ATOMIC_RELAXED) ? -ETIMEDOUT : 0;
+}
+
 /* A librados result as the backend contract wants it: a cluster that does
- * not answer in time is -EIO, a full pool or quota -ENOSPC; logged (the
- * first few) with what failed. */
+ * not answer in time is -ETIMEDOUT (and sick for a while), a full pool or
+ * quota -ENOSPC; logged (the first few) with what failed. */
 static int rerr(struct chunk_rados *r, int rc, const char *what, const uint8_t *hash)
 {
 	int out = rc;
@@ -122,7 +145,8 @@ static int rerr(struct chunk_rados *r, int rc, const char *what, const uint8_t *
 	case -ESHUTDOWN:
 	case -ECANCELED:
 	case -EAGAIN:
-		out = -EIO;
+		out = -ETIMEDOUT;
+		__atomic_store_n(&r->sick_until, mono_ns() + r->timeout_ns, __ATOMIC_RELAXED);
 		break;
 	case -EDQUOT:
 	case -ENOSPC:
@@ -136,7 +160,7 @@ static int rerr(struct chunk_rados *r, int rc, const char *what, const uint8_t *
 	if (__atomic_fetch_add(&r->logged, 1, __ATOMIC_RELAXED) < 20)
 		fprintf(stderr, "ckptfs: rados pool %s%s%s: %s %s: %s%s\n", r->pool,
 			r->ns[0] ? " namespace " : "", r->ns, what, hex, strerror(-rc),
-			out == -EIO ? " (cluster not answering within the timeout: EIO)" : "");
+			out == -ETIMEDOUT ? " (cluster not answering within the timeout)" : "");
 	return out;
 }
 
@@ -265,6 +289,7 @@ static int rados_open(const struct chunk_opts *opts, struct chunk_backend **out)
 	pthread_mutex_init(&r->mu, NULL);
 	pthread_cond_init(&r->cv, NULL);
 	r->n_puts = (int)s.inflight;
+	r->timeout_ns = (int64_t)s.timeout * 1000000000;
 	r->puts = calloc((size_t)r->n_puts, sizeof(*r->puts));
 	r->pool = strdup(s.pool);
 	r->ns = strdup(s.ns ? s.ns : "");
@@ -507,7 +532,9 @@ static int rados_put(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LEN
 	pthread_mutex_unlock(&r->mu);
 	if (!s)
 		return rc;
-	rc = rados_stat(r->io, oid, &size, &mt);
+	rc = sick(r);
+	if (rc == 0 && (rc = rados_stat(r->io, oid, &size, &mt)) < 0 && rc != -ENOENT)
+		rc = rerr(r, rc, "put", hash);
 	if (rc != -ENOENT) /* present (0), or failed */
 		goto out_free_slot;
 	s->buf = malloc(len ? len : 1);
@@ -534,6 +561,7 @@ static int rados_put(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LEN
 	rc = rados_aio_write_op_operate(s->op, r->io, s->c, oid, NULL, 0);
 	if (rc == 0)
 		return 1;
+	rc = rerr(r, rc, "put", hash);
 	/* not sent: no completion will come */
 	pthread_mutex_lock(&r->mu);
 	s->state = S_STAT;
@@ -547,7 +575,7 @@ out_free_slot:
 	slot_clear(s);
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
-	return rc < 0 ? rerr(r, rc, "put", hash) : 0;
+	return rc;
 }
 
 /* iov as the parts of one write op replacing the object. */
@@ -564,6 +592,8 @@ static int rados_replace(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH
 	pthread_mutex_lock(&r->mu);
 	wait_name(r, hash, true);
 	pthread_mutex_unlock(&r->mu);
+	if ((rc = sick(r)) < 0)
+		return rc;
 	op = rados_create_write_op();
 	if (!op)
 		return -ENOMEM;
@@ -634,6 +664,8 @@ static int rados_get(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LEN
 
 	if (pf_take(r, hash, iov, iovcnt, size))
 		return 0;
+	if ((rc = sick(r)) < 0)
+		return rc;
 	oid_of(hash, oid);
 	op = rados_create_read_op();
 	nread = calloc((size_t)iovcnt + 1, sizeof(*nread));
@@ -676,6 +708,8 @@ static int rados_stat_op(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH
 	pthread_mutex_lock(&r->mu);
 	wait_name(r, hash, false);
 	pthread_mutex_unlock(&r->mu);
+	if ((rc = sick(r)) < 0)
+		return rc;
 	rc = rados_stat(r->io, oid, &size, &mt);
 	if (rc < 0)
 		return rerr(r, rc, "stat", hash);
@@ -694,6 +728,8 @@ static int rados_remove_op(struct chunk_backend *be, const uint8_t hash[CHUNK_HA
 	pthread_mutex_lock(&r->mu);
 	wait_name(r, hash, true);
 	pthread_mutex_unlock(&r->mu);
+	if ((rc = sick(r)) < 0)
+		return rc;
 	rc = rados_remove(r->io, oid);
 	if (rc == 0 || rc == -ENOENT) { /* removed on purpose: nothing waits for it */
 		pthread_mutex_lock(&r->mu);
@@ -710,7 +746,7 @@ static void rados_prefetch(struct chunk_backend *be, const uint8_t hash[CHUNK_HA
 	char oid[65];
 
 	pthread_mutex_lock(&r->mu);
-	if (slot_find(r->pf, PF_SLOTS, hash) || slot_find(r->puts, r->n_puts, hash))
+	if (sick(r) || slot_find(r->pf, PF_SLOTS, hash) || slot_find(r->puts, r->n_puts, hash))
 		goto out_unlock;
 	for (int i = 0; i < PF_SLOTS; i++) {
 		struct rslot *c = &r->pf[i];
@@ -776,13 +812,16 @@ static int rados_barrier(struct chunk_backend *be)
 		int s;
 
 		oid_of(f[i].hash, oid);
-		s = rados_stat(r->io, oid, &size, &mt);
+		if ((s = sick(r)) == 0)
+			s = rados_stat(r->io, oid, &size, &mt);
 		if (s == 0) {
 			pthread_mutex_lock(&r->mu);
 			fail_forget(r, f[i].hash);
 			pthread_mutex_unlock(&r->mu);
 		} else if (rc == 0) {
-			rc = s == -ENOENT ? f[i].err : rerr(r, s, "stat", f[i].hash);
+			rc = s == -ENOENT	  ? f[i].err
+				: s == -ETIMEDOUT ? s
+						  : rerr(r, s, "stat", f[i].hash);
 		}
 	}
 	if (r->n_failed && !f && rc == 0)
@@ -807,8 +846,11 @@ static int rados_foreach(struct chunk_backend *be, chunk_foreach_fn fn, void *ct
 	rados_list_ctx_t lc;
 	const char *name;
 	uint8_t hash[CHUNK_HASH_LEN];
-	int rc = rados_nobjects_list_open(r->io, &lc);
+	int rc = sick(r);
 
+	if (rc < 0)
+		return rc;
+	rc = rados_nobjects_list_open(r->io, &lc);
 	if (rc < 0)
 		return rerr(r, rc, "list", NULL);
 	while ((rc = rados_nobjects_list_next(lc, &name, NULL, NULL)) == 0) {

@@ -51,32 +51,44 @@ static const char *store_index_what(const struct store *st)
 }
 
 /* A new index over existing chunk data would hold none of it, and recovery
- * would then delete every chunk file as unreferenced: refuse (-EUCLEAN) when
- * STORE/chunks holds any. why says what is wrong with the index (what). */
-static int refuse_new_index(const char *dir, const char *what, const char *why, char *err,
-			    size_t err_len)
+ * would then delete every chunk object as unreferenced: refuse (-EUCLEAN)
+ * when the chunks the address names (STORE/chunks, or a RADOS pool and
+ * namespace) hold any. why says what is wrong with the index (what). */
+static int refuse_new_index(const char *dir, const struct store_spec *sp, const char *what,
+			    const char *why, char *err, size_t err_len)
 {
-	char path[PATH_MAX];
+	bool rados = sp->chunks == &chunk_backend_rados && sp->chunk_spec;
+	char path[PATH_MAX], place[PATH_MAX + 32];
+	struct chunk_opts o = { .backend = rados ? sp->chunks : NULL,
+				.spec = rados ? sp->chunk_spec : path };
 	struct chunk_store *cs;
 	int rc;
 
 	snprintf(path, sizeof(path), "%s/chunks", dir);
-	if (access(path, F_OK) < 0)
+	snprintf(place, sizeof(place), rados ? "rados %s" : "%s", rados ? sp->chunk_spec : path);
+	if (!rados && access(path, F_OK) < 0)
 		return errno == ENOENT ? 0 : -errno;
-	rc = chunk_store_open(path, &cs);
+	rc = chunk_store_open_with(&o, &cs);
 	if (rc == 0) {
 		rc = chunk_foreach(cs, chunk_found_cb, NULL);
 		chunk_store_close(cs);
 	}
 	if (rc < 0)
-		util_seterr(err, err_len, "%s: %s", path, strerror(-rc));
+		util_seterr(err, err_len, "%s: %s", place, strerror(-rc));
 	if (rc <= 0)
 		return rc;
-	util_seterr(
-		err, err_len,
-		"%s: %s %s but chunks/ holds checkpoint data; refusing to start a new index over"
-		" it (restore %s from a backup, or move chunks/ away for a fresh store)",
-		dir, what, why, what);
+	if (rados)
+		util_seterr(err, err_len,
+			    "%s: %s %s but %s holds checkpoint data (another store's?); refusing"
+			    " to start a new index over it (restore %s from a backup, or give an"
+			    " empty pool or namespace ns= for a fresh store)",
+			    dir, what, why, place, what);
+	else
+		util_seterr(err, err_len,
+			    "%s: %s %s but chunks/ holds checkpoint data; refusing to start a new"
+			    " index over it (restore %s from a backup, or move chunks/ away for a"
+			    " fresh store)",
+			    dir, what, why, what);
 	return -EUCLEAN;
 }
 
@@ -141,8 +153,8 @@ static int store_alloc(const char *dir, const char *where, int flags, struct sto
 
 /* No index where one should be: refused for openers that may not create
  * one; a new index over existing chunk data is refused (refuse_new_index). */
-static int store_index_none(struct store *st, enum index_none none, int rc, char *err,
-			    size_t err_len)
+static int store_index_none(struct store *st, const struct store_spec *sp, enum index_none none,
+			    int rc, char *err, size_t err_len)
 {
 	bool missing = none == INDEX_NONE_MISSING;
 	const char *what = store_index_what(st);
@@ -156,14 +168,15 @@ static int store_index_none(struct store *st, enum index_none none, int rc, char
 		return rc == -ENODATA ? -ENOENT : rc;
 	}
 	if (rc == -ENODATA)
-		return refuse_new_index(st->dir, what, missing ? "is missing" : "is empty", err,
+		return refuse_new_index(st->dir, sp, what, missing ? "is missing" : "is empty", err,
 					err_len);
 	return 0; /* missing, but unreadable: the creating open says why */
 }
 
 /* Opens the index (st->ix): found, or new (*created) where nothing is lost
  * by making one; then, for the lock holder, when the index was initialised. */
-static int store_index_open(struct store *st, bool *created, char *err, size_t err_len)
+static int store_index_open(struct store *st, const struct store_spec *sp, bool *created, char *err,
+			    size_t err_len)
 {
 	int ixf = (st->flags & STORE_RDONLY ? INDEX_RDONLY : 0) |
 		(store_writable(st) ? INDEX_CHECK : 0);
@@ -171,7 +184,7 @@ static int store_index_open(struct store *st, bool *created, char *err, size_t e
 	int rc = index_open(st->ixops, st->ixwhere, ixf, &st->ix, &none, err, err_len);
 
 	if (none != INDEX_FOUND) {
-		rc = store_index_none(st, none, rc, err, err_len);
+		rc = store_index_none(st, sp, none, rc, err, err_len);
 		if (rc == 0)
 			rc = index_open(st->ixops, st->ixwhere, ixf | INDEX_CREATE, &st->ix, &none,
 					err, err_len);
@@ -243,7 +256,7 @@ static int store_open_once(const struct store_spec *sp, int flags, struct store 
 		if (index_multi(st->ixops)) /* a lease among several mounts */
 			st->mount_id = index_lease_id(st->ixops, st->lock);
 	}
-	rc = store_index_open(st, &created, err, err_len);
+	rc = store_index_open(st, sp, &created, err, err_len);
 	if (rc < 0)
 		goto out_unlock;
 	rc = store_spec_settle(st, sp, created, err, err_len);

@@ -161,13 +161,17 @@ static int pread_zero(int fd, void *buf, size_t len, uint64_t off)
 
 /* The result rc of reading base chunk k of a file: a damaged or missing
  * chunk is recorded (a "corrupt" event; a damaged one also in the index, so
- * the next put of its bytes rewrites it) and becomes -EIO. */
+ * the next put of its bytes rewrites it) and becomes -EIO. A chunk store
+ * that did not answer (-ETIMEDOUT) is -EIO too, but nothing is recorded:
+ * the data was not read, so it is not known damaged. */
 static int base_damage(struct ofile *of, uint64_t k, int rc)
 {
 	struct store *st = of->st;
 	const char *path = of->path ? of->path : "?";
 	char rule[64];
 
+	if (rc == -ETIMEDOUT)
+		return -EIO;
 	if (rc != -EIO && rc != -ENOENT)
 		return rc;
 	snprintf(rule, sizeof(rule), "damaged chunk at offset %llu",
@@ -1476,7 +1480,7 @@ int chunk_reader_read(void *ctx, void *buf, size_t len, uint64_t off)
 									 "commit check");
 						store_mu_unlock(r->st);
 					}
-					return rc == -ENOENT ? -EIO : rc;
+					return rc == -ENOENT || rc == -ETIMEDOUT ? -EIO : rc;
 				}
 				r->cur = (size_t)k;
 			}

@@ -998,6 +998,8 @@ static void verify_chunk_rows(struct verify_ctx *v, const struct held_set *recou
 			problem(v, "missing chunk %s (referenced %u times)", hex, cnt);
 		else if (e == -ENOENT && row->refs > 0)
 			problem(v, "chunk %s has an index row but no file", hex);
+		else if (e == -ETIMEDOUT) /* not read: not known damaged, not marked */
+			problem(v, "chunk %s not checked: %s", hex, strerror(-e));
 		else if (e < 0 && e != -ENOENT)
 			verify_damaged(v, row->hash, e, cnt);
 		if (o->progress)

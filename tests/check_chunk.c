@@ -1327,6 +1327,7 @@ START_TEST(test_rados_failed_put)
 	ck_assert_int_eq(chunk_has(ro, rd.hash), 0);
 	ck_assert_int_eq(chunk_release(ro, rd.hash), -EPERM);
 	ck_assert_int_eq(chunk_put(cs, d, sizeof(d), CHUNK_CODEC_NONE, &rd, NULL, NULL), 1);
+	ck_assert_int_eq(chunk_barrier(cs), 0); /* cs's aio put acknowledged: ro can see it */
 	ck_assert_int_eq(chunk_barrier(ro), 0); /* present now */
 	chunk_store_close(ro);
 }

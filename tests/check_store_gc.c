@@ -1,37 +1,11 @@
 /* Store tests of integrity and space: damaged and missing chunks, verify
  * (orphan chunk files, wrong reference counts), gc reclaiming space,
- * retention, and a full disk. */
+ * retention, and a full disk. Chunks in the store's directory, or in Ceph
+ * RADOS under CKPT_TEST_CHUNKS=rados (check_store_gc_rados; the chunk
+ * objects are reached through tu_obj_*, whichever backend keeps them). */
 
 #define TU_STORE_FIXTURE
 #include "store_test_util.h"
-
-/* The first chunk file (by path) whose find(1) tests are filter (malloc'd). */
-static char *chunk_file_find(const char *store, const char *filter)
-{
-	char cmd[600], *line = NULL;
-	size_t cap = 0;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd),
-		 "find '%s/chunks' -type f %s! -path '*/chunks/tmp/*' | sort | head -1", store,
-		 filter);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	ck_assert(getline(&line, &cap, p) > 0);
-	pclose(p);
-	line[strcspn(line, "\n")] = 0;
-	return line;
-}
-
-static char *first_chunk_file(const char *store)
-{
-	return chunk_file_find(store, "-size +1k ");
-}
-
-static char *first_chunk_file_any(const char *store)
-{
-	return chunk_file_find(store, "");
-}
 
 START_TEST(test_corrupt_and_verify)
 {
@@ -40,7 +14,7 @@ START_TEST(test_corrupt_and_verify)
 	struct store_event *ev;
 	struct store_file *f;
 	size_t nev, i;
-	char *path;
+	uint8_t h[CHUNK_HASH_LEN];
 	int problems = 0;
 	bool found = false;
 
@@ -49,9 +23,9 @@ START_TEST(test_corrupt_and_verify)
 	tu_ckpt1(st, "ck", "data.bin", a, sz);
 	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 0);
 	ck_assert_int_eq(problems, 0);
-	/* flip one byte in the middle of a chunk file */
-	path = first_chunk_file(dir);
-	tu_flip_byte(path);
+	/* flip one byte in the middle of a chunk object */
+	tu_obj_first(dir, 1024, h);
+	tu_obj_flip(dir, h);
 	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "ck", "data.bin"), STORE_F_READ, &f), 0);
 	{
 		ssize_t r = 0;
@@ -80,13 +54,11 @@ START_TEST(test_corrupt_and_verify)
 	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1);
 	ck_assert_int_eq(problems, 1);
 	/* and a missing chunk */
-	ck_assert_int_eq(unlink(path), 0);
-	free(path);
-	path = first_chunk_file(dir);
-	ck_assert_int_eq(unlink(path), 0);
+	tu_obj_remove(dir, h);
+	tu_obj_first(dir, 1024, h);
+	tu_obj_remove(dir, h);
 	problems = 0;
 	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 2);
-	free(path);
 	free(a);
 	free(buf);
 }
@@ -96,28 +68,53 @@ END_TEST
  * the node rows are each one problem. */
 START_TEST(test_verify_orphan_and_counts)
 {
-	char *path, fake[700], cmd[1500];
+	uint8_t h[CHUNK_HASH_LEN], fake[CHUNK_HASH_LEN] = { 0 };
 	int problems = 0;
 
 	tu_ckpt1(st, "ck", "f", "some bytes", 10);
 	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 0);
-	/* a well-named chunk file the index does not know */
-	path = first_chunk_file_any(dir);
-	snprintf(fake, sizeof(fake), "%s/chunks/00/00%062d", dir, 7);
-	/* an hour old: no mount of a store with several may still be about to
-	 * record its row */
-	snprintf(cmd, sizeof(cmd),
-		 "mkdir -p '%s/chunks/00' && cp '%s' '%s' && touch -d '1 hour ago' '%s'", dir, path,
-		 fake, fake);
-	ck_assert_int_eq(system(cmd), 0);
-	free(path);
+	/* a well-named chunk object the index does not know, an hour old */
+	tu_obj_first(dir, -1, h);
+	fake[CHUNK_HASH_LEN - 1] = 7;
+	tu_obj_copy_old(dir, h, dir, fake);
 	problems = 0;
 	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1);
-	unlink(fake);
+	tu_obj_remove(dir, fake);
 	/* a count off by one (another connection: the store stays open) */
 	ck_assert_int_gt(tu_index_sql(dir, "UPDATE chunks SET refs = refs + 1"), 0);
 	problems = 0;
 	ck_assert_int_eq(store_verify(st, tu_count_problem, NULL, &problems), 1);
+}
+END_TEST
+
+/* A new store over chunk objects of another (a chunks/ directory, a RADOS
+ * namespace that holds some) is refused: its recovery would delete them all
+ * as unreferenced. Nothing is deleted, and the message says why. */
+START_TEST(test_new_store_over_objects)
+{
+	char *other = tu_tmpstore(), *spec, err[512] = "";
+	struct store *o = NULL;
+	uint8_t h[CHUNK_HASH_LEN];
+	long n;
+
+	tu_ckpt1(st, "ck", "f", "some bytes", 10);
+	tu_obj_first(dir, -1, h);
+	ck_assert_int_eq(mkdir(other, 0755), 0);
+	tu_obj_copy_old(dir, h, other, h); /* the other store's chunks hold one object */
+	n = tu_obj_count(other);
+	ck_assert_int_eq(n, 1);
+	spec = tu_spec(other);
+	ck_assert_int_eq(store_open(spec, 0, &o, err, sizeof(err)), -EUCLEAN);
+	printf("refused: %s\n", err);
+	ck_assert_ptr_nonnull(strstr(err, "holds checkpoint data"));
+	ck_assert_int_eq(tu_obj_count(other), n);
+	/* emptied, the same address makes a store */
+	tu_obj_remove(other, h);
+	ck_assert_int_eq(store_open(spec, 0, &o, err, sizeof(err)), 0);
+	store_close(o);
+	free(spec);
+	tu_rmrf(other);
+	free(other);
 }
 END_TEST
 
@@ -127,7 +124,7 @@ START_TEST(test_gc_reclaims)
 	uint8_t *a = malloc(sz);
 	struct store_stats s0, s1;
 	int64_t ids[3];
-	uint64_t du0, du1, freed = 0;
+	uint64_t du0, du1, freed = 0; /* bytes of chunk objects */
 	int i;
 
 	ck_assert_ptr_nonnull(a);
@@ -139,13 +136,13 @@ START_TEST(test_gc_reclaims)
 		ids[i] = tu_ckpt1(st, name, "w", a, sz);
 	}
 	ck_assert_int_eq(store_stats(st, &s0), 0);
-	du0 = tu_du(dir);
+	du0 = tu_obj_bytes(dir);
 	ck_assert_int_eq(store_ckpt_delete(st, ids[0], "user"), 0);
 	ck_assert_int_eq(store_ckpt_delete(st, ids[1], "user"), 0);
 	ck_assert_int_eq(store_gc(st, false, &freed), 0);
 	ck_assert_int_eq(store_stats(st, &s1), 0);
-	du1 = tu_du(dir);
-	printf("gc: stored %llu -> %llu, on disk %llu -> %llu\n",
+	du1 = tu_obj_bytes(dir);
+	printf("gc: stored %llu -> %llu, objects %llu -> %llu\n",
 	       (unsigned long long)s0.stored_bytes, (unsigned long long)s1.stored_bytes,
 	       (unsigned long long)du0, (unsigned long long)du1);
 	ck_assert_uint_le(s1.stored_bytes, s0.stored_bytes / 3 + 4096);
@@ -157,21 +154,6 @@ START_TEST(test_gc_reclaims)
 }
 END_TEST
 
-static long chunk_files(const char *store)
-{
-	char cmd[600];
-	long n = -1;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "find '%s/chunks' -type f ! -path '*/chunks/tmp/*' | wc -l",
-		 store);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	ck_assert_int_eq(fscanf(p, "%ld", &n), 1);
-	pclose(p);
-	return n;
-}
-
 /* A deletion frees its chunks at once when no grace period applies
  * (CKPT_GC_GRACE_MS=0 on PostgreSQL, as with one SQLite mount), even in
  * the millisecond its last reference went: repeated, so that some
@@ -179,7 +161,7 @@ static long chunk_files(const char *store)
 START_TEST(test_gc_same_millisecond)
 {
 	uint8_t a[4096];
-	long base = chunk_files(dir);
+	long base = tu_obj_count(dir);
 	int i;
 
 	for (i = 0; i < 30; i++) {
@@ -189,9 +171,9 @@ START_TEST(test_gc_same_millisecond)
 		snprintf(name, sizeof(name), "ms-%d", i);
 		tu_fill(a, sizeof(a), 700 + (uint64_t)i);
 		id = tu_ckpt1(st, name, "w", a, sizeof(a));
-		ck_assert_int_eq(chunk_files(dir), base + 1);
+		ck_assert_int_eq(tu_obj_count(dir), base + 1);
 		ck_assert_int_eq(store_ckpt_delete(st, id, "user"), 0); /* runs gc itself */
-		ck_assert_msg(chunk_files(dir) == base, "deletion %d left its chunk", i);
+		ck_assert_msg(tu_obj_count(dir) == base, "deletion %d left its chunk", i);
 	}
 }
 END_TEST
@@ -355,6 +337,10 @@ static int enospc_child(const char *base)
 
 START_TEST(test_enospc)
 {
+	if (tu_rados()) {
+		printf("skip (local chunks only): a full RADOS pool is faults_test_rados_full\n");
+		return;
+	}
 	tu_in_tmpfs(dir, "12m", enospc_child);
 }
 END_TEST
@@ -596,7 +582,8 @@ int main(void)
 {
 	Suite *s = suite_create("store_gc");
 
-	TU_TCASE(s, "verify", 120, test_corrupt_and_verify, test_verify_orphan_and_counts);
+	TU_TCASE(s, "verify", 120, test_corrupt_and_verify, test_verify_orphan_and_counts,
+		 test_new_store_over_objects);
 	TU_TCASE(s, "gc", 120, test_gc_reclaims, test_gc_same_millisecond);
 	TU_TCASE(s, "retention", 120, test_retention);
 	TU_TCASE(s, "enospc", 120, test_enospc);

@@ -16,12 +16,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <rados/librados.h>
 #include <sqlite3.h>
+#include <utime.h>
 
 #include "chunk.h"
+#include "chunk_backend.h"
 #include "store.h"
 
 /* CKPT_TEST_INDEX=postgresql runs a suite against the PostgreSQL index
@@ -86,19 +90,218 @@ static inline void tu_pg_dbname(const char *dir, char *out, size_t len)
 		out[i] = out[i] == '.' ? '_' : (char)tolower((unsigned char)out[i]);
 }
 
+/* CKPT_TEST_CHUNKS=rados runs a suite with its chunks in the Ceph test
+ * cluster (CKPT_TEST_CEPH_CONF, _POOL, _KEYRING, _ID), a namespace per store
+ * (its directory's basename); unset, in the store's chunks/ directory. */
+static inline bool tu_rados(void)
+{
+	const char *c = getenv("CKPT_TEST_CHUNKS");
+
+	return c && !strcmp(c, "rados");
+}
+
+#define TU_ENV_OR(name, dflt) (getenv(name) && *getenv(name) ? getenv(name) : (dflt))
+
+/* The rados words (chunks=rados:...) of the store at dir. */
+static inline void tu_rados_spec(const char *dir, char *out, size_t cap)
+{
+	const char *b = strrchr(dir, '/');
+
+	snprintf(out, cap, "pool=%s,ns=%s,conf=%s,keyring=%s,id=%s",
+		 TU_ENV_OR("CKPT_TEST_CEPH_POOL", "ckpt"), b ? b + 1 : dir,
+		 TU_ENV_OR("CKPT_TEST_CEPH_CONF", ""), TU_ENV_OR("CKPT_TEST_CEPH_KEYRING", ""),
+		 TU_ENV_OR("CKPT_TEST_CEPH_ID", "admin"));
+}
+
 /* The address store_open is given for the store at dir (a malloc'd copy
- * of dir for SQLite). */
+ * of dir for SQLite with local chunks). */
 static inline char *tu_spec(const char *dir)
 {
-	char db[128], *s;
+	char db[128], rs[1024], *s;
 
-	if (!tu_pg())
-		return strdup(dir);
+	if (tu_rados())
+		tu_rados_spec(dir, rs, sizeof(rs));
+	if (!tu_pg()) {
+		if (!tu_rados())
+			return strdup(dir);
+		ck_assert_int_gt(asprintf(&s, "%s?chunks=rados:%s", dir, rs), 0);
+		return s;
+	}
 	tu_pg_dbname(dir, db, sizeof(db));
-	ck_assert_int_gt(
-		asprintf(&s, "postgresql:%s dbname=%s?chunks=%s", getenv("CKPT_TEST_PG"), db, dir),
-		0);
+	if (tu_rados())
+		ck_assert_int_gt(asprintf(&s, "postgresql:%s dbname=%s?chunks=rados:%s,dir=%s",
+					  getenv("CKPT_TEST_PG"), db, rs, dir),
+				 0);
+	else
+		ck_assert_int_gt(asprintf(&s, "postgresql:%s dbname=%s?chunks=%s",
+					  getenv("CKPT_TEST_PG"), db, dir),
+				 0);
 	return s;
+}
+
+/* ---- the store's chunk objects, whichever backend keeps them ---- */
+
+/* The chunk objects of the store at dir, opened on their own (close with
+ * chunk_store_close). */
+static inline struct chunk_store *tu_objs(const char *dir)
+{
+	char where[1024];
+	struct chunk_opts o = { .backend = tu_rados() ? &chunk_backend_rados : &chunk_backend_dir,
+				.spec = where };
+	struct chunk_store *cs = NULL;
+
+	if (tu_rados())
+		tu_rados_spec(dir, where, sizeof(where));
+	else
+		snprintf(where, sizeof(where), "%s/chunks", dir);
+	ck_assert_int_eq(chunk_store_open_with(&o, &cs), 0);
+	return cs;
+}
+
+struct tu_obj_walk {
+	struct chunk_store *cs;
+	int64_t min_size; /* only objects larger than this */
+	long n;		  /* objects seen */
+	uint64_t bytes;	  /* their sizes */
+	bool found;	  /* first: the lowest name seen so far */
+	uint8_t first[CHUNK_HASH_LEN];
+	bool remove; /* each one seen is removed */
+};
+
+static int tu_obj_cb(void *ctx, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	struct tu_obj_walk *w = ctx;
+	int64_t sz = chunk_stored_size(w->cs, hash);
+
+	if (sz <= w->min_size)
+		return 0;
+	w->n++;
+	w->bytes += (uint64_t)sz;
+	if (!w->found || memcmp(hash, w->first, CHUNK_HASH_LEN) < 0)
+		memcpy(w->first, hash, CHUNK_HASH_LEN);
+	w->found = true;
+	if (w->remove)
+		chunk_release(w->cs, hash);
+	return 0;
+}
+
+/* Walks the objects of the store at dir larger than min_size. */
+static inline struct tu_obj_walk tu_obj_walk(const char *dir, int64_t min_size, bool remove)
+{
+	struct tu_obj_walk w = { .min_size = min_size, .remove = remove };
+
+	w.cs = tu_objs(dir);
+	ck_assert_int_eq(chunk_foreach(w.cs, tu_obj_cb, &w), 0);
+	chunk_store_close(w.cs);
+	w.cs = NULL;
+	return w;
+}
+
+static inline long tu_obj_count(const char *dir)
+{
+	return tu_obj_walk(dir, -1, false).n;
+}
+
+static inline uint64_t tu_obj_bytes(const char *dir)
+{
+	return tu_obj_walk(dir, -1, false).bytes;
+}
+
+/* The lowest-named object larger than min_size (one must exist). */
+static inline void tu_obj_first(const char *dir, int64_t min_size, uint8_t hash[CHUNK_HASH_LEN])
+{
+	struct tu_obj_walk w = tu_obj_walk(dir, min_size, false);
+
+	ck_assert(w.found);
+	memcpy(hash, w.first, CHUNK_HASH_LEN);
+}
+
+/* Whole object (malloc'd, *len bytes). */
+static inline uint8_t *tu_obj_get(struct chunk_store *cs, const uint8_t hash[CHUNK_HASH_LEN],
+				  size_t *len)
+{
+	struct chunk_backend *be = chunk_store_backend(cs);
+	uint8_t *buf = malloc(2 * CHUNK_SIZE);
+	struct iovec iov = { buf, 2 * CHUNK_SIZE };
+	uint64_t size;
+
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(be->ops->get(be, hash, &iov, 1, &size), 0);
+	ck_assert_uint_lt(size, 2 * CHUNK_SIZE);
+	*len = (size_t)size;
+	return buf;
+}
+
+/* Flips one byte in the middle of an object, keeping its size. */
+static inline void tu_obj_flip(const char *dir, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	struct chunk_store *cs = tu_objs(dir);
+	struct chunk_backend *be = chunk_store_backend(cs);
+	size_t len;
+	uint8_t *buf = tu_obj_get(cs, hash, &len);
+	struct iovec iov = { buf, len };
+
+	buf[len / 2] ^= 0x40;
+	ck_assert_int_eq(be->ops->replace(be, hash, &iov, 1), 0);
+	free(buf);
+	chunk_store_close(cs);
+}
+
+static inline void tu_obj_remove(const char *dir, const uint8_t hash[CHUNK_HASH_LEN])
+{
+	struct chunk_store *cs = tu_objs(dir);
+
+	ck_assert_int_eq(chunk_release(cs, hash), 0);
+	chunk_store_close(cs);
+}
+
+/* Stores a copy of object from of the store at src under the name to in
+ * the store at dir, written an hour ago (no mount of a store with several
+ * may still be about to record its row). */
+static inline void tu_obj_copy_old(const char *src, const uint8_t from[CHUNK_HASH_LEN],
+				   const char *dir, const uint8_t to[CHUNK_HASH_LEN])
+{
+	struct chunk_store *cs = tu_objs(src);
+	size_t len;
+	uint8_t *buf = tu_obj_get(cs, from, &len);
+	struct iovec iov = { buf, len };
+	struct chunk_backend *be;
+	time_t old = time(NULL) - 3600;
+	char hex[65], path[1024];
+
+	chunk_store_close(cs);
+	cs = tu_objs(dir);
+	be = chunk_store_backend(cs);
+
+	chunk_hex(to, hex);
+	if (tu_rados()) {
+		rados_t cl;
+		rados_ioctx_t io;
+		rados_write_op_t op = rados_create_write_op();
+		const char *b = strrchr(dir, '/');
+
+		ck_assert_int_eq(rados_create(&cl, TU_ENV_OR("CKPT_TEST_CEPH_ID", "admin")), 0);
+		ck_assert_int_eq(rados_conf_read_file(cl, getenv("CKPT_TEST_CEPH_CONF")), 0);
+		if (getenv("CKPT_TEST_CEPH_KEYRING") && *getenv("CKPT_TEST_CEPH_KEYRING"))
+			rados_conf_set(cl, "keyring", getenv("CKPT_TEST_CEPH_KEYRING"));
+		ck_assert_int_eq(rados_connect(cl), 0);
+		ck_assert_int_eq(
+			rados_ioctx_create(cl, TU_ENV_OR("CKPT_TEST_CEPH_POOL", "ckpt"), &io), 0);
+		rados_ioctx_set_namespace(io, b ? b + 1 : dir);
+		rados_write_op_write_full(op, (const char *)buf, len);
+		ck_assert_int_eq(rados_write_op_operate(op, io, hex, &old, 0), 0);
+		rados_release_write_op(op);
+		rados_ioctx_destroy(io);
+		rados_shutdown(cl);
+	} else {
+		struct utimbuf ut = { old, old };
+
+		ck_assert_int_eq(be->ops->put(be, to, &iov, 1), 1);
+		snprintf(path, sizeof(path), "%s/chunks/%.2s/%s", dir, hex, hex);
+		ck_assert_int_eq(utime(path, &ut), 0);
+	}
+	free(buf);
+	chunk_store_close(cs);
 }
 
 static int tu_sqlite_row(void *ctx, int n, char **val, char **col)
@@ -146,6 +349,8 @@ static inline void tu_rmrf(const char *dir)
 	char db[128];
 
 	nftw(dir, tu_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	if (tu_rados() && strstr(dir, "/ckst."))
+		tu_obj_walk(dir, -1, true); /* the namespace goes with its objects */
 	if (tu_pg() && strstr(dir, "/ckst.")) {
 		tu_pg_dbname(dir, db, sizeof(db));
 		tu_pg_admin("DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", db);
