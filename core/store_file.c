@@ -733,7 +733,8 @@ static int read_base(struct store_file *f, uint64_t k, uint8_t *dst, size_t so, 
 		rc = chunk_win_get(w, r, k, &s, &data);
 	if (rc == 0) {
 		copy_chunk(dst, data, r->raw_len, so, n);
-		chunk_win_put(w, s, so < r->raw_len ? (n < r->raw_len - so ? n : r->raw_len - so) : 0);
+		chunk_win_put(w, s,
+			      so < r->raw_len ? (n < r->raw_len - so ? n : r->raw_len - so) : 0);
 	}
 	if (rc != -ENOBUFS)
 		return rc;

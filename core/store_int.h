@@ -103,7 +103,7 @@ struct ofile {
 	 * read, freed with the ofile; set once (atomic), no lock */
 	_Atomic(struct chunk_win *) win;
 	_Atomic uint64_t ra_next; /* the slot after the furthest one read */
-	bool grid_fixed; /* grid chosen at the first write, not at flush */
+	bool grid_fixed;	  /* grid chosen at the first write, not at flush */
 
 	pthread_mutex_t ph_mu; /* guards the three below; only phq_mu nests inside */
 	pthread_cond_t ph_cv;  /* signalled when ph_jobs drops */

@@ -644,7 +644,8 @@ START_TEST(test_read_vec)
 
 	tu_fill(want, VEC_LEN, 15);
 	tu_ckpt1(st, "vec", "model.bin", want, VEC_LEN);
-	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "vec", "model.bin"), STORE_F_READ, &f), 0);
+	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "vec", "model.bin"), STORE_F_READ, &f),
+			 0);
 	vec_sweep(f, want, VEC_LEN);
 	ck_assert_int_eq(store_file_close(f), 0);
 
@@ -690,7 +691,9 @@ START_TEST(test_read_vec_two_files)
 	tu_ckpt(st, "two", names, (const void *const *)want, (size_t[]){ VEC_LEN, VEC_LEN }, 2);
 	for (int i = 0; i < 2; i++) {
 		v[i].want = want[i];
-		ck_assert_int_eq(store_file_open(st, tu_lookup(st, "two", names[i]), STORE_F_READ, &v[i].f), 0);
+		ck_assert_int_eq(
+			store_file_open(st, tu_lookup(st, "two", names[i]), STORE_F_READ, &v[i].f),
+			0);
 	}
 	for (int i = 0; i < 2; i++)
 		ck_assert_int_eq(pthread_create(&t[i], NULL, vec_reader_run, &v[i]), 0);
@@ -713,7 +716,8 @@ START_TEST(test_read_vec_after_delete)
 
 	tu_fill(want, VEC_LEN, 31);
 	id = tu_ckpt1(st, "gone", "model.bin", want, VEC_LEN);
-	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "gone", "model.bin"), STORE_F_READ, &f), 0);
+	ck_assert_int_eq(store_file_open(st, tu_lookup(st, "gone", "model.bin"), STORE_F_READ, &f),
+			 0);
 	vec_expect(f, want, VEC_LEN, 0, STORE_READ_MAX);
 	ck_assert_int_eq(store_ckpt_delete(st, id, "user"), 0);
 	ck_assert_int_eq(store_gc(st, false, NULL), 0);
@@ -728,7 +732,8 @@ int main(void)
 {
 	Suite *s = suite_create("store_file");
 
-	TU_TCASE(s, "read_vec", 120, test_read_vec, test_read_vec_two_files, test_read_vec_after_delete);
+	TU_TCASE(s, "read_vec", 120, test_read_vec, test_read_vec_two_files,
+		 test_read_vec_after_delete);
 
 	TU_TCASE(s, "dedup", 120, test_dedup_90, test_safetensors_10pct);
 	TU_TCASE(s, "anchored", 120, test_safetensors_anchored, test_anchored_rewrite);
