@@ -423,17 +423,14 @@ static int ixp_gc_lead(struct index *ix, bool take, bool *lead)
 static int ixp_chunk_mark_dying(struct index *ix, const uint8_t *hash, int64_t grace_ms)
 {
 	struct ixp_args a = { 0 };
-	int64_t n = 0;
-	int rc;
 
 	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
 	ixp_arg_i64(&a, grace_ms);
 	/* <=: grace 0 takes a chunk whose last reference went this millisecond */
-	rc = ixp_do(ix,
-		    "UPDATE chunks SET dying = true WHERE hash = $1 AND refs <= 0"
-		    " AND (dying OR touched <= " IXP_NOW_MS " - $2::bigint)",
-		    &a, &n);
-	return rc == 0 && n == 0 ? -ENOENT : rc;
+	return ixp_do_changed(ix,
+			      "UPDATE chunks SET dying = true WHERE hash = $1 AND refs <= 0"
+			      " AND (dying OR touched <= " IXP_NOW_MS " - $2::bigint)",
+			      &a, ENOENT);
 }
 
 static int ixp_chunk_forget_dying(struct index *ix, const uint8_t *hash)
@@ -447,15 +444,12 @@ static int ixp_chunk_forget_dying(struct index *ix, const uint8_t *hash)
 static int ixp_chunk_claim_orphan(struct index *ix, const uint8_t *hash)
 {
 	struct ixp_args a = { 0 };
-	int64_t n = 0;
-	int rc;
 
 	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
-	rc = ixp_do(ix,
-		    "INSERT INTO chunks(hash, raw, stored, codec, refs, dying)"
-		    " VALUES($1, 0, 0, 0, 0, true) ON CONFLICT(hash) DO NOTHING",
-		    &a, &n);
-	return rc == 0 && n == 0 ? -EEXIST : rc;
+	return ixp_do_changed(ix,
+			      "INSERT INTO chunks(hash, raw, stored, codec, refs, dying)"
+			      " VALUES($1, 0, 0, 0, 0, true) ON CONFLICT(hash) DO NOTHING",
+			      &a, EEXIST);
 }
 
 const struct index_multi_ops ixp_multi_ops = {
