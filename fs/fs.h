@@ -298,15 +298,19 @@ void fs_track_doom(struct fs *fs, int64_t id, const char *reason);
  * writer, not doomed, and quiet for settle_ms (settle_ms < 0: any quiet
  * time) or, when only a rename or marker commits it, marked. In the order
  * they went quiet (last change, then creation order), so the last one to
- * finish commits last and becomes `latest`; at most max of the oldest. */
+ * finish commits last and becomes `latest`; at most max of the oldest.
+ * settle_ms < 0 is the unmount's round: with several mounts, a checkpoint
+ * another mount takes part in is theirs to finish; its track is dropped
+ * and it is not returned (as fs_track_untriggered at unmount). */
 size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max);
 /* Up to max doomed checkpoints and their reasons (to retry the abort). */
 size_t fs_track_doomed(struct fs *fs, int64_t *ids, char (*reasons)[FS_REASON_MAX], size_t max);
 /* Up to max checkpoints that only a rename or marker can commit and that
  * must be aborted now, with the reason: at unmount every such one with a
- * final name (temporary names stay staging, aborted at the next mount),
- * else (commit_timeout_ms > 0) those with no writer and no change for
- * commit_timeout_ms. */
+ * final name (temporary names stay staging, aborted at the next mount)
+ * that no other mount takes part in (those are dropped: the other mounts'
+ * trigger may come), else (commit_timeout_ms > 0) those with no writer
+ * and no change for commit_timeout_ms. */
 size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
 			    char (*reasons)[FS_REASON_MAX], size_t max);
 /* A watched process exited: queued when it wrote into a tracked checkpoint
@@ -336,9 +340,6 @@ int fs_write_room(struct fs *fs, size_t len);
 int fs_gc(struct fs *fs);
 /* Commits every quiet, complete staging checkpoint (clean unmount). */
 void fs_commit_quiet(struct fs *fs);
-/* Several mounts: whether another mount takes part in checkpoint id (it
- * finishes it when this one unmounts). */
-bool fs_shared_elsewhere(struct fs *fs, int64_t id);
 void fs_policy_refresh(struct fs *fs);
 
 /* ---- timer.c ---- */

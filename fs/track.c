@@ -256,7 +256,31 @@ static int fs_ready_cmp(const void *a, const void *b)
 	return 0;
 }
 
-size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max)
+/* Unmount, several mounts: a checkpoint another mount takes part in is
+ * theirs to finish (their writers, rename, marker or settle), so this
+ * mount lets go of it (drops its track) and leaves it out of ids (and
+ * reasons, when given). Returns how many stay. */
+static size_t fs_track_leave_shared(struct fs *fs, int64_t *ids, char (*reasons)[FS_REASON_MAX],
+				    size_t n)
+{
+	if (!fs->st || !store_multi(fs->st))
+		return n;
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool busy = false;
+		if (store_writers_busy(fs->st, ids[i], STORE_EVER, &busy) == 0 && busy) {
+			fs_track_drop(fs, ids[i]);
+			continue;
+		}
+		ids[kept] = ids[i];
+		if (reasons && kept != i)
+			memcpy(reasons[kept], reasons[i], FS_REASON_MAX);
+		kept++;
+	}
+	return kept;
+}
+
+static size_t fs_track_ready_once(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max)
 {
 	size_t n = 0, cap = 0;
 	struct fs_ready *r = NULL;
@@ -289,6 +313,16 @@ size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max
 		ids[i] = r[i].id;
 	free(r);
 	return n;
+}
+
+size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max)
+{
+	for (;;) { /* a batch left wholly to other mounts: look again */
+		size_t got = fs_track_ready_once(fs, settle_ms, ids, max);
+		size_t n = settle_ms < 0 ? fs_track_leave_shared(fs, ids, NULL, got) : got;
+		if (n > 0 || got == 0)
+			return n;
+	}
 }
 
 /* ---- process exits --------------------------------------------------------- */
@@ -359,8 +393,8 @@ size_t fs_track_doomed(struct fs *fs, int64_t *ids, char (*reasons)[FS_REASON_MA
 	return n;
 }
 
-size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
-			    char (*reasons)[FS_REASON_MAX], size_t max)
+static size_t fs_track_untriggered_once(struct fs *fs, bool unmount, int64_t *ids,
+					char (*reasons)[FS_REASON_MAX], size_t max)
 {
 	const struct fs_commit_opts *o = &fs->copts;
 	int64_t now = fs_now_ms();
@@ -389,6 +423,17 @@ size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
 	}
 	pthread_mutex_unlock(&fs->trk_lock);
 	return n;
+}
+
+size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
+			    char (*reasons)[FS_REASON_MAX], size_t max)
+{
+	for (;;) { /* as fs_track_ready */
+		size_t got = fs_track_untriggered_once(fs, unmount, ids, reasons, max);
+		size_t n = unmount ? fs_track_leave_shared(fs, ids, reasons, got) : got;
+		if (n > 0 || got == 0)
+			return n;
+	}
 }
 
 void fs_track_release_all(struct fs *fs)
