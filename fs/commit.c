@@ -169,8 +169,12 @@ static int fs_commit_locked(struct fs *fs, int64_t id, const struct timespec *t0
 		ckpt_info_release(&ci);
 		return 0; /* an abort is pending (its error was reported): never commit */
 	}
+	if (!fs_track_commit_begin(fs, id)) {
+		ckpt_info_release(&ci);
+		return 0; /* a writer joined it: its close (or settle) commits it */
+	}
 	rc = store_ckpt_commit(fs->st, id);
-	fs_track_drop(fs, id);
+	fs_track_drop(fs, id); /* ends committing: joiners resolve again */
 	if (rc == 0) {
 		if (cow)
 			fs_inodes_rebind(fs, id, true);

@@ -3,6 +3,7 @@
  * process exits, failed aborts) and decides what is due (ready to commit,
  * to abort); timer.c and commit.c apply the decisions. Needs no FUSE
  * session and calls nothing above it (tests/check_track.c drives it). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,6 +146,47 @@ void fs_track_writer_done(struct fs *fs, int64_t id)
 	pthread_mutex_unlock(&fs->trk_lock);
 	if (t)
 		fs_track_register(fs, id, -1);
+}
+
+int fs_track_join(struct fs *fs, int64_t id)
+{
+	bool waited = false;
+	struct fs_track *t;
+	pthread_mutex_lock(&fs->trk_lock);
+	while ((t = fs_track_find(fs, id)) && t->committing) {
+		/* a commit takes milliseconds; it drops the track when done */
+		pthread_mutex_unlock(&fs->trk_lock);
+		struct timespec ts = { 0, 2 * 1000000 };
+		nanosleep(&ts, NULL);
+		waited = true;
+		pthread_mutex_lock(&fs->trk_lock);
+	}
+	if (t && !waited)
+		t->n_joining++;
+	pthread_mutex_unlock(&fs->trk_lock);
+	return waited ? -EAGAIN : t ? 1 : 0;
+}
+
+void fs_track_unjoin(struct fs *fs, int64_t id)
+{
+	if (!id)
+		return;
+	pthread_mutex_lock(&fs->trk_lock);
+	struct fs_track *t = fs_track_find(fs, id);
+	if (t && t->n_joining > 0)
+		t->n_joining--;
+	pthread_mutex_unlock(&fs->trk_lock);
+}
+
+bool fs_track_commit_begin(struct fs *fs, int64_t id)
+{
+	pthread_mutex_lock(&fs->trk_lock);
+	struct fs_track *t = fs_track_find(fs, id);
+	bool go = !t || (t->n_active == 0 && t->n_joining == 0);
+	if (t && go)
+		t->committing = true;
+	pthread_mutex_unlock(&fs->trk_lock);
+	return go;
 }
 
 void fs_track_touch(struct fs *fs, int64_t id)
@@ -291,7 +333,7 @@ static size_t fs_track_ready_once(struct fs *fs, int64_t settle_ms, int64_t *ids
 	if (cap)
 		r = malloc(cap * sizeof(*r));
 	for (struct fs_track *t = fs->tracks; t && r; t = t->next) {
-		if (t->temp || t->n_active > 0 || t->doomed)
+		if (t->temp || t->n_active > 0 || t->n_joining > 0 || t->doomed)
 			continue;
 		/* Waiting for a marker: only a marked one is ready, at once. */
 		if (fs_track_awaits_trigger(fs, t)
