@@ -7,14 +7,14 @@
 # file), the bytes read back, `ckpt verify` is clean.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/multi_lib.sh"
-export CKPT_GC_GRACE_MS=1000
+export CKPT_GC_GRACE_MS=3000 # long beside stalls of a loaded machine
 
 start_mount
 start_mount_b
 head -c 2097152 /dev/urandom >"$T/d.src" # 2 chunks
 cp "$T/d.src" "$MNT/x.bin"
 rm "$MNT/x.bin" # its chunks: unreferenced from now
-sleep 1.3       # > the grace period
+sleep 3.3       # > the grace period
 CKPT_CRASH_AT=gc:before_rows+2500 "$CKPT" gc "$STORE" >/dev/null &
 gc=$!
 sleep 0.8 # gc deleted the first chunk's file and pauses, its row dying

@@ -14,16 +14,7 @@ head -c 200000 /dev/urandom >"$T/base.src"
 cp "$T/base.src" "$MNT/base.bin"
 wait_for is_latest_b base.bin || fail "B: latest is '$(latest_b)', not base.bin"
 mkdir "$MNT/step_1"
-rm -f "$T/opened"
-"$PY" - "$MNT/step_1/a.bin" "$T/opened" <<'PYEOF' &
-import os, sys, time
-with open(sys.argv[1], "wb") as f:
-    f.write(os.urandom(100000))
-    f.flush()
-    open(sys.argv[2], "w").close()
-    time.sleep(60)
-PYEOF
-writer=$!
+hold_open "$MNT/step_1/a.bin" # sets writer
 wait_for test -e "$T/opened" || fail "writer on A never opened its file"
 wait_for test -d "$MNT_B/step_1" || fail "B does not see step_1"
 head -c 100000 /dev/urandom >"$MNT_B/step_1/b.bin"
@@ -34,12 +25,7 @@ fusermount3 -uz "$MNT" 2>/dev/null || true
 kill -9 $writer 2>/dev/null || true
 wait $writer 2>/dev/null || true
 t0=$(date +%s)
-state_of() {
-  "$CKPT" ls "$STORE" --all --json |
-    "$PY" -c 'import json,sys; r=[c["state"] for c in json.load(sys.stdin) if c["name"]==sys.argv[1]]; print(r[-1] if r else "none")' "$1"
-}
-is_aborted() { [ "$(state_of step_1)" = aborted ]; }
-wait_for is_aborted || fail "step_1 is $(state_of step_1) long after A's daemon died"
+wait_for is_state step_1 aborted || fail "step_1 is $(state_of step_1) long after A's daemon died"
 took=$(($(date +%s) - t0))
 echo "step_1 aborted $took s after A's daemon died"
 [ "$took" -le 20 ] || fail "step_1 was aborted only after $took s: A's lease expired, its dead process was not noticed"

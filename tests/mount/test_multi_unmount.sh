@@ -31,10 +31,6 @@ PYEOF
 writer=$!
 wait_for test -e "$T/opened" || fail "writer on B never opened its file"
 stop_mount # A's clean unmount: commits quiet work of its own only
-state_of() {
-  "$CKPT" ls "$STORE" --all --json |
-    "$PY" -c 'import json,sys; r=[c["state"] for c in json.load(sys.stdin) if c["name"]==sys.argv[1]]; print(r[-1] if r else "none")' "$1"
-}
 assert_eq "$(state_of own)" committed "A's own checkpoint after A's unmount"
 assert_eq "$(state_of shared)" staging "the checkpoint B still writes, after A's unmount"
 touch "$T/go"
