@@ -510,8 +510,11 @@ static inline int index_mount_forget(struct index *ix, int64_t mount);
 static inline int index_writer_add(struct index *ix, int64_t ckpt, int64_t mount, int delta);
 static inline int index_writers_busy(struct index *ix, int64_t ckpt, int64_t self,
 				     int64_t settle_ms, bool *busy);
-static inline int index_chunk_hold(struct index *ix, const struct chunk_ref *r, uint32_t stored,
-				   int codec);
+/* What index_chunks_hold found of each chunk's row. */
+enum index_hold { INDEX_HOLD_KEPT, INDEX_HOLD_MADE, INDEX_HOLD_DYING };
+static inline int index_chunks_hold(struct index *ix, const struct chunk_ref *refs,
+				    const uint32_t *stored, const uint8_t *codecs, size_t n,
+				    uint8_t *state);
 static inline int index_gc_lead(struct index *ix, bool take, bool *lead);
 static inline int index_chunk_mark_dying(struct index *ix, const uint8_t *hash, int64_t grace_ms);
 static inline int index_chunk_forget_dying(struct index *ix, const uint8_t *hash);

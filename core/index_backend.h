@@ -194,11 +194,17 @@ struct index_multi_ops {
 	 * only; INT64_MAX / 4: took part in it at all). */
 	int (*writers_busy)(struct index *ix, int64_t ckpt, int64_t self, int64_t settle_ms,
 			    bool *busy);
-	/* gc across mounts. A writer relies on chunk r from now on (it just
-	 * stored it, or found it stored): its row (refs 0 when new) is
-	 * stamped as touched now, so gc leaves it alone for its grace period;
-	 * -EAGAIN while gc is deleting it (dying): wait, then store it again. */
-	int (*chunk_hold)(struct index *ix, const struct chunk_ref *r, uint32_t stored, int codec);
+	/* gc across mounts. A writer relies on the n chunks refs[] from now
+	 * on (it just stored them, or found them stored): in one statement
+	 * their rows are stamped as touched now, so gc leaves them alone for
+	 * its grace period; a chunk without a row gets one (refs 0, stored[i]
+	 * bytes, codec codecs[i]). state[i] (enum index_hold) says what the
+	 * row was: there (stamped), made now (a file the writer found before
+	 * may be one gc deleted meanwhile), or dying (gc is deleting it; not
+	 * stamped: wait, then hold and store it again). A hash may appear
+	 * more than once. */
+	int (*chunks_hold)(struct index *ix, const struct chunk_ref *refs, const uint32_t *stored,
+			   const uint8_t *codecs, size_t n, uint8_t *state);
 	/* The one gc leader: take (true) sets *lead when this mount got it;
 	 * take false gives it back. */
 	int (*gc_lead)(struct index *ix, bool take, bool *lead);
@@ -896,10 +902,11 @@ static inline int index_writers_busy(struct index *ix, int64_t ckpt, int64_t sel
 	return ix->ops->multi->writers_busy(ix, ckpt, self, settle_ms, busy);
 }
 
-static inline int index_chunk_hold(struct index *ix, const struct chunk_ref *r, uint32_t stored,
-				   int codec)
+static inline int index_chunks_hold(struct index *ix, const struct chunk_ref *refs,
+				    const uint32_t *stored, const uint8_t *codecs, size_t n,
+				    uint8_t *state)
 {
-	return ix->ops->multi->chunk_hold(ix, r, stored, codec);
+	return ix->ops->multi->chunks_hold(ix, refs, stored, codecs, n, state);
 }
 
 static inline int index_gc_lead(struct index *ix, bool take, bool *lead)

@@ -339,6 +339,14 @@ int ixp_do(struct index *ix, const char *sql, const struct ixp_args *a, int64_t 
 	return 0;
 }
 
+int ixp_do_changed(struct index *ix, const char *sql, const struct ixp_args *a, int none_errno)
+{
+	int64_t n = 0;
+	int rc = ixp_do(ix, sql, a, &n);
+
+	return rc == 0 && n == 0 ? -none_errno : rc;
+}
+
 int ixp_exec(struct index *ix, const char *sql)
 {
 	struct index_pg *x = ixp_of(ix);

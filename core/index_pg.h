@@ -80,6 +80,11 @@ PGresult *ixp_run(struct index *ix, const char *sql, const struct ixp_args *a);
 /* Runs a statement expecting no rows: 0 or negative errno; *changed (may
  * be NULL) gets the affected row count. */
 int ixp_do(struct index *ix, const char *sql, const struct ixp_args *a, int64_t *changed);
+/* ixp_do for a change that must touch a row: 0 when the statement changed
+ * (inserted, updated, deleted) at least one row, -none_errno when it
+ * changed none (none_errno 0: no row is no failure, 0), else the
+ * statement's negative errno. none_errno is positive (ENOENT, ESTALE...). */
+int ixp_do_changed(struct index *ix, const char *sql, const struct ixp_args *a, int none_errno);
 /* Runs sql (no parameters, maybe several statements) unprepared. */
 int ixp_exec(struct index *ix, const char *sql);
 /* A statement that may fail with an expected errno inside a transaction

@@ -41,16 +41,6 @@ static int run_id(struct index *ix, const char *sql, int64_t id, PGresult **r)
 	return run_one(ix, sql, &a, r);
 }
 
-/* Runs a change of rows: 0, -ENOENT when must_change and no row changed,
- * else negative errno. */
-static int do_change(struct index *ix, const char *sql, const struct ixp_args *a, bool must_change)
-{
-	int64_t n = 0;
-	int rc = ixp_do(ix, sql, a, &n);
-
-	return rc == 0 && must_change && n == 0 ? -ENOENT : rc;
-}
-
 /* Runs an INSERT ... RETURNING id and hands out the new row's id (id may
  * be NULL). */
 static int insert_id(struct index *ix, const char *sql, const struct ixp_args *a, int64_t *id)
@@ -65,18 +55,18 @@ static int insert_id(struct index *ix, const char *sql, const struct ixp_args *a
 	return rc;
 }
 
-/* do_change (id NULL) or insert_id for a statement that may break the
+/* ixp_do_changed (id NULL) or insert_id for a statement that may break the
  * unique live name, under ixp_guard. */
 static int do_unique(struct index *ix, const char *sql, const struct ixp_args *a, int64_t *id)
 {
 	int rc = ixp_guard(ix);
 
 	if (rc == 0)
-		rc = id ? insert_id(ix, sql, a, id) : do_change(ix, sql, a, true);
+		rc = id ? insert_id(ix, sql, a, id) : ixp_do_changed(ix, sql, a, ENOENT);
 	return ixp_unguard(ix, rc);
 }
 
-/* do_change with $1 = x and, when the statement has a $2, $2 = y. */
+/* ixp_do_changed with $1 = x and, when the statement has a $2, $2 = y. */
 static int do_ids(struct index *ix, const char *sql, int64_t x, int64_t y, bool must_change)
 {
 	struct ixp_args a = { 0 };
@@ -84,7 +74,7 @@ static int do_ids(struct index *ix, const char *sql, int64_t x, int64_t y, bool 
 	ixp_arg_i64(&a, x);
 	if (strstr(sql, "$2"))
 		ixp_arg_i64(&a, y);
-	return do_change(ix, sql, &a, must_change);
+	return ixp_do_changed(ix, sql, &a, must_change ? ENOENT : 0);
 }
 
 /* An aggregate's value (its one row always exists). */
@@ -293,10 +283,10 @@ static int ixp_ckpt_set_state(struct index *ix, int64_t id, int state, int64_t n
 	ixp_arg_i64(&a, state);
 	ixp_arg_i64(&a, now);
 	ixp_arg_text(&a, rule);
-	return do_change(ix,
-			 "UPDATE checkpoints SET state=$2, ended_at=$3, deleted_rule=$4,"
-			 " staging_version=0, version=committed_version WHERE id=$1",
-			 &a, true);
+	return ixp_do_changed(ix,
+			      "UPDATE checkpoints SET state=$2, ended_at=$3, deleted_rule=$4,"
+			      " staging_version=0, version=committed_version WHERE id=$1",
+			      &a, ENOENT);
 }
 
 static int ixp_ckpt_insert_copy(struct index *ix, int64_t src, int64_t version, int state,
@@ -419,8 +409,9 @@ static int ixp_ckpt_set_versions(struct index *ix, int64_t id, int64_t version, 
 	ixp_arg_i64(&a, id);
 	ixp_arg_i64(&a, version);
 	ixp_arg_i64(&a, staging);
-	return do_change(ix, "UPDATE checkpoints SET version=$2, staging_version=$3 WHERE id=$1",
-			 &a, true);
+	return ixp_do_changed(ix,
+			      "UPDATE checkpoints SET version=$2, staging_version=$3 WHERE id=$1",
+			      &a, ENOENT);
 }
 
 static int ixp_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const char *note,
@@ -432,10 +423,10 @@ static int ixp_ckpt_set_aborted(struct index *ix, int64_t id, int64_t now, const
 	ixp_arg_i64(&a, now);
 	ixp_arg_text(&a, note);
 	ixp_arg_i64(&a, version);
-	return do_change(ix,
-			 "UPDATE checkpoints SET state=2, ended_at=$2, note=$3,"
-			 " version=$4, staging_version=0 WHERE id=$1",
-			 &a, true);
+	return ixp_do_changed(ix,
+			      "UPDATE checkpoints SET state=2, ended_at=$2, note=$3,"
+			      " version=$4, staging_version=0 WHERE id=$1",
+			      &a, ENOENT);
 }
 
 static int ixp_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const char *rule)
@@ -445,10 +436,10 @@ static int ixp_ckpt_set_deleted(struct index *ix, int64_t id, int64_t now, const
 	ixp_arg_i64(&a, id);
 	ixp_arg_i64(&a, now);
 	ixp_arg_text(&a, rule);
-	return do_change(ix,
-			 "UPDATE checkpoints SET state=3, ended_at=$2, deleted_rule=$3,"
-			 " staging_version=0 WHERE id=$1",
-			 &a, true);
+	return ixp_do_changed(ix,
+			      "UPDATE checkpoints SET state=3, ended_at=$2, deleted_rule=$3,"
+			      " staging_version=0 WHERE id=$1",
+			      &a, ENOENT);
 }
 
 static int ixp_ckpt_set_committed(struct index *ix, int64_t id, const struct index_commit *c)
@@ -476,7 +467,7 @@ static int ixp_ckpt_set_committed(struct index *ix, int64_t id, const struct ind
 	ixp_arg_text(&a, c->note);
 	ixp_arg_text(&a, c->new_name);
 	/* only a new name can meet another live one */
-	return c->new_name ? do_unique(ix, sql, &a, NULL) : do_change(ix, sql, &a, true);
+	return c->new_name ? do_unique(ix, sql, &a, NULL) : ixp_do_changed(ix, sql, &a, ENOENT);
 }
 
 static int ixp_ckpt_rename(struct index *ix, int64_t id, const char *name)
@@ -504,7 +495,7 @@ static int ixp_ckpt_set_epoch(struct index *ix, int64_t id, double epoch)
 
 	ixp_arg_i64(&a, id);
 	ixp_arg_f64(&a, epoch);
-	return do_change(ix, "UPDATE checkpoints SET epoch=$2 WHERE id=$1", &a, true);
+	return ixp_do_changed(ix, "UPDATE checkpoints SET epoch=$2 WHERE id=$1", &a, ENOENT);
 }
 
 static int ixp_ckpt_set_pinned(struct index *ix, int64_t id, bool pinned)
@@ -559,7 +550,7 @@ static int ixp_version_move(struct index *ix, int64_t version, int state, int64_
 	ixp_arg_i64(&a, version);
 	ixp_arg_i64(&a, state);
 	ixp_arg_i64(&a, ckpt);
-	return do_change(ix, "UPDATE versions SET state=$2, ckpt=$3 WHERE id=$1", &a, true);
+	return ixp_do_changed(ix, "UPDATE versions SET state=$2, ckpt=$3 WHERE id=$1", &a, ENOENT);
 }
 
 static int ixp_versions_of_ckpt_set_state(struct index *ix, int64_t ckpt, int state)
@@ -710,13 +701,13 @@ static int ixp_metric_set_xattr(struct index *ix, int64_t ckpt, const char *name
 	ixp_arg_i64(&a, ckpt);
 	ixp_arg_text(&a, name);
 	ixp_arg_f64(&a, value);
-	return do_change(ix,
-			 "INSERT INTO metrics(ckpt, name, value, source, eligible)"
-			 " SELECT id, $2::text, $3::double precision, 'xattr',"
-			 " (state=1 AND withdrawn=0)::int FROM checkpoints WHERE id=$1"
-			 " ON CONFLICT(ckpt, name) DO UPDATE SET value = excluded.value,"
-			 " source = excluded.source, eligible = excluded.eligible",
-			 &a, true);
+	return ixp_do_changed(ix,
+			      "INSERT INTO metrics(ckpt, name, value, source, eligible)"
+			      " SELECT id, $2::text, $3::double precision, 'xattr',"
+			      " (state=1 AND withdrawn=0)::int FROM checkpoints WHERE id=$1"
+			      " ON CONFLICT(ckpt, name) DO UPDATE SET value = excluded.value,"
+			      " source = excluded.source, eligible = excluded.eligible",
+			      &a, ENOENT);
 }
 
 static int ixp_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *name)
@@ -725,8 +716,8 @@ static int ixp_metric_remove_xattr(struct index *ix, int64_t ckpt, const char *n
 
 	ixp_arg_i64(&a, ckpt);
 	ixp_arg_text(&a, name);
-	return do_change(ix, "DELETE FROM metrics WHERE ckpt=$1 AND name=$2 AND source='xattr'", &a,
-			 true);
+	return ixp_do_changed(
+		ix, "DELETE FROM metrics WHERE ckpt=$1 AND name=$2 AND source='xattr'", &a, ENOENT);
 }
 
 static int ixp_metric_clear_derived(struct index *ix, int64_t ckpt)
@@ -743,10 +734,10 @@ static int ixp_metric_add(struct index *ix, int64_t ckpt, const struct metric *m
 	ixp_arg_text(&a, m->name);
 	ixp_arg_f64(&a, m->value);
 	ixp_arg_text(&a, m->source);
-	return do_change(ix,
-			 "INSERT INTO metrics(ckpt, name, value, source) VALUES($1,$2,$3,$4)"
-			 " ON CONFLICT(ckpt, name) DO NOTHING",
-			 &a, false);
+	return ixp_do(ix,
+		      "INSERT INTO metrics(ckpt, name, value, source) VALUES($1,$2,$3,$4)"
+		      " ON CONFLICT(ckpt, name) DO NOTHING",
+		      &a, NULL);
 }
 
 static int ixp_metric_update_eligible(struct index *ix, int64_t ckpt)

@@ -249,15 +249,6 @@ static int ixp_do_id(struct index *ix, const char *sql, int64_t id)
 	return ixp_do(ix, sql, &a, NULL);
 }
 
-/* Runs sql: 0 when it changed a row, -ENOENT when none, else the errno. */
-static int ixp_do_one(struct index *ix, const char *sql, const struct ixp_args *a)
-{
-	int64_t n = 0;
-	int rc = ixp_do(ix, sql, a, &n);
-
-	return rc < 0 ? rc : n > 0 ? 0 : -ENOENT;
-}
-
 /* Origins always point to an older version's node (a new version copies
  * its nodes from the current one), so no node of the version is rewritten
  * here and the statement's snapshot sees what SQLite's row order saw. */
@@ -275,7 +266,7 @@ static int ixp_version_purge(struct index *ix, int64_t version)
 	if (rc < 0)
 		return rc;
 	ixp_arg_i64(&a, version);
-	return ixp_do_one(ix, "DELETE FROM versions WHERE id=$1", &a);
+	return ixp_do_changed(ix, "DELETE FROM versions WHERE id=$1", &a, ENOENT);
 }
 
 /* ---- chunk rows ---- */
@@ -318,7 +309,7 @@ static int ixp_chunk_forget_unreferenced(struct index *ix, const uint8_t *hash)
 	struct ixp_args a = { 0 };
 
 	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
-	return ixp_do_one(ix, "DELETE FROM chunks WHERE hash=$1 AND refs <= 0", &a);
+	return ixp_do_changed(ix, "DELETE FROM chunks WHERE hash=$1 AND refs <= 0", &a, ENOENT);
 }
 
 /* ---- consistency ---- */

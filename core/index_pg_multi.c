@@ -380,26 +380,99 @@ static int ixp_writers_busy(struct index *ix, int64_t ckpt, int64_t self, int64_
 
 /* ---- gc across mounts ---- */
 
-static int ixp_chunk_hold(struct index *ix, const struct chunk_ref *r, uint32_t stored, int codec)
+/* The hold's four array literals ("{...}", malloc'd into col[0..3]): the
+ * hashes in hex, then raw length, stored length and codec. */
+static int hold_arrays(const struct chunk_ref *refs, const uint32_t *stored, const uint8_t *codecs,
+		       size_t n, char *col[4])
+{
+	size_t cap[4] = { n * 66 + 3, n * 22 + 3, n * 22 + 3, n * 22 + 3 }, len[4];
+	int c;
+
+	for (c = 0; c < 4; c++) {
+		if (!(col[c] = malloc(cap[c])))
+			return -ENOMEM;
+		col[c][0] = '{';
+		len[c] = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		long long v[3] = { (long long)refs[i].raw_len, (long long)stored[i], codecs[i] };
+
+		if (i)
+			for (c = 0; c < 4; c++)
+				col[c][len[c]++] = ',';
+		chunk_hex(refs[i].hash, col[0] + len[0]);
+		len[0] += 64;
+		for (c = 1; c < 4; c++)
+			len[c] += (size_t)snprintf(col[c] + len[c], cap[c] - len[c], "%lld",
+						   v[c - 1]);
+	}
+	for (c = 0; c < 4; c++)
+		memcpy(col[c] + len[c], "}", 2);
+	return 0;
+}
+
+/* Orders "<64 hex>..." strings by their hash. */
+static int hex_cmp(const void *a, const void *b)
+{
+	return strncmp(*(const char *const *)a, *(const char *const *)b, 64);
+}
+
+/* state[] from the hold's rows ("<64 hex>\t1" when made, "\t0" when it
+ * was there): a hash without a row was dying. */
+static int hold_states(const PGresult *r, const struct chunk_ref *refs, size_t n, uint8_t *state)
+{
+	int rows = PQntuples(r);
+	const char **hex = malloc(((size_t)rows + 1) * sizeof(*hex));
+	char want[65];
+
+	if (!hex)
+		return -ENOMEM;
+	for (int i = 0; i < rows; i++)
+		hex[i] = ixp_text(r, i, 0);
+	qsort(hex, (size_t)rows, sizeof(*hex), hex_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const char *key = want, **hit;
+
+		chunk_hex(refs[i].hash, want);
+		hit = bsearch(&key, hex, (size_t)rows, sizeof(*hex), hex_cmp);
+		state[i] = !hit		    ? INDEX_HOLD_DYING
+			: (*hit)[65] == '1' ? INDEX_HOLD_MADE
+					    : INDEX_HOLD_KEPT;
+	}
+	free(hex);
+	return 0;
+}
+
+static int ixp_chunks_hold(struct index *ix, const struct chunk_ref *refs, const uint32_t *stored,
+			   const uint8_t *codecs, size_t n, uint8_t *state)
 {
 	struct ixp_args a = { 0 };
-	PGresult *res;
-	int rc;
+	char *col[4] = { NULL };
+	PGresult *r = NULL;
+	int rc = n ? hold_arrays(refs, stored, codecs, n, col) : 0;
 
-	ixp_arg_blob(&a, r->hash, CHUNK_HASH_LEN);
-	ixp_arg_i64(&a, r->raw_len);
-	ixp_arg_i64(&a, stored);
-	ixp_arg_i64(&a, codec);
-	res = ixp_run(ix,
-		      "INSERT INTO chunks(hash, raw, stored, codec, refs, touched)"
-		      " VALUES($1, $2, $3, $4, 0, " IXP_NOW_MS ")"
-		      " ON CONFLICT(hash) DO UPDATE SET touched = " IXP_NOW_MS
-		      " WHERE NOT chunks.dying RETURNING 1",
-		      &a);
-	if (!res)
-		return ixp_err(ix);
-	rc = PQntuples(res) > 0 ? 0 : -EAGAIN;
-	PQclear(res);
+	for (int c = 0; rc == 0 && n && c < 4; c++)
+		ixp_arg_text(&a, col[c]);
+	/* One statement for the lot, rows locked in hash order (two mounts
+	 * holding overlapping sets never deadlock). A row made now has xmax 0;
+	 * an updated one carries this transaction's. Each result is the hex
+	 * hash, a tab and 1 (made) or 0, so that it sorts and matches as one
+	 * string. */
+	if (rc == 0 && n) {
+		r = ixp_run(ix,
+			    "INSERT INTO chunks(hash, raw, stored, codec, refs, touched)"
+			    " SELECT DISTINCT ON (h) decode(h, 'hex'), w, s, c, 0, " IXP_NOW_MS
+			    " FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"
+			    " AS u(h, w, s, c) ORDER BY h"
+			    " ON CONFLICT(hash) DO UPDATE SET touched = " IXP_NOW_MS
+			    " WHERE NOT chunks.dying"
+			    " RETURNING encode(hash, 'hex') || chr(9) || (xmax = 0)::int",
+			    &a);
+		rc = r ? hold_states(r, refs, n, state) : ixp_err(ix);
+	}
+	PQclear(r);
+	for (int c = 0; c < 4; c++)
+		free(col[c]);
 	return rc;
 }
 
@@ -423,17 +496,14 @@ static int ixp_gc_lead(struct index *ix, bool take, bool *lead)
 static int ixp_chunk_mark_dying(struct index *ix, const uint8_t *hash, int64_t grace_ms)
 {
 	struct ixp_args a = { 0 };
-	int64_t n = 0;
-	int rc;
 
 	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
 	ixp_arg_i64(&a, grace_ms);
 	/* <=: grace 0 takes a chunk whose last reference went this millisecond */
-	rc = ixp_do(ix,
-		    "UPDATE chunks SET dying = true WHERE hash = $1 AND refs <= 0"
-		    " AND (dying OR touched <= " IXP_NOW_MS " - $2::bigint)",
-		    &a, &n);
-	return rc == 0 && n == 0 ? -ENOENT : rc;
+	return ixp_do_changed(ix,
+			      "UPDATE chunks SET dying = true WHERE hash = $1 AND refs <= 0"
+			      " AND (dying OR touched <= " IXP_NOW_MS " - $2::bigint)",
+			      &a, ENOENT);
 }
 
 static int ixp_chunk_forget_dying(struct index *ix, const uint8_t *hash)
@@ -447,15 +517,12 @@ static int ixp_chunk_forget_dying(struct index *ix, const uint8_t *hash)
 static int ixp_chunk_claim_orphan(struct index *ix, const uint8_t *hash)
 {
 	struct ixp_args a = { 0 };
-	int64_t n = 0;
-	int rc;
 
 	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
-	rc = ixp_do(ix,
-		    "INSERT INTO chunks(hash, raw, stored, codec, refs, dying)"
-		    " VALUES($1, 0, 0, 0, 0, true) ON CONFLICT(hash) DO NOTHING",
-		    &a, &n);
-	return rc == 0 && n == 0 ? -EEXIST : rc;
+	return ixp_do_changed(ix,
+			      "INSERT INTO chunks(hash, raw, stored, codec, refs, dying)"
+			      " VALUES($1, 0, 0, 0, 0, true) ON CONFLICT(hash) DO NOTHING",
+			      &a, EEXIST);
 }
 
 const struct index_multi_ops ixp_multi_ops = {
@@ -467,7 +534,7 @@ const struct index_multi_ops ixp_multi_ops = {
 	.mount_forget = ixp_mount_forget,
 	.writer_add = ixp_writer_add,
 	.writers_busy = ixp_writers_busy,
-	.chunk_hold = ixp_chunk_hold,
+	.chunks_hold = ixp_chunks_hold,
 	.gc_lead = ixp_gc_lead,
 	.chunk_mark_dying = ixp_chunk_mark_dying,
 	.chunk_forget_dying = ixp_chunk_forget_dying,

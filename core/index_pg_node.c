@@ -38,15 +38,6 @@ static int ixp_row_id(struct index *ix, const char *sql, int64_t id, PGresult **
 	return ixp_row(ix, sql, &a, out);
 }
 
-/* An UPDATE or DELETE of one row: -ENOENT when it matched none. */
-static int ixp_change(struct index *ix, const char *sql, const struct ixp_args *a)
-{
-	int64_t n = 0;
-	int rc = ixp_do(ix, sql, a, &n);
-
-	return rc < 0 ? rc : n > 0 ? 0 : -ENOENT;
-}
-
 /* The first row of a NODE_SQL statement as a node. */
 static int ixp_node_read(struct index *ix, const char *sql, const struct ixp_args *a,
 			 struct index_node *out)
@@ -246,7 +237,7 @@ static int ixp_node_delete(struct index *ix, int64_t id)
 	struct ixp_args a = { 0 };
 
 	ixp_arg_i64(&a, id);
-	return ixp_change(ix, "DELETE FROM nodes WHERE id=$1", &a);
+	return ixp_do_changed(ix, "DELETE FROM nodes WHERE id=$1", &a, ENOENT);
 }
 
 static int ixp_node_touch(struct index *ix, int64_t id, int64_t now_ns)
@@ -255,7 +246,7 @@ static int ixp_node_touch(struct index *ix, int64_t id, int64_t now_ns)
 
 	ixp_arg_i64(&a, id);
 	ixp_arg_i64(&a, now_ns);
-	return ixp_change(ix, "UPDATE nodes SET mtime=$2, ctime=$2 WHERE id=$1", &a);
+	return ixp_do_changed(ix, "UPDATE nodes SET mtime=$2, ctime=$2 WHERE id=$1", &a, ENOENT);
 }
 
 static int ixp_node_move(struct index *ix, int64_t id, int64_t parent, const char *name,
@@ -270,8 +261,8 @@ static int ixp_node_move(struct index *ix, int64_t id, int64_t parent, const cha
 	ixp_arg_i64(&a, now_ns);
 	rc = ixp_guard(ix); /* a taken name is -EEXIST */
 	if (rc == 0)
-		rc = ixp_change(ix, "UPDATE nodes SET parent=$2, name=$3, ctime=$4 WHERE id=$1",
-				&a);
+		rc = ixp_do_changed(ix, "UPDATE nodes SET parent=$2, name=$3, ctime=$4 WHERE id=$1",
+				    &a, ENOENT);
 	return ixp_unguard(ix, rc);
 }
 
@@ -289,12 +280,13 @@ static int ixp_node_set_attrs(struct index *ix, int64_t id, const struct index_n
 	ixp_arg_i64(&a, at->atime_ns);
 	ixp_arg_i64(&a, at->shown_atime_ns);
 	/* atime NULL follows mtime: a new mtime alone pins the old one */
-	return ixp_change(ix,
-			  "UPDATE nodes SET mode = CASE WHEN $2::boolean THEN (mode & ~4095) | $3"
-			  " ELSE mode END, mtime = CASE WHEN $4::boolean THEN $5 ELSE mtime END,"
-			  " ctime=$6, atime = CASE WHEN $7::boolean THEN $8"
-			  " WHEN $4::boolean THEN COALESCE(atime, $9) ELSE atime END WHERE id=$1",
-			  &a);
+	return ixp_do_changed(
+		ix,
+		"UPDATE nodes SET mode = CASE WHEN $2::boolean THEN (mode & ~4095) | $3"
+		" ELSE mode END, mtime = CASE WHEN $4::boolean THEN $5 ELSE mtime END,"
+		" ctime=$6, atime = CASE WHEN $7::boolean THEN $8"
+		" WHEN $4::boolean THEN COALESCE(atime, $9) ELSE atime END WHERE id=$1",
+		&a, ENOENT);
 }
 
 static int ixp_node_set_chunks(struct index *ix, int64_t id, const struct chunk_ref *refs, size_t n,
@@ -311,7 +303,8 @@ static int ixp_node_set_chunks(struct index *ix, int64_t id, const struct chunk_
 	ixp_arg_i64(&a, (int64_t)size);
 	ixp_arg_blob(&a, blob, n * CHUNK_REF_WIRE);
 	ixp_arg_i64(&a, mtime_ns);
-	rc = ixp_change(ix, "UPDATE nodes SET size=$2, chunks=$3, mtime=$4 WHERE id=$1", &a);
+	rc = ixp_do_changed(ix, "UPDATE nodes SET size=$2, chunks=$3, mtime=$4 WHERE id=$1", &a,
+			    ENOENT);
 	free(blob);
 	return rc;
 }
@@ -341,9 +334,9 @@ static int ixp_ckpt_withdraw_if_committed(struct index *ix, int64_t ckpt, bool *
 
 	*done = false;
 	ixp_arg_i64(&a, ckpt);
-	rc = ixp_change(
+	rc = ixp_do_changed(
 		ix, "UPDATE checkpoints SET withdrawn=1 WHERE id=$1 AND state=1 AND withdrawn=0",
-		&a);
+		&a, ENOENT);
 	if (rc < 0)
 		return rc == -ENOENT ? 0 : rc;
 	*done = true;
@@ -357,8 +350,9 @@ static int ixp_ckpt_add_stored(struct index *ix, int64_t ckpt, uint64_t bytes)
 
 	ixp_arg_i64(&a, ckpt);
 	ixp_arg_i64(&a, (int64_t)bytes);
-	return ixp_change(ix, "UPDATE checkpoints SET stored_bytes = stored_bytes + $2 WHERE id=$1",
-			  &a);
+	return ixp_do_changed(ix,
+			      "UPDATE checkpoints SET stored_bytes = stored_bytes + $2 WHERE id=$1",
+			      &a, ENOENT);
 }
 
 const struct index_node_ops ixp_node_ops = {

@@ -393,9 +393,6 @@ static int ixp_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta,
 {
 	struct ixp_args a = { 0 };
 
-	int64_t n = 0;
-	int rc;
-
 	ixp_arg_blob(&a, r->hash, CHUNK_HASH_LEN);
 	if (delta < 0) { /* the last reference gone starts the gc grace period */
 		ixp_arg_i64(&a, delta);
@@ -410,14 +407,13 @@ static int ixp_chunk_ref(struct index *ix, const struct chunk_ref *r, int delta,
 	ixp_arg_i64(&a, codec);
 	ixp_arg_i64(&a, delta);
 	/* never onto a chunk gc is deleting: its file may be gone (-ESTALE) */
-	rc = ixp_do(
+	return ixp_do_changed(
 		ix,
 		"INSERT INTO chunks(hash, raw, stored, codec, refs) VALUES($1,$2,$3,$4,$5)"
 		" ON CONFLICT(hash) DO UPDATE SET refs = chunks.refs + excluded.refs,"
 		" stored = CASE WHEN chunks.stored = 0 THEN excluded.stored ELSE chunks.stored END"
 		" WHERE NOT chunks.dying",
-		&a, &n);
-	return rc == 0 && n == 0 ? -ESTALE : rc;
+		&a, ESTALE);
 }
 
 /* 0 when the one-hash query finds a row, -ENOENT when not. */
@@ -497,12 +493,9 @@ static int ixp_damage_exists(struct index *ix, const uint8_t *hash)
 static int ixp_damage_del(struct index *ix, const uint8_t *hash)
 {
 	struct ixp_args a = { 0 };
-	int64_t n;
-	int rc;
 
 	ixp_arg_blob(&a, hash, CHUNK_HASH_LEN);
-	rc = ixp_do(ix, "DELETE FROM damaged_chunks WHERE hash=$1", &a, &n);
-	return rc < 0 ? rc : n > 0 ? 0 : -ENOENT;
+	return ixp_do_changed(ix, "DELETE FROM damaged_chunks WHERE hash=$1", &a, ENOENT);
 }
 
 const struct index_store_ops ixp_store_ops = {

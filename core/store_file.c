@@ -190,10 +190,13 @@ static int base_damage(struct ofile *of, uint64_t k, int rc)
 /* Holds a chunk of file of, then stores it, so gc cannot delete it before a
  * row references it (gc deletes with gc_rw held for writing; with several
  * mounts it looks at the held set as it marks a chunk dying). A chunk known
- * to be damaged is rewritten, not deduplicated onto. Returns 1 (a new chunk
- * file) or 0 (present, or a damaged one rewritten), or a negative errno. */
-static int put_held(struct ofile *of, const void *buf, size_t len, int codec, struct chunk_ref *ref,
-		    uint32_t *stored, int *codec_used)
+ * to be damaged is rewritten, not deduplicated onto. With several mounts
+ * and stamp, the chunk is also stamped in the index (store_chunks_hold)
+ * before this returns; a flush stamps all its chunks at once instead
+ * (flush_hold). Returns 1 (a new chunk file) or 0 (present, or a damaged
+ * one rewritten), or a negative errno. */
+static int put_held(struct ofile *of, const void *buf, size_t len, int codec, bool stamp,
+		    struct chunk_ref *ref, uint32_t *stored, int *codec_used)
 {
 	struct store *st = of->st;
 	bool heal, held;
@@ -211,10 +214,12 @@ static int put_held(struct ofile *of, const void *buf, size_t len, int codec, st
 				   codec_used);
 	/* several mounts: relied on durably first; one gc was deleting is
 	 * stored again */
-	if (rc >= 0 && store_multi(st)) {
-		int h = store_chunk_hold(st, ref, *stored, *codec_used);
+	if (rc >= 0 && stamp && store_multi(st)) {
+		uint8_t c = (uint8_t)*codec_used;
+		bool made = rc == 1, again = false;
+		int h = store_chunks_hold(st, ref, stored, &c, &made, 1, &again);
 
-		if (h == 1) {
+		if (h == 0 && again) {
 			h = chunk_put_ref(st->cs, buf, ref, codec, CHUNK_PUT_REWRITE, stored,
 					  codec_used);
 			if (h >= 0)
@@ -392,13 +397,15 @@ static void ph_run(struct store *st, struct ph_job *j, uint8_t *buf, bool skip)
 		uint32_t slen = 0;
 		int used = 0;
 
-		rc = put_held(of, buf, j->len, j->codec, &r.ref, &slen, &used);
+		rc = put_held(of, buf, j->len, j->codec, true, &r.ref, &slen, &used);
 		r.isnew = rc == 1;
 		r.stored = slen;
 		r.codec = (uint8_t)used;
 		r.valid = true;
 		r.res_seq = s1;
-		if (rc >= 0) {
+		/* the row referenced by nothing yet (several mounts: the hold in
+		 * put_held made it, stamped) */
+		if (rc >= 0 && !store_multi(st)) {
 			int trc;
 
 			store_mu_lock(st);
@@ -1157,14 +1164,40 @@ static void flush_take_ph(struct ofile *of, struct flush *fl, uint64_t k)
 	r->valid = false;
 }
 
+/* The length of slot k of the new list. */
+static size_t flush_need(const struct ofile *of, const struct flush *fl, uint64_t k)
+{
+	uint64_t start = grid_start(fl->g, k);
+
+	return (size_t)(of->size - start < grid_len(fl->g, k) ? of->size - start
+							      : grid_len(fl->g, k));
+}
+
+/* The bytes of slot k (need of them) into fl->buf: from the overlay, the
+ * base chunk (zero-filled past its end) or zeros. */
+static int flush_read(struct ofile *of, struct flush *fl, uint64_t k, size_t need)
+{
+	struct store *st = of->st;
+	int rc;
+
+	if (fl->regrid || slot_dirty(of, k))
+		return pread_zero(of->fd, fl->buf, need, grid_start(fl->g, k));
+	if (k >= of->n_base) {
+		memset(fl->buf, 0, need);
+		return 0;
+	}
+	rc = base_damage(of, k, chunk_get(st->cs, &of->base[k], fl->buf, CHUNK_SIZE));
+	if (rc == 0 && of->base[k].raw_len < need)
+		memset(fl->buf + of->base[k].raw_len, 0, need - of->base[k].raw_len);
+	return rc;
+}
+
 /* Load: slot k of the new list, from the overlay, the base, the worker or
  * zeros, stored as a chunk held by this flush. */
 static int flush_slot(struct ofile *of, struct flush *fl, uint64_t k)
 {
 	struct store *st = of->st;
-	uint64_t start = grid_start(fl->g, k);
-	size_t need = (size_t)(of->size - start < grid_len(fl->g, k) ? of->size - start
-								     : grid_len(fl->g, k));
+	size_t need = flush_need(of, fl, k);
 	uint32_t slen = 0;
 	int used = 0, rc = 0;
 	bool zero = false;
@@ -1174,17 +1207,11 @@ static int flush_slot(struct ofile *of, struct flush *fl, uint64_t k)
 		flush_take_ph(of, fl, k);
 		return 0;
 	}
-	if (fl->regrid || slot_dirty(of, k)) {
-		rc = pread_zero(of->fd, fl->buf, need, start);
-	} else if (k < of->n_base && of->base[k].raw_len == need) {
+	if (!fl->regrid && !slot_dirty(of, k) && k < of->n_base && of->base[k].raw_len == need) {
 		fl->nl[k] = of->base[k]; /* unchanged: shared as it is */
 		return 0;
-	} else if (k < of->n_base) {
-		/* a short base chunk the file has grown past */
-		rc = base_damage(of, k, chunk_get(st->cs, &of->base[k], fl->buf, CHUNK_SIZE));
-		if (rc == 0 && of->base[k].raw_len < need)
-			memset(fl->buf + of->base[k].raw_len, 0, need - of->base[k].raw_len);
-	} else if (need == CHUNK_SIZE && fl->zero_k != UINT64_MAX) {
+	} else if (!fl->regrid && !slot_dirty(of, k) && k >= of->n_base && need == CHUNK_SIZE &&
+		   fl->zero_k != UINT64_MAX) {
 		/* a hole: the zero chunk this flush already stored */
 		store_mu_lock(st);
 		rc = held_add(&st->held, fl->nl[fl->zero_k].hash);
@@ -1196,15 +1223,15 @@ static int flush_slot(struct ofile *of, struct flush *fl, uint64_t k)
 		fl->stored[k] = fl->stored[fl->zero_k];
 		fl->codecs[k] = fl->codecs[fl->zero_k];
 		return 0;
-	} else {
-		memset(fl->buf, 0, need);
-		zero = need == CHUNK_SIZE;
 	}
+	/* the overlay, a short base chunk the file has grown past, or a hole */
+	zero = !fl->regrid && !slot_dirty(of, k) && k >= of->n_base && need == CHUNK_SIZE;
+	rc = flush_read(of, fl, k, need);
 	if (rc < 0)
 		return rc;
 	if (of->codec < 0)
 		of->codec = chunk_auto_codec(fl->buf, need); /* decided once per file */
-	rc = put_held(of, fl->buf, need, of->codec, &fl->nl[k], &slen, &used);
+	rc = put_held(of, fl->buf, need, of->codec, false, &fl->nl[k], &slen, &used);
 	if (rc < 0)
 		return rc;
 	fl->put[k] = rc == 1 ? PUT_NEW : 1;
@@ -1215,6 +1242,71 @@ static int flush_slot(struct ofile *of, struct flush *fl, uint64_t k)
 	fl->stored[k] = slen;
 	fl->codecs[k] = (uint8_t)used;
 	return 0;
+}
+
+/* Slot k's chunk stored again (rewritten): gc deleted, or was deleting,
+ * the file a put of this flush found. */
+static int flush_restore(struct ofile *of, struct flush *fl, uint64_t k)
+{
+	struct store *st = of->st;
+	size_t need = flush_need(of, fl, k);
+	uint32_t slen = 0;
+	int used = 0, rc = flush_read(of, fl, k, need);
+
+	if (rc < 0)
+		return rc;
+	pthread_rwlock_rdlock(&st->gc_rw);
+	rc = chunk_put_ref(st->cs, fl->buf, &fl->nl[k], fl->codecs[k], CHUNK_PUT_REWRITE, &slen,
+			   &used);
+	pthread_rwlock_unlock(&st->gc_rw);
+	if (rc < 0)
+		return rc;
+	if (fl->put[k] != PUT_NEW)
+		fl->stored_new += slen;
+	fl->put[k] = PUT_NEW;
+	fl->stored[k] = slen;
+	fl->codecs[k] = (uint8_t)used;
+	return 0;
+}
+
+/* Several mounts: every chunk this flush relies on (its puts' and the
+ * worker's) is stamped in one statement before any reference to it is
+ * recorded (store_chunks_hold); one gc was deleting, or whose row went
+ * while its file was found, is stored again first. */
+static int flush_hold(struct ofile *of, struct flush *fl)
+{
+	struct store *st = of->st;
+	size_t m = fl->n_new ? (size_t)fl->n_new : 1, n = 0, i;
+	struct chunk_ref *refs = malloc(m * sizeof(*refs));
+	uint32_t *stored = malloc(m * sizeof(*stored));
+	uint64_t *slot = malloc(m * sizeof(*slot));
+	uint8_t *codecs = malloc(m);
+	bool *made = malloc(m * sizeof(*made)), *again = malloc(m * sizeof(*again));
+	int rc = refs && stored && slot && codecs && made && again ? 0 : -ENOMEM;
+
+	for (uint64_t k = 0; rc == 0 && k < fl->n_new; k++) {
+		if (!fl->put[k])
+			continue;
+		refs[n] = fl->nl[k];
+		stored[n] = fl->stored[k];
+		codecs[n] = fl->codecs[k];
+		made[n] = fl->put[k] == PUT_NEW;
+		slot[n++] = k;
+	}
+	if (rc == 0)
+		rc = store_chunks_hold(st, refs, stored, codecs, made, n, again);
+	for (i = 0; rc == 0 && i < n; i++)
+		if (again[i])
+			rc = flush_restore(of, fl, slot[i]);
+	if (rc == 0)
+		store_crash_point(st, "put:held");
+	free(refs);
+	free(stored);
+	free(slot);
+	free(codecs);
+	free(made);
+	free(again);
+	return rc;
 }
 
 /* The node row takes the new list: references move from the old list's
@@ -1332,6 +1424,8 @@ static int flush_locked(struct ofile *of)
 	if (rc == 0) {
 		for (k = 0; rc == 0 && k < fl.n_new; k++)
 			rc = flush_slot(of, &fl, k);
+		if (rc == 0 && store_multi(of->st))
+			rc = flush_hold(of, &fl);
 		if (rc == 0)
 			rc = flush_record(of, &fl);
 		if (rc == 0)

@@ -345,11 +345,17 @@ int store_multi_recover_locked(struct store *st);
 /* How long a chunk nothing references stays before the gc of several
  * mounts deletes it: 10 minutes, or CKPT_GC_GRACE_MS. */
 int64_t store_gc_grace_ms(void);
-/* Several mounts: records that this mount relies on chunk r (just stored
- * or found stored) before a reference is recorded: 0, or 1 when gc was
- * deleting it meanwhile (the caller stores it again: its file may be
- * gone), or negative errno. 0 for a single mount. */
-int store_chunk_hold(struct store *st, const struct chunk_ref *r, uint32_t stored, int codec);
+/* Several mounts: records, in one statement, that this mount relies on
+ * the n chunks refs[] (each just stored, or found stored; made[i]: its
+ * file was made by this put) before a reference to them is recorded.
+ * again[i] is set for each chunk the caller must store again
+ * (CHUNK_PUT_REWRITE) before relying on it: gc was deleting it (this
+ * waited until it was gone and held it anew), or its row was gone though
+ * its file was found, not made (gc finished deleting it since). 0, or
+ * negative errno (-EBUSY: still dying after 30 s, a gc leader died
+ * mid-way). Nothing to do (all false) for a single mount. */
+int store_chunks_hold(struct store *st, const struct chunk_ref *refs, const uint32_t *stored,
+		      const uint8_t *codecs, const bool *made, size_t n, bool *again);
 /* At close: this mount's staging directory goes (its files are closed). */
 void store_multi_close(struct store *st);
 /* DIR/staging/m<mount> for several mounts, DIR/staging for one. */

@@ -68,26 +68,48 @@ int64_t store_gc_grace_ms(void)
 	return e && *e && !*end && v >= 0 ? v : STORE_GC_GRACE_MS;
 }
 
-int store_chunk_hold(struct store *st, const struct chunk_ref *r, uint32_t stored, int codec)
+static int chunks_hold(struct store *st, const struct chunk_ref *refs, const uint32_t *stored,
+		       const uint8_t *codecs, size_t n, uint8_t *state)
 {
-	bool was_dying = false;
+	int rc;
+
+	store_mu_lock(st);
+	rc = index_chunks_hold(st->ix, refs, stored, codecs, n, state);
+	store_mu_unlock(st);
+	return rc;
+}
+
+int store_chunks_hold(struct store *st, const struct chunk_ref *refs, const uint32_t *stored,
+		      const uint8_t *codecs, const bool *made, size_t n, bool *again)
+{
+	uint8_t one, *state;
 	int waited = 0, rc;
 
-	if (!store_multi(st))
+	memset(again, 0, n * sizeof(*again));
+	if (!store_multi(st) || n == 0)
 		return 0;
-	for (;;) {
-		store_mu_lock(st);
-		rc = index_chunk_hold(st->ix, r, stored, codec);
-		store_mu_unlock(st);
-		if (rc != -EAGAIN)
-			break;
-		if (waited >= STORE_HOLD_WAIT_MS)
-			return -EBUSY; /* a gc leader died mid-way: never rely on it */
-		was_dying = true;
-		usleep(20000);
-		waited += 20;
+	state = n == 1 ? &one : malloc(n);
+	if (!state)
+		return -ENOMEM;
+	rc = chunks_hold(st, refs, stored, codecs, n, state);
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		/* dying: wait until gc is done with it, then hold it anew */
+		while (rc == 0 && state[i] == INDEX_HOLD_DYING) {
+			if (waited >= STORE_HOLD_WAIT_MS) {
+				rc = -EBUSY; /* a gc leader died mid-way: never rely on it */
+				break;
+			}
+			usleep(20000);
+			waited += 20;
+			again[i] = true;
+			rc = chunks_hold(st, &refs[i], &stored[i], &codecs[i], 1, &state[i]);
+		}
+		if (state[i] == INDEX_HOLD_MADE && !made[i])
+			again[i] = true;
 	}
-	return rc < 0 ? rc : was_dying;
+	if (state != &one)
+		free(state);
+	return rc;
 }
 
 int store_file_publish(struct store *st, struct store_file *f)

@@ -169,8 +169,12 @@ static int fs_commit_locked(struct fs *fs, int64_t id, const struct timespec *t0
 		ckpt_info_release(&ci);
 		return 0; /* an abort is pending (its error was reported): never commit */
 	}
+	if (!fs_track_commit_begin(fs, id)) {
+		ckpt_info_release(&ci);
+		return 0; /* a writer joined it: its close (or settle) commits it */
+	}
 	rc = store_ckpt_commit(fs->st, id);
-	fs_track_drop(fs, id);
+	fs_track_drop(fs, id); /* ends committing: joiners resolve again */
 	if (rc == 0) {
 		if (cow)
 			fs_inodes_rebind(fs, id, true);
@@ -287,25 +291,13 @@ int fs_delete(struct fs *fs, int64_t id)
 	return rc;
 }
 
-bool fs_shared_elsewhere(struct fs *fs, int64_t id)
-{
-	bool busy = false;
-	return store_multi(fs->st) && store_writers_busy(fs->st, id, STORE_EVER, &busy) == 0 &&
-		busy;
-}
-
 void fs_commit_quiet(struct fs *fs)
 {
 	int64_t ids[256];
 	size_t n;
-	/* Each round commits (and untracks) what it found, so this ends. A
-	 * checkpoint other mounts write too is theirs to finish. */
-	while ((n = fs_track_ready(fs, -1, ids, 256)) > 0) {
-		for (size_t i = 0; i < n; i++) {
-			if (fs_shared_elsewhere(fs, ids[i]))
-				fs_track_drop(fs, ids[i]);
-			else
-				fs_commit(fs, ids[i]);
-		}
-	}
+	/* Each round commits (and untracks) what it found, so this ends; the
+	 * tracker leaves out what other mounts write too (theirs to finish). */
+	while ((n = fs_track_ready(fs, -1, ids, 256)) > 0)
+		for (size_t i = 0; i < n; i++)
+			fs_commit(fs, ids[i]);
 }

@@ -115,6 +115,8 @@ struct fs_track {
 	int kind;
 	bool temp;		/* temporary name: commits only by rename */
 	int n_active;		/* write handles open and written since their last flush */
+	int n_joining;		/* writers between resolving and opening (fs_track_join) */
+	bool committing;	/* fs_commit is committing it: joiners wait */
 	int64_t last_change_ms; /* monotonic */
 	uint64_t seq;		/* creation order (ties of last_change_ms) */
 	pid_t writers[FS_MAX_WRITERS];
@@ -294,19 +296,35 @@ bool fs_track_is_doomed(struct fs *fs, int64_t id);
 /* Its abort could not be recorded: hide it and retry (fs_track_doomed).
  * The first reason stays. Tracks id if it was not. */
 void fs_track_doom(struct fs *fs, int64_t id, const char *reason);
+/* A writer about to create or open a file of checkpoint id joins it: no
+ * commit of it starts until fs_track_unjoin (the writer is registered by
+ * then, or gave up). 1 joined; 0 not tracked (nothing to join); -EAGAIN
+ * after waiting for a commit of it that was under way (resolve the node
+ * again: the writer starts the next version). */
+int fs_track_join(struct fs *fs, int64_t id);
+/* Ends a join (id 0: none). */
+void fs_track_unjoin(struct fs *fs, int64_t id);
+/* fs_commit is about to commit id: false when a writer joined it or has
+ * a file of it open (the commit waits for them), else it is marked
+ * committing until its track is dropped. */
+bool fs_track_commit_begin(struct fs *fs, int64_t id);
 /* Ids of tracked checkpoints ready to commit: not temporary, no active
- * writer, not doomed, and quiet for settle_ms (settle_ms < 0: any quiet
+ * or joining writer, not doomed, and quiet for settle_ms (settle_ms < 0: any quiet
  * time) or, when only a rename or marker commits it, marked. In the order
  * they went quiet (last change, then creation order), so the last one to
- * finish commits last and becomes `latest`; at most max of the oldest. */
+ * finish commits last and becomes `latest`; at most max of the oldest.
+ * settle_ms < 0 is the unmount's round: with several mounts, a checkpoint
+ * another mount takes part in is theirs to finish; its track is dropped
+ * and it is not returned (as fs_track_untriggered at unmount). */
 size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max);
 /* Up to max doomed checkpoints and their reasons (to retry the abort). */
 size_t fs_track_doomed(struct fs *fs, int64_t *ids, char (*reasons)[FS_REASON_MAX], size_t max);
 /* Up to max checkpoints that only a rename or marker can commit and that
  * must be aborted now, with the reason: at unmount every such one with a
- * final name (temporary names stay staging, aborted at the next mount),
- * else (commit_timeout_ms > 0) those with no writer and no change for
- * commit_timeout_ms. */
+ * final name (temporary names stay staging, aborted at the next mount)
+ * that no other mount takes part in (those are dropped: the other mounts'
+ * trigger may come), else (commit_timeout_ms > 0) those with no writer
+ * and no change for commit_timeout_ms. */
 size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
 			    char (*reasons)[FS_REASON_MAX], size_t max);
 /* A watched process exited: queued when it wrote into a tracked checkpoint
@@ -336,9 +354,6 @@ int fs_write_room(struct fs *fs, size_t len);
 int fs_gc(struct fs *fs);
 /* Commits every quiet, complete staging checkpoint (clean unmount). */
 void fs_commit_quiet(struct fs *fs);
-/* Several mounts: whether another mount takes part in checkpoint id (it
- * finishes it when this one unmounts). */
-bool fs_shared_elsewhere(struct fs *fs, int64_t id);
 void fs_policy_refresh(struct fs *fs);
 
 /* ---- timer.c ---- */

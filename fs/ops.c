@@ -153,6 +153,22 @@ int fs_node_writable(struct fs *fs, struct fs_inode *in, struct store_node *out)
 	return rc;
 }
 
+int fs_node_join(struct fs *fs, struct fs_inode *in, struct store_node *out, int64_t *joined)
+{
+	*joined = 0;
+	for (int tries = 0;; tries++) {
+		int rc = fs_node_writable(fs, in, out);
+		if (rc < 0 || *joined)
+			return rc; /* resolved again while joined: no commit ran since */
+		rc = fs_track_join(fs, out->ckpt);
+		if (rc == 1)
+			*joined = out->ckpt;
+		else if (rc == 0 && tries > 0)
+			return 0; /* not tracked here: no commit of this mount takes it */
+				  /* -EAGAIN: a commit of it ran meanwhile; resolve again */
+	}
+}
+
 static void fs_fixed_attr(struct fs *fs, struct fs_inode *in, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -58,6 +58,13 @@ int fs_node_committed(struct fs *fs, struct store_node *n);
 /* The same, made writable: starts a version of a committed checkpoint
  * (direct view only; -EROFS for virtual views and control files). */
 int fs_node_writable(struct fs *fs, struct fs_inode *in, struct store_node *out);
+/* fs_node_writable for a writer about to create or open a file there: it
+ * also joins the checkpoint (fs_track_join), so no commit takes the
+ * checkpoint before the writer is registered; when a commit of it is under
+ * way, it waits for it and resolves again (the writer then starts the
+ * next version). *joined: the checkpoint to fs_track_unjoin once the
+ * writer is registered or gave up (0: none), also on failure. */
+int fs_node_join(struct fs *fs, struct fs_inode *in, struct store_node *out, int64_t *joined);
 void fs_fill_attr(struct fs *fs, struct fs_inode *in, const struct store_node *n, struct stat *st);
 int fs_getattr_in(struct fs *fs, struct fs_inode *in, struct stat *st, double *timeout);
 /* Builds the entry for a child inode (one lookup reference taken). */

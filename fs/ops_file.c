@@ -132,6 +132,7 @@ static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const 
 		return rc;
 	int sflags = fs_store_flags(fi->flags) | STORE_F_WRITE;
 	struct store_node n;
+	int64_t joined = 0;
 	if (p->kind == FS_INO_ROOT) {
 		if (strcmp(name, ".ckptfs") == 0)
 			return -EEXIST;
@@ -165,18 +166,17 @@ static int fs_do_create(struct fs *fs, fuse_req_t req, fuse_ino_t parent, const 
 		rc = store_node_get(fs->st, root, &n);
 	} else if (p->kind == FS_INO_NODE) {
 		struct store_node cur;
-		rc = fs_node_writable(fs, p, &cur);
-		if (rc < 0)
-			return rc;
-		rc = store_node_create(fs->st, cur.id, name, S_IFREG | (mode & 07777), &n);
+		rc = fs_node_join(fs, p, &cur, &joined);
+		if (rc == 0)
+			rc = store_node_create(fs->st, cur.id, name, S_IFREG | (mode & 07777), &n);
 		if (rc == 0)
 			fs_track_touch(fs, cur.ckpt);
 	} else {
 		return -EROFS;
 	}
-	if (rc < 0)
-		return rc;
-	rc = fs_open_node(fs, &n, sflags, pid, out);
+	if (rc == 0)
+		rc = fs_open_node(fs, &n, sflags, pid, out);
+	fs_track_unjoin(fs, joined); /* registered as a writer by now */
 	if (rc < 0)
 		return rc;
 	(*out)->append = (fi->flags & O_APPEND) != 0;
@@ -254,17 +254,19 @@ static int fs_do_open(struct fs *fs, fuse_req_t req, struct fs_inode *in, struct
 			if (rc < 0)
 				return rc;
 			fi->keep_cache = 1; /* a bound version never changes */
-		} else {
-			rc = write ? fs_node_writable(fs, in, &n) : fs_node_cur(fs, in, &n);
-			if (rc < 0)
-				return rc;
+		}
+		int64_t joined = 0;
+		if (in->view == FS_VIEW_DIRECT) {
+			rc = write ? fs_node_join(fs, in, &n, &joined) : fs_node_cur(fs, in, &n);
 			/* A reader of a file checkpoint being overwritten reads
 			 * the committed version whole, never the staging one. */
-			if (!write)
+			if (rc == 0 && !write)
 				fs_node_committed(fs, &n);
 			fi->direct_io = 1;
 		}
-		rc = fs_open_node(fs, &n, sflags, fuse_req_ctx(req)->pid, out);
+		if (rc == 0)
+			rc = fs_open_node(fs, &n, sflags, fuse_req_ctx(req)->pid, out);
+		fs_track_unjoin(fs, joined);
 		if (rc == 0)
 			(*out)->append = write && (fi->flags & O_APPEND);
 		return rc;

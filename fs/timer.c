@@ -83,12 +83,8 @@ static size_t fs_abort_untriggered(struct fs *fs, bool unmount)
 	int64_t ids[FS_ABORT_BATCH];
 	char reasons[FS_ABORT_BATCH][FS_REASON_MAX];
 	size_t n = fs_track_untriggered(fs, unmount, ids, reasons, FS_ABORT_BATCH);
-	for (size_t i = 0; i < n; i++) {
-		if (unmount && fs_shared_elsewhere(fs, ids[i]))
-			fs_track_drop(fs, ids[i]); /* the other mounts' trigger may come */
-		else
-			fs_abort(fs, ids[i], reasons[i]);
-	}
+	for (size_t i = 0; i < n; i++)
+		fs_abort(fs, ids[i], reasons[i]);
 	return n;
 }
 
@@ -271,7 +267,7 @@ void fs_threads_stop(struct fs *fs)
 	fs_process_exits(fs);
 	fs_retry_aborts(fs);
 	fs_commit_quiet(fs);
-	while (fs_abort_untriggered(fs, true) == FS_ABORT_BATCH)
+	while (fs_abort_untriggered(fs, true) > 0) /* each one leaves: aborted or doomed */
 		;
 	fs_notify_stop(fs);
 	fs_track_release_all(fs);

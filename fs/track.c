@@ -3,6 +3,7 @@
  * process exits, failed aborts) and decides what is due (ready to commit,
  * to abort); timer.c and commit.c apply the decisions. Needs no FUSE
  * session and calls nothing above it (tests/check_track.c drives it). */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,6 +148,47 @@ void fs_track_writer_done(struct fs *fs, int64_t id)
 		fs_track_register(fs, id, -1);
 }
 
+int fs_track_join(struct fs *fs, int64_t id)
+{
+	bool waited = false;
+	struct fs_track *t;
+	pthread_mutex_lock(&fs->trk_lock);
+	while ((t = fs_track_find(fs, id)) && t->committing) {
+		/* a commit takes milliseconds; it drops the track when done */
+		pthread_mutex_unlock(&fs->trk_lock);
+		struct timespec ts = { 0, 2 * 1000000 };
+		nanosleep(&ts, NULL);
+		waited = true;
+		pthread_mutex_lock(&fs->trk_lock);
+	}
+	if (t && !waited)
+		t->n_joining++;
+	pthread_mutex_unlock(&fs->trk_lock);
+	return waited ? -EAGAIN : t ? 1 : 0;
+}
+
+void fs_track_unjoin(struct fs *fs, int64_t id)
+{
+	if (!id)
+		return;
+	pthread_mutex_lock(&fs->trk_lock);
+	struct fs_track *t = fs_track_find(fs, id);
+	if (t && t->n_joining > 0)
+		t->n_joining--;
+	pthread_mutex_unlock(&fs->trk_lock);
+}
+
+bool fs_track_commit_begin(struct fs *fs, int64_t id)
+{
+	pthread_mutex_lock(&fs->trk_lock);
+	struct fs_track *t = fs_track_find(fs, id);
+	bool go = !t || (t->n_active == 0 && t->n_joining == 0);
+	if (t && go)
+		t->committing = true;
+	pthread_mutex_unlock(&fs->trk_lock);
+	return go;
+}
+
 void fs_track_touch(struct fs *fs, int64_t id)
 {
 	pthread_mutex_lock(&fs->trk_lock);
@@ -256,7 +298,31 @@ static int fs_ready_cmp(const void *a, const void *b)
 	return 0;
 }
 
-size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max)
+/* Unmount, several mounts: a checkpoint another mount takes part in is
+ * theirs to finish (their writers, rename, marker or settle), so this
+ * mount lets go of it (drops its track) and leaves it out of ids (and
+ * reasons, when given). Returns how many stay. */
+static size_t fs_track_leave_shared(struct fs *fs, int64_t *ids, char (*reasons)[FS_REASON_MAX],
+				    size_t n)
+{
+	if (!fs->st || !store_multi(fs->st))
+		return n;
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		bool busy = false;
+		if (store_writers_busy(fs->st, ids[i], STORE_EVER, &busy) == 0 && busy) {
+			fs_track_drop(fs, ids[i]);
+			continue;
+		}
+		ids[kept] = ids[i];
+		if (reasons && kept != i)
+			memcpy(reasons[kept], reasons[i], FS_REASON_MAX);
+		kept++;
+	}
+	return kept;
+}
+
+static size_t fs_track_ready_once(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max)
 {
 	size_t n = 0, cap = 0;
 	struct fs_ready *r = NULL;
@@ -267,7 +333,7 @@ size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max
 	if (cap)
 		r = malloc(cap * sizeof(*r));
 	for (struct fs_track *t = fs->tracks; t && r; t = t->next) {
-		if (t->temp || t->n_active > 0 || t->doomed)
+		if (t->temp || t->n_active > 0 || t->n_joining > 0 || t->doomed)
 			continue;
 		/* Waiting for a marker: only a marked one is ready, at once. */
 		if (fs_track_awaits_trigger(fs, t)
@@ -289,6 +355,16 @@ size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max
 		ids[i] = r[i].id;
 	free(r);
 	return n;
+}
+
+size_t fs_track_ready(struct fs *fs, int64_t settle_ms, int64_t *ids, size_t max)
+{
+	for (;;) { /* a batch left wholly to other mounts: look again */
+		size_t got = fs_track_ready_once(fs, settle_ms, ids, max);
+		size_t n = settle_ms < 0 ? fs_track_leave_shared(fs, ids, NULL, got) : got;
+		if (n > 0 || got == 0)
+			return n;
+	}
 }
 
 /* ---- process exits --------------------------------------------------------- */
@@ -359,8 +435,8 @@ size_t fs_track_doomed(struct fs *fs, int64_t *ids, char (*reasons)[FS_REASON_MA
 	return n;
 }
 
-size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
-			    char (*reasons)[FS_REASON_MAX], size_t max)
+static size_t fs_track_untriggered_once(struct fs *fs, bool unmount, int64_t *ids,
+					char (*reasons)[FS_REASON_MAX], size_t max)
 {
 	const struct fs_commit_opts *o = &fs->copts;
 	int64_t now = fs_now_ms();
@@ -389,6 +465,17 @@ size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
 	}
 	pthread_mutex_unlock(&fs->trk_lock);
 	return n;
+}
+
+size_t fs_track_untriggered(struct fs *fs, bool unmount, int64_t *ids,
+			    char (*reasons)[FS_REASON_MAX], size_t max)
+{
+	for (;;) { /* as fs_track_ready */
+		size_t got = fs_track_untriggered_once(fs, unmount, ids, reasons, max);
+		size_t n = unmount ? fs_track_leave_shared(fs, ids, reasons, got) : got;
+		if (n > 0 || got == 0)
+			return n;
+	}
 }
 
 void fs_track_release_all(struct fs *fs)

@@ -5,6 +5,8 @@
  * commit_timeout_ms). No FUSE session: a zeroed struct fs with trk_lock and
  * the commit options, and a real store only where the tracker logs to it. */
 #include <check.h>
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,6 +376,53 @@ START_TEST(test_commit_timeout)
 }
 END_TEST
 
+/* ---- writers joining a checkpoint vs its commit ---- */
+
+struct joiner {
+	struct fs *fs;
+	int64_t id;
+	int rc;
+};
+
+static void *join_thread(void *arg)
+{
+	struct joiner *j = arg;
+	__atomic_store_n(&j->rc, fs_track_join(j->fs, j->id), __ATOMIC_RELEASE);
+	return NULL;
+}
+
+START_TEST(test_join_vs_commit)
+{
+	struct fs *fs = fs_new();
+	int64_t ids[4];
+	add_quiet(fs, 1, CKPT_DIR, "c", 5000);
+	ck_assert_int_eq(fs_track_join(fs, 2), 0); /* untracked: nothing to join */
+	/* a joined writer holds the commit back and the checkpoint is not ready */
+	ck_assert_int_eq(fs_track_join(fs, 1), 1);
+	ck_assert_uint_eq(ready(fs, -1, ids, 4), 0);
+	ck_assert(!fs_track_commit_begin(fs, 1));
+	fs_track_unjoin(fs, 1);
+	fs_track_unjoin(fs, 1); /* never below zero */
+	ck_assert_uint_eq(ready(fs, -1, ids, 4), 1);
+	/* an open writer too */
+	fs_track_writer(fs, 1, NO_PID, true);
+	ck_assert(!fs_track_commit_begin(fs, 1));
+	fs_track_writer_done(fs, 1);
+	/* a commit under way: a joiner waits for it to end (the track is
+	 * dropped), then is told to resolve again */
+	ck_assert(fs_track_commit_begin(fs, 1));
+	struct joiner j = { fs, 1, 99 };
+	pthread_t th;
+	ck_assert_int_eq(pthread_create(&th, NULL, join_thread, &j), 0);
+	usleep(50000);
+	ck_assert_int_eq(__atomic_load_n(&j.rc, __ATOMIC_ACQUIRE), 99); /* still waiting */
+	fs_track_drop(fs, 1);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(j.rc, -EAGAIN);
+	fs_free(fs);
+}
+END_TEST
+
 static Suite *track_suite(void)
 {
 	Suite *s = suite_create("track");
@@ -387,6 +436,7 @@ static Suite *track_suite(void)
 	tcase_add_test(tc, test_invisible_writer);
 	tcase_add_test(tc, test_exits);
 	tcase_add_test(tc, test_doom_retry);
+	tcase_add_test(tc, test_join_vs_commit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("commit_modes");

@@ -9,26 +9,6 @@ export CKPT_LEASE_MS=1500 # a dead mount is reaped within a few seconds
 
 start_mount
 start_mount_b
-state_of() { # state_of NAME: its newest row's state in ckpt ls --all
-  "$CKPT" ls "$STORE" --all --json |
-    "$PY" -c 'import json,sys; r=[c["state"] for c in json.load(sys.stdin) if c["name"]==sys.argv[1]]; print(r[-1] if r else "none")' "$1"
-}
-is_state() { [ "$(state_of "$1")" = "$2" ]; }
-# hold_open FILE: a writer (pid in $writer) writes 100 kB into FILE, flushes,
-# touches $T/opened and sleeps with the file open
-hold_open() {
-  rm -f "$T/opened"
-  "$PY" - "$1" "$T/opened" <<'PYEOF' &
-import os, sys, time
-with open(sys.argv[1], "wb") as f:
-    f.write(os.urandom(100000))
-    f.flush()
-    open(sys.argv[2], "w").close()
-    time.sleep(60)
-PYEOF
-  writer=$!
-}
-
 head -c 400000 /dev/urandom >"$T/base.src"
 cp "$T/base.src" "$MNT/base.bin"
 wait_for is_latest_b base.bin || fail "B: latest is '$(latest_b)', not base.bin"
