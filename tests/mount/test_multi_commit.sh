@@ -18,13 +18,15 @@ cmp "$T/one.src" "$MNT_B/latest" || fail "B reads other bytes through latest"
 echo "ok: a commit on A is latest on B"
 
 # (b) settle across mounts: A holds a writer open, B writes and closes
-mkdir "$MNT/step_1"
+# (the writer makes the directory itself: a mkdir long before the first
+# open would let the empty directory settle first on a busy machine)
 head -c 200000 /dev/urandom >"$T/x.src"
 head -c 200000 /dev/urandom >"$T/y.src"
 rm -f "$T/go" "$T/opened"
 "$PY" - "$MNT/step_1/x.bin" "$T/x.src" "$T/opened" "$T/go" <<'PYEOF' &
 import os, sys, time
 dst, src, opened, go = sys.argv[1:5]
+os.mkdir(os.path.dirname(dst))
 with open(dst, "wb") as f:
     f.write(open(src, "rb").read()[:1000])
     f.flush()
