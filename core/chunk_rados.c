@@ -460,6 +460,16 @@ static void wait_name(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN],
 		pf_drop(r, hash);
 }
 
+/* wait_name under mu, then the sick-cluster check: what an op on one object
+ * does before it goes out. 0 or the sick window's error. */
+static int name_ready(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN], bool drop)
+{
+	pthread_mutex_lock(&r->mu);
+	wait_name(r, hash, drop);
+	pthread_mutex_unlock(&r->mu);
+	return sick(r);
+}
+
 static void oid_of(const uint8_t hash[CHUNK_HASH_LEN], char oid[65])
 {
 	chunk_hex(hash, oid);
@@ -589,10 +599,7 @@ static int rados_replace(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH
 	int rc;
 
 	oid_of(hash, oid);
-	pthread_mutex_lock(&r->mu);
-	wait_name(r, hash, true);
-	pthread_mutex_unlock(&r->mu);
-	if ((rc = sick(r)) < 0)
+	if ((rc = name_ready(r, hash, true)) < 0)
 		return rc;
 	op = rados_create_write_op();
 	if (!op)
@@ -705,10 +712,7 @@ static int rados_stat_op(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH
 	int rc;
 
 	oid_of(hash, oid);
-	pthread_mutex_lock(&r->mu);
-	wait_name(r, hash, false);
-	pthread_mutex_unlock(&r->mu);
-	if ((rc = sick(r)) < 0)
+	if ((rc = name_ready(r, hash, false)) < 0)
 		return rc;
 	rc = rados_stat(r->io, oid, &size, &mt);
 	if (rc < 0)
@@ -725,10 +729,7 @@ static int rados_remove_op(struct chunk_backend *be, const uint8_t hash[CHUNK_HA
 	int rc;
 
 	oid_of(hash, oid);
-	pthread_mutex_lock(&r->mu);
-	wait_name(r, hash, true);
-	pthread_mutex_unlock(&r->mu);
-	if ((rc = sick(r)) < 0)
+	if ((rc = name_ready(r, hash, true)) < 0)
 		return rc;
 	rc = rados_remove(r->io, oid);
 	if (rc == 0 || rc == -ENOENT) { /* removed on purpose: nothing waits for it */

@@ -320,6 +320,23 @@ def read_file(path, bs=MiB):
     return now() - t0, total
 
 
+def big_write_read(m, mv, out, side):
+    """Writes mv as the single-file checkpoint big.bin through mount m, waits
+    for it to be latest, reads it back cold through latest: MB/s into
+    out["w"] and out["r"]."""
+    size = len(mv)
+    os.sync()
+    t = write_file(os.path.join(m.mnt, "big.bin"), mv)
+    out["w"].append(size / t / 1e6)
+    if m.wait_latest("big.bin", timeout=120) is None:
+        raise RuntimeError("%s: big.bin never became latest" % side)
+    drop_caches()
+    t, got = read_file(os.path.join(m.mnt, "latest"))
+    if got != size:
+        raise RuntimeError("%s: read %d bytes through latest, expected %d" % (side, got, size))
+    out["r"].append(size / t / 1e6)
+
+
 def du_sb(path):
     r = subprocess.run(["du", "-sb", path], capture_output=True, text=True)
     try:
@@ -1014,7 +1031,7 @@ def pg_set_fsync(on):
 def pg_side_measure(side, r, mv, R):
     """One fresh store of side: commits, latest stats, cross-mount
     visibility (PostgreSQL only), a big write and its cold read."""
-    n, nb, size = S["pg_commits"], S["pg_commit_bytes"], len(mv)
+    n, nb = S["pg_commits"], S["pg_commit_bytes"]
     chunks = os.path.join(WORK, "store-%s-%d" % (side, r))
     db = "bench_%s_%d" % (side, r)
     if side == "sqlite":
@@ -1064,16 +1081,7 @@ def pg_side_measure(side, r, mv, R):
             out["v50"].append(pct(vis, 50))
             out["v99"].append(pct(vis, 99))
             out["vmax"].append(max(vis))
-        os.sync()
-        t = write_file(os.path.join(a.mnt, "big.bin"), mv)
-        out["w"].append(size / t / 1e6)
-        if a.wait_latest("big.bin", timeout=120) is None:
-            raise RuntimeError("%s: big.bin never became latest" % side)
-        drop_caches()
-        t, got = read_file(os.path.join(a.mnt, "latest"))
-        if got != size:
-            raise RuntimeError("%s: read %d bytes through latest, expected %d" % (side, got, size))
-        out["r"].append(size / t / 1e6)
+        big_write_read(a, mv, out, side)
         log("pg rep %d %-6s commit p50/p99 %.2f/%.2f ms, stat latest p50/p99 %.0f/%.0f us, %s"
             "write %.0f MB/s, cold read %.0f MB/s" % (
                 r, side, out["c50"][-1], out["c99"][-1], out["s50"][-1], out["s99"][-1],
@@ -1197,19 +1205,8 @@ def rados_store(side, tag, fn):
 def rados_big(side, r, mv, out):
     """A big single-file checkpoint (close = commit) and its cold read
     through latest."""
-    size = len(mv)
-
     def run(m, spec, base):
-        os.sync()
-        t = write_file(os.path.join(m.mnt, "big.bin"), mv)
-        out["w"].append(size / t / 1e6)
-        if m.wait_latest("big.bin", timeout=120) is None:
-            raise RuntimeError("%s: big.bin never became latest" % side)
-        drop_caches()
-        t, got = read_file(os.path.join(m.mnt, "latest"))
-        if got != size:
-            raise RuntimeError("%s: read %d bytes through latest, expected %d" % (side, got, size))
-        out["r"].append(size / t / 1e6)
+        big_write_read(m, mv, out, side)
     out["mount"].append(rados_store(side, "big%d" % r, run) * 1000)
 
 
