@@ -15,9 +15,13 @@
  *   it succeeded (exactly one of two racing puts in one process returns 1);
  * - a put that fails after returning 1 is remembered: the next put returns
  *   its error (the writer learns it early) and every barrier fails while the
- *   object is still absent, so no commit can come to reference it. A failed
- *   name is forgotten once it is present (put again, replaced, found by a
- *   barrier's stat) or removed (gc reclaimed its row: nothing references it).
+ *   object is still absent, so no commit can come to reference it. The first
+ *   FAIL_KEEP failed puts keep their bytes: a barrier that finds such an
+ *   object absent writes it again (the same exclusive create, synchronous),
+ *   so a transient failure heals at the next barrier. A failed name is
+ *   forgotten once it is present (put again, replaced, found or written by a
+ *   barrier) or removed (gc reclaimed its row: nothing references it; even
+ *   when that remove fails or the cluster is sick).
  * - EEXIST at completion (another node created it between our stat and our
  *   create) is success: its object is whole and acknowledged. That put
  *   returned 1 though none of ours was stored: counters and stored_len of
@@ -62,6 +66,7 @@
 #define RADOS_INFLIGHT_MAX 256
 #define RADOS_TIMEOUT_DEFAULT 30
 #define PF_SLOTS 8
+#define FAIL_KEEP 16 /* failed puts whose bytes are kept for a retry */
 /* a prefetch reads up to this much: more than any chunk object, so a read
  * that fills it is not trusted as whole */
 #define PF_BUF (CHUNK_SIZE + CHUNK_SIZE / 4)
@@ -77,12 +82,15 @@ struct rslot {
 	rados_completion_t c;
 	rados_write_op_t op;
 	char *buf;
+	size_t len; /* put: of buf */
 	int rc;
 };
 
 struct rfail {
 	uint8_t hash[CHUNK_HASH_LEN];
 	int err;
+	char *buf; /* the put's bytes for the barrier's retry (NULL: none kept) */
+	size_t len;
 };
 
 struct chunk_rados {
@@ -325,6 +333,7 @@ static void wait_all(struct chunk_rados *r, struct rslot *a, int n)
 }
 
 static void reap_puts(struct chunk_rados *r);
+static void fail_forget(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN]);
 
 static void rados_close(struct chunk_backend *be)
 {
@@ -350,6 +359,8 @@ static void rados_close(struct chunk_backend *be)
 	pthread_cond_destroy(&r->cv);
 	pthread_mutex_destroy(&r->mu);
 	free(r->puts);
+	while (r->n_failed)
+		fail_forget(r, r->failed[0].hash);
 	free(r->failed);
 	free(r->pool);
 	free(r->ns);
@@ -391,13 +402,28 @@ static void fail_forget(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN
 {
 	ssize_t i = fail_find(r, hash);
 
-	if (i >= 0)
+	if (i >= 0) {
+		free(r->failed[i].buf);
 		r->failed[i] = r->failed[--r->n_failed];
+	}
+}
+
+/* Failed puts whose bytes are kept. mu held. */
+static size_t fail_kept(const struct chunk_rados *r)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < r->n_failed; i++)
+		n += r->failed[i].buf != NULL;
+	return n;
 }
 
 /* A put that returned 1 failed: remembered until its name is present or
- * removed (on ENOMEM, fail_lost fails every later barrier). mu held. */
-static void fail_add(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN], int err)
+ * removed (on ENOMEM, fail_lost fails every later barrier). Takes the put's
+ * bytes (*buf) for the barrier's retry while fewer than FAIL_KEEP are kept.
+ * mu held. */
+static void fail_add(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN], int err,
+		     char **buf, size_t len)
 {
 	if (!r->fail_new)
 		r->fail_new = err;
@@ -415,7 +441,14 @@ static void fail_add(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN], 
 		r->cap_failed = ncap;
 	}
 	memcpy(r->failed[r->n_failed].hash, hash, CHUNK_HASH_LEN);
-	r->failed[r->n_failed++].err = err;
+	r->failed[r->n_failed].err = err;
+	r->failed[r->n_failed].buf = NULL;
+	if (buf && fail_kept(r) < FAIL_KEEP) {
+		r->failed[r->n_failed].buf = *buf;
+		r->failed[r->n_failed].len = len;
+		*buf = NULL;
+	}
+	r->n_failed++;
 }
 
 /* Finishes the puts that completed. mu held. */
@@ -427,7 +460,7 @@ static void reap_puts(struct chunk_rados *r)
 		if (s->state != S_DONE)
 			continue;
 		if (s->rc < 0 && s->rc != -EEXIST)
-			fail_add(r, s->hash, rerr(r, s->rc, "put", s->hash));
+			fail_add(r, s->hash, rerr(r, s->rc, "put", s->hash), &s->buf, s->len);
 		else
 			fail_forget(r, s->hash);
 		free(s->buf);
@@ -548,6 +581,7 @@ static int rados_put(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LEN
 	if (rc != -ENOENT) /* present (0), or failed */
 		goto out_free_slot;
 	s->buf = malloc(len ? len : 1);
+	s->len = len;
 	if (!s->buf) {
 		rc = -ENOMEM;
 		goto out_free_slot;
@@ -729,15 +763,13 @@ static int rados_remove_op(struct chunk_backend *be, const uint8_t hash[CHUNK_HA
 	int rc;
 
 	oid_of(hash, oid);
-	if ((rc = name_ready(r, hash, true)) < 0)
+	pthread_mutex_lock(&r->mu);
+	wait_name(r, hash, true);
+	fail_forget(r, hash); /* removed on purpose: nothing waits for it, even if the remove fails */
+	pthread_mutex_unlock(&r->mu);
+	if ((rc = sick(r)) < 0)
 		return rc;
-	rc = rados_remove(r->io, oid);
-	if (rc == 0 || rc == -ENOENT) { /* removed on purpose: nothing waits for it */
-		pthread_mutex_lock(&r->mu);
-		fail_forget(r, hash);
-		pthread_mutex_unlock(&r->mu);
-	}
-	return rerr(r, rc, "remove", hash);
+	return rerr(r, rc = rados_remove(r->io, oid), "remove", hash);
 }
 
 static void rados_prefetch(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LEN])
@@ -785,6 +817,22 @@ out_unlock:
 
 /* ---- barrier, listing ---- */
 
+/* The barrier's retry of a failed put whose object is absent: the same
+ * exclusive create, synchronous; EEXIST (someone stored it) is success. */
+static int put_retry(struct chunk_rados *r, const char *oid, const struct rfail *f)
+{
+	rados_write_op_t op = rados_create_write_op();
+	int rc;
+
+	if (!op)
+		return -ENOMEM;
+	rados_write_op_create(op, LIBRADOS_CREATE_EXCLUSIVE, NULL);
+	rados_write_op_write_full(op, f->buf, f->len);
+	rc = rados_write_op_operate(op, r->io, oid, NULL, 0);
+	rados_release_write_op(op);
+	return rc == -EEXIST ? 0 : rc < 0 ? rerr(r, rc, "put", f->hash) : 0;
+}
+
 static int rados_barrier(struct chunk_backend *be)
 {
 	struct chunk_rados *r = rados_of(be);
@@ -806,6 +854,8 @@ static int rados_barrier(struct chunk_backend *be)
 	if (r->n_failed && (f = malloc(r->n_failed * sizeof(*f)))) {
 		n = r->n_failed;
 		memcpy(f, r->failed, n * sizeof(*f));
+		for (size_t i = 0; i < n; i++)
+			r->failed[i].buf = NULL; /* the retry owns them */
 	}
 	pthread_mutex_unlock(&r->mu);
 	/* a failed put's name is fine again once its object is there */
@@ -815,11 +865,23 @@ static int rados_barrier(struct chunk_backend *be)
 		oid_of(f[i].hash, oid);
 		if ((s = sick(r)) == 0)
 			s = rados_stat(r->io, oid, &size, &mt);
+		if (s == -ENOENT && f[i].buf)
+			s = put_retry(r, oid, &f[i]);
+		pthread_mutex_lock(&r->mu);
 		if (s == 0) {
-			pthread_mutex_lock(&r->mu);
 			fail_forget(r, f[i].hash);
-			pthread_mutex_unlock(&r->mu);
-		} else if (rc == 0) {
+		} else {
+			ssize_t k = fail_find(r, f[i].hash);
+
+			if (k >= 0 && !r->failed[k].buf) { /* still failed: kept for the next */
+				r->failed[k].buf = f[i].buf;
+				r->failed[k].len = f[i].len;
+				f[i].buf = NULL;
+			}
+		}
+		pthread_mutex_unlock(&r->mu);
+		free(f[i].buf);
+		if (s != 0 && rc == 0) {
 			rc = s == -ENOENT	  ? f[i].err
 				: s == -ETIMEDOUT ? s
 						  : rerr(r, s, "stat", f[i].hash);

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1272,37 +1273,68 @@ START_TEST(test_rados_inflight)
 }
 END_TEST
 
+/* An admin mon command on the test cluster (its JSON); its output in *out
+ * (freed by the caller with rados_buffer_free) when out. */
+static int rados_mon(const char *cmd, char **out, size_t *outlen)
+{
+	const char *cmds[] = { cmd };
+	char *outbuf = NULL, *outs = NULL;
+	size_t n = 0, outslen = 0;
+	rados_t cl;
+	int rc;
+
+	rados_ioctx_destroy(rados_raw(&cl));
+	rc = rados_mon_command(cl, cmds, 1, "", 0, &outbuf, &n, &outs, &outslen);
+	if (out) {
+		*out = outbuf;
+		*outlen = n;
+	} else {
+		rados_buffer_free(outbuf);
+	}
+	rados_buffer_free(outs);
+	rados_shutdown(cl);
+	return rc;
+}
+
+/* A spec for cs's namespace as client.ID, a user made (anew when fresh)
+ * with osd caps `allow r`: its writes fail at the OSD with -EPERM. */
+static void rados_ro_spec(const char *id, bool fresh, char *spec, size_t cap)
+{
+	char cmd[400], keyring[400], ns[64], *out;
+	size_t outlen;
+	FILE *f;
+
+	if (fresh) {
+		snprintf(cmd, sizeof(cmd), "{\"prefix\": \"auth rm\", \"entity\": \"client.%s\"}", id);
+		rados_mon(cmd, NULL, NULL);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "{\"prefix\": \"auth get-or-create\", \"entity\": \"client.%s\", \"caps\":"
+		 " [\"mon\", \"allow r\", \"osd\", \"allow r\"], \"format\": \"plain\"}",
+		 id);
+	ck_assert_int_eq(rados_mon(cmd, &out, &outlen), 0);
+	snprintf(keyring, sizeof(keyring), "%s/%s.keyring", base, id);
+	f = fopen(keyring, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(out, 1, outlen, f), outlen);
+	fclose(f);
+	rados_buffer_free(out);
+	ck_assert_int_eq(sscanf(strstr(rados_spec, "ns=") + 3, "%63[^,]", ns), 1);
+	snprintf(spec, cap, "pool=%s,ns=%s,conf=%s,keyring=%s,id=%s",
+		 getenv("CKPT_TEST_CEPH_POOL"), ns, getenv("CKPT_TEST_CEPH_CONF"), keyring, id);
+}
+
 /* A read-only client: its puts return 1 and fail at the OSD (-EPERM). The
  * failure reaches the next put and every barrier while the object is
  * absent; it ends when the object is present or removed. */
 START_TEST(test_rados_failed_put)
 {
-	static const char cmd[] = "{\"prefix\": \"auth get-or-create\", \"entity\":"
-				  " \"client.ckptfs-test-ro\", \"caps\": [\"mon\", \"allow r\","
-				  " \"osd\", \"allow r\"], \"format\": \"plain\"}";
-	const char *cmds[] = { cmd };
-	char *outbuf = NULL, *outs = NULL, keyring[400], spec[1400], ns[64];
-	size_t outlen = 0, outslen = 0;
+	char spec[1400];
 	uint8_t a[3000], b[3000], d[3000];
 	struct chunk_ref ra, rb, rd;
 	struct chunk_store *ro;
-	rados_t cl;
-	FILE *f;
 
-	rados_ioctx_destroy(rados_raw(&cl));
-	ck_assert_int_eq(rados_mon_command(cl, cmds, 1, "", 0, &outbuf, &outlen, &outs, &outslen),
-			 0);
-	snprintf(keyring, sizeof(keyring), "%s/ro.keyring", base);
-	f = fopen(keyring, "w");
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(outbuf, 1, outlen, f), outlen);
-	fclose(f);
-	rados_buffer_free(outbuf);
-	rados_buffer_free(outs);
-	rados_shutdown(cl);
-	ck_assert_int_eq(sscanf(strstr(rados_spec, "ns=") + 3, "%63[^,]", ns), 1);
-	snprintf(spec, sizeof(spec), "pool=%s,ns=%s,conf=%s,keyring=%s,id=ckptfs-test-ro",
-		 getenv("CKPT_TEST_CEPH_POOL"), ns, getenv("CKPT_TEST_CEPH_CONF"), keyring);
+	rados_ro_spec("ckptfs-test-ro", false, spec, sizeof(spec));
 	ro = rados_other(spec);
 	fill_random(a, sizeof(a));
 	fill_random(b, sizeof(b));
@@ -1317,8 +1349,8 @@ START_TEST(test_rados_failed_put)
 	ck_assert_int_eq(chunk_barrier(ro), 0); /* a is there now */
 	ck_assert_int_eq(chunk_put(ro, d, sizeof(d), CHUNK_CODEC_NONE, &rd, NULL, NULL), 1);
 	ck_assert_int_eq(chunk_barrier(ro), -EPERM);
-	ck_assert_int_eq(chunk_release(ro, rd.hash), -EPERM); /* not removed: still waited for */
-	ck_assert_int_eq(chunk_barrier(ro), -EPERM);
+	ck_assert_int_eq(chunk_release(ro, rd.hash), -EPERM); /* failed, yet nothing relies on it */
+	ck_assert_int_eq(chunk_barrier(ro), 0);
 	chunk_store_close(ro);
 	/* another client of the same store cannot see ro's failure: a reopen
 	 * forgets it, so only a barrier of the session that put it counts */
@@ -1330,6 +1362,115 @@ START_TEST(test_rados_failed_put)
 	ck_assert_int_eq(chunk_barrier(cs), 0); /* cs's aio put acknowledged: ro can see it */
 	ck_assert_int_eq(chunk_barrier(ro), 0); /* present now */
 	chunk_store_close(ro);
+}
+END_TEST
+
+/* Sends sig to the test cluster's OSD (the last of CKPT_TEST_CEPH_PIDS);
+ * after SIGSTOP, waits until the process is stopped. */
+static void rados_osd_signal(int sig)
+{
+	const char *pids = getenv("CKPT_TEST_CEPH_PIDS"), *last;
+	char path[64], st[256] = "";
+	pid_t pid;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(pids);
+	last = strrchr(pids, ' ');
+	pid = (pid_t)atol(last ? last + 1 : pids);
+	ck_assert_int_eq(kill(pid, sig), 0);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	for (int i = 0; sig == SIGSTOP && i < 100 && !strstr(st, ") T "); i++) {
+		usleep(10000);
+		if ((f = fopen(path, "r"))) {
+			if (!fgets(st, sizeof(st), f))
+				st[0] = '\0';
+			fclose(f);
+		}
+	}
+	ck_assert(sig != SIGSTOP || strstr(st, ") T "));
+}
+
+/* A remove of a failed put's name while the cluster is taken as sick
+ * (-ETIMEDOUT at once) still forgets the failure: nothing relies on the
+ * name, so later barriers succeed. */
+START_TEST(test_rados_remove_sick)
+{
+	char spec[1500];
+	uint8_t a[3000], z[3000];
+	struct chunk_ref ra, rz;
+	struct chunk_store *ro;
+	int has, rel;
+
+	rados_ro_spec("ckptfs-test-ro", false, spec, sizeof(spec));
+	strcat(spec, ",timeout=2");
+	ro = rados_other(spec);
+	fill_random(a, sizeof(a));
+	fill_random(z, sizeof(z));
+	chunk_ref_of(z, sizeof(z), &rz);
+	ck_assert_int_eq(chunk_put(ro, a, sizeof(a), CHUNK_CODEC_NONE, &ra, NULL, NULL), 1);
+	ck_assert_int_eq(chunk_has(ro, ra.hash), 0); /* waits for the put: it failed */
+	rados_osd_signal(SIGSTOP); /* the OSD does not answer */
+	has = chunk_has(ro, rz.hash);
+	rel = chunk_release(ro, ra.hash); /* within the sick window */
+	rados_osd_signal(SIGCONT);
+	ck_assert_int_eq(has, -EIO); /* -ETIMEDOUT, as chunk.c says it */
+	ck_assert_int_eq(rel, -EIO);
+	sleep(3); /* the sick window is over */
+	ck_assert_int_eq(chunk_barrier(ro), 0);
+	chunk_store_close(ro);
+}
+END_TEST
+
+/* Sets the OSDs' osd_max_object_size (NULL: back to the default) and waits
+ * until a write of 8000 bytes fails (-EFBIG) or succeeds accordingly. */
+static void rados_max_object(const char *size)
+{
+	char cmd[300];
+	int rc = 1;
+	rados_t cl;
+	rados_ioctx_t io;
+	char probe[8000] = { 0 };
+
+	if (size)
+		snprintf(cmd, sizeof(cmd), "{\"prefix\": \"config set\", \"who\": \"osd\","
+			 " \"name\": \"osd_max_object_size\", \"value\": \"%s\"}", size);
+	else
+		snprintf(cmd, sizeof(cmd), "{\"prefix\": \"config rm\", \"who\": \"osd\","
+			 " \"name\": \"osd_max_object_size\"}");
+	ck_assert_int_eq(rados_mon(cmd, NULL, NULL), 0);
+	io = rados_raw(&cl);
+	for (int i = 0; i < 300 && rc != (size ? -EFBIG : 0); i++) {
+		if (i)
+			usleep(100000);
+		rc = rados_write_full(io, "max-object-probe", probe, sizeof(probe));
+	}
+	rados_remove(io, "max-object-probe");
+	rados_ioctx_destroy(io);
+	rados_shutdown(cl);
+	ck_assert_int_eq(rc, size ? -EFBIG : 0);
+}
+
+/* A put that fails at the OSD (-EFBIG while the OSDs take no object that
+ * large) heals at the next barrier once they do: the barrier writes the
+ * kept bytes again, whole. */
+START_TEST(test_rados_put_heals)
+{
+	uint8_t a[8000], buf[8000];
+	struct chunk_ref ra;
+	int b1, b2;
+
+	fill_random(a, sizeof(a));
+	rados_max_object("4096");
+	ck_assert_int_eq(chunk_put(cs, a, sizeof(a), CHUNK_CODEC_NONE, &ra, NULL, NULL), 1);
+	ck_assert_int_eq(chunk_has(cs, ra.hash), 0); /* waits for the put: it failed */
+	b1 = chunk_barrier(cs); /* the retry fails too */
+	rados_max_object(NULL);
+	b2 = chunk_barrier(cs);
+	ck_assert_int_eq(b1, -EFBIG);
+	ck_assert_int_eq(b2, 0);
+	ck_assert_int_eq(chunk_barrier(cs), 0);
+	ck_assert_int_eq(chunk_get(cs, &ra, buf, sizeof(buf)), 0); /* stored whole */
+	ck_assert_mem_eq(buf, a, sizeof(a));
 }
 END_TEST
 
@@ -1568,6 +1709,8 @@ static Suite *chunk_suite(void)
 		tc = tcase_on(s, "rados_only", setup_rados);
 		tcase_add_test(tc, test_rados_inflight);
 		tcase_add_test(tc, test_rados_failed_put);
+		tcase_add_test(tc, test_rados_remove_sick);
+		tcase_add_test(tc, test_rados_put_heals);
 		tcase_add_test(tc, test_rados_strays);
 		tcase_add_test(tc, test_rados_open_errors);
 	} else if (ci_needs_ceph()) {
