@@ -551,9 +551,9 @@ static struct rslot *put_reserve(struct chunk_rados *r, const uint8_t hash[CHUNK
 				pf_drop(r, hash);
 				return s;
 			}
-		} else {
-			waited = true;
-		}
+		} else if (s->state != S_STAT) {
+			waited = true; /* sent: its outcome will be recorded */
+		} /* else it may fail unsent, unrecorded: then we stat it ourselves */
 		pthread_cond_wait(&r->cv, &r->mu);
 	}
 }

@@ -1421,6 +1421,50 @@ START_TEST(test_rados_remove_sick)
 }
 END_TEST
 
+struct sick_put {
+	struct chunk_backend *be;
+	uint8_t name[CHUNK_HASH_LEN];
+	struct iovec iov;
+	int rc;
+};
+
+static void *sick_put_main(void *arg)
+{
+	struct sick_put *p = arg;
+
+	p->rc = p->be->ops->put(p->be, p->name, &p->iov, 1);
+	return NULL;
+}
+
+/* Two backend puts of one name: the first's stat times out (nothing sent,
+ * nothing recorded); the second, which waited for it, must not say
+ * "present" (0) for an object nobody stored. */
+START_TEST(test_rados_put_wait_unsent)
+{
+	char spec[1500];
+	uint8_t a[3000];
+	struct chunk_store *st;
+	struct sick_put p;
+	pthread_t t;
+	int second;
+
+	snprintf(spec, sizeof(spec), "%s,timeout=2", rados_spec);
+	st = rados_other(spec);
+	fill_random(a, sizeof(a));
+	p = (struct sick_put){ .be = chunk_store_backend(st), .iov = { a, sizeof(a) } };
+	memcpy(p.name, a, sizeof(p.name)); /* any name: the backend does not hash */
+	rados_osd_signal(SIGSTOP);
+	ck_assert_int_eq(pthread_create(&t, NULL, sick_put_main, &p), 0);
+	usleep(500000); /* the first put is in its stat */
+	second = p.be->ops->put(p.be, p.name, &p.iov, 1);
+	pthread_join(t, NULL);
+	rados_osd_signal(SIGCONT);
+	ck_assert_int_eq(p.rc, -ETIMEDOUT);
+	ck_assert_int_eq(second, -ETIMEDOUT); /* it stats the name itself: sick, at once */
+	chunk_store_close(st);
+}
+END_TEST
+
 /* Sets the OSDs' osd_max_object_size (NULL: back to the default) and waits
  * until a write of 8000 bytes fails (-EFBIG) or succeeds accordingly. */
 static void rados_max_object(const char *size)
@@ -1711,6 +1755,7 @@ static Suite *chunk_suite(void)
 		tcase_add_test(tc, test_rados_failed_put);
 		tcase_add_test(tc, test_rados_remove_sick);
 		tcase_add_test(tc, test_rados_put_heals);
+		tcase_add_test(tc, test_rados_put_wait_unsent);
 		tcase_add_test(tc, test_rados_strays);
 		tcase_add_test(tc, test_rados_open_errors);
 	} else if (ci_needs_ceph()) {
