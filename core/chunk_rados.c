@@ -622,6 +622,18 @@ out_free_slot:
 	return rc;
 }
 
+/* After a replace or remove of hash went out: drops a prefetch that may
+ * have started reading the old object since name_ready's drop, and forgets
+ * a failed put of hash when present (the replace stored it). */
+static void name_changed(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN], bool present)
+{
+	pthread_mutex_lock(&r->mu);
+	pf_drop(r, hash);
+	if (present)
+		fail_forget(r, hash);
+	pthread_mutex_unlock(&r->mu);
+}
+
 /* iov as the parts of one write op replacing the object. */
 static int rados_replace(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LEN],
 			 const struct iovec *iov, int iovcnt)
@@ -647,11 +659,7 @@ static int rados_replace(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH
 	}
 	rc = rados_write_op_operate(op, r->io, oid, NULL, 0);
 	rados_release_write_op(op);
-	if (rc == 0) {
-		pthread_mutex_lock(&r->mu);
-		fail_forget(r, hash);
-		pthread_mutex_unlock(&r->mu);
-	}
+	name_changed(r, hash, rc == 0);
 	return rerr(r, rc, "replace", hash);
 }
 
@@ -769,7 +777,9 @@ static int rados_remove_op(struct chunk_backend *be, const uint8_t hash[CHUNK_HA
 	pthread_mutex_unlock(&r->mu);
 	if ((rc = sick(r)) < 0)
 		return rc;
-	return rerr(r, rc = rados_remove(r->io, oid), "remove", hash);
+	rc = rados_remove(r->io, oid);
+	name_changed(r, hash, false);
+	return rerr(r, rc, "remove", hash);
 }
 
 static void rados_prefetch(struct chunk_backend *be, const uint8_t hash[CHUNK_HASH_LEN])
