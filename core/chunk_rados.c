@@ -422,8 +422,8 @@ static size_t fail_kept(const struct chunk_rados *r)
  * removed (on ENOMEM, fail_lost fails every later barrier). Takes the put's
  * bytes (*buf) for the barrier's retry while fewer than FAIL_KEEP are kept.
  * mu held. */
-static void fail_add(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN], int err,
-		     char **buf, size_t len)
+static void fail_add(struct chunk_rados *r, const uint8_t hash[CHUNK_HASH_LEN], int err, char **buf,
+		     size_t len)
 {
 	if (!r->fail_new)
 		r->fail_new = err;
@@ -773,7 +773,8 @@ static int rados_remove_op(struct chunk_backend *be, const uint8_t hash[CHUNK_HA
 	oid_of(hash, oid);
 	pthread_mutex_lock(&r->mu);
 	wait_name(r, hash, true);
-	fail_forget(r, hash); /* removed on purpose: nothing waits for it, even if the remove fails */
+	fail_forget(r,
+		    hash); /* removed on purpose: nothing waits for it, even if the remove fails */
 	pthread_mutex_unlock(&r->mu);
 	if ((rc = sick(r)) < 0)
 		return rc;

@@ -1305,7 +1305,8 @@ static void rados_ro_spec(const char *id, bool fresh, char *spec, size_t cap)
 	FILE *f;
 
 	if (fresh) {
-		snprintf(cmd, sizeof(cmd), "{\"prefix\": \"auth rm\", \"entity\": \"client.%s\"}", id);
+		snprintf(cmd, sizeof(cmd), "{\"prefix\": \"auth rm\", \"entity\": \"client.%s\"}",
+			 id);
 		rados_mon(cmd, NULL, NULL);
 	}
 	snprintf(cmd, sizeof(cmd),
@@ -1320,8 +1321,8 @@ static void rados_ro_spec(const char *id, bool fresh, char *spec, size_t cap)
 	fclose(f);
 	rados_buffer_free(out);
 	ck_assert_int_eq(sscanf(strstr(rados_spec, "ns=") + 3, "%63[^,]", ns), 1);
-	snprintf(spec, cap, "pool=%s,ns=%s,conf=%s,keyring=%s,id=%s",
-		 getenv("CKPT_TEST_CEPH_POOL"), ns, getenv("CKPT_TEST_CEPH_CONF"), keyring, id);
+	snprintf(spec, cap, "pool=%s,ns=%s,conf=%s,keyring=%s,id=%s", getenv("CKPT_TEST_CEPH_POOL"),
+		 ns, getenv("CKPT_TEST_CEPH_CONF"), keyring, id);
 }
 
 /* A read-only client: its puts return 1 and fail at the OSD (-EPERM). The
@@ -1409,7 +1410,7 @@ START_TEST(test_rados_remove_sick)
 	chunk_ref_of(z, sizeof(z), &rz);
 	ck_assert_int_eq(chunk_put(ro, a, sizeof(a), CHUNK_CODEC_NONE, &ra, NULL, NULL), 1);
 	ck_assert_int_eq(chunk_has(ro, ra.hash), 0); /* waits for the put: it failed */
-	rados_osd_signal(SIGSTOP); /* the OSD does not answer */
+	rados_osd_signal(SIGSTOP);		     /* the OSD does not answer */
 	has = chunk_has(ro, rz.hash);
 	rel = chunk_release(ro, ra.hash); /* within the sick window */
 	rados_osd_signal(SIGCONT);
@@ -1476,10 +1477,13 @@ static void rados_max_object(const char *size)
 	char probe[8000] = { 0 };
 
 	if (size)
-		snprintf(cmd, sizeof(cmd), "{\"prefix\": \"config set\", \"who\": \"osd\","
-			 " \"name\": \"osd_max_object_size\", \"value\": \"%s\"}", size);
+		snprintf(cmd, sizeof(cmd),
+			 "{\"prefix\": \"config set\", \"who\": \"osd\","
+			 " \"name\": \"osd_max_object_size\", \"value\": \"%s\"}",
+			 size);
 	else
-		snprintf(cmd, sizeof(cmd), "{\"prefix\": \"config rm\", \"who\": \"osd\","
+		snprintf(cmd, sizeof(cmd),
+			 "{\"prefix\": \"config rm\", \"who\": \"osd\","
 			 " \"name\": \"osd_max_object_size\"}");
 	ck_assert_int_eq(rados_mon(cmd, NULL, NULL), 0);
 	io = rados_raw(&cl);
@@ -1507,7 +1511,7 @@ START_TEST(test_rados_put_heals)
 	rados_max_object("4096");
 	ck_assert_int_eq(chunk_put(cs, a, sizeof(a), CHUNK_CODEC_NONE, &ra, NULL, NULL), 1);
 	ck_assert_int_eq(chunk_has(cs, ra.hash), 0); /* waits for the put: it failed */
-	b1 = chunk_barrier(cs); /* the retry fails too */
+	b1 = chunk_barrier(cs);			     /* the retry fails too */
 	rados_max_object(NULL);
 	b2 = chunk_barrier(cs);
 	ck_assert_int_eq(b1, -EFBIG);
