@@ -694,6 +694,8 @@ static int commit_common(struct store *st, int64_t ckpt_id, const char *new_name
 	}
 out_unlock:
 	store_mu_unlock(st);
+	if (rc == 0) /* committed, store unlocked, the caller not told yet */
+		store_crash_point(st, "commit:returning");
 out_release:
 	meta_release(&prep.ms);
 out_free:

@@ -79,6 +79,35 @@ static int chunks_hold(struct store *st, const struct chunk_ref *refs, const uin
 	return rc;
 }
 
+static int ref_hash_cmp(const void *a, const void *b)
+{
+	const struct chunk_ref *x = *(const struct chunk_ref *const *)a;
+	const struct chunk_ref *y = *(const struct chunk_ref *const *)b;
+	return memcmp(x->hash, y->hash, CHUNK_HASH_LEN);
+}
+
+/* any[i]: some put of refs[i]'s hash in this batch made its chunk. A hash
+ * repeated in one flush (the hole slots of a sparse file) is made by one put
+ * and found by the others; the index holds it once, for all of them. */
+static int made_by_hash(const struct chunk_ref *refs, const bool *made, size_t n, bool *any)
+{
+	const struct chunk_ref **p = malloc(n * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		p[i] = &refs[i];
+	qsort(p, n, sizeof(*p), ref_hash_cmp);
+	for (size_t a = 0, b; a < n; a = b) {
+		bool made_one = false;
+		for (b = a; b < n && ref_hash_cmp(&p[a], &p[b]) == 0; b++)
+			made_one |= made[p[b] - refs];
+		for (size_t k = a; k < b; k++)
+			any[p[k] - refs] = made_one;
+	}
+	free(p);
+	return 0;
+}
+
 int store_chunks_hold(struct store *st, const struct chunk_ref *refs, const uint32_t *stored,
 		      const uint8_t *codecs, const bool *made, size_t n, bool *again)
 {
@@ -88,10 +117,14 @@ int store_chunks_hold(struct store *st, const struct chunk_ref *refs, const uint
 	memset(again, 0, n * sizeof(*again));
 	if (!store_multi(st) || n == 0)
 		return 0;
-	state = n == 1 ? &one : malloc(n);
+	state = n == 1 ? &one : malloc(n * (1 + sizeof(bool)));
 	if (!state)
 		return -ENOMEM;
-	rc = chunks_hold(st, refs, stored, codecs, n, state);
+	bool *merged = n == 1 ? NULL : (bool *)(state + n);
+	const bool *any = merged ? merged : made;
+	rc = merged ? made_by_hash(refs, made, n, merged) : 0;
+	if (rc == 0)
+		rc = chunks_hold(st, refs, stored, codecs, n, state);
 	for (size_t i = 0; rc == 0 && i < n; i++) {
 		/* dying: wait until gc is done with it, then hold it anew */
 		while (rc == 0 && state[i] == INDEX_HOLD_DYING) {
@@ -104,7 +137,7 @@ int store_chunks_hold(struct store *st, const struct chunk_ref *refs, const uint
 			again[i] = true;
 			rc = chunks_hold(st, &refs[i], &stored[i], &codecs[i], 1, &state[i]);
 		}
-		if (state[i] == INDEX_HOLD_MADE && !made[i])
+		if (state[i] == INDEX_HOLD_MADE && !any[i])
 			again[i] = true;
 	}
 	if (state != &one)

@@ -155,17 +155,23 @@ int fs_node_writable(struct fs *fs, struct fs_inode *in, struct store_node *out)
 
 int fs_node_join(struct fs *fs, struct fs_inode *in, struct store_node *out, int64_t *joined)
 {
+	bool adopted = false;
 	*joined = 0;
 	for (int tries = 0;; tries++) {
 		int rc = fs_node_writable(fs, in, out);
 		if (rc < 0 || *joined)
 			return rc; /* resolved again while joined: no commit ran since */
 		rc = fs_track_join(fs, out->ckpt);
-		if (rc == 1)
+		if (rc == 1) {
 			*joined = out->ckpt;
-		else if (rc == 0 && tries > 0)
-			return 0; /* not tracked here: no commit of this mount takes it */
-				  /* -EAGAIN: a commit of it ran meanwhile; resolve again */
+		} else if (rc == 0 && tries > 0) {
+			if (adopted)
+				return 0; /* not staging, or no memory: nothing to track */
+			/* The commit that made us wait dropped the track our new version
+			 * found (fs_track_add saw it still committing): track it now. */
+			fs_track_adopt(fs, out->ckpt);
+			adopted = true;
+		} /* -EAGAIN: a commit of it ran meanwhile; resolve again */
 	}
 }
 

@@ -453,7 +453,8 @@ static size_t fs_track_untriggered_once(struct fs *fs, bool unmount, int64_t *id
 		if (t->doomed || t->marked || !fs_track_awaits_trigger(fs, t))
 			continue;
 		if (unmount ? t->temp
-			    : (t->n_active > 0 || now - t->last_change_ms < o->timeout_ms))
+			    : (t->n_active > 0 || t->n_joining > 0 ||
+			       now - t->last_change_ms < o->timeout_ms))
 			continue;
 		ids[n] = t->id;
 		if (t->kind == CKPT_DIR && o->marker[0] && !t->temp)

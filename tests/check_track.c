@@ -367,6 +367,13 @@ START_TEST(test_commit_timeout)
 	ck_assert_uint_eq(fs_track_untriggered(fs, false, ids, reasons, 4), 1);
 	ck_assert_int_eq(ids[0], 3);
 
+	/* a writer joining (resolved, not yet open) holds it off like an open one */
+	ck_assert_int_eq(fs_track_join(fs, 3), 1);
+	ck_assert_uint_eq(fs_track_untriggered(fs, false, ids, reasons, 4), 0);
+	fs_track_unjoin(fs, 3);
+	ck_assert_uint_eq(fs_track_untriggered(fs, false, ids, reasons, 4), 1);
+	ck_assert_int_eq(ids[0], 3);
+
 	/* the default mode never waits for a trigger: nothing times out */
 	fs->copts.rename_only = false;
 	add_quiet(fs, 5, CKPT_FILE, "plain.ckpt", 5000);

@@ -73,6 +73,19 @@ wait_for cmp -s "$T/b.src" "$MNT/latest/late.bin" ||
   fail "c2 never committed with late.bin whole (latest: $(latest_name))"
 echo "ok: a writer that joined a checkpoint before its commit began keeps it open"
 
+# 4. a file created in d1 after its commit is done in the store but before
+# the mount ends it (CKPT_CRASH_AT=commit:returning+MS pauses there): the
+# new version it starts is tracked, so it commits and latest advances
+stop_mount
+CKPT_CRASH_AT=commit:returning+2000 start_mount
+mkdir "$MNT/d1"
+cp "$T/a.src" "$MNT/d1/a.bin"
+sleep 1 # settled (300 ms): d1's commit is paused after the store committed it
+cp "$T/b.src" "$MNT/d1/new.bin" || fail "creating new.bin in d1 failed"
+wait_for cmp -s "$T/b.src" "$MNT/latest/new.bin" ||
+  fail "d1's new version with new.bin never committed (latest: $(latest_name), state $(ckpt_field d1 state))"
+echo "ok: a file created while a commit ends starts a version that commits"
+
 aborted=$("$CKPT" ls "$STORE" --all --json | "$PY" -c 'import json,sys; print(sum(1 for c in json.load(sys.stdin) if c["state"]=="aborted"))')
 assert_eq "$aborted" 0 "aborted checkpoints"
 echo "ok: nothing aborted"
