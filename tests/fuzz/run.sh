@@ -25,7 +25,7 @@ declare -A max_len=(
   [fuzz_store]=1024
 )
 declare -A extra_libs=(
-  [fuzz_store]="-lsqlite3 -lpq -lcrypto -lz -lzstd -lxxhash -lpthread"
+  [fuzz_store]="-lsqlite3 -lpq -lrados -lcrypto -lz -lzstd -lxxhash -lpthread"
 )
 status=0
 for t in ${FUZZ_TARGETS:-fuzz_meta fuzz_format fuzz_store}; do
