@@ -90,6 +90,13 @@ stop_b_quietly() {
 # The name .ckptfs/latest reports on mount B.
 latest_b() { cat "$MNT_B/.ckptfs/latest"; }
 is_latest_b() { [ "$(latest_b)" = "$1" ]; }
+# committed_base BYTES: A commits BYTES random bytes as base.bin ($T/base.src)
+# and B sees it as latest: the committed data a test then checks is intact.
+committed_base() {
+  head -c "$1" /dev/urandom >"$T/base.src"
+  cp "$T/base.src" "$MNT/base.bin"
+  wait_for is_latest_b base.bin || fail "B: latest is '$(latest_b)', not base.bin"
+}
 state_of() { # state_of NAME: its newest row's state in ckpt ls --all
   "$CKPT" ls "$STORE" --all --json |
     "$PY" -c 'import json,sys; r=[c["state"] for c in json.load(sys.stdin) if c["name"]==sys.argv[1]]; print(r[-1] if r else "none")' "$1"

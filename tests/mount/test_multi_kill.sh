@@ -9,9 +9,7 @@ export CKPT_LEASE_MS=1500 # a dead mount is reaped within a few seconds
 
 start_mount
 start_mount_b
-head -c 400000 /dev/urandom >"$T/base.src"
-cp "$T/base.src" "$MNT/base.bin"
-wait_for is_latest_b base.bin || fail "B: latest is '$(latest_b)', not base.bin"
+committed_base 400000
 
 # (c) a writer killed on B: step_1, started on A, is aborted on both
 mkdir "$MNT/step_1"

@@ -10,9 +10,7 @@ export CKPT_LEASE_MS=120000
 
 start_mount
 start_mount_b
-head -c 200000 /dev/urandom >"$T/base.src"
-cp "$T/base.src" "$MNT/base.bin"
-wait_for is_latest_b base.bin || fail "B: latest is '$(latest_b)', not base.bin"
+committed_base 200000
 mkdir "$MNT/step_1"
 hold_open "$MNT/step_1/a.bin" # sets writer
 wait_for test -e "$T/opened" || fail "writer on A never opened its file"
