@@ -77,18 +77,11 @@ static int refuse_new_index(const char *dir, const struct store_spec *sp, const 
 		util_seterr(err, err_len, "%s: %s", place, strerror(-rc));
 	if (rc <= 0)
 		return rc;
-	if (rados)
-		util_seterr(err, err_len,
-			    "%s: %s %s but %s holds checkpoint data (another store's?); refusing"
-			    " to start a new index over it (restore %s from a backup, or give an"
-			    " empty pool or namespace ns= for a fresh store)",
-			    dir, what, why, place, what);
-	else
-		util_seterr(err, err_len,
-			    "%s: %s %s but chunks/ holds checkpoint data; refusing to start a new"
-			    " index over it (restore %s from a backup, or move chunks/ away for a"
-			    " fresh store)",
-			    dir, what, why, what);
+	util_seterr(err, err_len,
+		    "%s: %s %s but %s holds checkpoint data; refusing to start a new index over it"
+		    " (restore %s from a backup, or %s for a fresh store)",
+		    dir, what, why, rados ? place : "chunks/", what,
+		    rados ? "give an empty pool or namespace ns=" : "move chunks/ away");
 	return -EUCLEAN;
 }
 
