@@ -411,7 +411,9 @@ enum { STORE_F_READ = 1, STORE_F_WRITE = 2, STORE_F_TRUNC = 4 };
  * readable even if the node, version or checkpoint is deleted meanwhile. */
 int store_file_open(struct store *st, int64_t id, int flags, struct store_file **out);
 /* Short read only at EOF. Returns bytes read or negative errno (-EIO on a
- * checksum mismatch, recorded as an event "corrupt"). */
+ * checksum mismatch or a missing chunk, recorded as an event "corrupt";
+ * -ETIMEDOUT when the chunk store did not answer in time: nothing is known
+ * damaged, nothing recorded). */
 ssize_t store_file_read(struct store_file *f, void *buf, size_t len, uint64_t off);
 
 /* The same read served in place (zero copy): r->iov[0..r->n) points at the

@@ -162,16 +162,14 @@ static int pread_zero(int fd, void *buf, size_t len, uint64_t off)
 /* The result rc of reading base chunk k of a file: a damaged or missing
  * chunk is recorded (a "corrupt" event; a damaged one also in the index, so
  * the next put of its bytes rewrites it) and becomes -EIO. A chunk store
- * that did not answer (-ETIMEDOUT) is -EIO too, but nothing is recorded:
- * the data was not read, so it is not known damaged. */
+ * that did not answer (-ETIMEDOUT) stays so, and nothing is recorded: the
+ * data was not read, so it is not known damaged. */
 static int base_damage(struct ofile *of, uint64_t k, int rc)
 {
 	struct store *st = of->st;
 	const char *path = of->path ? of->path : "?";
 	char rule[64];
 
-	if (rc == -ETIMEDOUT)
-		return -EIO;
 	if (rc != -EIO && rc != -ENOENT)
 		return rc;
 	snprintf(rule, sizeof(rule), "damaged chunk at offset %llu",

@@ -293,14 +293,16 @@ static int fs_do_mkdir(struct fs *fs, fuse_ino_t parent, const char *name, mode_
 	if (rc < 0)
 		return rc;
 	struct store_node cur, child;
-	rc = fs_node_writable(fs, p, &cur);
-	if (rc < 0)
-		return rc;
-	rc = store_node_mkdir(fs->st, cur.id, name, S_IFDIR | (mode & 07777), &child);
-	if (rc < 0)
-		return rc;
-	fs_track_touch(fs, cur.ckpt);
-	return fs_entry_for_node(fs, p, FS_VIEW_DIRECT, &child, e);
+	int64_t joined;
+	/* joined, as a writer is: a commit under way is waited for, and the
+	 * directory lands in the next version (never EROFS) */
+	rc = fs_node_join(fs, p, &cur, &joined);
+	if (rc == 0)
+		rc = store_node_mkdir(fs->st, cur.id, name, S_IFDIR | (mode & 07777), &child);
+	if (rc == 0)
+		fs_track_touch(fs, cur.ckpt);
+	fs_track_unjoin(fs, joined);
+	return rc < 0 ? rc : fs_entry_for_node(fs, p, FS_VIEW_DIRECT, &child, e);
 }
 
 void fs_op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
@@ -333,14 +335,14 @@ static int fs_do_symlink(struct fs *fs, const char *link, fuse_ino_t parent, con
 	if (rc < 0)
 		return rc;
 	struct store_node cur, child;
-	rc = fs_node_writable(fs, p, &cur);
-	if (rc < 0)
-		return rc;
-	rc = store_node_symlink(fs->st, cur.id, name, link, &child);
-	if (rc < 0)
-		return rc;
-	fs_track_touch(fs, cur.ckpt);
-	return fs_entry_for_node(fs, p, FS_VIEW_DIRECT, &child, e);
+	int64_t joined;
+	rc = fs_node_join(fs, p, &cur, &joined); /* as mkdir */
+	if (rc == 0)
+		rc = store_node_symlink(fs->st, cur.id, name, link, &child);
+	if (rc == 0)
+		fs_track_touch(fs, cur.ckpt);
+	fs_track_unjoin(fs, joined);
+	return rc < 0 ? rc : fs_entry_for_node(fs, p, FS_VIEW_DIRECT, &child, e);
 }
 
 void fs_op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -557,14 +559,15 @@ static int fs_do_rename(struct fs *fs, fuse_ino_t parent, const char *name, fuse
 		return rc;
 	if (a.ckpt != b.ckpt)
 		return -EXDEV;
-	rc = fs_node_writable(fs, p, &a);
+	int64_t joined;
+	rc = fs_node_join(fs, p, &a, &joined); /* as mkdir; np is of the same checkpoint */
 	if (rc == 0)
 		rc = fs_node_writable(fs, np, &b);
-	if (rc < 0)
-		return rc;
-	rc = store_node_rename(fs->st, a.id, name, b.id, newname, flags);
+	if (rc == 0)
+		rc = store_node_rename(fs->st, a.id, name, b.id, newname, flags);
 	if (rc == 0)
 		fs_track_touch(fs, a.ckpt);
+	fs_track_unjoin(fs, joined);
 	return rc;
 }
 

@@ -312,12 +312,19 @@ static void fs_abort_write(struct fs *fs, struct fs_handle *h, const char *when,
 }
 
 /* A read that failed verification: damaged data, said with the checkpoint. */
-static void fs_log_corrupt(struct fs *fs, const struct fs_handle *h, fuse_ino_t ino, int err)
+/* A failed read's log line: damaged data ("corrupt"), or a chunk store
+ * that did not answer in time (the data is not known damaged). */
+static void fs_log_read_failed(struct fs *fs, const struct fs_handle *h, fuse_ino_t ino, int err)
 {
 	struct ckpt_info ci;
 	bool named = store_ckpt_get(fs->st, h->ckpt, &ci) == 0;
-	fs_log(LOG_ERR, "corrupt name=%s ino=%llu: read failed: %s", named ? ci.name : "?",
-	       (unsigned long long)ino, strerror(-err));
+	if (err == -ETIMEDOUT)
+		fs_log(LOG_ERR,
+		       "name=%s ino=%llu: read failed: the chunk store did not answer in time",
+		       named ? ci.name : "?", (unsigned long long)ino);
+	else
+		fs_log(LOG_ERR, "corrupt name=%s ino=%llu: read failed: %s", named ? ci.name : "?",
+		       (unsigned long long)ino, strerror(-err));
 	if (named)
 		ckpt_info_release(&ci);
 }
@@ -379,10 +386,12 @@ void fs_op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct f
 	if (r >= 0) {
 		fs_count(&fs->m.reads, 1);
 		fs_count(&fs->m.read_bytes, (uint64_t)r);
-	} else if (r == -EIO || r == -EBADMSG) {
+	} else if (r == -EIO || r == -EBADMSG || r == -ETIMEDOUT) {
 		fs_count(&fs->m.read_failures, 1);
 		if (h->type == FS_H_STORE)
-			fs_log_corrupt(fs, h, ino, (int)r);
+			fs_log_read_failed(fs, h, ino, (int)r);
+		if (r == -ETIMEDOUT)
+			r = -EIO; /* what read(2) says for a store that is not there */
 	}
 	if (r < 0)
 		fuse_reply_err(req, (int)-r);
@@ -586,6 +595,38 @@ static int64_t fs_set_time(bool now, const struct timespec *given)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The attributes of node cur (writable, joined) as to_set says (mask: the
+ * store's bits of it); its new attributes into out. A size change through
+ * a writer's handle truncates its open file. */
+static int fs_setattr_node(struct fs *fs, struct fs_inode *in, struct stat *attr, int to_set,
+			   int mask, struct fs_handle *h, const struct store_node *cur,
+			   struct stat *out)
+{
+	int rc;
+	int64_t mtime = fs_set_time(to_set & FUSE_SET_ATTR_MTIME_NOW, &attr->st_mtim);
+	int64_t atime = fs_set_time(to_set & FUSE_SET_ATTR_ATIME_NOW, &attr->st_atim);
+	if ((mask & STORE_SET_SIZE) && h && h->type == FS_H_STORE && h->writer) {
+		rc = store_file_truncate(h->f, (uint64_t)attr->st_size);
+		if (rc < 0)
+			return rc;
+		mask &= ~STORE_SET_SIZE;
+	}
+	struct store_node n = *cur;
+	if (mask) {
+		rc = store_node_setattr(fs->st, cur->id, mask, attr->st_mode & 07777,
+					(uint64_t)attr->st_size, mtime, atime, &n);
+		if (rc < 0)
+			return rc;
+	} else {
+		rc = store_node_get(fs->st, cur->id, &n);
+		if (rc < 0)
+			return rc;
+	}
+	fs_track_touch(fs, cur->ckpt);
+	fs_fill_attr(fs, in, &n, out);
+	return 0;
+}
+
 static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, int to_set,
 			 struct fs_handle *h, struct stat *out, double *timeout)
 {
@@ -613,29 +654,13 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 	if (mask == 0)
 		return fs_getattr_in(fs, in, out, timeout);
 	struct store_node cur;
-	rc = fs_node_writable(fs, in, &cur);
+	int64_t joined;
+	rc = fs_node_join(fs, in, &cur, &joined); /* a commit under way: the next version */
+	if (rc == 0)
+		rc = fs_setattr_node(fs, in, attr, to_set, mask, h, &cur, out);
+	fs_track_unjoin(fs, joined);
 	if (rc < 0)
 		return rc;
-	int64_t mtime = fs_set_time(to_set & FUSE_SET_ATTR_MTIME_NOW, &attr->st_mtim);
-	int64_t atime = fs_set_time(to_set & FUSE_SET_ATTR_ATIME_NOW, &attr->st_atim);
-	if ((mask & STORE_SET_SIZE) && h && h->type == FS_H_STORE && h->writer) {
-		rc = store_file_truncate(h->f, (uint64_t)attr->st_size);
-		if (rc < 0)
-			return rc;
-		mask &= ~STORE_SET_SIZE;
-	}
-	struct store_node n = cur;
-	if (mask) {
-		rc = store_node_setattr(fs->st, cur.id, mask, attr->st_mode & 07777,
-					(uint64_t)attr->st_size, mtime, atime, &n);
-		if (rc < 0)
-			return rc;
-	} else {
-		rc = store_node_get(fs->st, cur.id, &n);
-		if (rc < 0)
-			return rc;
-	}
-	fs_track_touch(fs, cur.ckpt);
 	/* A path setattr on a single-file checkpoint is a whole change, like
 	 * an open-write-close: it commits now, so stat and read of the name
 	 * (and latest) show it when the call returns. A writer holding the
@@ -646,7 +671,6 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 		if (rc < 0)
 			return rc;
 	}
-	fs_fill_attr(fs, in, &n, out);
 	*timeout = FS_TIMEOUT_LIVE;
 	return 0;
 }

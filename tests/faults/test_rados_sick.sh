@@ -4,7 +4,8 @@
 # A read of a checkpoint the mount has not cached fails with EIO, and a
 # 64 MiB save fails with EIO, each within `timeout 60` (a hang fails the
 # test; the save must fail within 30 s: a few 3 s timeouts, not one per
-# chunk); no chunk is called damaged for it (no "corrupt" note or event: the
+# chunk); no chunk is called damaged for it (no "corrupt" note, event or log
+# line, the log says the chunk store did not answer: the
 # data is fine, the cluster is not answering; `ckpt verify` fails without
 # calling any chunk damaged); the mount stays usable (ls, .ckptfs). After SIGCONT: the same read gives
 # the right bytes, a save commits, the failed one is not listed, `ckpt
@@ -30,6 +31,9 @@ rc=$?
 log "read: rc $rc after $((SECONDS - s)) s: $(cat "$T/cat.err")"
 [ $rc -ne 124 ] || fail "a read from a stopped OSD hung"
 [ $rc -ne 0 ] && grep -q "Input/output error" "$T/cat.err" || fail "a read from a stopped OSD: rc $rc, not EIO"
+! grep -i corrupt "$T/daemon.log" || fail "the mount's log calls a read the cluster did not answer corrupt"
+grep -q "read failed: the chunk store did not answer" "$T/daemon.log" ||
+	fail "the mount's log does not say the chunk store did not answer: $(tail -n 3 "$T/daemon.log")"
 s=$SECONDS
 out=$(save_py "$MNT/ck-s" 64 1)
 rc=$?

@@ -7,7 +7,8 @@
 # writes and close succeed and its bytes land whole in a committed version
 # of the checkpoint (the commit under way does not take a file still being
 # written). And a writer that joins a checkpoint whose commit is due but
-# not begun (waiting behind another commit) holds that commit back.
+# not begun (waiting behind another commit) holds that commit back. The
+# same for mkdir, symlink, rename and chmod during a commit.
 source "$(dirname "$0")/lib.sh"
 
 CKPT_CRASH_AT=commit:before_barrier+2000 start_mount
@@ -85,6 +86,41 @@ cp "$T/b.src" "$MNT/d1/new.bin" || fail "creating new.bin in d1 failed"
 wait_for cmp -s "$T/b.src" "$MNT/latest/new.bin" ||
   fail "d1's new version with new.bin never committed (latest: $(latest_name), state $(ckpt_field d1 state))"
 echo "ok: a file created while a commit ends starts a version that commits"
+
+# 5. mkdir, symlink, rename and chmod in a directory checkpoint while its
+# settle commit is paused, in its middle and as it ends (after the store
+# committed it): none gets EROFS (the job that made the directory goes on),
+# and each lands in a version that commits
+has() { # has NAME TEST...: latest is NAME and the test holds on it
+  local n=$1
+  shift
+  is_latest "$n" && "$@"
+}
+phase5() { # phase5 PAUSE DIR
+  stop_mount
+  CKPT_CRASH_AT=$1+2000 start_mount
+  local d=$2
+  mkdir "$MNT/$d"
+  cp "$T/a.src" "$MNT/$d/a.bin"
+  sleep 1 # settled (300 ms): its commit is paused
+  mkdir "$MNT/$d/sub" || fail "mkdir in $d during its commit ($1) failed"
+  wait_for has "$d" test -d "$MNT/latest/sub" || fail "$d/sub never committed ($1; latest: $(latest_name))"
+  sleep 1 # the commit of sub's version is paused now
+  ln -s a.bin "$MNT/$d/link" || fail "symlink in $d during its commit ($1) failed"
+  wait_for has "$d" test -L "$MNT/latest/link" || fail "$d/link never committed ($1)"
+  sleep 1
+  mv "$MNT/$d/a.bin" "$MNT/$d/moved.bin" || fail "rename in $d during its commit ($1) failed"
+  wait_for has "$d" test -e "$MNT/latest/moved.bin" || fail "$d/moved.bin never committed ($1)"
+  sleep 1
+  chmod 600 "$MNT/$d/moved.bin" || fail "chmod in $d during its commit ($1) failed"
+  mode600() { [ "$(stat -c %a "$MNT/latest/moved.bin")" = 600 ]; }
+  wait_for has "$d" mode600 || fail "$d's chmod never committed ($1)"
+  [ ! -e "$MNT/latest/a.bin" ] && cmp -s "$T/a.src" "$MNT/latest/moved.bin" &&
+    [ "$(readlink "$MNT/latest/link")" = a.bin ] || fail "$d's committed version is wrong ($1)"
+}
+phase5 commit:before_barrier e1
+phase5 commit:returning e2
+echo "ok: mkdir, symlink, rename and chmod during a settle commit succeed and commit"
 
 aborted=$("$CKPT" ls "$STORE" --all --json | "$PY" -c 'import json,sys; print(sum(1 for c in json.load(sys.stdin) if c["state"]=="aborted"))')
 assert_eq "$aborted" 0 "aborted checkpoints"
