@@ -77,7 +77,8 @@ struct ofile {
 	int refs;	      /* handles; protected by st->mu */
 	struct ofile *next;   /* st->files list; protected by st->mu */
 	atomic_bool ro;	      /* version no longer staging: writes refused */
-	atomic_bool unlinked; /* node row gone: flush keeps data, skips the row */
+	atomic_bool unlinked; /* node row gone, or its checkpoint deleted: writes go on,
+			       * flush keeps data, skips the row */
 
 	pthread_rwlock_t rw;	/* guards everything below */
 	struct chunk_ref *base; /* the node row's chunk list (held in st->held) */
@@ -245,6 +246,9 @@ void store_reserve_fill(struct store *st);
 struct ofile *store_ofile_find(struct store *st, int64_t node); /* under st->mu */
 /* Marks open files of version read-only (commit / abort). Under st->mu. */
 void store_files_set_ro(struct store *st, int64_t version);
+/* The open files of a version whose checkpoint was deleted: removed while
+ * open, they take writes until their last close, as after an unlink. */
+void store_files_set_unlinked(struct store *st, int64_t version);
 /* Node reads (st->mu held). */
 int store_node_get_locked(struct store *st, int64_t id, struct store_node *out);
 /* The node and its version's state (-1 for a file removed while open). */

@@ -135,6 +135,10 @@ int store_node_follow(struct store *st, int64_t id, struct store_node *out)
 
 	store_mu_lock(st);
 	rc = store_node_get_locked(st, id, &n);
+	if (rc == 0 && n.parent == STORE_NODE_GONE) {
+		*out = n; /* removed while open (its checkpoint deleted, maybe): its own */
+		goto out_unlock;
+	}
 	if (rc == 0)
 		rc = index_ckpt_head_version(st->ix, n.ckpt, &state, &target);
 	if (rc < 0)

@@ -34,33 +34,17 @@ void store_files_set_ro(struct store *st, int64_t version)
 			atomic_store(&of->ro, true);
 }
 
-/* ---- node reads ---- */
-
-/* The store's view of a node row: an open file's size and mtime include
- * its unflushed writes (st->mu held). */
-static void node_from_row(struct store *st, const struct index_node *r, struct store_node *out)
+void store_files_set_unlinked(struct store *st, int64_t version)
 {
 	struct ofile *of;
 
-	out->id = r->id;
-	out->version = r->version;
-	out->ckpt = r->ckpt;
-	out->parent = r->parent;
-	out->mode = r->mode;
-	out->size = r->size;
-	out->mtime_ns = r->mtime_ns;
-	out->ctime_ns = r->ctime_ns;
-	out->writable = r->vstate == VER_STAGING;
-	of = store_ofile_find(st, out->id);
-	if (of) {
-		int64_t mt = __atomic_load_n(&of->mtime_ns, __ATOMIC_RELAXED);
-
-		out->size = __atomic_load_n(&of->size, __ATOMIC_RELAXED);
-		if (mt > out->mtime_ns)
-			out->mtime_ns = mt;
-	}
-	out->atime_ns = r->has_atime ? r->atime_ns : out->mtime_ns;
+	store_assert_mu_held(st);
+	for (of = st->files; of; of = of->next)
+		if (of->version == version)
+			atomic_store(&of->unlinked, true);
 }
+
+/* ---- node reads ---- */
 
 /* A file removed while open has no row; its handles still stat it (st->mu
  * held). -ENOENT when no handle is open. */
@@ -82,6 +66,34 @@ static int node_from_ofile(struct store *st, int64_t id, struct store_node *out)
 	out->atime_ns = of->atime_ns ? of->atime_ns : out->mtime_ns;
 	out->writable = !atomic_load(&of->ro);
 	return 0;
+}
+
+/* The store's view of a node row: an open file's size and mtime include
+ * its unflushed writes; a file of a deleted checkpoint still open is shown
+ * as removed while open (st->mu held). */
+static void node_from_row(struct store *st, const struct index_node *r, struct store_node *out)
+{
+	struct ofile *of = store_ofile_find(st, r->id);
+
+	if (of && r->vstate == VER_DEAD && node_from_ofile(st, r->id, out) == 0)
+		return;
+	out->id = r->id;
+	out->version = r->version;
+	out->ckpt = r->ckpt;
+	out->parent = r->parent;
+	out->mode = r->mode;
+	out->size = r->size;
+	out->mtime_ns = r->mtime_ns;
+	out->ctime_ns = r->ctime_ns;
+	out->writable = r->vstate == VER_STAGING;
+	if (of) {
+		int64_t mt = __atomic_load_n(&of->mtime_ns, __ATOMIC_RELAXED);
+
+		out->size = __atomic_load_n(&of->size, __ATOMIC_RELAXED);
+		if (mt > out->mtime_ns)
+			out->mtime_ns = mt;
+	}
+	out->atime_ns = r->has_atime ? r->atime_ns : out->mtime_ns;
 }
 
 /* A row an index verb read (rc 0) as the store shows it. */
@@ -275,7 +287,7 @@ static int delete_as_locked(struct store *st, int64_t ckpt_id, const char *rule,
 	if (rc == 0)
 		rc = store_event_add(st, event, name, rule);
 	if (rc == 0 && r.staging)
-		store_files_set_ro(st, r.staging);
+		store_files_set_unlinked(st, r.staging);
 	free(name);
 	return rc;
 }
@@ -312,7 +324,7 @@ static int trash_locked(struct store *st, int64_t ckpt_id, const struct index_ck
 	if (rc == 0)
 		rc = store_event_add(st, "trash", name, rule);
 	if (rc == 0 && r->staging)
-		store_files_set_ro(st, r->staging);
+		store_files_set_unlinked(st, r->staging);
 	free(name);
 	return rc;
 }

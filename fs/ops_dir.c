@@ -815,6 +815,32 @@ void fs_op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fuse_reply_err(req, 0);
 }
 
+/* The room admission gives, as df shows it: max_bytes is the size and the
+ * store's stored bytes are used of it; min_free is held back from what is
+ * available. Staging data not yet in chunks is not counted. */
+static void fs_statfs_limits(struct fs *fs, struct statvfs *sv)
+{
+	pthread_mutex_lock(&fs->pol_lock);
+	uint64_t min_free = fs->pol.min_free, max_bytes = fs->pol.max_bytes;
+	pthread_mutex_unlock(&fs->pol_lock);
+	uint64_t bs = sv->f_frsize ? sv->f_frsize : sv->f_bsize;
+	uint64_t avail = (uint64_t)sv->f_bavail * bs;
+	struct store_stats s;
+	if (!bs || (!min_free && !max_bytes))
+		return;
+	avail = avail > min_free ? avail - min_free : 0;
+	if (max_bytes && store_stats(fs->st, &s) == 0) {
+		uint64_t left = s.stored_bytes < max_bytes ? max_bytes - s.stored_bytes : 0;
+		if (left < avail)
+			avail = left;
+		sv->f_blocks = max_bytes / bs;
+		sv->f_bfree = left / bs;
+	}
+	sv->f_bavail = avail / bs;
+	if (sv->f_bfree < sv->f_bavail)
+		sv->f_bfree = sv->f_bavail;
+}
+
 void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	(void)ino;
@@ -824,6 +850,7 @@ void fs_op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_err(req, errno);
 		return;
 	}
+	fs_statfs_limits(fs, &sv);
 	sv.f_namemax = FS_NAME_MAX;
 	fuse_reply_statfs(req, &sv);
 }

@@ -826,6 +826,8 @@ out_free:
 	return -ENOMEM;
 }
 
+static void follow_mount(struct cli *c);
+
 static int cmd_policy(struct cli *c)
 {
 	struct policy p;
@@ -839,6 +841,8 @@ static int cmd_policy(struct cli *c)
 		c->store_path = c->args[0];
 		c->args++;
 		c->n_args--;
+		if (!c->mount_store)
+			follow_mount(c); /* main followed "set" */
 		if (c->n_args == 0) {
 			cli_err(c, "set", "needs OPTION=VALUE... (see ckpt policy --help)");
 			return CLI_USAGE;
