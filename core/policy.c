@@ -667,11 +667,23 @@ int policy_check_names(const struct policy *p, char *why, size_t why_len)
 	return 0;
 }
 
+/* name is prefix followed by exactly n characters of set. */
+static bool tool_temp_name(const char *name, const char *prefix, size_t n, const char *set)
+{
+	size_t pl = strlen(prefix);
+
+	return strncmp(name, prefix, pl) == 0 && strlen(name) == pl + n &&
+		strspn(name + pl, set) == n;
+}
+
 bool policy_is_temp_name(const char *name)
 {
 	static const char *const globs[] = {
 		"tmp-*", "tmp_*", "*.tmp", "*.temp", "*.partial", ".*", "*.orbax-checkpoint-tmp-*",
 	};
+	static const char lower[] = "abcdefghijklmnopqrstuvwxyz0123456789_";
+	static const char alnum[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 	size_t i;
 
 	if (!name)
@@ -679,7 +691,11 @@ bool policy_is_temp_name(const char *name)
 	for (i = 0; i < sizeof(globs) / sizeof(globs[0]); i++)
 		if (fnmatch(globs[i], name, 0) == 0)
 			return true;
-	return false;
+	/* The contract's list, plus the names of two write-then-rename tools
+	 * (README Choices): Python's tempfile (tmp + 8 of its alphabet) and
+	 * sed -i (sed + 6, mkstemp's) would otherwise commit at close and
+	 * count towards keep_last before their rename lands. */
+	return tool_temp_name(name, "tmp", 8, lower) || tool_temp_name(name, "sed", 6, alnum);
 }
 
 bool policy_retention_off(const struct policy *p)

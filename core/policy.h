@@ -78,7 +78,8 @@ bool policy_is_plain(const struct policy *p, const char *name);
 int policy_check_names(const struct policy *p, char *why, size_t why_len);
 
 /* true when the top-level name is a temporary name: tmp-*, tmp_*, *.tmp,
- * *.temp, *.partial, .*, *.orbax-checkpoint-tmp-* */
+ * *.temp, *.partial, .*, *.orbax-checkpoint-tmp-*, and Python tempfile's
+ * tmpXXXXXXXX and sed -i's sedXXXXXX */
 bool policy_is_temp_name(const char *name);
 
 /* true when no retention rule is on (nothing is ever deleted by policy). */

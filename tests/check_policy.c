@@ -404,17 +404,12 @@ START_TEST(test_temp_names)
 	/* The contract's list: tmp-*, tmp_*, *.tmp, *.temp, *.partial, .*,
 	 * *.orbax-checkpoint-tmp-*, and its example tmp-checkpoint-300. */
 	static const char *const temp[] = {
-		"tmp-checkpoint-300",
-		"tmp_foo",
-		"tmp-",
-		"last.ckpt.tmp",
-		"model.safetensors.tmp",
-		"x.temp",
-		"download.partial",
-		".hidden",
-		".tmp1234",
-		"checkpoint_100.orbax-checkpoint-tmp-1700000000",
-		"a.orbax-checkpoint-tmp-",
+		"tmp-checkpoint-300", "tmp_foo", "tmp-", "last.ckpt.tmp", "model.safetensors.tmp",
+		"x.temp", "download.partial", ".hidden", ".tmp1234",
+		"checkpoint_100.orbax-checkpoint-tmp-1700000000", "a.orbax-checkpoint-tmp-",
+		/* write-then-rename tools' own names (README Choices) */
+		"tmpa1b2_c3d", /* Python tempfile: tmp + 8 of [a-z0-9_] */
+		"sedK9fQ2z",   /* sed -i: sed + 6 of [A-Za-z0-9] */
 	};
 	static const char *const real[] = {
 		"step-100",
@@ -423,6 +418,12 @@ START_TEST(test_temp_names)
 		"checkpoint-500",
 		"tmp",
 		"tmpdir",
+		"tmpA1b2c3d4",	/* not tempfile's alphabet */
+		"tmpa1b2c3d",	/* 7 after tmp */
+		"tmpa1b2c3d4e", /* 9 after tmp */
+		"sed_123456",
+		"sedation1x",
+		"sedate",
 		"TMP-x",
 		"my-tmp-dir",
 		"x.tmp.bak",
