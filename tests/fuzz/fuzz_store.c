@@ -52,7 +52,10 @@
 #define NH 4
 
 enum { T_NONE = 0, T_FILE = 1, T_DIR = 2 };
-enum { V_STAGING = 0, V_COMMITTED = 1, V_ABORTED = 2, V_DEAD = 3 };
+/* V_UNLINKED: a staging version whose checkpoint was deleted (or replaced)
+ * while files of it were open: their handles still take writes until the
+ * last close, as after unlink(2); nothing new can be opened in it. */
+enum { V_STAGING = 0, V_COMMITTED = 1, V_ABORTED = 2, V_DEAD = 3, V_UNLINKED = 4 };
 
 static const char *const ck_names[NCK] = { "c0", "c1", "step-7" };
 static const char *const leaf[4] = { "a", "b", "d", "e" };
@@ -250,7 +253,9 @@ static int cur_ver(const struct mck *c)
 
 static bool fo_writable(int fo)
 {
-	return M.ver[M.fo[fo].ver].state == V_STAGING;
+	int st = M.ver[M.fo[fo].ver].state;
+
+	return st == V_STAGING || st == V_UNLINKED;
 }
 
 static uint8_t pat(uint8_t seed, uint64_t i)
@@ -498,7 +503,7 @@ static void ck_drop_versions(struct mck *c, int state)
 	if (c->cver >= 0)
 		M.ver[c->cver].state = state;
 	if (c->sver >= 0)
-		M.ver[c->sver].state = state;
+		M.ver[c->sver].state = state == V_DEAD ? V_UNLINKED : state;
 }
 
 static void op_create(void)
