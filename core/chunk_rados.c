@@ -773,8 +773,8 @@ static int rados_remove_op(struct chunk_backend *be, const uint8_t hash[CHUNK_HA
 	oid_of(hash, oid);
 	pthread_mutex_lock(&r->mu);
 	wait_name(r, hash, true);
-	fail_forget(r,
-		    hash); /* removed on purpose: nothing waits for it, even if the remove fails */
+	/* removed on purpose: nothing waits for it, even if the remove fails */
+	fail_forget(r, hash);
 	pthread_mutex_unlock(&r->mu);
 	if ((rc = sick(r)) < 0)
 		return rc;

@@ -46,12 +46,10 @@ void store_files_set_unlinked(struct store *st, int64_t version)
 
 /* ---- node reads ---- */
 
-/* A file removed while open has no row; its handles still stat it (st->mu
- * held). -ENOENT when no handle is open. */
-static int node_from_ofile(struct store *st, int64_t id, struct store_node *out)
+/* A file removed while open has no row; its handles (of, its open file,
+ * NULL when none) still stat it (st->mu held). -ENOENT when none is open. */
+static int node_from_ofile(const struct ofile *of, int64_t id, struct store_node *out)
 {
-	struct ofile *of = store_ofile_find(st, id);
-
 	if (!of || !atomic_load(&of->unlinked))
 		return -ENOENT;
 	memset(out, 0, sizeof(*out));
@@ -75,7 +73,7 @@ static void node_from_row(struct store *st, const struct index_node *r, struct s
 {
 	struct ofile *of = store_ofile_find(st, r->id);
 
-	if (of && r->vstate == VER_DEAD && node_from_ofile(st, r->id, out) == 0)
+	if (r->vstate == VER_DEAD && node_from_ofile(of, r->id, out) == 0)
 		return;
 	out->id = r->id;
 	out->version = r->version;
@@ -113,7 +111,7 @@ int store_node_state_locked(struct store *st, int64_t id, struct store_node *out
 	store_assert_mu_held(st);
 	*vstate = rc == 0 ? r.vstate : -1;
 	rc = store_node_shown(st, rc, &r, out);
-	return rc == -ENOENT ? node_from_ofile(st, id, out) : rc;
+	return rc == -ENOENT ? node_from_ofile(store_ofile_find(st, id), id, out) : rc;
 }
 
 int store_node_get_locked(struct store *st, int64_t id, struct store_node *out)

@@ -175,6 +175,14 @@ int fs_node_join(struct fs *fs, struct fs_inode *in, struct store_node *out, int
 	}
 }
 
+int fs_node_leave(struct fs *fs, int64_t ckpt, int64_t joined, int rc)
+{
+	if (rc == 0)
+		fs_track_touch(fs, ckpt);
+	fs_track_unjoin(fs, joined);
+	return rc;
+}
+
 static void fs_fixed_attr(struct fs *fs, struct fs_inode *in, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));

@@ -65,6 +65,10 @@ int fs_node_writable(struct fs *fs, struct fs_inode *in, struct store_node *out)
  * next version). *joined: the checkpoint to fs_track_unjoin once the
  * writer is registered or gave up (0: none), also on failure. */
 int fs_node_join(struct fs *fs, struct fs_inode *in, struct store_node *out, int64_t *joined);
+/* Ends a change made while joined (fs_node_join) with result rc: a
+ * successful one marks checkpoint ckpt changed (its settle restarts), then
+ * the join is dropped. Returns rc. */
+int fs_node_leave(struct fs *fs, int64_t ckpt, int64_t joined, int rc);
 void fs_fill_attr(struct fs *fs, struct fs_inode *in, const struct store_node *n, struct stat *st);
 int fs_getattr_in(struct fs *fs, struct fs_inode *in, struct stat *st, double *timeout);
 /* Builds the entry for a child inode (one lookup reference taken). */

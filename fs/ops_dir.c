@@ -299,9 +299,7 @@ static int fs_do_mkdir(struct fs *fs, fuse_ino_t parent, const char *name, mode_
 	rc = fs_node_join(fs, p, &cur, &joined);
 	if (rc == 0)
 		rc = store_node_mkdir(fs->st, cur.id, name, S_IFDIR | (mode & 07777), &child);
-	if (rc == 0)
-		fs_track_touch(fs, cur.ckpt);
-	fs_track_unjoin(fs, joined);
+	rc = fs_node_leave(fs, cur.ckpt, joined, rc);
 	return rc < 0 ? rc : fs_entry_for_node(fs, p, FS_VIEW_DIRECT, &child, e);
 }
 
@@ -339,9 +337,7 @@ static int fs_do_symlink(struct fs *fs, const char *link, fuse_ino_t parent, con
 	rc = fs_node_join(fs, p, &cur, &joined); /* as mkdir */
 	if (rc == 0)
 		rc = store_node_symlink(fs->st, cur.id, name, link, &child);
-	if (rc == 0)
-		fs_track_touch(fs, cur.ckpt);
-	fs_track_unjoin(fs, joined);
+	rc = fs_node_leave(fs, cur.ckpt, joined, rc);
 	return rc < 0 ? rc : fs_entry_for_node(fs, p, FS_VIEW_DIRECT, &child, e);
 }
 
@@ -565,10 +561,7 @@ static int fs_do_rename(struct fs *fs, fuse_ino_t parent, const char *name, fuse
 		rc = fs_node_writable(fs, np, &b);
 	if (rc == 0)
 		rc = store_node_rename(fs->st, a.id, name, b.id, newname, flags);
-	if (rc == 0)
-		fs_track_touch(fs, a.ckpt);
-	fs_track_unjoin(fs, joined);
-	return rc;
+	return fs_node_leave(fs, a.ckpt, joined, rc);
 }
 
 void fs_op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,

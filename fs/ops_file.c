@@ -311,7 +311,6 @@ static void fs_abort_write(struct fs *fs, struct fs_handle *h, const char *when,
 	fs_abort(fs, h->ckpt, reason);
 }
 
-/* A read that failed verification: damaged data, said with the checkpoint. */
 /* A failed read's log line: damaged data ("corrupt"), or a chunk store
  * that did not answer in time (the data is not known damaged). */
 static void fs_log_read_failed(struct fs *fs, const struct fs_handle *h, fuse_ino_t ino, int err)
@@ -622,7 +621,6 @@ static int fs_setattr_node(struct fs *fs, struct fs_inode *in, struct stat *attr
 		if (rc < 0)
 			return rc;
 	}
-	fs_track_touch(fs, cur->ckpt);
 	fs_fill_attr(fs, in, &n, out);
 	return 0;
 }
@@ -658,7 +656,7 @@ static int fs_do_setattr(struct fs *fs, struct fs_inode *in, struct stat *attr, 
 	rc = fs_node_join(fs, in, &cur, &joined); /* a commit under way: the next version */
 	if (rc == 0)
 		rc = fs_setattr_node(fs, in, attr, to_set, mask, h, &cur, out);
-	fs_track_unjoin(fs, joined);
+	rc = fs_node_leave(fs, cur.ckpt, joined, rc);
 	if (rc < 0)
 		return rc;
 	/* A path setattr on a single-file checkpoint is a whole change, like
